@@ -1,0 +1,252 @@
+"""The engine: one loaded model, batched Token-As-Score scoring and batched greedy critiques.
+
+Speed choices (against the reference's one image per forward with full-vocabulary logits at every
+position): images decode in a thread pool while the model runs; a batch is one forward pass (every score
+prompt has the same length, so no padding); only the last position's hidden state is multiplied by the
+101 score rows of ``lm_head``; the model loads once per process (``get_engine``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import __version__, prompts
+from .checkpoints import DEFAULT_MODEL, resolve_checkpoint
+from .devices import choose_placement, free_cached_memory, is_out_of_memory
+from .errors import ImageError
+from .images import DecodedImage, ImageOptions, decode_many
+from .loading import LoadedModel, load_model
+from .results import CritiqueResult, Provenance, ScoreResult
+
+Progress = Callable[[int], None]
+DEFAULT_MAX_NEW_TOKENS = 512
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    dtype: str = "auto"
+    quantize: str = "none"
+    attn: str = "auto"
+    batch_size: int = 8
+    decode_workers: int | None = None
+
+
+class Engine:
+    """Scores and critiques images with one ArtiMuse checkpoint. Build it with ``create_engine``."""
+
+    def __init__(self, loaded: LoadedModel, options: EngineOptions = EngineOptions(),
+                 image_options: ImageOptions = ImageOptions()):
+        self.loaded = loaded
+        self.options = options
+        self.image_options = image_options
+        self.batch_size = max(1, options.batch_size)
+        self._lock = threading.Lock()  # one forward at a time: the watcher and ComfyUI share an engine
+        tokenizer = loaded.tokenizer
+        self.score_prompt = prompts.render_prompt(loaded.system_message, prompts.SCORE_QUESTION,
+                                                  loaded.num_image_tokens)
+        self._score_ids = torch.tensor(tokenizer.encode(self.score_prompt, add_special_tokens=False))
+        model = loaded.model
+        self._device = loaded.placement.device
+        head = model.get_output_embeddings().weight
+        self._score_head = head[torch.tensor(loaded.score_token_ids, device=head.device)].detach().clone()
+        self._grid = torch.arange(101, dtype=torch.float32)
+        placement = loaded.placement
+        self.provenance = Provenance(
+            model=loaded.info.name, repo_id=loaded.info.repo_id, fingerprint=loaded.fingerprint,
+            layout=loaded.info.layout, device=str(placement.device),
+            dtype=str(placement.dtype).removeprefix("torch.") + ("" if placement.quantize == "none"
+                                                                 else f"+{placement.quantize}"),
+            engine_version=__version__, prompt_hash=prompts.sha256_text(self.score_prompt)[:16],
+        )
+
+    # ----------------------------------------------------------------------------------------- scoring
+    def score(self, sources: Sequence, progress: Progress | None = None) -> list[ScoreResult]:
+        """Score files (paths) or in-memory PIL images; a bad one gets an error result, the rest score."""
+        return list(self.iter_scores(sources, progress))
+
+    def iter_scores(self, sources: Iterable, progress: Progress | None = None):
+        """Like ``score`` but yields results in input order as each batch finishes."""
+        batch: list[DecodedImage] = []
+        for item in decode_many(sources, self.image_options, self.options.decode_workers,
+                                lookahead=max(2 * self.batch_size, 8)):
+            if isinstance(item, ImageError):
+                # Flush first so results stay in input order.
+                yield from self._flush(batch, progress)
+                batch = []
+                yield ScoreResult(path=item.path, error=str(item), error_kind=item.kind,
+                                  provenance=self.provenance)
+                if progress:
+                    progress(1)
+                continue
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                yield from self._flush(batch, progress)
+                batch = []
+        yield from self._flush(batch, progress)
+
+    def _flush(self, batch: list[DecodedImage], progress: Progress | None):
+        if not batch:
+            return
+        probs = self.score_pixels(np.stack([d.pixel_values for d in batch]))
+        scores = probs @ self._grid
+        stds = ((self._grid[None, :] - scores[:, None]) ** 2 * probs).sum(-1).sqrt()
+        for decoded, p, s, sd in zip(batch, probs, scores, stds):
+            yield ScoreResult(path=decoded.source, score=float(s), std=float(sd), probs=p.tolist(),
+                              width=decoded.width, height=decoded.height, provenance=self.provenance)
+        if progress:
+            progress(len(batch))
+
+    def score_pixels(self, pixel_values: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(N, 3, 448, 448) normalised pixels -> (N, 101) float32 probabilities, on the CPU.
+
+        Runs in chunks of the batch size; a CUDA out-of-memory error halves the batch and retries.
+        """
+        pixels = torch.as_tensor(pixel_values)
+        out = []
+        start = 0
+        while start < len(pixels):
+            size = min(self.batch_size, len(pixels) - start)
+            try:
+                out.append(self._score_forward(pixels[start:start + size]))
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if not is_out_of_memory(exc) or size == 1:
+                    raise
+                free_cached_memory(self._device)
+                self.batch_size = max(1, size // 2)
+                continue
+            start += size
+        return torch.cat(out) if out else torch.empty(0, 101)
+
+    @torch.inference_mode()
+    def _score_forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        model = self.loaded.model
+        ids = self._score_ids.to(self._device).expand(len(pixels), -1)
+        with self._lock:
+            hidden = model.model(input_ids=ids, pixel_values=pixels.to(self._device, model.dtype),
+                                 use_cache=False).last_hidden_state[:, -1]
+            logits = hidden.to(self._score_head.dtype) @ self._score_head.T
+        return logits.float().softmax(-1).cpu()
+
+    # --------------------------------------------------------------------------------------- critiques
+    def critique(self, sources: Sequence, attributes: Sequence[str] = prompts.ATTRIBUTES,
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                 progress: Progress | None = None) -> list[CritiqueResult]:
+        """Greedy critiques for every (image, attribute) pair, batched across attributes and images.
+
+        Left padding with an attention mask (and position ids from it) keeps every greedy output
+        identical to running its prompt alone.
+        """
+        attributes = [prompts.resolve_attribute(a) for a in attributes]
+        slots: list[CritiqueResult | tuple[DecodedImage, str]] = []
+        for item in decode_many(sources, self.image_options, self.options.decode_workers):
+            if isinstance(item, ImageError):
+                slots.extend(CritiqueResult(item.path, a, error=str(item), error_kind=item.kind)
+                             for a in attributes)
+                if progress:
+                    progress(len(attributes))
+            else:
+                slots.extend((item, a) for a in attributes)
+        jobs = [i for i, slot in enumerate(slots) if isinstance(slot, tuple)]
+        start, size = 0, self.batch_size
+        while start < len(jobs):
+            chunk = jobs[start:start + size]
+            try:
+                generated = self._generate([slots[i] for i in chunk], max_new_tokens)
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if not is_out_of_memory(exc) or size == 1:
+                    raise
+                free_cached_memory(self._device)
+                size = max(1, size // 2)
+                continue
+            for i, ids in zip(chunk, generated):
+                decoded, attribute = slots[i]
+                slots[i] = CritiqueResult(decoded.source, attribute, text=self.decode_response(ids), token_ids=ids)
+            if progress:
+                progress(len(chunk))
+            start += len(chunk)
+        return slots
+
+    @torch.inference_mode()
+    def _generate(self, chunk: list[tuple[DecodedImage, str]], max_new_tokens: int) -> list[list[int]]:
+        loaded, model = self.loaded, self.loaded.model
+        tokenizer = loaded.tokenizer
+        prompt_ids = [tokenizer.encode(prompts.render_prompt(loaded.system_message,
+                                                             prompts.critique_question(a),
+                                                             loaded.num_image_tokens),
+                                       add_special_tokens=False) for _, a in chunk]
+        width = max(len(p) for p in prompt_ids)
+        ids = torch.full((len(chunk), width), loaded.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, p in enumerate(prompt_ids):
+            ids[row, width - len(p):] = torch.tensor(p)
+            mask[row, width - len(p):] = 1
+        ids, mask = ids.to(self._device), mask.to(self._device)
+        # Each distinct image goes through the vision tower once, however many attributes it has.
+        unique: dict[int, int] = {}
+        for decoded, _ in chunk:
+            unique.setdefault(id(decoded), len(unique))
+        images = list({id(d): d for d, _ in chunk}.values())
+        pixels = torch.as_tensor(np.stack([d.pixel_values for d in images])).to(self._device, model.dtype)
+        with self._lock:
+            features = model.model.get_image_features(pixel_values=pixels).pooler_output
+            features = features[torch.tensor([unique[id(d)] for d, _ in chunk], device=features.device)]
+            embeds = model.get_input_embeddings()(ids)
+            image_mask = (ids == loaded.image_token_id).unsqueeze(-1)
+            embeds = embeds.masked_scatter(image_mask, features.to(embeds.dtype))
+            out = model.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                 do_sample=False, num_beams=1, eos_token_id=loaded.eos_token_id,
+                                 pad_token_id=loaded.pad_token_id, temperature=None, top_p=None, top_k=None)
+        sequences = []
+        for row in out.tolist():
+            if loaded.eos_token_id in row:
+                row = row[:row.index(loaded.eos_token_id)]
+            sequences.append(row)
+        return sequences
+
+    def decode_response(self, ids: Sequence[int]) -> str:
+        """The reference's post-processing: drop only eos, pad and the tokenizer's additional specials
+        (InternVL's <img>, <ref>... stay as text), cut at <|im_end|>, strip."""
+        kept = [i for i in ids if i not in self.loaded.skip_token_ids]
+        text = self.loaded.tokenizer.decode(kept, skip_special_tokens=False)
+        return text.split(prompts.IM_END)[0].strip()
+
+
+def create_engine(model: str | os.PathLike = DEFAULT_MODEL, *, device: str = "auto", dtype: str = "auto",
+                  quantize: str = "none", attn: str = "auto", batch_size: int = 8,
+                  image_options: ImageOptions = ImageOptions(), decode_workers: int | None = None) -> Engine:
+    """The one way in: a model name, Hugging Face id or folder -> a ready engine."""
+    options = EngineOptions(model=os.fspath(model), device=device, dtype=dtype, quantize=quantize, attn=attn,
+                            batch_size=batch_size, decode_workers=decode_workers)
+    placement = choose_placement(device, dtype, quantize, attn)
+    info = resolve_checkpoint(options.model)
+    return Engine(load_model(info, placement), options, image_options)
+
+
+_ENGINES: dict[tuple, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def get_engine(model: str | os.PathLike = DEFAULT_MODEL, **kwargs) -> Engine:
+    """``create_engine`` memoised per process: a long-running host loads each model once."""
+    key = (os.fspath(model), tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    with _ENGINES_LOCK:
+        if key not in _ENGINES:
+            _ENGINES[key] = create_engine(model, **kwargs)
+        return _ENGINES[key]
+
+
+def release_engines() -> None:
+    """Forget every cached engine (ComfyUI calls this when it needs the memory back)."""
+    with _ENGINES_LOCK:
+        _ENGINES.clear()
+
+
+__all__ = ["Engine", "EngineOptions", "create_engine", "get_engine", "release_engines"]
