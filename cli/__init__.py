@@ -1,0 +1,1 @@
+"""The `artimuse` command: a thin Click adapter over artimuse_core."""
