@@ -120,7 +120,7 @@ class Engine:
                 if not is_out_of_memory(exc) or size == 1:
                     raise
                 free_cached_memory(self._device)
-                self.batch_size = max(1, size // 2)
+                self.batch_size = (size + 1) // 2
                 continue
             start += size
         return torch.cat(out) if out else torch.empty(0, 101)
@@ -164,7 +164,7 @@ class Engine:
                 if not is_out_of_memory(exc) or size == 1:
                     raise
                 free_cached_memory(self._device)
-                size = max(1, size // 2)
+                size = (size + 1) // 2
                 continue
             for i, ids in zip(chunk, generated):
                 decoded, attribute = slots[i]

@@ -9,6 +9,7 @@ first frame of animations, optional alpha compositing, optional JPEG draft decod
 from __future__ import annotations
 
 import os
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,14 @@ IMAGENET_MEAN = np.array((0.485, 0.456, 0.406), dtype=np.float32)
 IMAGENET_STD = np.array((0.229, 0.224, 0.225), dtype=np.float32)
 DEFAULT_MAX_PIXELS = 200_000_000
 EXIF_ORIENTATION = 0x0112
+
+# Our own pixel limit (ImageOptions.max_pixels, typed ImageTooLarge error) replaces Pillow's warning.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+# Signatures of formats Pillow reads: a file that starts like one but can't be opened is corrupt, not
+# "not an image".
+_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*",
+          b"\x00\x00\x00\x0cjP  ", b"qoif")
 
 # File name endings the folder walkers treat as images. Decoding decides in the end; this only avoids
 # opening every sidecar file in a photo folder.
@@ -81,6 +90,10 @@ def open_rgb(source: str | os.PathLike | Image.Image, options: ImageOptions = Im
         try:
             image = Image.open(handle)
         except UnidentifiedImageError as exc:
+            handle.seek(0)
+            head = handle.read(16)
+            if head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+                raise CorruptImage(path, "damaged image file (its header is unreadable)") from exc
             raise NotAnImage(path, "not an image file Pillow can read") from exc
         except Image.DecompressionBombError as exc:
             raise ImageTooLarge(path, str(exc)) from exc

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from transformers import InternVLForConditionalGeneration
 from transformers.models.auto.tokenization_auto import AutoTokenizer, tokenizer_class_from_name
 from transformers.utils import logging as hf_logging
@@ -86,7 +86,7 @@ def load_model(info: CheckpointInfo, placement: Placement) -> LoadedModel:
                 info.path, use_safetensors=True, trust_remote_code=False, **kwargs)
     except CheckpointError:
         raise
-    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+    except (OSError, RuntimeError, ValueError, KeyError, SafetensorError) as exc:
         raise CheckpointError(f"{info.path}: weights do not fit the config ({str(exc).splitlines()[0]})") from exc
     model.eval().requires_grad_(False)
     if model.config.image_token_id != image_token_id:
@@ -108,7 +108,7 @@ def _chat_state_dict(info: CheckpointInfo) -> dict[str, torch.Tensor]:
             with safe_open(file, framework="pt") as handle:
                 for key in handle.keys():
                     state.update(chat_to_native(key, handle.get_tensor(key)))
-        except (OSError, RuntimeError, ValueError) as exc:  # safetensors reports truncation as these
+        except (OSError, RuntimeError, ValueError, SafetensorError) as exc:
             raise CheckpointError(f"{file}: unreadable safetensors file ({exc})") from exc
     return state
 

@@ -1,0 +1,90 @@
+"""Shared fixtures: seeded tiny checkpoints (built once per session), real image files, no network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+# Nothing may download at test time.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def conformance_dirs() -> list[Path]:
+    """Fixture sets with reference outputs: ARTIMUSE_CONFORMANCE_DIRS (os.pathsep list) or ../shared/conformance."""
+    listed = os.environ.get("ARTIMUSE_CONFORMANCE_DIRS")
+    candidates = [Path(p) for p in listed.split(os.pathsep)] if listed else [SHARED / "conformance"]
+    return [p for p in candidates if (p / "expected.json").is_file()]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_hf_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("hf_home")
+    old = {k: os.environ.get(k) for k in ("HF_HOME", "HF_HUB_CACHE")}
+    os.environ["HF_HOME"] = str(home)
+    os.environ["HF_HUB_CACHE"] = str(home / "hub")
+    import huggingface_hub.constants as c
+
+    saved = (c.HF_HOME, c.HF_HUB_CACHE, c.HF_HUB_OFFLINE)
+    c.HF_HOME, c.HF_HUB_CACHE, c.HF_HUB_OFFLINE = str(home), str(home / "hub"), True
+    yield home
+    c.HF_HOME, c.HF_HUB_CACHE, c.HF_HUB_OFFLINE = saved
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def tiny_chat(tmp_path_factory) -> Path:
+    from artimuse_core.synthetic import build_checkpoint
+
+    return build_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-chat", seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_native(tmp_path_factory) -> Path:
+    from artimuse_core.synthetic import build_checkpoint
+
+    return build_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-native", seed=1, layout="native")
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_chat):
+    from artimuse_core import create_engine
+
+    return create_engine(tiny_chat, batch_size=4)
+
+
+def write_mixed_images(folder: Path, count: int = 10, seed: int = 0) -> list[Path]:
+    """Varied real files: several sizes, formats and modes."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    kinds = [("png", "RGB"), ("jpg", "RGB"), ("png", "RGBA"), ("png", "L"), ("webp", "RGB"), ("gif", "P")]
+    for i in range(count):
+        ext, mode = kinds[i % len(kinds)]
+        w, h = int(rng.integers(40, 700)), int(rng.integers(40, 700))
+        base = np.clip(rng.normal(rng.uniform(20, 230), rng.uniform(5, 80), (h, w, 3)), 0, 255).astype(np.uint8)
+        image = Image.fromarray(base, "RGB")
+        if mode == "RGBA":
+            image.putalpha(Image.fromarray(rng.integers(0, 255, (h, w), dtype=np.uint8)))
+        elif mode != "RGB":
+            image = image.convert(mode)
+        path = folder / f"img{i:03d}.{ext}"
+        image.save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def mixed_images(tmp_path_factory) -> list[Path]:
+    return write_mixed_images(tmp_path_factory.mktemp("images"), count=10)
