@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import torch
@@ -124,16 +125,27 @@ def build_checkpoint(folder: str | Path, *, seed: int = 0, layout: str = "chat",
                      text_hidden: int = 32, text_layers: int = 2, text_heads: int = 4, kv_heads: int = 2,
                      text_intermediate: int = 64, vision_hidden: int = 32, vision_layers: int = 2,
                      vision_heads: int = 2, vision_intermediate: int = 64, system_message: object = ...,
-                     dtype: torch.dtype = torch.float32) -> Path:
-    """Write a seeded random ArtiMuse-shaped checkpoint into ``folder`` and return it."""
+                     dtype: torch.dtype = torch.float32, tokenizer_from: str | Path | None = None) -> Path:
+    """Write a seeded random ArtiMuse-shaped checkpoint into ``folder`` and return it.
+
+    ``tokenizer_from`` copies a real tokenizer (vocab.json, merges.txt, tokenizer_config.json) instead of
+    writing the small synthetic one, so prompts have their real length (benchmarks).
+    """
     from transformers import InternVLForConditionalGeneration
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer_size = write_tokenizer(folder)
     names = QWEN_SPECIALS + QWEN_NONSPECIAL + INTERNVL_SPECIALS
-    first_added = tokenizer_size - len(names)
-    ids = {n: first_added + i for i, n in enumerate(names)}
+    if tokenizer_from is None:
+        tokenizer_size = write_tokenizer(folder)
+        first_added = tokenizer_size - len(names)
+        ids = {n: first_added + i for i, n in enumerate(names)}
+    else:
+        for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
+            shutil.copy(Path(tokenizer_from) / name, folder / name)
+        added = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))["added_tokens_decoder"]
+        ids = {v["content"]: int(k) for k, v in added.items()}
+        tokenizer_size = max(ids.values()) + 1
     dtype_name = str(dtype).removeprefix("torch.")
     chat = chat_config(vocab_size=max(vocab_size or 0, tokenizer_size), bos=ids["<|endoftext|>"],
                        eos=ids["<|im_end|>"], text_hidden=text_hidden, text_layers=text_layers,
