@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import __version__, prompts
+from .categories import CATEGORY_IDS, OPTION_LETTERS, category_question
 from .checkpoints import DEFAULT_MODEL, resolve_checkpoint
 from .devices import choose_placement, free_cached_memory, is_out_of_memory
 from .errors import ImageError
@@ -53,10 +54,14 @@ class Engine:
         self.score_prompt = prompts.render_prompt(loaded.system_message, prompts.SCORE_QUESTION,
                                                   loaded.num_image_tokens)
         self._score_ids = torch.tensor(tokenizer.encode(self.score_prompt, add_special_tokens=False))
+        category_prompt = prompts.render_prompt(loaded.system_message, category_question(), loaded.num_image_tokens)
+        self._category_ids = torch.tensor(tokenizer.encode(category_prompt, add_special_tokens=False))
         model = loaded.model
         self._device = loaded.placement.device
         head = model.get_output_embeddings().weight
         self._score_head = head[torch.tensor(loaded.score_token_ids, device=head.device)].detach().clone()
+        letters = [tokenizer.encode(letter, add_special_tokens=False) for letter in OPTION_LETTERS]
+        self._category_head = head[torch.tensor([ids[0] for ids in letters], device=head.device)].detach().clone()
         self._grid = torch.arange(101, dtype=torch.float32)
         placement = loaded.placement
         self.provenance = Provenance(
@@ -68,18 +73,24 @@ class Engine:
         )
 
     # ----------------------------------------------------------------------------------------- scoring
-    def score(self, sources: Sequence, progress: Progress | None = None) -> list[ScoreResult]:
-        """Score files (paths) or in-memory PIL images; a bad one gets an error result, the rest score."""
-        return list(self.iter_scores(sources, progress))
+    def score(self, sources: Sequence, progress: Progress | None = None,
+              predict_category: bool | Callable[[str], bool] = False) -> list[ScoreResult]:
+        """Score files (paths) or in-memory PIL images; a bad one gets an error result, the rest score.
 
-    def iter_scores(self, sources: Iterable, progress: Progress | None = None):
+        ``predict_category`` (True, or a test on the source's name) also asks the model which of the five
+        ArtiMuse-10K categories each image belongs to, reusing the image features of the score pass.
+        """
+        return list(self.iter_scores(sources, progress, predict_category))
+
+    def iter_scores(self, sources: Iterable, progress: Progress | None = None,
+                    predict_category: bool | Callable[[str], bool] = False):
         """Like ``score`` but yields results in input order as each batch finishes."""
         batch: list[DecodedImage] = []
         for item in decode_many(sources, self.image_options, self.options.decode_workers,
                                 lookahead=max(2 * self.batch_size, 8)):
             if isinstance(item, ImageError):
                 # Flush first so results stay in input order.
-                yield from self._flush(batch, progress)
+                yield from self._flush(batch, progress, predict_category)
                 batch = []
                 yield ScoreResult(path=item.path, error=str(item), error_kind=item.kind,
                                   provenance=self.provenance)
@@ -88,52 +99,81 @@ class Engine:
                 continue
             batch.append(item)
             if len(batch) >= self.batch_size:
-                yield from self._flush(batch, progress)
+                yield from self._flush(batch, progress, predict_category)
                 batch = []
-        yield from self._flush(batch, progress)
+        yield from self._flush(batch, progress, predict_category)
 
-    def _flush(self, batch: list[DecodedImage], progress: Progress | None):
+    def _flush(self, batch: list[DecodedImage], progress: Progress | None, predict_category):
         if not batch:
             return
-        probs = self.score_pixels(np.stack([d.pixel_values for d in batch]))
+        wanted = [bool(predict_category(d.source) if callable(predict_category) else predict_category)
+                  for d in batch]
+        probs, category_probs = self.score_pixels(np.stack([d.pixel_values for d in batch]), wanted)
         scores = probs @ self._grid
         stds = ((self._grid[None, :] - scores[:, None]) ** 2 * probs).sum(-1).sqrt()
-        for decoded, p, s, sd in zip(batch, probs, scores, stds):
-            yield ScoreResult(path=decoded.source, score=float(s), std=float(sd), probs=p.tolist(),
-                              width=decoded.width, height=decoded.height, provenance=self.provenance)
+        for i, decoded in enumerate(batch):
+            result = ScoreResult(path=decoded.source, score=float(scores[i]), std=float(stds[i]),
+                                 probs=probs[i].tolist(), width=decoded.width, height=decoded.height,
+                                 provenance=self.provenance)
+            if wanted[i]:
+                best = int(category_probs[i].argmax())
+                result.category, result.category_probability = CATEGORY_IDS[best], float(category_probs[i, best])
+            yield result
         if progress:
             progress(len(batch))
 
-    def score_pixels(self, pixel_values: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """(N, 3, 448, 448) normalised pixels -> (N, 101) float32 probabilities, on the CPU.
+    def score_pixels(self, pixel_values: np.ndarray | torch.Tensor, categories: Sequence[bool] | None = None):
+        """(N, 3, 448, 448) normalised pixels -> (N, 101) float32 probabilities on the CPU, and, for the
+        rows flagged in ``categories``, (N, 5) category probabilities (NaN rows elsewhere).
 
         Runs in chunks of the batch size; a CUDA out-of-memory error halves the batch and retries.
         """
         pixels = torch.as_tensor(pixel_values)
-        out = []
+        flags = list(categories) if categories is not None else [False] * len(pixels)
+        scores, cats = [], []
         start = 0
         while start < len(pixels):
             size = min(self.batch_size, len(pixels) - start)
             try:
-                out.append(self._score_forward(pixels[start:start + size]))
+                score, category = self._score_forward(pixels[start:start + size], flags[start:start + size])
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not is_out_of_memory(exc) or size == 1:
                     raise
                 free_cached_memory(self._device)
                 self.batch_size = (size + 1) // 2
                 continue
+            scores.append(score)
+            cats.append(category)
             start += size
-        return torch.cat(out) if out else torch.empty(0, 101)
+        if not scores:
+            return torch.empty(0, 101), torch.empty(0, len(CATEGORY_IDS))
+        probs = torch.cat(scores)
+        return (probs, torch.cat(cats)) if categories is not None else probs
 
     @torch.inference_mode()
-    def _score_forward(self, pixels: torch.Tensor) -> torch.Tensor:
+    def _score_forward(self, pixels: torch.Tensor, categories: Sequence[bool] = ()):
+        """One pass of the vision tower; the score prompt for every image, the category prompt for those
+        flagged. Only the last position's hidden state meets only the rows of lm_head it needs."""
         model = self.loaded.model
-        ids = self._score_ids.to(self._device).expand(len(pixels), -1)
         with self._lock:
-            hidden = model.model(input_ids=ids, pixel_values=pixels.to(self._device, model.dtype),
-                                 use_cache=False).last_hidden_state[:, -1]
-            logits = hidden.to(self._score_head.dtype) @ self._score_head.T
-        return logits.float().softmax(-1).cpu()
+            features = model.model.get_image_features(
+                pixel_values=pixels.to(self._device, model.dtype)).pooler_output
+            scores = self._last_logits(features, self._score_ids, self._score_head).softmax(-1).cpu()
+            category = torch.full((len(pixels), len(CATEGORY_IDS)), float("nan"))
+            rows = [i for i, flag in enumerate(categories) if flag]
+            if rows:
+                chosen = features[torch.tensor(rows, device=features.device)]
+                category[rows] = self._last_logits(chosen, self._category_ids, self._category_head).softmax(-1).cpu()
+        return scores, category
+
+    def _last_logits(self, features: torch.Tensor, prompt_ids: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
+        model = self.loaded.model
+        ids = prompt_ids.to(self._device).expand(len(features), -1)
+        embeds = model.get_input_embeddings()(ids)
+        mask = (ids == self.loaded.image_token_id).unsqueeze(-1)
+        embeds = embeds.masked_scatter(mask, features.to(embeds.dtype))
+        hidden = model.model.language_model(inputs_embeds=embeds, use_cache=False).last_hidden_state[:, -1]
+        return (hidden.to(head.dtype) @ head.T).float()
 
     # --------------------------------------------------------------------------------------- critiques
     def critique(self, sources: Sequence, attributes: Sequence[str] = prompts.ATTRIBUTES,

@@ -55,6 +55,8 @@ def resolve_attribute(name: str) -> str:
                or a.lower().startswith(wanted)]
     if len(matches) == 1:
         return matches[0]
+    if matches:
+        raise ValueError(f"ambiguous attribute {name!r}: matches {', '.join(matches)}")
     raise ValueError(f"unknown attribute {name!r}; choose from: {', '.join(ATTRIBUTES)}")
 
 

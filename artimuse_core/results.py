@@ -33,6 +33,8 @@ class ScoreResult:
     error: str | None = None
     error_kind: str | None = None
     provenance: Provenance | None = field(default=None, repr=False)
+    category: str | None = None  # set when the model was asked to predict one
+    category_probability: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -40,6 +42,9 @@ class ScoreResult:
 
     def to_dict(self, with_probs: bool = False) -> dict:
         data = asdict(self)
+        if data["category"] is None:
+            data.pop("category")
+            data.pop("category_probability")
         provenance = data.pop("provenance") or {}
         if not with_probs:
             data.pop("probs")

@@ -15,6 +15,7 @@ from tqdm import tqdm
 import artimuse_core
 from artimuse_core import ArtiMuseError, ImageOptions
 from artimuse_core.checkpoints import DEFAULT_MODEL, KNOWN_MODELS
+from artimuse_core.config import load_config
 from artimuse_core.engine import DEFAULT_MAX_NEW_TOKENS
 from artimuse_core.files import collect_images, inside
 from artimuse_core.images import DEFAULT_MAX_PIXELS
@@ -105,7 +106,8 @@ click.ClickException.exit_code = 2
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(artimuse_core.__version__, prog_name="artimuse")
-def cli():
+@click.pass_context
+def cli(ctx):
     """ArtiMuse: expert aesthetic scores (0-100) and written critiques for images.
 
     \b
@@ -116,42 +118,86 @@ def cli():
       artimuse doctor                           check torch, GPU, cache and model
 
     Scores are the mean of the model's 101-way distribution over 0..100; `std` is its spread.
+    Scores are kept in a local library (see `artimuse top`, `show`, `stats`); settings come from
+    config.toml (`artimuse config path`), command-line options win.
     """
+    try:
+        config = load_config()
+    except ArtiMuseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    ctx.obj = config
+    defaults = {"model": config.model, "device": config.device, "dtype": config.dtype,
+                "quantize": config.quantize, "batch_size": config.batch_size}
+    ctx.default_map = {name: dict(defaults) for name in ("score", "critique", "eval")}
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @engine_options
+@click.option("--category", "-c", help="Category of these images (photography, painting, aigc, 3d, graphic). "
+              "Default: the config's folder setting, else what the library knows, else the model predicts it.")
+@click.option("--save/--no-save", default=True, show_default=True, help="Record the scores in the library.")
+@click.option("--force", is_flag=True, help="Score again even when this content was scored by this model.")
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table for people; json, jsonl (one object per image) or csv for scripts.")
-@click.option("--probs", is_flag=True, help="Include the 101 probabilities in json/jsonl output.")
+@click.option("--probs", is_flag=True, help="Include the 101 probabilities in json/jsonl output (with --no-save).")
 @friendly_errors
-def score(paths, model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft, fmt, probs):
+@click.pass_obj
+def score(config, paths, model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft,
+          category, save, force, fmt, probs):
     """Score images: files, folders (walked recursively) or glob patterns.
 
+    Results go into the library (`artimuse top`, `artimuse show`); a file whose content was already scored
+    by the same model is not scored again (status `cached`) unless --force.
+
     Exit code 0 when every image scored, 1 when any failed (the failures are still listed, with their
-    error), 2 when nothing could run (bad model, bad option).
+    error, and recorded: `artimuse errors`), 2 when nothing could run (bad model, bad option).
 
     \b
     Examples:
       artimuse score a.jpg b.png
-      artimuse score ~/Exports 'shoots/**/*.jpg' --format csv > scores.csv
-      artimuse score big.tif --max-pixels 400000000 --model ./ArtiMuse_AVA
+      artimuse score ~/Exports --category photography
+      artimuse score 'shoots/**/*.jpg' --format csv > scores.csv
+      artimuse score big.tif --max-pixels 400000000 --model ./ArtiMuse_AVA --no-save
     """
+    from artimuse_core.categories import normalise_category
+    from artimuse_core.library import Library
+    from artimuse_core.library.ingest import score_into_library
+
+    if category:
+        try:
+            category = normalise_category(category)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--category")
     collected = collect_images(list(paths))
+    library = Library(config=config) if save else None
     engine = build_engine(model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft)
-    rows = [{"path": p, "score": None, "std": None, "model": engine.provenance.model, "error": m, "error_kind": k}
-            for p, k, m in collected.problems]
+    rows = []
+    for path, kind, message in collected.problems:
+        if library:
+            library.record_error(path, kind, message)
+        rows.append({"path": path, "status": "failed", "score": None, "std": None,
+                     "model": engine.provenance.model, "error": message, "error_kind": kind})
     with tqdm(total=len(collected.files), unit="img", desc="scoring", file=sys.stderr, disable=None,
               leave=False) as bar:
-        for result in engine.iter_scores(collected.files, progress=bar.update):
-            rows.append(result.to_dict(with_probs=probs))
-    columns = ["path", "score", "std", "model", "error"]
+        if save:
+            for outcome in score_into_library(engine, library, collected.files, category=category, force=force,
+                                              progress=bar.update):
+                rows.append(outcome.to_dict())
+        else:
+            for result in engine.iter_scores(collected.files, progress=bar.update,
+                                             predict_category=category is None):
+                row = result.to_dict(with_probs=probs)
+                row["status"] = "scored" if result.ok else "failed"
+                if category:
+                    row["category"] = category
+                rows.append(row)
+    columns = ["path", "score", "std", "category", "status", "error"]
     if fmt == "table":
         rows_for_table = [dict(r, error=r["error"] and r["error"].removeprefix(f"{r['path']}: ")) for r in rows]
         emit_rows(rows_for_table, fmt, columns)
     else:
-        emit_rows(rows, fmt, columns)
+        emit_rows(rows, fmt, columns + ["model"])
     failed = sum(1 for r in rows if r["error"])
     if failed:
         click.echo(f"{failed} of {len(rows)} image(s) failed", err=True)
@@ -165,11 +211,14 @@ def score(paths, model, device, dtype, quantize, batch_size, max_pixels, exif, b
 @click.option("--max-new-tokens", default=DEFAULT_MAX_NEW_TOKENS, show_default=True, type=click.IntRange(1),
               help="Longest critique, in tokens.")
 @engine_options
+@click.option("--save/--no-save", default=True, show_default=True,
+              help="Record the critiques (and the score) in the library.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "jsonl"]), default="text",
               show_default=True)
 @friendly_errors
-def critique(paths, attributes, max_new_tokens, model, device, dtype, quantize, batch_size, max_pixels, exif,
-             background, jpeg_draft, fmt):
+@click.pass_obj
+def critique(config, paths, attributes, max_new_tokens, model, device, dtype, quantize, batch_size, max_pixels,
+             exif, background, jpeg_draft, save, fmt):
     """Written critiques of images, one per attribute, decoded greedily.
 
     \b
@@ -190,7 +239,14 @@ def critique(paths, attributes, max_new_tokens, model, device, dtype, quantize, 
     engine = build_engine(model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft)
     with tqdm(total=len(collected.files) * len(chosen), unit="critique", desc="critiquing", file=sys.stderr,
               disable=None, leave=False) as bar:
-        results = engine.critique(collected.files, chosen, max_new_tokens=max_new_tokens, progress=bar.update)
+        if save:
+            from artimuse_core.library import Library
+            from artimuse_core.library.ingest import critique_into_library
+
+            results = critique_into_library(engine, Library(config=config), collected.files, chosen,
+                                            max_new_tokens, progress=bar.update)
+        else:
+            results = engine.critique(collected.files, chosen, max_new_tokens=max_new_tokens, progress=bar.update)
     rows = [{"path": p, "attribute": None, "text": None, "error": m, "error_kind": k}
             for p, k, m in collected.problems] + [r.to_dict() for r in results]
     if fmt == "text":
@@ -325,6 +381,11 @@ def evaluate(test_json, images_dir, model, device, dtype, quantize, batch_size, 
             click.echo(f"  error: {error}", err=True)
     if report["failed"]:
         sys.exit(1)
+
+
+from . import admin_commands, library_commands  # noqa: E402  (they register on `cli`)
+
+__all__ = ["cli", "admin_commands", "library_commands"]
 
 
 def main():  # pragma: no cover - console entry point

@@ -64,11 +64,11 @@ def test_oom_halves_the_batch_and_retries(tiny_chat, mixed_images):
     engine = create_engine(tiny_chat, batch_size=8)
     real_forward, sizes = engine._score_forward, []
 
-    def forward_with_small_memory(pixels):  # fault injection: pretend the GPU holds 2 images at most
+    def forward_with_small_memory(pixels, categories=()):  # fault injection: pretend the GPU holds 2 images at most
         sizes.append(len(pixels))
         if len(pixels) > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_forward(pixels)
+        return real_forward(pixels, categories)
 
     engine._score_forward = forward_with_small_memory
     results = engine.score(mixed_images[:7])

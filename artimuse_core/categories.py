@@ -1,0 +1,44 @@
+"""The five main categories of ArtiMuse-10K, their accepted spellings, and the multiple-choice question
+the model answers to predict one (read from the option-letter logits, the same trick as Token As Score)."""
+
+from __future__ import annotations
+
+CATEGORIES: dict[str, str] = {
+    "photography": "Photography",
+    "painting": "Painting & Calligraphy",
+    "aigc": "AIGC",
+    "3d": "3D Design",
+    "graphic": "Graphic Design",
+}
+_ALIASES = {
+    "photo": "photography", "photograph": "photography", "photos": "photography",
+    "painting & calligraphy": "painting", "painting and calligraphy": "painting", "calligraphy": "painting",
+    "art": "painting", "ai": "aigc", "ai-generated": "aigc", "generated": "aigc",
+    "3d design": "3d", "3d-design": "3d", "render": "3d", "graphic design": "graphic", "graphic-design": "graphic",
+    "design": "graphic",
+}
+OPTION_LETTERS = "ABCDE"
+
+
+def normalise_category(text: str) -> str:
+    """'Photography', 'photo', 'Painting & Calligraphy', '3D Design'... -> a category id, or ValueError."""
+    key = text.strip().lower().replace("_", " ")
+    if key in CATEGORIES:
+        return key
+    for cid, name in CATEGORIES.items():
+        if key == name.lower():
+            return cid
+    if key in _ALIASES:
+        return _ALIASES[key]
+    raise ValueError(f"unknown category {text!r}; choose from: {', '.join(CATEGORIES)}")
+
+
+def category_question() -> str:
+    """InternVL's multiple-choice format: options on their own lines, answer with the letter."""
+    lines = ["Which category does this image belong to?"]
+    lines += [f"{letter}. {name}" for letter, name in zip(OPTION_LETTERS, CATEGORIES.values())]
+    lines.append("Answer with the option's letter from the given choices directly.")
+    return "\n".join(lines)
+
+
+CATEGORY_IDS = list(CATEGORIES)

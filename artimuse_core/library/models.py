@@ -1,0 +1,102 @@
+"""The library's tables as typed SQLAlchemy 2 ORM models. Alembic migrations (``migrations/``) create them.
+
+Images are files (identified by path, followed across moves and renames by content hash); an evaluation
+is one score of one image by one model (+ adapter); ``current`` marks the latest evaluation of each
+(image, model fingerprint, adapter), which is what rankings read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Image(Base):
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mtime: Mapped[float] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(32), index=True)
+    category_source: Mapped[str | None] = mapped_column(String(16))  # option | config | predicted | user
+    category_confidence: Mapped[float | None] = mapped_column(Float)
+    first_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    missing: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    evaluations: Mapped[list[Evaluation]] = relationship(back_populates="image", cascade="all, delete-orphan")
+    ratings: Mapped[list[Rating]] = relationship(back_populates="image", cascade="all, delete-orphan")
+
+
+class Evaluation(Base):
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        Index("ix_evaluations_current_score", "current", "score"),
+        Index("ix_evaluations_image_model", "image_id", "model_fingerprint", "adapter"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_fingerprint: Mapped[str] = mapped_column(String(32))
+    adapter: Mapped[str | None] = mapped_column(String(200))
+    score: Mapped[float] = mapped_column(Float)
+    std: Mapped[float] = mapped_column(Float)
+    distribution: Mapped[list] = mapped_column(JSON)
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    engine_version: Mapped[str] = mapped_column(String(32))
+    device: Mapped[str] = mapped_column(String(32))
+    dtype: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    image: Mapped[Image] = relationship(back_populates="evaluations")
+    critiques: Mapped[list[Critique]] = relationship(back_populates="evaluation", cascade="all, delete-orphan")
+
+
+class Critique(Base):
+    __tablename__ = "critiques"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"), index=True)
+    attribute: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    evaluation: Mapped[Evaluation] = relationship(back_populates="critiques")
+
+
+class Rating(Base):
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    stars: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    image: Mapped[Image] = relationship(back_populates="ratings")
+
+
+class ErrorRecord(Base):
+    __tablename__ = "errors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

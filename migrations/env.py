@@ -1,0 +1,23 @@
+"""Alembic environment: runs on the connection the library hands over (or on sqlalchemy.url for the CLI)."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from artimuse_core.library.models import Base
+
+config = context.config
+connection = config.attributes.get("connection")
+
+
+def run(conn) -> None:
+    context.configure(connection=conn, target_metadata=Base.metadata,
+                      render_as_batch=conn.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if connection is not None:
+    run(connection)
+else:  # pragma: no cover - `alembic -c ...` from a shell
+    with create_engine(config.get_main_option("sqlalchemy.url")).connect() as conn:
+        run(conn)

@@ -1,0 +1,227 @@
+"""The library on a real SQLite file: recording, history across moves, rankings, migrations, locking."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from alembic import command
+
+from artimuse_core.library import Library, LibraryError, file_facts, stars_to_score
+from artimuse_core.library.database import alembic_config, create_db_engine, current_revision, head_revision
+from artimuse_core.library.ingest import score_into_library
+from artimuse_core.results import Provenance, ScoreResult
+
+PROVENANCE = Provenance(model="m", repo_id=None, fingerprint="f" * 16, layout="chat", device="cpu",
+                        dtype="float32", engine_version="0", prompt_hash="p" * 16)
+
+
+def fake_result(path, score, std=5.0):
+    """A ScoreResult as the engine makes it, for library tests that don't need a model."""
+    probs = [0.0] * 101
+    probs[int(score)] = 1.0
+    return ScoreResult(path=str(path), score=score, std=std, probs=probs, width=10, height=10,
+                       provenance=PROVENANCE)
+
+
+@pytest.fixture()
+def library(tmp_path):
+    lib = Library.at(tmp_path / "lib.db")
+    yield lib
+    lib.close()
+
+
+@pytest.fixture()
+def files(tmp_path, mixed_images):
+    folder = tmp_path / "files"
+    folder.mkdir()
+    return [shutil.copy(p, folder / p.name) for p in mixed_images]
+
+
+def test_new_database_is_at_head_in_wal_mode(library, tmp_path):
+    assert current_revision(library.engine) == head_revision()
+    with sqlite3.connect(tmp_path / "lib.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_moved_file_keeps_its_history(library, files, tmp_path):
+    library.record_score(file_facts(files[0]), fake_result(files[0], 40))
+    moved = tmp_path / "elsewhere.png"
+    shutil.move(files[0], moved)
+    library.record_score(file_facts(moved), fake_result(moved, 60))
+    shown = library.show(moved)
+    assert [e["score"] for e in shown["evaluations"]] == [60, 40]
+    assert [e["current"] for e in shown["evaluations"]] == [True, False]
+    with pytest.raises(LibraryError, match="not in the library"):
+        library.show(files[0])
+
+
+def test_changed_content_retires_old_scores(library, files):
+    library.record_score(file_facts(files[0]), fake_result(files[0], 90))
+    files[0].write_bytes(files[1].read_bytes())
+    library.record_score(file_facts(files[0]), fake_result(files[0], 20, std=1))
+    assert [r["score"] for r in library.top()] == [20]
+
+
+def test_top_filters_and_lower_bound_ranking(library, files):
+    facts = [file_facts(f) for f in files]
+    items = []
+    for i, f in enumerate(facts):
+        category = "photography" if i % 2 == 0 else "aigc"
+        items.append((f, fake_result(f.path, 30 + 5 * i, std=float(i % 4) * 6), category, "option", None, None))
+    library.record_scores(items)
+    photos = library.top(category="photography", limit=3)
+    assert [r["score"] for r in photos] == [70, 60, 50]
+    assert library.top(category="Photography", min_score=65)[0]["score"] == 70
+    expected = sorted(((it[1].score - 1.5 * it[1].std), it[1].score) for it in items)[::-1][:4]
+    lower = library.top(rank="lower", k=1.5, limit=4)
+    assert [(r["lower_bound"], r["score"]) for r in lower] == expected
+    assert library.top(folder=files[0].parent / "nowhere") == []
+    assert len(library.top(folder=files[0].parent, limit=100)) == len(files)
+
+
+def test_ratings_use_the_documented_star_mapping(library, files):
+    assert [stars_to_score(s) for s in (1, 2, 3, 4, 5)] == [10, 30, 50, 70, 90]
+    library.rate(files[0], stars=4)
+    library.rate(files[1], score=85)
+    with pytest.raises(ValueError):
+        library.rate(files[1], stars=7)
+    rows = {r["path"]: r for r in library.ratings()}
+    assert rows[str(files[0])]["score"] == 70 and rows[str(files[0])]["stars"] == 4
+    assert rows[str(files[1])]["score"] == 85
+
+
+def test_search_stats_export_errors(library, files):
+    evaluation_id = library.record_score(file_facts(files[0]), fake_result(files[0], 55), category="aigc",
+                                         category_source="option")
+    library.record_critiques(evaluation_id, {"Composition & Design": "Strong leading lines toward the horizon."})
+    library.record_error(files[1], "corrupt", f"{files[1]}: cannot decode")
+    assert [r["path"] for r in library.search("leading lines")] == [str(files[0])]
+    assert library.search("nonexistentword") == []
+    stats = library.stats()
+    assert stats["counts"]["critiques"] == 1 and stats["categories"]["aigc"]["p50"] == 55
+    assert [r["score"] for r in library.export()] == [55]
+    assert library.errors()[0]["kind"] == "corrupt"
+
+
+def test_migration_from_the_first_revision_keeps_every_row(tmp_path):
+    path = tmp_path / "old.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO images (id, path, content_hash, size, mtime, first_seen, last_seen, missing) "
+                     "VALUES (1, '/x.png', 'h', 1, 0, '2026-01-01', '2026-01-01', 0)")
+        conn.execute("INSERT INTO evaluations (id, image_id, model_name, model_fingerprint, score, std, distribution,"
+                     " prompt_hash, engine_version, device, dtype, created_at, current) VALUES "
+                     "(1, 1, 'm', 'f', 42.0, 3.0, '[1.0]', 'p', '0', 'cpu', 'float32', '2026-01-01', 1)")
+        conn.execute("INSERT INTO critiques VALUES (1, 1, 'Overall Gestalt', 'a quiet harmonious scene', '2026-01-01')")
+        conn.execute("INSERT INTO ratings VALUES (1, 1, 70.0, 4.0, '2026-01-01')")
+        conn.execute("INSERT INTO errors VALUES (1, '/bad.jpg', 'corrupt', 'bad', '2026-01-01')")
+    engine.dispose()
+    library = Library.at(path)
+    assert current_revision(library.engine) == head_revision() != "0001"
+    counts = library.stats()["counts"]
+    assert {k: counts[k] for k in ("images", "evaluations", "critiques", "ratings", "errors")} == \
+        {"images": 1, "evaluations": 1, "critiques": 1, "ratings": 1, "errors": 1}
+    assert library.search("harmonious")[0]["score"] == 42.0  # backfilled into the new search index
+    backups = list(tmp_path.glob("old.db.0001-*.bak"))
+    assert len(backups) == 1
+    with sqlite3.connect(backups[0]) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+
+
+def test_newer_or_foreign_database_is_refused(tmp_path):
+    newer = tmp_path / "newer.db"
+    Library.at(newer).close()
+    with sqlite3.connect(newer) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(LibraryError, match="newer than this artimuse"):
+        Library.at(newer)
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE stuff (x)")
+    with pytest.raises(LibraryError, match="not an artimuse library"):
+        Library.at(foreign)
+
+
+def test_a_lock_held_too_long_is_one_clear_error(tmp_path, files):
+    library = Library.at(tmp_path / "lib.db", busy_timeout_s=0.5)
+    holder = sqlite3.connect(tmp_path / "lib.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(LibraryError, match="locked by another process"):
+            library.rate(files[0], stars=3)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    library.rate(files[0], stars=3)  # and nothing is wrong once the lock is gone
+    assert len(library.ratings()) == 1
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path, files, tiny_chat):
+    """A scorer (real engine, forced re-scores) and `artimuse rate` in a loop, on one database file."""
+    db = tmp_path / "shared.db"
+    Library.at(db).close()
+    env_setup = f"import os; os.environ['ARTIMUSE_HOME'] = {str(tmp_path / 'home')!r}\n"
+    scorer = textwrap.dedent(f"""
+        from artimuse_core import create_engine
+        from artimuse_core.library import Library
+        from artimuse_core.library.ingest import score_into_library
+        engine = create_engine({str(tiny_chat)!r}, batch_size=2)
+        library = Library.at({str(db)!r})
+        paths = {[str(f) for f in files[:4]]!r}
+        n = 0
+        for _ in range(6):
+            n += sum(o.status == 'scored' for o in score_into_library(engine, library, paths, force=True,
+                                                                     flush_every=1))
+        print('scored', n)
+    """)
+    rater = textwrap.dedent(f"""
+        from click.testing import CliRunner
+        from artimuse_cli.main import cli
+        import os
+        os.environ['ARTIMUSE_HOME'] = {str(tmp_path / 'home')!r}
+        os.makedirs(os.environ['ARTIMUSE_HOME'], exist_ok=True)
+        open(os.path.join(os.environ['ARTIMUSE_HOME'], 'config.toml'), 'w').write(
+            'database_url = "sqlite:///{db}"\\n')
+        paths = {[str(f) for f in files]!r}
+        ok = 0
+        for i in range(60):
+            result = CliRunner().invoke(cli, ['rate', paths[i % len(paths)], '--stars', str(1 + i % 5)])
+            assert result.exit_code == 0, result.output
+            ok += 1
+        print('rated', ok)
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", env_setup + code], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for code in (scorer, rater)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err
+        assert "locked" not in out + err
+    assert "scored 24" in outputs[0][0] and "rated 60" in outputs[1][0]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM evaluations").fetchone()[0] == 24
+        assert conn.execute("SELECT count(*) FROM ratings").fetchone()[0] == 60
+        assert conn.execute("SELECT count(*) FROM evaluations WHERE current = 1").fetchone()[0] == 4
+
+
+def test_score_into_library_skips_unchanged_and_predicts_categories(tiny_chat, files, tmp_path):
+    from artimuse_core import create_engine
+
+    engine = create_engine(tiny_chat, batch_size=4)
+    library = Library.at(tmp_path / "lib.db")
+    first = list(score_into_library(engine, library, files))
+    assert {o.status for o in first} == {"scored"}
+    assert all(o.category_source == "predicted" and 0 < o.category_probability <= 1 for o in first)
+    again = list(score_into_library(engine, library, files))
+    assert {o.status for o in again} == {"cached"}
+    assert [o.score for o in again] == [o.score for o in first]
+    forced = list(score_into_library(engine, library, files[:2], force=True, category="graphic"))
+    assert [o.status for o in forced] == ["scored", "scored"]
+    assert library.show(files[0])["category"] == "graphic"
+    assert len(library.show(files[0])["evaluations"]) == 2
