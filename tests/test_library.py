@@ -114,8 +114,8 @@ def test_migration_from_the_first_revision_keeps_every_row(tmp_path):
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "0001")
     with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO images (id, path, content_hash, size, mtime, first_seen, last_seen, missing) "
-                     "VALUES (1, '/x.png', 'h', 1, 0, '2026-01-01', '2026-01-01', 0)")
+        conn.execute("INSERT INTO images (id, path, content_hash, size, mtime, category, first_seen, last_seen, "
+                     "missing) VALUES (1, '/x.png', 'h', 1, 0, 'aigc', '2026-01-01', '2026-01-01', 0)")
         conn.execute("INSERT INTO evaluations (id, image_id, model_name, model_fingerprint, score, std, distribution,"
                      " prompt_hash, engine_version, device, dtype, created_at, current) VALUES "
                      "(1, 1, 'm', 'f', 42.0, 3.0, '[1.0]', 'p', '0', 'cpu', 'float32', '2026-01-01', 1)")
@@ -129,6 +129,7 @@ def test_migration_from_the_first_revision_keeps_every_row(tmp_path):
     assert {k: counts[k] for k in ("images", "evaluations", "critiques", "ratings", "errors")} == \
         {"images": 1, "evaluations": 1, "critiques": 1, "ratings": 1, "errors": 1}
     assert library.search("harmonious")[0]["score"] == 42.0  # backfilled into the new search index
+    assert [r["score"] for r in library.top(category="aigc")] == [42.0]  # category copied onto evaluations
     backups = list(tmp_path.glob("old.db.0001-*.bak"))
     assert len(backups) == 1
     with sqlite3.connect(backups[0]) as conn:

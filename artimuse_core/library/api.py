@@ -135,8 +135,7 @@ class Library:
                 image = _upsert_image(session, facts, result.width, result.height)
                 if category and (source in ("option", "config", "user") or not image.category
                                  or image.category_source == "predicted"):
-                    image.category, image.category_source = category, source
-                    image.category_confidence = confidence
+                    _set_category(session, image, category, source, confidence)
                 evaluation = _add_evaluation(session, image, result)
                 for attribute, text_value in (critiques or {}).items():
                     session.add(Critique(evaluation=evaluation, attribute=attribute, text=text_value))
@@ -174,10 +173,10 @@ class Library:
         absolute = str(Path(path).expanduser().absolute())
 
         def write(session):
-            changed = session.execute(update(Image).where(Image.path == absolute).values(
-                category=category, category_source="user", category_confidence=None)).rowcount
-            if not changed:
+            image = session.scalar(select(Image).where(Image.path == absolute))
+            if image is None:
                 raise LibraryError(f"{absolute}: not in the library")
+            _set_category(session, image, category, "user", None)
         self._run(write)
 
     def mark_missing(self, path: str | os.PathLike) -> bool:
@@ -196,7 +195,7 @@ class Library:
         """
         conditions = [Evaluation.current.is_(True)]
         if category:
-            conditions.append(Image.category == normalise_category(category))
+            conditions.append(Evaluation.category == normalise_category(category))
         if since:
             conditions.append(Evaluation.created_at >= since)
         if min_score is not None:
@@ -352,6 +351,13 @@ def _upsert_image(session: Session, facts: FileFacts, width: int | None, height:
     return image
 
 
+def _set_category(session: Session, image: Image, category: str, source: str | None,
+                  confidence: float | None) -> None:
+    if image.id is not None and image.category != category:
+        session.execute(update(Evaluation).where(Evaluation.image_id == image.id).values(category=category))
+    image.category, image.category_source, image.category_confidence = category, source, confidence
+
+
 def _add_evaluation(session: Session, image: Image, result: ScoreResult) -> Evaluation:
     p: Provenance = result.provenance
     if image.id is not None:
@@ -362,7 +368,7 @@ def _add_evaluation(session: Session, image: Image, result: ScoreResult) -> Eval
     evaluation = Evaluation(image=image, model_name=p.model, model_fingerprint=p.fingerprint, adapter=p.adapter,
                             score=result.score, std=result.std, distribution=result.probs,
                             prompt_hash=p.prompt_hash, engine_version=p.engine_version, device=p.device,
-                            dtype=p.dtype, current=True)
+                            dtype=p.dtype, current=True, category=image.category)
     session.add(evaluation)
     return evaluation
 

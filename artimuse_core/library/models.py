@@ -47,6 +47,7 @@ class Evaluation(Base):
     __table_args__ = (
         Index("ix_evaluations_current_score", "current", "score"),
         Index("ix_evaluations_image_model", "image_id", "model_fingerprint", "adapter"),
+        Index("ix_evaluations_current_category_score", "current", "category", "score"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -63,6 +64,8 @@ class Evaluation(Base):
     dtype: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     current: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A copy of the image's category (kept in step by the library API) so rankings read one index.
+    category: Mapped[str | None] = mapped_column(String(32))
 
     image: Mapped[Image] = relationship(back_populates="evaluations")
     critiques: Mapped[list[Critique]] = relationship(back_populates="evaluation", cascade="all, delete-orphan")

@@ -1,0 +1,120 @@
+"""Library commands through the CLI with a real config file and database under ARTIMUSE_HOME."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from artimuse_cli.main import cli
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture()
+def shoot(tmp_path, mixed_images):
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    for p in mixed_images:
+        shutil.copy(p, folder / p.name)
+    (folder / "corrupt.jpg").write_bytes(mixed_images[1].read_bytes()[:300])
+    return folder
+
+
+def test_score_then_top_ranks_with_predicted_categories(home, shoot, tiny_chat):
+    scored = run("score", shoot, "--model", tiny_chat, "--format", "json")
+    assert scored.exit_code == 1  # the corrupt file
+    rows = json.loads(scored.stdout)
+    good = [r for r in rows if r["status"] == "scored"]
+    assert len(good) == 10 and all(r["category_source"] == "predicted" for r in good)
+    by_category: dict[str, list[float]] = {}
+    for r in good:
+        by_category.setdefault(r["category"], []).append(r["score"])
+    category, scores = max(by_category.items(), key=lambda kv: len(kv[1]))
+    top = run("top", "--category", category, "--json")
+    ranked = json.loads(top.stdout)
+    assert [r["score"] for r in ranked] == sorted(scores, reverse=True)
+    assert all(r["category_source"] == "predicted" for r in ranked)
+    table = run("top", "--category", category)
+    assert f"{category}?" in table.stdout and "RANK" in table.stdout
+    errors = json.loads(run("errors", "--json").stdout)
+    assert len(errors) == 1 and errors[0]["path"].endswith("corrupt.jpg") and errors[0]["kind"] == "corrupt"
+    again = run("score", shoot, "--model", tiny_chat, "--format", "jsonl")
+    statuses = [json.loads(line)["status"] for line in again.stdout.splitlines()]
+    assert statuses.count("cached") == 10 and statuses.count("failed") == 1
+
+
+def test_category_option_and_config_folders(home, shoot, tiny_chat, tmp_path):
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text(f'[[folders]]\npath = "{shoot}"\ncategory = "3D Design"\n')
+    result = run("score", *sorted(shoot.glob("*.png"))[:2], "--model", tiny_chat, "-f", "json")
+    assert {(r["category"], r["category_source"]) for r in json.loads(result.stdout)} == {("3d", "config")}
+    result = run("score", sorted(shoot.glob("img*.jpg"))[0], "--model", tiny_chat, "-f", "json", "-c", "photo")
+    assert json.loads(result.stdout)[0]["category"] == "photography"
+    bad = run("score", shoot, "--model", tiny_chat, "-c", "sculpture")
+    assert bad.exit_code == 2 and "unknown category" in bad.output
+
+
+@pytest.mark.parametrize("content, message", [
+    ('colour = "blue"\n', "unknown key 'colour'"),
+    ('batch_size = "big"\n', "'batch_size' must be a whole number"),
+    ('dtype = "float8"\n', "'dtype' must be one of"),
+    ('[[folders]]\npath = "/x"\ncategory = "sculpture"\n', "folders[0].category"),
+    ('model = \n', "config.toml"),
+])
+def test_config_errors_name_the_key_and_the_file(home, content, message):
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text(content)
+    result = run("stats")
+    assert result.exit_code == 2
+    assert message in result.output and str(home / "config.toml") in result.output
+
+
+def test_rate_show_search_stats_export_history(home, shoot, tiny_chat):
+    image = sorted(shoot.glob("*.png"))[0]
+    run("critique", image, "-a", "overall", "--max-new-tokens", "5", "--model", tiny_chat)
+    assert run("rate", image, "--stars", "4").exit_code == 0
+    both = run("rate", image, "--stars", "4", "--score", "3")
+    assert both.exit_code == 2 and "exactly one" in both.output
+    shown = run("show", image)
+    assert "score" in shown.stdout and "90-100" in shown.stdout and "70 (4★)" in shown.stdout
+    assert "Overall Gestalt" in shown.stdout
+    data = json.loads(run("show", image, "--json").stdout)
+    assert len(data["evaluations"][0]["distribution"]) == 101 and data["ratings"][0]["stars"] == 4
+    critique_text = data["evaluations"][0]["critiques"][0]["text"]
+    word = next((w for w in critique_text.split() if w.isalpha() and len(w) > 2), None)
+    if word:
+        assert json.loads(run("search", word, "--json").stdout)[0]["path"] == str(image)
+    stats = json.loads(run("stats", "--json").stdout)
+    assert stats["counts"]["ratings"] == 1 and stats["counts"]["evaluations"] == 1
+    csv_out = run("export", "--format", "csv").stdout.splitlines()
+    assert csv_out[0].startswith("path,score") and len(csv_out) == 2
+    history = json.loads(run("history", "--json").stdout)
+    assert history[0]["path"] == str(image)
+    assert run("categorize", image, "graphic").exit_code == 0
+    assert json.loads(run("show", image, "--json").stdout)["category_source"] == "user"
+
+
+def test_no_save_leaves_no_database(home, shoot, tiny_chat):
+    result = run("score", sorted(shoot.glob("*.png"))[0], "--model", tiny_chat, "--no-save", "-f", "jsonl")
+    assert result.exit_code == 0 and json.loads(result.stdout)["category"]
+    assert not (home / "library.db").exists()
+
+
+def test_config_and_db_commands(home):
+    assert run("config", "path").stdout.strip() == str(home / "config.toml")
+    shown = json.loads(run("config", "show", "--json").stdout)
+    assert shown["database_url"].endswith("library.db") and shown["model"] == "ArtiMuse"
+    assert "0003" in run("db", "history").stdout
+    assert run("db", "upgrade").exit_code == 0
+    assert run("db", "current").stdout.startswith("0003 (head 0003)")
