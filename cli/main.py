@@ -383,15 +383,11 @@ def evaluate(test_json, images_dir, model, device, dtype, quantize, batch_size, 
         sys.exit(1)
 
 
-from . import admin_commands, library_commands  # noqa: E402  (they register on `cli`)
+from . import admin_commands, library_commands, watch_commands  # noqa: E402  (they register on `cli`)
 
-__all__ = ["cli", "admin_commands", "library_commands"]
-
-
-def main():  # pragma: no cover - console entry point
-    cli(prog_name="artimuse")
+__all__ = ["cli", "admin_commands", "library_commands", "watch_commands"]
 
 
-if __name__ == "__main__":  # pragma: no cover
+def main():  # pragma: no cover - console entry point (also `python -m artimuse_cli`)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    main()
+    cli(prog_name="artimuse")

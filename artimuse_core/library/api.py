@@ -22,7 +22,7 @@ from ..categories import normalise_category
 from ..config import Config, database_url, load_config
 from ..results import Provenance, ScoreResult
 from .database import BUSY_TIMEOUT_S, LibraryError, open_engine
-from .models import Critique, ErrorRecord, Evaluation, Image, Rating, utcnow
+from .models import Critique, ErrorRecord, Evaluation, Image, Job, Rating, utcnow
 
 STAR_SCORES = "score = stars x 20 - 10: 1 star = 10, 2 = 30, 3 = 50, 4 = 70, 5 = 90 (half stars allowed)"
 
@@ -127,11 +127,18 @@ class Library:
         """Store one successful score (and its image); returns the evaluation id."""
         return self.record_scores([(facts, result, category, category_source, category_confidence, critiques)])[0]
 
-    def record_scores(self, items: Iterable[tuple]) -> list[int]:
-        """Store many in one transaction: (facts, result, category, source, confidence, critiques)."""
+    def record_scores(self, items: Iterable[tuple], jobs: Iterable[int | None] | None = None) -> list[int]:
+        """Store many in one transaction: (facts, result, category, source, confidence, critiques).
+
+        ``jobs`` (aligned with ``items``) are watcher jobs completed in that same transaction, so a crash
+        leaves either both the results and the completed jobs, or neither.
+        """
+        items = list(items)
+        job_ids = list(jobs) if jobs is not None else [None] * len(items)
+
         def write(session):
             ids = []
-            for facts, result, category, source, confidence, critiques in items:
+            for (facts, result, category, source, confidence, critiques), job_id in zip(items, job_ids):
                 image = _upsert_image(session, facts, result.width, result.height)
                 if category and (source in ("option", "config", "user") or not image.category
                                  or image.category_source == "predicted"):
@@ -141,17 +148,92 @@ class Library:
                     session.add(Critique(evaluation=evaluation, attribute=attribute, text=text_value))
                 session.flush()
                 ids.append(evaluation.id)
+                if job_id is not None:
+                    _finish_job(session, job_id, "done", evaluation_id=evaluation.id)
             return ids
         return self._run(write)
 
-    def record_critiques(self, evaluation_id: int, critiques: dict[str, str]) -> None:
+    def record_critiques(self, evaluation_id: int, critiques: dict[str, str], job_id: int | None = None) -> None:
         def write(session):
             for attribute, text_value in critiques.items():
                 session.add(Critique(evaluation_id=evaluation_id, attribute=attribute, text=text_value))
+            if job_id is not None:
+                _finish_job(session, job_id, "done")
         self._run(write)
 
-    def record_error(self, path: str | os.PathLike, kind: str, message: str) -> None:
-        self._run(lambda s: s.add(ErrorRecord(path=str(path), kind=kind, message=message)))
+    def record_error(self, path: str | os.PathLike, kind: str, message: str, job_id: int | None = None) -> None:
+        def write(session):
+            session.add(ErrorRecord(path=str(path), kind=kind, message=message))
+            if job_id is not None:
+                _finish_job(session, job_id, "failed", error=message)
+        self._run(write)
+
+    # ------------------------------------------------------------------------------------- job queue
+    def enqueue(self, path: str | os.PathLike, size: int, mtime: float, kind: str = "score",
+                options: dict | None = None) -> bool:
+        """Queue a file unless this exact version (size, mtime) is already scored, queued or failed."""
+        absolute = str(path)
+
+        def write(session):
+            image = session.scalar(select(Image).where(Image.path == absolute))
+            if image is not None and not image.missing and image.size == size and image.mtime == mtime and \
+                    session.scalar(select(Evaluation.id).where(Evaluation.image_id == image.id,
+                                                               Evaluation.current.is_(True)).limit(1)):
+                return False
+            seen = session.scalar(select(Job.id).where(Job.path == absolute, Job.kind == kind, Job.size == size,
+                                                       Job.mtime == mtime).limit(1))
+            if seen:
+                return False
+            session.add(Job(kind=kind, path=absolute, size=size, mtime=mtime, status="pending", options=options))
+            return True
+        return self._run(write)
+
+    def pending_jobs(self, kind: str = "score", limit: int = 64) -> list[dict]:
+        """Oldest pending jobs first (so after a restart the interrupted ones run before new files)."""
+        query = select(Job).where(Job.status == "pending", Job.kind == kind).order_by(Job.id).limit(limit)
+        return self._run(lambda s: [{"id": j.id, "path": j.path, "options": j.options or {},
+                                     "evaluation_id": j.evaluation_id, "attempts": j.attempts}
+                                    for j in s.scalars(query)], write=False)
+
+    def finish_jobs(self, job_ids: Iterable[int], status: str, error: str | None = None) -> None:
+        def write(session):
+            for job_id in job_ids:
+                _finish_job(session, job_id, status, error=error)
+        self._run(write)
+
+    def count_attempt(self, job_ids: Iterable[int]) -> None:
+        ids = list(job_ids)
+        self._run(lambda s: s.execute(update(Job).where(Job.id.in_(ids)).values(attempts=Job.attempts + 1)))
+
+    def queue_length(self) -> dict[str, int]:
+        rows = self._run(lambda s: s.execute(select(Job.kind, func.count()).where(Job.status == "pending")
+                                             .group_by(Job.kind)).all(), write=False)
+        return {kind: count for kind, count in rows}
+
+    def last_processed(self) -> dict | None:
+        def read(session):
+            job = session.scalar(select(Job).where(Job.status.in_(("done", "failed")))
+                                 .order_by(Job.updated_at.desc(), Job.id.desc()).limit(1))
+            return {"path": job.path, "status": job.status, "at": job.updated_at.isoformat()} if job else None
+        return self._run(read, write=False)
+
+    def known_files(self, folder: str | os.PathLike) -> dict[str, tuple[int, float, bool]]:
+        """path -> (size, mtime, missing) of the library's images under ``folder``."""
+        prefix = str(folder).rstrip(os.sep) + os.sep
+        query = select(Image.path, Image.size, Image.mtime, Image.missing).where(
+            Image.path.startswith(prefix, autoescape=True))
+        return self._run(lambda s: {p: (size, mtime, missing) for p, size, mtime, missing in s.execute(query)},
+                         write=False)
+
+    def move(self, source: str | os.PathLike, destination: str | os.PathLike) -> bool:
+        """Follow a rename/move: the image keeps its row and history under its new path."""
+        def write(session):
+            image = session.scalar(select(Image).where(Image.path == str(source)))
+            if image is None or session.scalar(select(Image.id).where(Image.path == str(destination))):
+                return False
+            image.path = str(destination)
+            return True
+        return self._run(write)
 
     def rate(self, path: str | os.PathLike, *, stars: float | None = None, score: float | None = None) -> dict:
         """Record the user's own rating of an image (added to the library if new)."""
@@ -178,6 +260,11 @@ class Library:
                 raise LibraryError(f"{absolute}: not in the library")
             _set_category(session, image, category, "user", None)
         self._run(write)
+
+    def mark_missing_under(self, folder: str | os.PathLike) -> int:
+        prefix = str(folder).rstrip(os.sep) + os.sep
+        return self._run(lambda s: s.execute(update(Image).where(
+            Image.path.startswith(prefix, autoescape=True)).values(missing=True)).rowcount)
 
     def mark_missing(self, path: str | os.PathLike) -> bool:
         absolute = str(Path(path).expanduser().absolute())
@@ -349,6 +436,22 @@ def _upsert_image(session: Session, facts: FileFacts, width: int | None, height:
     if width:
         image.width, image.height = width, height
     return image
+
+
+def _finish_job(session: Session, job_id: int, status: str, *, error: str | None = None,
+                evaluation_id: int | None = None) -> None:
+    job = session.get(Job, job_id)
+    if job is None:
+        return
+    job.status, job.error, job.updated_at = status, error, utcnow()
+    if evaluation_id is not None:
+        job.evaluation_id = evaluation_id
+        attributes = (job.options or {}).get("critique")
+        if job.kind == "score" and attributes:  # the critique follows as its own job, durably queued now
+            session.add(Job(kind="critique", path=job.path, size=job.size, mtime=job.mtime, status="pending",
+                            options={"attributes": attributes,
+                                     "max_new_tokens": (job.options or {}).get("max_new_tokens", 512)},
+                            evaluation_id=evaluation_id))
 
 
 def _set_category(session: Session, image: Image, category: str, source: str | None,

@@ -38,12 +38,15 @@ class Outcome:
 def score_into_library(engine: Engine, library: Library | None, paths: Sequence[str | os.PathLike], *,
                        category: str | None = None, force: bool = False,
                        progress: Callable[[int], None] | None = None,
-                       flush_every: int | None = None) -> Iterator[Outcome]:
+                       flush_every: int | None = None, jobs: dict[str, int] | None = None) -> Iterator[Outcome]:
     """Yield one Outcome per path, in order of completion batches (cached and failed ones first).
 
     Category, in order: ``category`` given here; the config's folder setting; what the library already
     knows of the image; otherwise the model predicts it (recorded as predicted, with its probability).
+    ``jobs`` maps absolute paths to watcher jobs, completed in the same transaction as their results; a
+    job whose file vanished before it was read ends as 'gone' rather than as an error.
     """
+    jobs = jobs or {}
     fixed = normalise_category(category) if category else None
     model = engine.provenance.model
     adapter = engine.provenance.adapter
@@ -56,8 +59,13 @@ def score_into_library(engine: Engine, library: Library | None, paths: Sequence[
     for path, facts in hashed:
         if isinstance(facts, OSError):
             message = f"{path}: {facts.strerror or facts}"
+            job_id = jobs.get(str(path))
+            if library and job_id is not None and isinstance(facts, FileNotFoundError):
+                library.finish_jobs([job_id], "gone", message)
+                yield Outcome(str(path), "gone", model=model, error=message, error_kind="gone")
+                continue
             if library:
-                library.record_error(path, "unreadable", message)
+                library.record_error(path, "unreadable", message, job_id)
             if progress:
                 progress(1)
             yield Outcome(str(path), "failed", model=model, error=message, error_kind="unreadable")
@@ -66,6 +74,8 @@ def score_into_library(engine: Engine, library: Library | None, paths: Sequence[
         if library and not force:
             stored = library.find_current(facts, engine.provenance.fingerprint, adapter)
             if stored:
+                if key in jobs:
+                    library.finish_jobs([jobs[key]], "done")
                 if progress:
                     progress(1)
                 yield Outcome(key, "cached", stored["score"], stored["std"], stored["model"], stored["category"],
@@ -88,7 +98,8 @@ def score_into_library(engine: Engine, library: Library | None, paths: Sequence[
 
     def flush():
         if library and pending:
-            for outcome, evaluation_id in zip(pending_outcomes, library.record_scores(pending)):
+            job_ids = [jobs.get(str(item[0].path)) for item in pending]
+            for outcome, evaluation_id in zip(pending_outcomes, library.record_scores(pending, job_ids)):
                 outcome.evaluation_id = evaluation_id
         done = list(pending_outcomes)
         pending.clear()
@@ -99,7 +110,7 @@ def score_into_library(engine: Engine, library: Library | None, paths: Sequence[
     for result in engine.iter_scores(to_score, progress, predict_category=lambda s: s in wants_prediction):
         if not result.ok:
             if library:
-                library.record_error(result.path, result.error_kind or "image", result.error)
+                library.record_error(result.path, result.error_kind or "image", result.error, jobs.get(result.path))
             yield Outcome(result.path, "failed", model=model, error=result.error, error_kind=result.error_kind)
             continue
         value, source = chosen[result.path]

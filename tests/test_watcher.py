@@ -1,0 +1,221 @@
+"""The watcher as users run it: a real `artimuse watch` process, a real watchdog observer on real folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from artimuse_watcher.service import launchd_plist, systemd_unit
+from artimuse_watcher.tracker import StabilityTracker, should_watch
+
+pytestmark = pytest.mark.slow
+
+
+def png_bytes(seed: int) -> bytes:
+    import io
+
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class WatcherProcess:
+    def __init__(self, home: Path, folder: Path, checkpoint: Path):
+        self.home, self.folder, self.checkpoint = home, folder, checkpoint
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, ARTIMUSE_HOME=str(self.home))
+        self.log = open(self.home / f"watch-{time.time():.0f}.log", "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "artimuse_cli", "watch", str(self.folder), "--model",
+                                      str(self.checkpoint), "--debounce", "0.4", "--batch-size", "16",
+                                      "--json-logs"], env=env, stdout=self.log, stderr=self.log)
+        status = self.home / "run" / "watcher.json"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if status.exists() and json.loads(status.read_text())["pid"] == self.proc.pid:
+                return self
+            assert self.proc.poll() is None, (self.home / self.log.name).read_text()
+            time.sleep(0.1)
+        raise AssertionError("watcher did not start")
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=60)
+        self.log.close()
+        return code
+
+
+def counts(db: Path) -> dict:
+    with sqlite3.connect(db) as conn:
+        return {
+            "evaluations": dict(conn.execute("SELECT i.path, count(*) FROM evaluations e JOIN images i "
+                                             "ON i.id = e.image_id GROUP BY i.path").fetchall()),
+            "errors": dict(conn.execute("SELECT path, count(*) FROM errors GROUP BY path").fetchall()),
+            "pending": conn.execute("SELECT count(*) FROM jobs WHERE status = 'pending'").fetchone()[0],
+        }
+
+
+def wait_for(db: Path, good: int, bad: int, timeout: float = 180) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if db.exists():
+            c = counts(db)
+            if len(c["evaluations"]) >= good and len(c["errors"]) >= bad and c["pending"] == 0:
+                time.sleep(1.5)  # anything extra (a duplicate) would show up now
+                return counts(db)
+        time.sleep(0.25)
+    raise AssertionError(f"timed out: {counts(db) if db.exists() else 'no database'}")
+
+
+def drop_flood(folder: Path) -> tuple[list[Path], list[Path]]:
+    """500 at once, 50 written slowly in chunks, 20 temp-then-rename, 10 corrupt."""
+    good, bad = [], []
+    flood = folder / "flood"
+    flood.mkdir(parents=True)
+    for i in range(500):
+        (flood / f"f{i:03d}.png").write_bytes(png_bytes(i))
+        good.append(flood / f"f{i:03d}.png")
+    slow = folder / "slow"
+    slow.mkdir()
+
+    def write_slowly():
+        for i in range(50):
+            data = png_bytes(1000 + i)
+            with open(slow / f"s{i:02d}.png", "wb") as handle:
+                for start in range(0, len(data), len(data) // 3 + 1):
+                    handle.write(data[start:start + len(data) // 3 + 1])
+                    handle.flush()
+                    time.sleep(0.02)
+    writer = threading.Thread(target=write_slowly)
+    writer.start()
+    good += [slow / f"s{i:02d}.png" for i in range(50)]
+    for i in range(20):
+        temp = folder / f"export{i:02d}.png.tmp"
+        temp.write_bytes(png_bytes(2000 + i))
+        temp.rename(folder / f"export{i:02d}.png")
+        good.append(folder / f"export{i:02d}.png")
+    for i in range(10):
+        (folder / f"corrupt{i}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(300))
+        bad.append(folder / f"corrupt{i}.jpg")
+    writer.join()
+    return good, bad
+
+
+def check_exactly_once(result: dict, good: list[Path], bad: list[Path]) -> None:
+    assert {Path(p) for p in result["evaluations"]} == set(good)
+    assert set(result["evaluations"].values()) == {1}
+    assert {Path(p) for p in result["errors"]} == set(bad)
+    assert set(result["errors"].values()) == {1}
+
+
+@pytest.fixture()
+def setup_dirs(tmp_path):
+    home, folder = tmp_path / "home", tmp_path / "watched"
+    home.mkdir()
+    folder.mkdir()
+    return home, folder
+
+
+def test_flood_every_file_scored_exactly_once(setup_dirs, tiny_chat):
+    home, folder = setup_dirs
+    watcher = WatcherProcess(home, folder, tiny_chat).start()
+    good, bad = drop_flood(folder)
+    result = wait_for(home / "library.db", len(good), len(bad))
+    assert watcher.stop() == 0
+    check_exactly_once(result, good, bad)
+    assert not (home / "run" / "watcher.json").exists()
+
+
+def test_sigkill_mid_flood_then_restart_loses_nothing_and_repeats_nothing(setup_dirs, tiny_chat):
+    home, folder = setup_dirs
+    db = home / "library.db"
+    watcher = WatcherProcess(home, folder, tiny_chat).start()
+    good, bad = drop_flood(folder)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(counts(db)["evaluations"]) < 60:
+        time.sleep(0.05)
+    assert watcher.stop(signal.SIGKILL) == -signal.SIGKILL
+    killed_at = len(counts(db)["evaluations"])
+    assert 0 < killed_at < len(good)
+    watcher = WatcherProcess(home, folder, tiny_chat).start()
+    result = wait_for(db, len(good), len(bad))
+    assert watcher.stop() == 0
+    check_exactly_once(result, good, bad)
+
+
+def test_moves_deletes_hidden_symlinks_and_catch_up(setup_dirs, tiny_chat, tmp_path):
+    home, folder = setup_dirs
+    db = home / "library.db"
+    (folder / "a.png").write_bytes(png_bytes(1))
+    (folder / "b.png").write_bytes(png_bytes(2))
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(png_bytes(3))
+    (folder / "link.png").symlink_to(outside)
+    watcher = WatcherProcess(home, folder, tiny_chat).start()
+    (folder / ".hidden.png").write_bytes(png_bytes(4))
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "download.png.crdownload").write_bytes(png_bytes(5))
+    wait_for(db, 2, 0)
+    (folder / "a.png").rename(folder / "renamed.png")
+    (folder / "b.png").unlink()
+    time.sleep(2.0)
+    assert watcher.stop() == 0
+    with sqlite3.connect(db) as conn:
+        rows = dict(conn.execute("SELECT path, missing FROM images").fetchall())
+        evaluations = conn.execute("SELECT count(*) FROM evaluations").fetchone()[0]
+    assert rows == {str(folder / "renamed.png"): 0, str(folder / "b.png"): 1}
+    assert evaluations == 2  # the rename kept its history; nothing was scored again
+    # While nothing watches: one file added, one changed. The restart catches up on exactly those.
+    (folder / "new.png").write_bytes(png_bytes(6))
+    time.sleep(0.05)
+    (folder / "renamed.png").write_bytes(png_bytes(7))
+    watcher = WatcherProcess(home, folder, tiny_chat).start()
+    wait_for(db, 3, 0)
+    assert watcher.stop() == 0
+    result = counts(db)
+    assert result["evaluations"][str(folder / "new.png")] == 1
+    assert result["evaluations"][str(folder / "renamed.png")] == 2  # old version kept as history
+
+
+def test_stability_tracker_waits_for_writes_to_settle(tmp_path):
+    path = tmp_path / "x.png"
+    path.write_bytes(b"12")
+    tracker = StabilityTracker(debounce_s=1.0)
+    tracker.touch(path)
+    assert tracker.ready(now=100.0) == []  # first look
+    assert tracker.ready(now=100.5) == []  # not settled yet
+    path.write_bytes(b"1234")
+    assert tracker.ready(now=101.2) == []  # changed: the clock restarts
+    assert tracker.ready(now=101.9) == []
+    assert [p for p, _, _ in tracker.ready(now=102.3)] == [path]
+    assert len(tracker) == 0
+
+
+def test_what_is_watched(tmp_path):
+    root = tmp_path
+    assert should_watch(root / "a.jpg", root)[0]
+    assert not should_watch(root / ".cache" / "a.jpg", root)[0]
+    assert not should_watch(root / "a.jpg.part", root)[0]
+    assert not should_watch(root / "a.jpg.crdownload", root)[0]
+    assert not should_watch(root / "a.tmp", root)[0]
+
+
+def test_service_files_run_the_watcher_at_login():
+    unit = systemd_unit(["/photos", "--category", "photography"])
+    assert "ExecStart=" in unit and "-m artimuse_cli watch /photos --category photography" in unit
+    assert "WantedBy=default.target" in unit
+    plist = launchd_plist(["/photos"])
+    assert "<string>watch</string>" in plist and "<key>RunAtLoad</key><true/>" in plist
