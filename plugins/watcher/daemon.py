@@ -206,8 +206,8 @@ class Watcher:
     # ----------------------------------------------------------------------------------- work
     def _process_scores(self) -> int:
         jobs = self.safely(self.library.pending_jobs, "score", self.settings.batch_size)
-        if jobs and len(jobs) < self.settings.batch_size and self.settings.flush_after_s > 0:
-            time.sleep(self.settings.flush_after_s)  # a flood is arriving: fill the batch
+        if jobs and len(jobs) < self.settings.batch_size and len(self.tracker) and self.settings.flush_after_s > 0:
+            time.sleep(self.settings.flush_after_s)  # more files are settling: let the batch fill
             jobs = self.safely(self.library.pending_jobs, "score", self.settings.batch_size)
         if not jobs:
             return 0
