@@ -56,12 +56,9 @@ class Engine:
         self._score_ids = torch.tensor(tokenizer.encode(self.score_prompt, add_special_tokens=False))
         category_prompt = prompts.render_prompt(loaded.system_message, category_question(), loaded.num_image_tokens)
         self._category_ids = torch.tensor(tokenizer.encode(category_prompt, add_special_tokens=False))
-        model = loaded.model
-        self._device = loaded.placement.device
-        head = model.get_output_embeddings().weight
-        self._score_head = head[torch.tensor(loaded.score_token_ids, device=head.device)].detach().clone()
         letters = [tokenizer.encode(letter, add_special_tokens=False) for letter in OPTION_LETTERS]
-        self._category_head = head[torch.tensor([ids[0] for ids in letters], device=head.device)].detach().clone()
+        self._score_rows = torch.tensor(loaded.score_token_ids)
+        self._category_rows = torch.tensor([ids[0] for ids in letters])
         self._grid = torch.arange(101, dtype=torch.float32)
         placement = loaded.placement
         self.provenance = Provenance(
@@ -71,6 +68,16 @@ class Engine:
                                                                  else f"+{placement.quantize}"),
             engine_version=__version__, prompt_hash=prompts.sha256_text(self.score_prompt)[:16],
         )
+
+    @property
+    def _device(self) -> torch.device:
+        """Where the model is now (a host such as ComfyUI may move it between GPU and CPU)."""
+        return self.loaded.model.get_input_embeddings().weight.device
+
+    def _head(self, rows: torch.Tensor) -> torch.Tensor:
+        """The lm_head rows of the answer tokens we read: a 101 (or 5) row gather, never the full vocabulary."""
+        weight = self.loaded.model.get_output_embeddings().weight
+        return weight[rows.to(weight.device)]
 
     # ----------------------------------------------------------------------------------------- scoring
     def score(self, sources: Sequence, progress: Progress | None = None,
@@ -158,12 +165,13 @@ class Engine:
         with self._lock:
             features = model.model.get_image_features(
                 pixel_values=pixels.to(self._device, model.dtype)).pooler_output
-            scores = self._last_logits(features, self._score_ids, self._score_head).softmax(-1).cpu()
+            scores = self._last_logits(features, self._score_ids, self._head(self._score_rows)).softmax(-1).cpu()
             category = torch.full((len(pixels), len(CATEGORY_IDS)), float("nan"))
             rows = [i for i, flag in enumerate(categories) if flag]
             if rows:
                 chosen = features[torch.tensor(rows, device=features.device)]
-                category[rows] = self._last_logits(chosen, self._category_ids, self._category_head).softmax(-1).cpu()
+                category[rows] = self._last_logits(chosen, self._category_ids,
+                                                   self._head(self._category_rows)).softmax(-1).cpu()
         return scores, category
 
     def _last_logits(self, features: torch.Tensor, prompt_ids: torch.Tensor, head: torch.Tensor) -> torch.Tensor:

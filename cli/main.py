@@ -383,9 +383,9 @@ def evaluate(test_json, images_dir, model, device, dtype, quantize, batch_size, 
         sys.exit(1)
 
 
-from . import admin_commands, library_commands, watch_commands  # noqa: E402  (they register on `cli`)
+from . import admin_commands, comfyui_commands, library_commands, watch_commands  # noqa: E402  (they register)
 
-__all__ = ["cli", "admin_commands", "library_commands", "watch_commands"]
+__all__ = ["cli", "admin_commands", "comfyui_commands", "library_commands", "watch_commands"]
 
 
 def main():  # pragma: no cover - console entry point (also `python -m artimuse_cli`)
