@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -269,13 +269,21 @@ class Engine:
 
 def create_engine(model: str | os.PathLike = DEFAULT_MODEL, *, device: str = "auto", dtype: str = "auto",
                   quantize: str = "none", attn: str = "auto", batch_size: int = 8,
-                  image_options: ImageOptions = ImageOptions(), decode_workers: int | None = None) -> Engine:
-    """The one way in: a model name, Hugging Face id or folder -> a ready engine."""
+                  image_options: ImageOptions = ImageOptions(), decode_workers: int | None = None,
+                  adapter: str | None = None) -> Engine:
+    """The one way in: a model name, Hugging Face id or folder (plus an optional fine-tuned adapter)
+    -> a ready engine."""
     options = EngineOptions(model=os.fspath(model), device=device, dtype=dtype, quantize=quantize, attn=attn,
                             batch_size=batch_size, decode_workers=decode_workers)
     placement = choose_placement(device, dtype, quantize, attn)
     info = resolve_checkpoint(options.model)
-    return Engine(load_model(info, placement), options, image_options)
+    loaded = load_model(info, placement)
+    engine = Engine(loaded, options, image_options)
+    if adapter:
+        from .adapters import apply_adapter
+
+        engine.provenance = replace(engine.provenance, adapter=apply_adapter(loaded, adapter))
+    return engine
 
 
 _ENGINES: dict[tuple, Engine] = {}

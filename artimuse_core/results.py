@@ -70,3 +70,9 @@ class CritiqueResult:
         data = asdict(self)
         data.pop("token_ids")
         return data
+
+
+def utc_timestamp() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

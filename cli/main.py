@@ -46,6 +46,7 @@ def engine_options(func):
                      help="Composite transparency on this colour instead of dropping alpha like the reference."),
         click.option("--jpeg-draft", is_flag=True,
                      help="Decode large JPEGs at a reduced scale (>= 448 px): faster, scores move slightly."),
+        click.option("--adapter", default=None, help="A fine-tuned adapter (see `artimuse adapters list`)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -64,12 +65,13 @@ def _parse_background(text: str | None):
         raise click.BadParameter("use three numbers 0-255, e.g. 255,255,255", param_hint="--background")
 
 
-def build_engine(model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft):
+def build_engine(model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft,
+                 adapter=None):
     image_options = ImageOptions(max_pixels=max_pixels, exif_transpose=exif,
                                  background=_parse_background(background), jpeg_draft=jpeg_draft)
     with _status(f"loading {model}"):
         return artimuse_core.create_engine(model, device=device, dtype=dtype, quantize=quantize,
-                                           batch_size=batch_size, image_options=image_options)
+                                           batch_size=batch_size, image_options=image_options, adapter=adapter)
 
 
 class _status:
@@ -128,7 +130,7 @@ def cli(ctx):
     ctx.obj = config
     defaults = {"model": config.model, "device": config.device, "dtype": config.dtype,
                 "quantize": config.quantize, "batch_size": config.batch_size}
-    ctx.default_map = {name: dict(defaults) for name in ("score", "critique", "eval")}
+    ctx.default_map = {name: dict(defaults) for name in ("score", "critique", "eval", "watch", "finetune")}
 
 
 @cli.command()
@@ -144,7 +146,7 @@ def cli(ctx):
 @friendly_errors
 @click.pass_obj
 def score(config, paths, model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft,
-          category, save, force, fmt, probs):
+          adapter, category, save, force, fmt, probs):
     """Score images: files, folders (walked recursively) or glob patterns.
 
     Results go into the library (`artimuse top`, `artimuse show`); a file whose content was already scored
@@ -171,7 +173,8 @@ def score(config, paths, model, device, dtype, quantize, batch_size, max_pixels,
             raise click.BadParameter(str(exc), param_hint="--category")
     collected = collect_images(list(paths))
     library = Library(config=config) if save else None
-    engine = build_engine(model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft)
+    engine = build_engine(model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft,
+                          adapter)
     rows = []
     for path, kind, message in collected.problems:
         if library:
@@ -218,7 +221,7 @@ def score(config, paths, model, device, dtype, quantize, batch_size, max_pixels,
 @friendly_errors
 @click.pass_obj
 def critique(config, paths, attributes, max_new_tokens, model, device, dtype, quantize, batch_size, max_pixels,
-             exif, background, jpeg_draft, save, fmt):
+             exif, background, jpeg_draft, adapter, save, fmt):
     """Written critiques of images, one per attribute, decoded greedily.
 
     \b
@@ -236,7 +239,8 @@ def critique(config, paths, attributes, max_new_tokens, model, device, dtype, qu
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--attribute")
     collected = collect_images(list(paths))
-    engine = build_engine(model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft)
+    engine = build_engine(model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft,
+                          adapter)
     with tqdm(total=len(collected.files) * len(chosen), unit="critique", desc="critiquing", file=sys.stderr,
               disable=None, leave=False) as bar:
         if save:
@@ -342,7 +346,7 @@ def doctor(model, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @friendly_errors
 def evaluate(test_json, images_dir, model, device, dtype, quantize, batch_size, max_pixels, exif, background,
-             jpeg_draft, predictions, as_json):
+             jpeg_draft, adapter, predictions, as_json):
     """Benchmark a checkpoint on the authors' format: a JSON list of {"image": ..., "gt_score": ...}.
 
     Prints SRCC and PLCC between predictions and ground truth. Images that fail are reported and left
@@ -362,7 +366,8 @@ def evaluate(test_json, images_dir, model, device, dtype, quantize, batch_size, 
         (paths if inside(path, root) else refused).append(path)
     if refused:
         raise click.ClickException(f"{refused[0]}: outside {root}; refusing to follow it")
-    engine = build_engine(model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft)
+    engine = build_engine(model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft,
+                          adapter)
     with tqdm(total=len(paths), unit="img", desc="evaluating", file=sys.stderr, disable=None, leave=False) as bar:
         results = engine.score(paths, progress=bar.update)
     if predictions:
@@ -383,9 +388,11 @@ def evaluate(test_json, images_dir, model, device, dtype, quantize, batch_size, 
         sys.exit(1)
 
 
-from . import admin_commands, comfyui_commands, library_commands, watch_commands  # noqa: E402  (they register)
+from . import (  # noqa: E402  (they register on `cli`)
+    admin_commands, comfyui_commands, finetune_commands, library_commands, watch_commands,
+)
 
-__all__ = ["cli", "admin_commands", "comfyui_commands", "library_commands", "watch_commands"]
+__all__ = ["cli", "admin_commands", "comfyui_commands", "finetune_commands", "library_commands", "watch_commands"]
 
 
 def main():  # pragma: no cover - console entry point (also `python -m artimuse_cli`)

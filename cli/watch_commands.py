@@ -30,7 +30,7 @@ from .output import emit_json
 @friendly_errors
 @click.pass_obj
 def watch(config, folders, category, critique, attributes, debounce, model, device, dtype, quantize, batch_size,
-          max_pixels, exif, background, jpeg_draft, json_logs, verbose, print_service, install_service):
+          max_pixels, exif, background, jpeg_draft, adapter, json_logs, verbose, print_service, install_service):
     """Watch folders and score every new or changed image into the library.
 
     Folders come from the arguments, else from `[[folders]]` in the config. Files are scored once complete
@@ -56,6 +56,7 @@ def watch(config, folders, category, critique, attributes, debounce, model, devi
         args += ["--critique"] if critique else []
         for a in attributes:
             args += ["--attributes", a]
+        args += ["--adapter", adapter] if adapter else []
         target, text, start = service_file(args + ["--model", model])
         if print_service:
             click.echo(f"# {target}\n{text}")
@@ -81,7 +82,7 @@ def watch(config, folders, category, critique, attributes, debounce, model, devi
     settings = WatcherSettings(folders=watched, category=fixed, critique=chosen if critique else (),
                                debounce_s=debounce, batch_size=batch_size)
     watcher = Watcher(settings, library, lambda: build_engine(model, device, dtype, quantize, batch_size,
-                                                              max_pixels, exif, background, jpeg_draft))
+                                                              max_pixels, exif, background, jpeg_draft, adapter))
     sys.exit(watcher.run())
 
 

@@ -43,6 +43,14 @@ def isolated_hf_home(tmp_path_factory):
             os.environ[key] = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def artimuse_home(tmp_path_factory):
+    """Tests never touch the user's real config, library or adapters."""
+    home = tmp_path_factory.mktemp("artimuse_home")
+    os.environ["ARTIMUSE_HOME"] = str(home)
+    return home
+
+
 @pytest.fixture(scope="session")
 def tiny_chat(tmp_path_factory) -> Path:
     from artimuse_core.synthetic import build_checkpoint

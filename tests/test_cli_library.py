@@ -115,6 +115,6 @@ def test_config_and_db_commands(home):
     assert run("config", "path").stdout.strip() == str(home / "config.toml")
     shown = json.loads(run("config", "show", "--json").stdout)
     assert shown["database_url"].endswith("library.db") and shown["model"] == "ArtiMuse"
-    assert "0004" in run("db", "history").stdout
+    assert "0005" in run("db", "history").stdout
     assert run("db", "upgrade").exit_code == 0
-    assert run("db", "current").stdout.startswith("0004 (head 0004)")
+    assert run("db", "current").stdout.startswith("0005 (head 0005)")

@@ -22,7 +22,7 @@ from ..categories import normalise_category
 from ..config import Config, database_url, load_config
 from ..results import Provenance, ScoreResult
 from .database import BUSY_TIMEOUT_S, LibraryError, open_engine
-from .models import Critique, ErrorRecord, Evaluation, Image, Job, Rating, utcnow
+from .models import Adapter, Critique, ErrorRecord, Evaluation, Image, Job, Rating, utcnow
 
 STAR_SCORES = "score = stars x 20 - 10: 1 star = 10, 2 = 30, 3 = 50, 4 = 70, 5 = 90 (half stars allowed)"
 
@@ -400,6 +400,28 @@ class Library:
                                      "created_at": e.created_at.isoformat()}
                                     for e in s.scalars(query.limit(limit))], write=False)
 
+    # ------------------------------------------------------------------------------------- adapters
+    def register_adapter(self, **fields) -> None:
+        """Add or replace an adapter's record (name, path, base_model, base_fingerprint, sizes, metrics...)."""
+        def write(session):
+            existing = session.scalar(select(Adapter).where(Adapter.name == fields["name"]))
+            if existing is not None:
+                session.delete(existing)
+                session.flush()
+            session.add(Adapter(**fields))
+        self._run(write)
+
+    def adapters(self) -> list[dict]:
+        return self._run(lambda s: [_adapter_row(a) for a in s.scalars(select(Adapter).order_by(Adapter.created_at))],
+                         write=False)
+
+    def adapter(self, name: str) -> dict | None:
+        row = self._run(lambda s: s.scalar(select(Adapter).where(Adapter.name == name)), write=False)
+        return _adapter_row(row) if row else None
+
+    def remove_adapter(self, name: str) -> bool:
+        return bool(self._run(lambda s: s.execute(Adapter.__table__.delete().where(Adapter.name == name)).rowcount))
+
     def ratings(self, *, category: str | None = None, folder: str | os.PathLike | None = None) -> list[dict]:
         """The latest rating of each image that still exists: what fine-tuning learns from."""
         latest = select(Rating.image_id, func.max(Rating.id).label("rid")).group_by(Rating.image_id).subquery()
@@ -436,6 +458,12 @@ def _upsert_image(session: Session, facts: FileFacts, width: int | None, height:
     if width:
         image.width, image.height = width, height
     return image
+
+
+def _adapter_row(a: Adapter) -> dict:
+    return {"name": a.name, "path": a.path, "base_model": a.base_model, "base_fingerprint": a.base_fingerprint,
+            "train_size": a.train_size, "val_size": a.val_size, "metrics": a.metrics,
+            "hyperparameters": a.hyperparameters, "created_at": a.created_at.isoformat()}
 
 
 def _finish_job(session: Session, job_id: int, status: str, *, error: str | None = None,
