@@ -142,7 +142,7 @@ def cli(ctx):
 @click.option("--force", is_flag=True, help="Score again even when this content was scored by this model.")
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table for people; json, jsonl (one object per image) or csv for scripts.")
-@click.option("--probs", is_flag=True, help="Include the 101 probabilities in json/jsonl output (with --no-save).")
+@click.option("--probs", is_flag=True, help="Include the 101 probabilities in json/jsonl output.")
 @friendly_errors
 @click.pass_obj
 def score(config, paths, model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft,
@@ -186,7 +186,7 @@ def score(config, paths, model, device, dtype, quantize, batch_size, max_pixels,
         if save:
             for outcome in score_into_library(engine, library, collected.files, category=category, force=force,
                                               progress=bar.update):
-                rows.append(outcome.to_dict())
+                rows.append(outcome.to_dict(with_probs=probs))
         else:
             for result in engine.iter_scores(collected.files, progress=bar.update,
                                              predict_category=category is None):

@@ -46,7 +46,7 @@ def test_score_folder_reports_the_bad_file_and_exits_nonzero(tiny_chat, folder_w
 
 def test_score_all_good_exits_zero_in_every_format(tiny_chat, mixed_images):
     files = mixed_images[:3]
-    as_json = run("score", *files, "--model", tiny_chat, "--format", "json", "--probs", "--no-save")
+    as_json = run("score", *files, "--model", tiny_chat, "--format", "json", "--probs")
     assert as_json.exit_code == 0
     data = json.loads(as_json.stdout)
     assert len(data) == 3 and all(len(r["probs"]) == 101 for r in data)

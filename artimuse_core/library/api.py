@@ -115,7 +115,7 @@ class Library:
                     Evaluation.model_fingerprint == fingerprint, Evaluation.current.is_(True),
                     Evaluation.adapter.is_(None) if adapter is None else Evaluation.adapter == adapter)
                 .order_by(Evaluation.id.desc()).limit(1)).first()
-            return _evaluation_row(*row) if row else None
+            return dict(_evaluation_row(*row), distribution=row[0].distribution) if row else None
         return self._run(query, write=False)
 
     def image_category(self, path: Path) -> str | None:

@@ -30,9 +30,13 @@ class Outcome:
     evaluation_id: int | None = None
     error: str | None = None
     error_kind: str | None = None
+    probs: list[float] | None = None
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self, with_probs: bool = False) -> dict:
+        data = asdict(self)
+        if not with_probs:
+            data.pop("probs")
+        return data
 
 
 def score_into_library(engine: Engine, library: Library | None, paths: Sequence[str | os.PathLike], *,
@@ -79,7 +83,7 @@ def score_into_library(engine: Engine, library: Library | None, paths: Sequence[
                 if progress:
                     progress(1)
                 yield Outcome(key, "cached", stored["score"], stored["std"], stored["model"], stored["category"],
-                              evaluation_id=stored["evaluation_id"])
+                              evaluation_id=stored["evaluation_id"], probs=stored["distribution"])
                 continue
         facts_by_path[key] = facts
         if fixed:
@@ -120,7 +124,7 @@ def score_into_library(engine: Engine, library: Library | None, paths: Sequence[
         stored = (None, None, None) if source == "library" else (value, source, confidence)
         pending.append((facts_by_path[result.path], result, *stored, None))
         pending_outcomes.append(Outcome(result.path, "scored", result.score, result.std, model, value, source,
-                                        confidence))
+                                        confidence, probs=result.probs))
         if len(pending) >= flush_every:
             yield from flush()
     yield from flush()
