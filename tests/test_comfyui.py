@@ -54,6 +54,16 @@ def test_node_conventions():
     assert "[tool.comfy]" in (PACK / "pyproject.toml").read_text() and (PACK / "requirements.txt").is_file()
 
 
+def test_load_model_is_changed_follows_the_files(tiny_chat, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(tiny_chat, tmp_path / "ckpt")
+    before = ArtiMuseLoadModel.IS_CHANGED(model=str(copy))
+    assert ArtiMuseLoadModel.IS_CHANGED(model=str(copy)) == before
+    (copy / "generation_config.json").write_text("{}\n ")
+    assert ArtiMuseLoadModel.IS_CHANGED(model=str(copy)) != before
+
+
 def test_scores_equal_the_cli_on_the_saved_pngs(model, batch, tmp_path, monkeypatch):
     output = ArtiMuseScore().score(model, batch)
     scores, summary = output["result"]

@@ -76,6 +76,18 @@ class ArtiMuseLoadModel:
     CATEGORY = CATEGORY
     DESCRIPTION = "Loads an ArtiMuse checkpoint once; it stays loaded across runs."
 
+    @classmethod
+    def IS_CHANGED(cls, model, adapter="", **_):
+        """Reload when the checkpoint or adapter files change on disk, not on every queue."""
+        from pathlib import Path
+
+        stamps = []
+        for folder in (Path(host.resolve_local(model)), Path(adapter) if adapter else None):
+            if folder is not None and folder.is_dir():
+                stamps += [(p.name, p.stat().st_mtime, p.stat().st_size) for p in sorted(folder.iterdir())
+                           if p.is_file()]
+        return repr((model, adapter, stamps))
+
     def load(self, model, device, dtype, quantize, batch_size, adapter=""):
         kwargs = dict(device=host.torch_device(device), dtype=dtype, quantize=quantize, batch_size=batch_size)
         if adapter:
