@@ -219,15 +219,7 @@ def errors(config, limit, since, as_json):
         click.echo(table(rows, ["created_at", "kind", "message"]) if rows else "no errors recorded")
 
 
-@cli.command()
-@click.argument("image", type=click.Path(exists=True, dir_okay=False))
-@click.option("--stars", type=click.FloatRange(0.5, 5), help="0.5 to 5 stars. " + STAR_SCORES + ".")
-@click.option("--score", type=click.FloatRange(0, 100), help="Your own score, 0 to 100.")
-@click.option("--json", "as_json", is_flag=True)
-@friendly_errors
-@click.pass_obj
-def rate(config, image, stars, score, as_json):
-    """Record your own rating of an image (what `artimuse finetune --from-db` learns from).
+RATE_HELP = """Record your own rating of an image (what `artimuse finetune --from-db` learns from).
 
     \b
     Stars map to scores: """ + STAR_SCORES + """.
@@ -237,6 +229,16 @@ def rate(config, image, stars, score, as_json):
       artimuse rate photo.jpg --stars 4
       artimuse rate photo.jpg --score 85
     """
+
+
+@cli.command(help=RATE_HELP, short_help="Record your own rating of an image (stars or a score).")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--stars", type=click.FloatRange(0.5, 5), help="0.5 to 5 stars. " + STAR_SCORES + ".")
+@click.option("--score", type=click.FloatRange(0, 100), help="Your own score, 0 to 100.")
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+@click.pass_obj
+def rate(config, image, stars, score, as_json):
     if (stars is None) == (score is None):
         raise click.UsageError("give exactly one of --stars or --score")
     row = _checked(_library(config).rate, image, stars=stars, score=score)

@@ -207,7 +207,21 @@ def score(config, paths, model, device, dtype, quantize, batch_size, max_pixels,
         sys.exit(1)
 
 
-@cli.command()
+CRITIQUE_HELP = """Written critiques of images, one per attribute, decoded greedily.
+
+    Critiques (and the score) are recorded in the library unless --no-save.
+
+    \b
+    Attributes: """ + "; ".join(ATTRIBUTES) + """
+
+    \b
+    Examples:
+      artimuse critique photo.jpg
+      artimuse critique photo.jpg -a composition -a "technical" --format json
+    """
+
+
+@cli.command(help=CRITIQUE_HELP, short_help="Written critiques of images, one per attribute.")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--attribute", "-a", "attributes", multiple=True,
               help="Attribute to critique (repeatable; a unique prefix is enough). Default: all eight.")
@@ -222,16 +236,6 @@ def score(config, paths, model, device, dtype, quantize, batch_size, max_pixels,
 @click.pass_obj
 def critique(config, paths, attributes, max_new_tokens, model, device, dtype, quantize, batch_size, max_pixels,
              exif, background, jpeg_draft, adapter, save, fmt):
-    """Written critiques of images, one per attribute, decoded greedily.
-
-    \b
-    Attributes: """ + "; ".join(ATTRIBUTES) + """
-
-    \b
-    Examples:
-      artimuse critique photo.jpg
-      artimuse critique photo.jpg -a composition -a "technical" --format json
-    """
     from artimuse_core.prompts import resolve_attribute
 
     try:
