@@ -219,3 +219,22 @@ def test_service_files_run_the_watcher_at_login():
     assert "WantedBy=default.target" in unit
     plist = launchd_plist(["/photos"])
     assert "<string>watch</string>" in plist and "<key>RunAtLoad</key><true/>" in plist
+
+
+def test_a_vanished_folder_is_reported_and_watched_again(setup_dirs, tiny_chat):
+    import shutil
+
+    home, folder = setup_dirs
+    db = home / "library.db"
+    (folder / "first.png").write_bytes(png_bytes(10))
+    watcher = WatcherProcess(home, folder, tiny_chat).start()
+    wait_for(db, 1, 0)
+    shutil.rmtree(folder)
+    time.sleep(1.5)
+    folder.mkdir()
+    (folder / "second.png").write_bytes(png_bytes(11))
+    result = wait_for(db, 2, 0)
+    assert watcher.stop() == 0
+    assert result["evaluations"] == {str(folder / "first.png"): 1, str(folder / "second.png"): 1}
+    log = (home / Path(watcher.log.name).name).read_text()
+    assert '"event": "folder_vanished"' in log
