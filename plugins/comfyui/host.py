@@ -100,6 +100,14 @@ class ManagedModel:
                                                             load_device=model_management.get_torch_device(),
                                                             offload_device=model_management.unet_offload_device())
 
+    @classmethod
+    def for_engine(cls, engine) -> ManagedModel:
+        """One wrapper (one ModelPatcher) per loaded model, however many loader nodes point at it."""
+        managed = getattr(engine, "_comfy_managed", None)
+        if managed is None:
+            managed = engine._comfy_managed = cls(engine)
+        return managed
+
     def ready(self):
         if self.patcher is not None:
             model_management.load_models_gpu([self.patcher])

@@ -93,7 +93,7 @@ class ArtiMuseLoadModel:
         if adapter:
             kwargs["adapter"] = adapter
         engine = get_engine(host.resolve_local(model), **kwargs)  # memoised: one load per process
-        return (host.ManagedModel(engine),)
+        return (host.ManagedModel.for_engine(engine),)
 
 
 class ArtiMuseScore:
