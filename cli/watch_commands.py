@@ -20,6 +20,8 @@ from .output import emit_json
 @click.option("--critique/--no-critique", default=False, show_default=True,
               help="Also write critiques (after the scores, never holding them back).")
 @click.option("--attributes", "-a", multiple=True, help="Critique attributes (repeatable). Default: all eight.")
+@click.option("--max-new-tokens", default=512, show_default=True, type=click.IntRange(1),
+              help="Longest critique, in tokens.")
 @click.option("--debounce", default=1.0, show_default=True, type=click.FloatRange(0.05),
               help="Seconds a file's size and mtime must stay unchanged before it is scored.")
 @engine_options
@@ -29,7 +31,7 @@ from .output import emit_json
 @click.option("--install-service", is_flag=True, help="Install that service file and say how to start it.")
 @friendly_errors
 @click.pass_obj
-def watch(config, folders, category, critique, attributes, debounce, model, device, dtype, quantize, batch_size,
+def watch(config, folders, category, critique, attributes, max_new_tokens, debounce, model, device, dtype, quantize, batch_size,
           max_pixels, exif, background, jpeg_draft, adapter, json_logs, verbose, print_service, install_service):
     """Watch folders and score every new or changed image into the library.
 
@@ -80,7 +82,7 @@ def watch(config, folders, category, critique, attributes, debounce, model, devi
     setup(json_logs=json_logs, verbose=verbose)
     library = Library(config=config)
     settings = WatcherSettings(folders=watched, category=fixed, critique=chosen if critique else (),
-                               debounce_s=debounce, batch_size=batch_size)
+                               max_new_tokens=max_new_tokens, debounce_s=debounce, batch_size=batch_size)
     watcher = Watcher(settings, library, lambda: build_engine(model, device, dtype, quantize, batch_size,
                                                               max_pixels, exif, background, jpeg_draft, adapter))
     sys.exit(watcher.run())

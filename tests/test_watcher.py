@@ -32,8 +32,8 @@ def png_bytes(seed: int) -> bytes:
 
 
 class WatcherProcess:
-    def __init__(self, home: Path, folder: Path, checkpoint: Path):
-        self.home, self.folder, self.checkpoint = home, folder, checkpoint
+    def __init__(self, home: Path, folder: Path, checkpoint: Path, extra: tuple = ()):
+        self.home, self.folder, self.checkpoint, self.extra = home, folder, checkpoint, list(extra)
         self.proc = None
 
     def start(self):
@@ -41,7 +41,7 @@ class WatcherProcess:
         self.log = open(self.home / f"watch-{time.time():.0f}.log", "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "artimuse_cli", "watch", str(self.folder), "--model",
                                       str(self.checkpoint), "--debounce", "0.4", "--batch-size", "16",
-                                      "--json-logs"], env=env, stdout=self.log, stderr=self.log)
+                                      "--json-logs", *self.extra], env=env, stdout=self.log, stderr=self.log)
         status = self.home / "run" / "watcher.json"
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -238,3 +238,23 @@ def test_a_vanished_folder_is_reported_and_watched_again(setup_dirs, tiny_chat):
     assert result["evaluations"] == {str(folder / "first.png"): 1, str(folder / "second.png"): 1}
     log = (home / Path(watcher.log.name).name).read_text()
     assert '"event": "folder_vanished"' in log
+
+
+def test_critiques_follow_the_scores(setup_dirs, tiny_chat):
+    home, folder = setup_dirs
+    db = home / "library.db"
+    watcher = WatcherProcess(home, folder, tiny_chat, ("--critique", "-a", "overall", "-a", "technical",
+                                                       "--max-new-tokens", "4")).start()
+    for i in range(3):
+        (folder / f"c{i}.png").write_bytes(png_bytes(20 + i))
+    wait_for(db, 3, 0)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("SELECT attribute, count(*) FROM critiques GROUP BY attribute").fetchall()
+            waiting = conn.execute("SELECT count(*) FROM jobs WHERE status = 'pending'").fetchone()[0]
+        if sum(n for _, n in rows) == 6 and not waiting:
+            break
+        time.sleep(0.25)
+    assert watcher.stop() == 0
+    assert dict(rows) == {"Overall Gestalt": 3, "Technical Execution": 3}
