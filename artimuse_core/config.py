@@ -73,17 +73,20 @@ class Config:
     source: Path | None = None
 
     def category_for(self, path: Path) -> str | None:
-        """The category configured for the deepest watched folder containing ``path``."""
-        best, depth = None, -1
-        resolved = path.expanduser().resolve()
-        for folder in self.folders:
-            try:
-                resolved.relative_to(folder.path)
-            except ValueError:
-                continue
-            if folder.category and len(folder.path.parts) > depth:
-                best, depth = folder.category, len(folder.path.parts)
-        return best
+        return deepest_category(path.expanduser().resolve(), [(f.path, f.category) for f in self.folders])
+
+
+def deepest_category(path: Path, folders) -> str | None:
+    """The category of the deepest of ``folders`` ((folder, category) pairs) that contains ``path``."""
+    best, depth = None, -1
+    for folder, category in folders:
+        try:
+            path.relative_to(folder)
+        except ValueError:
+            continue
+        if category and len(folder.parts) > depth:
+            best, depth = category, len(folder.parts)
+    return best
 
 
 _CHOICES = {"device": None, "dtype": ("auto", "float32", "bfloat16", "float16"),

@@ -20,10 +20,6 @@ class Collected:
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (path, kind, message)
 
 
-def is_hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def inside(path: Path, root: Path) -> bool:
     """True when ``path`` (symlinks resolved) lies within ``root``."""
     try:

@@ -86,12 +86,14 @@ def score_into_library(engine: Engine, library: Library | None, paths: Sequence[
                               evaluation_id=stored["evaluation_id"], probs=stored["distribution"])
                 continue
         facts_by_path[key] = facts
+        configured = library.config.category_for(facts.path) if library and not fixed else None
+        known = library.image_category(facts.path) if library and not (fixed or configured) else None
         if fixed:
             chosen[key] = (fixed, "option")
-        elif library and library.config.category_for(facts.path):
-            chosen[key] = (library.config.category_for(facts.path), "config")
-        elif library and library.image_category(facts.path):
-            chosen[key] = (library.image_category(facts.path), "library")  # keep what the library has
+        elif configured:
+            chosen[key] = (configured, "config")
+        elif known:
+            chosen[key] = (known, "library")  # keep what the library has
         else:
             chosen[key] = (None, "predicted")
         to_score.append(facts.path)

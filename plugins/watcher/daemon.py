@@ -21,6 +21,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from artimuse_core.config import deepest_category
 from artimuse_core.config import paths as artimuse_paths
 from artimuse_core.errors import ArtiMuseError
 from artimuse_core.library import Library
@@ -129,17 +130,7 @@ class Watcher:
             return None
 
     def category_for(self, path: Path) -> str | None:
-        if self.settings.category:
-            return self.settings.category
-        best, depth = None, -1
-        for folder, category in self.settings.folders:
-            try:
-                path.relative_to(folder)
-            except ValueError:
-                continue
-            if category and len(folder.parts) > depth:
-                best, depth = category, len(folder.parts)
-        return best
+        return self.settings.category or deepest_category(path, self.settings.folders)
 
     # ----------------------------------------------------------------------------------- discovery
     def scan(self, directory: Path, root: Path) -> int:
