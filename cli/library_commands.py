@@ -12,7 +12,7 @@ from artimuse_core.categories import CATEGORIES
 from artimuse_core.library import STAR_SCORES, Library, parse_since
 
 from .main import cli, friendly_errors
-from .output import emit_json, table
+from .output import emit_json, flat, table
 
 CATEGORY_HELP = f"One of: {', '.join(CATEGORIES)} (full names like 'Painting & Calligraphy' work too)."
 
@@ -199,7 +199,7 @@ def export(config, fmt, everything, distribution):
         if not distribution:
             row.pop("distribution")
         if fmt == "csv":
-            writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items()})
+            writer.writerow({k: flat(v) for k, v in row.items()})
         else:
             click.echo(json.dumps(row, ensure_ascii=False))
 

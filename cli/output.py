@@ -27,12 +27,13 @@ def emit_rows(rows: list[dict], fmt: str, columns: list[str]) -> None:
         writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({c: _flat(row.get(c)) for c in columns})
+            writer.writerow({c: flat(row.get(c)) for c in columns})
     else:
         click.echo(table(rows, columns))
 
 
-def _flat(value):
+def flat(value):
+    """A cell for CSV: lists and dicts as JSON."""
     return json.dumps(value) if isinstance(value, (dict, list)) else value
 
 

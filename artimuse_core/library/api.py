@@ -113,7 +113,7 @@ class Library:
                 select(Evaluation, Image).join(Image).where(
                     Image.path == str(facts.path), Image.content_hash == facts.content_hash,
                     Evaluation.model_fingerprint == fingerprint, Evaluation.current.is_(True),
-                    Evaluation.adapter.is_(None) if adapter is None else Evaluation.adapter == adapter)
+                    _same_adapter(adapter))
                 .order_by(Evaluation.id.desc()).limit(1)).first()
             return dict(_evaluation_row(*row), distribution=row[0].distribution) if row else None
         return self._run(query, write=False)
@@ -219,9 +219,7 @@ class Library:
 
     def known_files(self, folder: str | os.PathLike) -> dict[str, tuple[int, float, bool]]:
         """path -> (size, mtime, missing) of the library's images under ``folder``."""
-        prefix = str(folder).rstrip(os.sep) + os.sep
-        query = select(Image.path, Image.size, Image.mtime, Image.missing).where(
-            Image.path.startswith(prefix, autoescape=True))
+        query = select(Image.path, Image.size, Image.mtime, Image.missing).where(_under(folder))
         return self._run(lambda s: {p: (size, mtime, missing) for p, size, mtime, missing in s.execute(query)},
                          write=False)
 
@@ -252,7 +250,7 @@ class Library:
 
     def set_category(self, path: str | os.PathLike, category: str) -> None:
         category = normalise_category(category)
-        absolute = str(Path(path).expanduser().absolute())
+        absolute = _absolute(path)
 
         def write(session):
             image = session.scalar(select(Image).where(Image.path == absolute))
@@ -262,12 +260,10 @@ class Library:
         self._run(write)
 
     def mark_missing_under(self, folder: str | os.PathLike) -> int:
-        prefix = str(folder).rstrip(os.sep) + os.sep
-        return self._run(lambda s: s.execute(update(Image).where(
-            Image.path.startswith(prefix, autoescape=True)).values(missing=True)).rowcount)
+        return self._run(lambda s: s.execute(update(Image).where(_under(folder)).values(missing=True)).rowcount)
 
     def mark_missing(self, path: str | os.PathLike) -> bool:
-        absolute = str(Path(path).expanduser().absolute())
+        absolute = _absolute(path)
         return bool(self._run(lambda s: s.execute(
             update(Image).where(Image.path == absolute).values(missing=True)).rowcount))
 
@@ -290,8 +286,7 @@ class Library:
         if model:
             conditions.append(Evaluation.model_name == model)
         if folder:
-            prefix = str(Path(folder).expanduser().absolute()).rstrip(os.sep) + os.sep
-            conditions.append(Image.path.startswith(prefix, autoescape=True))
+            conditions.append(_under(folder))
         if not include_missing:
             conditions.append(Image.missing.is_(False))
         query = (select(Evaluation.id, Evaluation.score, Evaluation.std, Evaluation.model_name,
@@ -326,7 +321,7 @@ class Library:
 
     def show(self, path: str | os.PathLike) -> dict:
         """Everything known about one image: evaluations (latest first), distribution, critiques, ratings."""
-        absolute = str(Path(path).expanduser().absolute())
+        absolute = _absolute(path)
 
         def read(session):
             image = session.scalar(select(Image).where(Image.path == absolute))
@@ -430,8 +425,7 @@ class Library:
         if category:
             query = query.where(Image.category == normalise_category(category))
         if folder:
-            prefix = str(Path(folder).expanduser().absolute()).rstrip(os.sep) + os.sep
-            query = query.where(Image.path.startswith(prefix, autoescape=True))
+            query = query.where(_under(folder))
         return self._run(lambda s: [{"path": i.path, "score": r.score, "stars": r.stars, "category": i.category}
                                     for r, i in s.execute(query.order_by(Image.id))], write=False)
 
@@ -458,6 +452,20 @@ def _upsert_image(session: Session, facts: FileFacts, width: int | None, height:
     if width:
         image.width, image.height = width, height
     return image
+
+
+def _absolute(path: str | os.PathLike) -> str:
+    """How the library stores paths: absolute, ~ expanded, symlinks not resolved."""
+    return str(Path(path).expanduser().absolute())
+
+
+def _under(folder: str | os.PathLike):
+    """Images whose path lies inside ``folder``."""
+    return Image.path.startswith(_absolute(folder).rstrip(os.sep) + os.sep, autoescape=True)
+
+
+def _same_adapter(adapter: str | None):
+    return Evaluation.adapter.is_(None) if adapter is None else Evaluation.adapter == adapter
 
 
 def _adapter_row(a: Adapter) -> dict:
@@ -494,7 +502,7 @@ def _add_evaluation(session: Session, image: Image, result: ScoreResult) -> Eval
     if image.id is not None:
         session.execute(update(Evaluation).where(
             Evaluation.image_id == image.id, Evaluation.model_fingerprint == p.fingerprint,
-            Evaluation.adapter.is_(None) if p.adapter is None else Evaluation.adapter == p.adapter,
+            _same_adapter(p.adapter),
         ).values(current=False))
     evaluation = Evaluation(image=image, model_name=p.model, model_fingerprint=p.fingerprint, adapter=p.adapter,
                             score=result.score, std=result.std, distribution=result.probs,

@@ -66,6 +66,8 @@ def score_into_library(engine: Engine, library: Library | None, paths: Sequence[
             job_id = jobs.get(str(path))
             if library and job_id is not None and isinstance(facts, FileNotFoundError):
                 library.finish_jobs([job_id], "gone", message)
+                if progress:
+                    progress(1)
                 yield Outcome(str(path), "gone", model=model, error=message, error_kind="gone")
                 continue
             if library:
