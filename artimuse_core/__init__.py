@@ -1,20 +1,66 @@
-"""ArtiMuse Studio core: the scoring engine and (later) the library API. Knows nothing of any front end."""
+"""ArtiMuse Studio core: the scoring engine, its one settings spec, results and the library.
+
+Knows nothing of any front end. Importing the package is cheap: names load on first use (PEP 562), so
+``from artimuse_core import EngineSpec`` does not import torch; ``create_engine`` does.
+
+    >>> from artimuse_core import create_engine
+    >>> engine = create_engine("ArtiMuse", batch_size=16)        # or an EngineSpec, or a folder
+    >>> [r.score for r in engine.score(["a.jpg", "b.png"])]      # 0-100, higher is better
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from .checkpoints import DEFAULT_MODEL, KNOWN_MODELS, resolve_checkpoint  # noqa: E402
-from .engine import Engine, create_engine, get_engine, release_engines  # noqa: E402
-from .errors import (  # noqa: E402
-    ArtiMuseError, CheckpointError, CheckpointNotFound, CorruptImage, DeviceError, ImageError,
-    ImageTooLarge, NotAnImage, UnreadableFile,
-)
-from .images import ImageOptions  # noqa: E402
-from .prompts import ATTRIBUTES  # noqa: E402
-from .results import CritiqueResult, Provenance, ScoreResult  # noqa: E402
+# name -> the module (relative to this package) that defines it
+_EXPORTS = {
+    "ATTRIBUTES": "prompts",
+    "DEFAULT_MODEL": "checkpoints",
+    "KNOWN_MODELS": "checkpoints",
+    "list_models": "checkpoints",
+    "resolve_checkpoint": "checkpoints",
+    "Engine": "engine",
+    "create_engine": "engine",
+    "get_engine": "engine",
+    "release_engines": "engine",
+    "EngineSpec": "spec",
+    "SETTINGS": "spec",
+    "describe_settings": "spec",
+    "Config": "config",
+    "load_config": "config",
+    "ImageOptions": "images",
+    "CritiqueResult": "results",
+    "Provenance": "results",
+    "ScoreResult": "results",
+    "ArtiMuseError": "errors",
+    "CheckpointError": "errors",
+    "CheckpointNotFound": "errors",
+    "ConfigError": "errors",
+    "CorruptImage": "errors",
+    "DeviceError": "errors",
+    "FinetuneError": "errors",
+    "ImageError": "errors",
+    "ImageTooLarge": "errors",
+    "InvalidValue": "errors",
+    "LibraryError": "errors",
+    "NotAnImage": "errors",
+    "UnreadableFile": "errors",
+}
 
-__all__ = [
-    "__version__", "ATTRIBUTES", "DEFAULT_MODEL", "KNOWN_MODELS", "ArtiMuseError", "CheckpointError",
-    "CheckpointNotFound", "CorruptImage", "CritiqueResult", "DeviceError", "Engine", "ImageError",
-    "ImageOptions", "ImageTooLarge", "NotAnImage", "Provenance", "ScoreResult", "UnreadableFile",
-    "create_engine", "get_engine", "release_engines", "resolve_checkpoint",
-]
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'artimuse_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

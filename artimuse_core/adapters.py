@@ -17,17 +17,29 @@ LANGUAGE_MODEL_TARGETS = r"model\.language_model\.layers\.\d+\.(self_attn\.(q|k|
 
 
 def adapter_dir(name_or_path: str | os.PathLike) -> Path:
+    """The folder of an adapter given by name (in the adapters folder of the home) or by folder.
+
+    Raises:
+        CheckpointError: no such adapter.
+    """
     candidate = Path(name_or_path).expanduser()
     if (candidate / "adapter_config.json").is_file():
         return candidate
     named = paths().adapters_dir / str(name_or_path)
     if (named / "adapter_config.json").is_file():
         return named
+    known = sorted(p.name for p in paths().adapters_dir.glob("*/adapter_config.json")) \
+        if paths().adapters_dir.is_dir() else []
     raise CheckpointError(f"no adapter named {name_or_path!r} in {paths().adapters_dir} "
-                          "(see `artimuse adapters list`)")
+                          f"(known: {', '.join(known) or 'none yet'})")
 
 
 def read_metadata(folder: Path) -> dict:
+    """The adapter's ``artimuse_adapter.json`` (base model, fingerprint, metrics...).
+
+    Raises:
+        CheckpointError: missing or unreadable.
+    """
     try:
         return json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -35,7 +47,12 @@ def read_metadata(folder: Path) -> dict:
 
 
 def apply_adapter(loaded, name_or_path: str | os.PathLike) -> str:
-    """Put the adapter onto ``loaded.model`` (merged into the weights unless they are quantised)."""
+    """Put the adapter onto ``loaded.model`` (merged into the weights unless they are quantised); returns
+    its name.
+
+    Raises:
+        CheckpointError: no such adapter, trained on other base weights, or weights not in safetensors.
+    """
     from peft import PeftModel
 
     folder = adapter_dir(name_or_path)

@@ -3,6 +3,8 @@ the model answers to predict one (read from the option-letter logits, the same t
 
 from __future__ import annotations
 
+from .errors import InvalidValue
+
 CATEGORIES: dict[str, str] = {
     "photography": "Photography",
     "painting": "Painting & Calligraphy",
@@ -21,7 +23,11 @@ OPTION_LETTERS = "ABCDE"
 
 
 def normalise_category(text: str) -> str:
-    """'Photography', 'photo', 'Painting & Calligraphy', '3D Design'... -> a category id, or ValueError."""
+    """'Photography', 'photo', 'Painting & Calligraphy', '3D Design'... -> a category id.
+
+    Raises:
+        InvalidValue: not a category or an accepted spelling of one (the message lists the five).
+    """
     key = text.strip().lower().replace("_", " ")
     if key in CATEGORIES:
         return key
@@ -30,11 +36,12 @@ def normalise_category(text: str) -> str:
             return cid
     if key in _ALIASES:
         return _ALIASES[key]
-    raise ValueError(f"unknown category {text!r}; choose from: {', '.join(CATEGORIES)}")
+    raise InvalidValue(f"unknown category {text!r}; choose from: {', '.join(CATEGORIES)}")
 
 
 def category_question() -> str:
-    """InternVL's multiple-choice format: options on their own lines, answer with the letter."""
+    """InternVL's multiple-choice format (options on their own lines, "Answer with the option's letter from
+    the given choices directly."), as InternVL's own evaluation prompts ask multiple-choice questions."""
     lines = ["Which category does this image belong to?"]
     lines += [f"{letter}. {name}" for letter, name in zip(OPTION_LETTERS, CATEGORIES.values())]
     lines.append("Answer with the option's letter from the given choices directly.")

@@ -21,10 +21,14 @@ HF_ORG = "Thunderbolt215215"
 
 @dataclass(frozen=True)
 class KnownModel:
+    """A published checkpoint: its short name, Hugging Face id, training set and the SRCC/PLCC the ArtiMuse
+    paper reports on that set's test split. Every checkpoint scores on 0-100 (``score_range``)."""
+
     name: str
     repo_id: str
     trained_on: str
     paper_srcc_plcc: tuple[float, float]
+    score_range: tuple[float, float] = (0.0, 100.0)
 
 
 KNOWN_MODELS: dict[str, KnownModel] = {
@@ -76,10 +80,54 @@ def _looks_like_path(name: str) -> bool:
     return "/" in name and Path(name.split("/")[0]).is_dir()
 
 
-def resolve_checkpoint(name_or_path: str | os.PathLike, *, local_only: bool | None = None) -> CheckpointInfo:
-    """Turn what the user typed into a checked local folder.
+@dataclass(frozen=True)
+class ModelListing:
+    """A known checkpoint and whether it is in the local Hugging Face cache (``path`` then set)."""
 
-    ``local_only`` None follows HF_HUB_OFFLINE; True never touches the network.
+    model: KnownModel
+    available: bool
+    path: str | None
+
+    def to_dict(self) -> dict:
+        m = self.model
+        return {"name": m.name, "repo_id": m.repo_id, "trained_on": m.trained_on, "paper_srcc": m.paper_srcc_plcc[0],
+                "paper_plcc": m.paper_srcc_plcc[1], "score_range": list(m.score_range), "available": self.available,
+                "path": self.path}
+
+
+def list_models() -> list[ModelListing]:
+    """The published checkpoints (``KNOWN_MODELS``, default first) with their local availability. Never
+    touches the network."""
+    return [ModelListing(m, (path := cached_snapshot(m.repo_id)) is not None, path) for m in KNOWN_MODELS.values()]
+
+
+def cached_snapshot(repo_id: str) -> str | None:
+    """The folder of ``repo_id`` in the local Hugging Face cache, or None."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True, allow_patterns=["config.json"])
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+
+
+def downloads_enabled() -> bool:
+    """False when Hugging Face downloads are switched off (``HF_HUB_OFFLINE``)."""
+    from huggingface_hub import constants
+
+    return not constants.HF_HUB_OFFLINE
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike, *, local_only: bool | None = None) -> CheckpointInfo:
+    """Turn what the user typed (a folder, a Hugging Face id or a short name) into a checked local folder.
+
+    ``local_only`` None downloads a missing checkpoint unless ``HF_HUB_OFFLINE`` is set; True never
+    touches the network.
+
+    Raises:
+        CheckpointNotFound: not a folder, and not in the cache (nor downloadable).
+        CheckpointError: the folder is not a loadable ArtiMuse checkpoint (the message says what is missing).
     """
     text = os.fspath(name_or_path)
     expanded = Path(text).expanduser()
@@ -99,20 +147,22 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, local_only: bool | No
 
 def _snapshot(repo_id: str, local_only: bool | None) -> Path:
     from huggingface_hub import snapshot_download
-    from huggingface_hub.constants import HF_HUB_CACHE, HF_HUB_OFFLINE
+    from huggingface_hub.constants import HF_HUB_CACHE
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    offline = HF_HUB_OFFLINE if local_only is None else local_only
     try:
         return Path(snapshot_download(repo_id, allow_patterns=DOWNLOAD_PATTERNS, local_files_only=True))
     except LocalEntryNotFoundError:
         pass
     how = (f"download it where there is internet with `hf download {repo_id} --include '*.json' "
-           f"'*.safetensors' '*.txt'` (it lands in {HF_HUB_CACHE}, or set HF_HOME), or pass --model "
-           f"/path/to/a/checkpoint/folder")
-    if offline:
+           f"'*.safetensors' '*.txt'` (it lands in {HF_HUB_CACHE}, or set HF_HOME), or set the model "
+           f"setting to a checkpoint folder")
+    if not downloads_enabled():
         raise CheckpointNotFound(f"{repo_id} is not in the local Hugging Face cache and downloads are off "
                                  f"(HF_HUB_OFFLINE): {how}")
+    if local_only:
+        raise CheckpointNotFound(f"{repo_id} is not in the local Hugging Face cache yet (downloads are on: it "
+                                 f"downloads on first use, about 16 GB); or {how}")
     try:
         return Path(snapshot_download(repo_id, allow_patterns=DOWNLOAD_PATTERNS))
     except Exception as exc:  # network, auth, missing repo: all end the same way for the user

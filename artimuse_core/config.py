@@ -1,21 +1,27 @@
-"""Where things live and what the user configured: ``config.toml`` in the user config dir.
+"""Where things live and what the user configured, resolved in one place.
 
-``ARTIMUSE_HOME`` overrides the whole home (config, database, adapters) in one folder; otherwise
-platformdirs gives the platform's usual config and data folders. Unknown keys and bad values are errors
-that name the key and the file.
+Precedence, lowest first: the declared defaults (``spec.SETTINGS``), ``config.toml`` in the user config
+folder, environment variables ``ARTIMUSE_<SETTING>`` (``ARTIMUSE_MODEL``, ``ARTIMUSE_BATCH_SIZE``,
+``ARTIMUSE_DATABASE_URL``...), then explicit arguments (``Config.with_arguments``). ``Config.sources``
+remembers where each value came from, for ``artimuse config show``.
+
+``ARTIMUSE_HOME`` moves the whole home (config, database, adapters) into one folder; otherwise platformdirs
+gives the platform's usual config and data folders. Unknown keys and bad values are errors that name the
+key and the file (or the variable).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import platformdirs
+from typing import Any
 
 from .categories import normalise_category
-from .errors import ArtiMuseError
+from .errors import ConfigError, InvalidValue
+from .spec import SETTINGS, EngineSpec, setting_named
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,14 +29,16 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 APP = "artimuse"
-
-
-class ConfigError(ArtiMuseError):
-    pass
+#: Where a value came from, lowest precedence first.
+SOURCES = ("default", "file", "environment", "argument")
+#: Settings of the library (not of the engine) that the file and the environment may set.
+LIBRARY_SETTINGS = ("database_url",)
 
 
 @dataclass(frozen=True)
 class Paths:
+    """The files of one ArtiMuse home: config file, library database, adapters, run-time state."""
+
     config_file: Path
     data_dir: Path
 
@@ -48,35 +56,76 @@ class Paths:
 
 
 def paths() -> Paths:
+    """The home's paths: ``ARTIMUSE_HOME`` when set, else the platform's config and data folders."""
     home = os.environ.get("ARTIMUSE_HOME")
     if home:
         root = Path(home).expanduser()
         return Paths(root / "config.toml", root)
+    import platformdirs
+
     return Paths(Path(platformdirs.user_config_dir(APP)) / "config.toml", Path(platformdirs.user_data_dir(APP)))
 
 
 @dataclass(frozen=True)
 class WatchedFolder:
+    """A folder the watcher scores (``[[folders]]`` in the config), with its category if one is set."""
+
     path: Path
     category: str | None = None
 
 
 @dataclass(frozen=True)
 class Config:
-    model: str = "ArtiMuse"
-    device: str = "auto"
-    dtype: str = "auto"
-    quantize: str = "none"
-    batch_size: int = 8
+    """The resolved settings: one ``EngineSpec`` plus the library's own settings.
+
+    ``sources`` maps a setting name to where its value came from (one of ``SOURCES``); settings absent
+    from it are defaults. ``file`` is the config file that was read, None when there is none.
+    """
+
+    spec: EngineSpec = field(default_factory=EngineSpec)
     database_url: str | None = None
-    folders: tuple[WatchedFolder, ...] = field(default_factory=tuple)
-    source: Path | None = None
+    folders: tuple[WatchedFolder, ...] = ()
+    file: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def source_of(self, name: str) -> str:
+        """Where the value of setting ``name`` came from: default, file, environment or argument."""
+        return self.sources.get(name, "default")
+
+    def with_arguments(self, **explicit: Any) -> Config:
+        """Explicit arguments (a command line's options) on top; ``None`` means "not given".
+
+        Raises:
+            InvalidValue: an unknown setting or a bad value (the message names the setting).
+        """
+        given = {k: v for k, v in explicit.items() if v is not None}
+        if not given:
+            return self
+        library = {k: given.pop(k) for k in LIBRARY_SETTINGS if k in given}
+        spec = self.spec.replace(**given)
+        sources = {**self.sources, **{k: "argument" for k in (*given, *library)}}
+        return Config(spec, library.get("database_url", self.database_url), self.folders, self.file, sources)
+
+    def library_url(self) -> str:
+        """The library's SQLAlchemy URL: ``database_url`` when set, else ``library.db`` in the home."""
+        return self.database_url or f"sqlite:///{paths().database_file}"
 
     def category_for(self, path: Path) -> str | None:
-        return deepest_category(path.expanduser().resolve(), [(f.path, f.category) for f in self.folders])
+        """The category of the deepest configured folder holding ``path`` (None when none has one)."""
+        return deepest_category(Path(path).expanduser().resolve(), [(f.path, f.category) for f in self.folders])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting with its effective value and its source, plus the file, home and folders."""
+        values = {**self.spec.to_dict(), "database_url": self.library_url()}
+        return {
+            "file": str(self.file) if self.file else None,
+            "home": str(paths().data_dir),
+            "settings": {name: {"value": value, "source": self.source_of(name)} for name, value in values.items()},
+            "folders": [{"path": str(f.path), "category": f.category} for f in self.folders],
+        }
 
 
-def deepest_category(path: Path, folders) -> str | None:
+def deepest_category(path: Path, folders: Iterable[tuple[Path, str | None]]) -> str | None:
     """The category of the deepest of ``folders`` ((folder, category) pairs) that contains ``path``."""
     best, depth = None, -1
     for folder, category in folders:
@@ -89,36 +138,69 @@ def deepest_category(path: Path, folders) -> str | None:
     return best
 
 
-_CHOICES = {"device": None, "dtype": ("auto", "float32", "bfloat16", "float16"),
-            "quantize": ("none", "8bit", "4bit")}
+def load_config(file: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults, then the config file, then ``ARTIMUSE_*`` environment variables: the one place where
+    settings are resolved (explicit arguments go on top with ``Config.with_arguments``).
 
-
-def load_config(file: Path | None = None) -> Config:
+    Raises:
+        ConfigError: an unreadable file, an unknown key or a bad value (naming the file or the variable).
+    """
     file = file or paths().config_file
-    if not file.is_file():
-        return Config()
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    folders: tuple[WatchedFolder, ...] = ()
+    read = None
+    if file.is_file():
+        read = file
+        data = _read_toml(file)
+        known = [s.name for s in SETTINGS] + list(LIBRARY_SETTINGS) + ["folders"]
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(f"{file}: unknown key '{key}' (known: {', '.join(sorted(known))})")
+            if key == "folders":
+                folders = _folders(file, value)
+                continue
+            values[key] = _checked(key, value, f"{file}: '{key}'", from_text=False)
+            sources[key] = "file"
+    for key in [s.name for s in SETTINGS] + list(LIBRARY_SETTINGS):
+        variable = f"ARTIMUSE_{key.upper()}"
+        if variable in environ:
+            values[key] = _checked(key, environ[variable], variable, from_text=True)
+            sources[key] = "environment"
+    database = values.pop("database_url", None)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        spec = EngineSpec(**values)
+    except InvalidValue as exc:  # pragma: no cover - every value was checked above
+        raise ConfigError(str(exc)) from exc
+    return Config(spec, database, folders, read, sources)
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{file}: {exc}") from exc
-    known = {"model", "device", "dtype", "quantize", "batch_size", "database_url", "folders"}
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"{file}: unknown key '{key}' (known: {', '.join(sorted(known))})")
-    values: dict = {"source": file}
-    for key in ("model", "device", "dtype", "quantize", "database_url"):
-        if key in data:
-            if not isinstance(data[key], str) or not data[key]:
-                raise ConfigError(f"{file}: '{key}' must be a non-empty string")
-            if _CHOICES.get(key) and data[key] not in _CHOICES[key]:
-                raise ConfigError(f"{file}: '{key}' must be one of {', '.join(_CHOICES[key])}, not {data[key]!r}")
-            values[key] = data[key]
-    if "batch_size" in data:
-        if not isinstance(data["batch_size"], int) or isinstance(data["batch_size"], bool) or data["batch_size"] < 1:
-            raise ConfigError(f"{file}: 'batch_size' must be a whole number >= 1")
-        values["batch_size"] = data["batch_size"]
+
+
+def _checked(key: str, value: Any, where: str, *, from_text: bool) -> Any:
+    if key in LIBRARY_SETTINGS:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where} must be a non-empty string")
+        return value
+    setting = setting_named(key)
+    try:
+        return setting.parse(value) if from_text else setting.check(value)
+    except InvalidValue as exc:
+        message = str(exc).removeprefix(f"{key} ")
+        raise ConfigError(f"{where} {message}") from exc
+
+
+def _folders(file: Path, entries: Any) -> tuple[WatchedFolder, ...]:
+    if not isinstance(entries, list):
+        raise ConfigError(f"{file}: 'folders' must be a list of [[folders]] tables")
     folders = []
-    for i, entry in enumerate(data.get("folders", [])):
+    for i, entry in enumerate(entries):
         where = f"{file}: folders[{i}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             raise ConfigError(f"{where} needs a 'path' string ([[folders]] path = \"~/Exports\")")
@@ -129,14 +211,11 @@ def load_config(file: Path | None = None) -> Config:
         if category is not None:
             try:
                 category = normalise_category(str(category))
-            except ValueError as exc:
+            except InvalidValue as exc:
                 raise ConfigError(f"{where}.category: {exc}") from exc
         folders.append(WatchedFolder(Path(entry["path"]).expanduser().resolve(), category))
-    values["folders"] = tuple(folders)
-    return Config(**values)
+    return tuple(folders)
 
 
-def database_url(config: Config) -> str:
-    if config.database_url:
-        return config.database_url
-    return f"sqlite:///{paths().database_file}"
+__all__ = ["Config", "LIBRARY_SETTINGS", "Paths", "SOURCES", "WatchedFolder", "deepest_category", "load_config",
+           "paths"]

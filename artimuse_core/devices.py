@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import torch
 
 from .errors import DeviceError
+from .spec import choices_of
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}
-QUANTIZE_CHOICES = ("none", "8bit", "4bit")
+QUANTIZE_CHOICES = choices_of("quantize")
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,9 @@ def choose_placement(device: str = "auto", dtype: str = "auto", quantize: str = 
         raise DeviceError(f"unknown quantisation {quantize!r} (use none, 8bit or 4bit)")
     if quantize != "none":
         if dev.type != "cuda":
-            raise DeviceError(f"--quantize {quantize} needs a CUDA GPU (bitsandbytes); this run is on {dev}")
+            raise DeviceError(f"quantize {quantize} needs a CUDA GPU (bitsandbytes); this run is on {dev}")
         if not bitsandbytes_available():
-            raise DeviceError(f"--quantize {quantize} needs bitsandbytes: pip install 'artimuse-studio[gpu]'")
+            raise DeviceError(f"quantize {quantize} needs bitsandbytes: pip install 'artimuse-studio[gpu]'")
     if attn == "auto":
         attn = "flash_attention_2" if dev.type == "cuda" and flash_attn_available() and \
             torch_dtype in (torch.bfloat16, torch.float16) else "sdpa"

@@ -24,9 +24,10 @@ from .errors import ImageError
 from .images import DecodedImage, ImageOptions, decode_many
 from .loading import LoadedModel, load_model
 from .results import CritiqueResult, Provenance, ScoreResult
+from .spec import EngineSpec, default_of
 
 Progress = Callable[[int], None]
-DEFAULT_MAX_NEW_TOKENS = 512
+DEFAULT_MAX_NEW_TOKENS: int = default_of("max_new_tokens")
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class Engine:
         stds = ((self._grid[None, :] - scores[:, None]) ** 2 * probs).sum(-1).sqrt()
         for i, decoded in enumerate(batch):
             result = ScoreResult(path=decoded.source, score=float(scores[i]), std=float(stds[i]),
-                                 probs=probs[i].tolist(), width=decoded.width, height=decoded.height,
+                                 distribution=probs[i].tolist(), width=decoded.width, height=decoded.height,
                                  provenance=self.provenance)
             if wanted[i]:
                 best = int(category_probs[i].argmax())
@@ -267,36 +268,42 @@ class Engine:
         return text.split(prompts.IM_END)[0].strip()
 
 
-def create_engine(model: str | os.PathLike = DEFAULT_MODEL, *, device: str = "auto", dtype: str = "auto",
-                  quantize: str = "none", attn: str = "auto", batch_size: int = 8,
-                  image_options: ImageOptions = ImageOptions(), decode_workers: int | None = None,
-                  adapter: str | None = None) -> Engine:
-    """The one way in: a model name, Hugging Face id or folder (plus an optional fine-tuned adapter)
-    -> a ready engine."""
-    options = EngineOptions(model=os.fspath(model), device=device, dtype=dtype, quantize=quantize, attn=attn,
-                            batch_size=batch_size, decode_workers=decode_workers)
-    placement = choose_placement(device, dtype, quantize, attn)
+def create_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **overrides) -> Engine:
+    """The one way in: an ``EngineSpec`` (or a model name, Hugging Face id or folder; None for the default
+    model) plus setting ``overrides`` (``batch_size=16``...) -> a ready engine with the model loaded.
+
+    Raises:
+        InvalidValue: an unknown setting or a bad value (the message names the setting).
+        CheckpointNotFound, CheckpointError: the model cannot be found or loaded.
+        DeviceError: the device, dtype or quantisation cannot work on this machine.
+    """
+    spec = EngineSpec.coerce(spec_or_model, **overrides)
+    options = EngineOptions(model=spec.model, device=spec.device, dtype=spec.dtype, quantize=spec.quantize,
+                            attn=spec.attn, batch_size=spec.batch_size, decode_workers=spec.decode_workers)
+    placement = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn)
     info = resolve_checkpoint(options.model)
     loaded = load_model(info, placement)
-    engine = Engine(loaded, options, image_options)
-    if adapter:
+    engine = Engine(loaded, options, spec.image_options())
+    engine.spec = spec
+    if spec.adapter:
         from .adapters import apply_adapter
 
-        engine.provenance = replace(engine.provenance, adapter=apply_adapter(loaded, adapter))
+        engine.provenance = replace(engine.provenance, adapter=apply_adapter(loaded, spec.adapter))
     return engine
 
 
-_ENGINES: dict[tuple, Engine] = {}
+_ENGINES: dict[EngineSpec, Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def get_engine(model: str | os.PathLike = DEFAULT_MODEL, **kwargs) -> Engine:
-    """``create_engine`` memoised per process: a long-running host loads each model once."""
-    key = (os.fspath(model), tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+def get_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **overrides) -> Engine:
+    """``create_engine`` memoised per process (one engine per distinct spec): a long-running host loads
+    each model once."""
+    spec = EngineSpec.coerce(spec_or_model, **overrides)
     with _ENGINES_LOCK:
-        if key not in _ENGINES:
-            _ENGINES[key] = create_engine(model, **kwargs)
-        return _ENGINES[key]
+        if spec not in _ENGINES:
+            _ENGINES[spec] = create_engine(spec)
+        return _ENGINES[spec]
 
 
 def release_engines() -> None:

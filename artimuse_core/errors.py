@@ -1,4 +1,5 @@
-"""Typed errors: each says in one line what went wrong and, where it can, what to do.
+"""Every error this package raises on purpose, in one place: each says in one line what went wrong and,
+where it can, what to do.
 
 Per-image errors (``ImageError`` and subclasses) fail one file only; the engine records them on that
 file's result and goes on with the rest of the batch.
@@ -48,3 +49,26 @@ class ImageTooLarge(ImageError):
 
 class UnreadableFile(ImageError):
     kind = "unreadable"
+
+
+class InvalidValue(ArtiMuseError, ValueError):
+    """A value the user chose (a setting, a category, a star rating...) that is not allowed.
+
+    Also a ``ValueError``, so code that validates with ``except ValueError`` keeps working. The message
+    names the setting (``batch_size``, ``max_pixels``), never a command-line flag: front ends map setting
+    names to their own spelling when they print it.
+    """
+
+
+class ConfigError(ArtiMuseError):
+    """The configuration (config file or ``ARTIMUSE_*`` environment variable) is unreadable or invalid.
+    The message names the file or variable and the key."""
+
+
+class LibraryError(ArtiMuseError):
+    """The library database cannot do what was asked: locked for too long, newer than this version,
+    not an ArtiMuse library, or the image is not in it."""
+
+
+class FinetuneError(ArtiMuseError):
+    """Fine-tuning cannot start or was interrupted (too few ratings, nothing to resume...)."""

@@ -15,25 +15,25 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from .adapters import LANGUAGE_MODEL_TARGETS, METADATA_FILE
 from .config import paths
-from .engine import Engine
-from .errors import ArtiMuseError
-from .images import decode_many
-from .metrics import correlation_report
+from .errors import FinetuneError
 from .results import utc_timestamp
 
+if TYPE_CHECKING:  # torch loads with the model, not with the plan (ratings are counted first)
+    import torch
 
-class FinetuneError(ArtiMuseError):
-    pass
+    from .engine import Engine
 
 
 @dataclass
 class FinetuneSettings:
+    """The fine-tuning run: adapter name, which ratings (category, folder), and hyper-parameters (the paper's
+    score fine-tuning by default: LoRA rank 128, alpha 2 x rank, lr 2e-5, cosine with 3% warm-up, 2 epochs,
+    effective batch micro_batch x grad_accum = 16)."""
+
     name: str
     category: str | None = None
     folder: str | None = None
@@ -62,8 +62,20 @@ class FinetuneSettings:
 
 @dataclass
 class Split:
+    """Ratings ({"path", "score"} with score 0-100) for training and for validation (seeded)."""
+
     train: list[dict]
     val: list[dict]
+
+
+@dataclass
+class Plan:
+    """What a run will do, decided before any model loads: its settings, its split and (when resuming)
+    the saved trainer state."""
+
+    settings: FinetuneSettings
+    split: Split
+    saved: dict | None = None
 
 
 @dataclass
@@ -79,18 +91,47 @@ def score_token_for(rating: float) -> int:
 
 
 def build_split(ratings: list[dict], settings: FinetuneSettings) -> Split:
+    """A seeded split of the ratings whose files still exist.
+
+    Raises:
+        FinetuneError: fewer usable ratings than ``min_ratings`` (or than validation needs).
+    """
     usable = [r for r in ratings if Path(r["path"]).is_file()]
     val_size = max(2, round(len(usable) * settings.val_split))
     if len(usable) < settings.min_ratings or len(usable) - val_size < 2:
         raise FinetuneError(f"too few ratings to train and validate: {len(usable)} usable, need at least "
-                            f"{max(settings.min_ratings, val_size + 2)} (rate more with `artimuse rate IMAGE "
-                            "--stars N`, or lower --min-ratings)")
+                            f"{max(settings.min_ratings, val_size + 2)} (rate more images, or lower the "
+                            "min_ratings setting)")
     shuffled = sorted(usable, key=lambda r: r["path"])
     random.Random(settings.seed).shuffle(shuffled)
     return Split(train=shuffled[val_size:], val=shuffled[:val_size])
 
 
+def plan(library, settings: FinetuneSettings) -> Plan:
+    """Read the ratings (or, with ``resume``, the interrupted run's state) and split them: everything that can
+    refuse a run, checked before a model is loaded.
+
+    Raises:
+        FinetuneError: too few ratings, or nothing to resume.
+    """
+    state_file = _work_dir(settings.name) / "trainer_state.json"
+    if settings.resume:
+        if not state_file.is_file():
+            raise FinetuneError(f"nothing to resume for {settings.name!r} ({state_file.parent} has no checkpoint)")
+        saved = json.loads(state_file.read_text())
+        return Plan(FinetuneSettings(**{**saved["settings"], "resume": True}), Split(**saved["split"]), saved)
+    ratings = [r.to_dict() for r in library.ratings(category=settings.category, folder=settings.folder)]
+    return Plan(settings, build_split(ratings, settings))
+
+
+def _work_dir(name: str) -> Path:
+    return paths().adapters_dir / f".{name}.training"
+
+
 def evaluate(engine: Engine, items: list[dict]) -> dict:
+    """SRCC, PLCC and MAE of the engine's scores against the ratings (0-100) of ``items``."""
+    from .metrics import correlation_report
+
     results = engine.score([r["path"] for r in items])
     return correlation_report([r.score for r in results], [r["score"] for r in items])
 
@@ -109,6 +150,8 @@ def _lora_model(engine: Engine, settings: FinetuneSettings):
 def _loss(engine: Engine, pixels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the first answer token (full vocabulary, last position only) against the rating's
     score token. The vision tower is frozen, so its forward keeps no graph."""
+    import torch
+
     model = engine.loaded.model
     device = engine._device
     with torch.no_grad():
@@ -122,25 +165,31 @@ def _loss(engine: Engine, pixels: torch.Tensor, targets: torch.Tensor) -> torch.
     return torch.nn.functional.cross_entropy(logits, targets.to(device))
 
 
-def finetune(engine: Engine, library, settings: FinetuneSettings, callbacks: Callbacks = Callbacks()) -> dict:
-    """Train, checkpoint each epoch, evaluate, save and register the adapter. Returns its record."""
+def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbacks: Callbacks = Callbacks()) -> dict:
+    """Train, checkpoint each epoch, evaluate, save and register the adapter. Returns its record.
+
+    ``settings`` may be a ``Plan`` already made (``plan``), as the CLI does to refuse a run before loading.
+
+    Raises:
+        FinetuneError: an engine with an adapter already, too few ratings, nothing to resume, or interrupted
+            (progress saved; run again with the resume setting).
+    """
+    import numpy as np
+    import torch
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
     from transformers import get_cosine_schedule_with_warmup
 
+    from .images import decode_many
+
     if engine.provenance.adapter:
         raise FinetuneError("fine-tune from the base model, not from a model with an adapter already applied")
+    chosen = settings if isinstance(settings, Plan) else plan(library, settings)
+    settings, split, saved = chosen.settings, chosen.split, chosen.saved or {}
     out_dir = paths().adapters_dir / settings.name
-    work_dir = out_dir.with_name(f".{settings.name}.training")
+    work_dir = _work_dir(settings.name)
     state_file = work_dir / "trainer_state.json"
-    if settings.resume:
-        if not state_file.is_file():
-            raise FinetuneError(f"nothing to resume for {settings.name!r} ({work_dir} has no checkpoint)")
-        saved = json.loads(state_file.read_text())
-        split = Split(**saved["split"])
-        settings = FinetuneSettings(**{**saved["settings"], "resume": True})
-    else:
-        split = build_split(library.ratings(category=settings.category, folder=settings.folder), settings)
+    if not settings.resume:
         shutil.rmtree(work_dir, ignore_errors=True)
     torch.manual_seed(settings.seed)
     callbacks.on_message(f"{len(split.train)} training and {len(split.val)} validation ratings")
@@ -214,7 +263,7 @@ def finetune(engine: Engine, library, settings: FinetuneSettings, callbacks: Cal
         work_dir.mkdir(parents=True, exist_ok=True)
         checkpoint(epoch, applied)
         raise FinetuneError(f"interrupted at step {step} of {total_steps}; progress saved in {work_dir}. "
-                            f"Resume with: artimuse finetune --from-db --name {settings.name} --resume") from None
+                            f"Continue it: the same name ({settings.name}) with the resume setting") from None
     finally:
         engine.loaded.model.eval()
         if use_checkpointing:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 
+from .errors import InvalidValue
+
 DEFAULT_SYSTEM_MESSAGE = (
     "你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的多模态大语言模型。"
 )
@@ -56,8 +58,8 @@ def resolve_attribute(name: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise ValueError(f"ambiguous attribute {name!r}: matches {', '.join(matches)}")
-    raise ValueError(f"unknown attribute {name!r}; choose from: {', '.join(ATTRIBUTES)}")
+        raise InvalidValue(f"ambiguous attribute {name!r}: matches {', '.join(matches)}")
+    raise InvalidValue(f"unknown attribute {name!r}; choose from: {', '.join(ATTRIBUTES)}")
 
 
 def system_message(chat_config: dict) -> str:

@@ -1,18 +1,45 @@
-"""What the engine returns: plain dataclasses that serialise to JSON for the CLI, the library and nodes."""
+"""What the engine and the library door return: one ``ScoreResult`` per image, which is also the row
+contract (``to_dict`` writes the JSON every front end prints; ``from_row`` reads it, or a library record,
+back), like llm's ``Response.to_dict`` / ``from_row``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from . import errors
+
+#: What happened to one input. ``scored``: the model scored it now; ``cached``: the library already held
+#: a score of this exact content by this model; ``failed``: it could not be scored (``error`` says why);
+#: ``passed_over``: deliberately not scored (``error`` says why); ``gone``: the file vanished first.
+STATUSES = ("scored", "cached", "failed", "passed_over", "gone")
+
+
+def status_for(error_kind: str | None) -> str:
+    """The status of a result that carries an error of this ``kind`` (``ImageError.kind``)."""
+    if error_kind == "gone":
+        return "gone"
+    # PASSED_OVER_KINDS is declared beside the passed-over error classes (the decode work of issues 10/12).
+    if error_kind in getattr(errors, "PASSED_OVER_KINDS", ()):
+        return "passed_over"
+    return "failed"
 
 
 @dataclass(frozen=True)
 class Provenance:
-    """Which model, weights and prompt produced a result, so a score can always be traced and compared."""
+    """Which model, weights and prompt produced a result, so a score can always be traced and compared.
+
+    ``fingerprint`` identifies the weights (``checkpoints.fingerprint``), ``prompt_hash`` the exact score
+    prompt (first 16 hex digits of its SHA-256). ``repo_id`` and ``layout`` are not stored in the library,
+    so results read back from it have them as None.
+    """
 
     model: str
     repo_id: str | None
     fingerprint: str
-    layout: str
+    layout: str | None
     device: str
     dtype: str
     engine_version: str
@@ -22,39 +49,97 @@ class Provenance:
 
 @dataclass
 class ScoreResult:
-    """One image's aesthetic score. ``error`` is set (and the numbers are None) when the image failed."""
+    """One image's aesthetic score, and what happened to it.
+
+    Attributes:
+        path: the input as given (a file path, or ``<memory>`` for an in-memory image).
+        score: the expected score, sum of i * p_i over i = 0..100 (0-100, higher is better); None unless ok.
+        std: the spread of the distribution, in score points.
+        distribution: 101 probabilities, ``distribution[i]`` = P(score = i) (Token As Score, SPEC.md).
+        width, height: the image's size in pixels, before the 448x448 resize.
+        category, category_source, category_probability: one of the five ArtiMuse-10K categories, where it
+            came from (option, config, library, user or predicted) and, when predicted, its probability.
+        critiques: attribute -> critique text, when critiques were asked for.
+        status: one of ``STATUSES``; derived from ``error_kind`` when not given.
+        evaluation_id: the library row holding this score, when it was recorded or read from the library.
+        error, error_kind: why it failed or was passed over (one line), and a machine-readable tag.
+    """
 
     path: str
     score: float | None = None
     std: float | None = None
-    probs: list[float] | None = None
+    distribution: list[float] | None = None
     width: int | None = None
     height: int | None = None
     error: str | None = None
     error_kind: str | None = None
     provenance: Provenance | None = field(default=None, repr=False)
-    category: str | None = None  # set when the model was asked to predict one
+    category: str | None = None
     category_probability: float | None = None
+    category_source: str | None = None
+    critiques: dict[str, str] = field(default_factory=dict)
+    status: str = ""
+    evaluation_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            self.status = status_for(self.error_kind) if self.error else "scored"
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {self.status!r}")
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        """True when the result holds a score (scored now, or cached)."""
+        return self.status in ("scored", "cached")
 
-    def to_dict(self, with_probs: bool = False) -> dict:
-        data = asdict(self)
-        if data["category"] is None:
-            data.pop("category")
-            data.pop("category_probability")
-        provenance = data.pop("provenance") or {}
-        if not with_probs:
-            data.pop("probs")
-        data["model"] = provenance.get("model")
-        data["provenance"] = provenance or None
+    @property
+    def model(self) -> str | None:
+        return self.provenance.model if self.provenance else None
+
+    def to_dict(self, distribution: bool = False) -> dict[str, Any]:
+        """The JSON row every front end prints: the same keys for every status (None when unknown);
+        ``distribution`` (101 floats) only when asked for."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("provenance", "distribution")}
+        data["critiques"] = dict(self.critiques)
+        data["model"] = self.model
+        data["provenance"] = asdict(self.provenance) if self.provenance else None
+        if distribution:
+            data["distribution"] = self.distribution
         return data
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any] | Any, **changes: Any) -> ScoreResult:
+        """A result from a ``to_dict`` row, or from a library evaluation record (or its ``to_dict``).
+
+        ``changes`` override fields (``status="cached"``). Unknown keys are ignored.
+        """
+        if not isinstance(row, Mapping):
+            row = row.to_dict()
+        names = {f.name for f in fields(cls)}
+        data = {k: v for k, v in row.items() if k in names and k != "provenance"}
+        provenance = row.get("provenance")
+        if isinstance(provenance, Mapping):
+            data["provenance"] = Provenance(**{k: provenance.get(k) for k in _PROVENANCE})  # type: ignore[arg-type]
+        elif isinstance(provenance, Provenance):
+            data["provenance"] = provenance
+        elif row.get("fingerprint"):  # a library record: provenance stored flat
+            data["provenance"] = Provenance(model=row.get("model") or "", repo_id=None,
+                                            fingerprint=row["fingerprint"], layout=None,
+                                            device=row.get("device") or "", dtype=row.get("dtype") or "",
+                                            engine_version=row.get("engine_version") or "",
+                                            prompt_hash=row.get("prompt_hash") or "", adapter=row.get("adapter"))
+        data["critiques"] = dict(data.get("critiques") or {})
+        data.update(changes)
+        return cls(**data)
+
+
+_PROVENANCE = [f.name for f in fields(Provenance)]
 
 
 @dataclass
 class CritiqueResult:
+    """One (image, attribute) critique: greedy-decoded text, or the error that stopped it."""
+
     path: str
     attribute: str
     text: str | None = None
@@ -66,13 +151,17 @@ class CritiqueResult:
     def ok(self) -> bool:
         return self.error is None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("token_ids")
         return data
 
 
 def utc_timestamp() -> str:
+    """Now, in UTC, as an ISO 8601 string to the second."""
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+__all__ = ["CritiqueResult", "Provenance", "STATUSES", "ScoreResult", "status_for", "utc_timestamp"]

@@ -1,0 +1,156 @@
+"""A stand-in engine for testing front ends (CLI, watcher, ComfyUI, your own): ``FakeEngine`` has the
+``Engine``'s public interface and returns canned, seeded results in milliseconds, with no model and no torch.
+
+It decodes images with the real pipeline (``images.decode_many``), so unreadable, corrupt or oversized
+files fail exactly as with a real model; each decodable image gets a score derived from its pixels (the
+same pixels always score the same, like the real model), a distribution whose mean is that score, a
+category and critiques made of seeded words. Inject it where a front end builds its engine:
+``Watcher(..., engine_factory=lambda: FakeEngine())``, or the CLI's ``AppContext(engine_factory=FakeEngine)``.
+
+    >>> engine = FakeEngine()
+    >>> engine.enqueue(91.5)                  # the next image scores 91.5 (like llm's MockModel.enqueue)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .categories import CATEGORY_IDS
+from .prompts import ATTRIBUTES, resolve_attribute
+from .results import CritiqueResult, Provenance, ScoreResult
+from .spec import EngineSpec
+
+#: The provenance of every fake result (its fingerprint never matches a real checkpoint's).
+PROVENANCE = Provenance(model="fake", repo_id=None, fingerprint="fake0fake0fake00", layout="chat", device="cpu",
+                        dtype="float32", engine_version="0", prompt_hash="fakeprompt000000")
+_WORDS = ("balanced", "composition", "light", "lines", "leading", "texture", "colour", "harmony", "contrast",
+          "subject", "framing", "mood", "quiet", "vivid", "shadow", "detail", "dummy", "horizon", "depth", "tone")
+
+
+class FakeEngine:
+    """Canned, seeded scores and critiques with ``Engine``'s public interface (``score``, ``iter_scores``,
+    ``critique``, ``evaluate``, ``provenance``, ``batch_size``, ``spec``, ``image_options``).
+
+    Args:
+        spec: the ``EngineSpec`` (or model name) it pretends to run, with setting ``overrides`` on top
+            (``FakeEngine(batch_size=2)``); image options and batch size come from it.
+        seed: changes every score and text.
+        before_score: called with each source just before it is "scored" (tests use it to look at what a
+            front end has already printed).
+        delay_s: seconds each image takes, to make a run slow enough to interrupt.
+    """
+
+    def __init__(self, spec: EngineSpec | str | None = None, *, seed: int = 0,
+                 before_score: Callable[[Any], None] | None = None, delay_s: float = 0.0, **overrides: Any):
+        self.spec = EngineSpec.coerce(spec, **overrides)
+        self.delay_s = delay_s
+        self.seed = seed
+        self.batch_size = self.spec.batch_size
+        self.image_options = self.spec.image_options()
+        self.provenance = replace(PROVENANCE, adapter=self.spec.adapter)
+        self.before_score = before_score
+        self.calls: list[tuple[str, list[str]]] = []  # (method, sources) of every call, for assertions
+        self._queued: list[float] = []
+
+    def enqueue(self, *scores: float) -> None:
+        """The next images score exactly these (0-100), in order; then seeded scores resume."""
+        self._queued.extend(scores)
+
+    # ------------------------------------------------------------------------------------------- scores
+    def score(self, sources: Sequence[Any], progress: Callable[[int], None] | None = None,
+              predict_category: bool | Callable[[Any], bool] = False) -> list[ScoreResult]:
+        return list(self.iter_scores(sources, progress, predict_category))
+
+    def iter_scores(self, sources: Iterable[Any], progress: Callable[[int], None] | None = None,
+                    predict_category: bool | Callable[[Any], bool] = False) -> Iterator[ScoreResult]:
+        """One result per source in input order, a batch at a time, like ``Engine.iter_scores``."""
+        from .errors import ImageError
+        from .images import decode_many
+
+        sources = list(sources)
+        self.calls.append(("iter_scores", [str(s) for s in sources]))
+        batch: list[ScoreResult] = []
+        for item in decode_many(sources, self.image_options, self.spec.decode_workers):
+            if isinstance(item, ImageError):
+                yield from self._flush(batch, progress)
+                batch = []
+                yield ScoreResult(path=item.path, error=str(item), error_kind=item.kind, provenance=self.provenance)
+                if progress:
+                    progress(1)
+                continue
+            if self.before_score:
+                self.before_score(item.source)
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            wanted = predict_category(item.source) if callable(predict_category) else predict_category
+            batch.append(self._result(item, bool(wanted)))
+            if len(batch) >= self.batch_size:
+                yield from self._flush(batch, progress)
+                batch = []
+        yield from self._flush(batch, progress)
+
+    def evaluate(self, sources: Iterable[Any], *, predict_category: bool | Callable[[Any], bool] = False,
+                 critique: Sequence[str] = (), max_new_tokens: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> Iterator[ScoreResult]:
+        """Score, optional category and optional critiques per source (the ``Engine.evaluate`` contract)."""
+        attributes = [resolve_attribute(a) for a in critique]
+        for result in self.iter_scores(sources, progress, predict_category):
+            if result.ok and attributes:
+                for c in self.critique([result.path], attributes, max_new_tokens or self.spec.max_new_tokens):
+                    result.critiques[c.attribute] = c.text or ""
+            yield result
+
+    def _flush(self, batch: list[ScoreResult], progress: Callable[[int], None] | None) -> list[ScoreResult]:
+        if batch and progress:
+            progress(len(batch))
+        return batch
+
+    def _result(self, decoded: Any, predict_category: bool) -> ScoreResult:
+        rng = random.Random(f"{self.seed}:{hashlib.sha256(decoded.pixel_values.tobytes()).hexdigest()}")
+        centre = self._queued.pop(0) if self._queued else rng.uniform(20, 80)
+        spread = rng.uniform(3, 12)
+        weights = [math.exp(-0.5 * ((i - centre) / spread) ** 2) for i in range(101)]
+        total = sum(weights)
+        distribution = [w / total for w in weights]
+        score = sum(i * p for i, p in enumerate(distribution))
+        std = math.sqrt(sum((i - score) ** 2 * p for i, p in enumerate(distribution)))
+        result = ScoreResult(path=decoded.source, score=score, std=std, distribution=distribution,
+                             width=decoded.width, height=decoded.height, provenance=self.provenance)
+        if predict_category:
+            result.category = CATEGORY_IDS[rng.randrange(len(CATEGORY_IDS))]
+            result.category_probability = rng.uniform(0.4, 0.95)
+        return result
+
+    # ---------------------------------------------------------------------------------------- critiques
+    def critique(self, sources: Sequence[Any], attributes: Sequence[str] = ATTRIBUTES,
+                 max_new_tokens: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> list[CritiqueResult]:
+        """One seeded text per (source, attribute), in that order, like ``Engine.critique``."""
+        from .errors import ImageError
+        from .images import decode_many
+
+        attributes = [resolve_attribute(a) for a in attributes]
+        limit = max_new_tokens or self.spec.max_new_tokens
+        self.calls.append(("critique", [str(s) for s in sources]))
+        results: list[CritiqueResult] = []
+        for item in decode_many(list(sources), self.image_options, self.spec.decode_workers):
+            for attribute in attributes:
+                if isinstance(item, ImageError):
+                    results.append(CritiqueResult(item.path, attribute, error=str(item), error_kind=item.kind))
+                    continue
+                rng = random.Random(f"{self.seed}:{attribute}:{hashlib.sha256(item.pixel_values.tobytes()).hexdigest()}")
+                words = [rng.choice(_WORDS) for _ in range(min(limit, 12))]
+                results.append(CritiqueResult(item.source, attribute, text=" ".join(words).capitalize() + ".",
+                                              token_ids=list(range(len(words)))))
+            if progress:
+                progress(len(attributes))
+        return results
+
+
+__all__ = ["FakeEngine", "PROVENANCE"]
