@@ -1,6 +1,40 @@
-"""The library: every score, critique, rating and error in one database (SQLite by default)."""
+"""The library: every score, critique, rating and error in one database (SQLite by default).
 
-from .api import STAR_SCORES, FileFacts, Library, file_facts, parse_since, stars_to_score
-from .database import LibraryError
+``Library`` reads and records; ``ingest`` is the one door from image files to library rows, used by the
+CLI, the watcher and ComfyUI. Public methods take and return typed records (``records``). Names load on
+first use (PEP 562), so ``artimuse_core.library.search`` and friends import without SQLAlchemy's ORM.
+"""
 
-__all__ = ["Library", "LibraryError", "FileFacts", "file_facts", "parse_since", "stars_to_score", "STAR_SCORES"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Library": "library",
+    "ingest": "door",
+    "critique_jobs": "door",
+    "parse_since": "queries",
+    "SEARCH_SYNTAX": "search",
+    "STAR_SCORES": "records",
+    "stars_to_score": "records",
+    "LibraryError": "..errors",
+    **{name: "records" for name in (
+        "AdapterRecord", "CategoryStats", "ErrorEntry", "EvaluationRecord", "FileFacts", "ImageRecord", "JobRecord",
+        "KnownFile", "LibraryStats", "RatingRecord", "ScoredFile", "SearchHit", "file_facts")},
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'artimuse_core.library' has no attribute {name!r}")
+    value = getattr(importlib.import_module(("." if not module.startswith(".") else "") + module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,159 +1,293 @@
-"""Score files into the library: skip what is already scored, choose each image's category, record
-results and failures. The CLI and the watcher both call this; neither repeats its rules."""
+"""The one door from image files to library rows. The CLI, the watcher and ComfyUI all come through here;
+none of them repeats a rule or writes a row itself.
+
+For each file the door decides, in this order:
+
+1. **Cached or new**: the same content (SHA-256) already scored by the same weights (fingerprint) and
+   adapter is not scored again (status ``cached``) unless ``force``.
+2. **Category**, one rule: the ``category`` given; else the deepest configured folder holding the file
+   (``[[folders]]`` of the config, or the ``folders`` given); else what the library already holds for the
+   image; else the model predicts it (recorded as ``predicted``, with its probability).
+3. **Score** (and the category prediction and critiques) in one engine call, ``_evaluate``.
+4. **Critiques follow the score**: asked-for critiques are stored with the evaluation they describe; with
+   ``queue_critiques`` they are queued as a durable job in the same transaction as the score (the watcher
+   writes scores first and critiques when no score waits); a cached evaluation only gets the critiques it
+   lacks.
+5. **Errors**: a file that cannot be read or decoded is recorded with its reason and yields a ``failed``
+   (or ``gone``/``passed_over``) result; the run goes on.
+
+Results are ``ScoreResult``s with ``status`` and ``evaluation_id`` filled, yielded as they are recorded:
+cached and failed files first, then each batch of scored ones.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..categories import normalise_category
-from ..engine import Engine
-from .api import FileFacts, Library, file_facts
+from ..config import deepest_category
+from ..results import ScoreResult
+from ..spec import default_of
+from .records import FileFacts, JobRecord, ScoredFile, file_facts
+
+if TYPE_CHECKING:
+    from .library import Library
+
+Progress = Callable[[int], None]
 
 
-@dataclass
-class Outcome:
-    """What happened to one file: 'scored', 'cached' (same content and model already in the library) or
-    'failed' (``error`` says why; it is also recorded in the library's errors)."""
+def ingest(engine: Any, library: Library | None, sources: Sequence[str | os.PathLike], *,
+           category: str | None = None, force: bool = False, critique: Sequence[str] = (),
+           max_new_tokens: int | None = None, queue_critiques: bool = False,
+           problems: Iterable[tuple[str, str, str]] = (), folders: Iterable[tuple[Path, str | None]] | None = None,
+           progress: Progress | None = None, flush_every: int | None = None,
+           jobs: Mapping[str, int] | None = None) -> Iterator[ScoreResult]:
+    """Score ``sources`` (image files) into ``library`` (``None``: score without recording), one result each.
 
-    path: str
-    status: str
-    score: float | None = None
-    std: float | None = None
-    model: str | None = None
-    category: str | None = None
-    category_source: str | None = None
-    category_probability: float | None = None
-    evaluation_id: int | None = None
-    error: str | None = None
-    error_kind: str | None = None
-    probs: list[float] | None = None
+    Args:
+        engine: an ``Engine`` (or anything with its public interface, such as ``testing.FakeEngine``).
+        category: the category of every file (any accepted spelling); None applies the rule above.
+        force: score again even when this content was already scored by this model.
+        critique: attributes to critique (full names or unique prefixes); empty for none.
+        max_new_tokens: longest critique in tokens; None uses the engine's spec.
+        queue_critiques: queue the critiques as watcher jobs instead of writing them now.
+        problems: (path, kind, message) of inputs that never became files (missing, outside...):
+            recorded as errors and yielded as failed results first.
+        folders: (folder, category) pairs for the category rule instead of the config's ``[[folders]]``.
+        progress: called with the number of files finished, as they finish.
+        flush_every: scored files per library transaction (default: the engine's batch size).
+        jobs: absolute path -> watcher job id, each completed in the transaction of its file's result.
 
-    def to_dict(self, with_probs: bool = False) -> dict:
-        data = asdict(self)
-        if not with_probs:
-            data.pop("probs")
-        return data
-
-
-def score_into_library(engine: Engine, library: Library | None, paths: Sequence[str | os.PathLike], *,
-                       category: str | None = None, force: bool = False,
-                       progress: Callable[[int], None] | None = None,
-                       flush_every: int | None = None, jobs: dict[str, int] | None = None) -> Iterator[Outcome]:
-    """Yield one Outcome per path, in order of completion batches (cached and failed ones first).
-
-    Category, in order: ``category`` given here; the config's folder setting; what the library already
-    knows of the image; otherwise the model predicts it (recorded as predicted, with its probability).
-    ``jobs`` maps absolute paths to watcher jobs, completed in the same transaction as their results; a
-    job whose file vanished before it was read ends as 'gone' rather than as an error.
+    Raises:
+        InvalidValue: an unknown category or attribute.
+        LibraryError: the database cannot be written.
     """
-    jobs = jobs or {}
-    fixed = normalise_category(category) if category else None
-    model = engine.provenance.model
-    adapter = engine.provenance.adapter
-    facts_by_path: dict[str, FileFacts] = {}
-    chosen: dict[str, tuple[str | None, str | None]] = {}
-    to_score: list[Path] = []
+    from ..prompts import resolve_attribute
 
+    attributes = tuple(resolve_attribute(a) for a in critique)
+    tokens = max_new_tokens or _spec_value(engine, "max_new_tokens")
+    fixed = normalise_category(category) if category else None
+    jobs = dict(jobs or {})
+    provenance = engine.provenance
+    for path, kind, message in problems:
+        if library is not None:
+            library.record_error(path, kind, message)
+        _tick(progress)
+        yield ScoreResult(str(path), error=message, error_kind=kind, provenance=provenance)
+    if library is None:
+        yield from _score_only(engine, sources, fixed, attributes, tokens, progress)
+        return
+    known_folders = list(folders) if folders is not None else [(f.path, f.category) for f in library.config.folders]
+    facts_by_path: dict[str, FileFacts] = {}
+    chosen: dict[str, tuple[str | None, str]] = {}
+    to_score: list[Path] = []
+    to_critique: list[ScoreResult] = []
     with ThreadPoolExecutor(max_workers=4) as pool:
-        hashed = list(pool.map(_facts_or_error, [Path(p) for p in paths]))
-    for path, facts in hashed:
+        hashed = list(pool.map(_facts_or_error, [Path(p) for p in sources]))
+    for given, facts in hashed:
         if isinstance(facts, OSError):
-            message = f"{path}: {facts.strerror or facts}"
-            job_id = jobs.get(str(path))
-            if library and job_id is not None and isinstance(facts, FileNotFoundError):
-                library.finish_jobs([job_id], "gone", message)
-                if progress:
-                    progress(1)
-                yield Outcome(str(path), "gone", model=model, error=message, error_kind="gone")
-                continue
-            if library:
-                library.record_error(path, "unreadable", message, job_id)
-            if progress:
-                progress(1)
-            yield Outcome(str(path), "failed", model=model, error=message, error_kind="unreadable")
+            yield _unreadable(library, given, facts, jobs.get(str(given)), provenance)
+            _tick(progress)
             continue
         key = str(facts.path)
-        if library and not force:
-            stored = library.find_current(facts, engine.provenance.fingerprint, adapter)
-            if stored:
-                if key in jobs:
-                    library.finish_jobs([jobs[key]], "done")
-                if progress:
-                    progress(1)
-                yield Outcome(key, "cached", stored["score"], stored["std"], stored["model"], stored["category"],
-                              evaluation_id=stored["evaluation_id"], probs=stored["distribution"])
+        stored = None if force else library.find_current(facts, provenance.fingerprint, provenance.adapter)
+        if stored is not None:
+            result = stored.to_result(path=key)
+            missing = [a for a in attributes if a not in result.critiques]
+            if missing and queue_critiques:
+                library.queue_follow_up(key, stored.evaluation_id, _follow_up(missing, tokens), jobs.get(key))
+            elif key in jobs:
+                library.finish_jobs([jobs[key]], "done")
+            if missing and not queue_critiques:
+                to_critique.append(result)
                 continue
+            _tick(progress)
+            yield result
+            continue
         facts_by_path[key] = facts
-        configured = library.config.category_for(facts.path) if library and not fixed else None
-        known = library.image_category(facts.path) if library and not (fixed or configured) else None
-        if fixed:
-            chosen[key] = (fixed, "option")
-        elif configured:
-            chosen[key] = (configured, "config")
-        elif known:
-            chosen[key] = (known, "library")  # keep what the library has
-        else:
-            chosen[key] = (None, "predicted")
+        chosen[key] = _category_rule(library, facts.path, fixed, known_folders)
         to_score.append(facts.path)
 
-    pending: list[tuple] = []
-    pending_outcomes: list[Outcome] = []
+    pending: list[ScoredFile] = []
     flush_every = flush_every or engine.batch_size
 
-    def flush():
-        if library and pending:
-            job_ids = [jobs.get(str(item[0].path)) for item in pending]
-            for outcome, evaluation_id in zip(pending_outcomes, library.record_scores(pending, job_ids)):
-                outcome.evaluation_id = evaluation_id
-        done = list(pending_outcomes)
+    def flush() -> list[ScoreResult]:
+        for item, evaluation_id in zip(pending, library.record_scores(pending)):
+            item.result.evaluation_id = evaluation_id
+        done = [item.result for item in pending]
         pending.clear()
-        pending_outcomes.clear()
         return done
 
-    wants_prediction = {k for k, (_, source) in chosen.items() if source == "predicted"}
-    for result in engine.iter_scores(to_score, progress, predict_category=lambda s: s in wants_prediction):
+    predicted = {k for k, (_, source) in chosen.items() if source == "predicted"}
+    for result in _evaluate(engine, to_score, predict_category=lambda s: str(s) in predicted,
+                            critique=() if queue_critiques else attributes, max_new_tokens=tokens,
+                            progress=progress):
+        job_id = jobs.get(result.path)
         if not result.ok:
-            if library:
-                library.record_error(result.path, result.error_kind or "image", result.error, jobs.get(result.path))
-            yield Outcome(result.path, "failed", model=model, error=result.error, error_kind=result.error_kind)
+            library.record_error(result.path, result.error_kind or "image", result.error or "",
+                                 job_id, status="gone" if result.status == "gone" else "failed")
+            yield result
             continue
+        if result.error:  # scored, but a critique failed: the score is kept, the failure recorded
+            library.record_error(result.path, result.error_kind or "image", result.error)
         value, source = chosen[result.path]
         confidence = None
         if source == "predicted":
             value, confidence = result.category, result.category_probability
-        stored = (None, None, None) if source == "library" else (value, source, confidence)
-        pending.append((facts_by_path[result.path], result, *stored, None))
-        pending_outcomes.append(Outcome(result.path, "scored", result.score, result.std, model, value, source,
-                                        confidence, probs=result.probs))
+        result.category, result.category_source, result.category_probability = value, source, confidence
+        keep = source == "library"  # the image keeps the category it has
+        pending.append(ScoredFile(facts_by_path[result.path], result, category=None if keep else value,
+                                  category_source=None if keep else source,
+                                  category_confidence=None if keep else confidence, job_id=job_id,
+                                  follow_up=_follow_up(attributes, tokens) if queue_critiques and attributes
+                                  else None))
         if len(pending) >= flush_every:
             yield from flush()
     yield from flush()
+    yield from _critique_cached(engine, library, to_critique, attributes, tokens, progress)
 
 
-def _facts_or_error(path: Path):
+def critique_jobs(engine: Any, library: Library, jobs: Iterable[JobRecord]) -> Iterator[ScoreResult]:
+    """Run queued critique jobs (``queue_critiques``), each stored with its evaluation and completed in that
+    transaction; yields the evaluation's result with its critiques (or the failure) per job, lazily, so a
+    caller may stop between jobs."""
+    for job in jobs:
+        attributes = job.options.get("attributes") or ()
+        tokens = job.options.get("max_new_tokens") or _spec_value(engine, "max_new_tokens")
+        results = engine.critique([job.path], attributes, max_new_tokens=tokens)
+        failed = [r for r in results if not r.ok]
+        if failed:
+            kind = failed[0].error_kind or "image"
+            library.record_error(job.path, kind, failed[0].error or "", job.id,
+                                 status="gone" if kind == "gone" else "failed")
+            yield ScoreResult(job.path, error=failed[0].error, error_kind=kind, evaluation_id=job.evaluation_id,
+                              provenance=engine.provenance)
+            continue
+        texts = {r.attribute: r.text or "" for r in results}
+        library.record_critiques(job.evaluation_id, texts, job.id)  # type: ignore[arg-type]
+        stored = library.evaluation(job.evaluation_id) if job.evaluation_id is not None else None
+        if stored is None:
+            yield ScoreResult(job.path, status="cached", critiques=texts, evaluation_id=job.evaluation_id,
+                              provenance=engine.provenance)
+        else:
+            yield stored.to_result(path=job.path)
+
+
+def _evaluate(engine: Any, sources: Sequence[Any], *, predict_category: bool | Callable[[Any], bool],
+              critique: Sequence[str], max_new_tokens: int, progress: Progress | None) -> Iterator[ScoreResult]:
+    """The door's one engine call: score, optional category and optional critiques of each source, in
+    input order.
+
+    Until ``Engine.evaluate`` lands (issue 11 move 3: one decode and one vision pass for all three), this is
+    ``iter_scores`` plus one batched ``critique`` call per batch of scored images. At merge, the body becomes
+    ``return engine.evaluate(sources, predict_category=predict_category, critique=critique,
+    max_new_tokens=max_new_tokens, progress=progress)``.
+    """
+    if not sources:
+        return
+    scores = engine.iter_scores(sources, progress, predict_category=predict_category)
+    if not critique:
+        yield from scores
+        return
+    waiting: list[ScoreResult] = []
+    for result in scores:
+        waiting.append(result)
+        if sum(r.ok for r in waiting) >= engine.batch_size:
+            yield from _with_critiques(engine, waiting, critique, max_new_tokens)
+            waiting = []
+    yield from _with_critiques(engine, waiting, critique, max_new_tokens)
+
+
+def _with_critiques(engine: Any, results: list[ScoreResult], attributes: Sequence[str],
+                    max_new_tokens: int) -> list[ScoreResult]:
+    scored = [r for r in results if r.ok]
+    if scored:
+        by_path = {r.path: r for r in scored}
+        for c in engine.critique([r.path for r in scored], attributes, max_new_tokens=max_new_tokens):
+            target = by_path.get(c.path)
+            if target is None:
+                continue
+            if c.ok:
+                target.critiques[c.attribute] = c.text or ""
+            elif target.error is None:
+                target.error, target.error_kind = f"critique {c.attribute}: {c.error}", c.error_kind
+    return results
+
+
+def _critique_cached(engine: Any, library: Library, results: list[ScoreResult], attributes: Sequence[str],
+                     max_new_tokens: int, progress: Progress | None) -> Iterator[ScoreResult]:
+    """Cached evaluations that lack some asked-for critiques get them now."""
+    for result in results:
+        missing = [a for a in attributes if a not in result.critiques]
+        before = dict(result.critiques)
+        _with_critiques(engine, [result], missing, max_new_tokens)
+        new = {a: t for a, t in result.critiques.items() if a not in before}
+        if new and result.evaluation_id is not None:
+            library.record_critiques(result.evaluation_id, new)
+        if result.error:
+            library.record_error(result.path, result.error_kind or "image", result.error)
+        _tick(progress)
+        yield result
+
+
+def _score_only(engine: Any, sources: Sequence[Any], fixed: str | None, attributes: Sequence[str],
+                tokens: int, progress: Progress | None) -> Iterator[ScoreResult]:
+    """No library: the category is the one given, else predicted; nothing is recorded."""
+    for result in _evaluate(engine, list(sources), predict_category=fixed is None, critique=attributes,
+                            max_new_tokens=tokens, progress=progress):
+        if result.ok and fixed:
+            result.category, result.category_source, result.category_probability = fixed, "option", None
+        elif result.ok and result.category:
+            result.category_source = "predicted"
+        yield result
+
+
+def _category_rule(library: Library, path: Path, fixed: str | None,
+                   folders: list[tuple[Path, str | None]]) -> tuple[str | None, str]:
+    """(category, source) by the door's one rule: option, config folder, library, else predicted."""
+    if fixed:
+        return fixed, "option"
+    configured = deepest_category(path.expanduser().resolve(), folders)
+    if configured:
+        return configured, "config"
+    known = library.image_category(path)
+    if known:
+        return known, "library"
+    return None, "predicted"
+
+
+def _unreadable(library: Library, path: Path, error: OSError, job_id: int | None, provenance: Any) -> ScoreResult:
+    message = f"{path}: {error.strerror or error}"
+    if job_id is not None and isinstance(error, FileNotFoundError):
+        library.finish_jobs([job_id], "gone", message)  # it vanished before it was read: not an error
+        return ScoreResult(str(path), error=message, error_kind="gone", provenance=provenance)
+    library.record_error(path, "unreadable", message, job_id)
+    return ScoreResult(str(path), error=message, error_kind="unreadable", provenance=provenance)
+
+
+def _facts_or_error(path: Path) -> tuple[Path, FileFacts | OSError]:
     try:
         return path, file_facts(path)
     except OSError as exc:
         return path, exc
 
 
-def critique_into_library(engine: Engine, library: Library, paths: Sequence[str | os.PathLike],
-                          attributes: Sequence[str], max_new_tokens: int,
-                          progress: Callable[[int], None] | None = None) -> list:
-    """Critiques attached to each image's current evaluation by this model (scored first when needed)."""
-    outcomes = {o.path: o for o in score_into_library(engine, library, paths)}
-    results = engine.critique(paths, attributes, max_new_tokens=max_new_tokens, progress=progress)
-    grouped: dict[int, dict[str, str]] = {}
-    for result in results:
-        outcome = outcomes.get(str(Path(result.path).expanduser().absolute()))
-        if result.ok and outcome and outcome.evaluation_id:
-            grouped.setdefault(outcome.evaluation_id, {})[result.attribute] = result.text
-        elif not result.ok:
-            library.record_error(result.path, result.error_kind or "image", result.error)
-    for evaluation_id, texts in grouped.items():
-        library.record_critiques(evaluation_id, texts)
-    return results
+def _follow_up(attributes: Sequence[str], max_new_tokens: int) -> dict[str, Any]:
+    return {"attributes": list(attributes), "max_new_tokens": max_new_tokens}
+
+
+def _spec_value(engine: Any, name: str) -> Any:
+    spec = getattr(engine, "spec", None)
+    return getattr(spec, name) if spec is not None else default_of(name)
+
+
+def _tick(progress: Progress | None) -> None:
+    if progress:
+        progress(1)
+
+
+__all__ = ["critique_jobs", "ingest"]

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection the library hands over (or on sqlalchemy.url for the CLI)."""
+"""Alembic environment: runs on the connection the library hands over (or on sqlalchemy.url from a shell)."""
 
 from alembic import context
 from sqlalchemy import create_engine
@@ -19,5 +19,5 @@ def run(conn) -> None:
 if connection is not None:
     run(connection)
 else:  # pragma: no cover - `alembic -c ...` from a shell
-    with create_engine(config.get_main_option("sqlalchemy.url")).connect() as conn:
+    with create_engine(config.get_main_option("sqlalchemy.url") or "").connect() as conn:
         run(conn)

@@ -1,0 +1,30 @@
+"""The ``Library`` class: one database of images, evaluations, critiques, ratings, errors, jobs and adapters.
+
+It is assembled from one module per job: ``session`` (connection, transactions), ``writes`` (recording),
+``jobs`` (the watcher's queue) and ``queries`` (reading). Scores enter through one door, ``ingest``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..results import ScoreResult
+from .jobs import Jobs
+from .queries import Queries
+from .writes import Writes
+
+
+class Library(Writes, Jobs, Queries):
+    """One library database (SQLite by default: ``library.db`` in the ArtiMuse home, or the config's
+    ``database_url``). ``Library()`` opens the configured one; ``Library.at(path)`` a file.
+
+    Raises:
+        LibraryError: the database is newer than this version, not an ArtiMuse library, or unusable.
+    """
+
+    def ingest(self, engine: Any, sources: Sequence[Any], **options: Any) -> Iterator[ScoreResult]:
+        """Score files into this library through the door (``door.ingest``; same options)."""
+        from .door import ingest
+
+        return ingest(engine, self, sources, **options)

@@ -1,0 +1,230 @@
+"""Typed records: what the library's public methods take and return (never dict rows or tuples).
+
+Scores themselves travel as ``results.ScoreResult``; ``EvaluationRecord`` is one stored evaluation as the
+queries read it, and ``ScoreResult.from_row(record)`` turns it back into a result. Every record has
+``to_dict()``, the JSON the CLI prints with ``--json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidValue
+from ..results import ScoreResult
+
+STAR_SCORES = "score = stars x 20 - 10: 1 star = 10, 2 = 30, 3 = 50, 4 = 70, 5 = 90 (half stars allowed)"
+
+
+def stars_to_score(stars: float) -> float:
+    """Five equal bins over 0..100, each star at its bin's centre (``STAR_SCORES``).
+
+    Raises:
+        InvalidValue: stars outside 0.5-5.
+    """
+    if not 0.5 <= stars <= 5:
+        raise InvalidValue(f"stars must be between 0.5 and 5, not {stars:g}")
+    return stars * 20 - 10
+
+
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain JSON-ready data (nested records included)."""
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class FileFacts(_Record):
+    """What identifies one file version: absolute path, size in bytes, mtime (seconds since the epoch)
+    and the SHA-256 of its content."""
+
+    path: Path
+    size: int
+    mtime: float
+    content_hash: str
+
+
+def file_facts(path: str | os.PathLike) -> FileFacts:
+    """Read a file once (1 MiB blocks) for its ``FileFacts``; the path is made absolute, ~ expanded.
+
+    Raises:
+        OSError: the file cannot be read (FileNotFoundError when it is gone).
+    """
+    path = Path(path).expanduser().absolute()
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return FileFacts(path, stat.st_size, stat.st_mtime, digest.hexdigest())
+
+
+@dataclass
+class ScoredFile:
+    """One write of the door: a file's facts and its score, the category to store (None: keep the
+    image's), and optionally the watcher job completed in the same transaction and the follow-up job
+    (``{"attributes": [...], "max_new_tokens": n}``: a critique) to queue in it."""
+
+    facts: FileFacts
+    result: ScoreResult
+    category: str | None = None
+    category_source: str | None = None
+    category_confidence: float | None = None
+    job_id: int | None = None
+    follow_up: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EvaluationRecord(_Record):
+    """One stored evaluation (a score of one image by one model + adapter).
+
+    ``score`` is 0-100, ``std`` in score points; ``lower_bound`` (score - k * std) is set by ``top``
+    when ranking by it; ``distribution`` (101 floats) and ``critiques`` (attribute -> text) are filled
+    by the queries that read them (``show``, ``export``, the door's cache lookup).
+    """
+
+    evaluation_id: int
+    path: str
+    score: float
+    std: float
+    model: str
+    fingerprint: str
+    adapter: str | None
+    category: str | None
+    category_source: str | None
+    prompt_hash: str
+    engine_version: str
+    device: str
+    dtype: str
+    created_at: str
+    current: bool
+    width: int | None = None
+    height: int | None = None
+    lower_bound: float | None = None
+    distribution: list[float] | None = None
+    critiques: dict[str, str] = field(default_factory=dict)
+
+    def to_result(self, **changes: Any) -> ScoreResult:
+        """This evaluation as a ``ScoreResult`` (status ``cached`` unless changed)."""
+        return ScoreResult.from_row(self, **{"status": "cached", **changes})
+
+
+@dataclass(frozen=True)
+class RatingRecord(_Record):
+    """The user's own rating of an image: ``score`` 0-100, ``stars`` 0.5-5 when given as stars."""
+
+    path: str
+    score: float
+    stars: float | None
+    created_at: str
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageRecord(_Record):
+    """Everything known about one image file: its facts, category, evaluations (latest first) and
+    ratings (latest first)."""
+
+    path: str
+    content_hash: str
+    size: int
+    width: int | None
+    height: int | None
+    category: str | None
+    category_source: str | None
+    category_confidence: float | None
+    first_seen: str
+    missing: bool
+    evaluations: list[EvaluationRecord] = field(default_factory=list)
+    ratings: list[RatingRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ErrorEntry(_Record):
+    """A file that could not be scored: its path, the error kind tag and the one-line message."""
+
+    path: str
+    kind: str
+    message: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class SearchHit(_Record):
+    """A critique matching a search, with the score of the evaluation it belongs to."""
+
+    path: str
+    attribute: str
+    text: str
+    score: float
+    model: str
+    evaluation_id: int
+
+
+@dataclass(frozen=True)
+class JobRecord(_Record):
+    """One unit of watcher work (``kind`` score or critique), pending until its results commit."""
+
+    id: int
+    kind: str
+    path: str
+    status: str
+    options: dict[str, Any]
+    evaluation_id: int | None
+    attempts: int
+    updated_at: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class KnownFile(_Record):
+    """What the library last saw of a file: size in bytes, mtime, and whether it was missing."""
+
+    size: int
+    mtime: float
+    missing: bool
+
+
+@dataclass(frozen=True)
+class AdapterRecord(_Record):
+    """A fine-tuned LoRA adapter: where it is, its base model, data sizes, metrics and hyper-parameters."""
+
+    name: str
+    path: str
+    base_model: str
+    base_fingerprint: str
+    train_size: int
+    val_size: int
+    metrics: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class CategoryStats(_Record):
+    """Current scores of one category: how many, their mean and percentiles (0-100 scale, linear
+    interpolation between order statistics, as ``numpy.quantile``'s default)."""
+
+    count: int
+    mean: float
+    p10: float
+    p25: float
+    p50: float
+    p75: float
+    p90: float
+
+
+@dataclass(frozen=True)
+class LibraryStats(_Record):
+    """Row counts (images, evaluations, critiques, ratings, errors, missing_images) and per-category stats."""
+
+    counts: dict[str, int]
+    categories: dict[str, CategoryStats]
+
+
+__all__ = ["AdapterRecord", "CategoryStats", "ErrorEntry", "EvaluationRecord", "FileFacts", "ImageRecord",
+           "JobRecord", "KnownFile", "LibraryStats", "RatingRecord", "STAR_SCORES", "ScoredFile", "SearchHit", "file_facts",
+           "stars_to_score"]
