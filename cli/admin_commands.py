@@ -1,92 +1,139 @@
-"""`artimuse config` and `artimuse db`: where settings live, and the database's migrations."""
+"""`artimuse config` and `artimuse db`: where settings live and where each value came from, and the
+database's migrations."""
 
 from __future__ import annotations
 
-import dataclasses
+import json
 
 import click
-from alembic.script import ScriptDirectory
 
-from artimuse_core.config import database_url, paths
-from artimuse_core.library.database import alembic_config, create_db_engine, current_revision, migrate
+from artimuse_core.config import paths
+from artimuse_core.spec import SETTINGS, Setting
 
-from .main import cli, friendly_errors
-from .output import emit_json
+from .context import app
+from .options import flag, json_option
+from .output import emit_json, print_table
 
-CONFIG_EXAMPLE = """\
-# ~/.config/artimuse/config.toml (see `artimuse config path`)
-model = "ArtiMuse"            # short name, Hugging Face id or folder
-device = "auto"               # auto, cpu, cuda, cuda:1, mps
-dtype = "auto"                # auto, float32, bfloat16, float16
-quantize = "none"             # none, 8bit, 4bit (CUDA)
-batch_size = 8
-# database_url = "sqlite:////path/to/library.db"   # any SQLAlchemy URL
-
-[[folders]]
-path = "~/Exports"
-category = "photography"      # photography, painting, aigc, 3d, graphic
-"""
+def _toml(setting: Setting) -> str:
+    """A setting's default as TOML; a setting with no default shows the form of a value."""
+    value = setting.default
+    if value is None:
+        return {"rgb": "[255, 255, 255]", "int": "4"}.get(setting.kind, f'"{setting.metavar}"')
+    return json.dumps(value) if not isinstance(value, tuple) else json.dumps(list(value))
 
 
-@cli.group()
-def config():
-    """Where the config file is and what it says."""
+CONFIG_EXAMPLE = "\n".join(
+    ["# config.toml (see `artimuse config path`). ARTIMUSE_<SETTING> environment variables override it, and",
+     "# command-line options override both. Every setting, commented out at its default:"]
+    + [f"# {s.name} = {_toml(s)}    # {s.help}" for s in SETTINGS]
+    + ['# database_url = "sqlite:////path/to/library.db"    # any SQLAlchemy URL', "",
+       "[[folders]]", 'path = "~/Exports"', 'category = "photography"      # photography, painting, aigc, 3d, graphic'])
+
+
+@click.group()
+def config() -> None:
+    """Where the config file is, and the settings in force."""
 
 
 @config.command("path")
-def config_path():
+@json_option
+def config_path(as_json: bool) -> None:
     """Print the config file's path (ARTIMUSE_HOME moves everything)."""
-    click.echo(paths().config_file)
+    if as_json:
+        emit_json({"config_file": str(paths().config_file), "home": str(paths().data_dir)})
+    else:
+        click.echo(paths().config_file)
 
 
 @config.command("show")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def config_show(settings, as_json):
-    """The settings in force (file values over defaults), and an example file."""
-    data = dataclasses.asdict(settings)
-    data["source"] = str(settings.source) if settings.source else None
-    data["folders"] = [{"path": str(f.path), "category": f.category} for f in settings.folders]
-    data["database_url"] = database_url(settings)
-    data["home"] = str(paths().data_dir)
+@json_option
+def config_show(as_json: bool) -> None:
+    """The settings in force and where each came from: default, file (config.toml), environment
+    (ARTIMUSE_<SETTING>) or argument.
+
+    \b
+    Example:
+      ARTIMUSE_BATCH_SIZE=16 artimuse config show
+    """
+    settings = app().settings
+    data = settings.to_dict()
     if as_json:
         emit_json(data)
         return
-    for key, value in data.items():
-        click.echo(f"{key:>14}: {value}")
-    if not settings.source:
+    rows = [{"setting": name, "value": _text(item["value"]), "from": _origin(name, item["source"]),
+             "flag": flag(name) if name != "database_url" else "-"} for name, item in data["settings"].items()]
+    print_table(rows, ["setting", "value", "from", "flag"])
+    click.echo(f"\nconfig file: {data['file'] or 'none (' + str(paths().config_file) + ' does not exist)'}")
+    click.echo(f"home: {data['home']}")
+    for folder in data["folders"]:
+        click.echo(f"watched folder: {folder['path']}" + (f" ({folder['category']})" if folder["category"] else ""))
+    if not settings.file:
         click.echo(f"\nNo config file yet. Create {paths().config_file} like this:\n\n{CONFIG_EXAMPLE}")
 
 
-@cli.group()
-def db():
+def _text(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _origin(name: str, source: str) -> str:
+    return f"environment (ARTIMUSE_{name.upper()})" if source == "environment" else source
+
+
+@click.group()
+def db() -> None:
     """The library database's schema version (migrations run automatically when it is opened)."""
 
 
 @db.command("upgrade")
-@friendly_errors
-@click.pass_obj
-def db_upgrade(settings):
+@json_option
+def db_upgrade(as_json: bool) -> None:
     """Bring the database up to date now (a copy of the old file is set aside first)."""
-    engine = create_db_engine(database_url(settings))
+    from artimuse_core.library.database import create_db_engine, current_revision, migrate
+
+    engine = create_db_engine(app().settings.library_url())
     backup = migrate(engine)
-    click.echo(f"at revision {current_revision(engine)}" + (f" (old file kept at {backup})" if backup else ""))
+    revision = current_revision(engine)
+    if as_json:
+        emit_json({"revision": revision, "backup": backup})
+    else:
+        click.echo(f"at revision {revision}" + (f" (old file kept at {backup})" if backup else ""))
 
 
 @db.command("current")
-@friendly_errors
-@click.pass_obj
-def db_current(settings):
+@json_option
+def db_current(as_json: bool) -> None:
     """The database's revision, and the newest this artimuse knows."""
-    engine = create_db_engine(database_url(settings))
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    current = current_revision(engine)
-    click.echo(f"{current or 'empty'} (head {head}){'' if current == head else ' - run `artimuse db upgrade`'}")
+    from artimuse_core.library.database import create_db_engine, current_revision, head_revision
+
+    current = current_revision(create_db_engine(app().settings.library_url()))
+    head = head_revision()
+    if as_json:
+        emit_json({"current": current, "head": head, "up_to_date": current == head})
+    else:
+        click.echo(f"{current or 'empty'} (head {head}){'' if current == head else ' - run `artimuse db upgrade`'}")
 
 
 @db.command("history")
-def db_history():
+@json_option
+def db_history(as_json: bool) -> None:
     """Every migration, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    from artimuse_core.library.database import alembic_config
+
     script = ScriptDirectory.from_config(alembic_config())
-    for revision in reversed(list(script.walk_revisions())):
-        click.echo(f"{revision.revision}  {revision.doc.splitlines()[0] if revision.doc else ''}")
+    rows = [{"revision": r.revision, "description": r.doc.splitlines()[0] if r.doc else ""}
+            for r in reversed(list(script.walk_revisions()))]
+    if as_json:
+        emit_json(rows)
+    else:
+        print_table(rows, ["revision", "description"])
+
+
+COMMANDS = [config, db]

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import click
 
-from .main import cli
-
 PACK_NAME = "ComfyUI-ArtiMuse"
 
 
-@cli.group()
+@click.group()
 def comfyui():
     """The ComfyUI node pack (ArtiMuse Load Model, Score, Critique, Select Best, Save Image)."""
 
@@ -26,12 +24,13 @@ def install(comfyui_dir, copy, force):
 
     Install artimuse-studio into ComfyUI's own Python environment too, then restart ComfyUI.
     """
-    import artimuse_comfyui
+    import importlib.util
 
     custom_nodes = Path(comfyui_dir) / "custom_nodes"
     if not custom_nodes.is_dir():
         raise click.ClickException(f"{comfyui_dir}: not a ComfyUI folder (no custom_nodes/ inside)")
-    source = Path(artimuse_comfyui.__file__).resolve().parent
+    # Found, not imported: importing the pack would load torch to make a link.
+    source = Path(importlib.util.find_spec("artimuse_comfyui").origin).resolve().parent
     target = custom_nodes / PACK_NAME
     if target.exists() or target.is_symlink():
         if not force:
@@ -46,3 +45,6 @@ def install(comfyui_dir, copy, force):
         target.symlink_to(source, target_is_directory=True)
     click.echo(f"{'copied' if copy else 'linked'} {source} -> {target}\nrestart ComfyUI; the nodes are under "
                "'ArtiMuse'. Put checkpoints in ComfyUI/models/artimuse/<name>/ or pick a published one.")
+
+
+COMMANDS = [comfyui]

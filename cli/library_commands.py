@@ -1,54 +1,39 @@
-"""Library commands: top, history, show, search, stats, export, errors, rate, categorize."""
+"""Library commands: top, history, show, search, stats, export, errors. None of them loads a model (or
+imports torch): they read the library database."""
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
+from typing import Any
 
 import click
 
 from artimuse_core.categories import CATEGORIES
-from artimuse_core.library import STAR_SCORES, Library, parse_since
+from artimuse_core.library.records import STAR_SCORES
+from artimuse_core.library.search import SEARCH_SYNTAX
 
-from .main import cli, friendly_errors
-from .output import emit_json, flat, table
+from .context import app
+from .options import category_option, json_option, limit_option, since_option
+from .output import csv_cell, csv_writer, emit_json, emit_jsonl, print_table, secho
 
-CATEGORY_HELP = f"One of: {', '.join(CATEGORIES)} (full names like 'Painting & Calligraphy' work too)."
-
-
-def _library(config) -> Library:
-    return Library(config=config)
-
-
-def _since(value):
-    try:
-        return parse_since(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since")
+CATEGORY_HELP = f"Only this category: {', '.join(CATEGORIES)} (full names like 'Painting & Calligraphy' work too)."
+EXPORT_COLUMNS = ["path", "score", "std", "category", "model", "fingerprint", "adapter", "created_at", "current",
+                  "prompt_hash", "engine_version"]
 
 
-def _checked(func, *args, **kwargs):
-    try:
-        return func(*args, **kwargs)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@cli.command()
-@click.option("--category", "-c", help=CATEGORY_HELP)
-@click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(1))
-@click.option("--since", help="Only scores made since: 30m, 12h, 7d, 2w or a date.")
-@click.option("--min-score", type=float, help="Only scores at least this high.")
+@click.command()
+@category_option(CATEGORY_HELP)
+@limit_option(20)
+@since_option
+@click.option("--min-score", type=float, help="Only scores at least this high (0-100).")
 @click.option("--model", "-m", help="Only scores by this model name.")
 @click.option("--folder", type=click.Path(file_okay=False), help="Only images under this folder.")
 @click.option("--rank", type=click.Choice(["mean", "lower"]), default="mean", show_default=True,
               help="mean: the score; lower: score - k*std, which favours images the model is sure about.")
 @click.option("-k", "k", default=1.0, show_default=True, help="How many std to subtract with --rank lower.")
-@click.option("--json", "as_json", is_flag=True)
-@friendly_errors
-@click.pass_obj
-def top(config, category, limit, since, min_score, model, folder, rank, k, as_json):
+@json_option
+def top(category: str | None, limit: int, since: str | None, min_score: float | None, model: str | None,
+        folder: str | None, rank: str, k: float, as_json: bool) -> None:
     """The best images in the library, ranked.
 
     \b
@@ -57,40 +42,56 @@ def top(config, category, limit, since, min_score, model, folder, rank, k, as_js
       artimuse top -c aigc --since 7d --limit 50 --rank lower
       artimuse top --folder ~/Exports/wedding --json
     """
-    rows = _checked(_library(config).top, category=category, limit=limit, since=_since(since),
-                    min_score=min_score, model=model, folder=folder, rank=rank, k=k)
+    records = app().library().top(category=category, limit=limit, since=_since(since), min_score=min_score,
+                                  model=model, folder=folder, rank=rank, k=k)
     if as_json:
-        emit_json(rows)
+        emit_json(records)
         return
-    for i, row in enumerate(rows, 1):
+    rows = []
+    for i, record in enumerate(records, 1):
+        row = record.to_dict()
         row["rank"] = i
-        if row["category_source"] == "predicted":
-            row["category"] = f"{row['category']}?"
+        if record.category_source == "predicted":
+            row["category"] = f"{record.category}?"
+        rows.append(row)
     columns = ["rank", "score", "std"] + (["lower_bound"] if rank == "lower" else []) + ["category", "model", "path"]
-    click.echo(table(rows, columns) if rows else "no matching images in the library")
-    if any(r["category_source"] == "predicted" for r in rows):
+    if rows:
+        print_table(rows, columns)
+    else:
+        click.echo("no matching images in the library")
+    if any(r.category_source == "predicted" for r in records):
         click.echo("(? = category predicted by the model; set it with `artimuse categorize`)", err=True)
 
 
-@cli.command()
-@click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(1))
-@click.option("--since", help="30m, 12h, 7d, 2w or a date.")
-@click.option("--json", "as_json", is_flag=True)
-@friendly_errors
-@click.pass_obj
-def history(config, limit, since, as_json):
-    """The most recent scores, newest first."""
-    rows = _library(config).history(limit=limit, since=_since(since))
+def _since(value: str | None) -> Any:
+    from artimuse_core.library.queries import parse_since
+
+    return parse_since(value)
+
+
+@click.command()
+@limit_option(20)
+@since_option
+@json_option
+def history(limit: int, since: str | None, as_json: bool) -> None:
+    """The most recent scores, newest first.
+
+    \b
+    Example:
+      artimuse history --since 1d
+    """
+    records = app().library().history(limit=limit, since=_since(since))
     if as_json:
-        emit_json(rows)
+        emit_json(records)
+    elif records:
+        print_table([r.to_dict() for r in records], ["created_at", "score", "std", "category", "model", "path"])
     else:
-        click.echo(table(rows, ["created_at", "score", "std", "category", "model", "path"]) if rows
-                   else "the library is empty")
+        click.echo("the library is empty")
 
 
-def histogram(probs: list[float], width: int = 40) -> str:
+def histogram(distribution: list[float], width: int = 40) -> str:
     """The 101-way distribution in ten bins of ten points (the last bin holds 90-100)."""
-    bins = [sum(probs[i * 10:(i + 1) * 10 + (1 if i == 9 else 0)]) for i in range(10)]
+    bins = [sum(distribution[i * 10:(i + 1) * 10 + (1 if i == 9 else 0)]) for i in range(10)]
     peak = max(bins) or 1.0
     lines = []
     for i, mass in enumerate(bins):
@@ -99,124 +100,146 @@ def histogram(probs: list[float], width: int = 40) -> str:
     return "\n".join(lines)
 
 
-@cli.command()
+@click.command()
 @click.argument("image", type=click.Path())
-@click.option("--json", "as_json", is_flag=True)
-@friendly_errors
-@click.pass_obj
-def show(config, image, as_json):
-    """Everything the library knows about one image: score, distribution, critiques, ratings, provenance."""
-    data = _library(config).show(image)
-    if as_json:
-        emit_json(data)
-        return
-    click.secho(data["path"], bold=True)
-    size = f"{data['width']}x{data['height']}" if data["width"] else "size unknown"
-    category = data["category"] or "uncategorised"
-    if data["category_source"] == "predicted" and data["category_confidence"] is not None:
-        category += f" (predicted, p={data['category_confidence']:.2f})"
-    elif data["category_source"]:
-        category += f" (from {data['category_source']})"
-    click.echo(f"  {size}, {category}{', MISSING on disk' if data['missing'] else ''}")
-    for i, evaluation in enumerate(data["evaluations"]):
-        if i and not evaluation["current"]:
-            continue
-        click.echo(f"\n  score {evaluation['score']:.2f} ± {evaluation['std']:.2f}   {evaluation['model']}"
-                   f"{' + ' + evaluation['adapter'] if evaluation['adapter'] else ''}   {evaluation['created_at']}")
-        click.echo(histogram(evaluation["distribution"]))
-        click.echo(f"  provenance: fingerprint {evaluation['fingerprint']}, prompt {evaluation['prompt_hash']}, "
-                   f"{evaluation['device']} {evaluation['dtype']}, engine {evaluation['engine_version']}")
-        for c in evaluation["critiques"]:
-            click.secho(f"\n  {c['attribute']}", underline=True)
-            click.echo("  " + c["text"].replace("\n", "\n  "))
-    older = sum(1 for e in data["evaluations"] if not e["current"])
-    if older:
-        click.echo(f"\n  ({older} older evaluation(s); --json shows them)")
-    if data["ratings"]:
-        click.echo("\n  your ratings: " + ", ".join(
-            f"{r['score']:.0f}" + (f" ({r['stars']:g}★)" if r["stars"] else "") for r in data["ratings"]))
-
-
-@cli.command()
-@click.argument("text")
-@click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(1))
-@click.option("--json", "as_json", is_flag=True)
-@friendly_errors
-@click.pass_obj
-def search(config, text, limit, as_json):
-    """Search the critiques' text (all words must appear).
+@json_option
+def show(image: str, as_json: bool) -> None:
+    """Everything the library knows about one image: score, distribution, critiques, ratings, provenance.
 
     \b
     Example:
-      artimuse search "leading lines"
+      artimuse show ~/Exports/a.jpg
     """
-    rows = _library(config).search(text, limit=limit)
+    data = app().library().show(image)
     if as_json:
-        emit_json(rows)
+        emit_json(data)
         return
-    for row in rows:
-        click.secho(f"{row['path']}  ({row['score']:.1f}, {row['attribute']})", bold=True)
-        click.echo("  " + row["text"][:300].replace("\n", " "))
-    if not rows:
+    secho(data.path, bold=True)
+    size = f"{data.width}x{data.height}" if data.width else "size unknown"
+    category = data.category or "uncategorised"
+    if data.category_source == "predicted" and data.category_confidence is not None:
+        category += f" (predicted, p={data.category_confidence:.2f})"
+    elif data.category_source:
+        category += f" (from {data.category_source})"
+    click.echo(f"  {size}, {category}{', MISSING on disk' if data.missing else ''}")
+    for i, evaluation in enumerate(data.evaluations):
+        if i and not evaluation.current:
+            continue
+        adapter = f" + {evaluation.adapter}" if evaluation.adapter else ""
+        click.echo(f"\n  score {evaluation.score:.2f} ± {evaluation.std:.2f}   {evaluation.model}{adapter}"
+                   f"   {evaluation.created_at}")
+        if evaluation.distribution:
+            click.echo(histogram(evaluation.distribution))
+        click.echo(f"  provenance: fingerprint {evaluation.fingerprint}, prompt {evaluation.prompt_hash}, "
+                   f"{evaluation.device} {evaluation.dtype}, engine {evaluation.engine_version}")
+        for attribute, text in evaluation.critiques.items():
+            secho(f"\n  {attribute}", underline=True)
+            click.echo("  " + text.replace("\n", "\n  "))
+    older = sum(1 for e in data.evaluations if not e.current)
+    if older:
+        click.echo(f"\n  ({older} older evaluation(s); --json shows them)")
+    if data.ratings:
+        click.echo("\n  your ratings: " + ", ".join(
+            f"{r.score:.0f}" + (f" ({r.stars:g}★)" if r.stars else "") for r in data.ratings))
+
+
+SEARCH_HELP = "\n\n".join([
+    "Search the critiques' text.", SEARCH_SYNTAX,
+    "\b\nExamples:\n  artimuse search \"leading lines\"\n  artimuse search dumm                  finds dummy"
+    "\n  artimuse search light OR shadow -noise"])
+
+
+@click.command(help=SEARCH_HELP, short_help="Search the critiques' text (prefixes, stems, phrases).")
+@click.argument("query")
+@limit_option(20)
+@json_option
+def search(query: str, limit: int, as_json: bool) -> None:
+    hits = app().library().search(query, limit=limit)
+    if as_json:
+        emit_json(hits)
+        return
+    for hit in hits:
+        secho(f"{hit.path}  ({hit.score:.1f}, {hit.attribute})", bold=True)
+        click.echo("  " + hit.text[:300].replace("\n", " "))
+    if not hits:
         click.echo("no critique matches")
 
 
-@cli.command()
-@click.option("--json", "as_json", is_flag=True)
-@friendly_errors
-@click.pass_obj
-def stats(config, as_json):
-    """Counts, and score percentiles per category (current scores)."""
-    data = _library(config).stats()
-    if as_json:
-        emit_json(data)
-        return
-    click.echo("  ".join(f"{k}: {v}" for k, v in data["counts"].items()))
-    rows = [{"category": c, **v} for c, v in data["categories"].items()]
-    if rows:
-        click.echo(table(rows, ["category", "count", "mean", "p10", "p25", "p50", "p75", "p90"]))
-
-
-@cli.command()
-@click.option("--format", "-f", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl", show_default=True)
-@click.option("--all", "everything", is_flag=True, help="Every evaluation, not only the current ones.")
-@click.option("--distribution", is_flag=True, help="Include the 101 probabilities (csv: as a JSON list).")
-@friendly_errors
-@click.pass_obj
-def export(config, fmt, everything, distribution):
-    """Write the library's scores to stdout as CSV or JSON lines.
+@click.command()
+@json_option
+def stats(as_json: bool) -> None:
+    """Counts, and score percentiles per category (current scores).
 
     \b
     Example:
-      artimuse export --format csv > library.csv
+      artimuse stats --json
     """
-    columns = ["path", "score", "std", "category", "model", "fingerprint", "adapter", "created_at", "current",
-               "prompt_hash", "engine_version"] + (["distribution"] if distribution else [])
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    if fmt == "csv":
-        writer.writeheader()
-    for row in _library(config).export(current_only=not everything):
+    data = app().library().stats()
+    if as_json:
+        emit_json(data)
+        return
+    click.echo("  ".join(f"{k}: {v}" for k, v in data.counts.items()))
+    rows = [{"category": c, **v.to_dict()} for c, v in data.categories.items()]
+    if rows:
+        print_table(rows, ["category", "count", "mean", "p10", "p25", "p50", "p75", "p90"])
+
+
+@click.command()
+@click.option("--format", "-f", "fmt", type=click.Choice(["jsonl", "json", "csv"]), default="jsonl",
+              show_default=True, help="jsonl (one object per line), json (one array) or csv.")
+@json_option
+@click.option("--all", "everything", is_flag=True, help="Every evaluation, not only the current ones.")
+@click.option("--distribution", is_flag=True, help="Include the 101 probabilities (csv: as a JSON list).")
+def export(fmt: str, as_json: bool, everything: bool, distribution: bool) -> None:
+    """Write the library's scores to stdout, streamed row by row (1 M rows need little memory).
+
+    \b
+    Examples:
+      artimuse export --format csv > library.csv
+      artimuse export --json > library.json
+    """
+    fmt = "json" if as_json else fmt
+    columns = EXPORT_COLUMNS + (["distribution"] if distribution else [])
+    writer = csv_writer(columns) if fmt == "csv" else None
+    first = True
+    for record in app().library().export(current_only=not everything):
+        row = record.to_dict()
+        row.pop("lower_bound")
+        row.pop("critiques")
         if not distribution:
             row.pop("distribution")
-        if fmt == "csv":
-            writer.writerow({k: flat(v) for k, v in row.items()})
+        if writer is not None:
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
+        elif fmt == "jsonl":
+            emit_jsonl(row)
         else:
-            click.echo(json.dumps(row, ensure_ascii=False))
+            import json
+
+            click.echo(("[\n" if first else ",\n") + json.dumps(row, ensure_ascii=False), nl=False)
+            first = False
+    if fmt == "json":
+        click.echo("[]" if first else "\n]")
+    sys.stdout.flush()
 
 
-@cli.command()
-@click.option("--limit", "-n", default=50, show_default=True, type=click.IntRange(1))
-@click.option("--since", help="30m, 12h, 7d, 2w or a date.")
-@click.option("--json", "as_json", is_flag=True)
-@friendly_errors
-@click.pass_obj
-def errors(config, limit, since, as_json):
-    """Files that could not be scored, with the reason, newest first."""
-    rows = _library(config).errors(limit=limit, since=_since(since))
+@click.command()
+@limit_option(50)
+@since_option
+@json_option
+def errors(limit: int, since: str | None, as_json: bool) -> None:
+    """Files that could not be scored, with the reason, newest first.
+
+    \b
+    Example:
+      artimuse errors --since 1d
+    """
+    entries = app().library().errors(limit=limit, since=_since(since))
     if as_json:
-        emit_json(rows)
+        emit_json(entries)
+    elif entries:
+        print_table([e.to_dict() for e in entries], ["created_at", "kind", "message"])
     else:
-        click.echo(table(rows, ["created_at", "kind", "message"]) if rows else "no errors recorded")
+        click.echo("no errors recorded")
 
 
 RATE_HELP = """Record your own rating of an image (what `artimuse finetune --from-db` learns from).
@@ -231,29 +254,37 @@ RATE_HELP = """Record your own rating of an image (what `artimuse finetune --fro
     """
 
 
-@cli.command(help=RATE_HELP, short_help="Record your own rating of an image (stars or a score).")
+@click.command(help=RATE_HELP, short_help="Record your own rating of an image (stars or a score).")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
 @click.option("--stars", type=click.FloatRange(0.5, 5), help="0.5 to 5 stars. " + STAR_SCORES + ".")
 @click.option("--score", type=click.FloatRange(0, 100), help="Your own score, 0 to 100.")
-@click.option("--json", "as_json", is_flag=True)
-@friendly_errors
-@click.pass_obj
-def rate(config, image, stars, score, as_json):
+@json_option
+def rate(image: str, stars: float | None, score: float | None, as_json: bool) -> None:
     if (stars is None) == (score is None):
         raise click.UsageError("give exactly one of --stars or --score")
-    row = _checked(_library(config).rate, image, stars=stars, score=score)
+    record = app().library().rate(image, stars=stars, score=score)
     if as_json:
-        emit_json(row)
+        emit_json(record)
     else:
-        click.echo(f"rated {row['path']}: {row['score']:g}" + (f" ({stars:g}★)" if stars else ""))
+        click.echo(f"rated {record.path}: {record.score:g}" + (f" ({stars:g}★)" if stars else ""))
 
 
-@cli.command()
+@click.command()
 @click.argument("image", type=click.Path())
 @click.argument("category")
-@friendly_errors
-@click.pass_obj
-def categorize(config, image, category):
-    """Set an image's category by hand (it then wins over the model's prediction)."""
-    _checked(_library(config).set_category, image, category)
-    click.echo(f"{image}: {category}")
+@json_option
+def categorize(image: str, category: str, as_json: bool) -> None:
+    """Set an image's category by hand (it then wins over the model's prediction).
+
+    \b
+    Example:
+      artimuse categorize ~/Exports/a.jpg painting
+    """
+    chosen = app().library().set_category(image, category)
+    if as_json:
+        emit_json({"path": image, "category": chosen})
+    else:
+        click.echo(f"{image}: {chosen}")
+
+
+COMMANDS = [top, history, show, search, stats, export, errors, rate, categorize]

@@ -4,35 +4,32 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from artimuse_core.categories import normalise_category
 from artimuse_core.config import paths
 
-from .main import ATTRIBUTES, build_engine, cli, engine_options, friendly_errors
-from .output import emit_json
+from .context import app
+from .options import engine_options, flag, json_option
+from .output import emit_json, styled
 
 
-@cli.command()
+@click.command()
 @click.argument("folders", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--category", "-c", help="Category of everything watched (else per-folder config, else predicted).")
 @click.option("--critique/--no-critique", default=False, show_default=True,
               help="Also write critiques (after the scores, never holding them back).")
 @click.option("--attributes", "-a", multiple=True, help="Critique attributes (repeatable). Default: all eight.")
-@click.option("--max-new-tokens", default=512, show_default=True, type=click.IntRange(1),
-              help="Longest critique, in tokens.")
 @click.option("--debounce", default=1.0, show_default=True, type=click.FloatRange(0.05),
               help="Seconds a file's size and mtime must stay unchanged before it is scored.")
-@engine_options
+@engine_options()
 @click.option("--json-logs", is_flag=True, help="One JSON object per log line (for log collectors).")
 @click.option("--verbose", "-v", is_flag=True, help="Also log ignored files.")
 @click.option("--print-service", is_flag=True, help="Print the login service file (systemd/launchd) and exit.")
 @click.option("--install-service", is_flag=True, help="Install that service file and say how to start it.")
-@friendly_errors
-@click.pass_obj
-def watch(config, folders, category, critique, attributes, max_new_tokens, debounce, model, device, dtype, quantize, batch_size,
-          max_pixels, exif, background, jpeg_draft, adapter, json_logs, verbose, print_service, install_service):
+def watch(folders: tuple[str, ...], category: str | None, critique: bool, attributes: tuple[str, ...],
+          debounce: float, json_logs: bool, verbose: bool, print_service: bool, install_service: bool) -> None:
     """Watch folders and score every new or changed image into the library.
 
     Folders come from the arguments, else from `[[folders]]` in the config. Files are scored once complete
@@ -46,32 +43,16 @@ def watch(config, folders, category, critique, attributes, max_new_tokens, debou
       artimuse watch ~/Exports/ai --category aigc --critique -a composition
       artimuse watch --install-service            # start at login with the config's folders
     """
-    from artimuse_core.library import Library
-    from artimuse_core.prompts import resolve_attribute
-    from artimuse_watcher import Watcher, WatcherSettings
-    from artimuse_watcher.logs import setup
-    from artimuse_watcher.service import service_file
+    from artimuse_core.categories import normalise_category
+    from artimuse_core.prompts import ATTRIBUTES, resolve_attribute
 
+    context = app()
+    config = context.settings
     if print_service or install_service:
-        args = [str(Path(f).expanduser().resolve()) for f in folders]
-        args += ["--category", category] if category else []
-        args += ["--critique"] if critique else []
-        for a in attributes:
-            args += ["--attributes", a]
-        args += ["--adapter", adapter] if adapter else []
-        target, text, start = service_file(args + ["--model", model])
-        if print_service:
-            click.echo(f"# {target}\n{text}")
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        click.echo(f"wrote {target}\nstart it now and at every login with:\n  {start}")
+        _service(folders, category, critique, attributes, config.sources, print_service)
         return
-    try:
-        fixed = normalise_category(category) if category else None
-        chosen = tuple(resolve_attribute(a) for a in attributes) or (tuple(ATTRIBUTES) if critique else ())
-    except ValueError as exc:
-        raise click.BadParameter(str(exc))
+    fixed = normalise_category(category) if category else None
+    chosen = tuple(resolve_attribute(a) for a in attributes) or (tuple(ATTRIBUTES) if critique else ())
     if folders:
         watched = [(Path(f).expanduser().resolve(), None) for f in folders]
     else:
@@ -79,36 +60,70 @@ def watch(config, folders, category, critique, attributes, max_new_tokens, debou
     if not watched:
         raise click.UsageError("name folders to watch, or list them as [[folders]] in the config "
                                f"({paths().config_file})")
+    from artimuse_watcher import Watcher, WatcherSettings
+    from artimuse_watcher.logs import setup
+
     setup(json_logs=json_logs, verbose=verbose)
-    library = Library(config=config)
     settings = WatcherSettings(folders=watched, category=fixed, critique=chosen if critique else (),
-                               max_new_tokens=max_new_tokens, debounce_s=debounce, batch_size=batch_size)
-    watcher = Watcher(settings, library, lambda: build_engine(model, device, dtype, quantize, batch_size,
-                                                              max_pixels, exif, background, jpeg_draft, adapter))
+                               max_new_tokens=config.spec.max_new_tokens, debounce_s=debounce,
+                               batch_size=config.spec.batch_size)
+    watcher = Watcher(settings, context.library(), lambda: context.engine(config.spec))
     sys.exit(watcher.run())
 
 
-@cli.command()
-@click.option("--json", "as_json", is_flag=True)
-@friendly_errors
-@click.pass_obj
-def status(config, as_json):
-    """Is a watcher running? On which folders, how many jobs wait, what it did last, how many errors."""
-    from artimuse_core.library import Library
+def _service(folders: tuple[str, ...], category: str | None, critique: bool, attributes: tuple[str, ...],
+             sources: Any, print_only: bool) -> None:
+    """The login service runs this same command; settings given here as options are written into it."""
+    from artimuse_watcher.service import service_file
+
+    config = app().settings
+    args = [str(Path(f).expanduser().resolve()) for f in folders]
+    args += ["--category", category] if category else []
+    args += ["--critique"] if critique else []
+    for a in attributes:
+        args += ["--attributes", a]
+    for name, value in config.spec.to_dict().items():
+        if sources.get(name) != "argument":
+            continue  # from the config file or a default: the service reads the config itself
+        if isinstance(value, bool):
+            args.append(flag(name) if value else "--no-" + flag(name)[2:])
+        else:
+            args += [flag(name), ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    target, text, start = service_file(args)
+    if print_only:
+        click.echo(f"# {target}\n{text}")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    click.echo(f"wrote {target}\nstart it now and at every login with:\n  {start}")
+
+
+@click.command()
+@json_option
+def status(as_json: bool) -> None:
+    """Is a watcher running? On which folders, how many jobs wait, what it did last, how many errors.
+
+    \b
+    Example:
+      artimuse status --json
+    """
     from artimuse_watcher.daemon import read_status
 
-    info = read_status(Library(config=config))
+    info = read_status(app().library())
     if as_json:
         emit_json(info)
         return
-    state = click.style("running", fg="green") + f" (pid {info['pid']})" if info["running"] else \
-        click.style("not running", fg="yellow") + (" (stale status file: it was killed)" if info["stale_status_file"]
-                                                    else "")
+    state = styled("running", fg="green") + f" (pid {info['pid']})" if info["running"] else \
+        styled("not running", fg="yellow") + (" (stale status file: it was killed)" if info["stale_status_file"]
+                                               else "")
     click.echo(f"watcher: {state}")
     if info["folders"]:
         click.echo("folders: " + ", ".join(info["folders"]))
     queue = info["queue"]
     click.echo(f"queue: {queue.get('score', 0)} to score, {queue.get('critique', 0)} to critique")
     last = info["last_processed"]
-    click.echo(f"last: {last['path']} ({last['status']}, {last['at']})" if last else "last: -")
+    click.echo(f"last: {last['path']} ({last['status']}, {last['updated_at']})" if last else "last: -")
     click.echo(f"errors: {info['errors']} (see `artimuse errors`)")
+
+
+COMMANDS = [watch, status]

@@ -1,0 +1,71 @@
+"""What every command shares: the resolved configuration, and the factories that build an engine and open
+the library. Tests and other hosts pass their own ``AppContext`` (``CliRunner().invoke(cli, args,
+obj=AppContext(engine_factory=FakeEngine))``) instead of patching anything."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from artimuse_core.config import Config
+from artimuse_core.spec import EngineSpec
+
+
+def create_engine(spec: EngineSpec) -> Any:
+    """The real engine (imports torch and transformers only now)."""
+    from artimuse_core.engine import create_engine
+
+    return create_engine(spec)
+
+
+@dataclass
+class AppContext:
+    """``engine_factory(spec)`` builds the engine a command runs (default: the real one);
+    ``config`` is filled by the ``artimuse`` group from the config file and environment, and command-line
+    options go on top of it (``Config.with_arguments``)."""
+
+    engine_factory: Callable[[EngineSpec], Any] = create_engine
+    config: Config | None = None
+    verbose: bool = False
+
+    @property
+    def settings(self) -> Config:
+        assert self.config is not None, "the artimuse group loads the config before any command runs"
+        return self.config
+
+    def engine(self, spec: EngineSpec | None = None) -> Any:
+        """Build the engine for ``spec`` (default: the resolved one), with a note on a terminal meanwhile."""
+        spec = spec or self.settings.spec
+        with status_line(f"loading {spec.model}"):
+            return self.engine_factory(spec)
+
+    def library(self) -> Any:
+        """The configured library (created and migrated when needed)."""
+        from artimuse_core.library import Library
+
+        return Library(config=self.settings)
+
+
+class status_line:
+    """A one-line note on stderr while something slow happens (only on a terminal)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.tty = sys.stderr.isatty()
+
+    def __enter__(self) -> None:
+        if self.tty:
+            click.echo(f"{self.text}…", err=True, nl=False)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tty:
+            click.echo("\r\033[K", err=True, nl=False)
+
+
+def app() -> AppContext:
+    """The current command's ``AppContext``."""
+    return click.get_current_context().find_object(AppContext) or AppContext()

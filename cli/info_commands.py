@@ -1,0 +1,144 @@
+"""`artimuse models` and `artimuse doctor`: what can run here, and what to fix when it cannot."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from typing import Any
+
+import click
+
+import artimuse_core
+from artimuse_core.errors import ArtiMuseError
+
+from .context import app
+from .options import engine_options, flagify, json_option
+from .output import emit_json, print_table, styled
+
+NOT_ENGINE_LOAD = ("batch_size", "max_new_tokens", "max_pixels", "exif", "background", "jpeg_draft", "decode_workers")
+
+
+@click.command()
+@json_option
+def models(as_json: bool) -> None:
+    """The published ArtiMuse checkpoints and whether each is in the local Hugging Face cache.
+
+    \b
+    Example:
+      artimuse models --json
+    """
+    from artimuse_core.checkpoints import list_models
+
+    rows = [m.to_dict() for m in list_models()]
+    if as_json:
+        emit_json(rows)
+        return
+    print_table(rows, ["name", "repo_id", "trained_on", "paper_srcc", "available"])
+    click.echo("\nGet one with: hf download Thunderbolt215215/ArtiMuse  (or pass --model /path/to/folder)")
+
+
+@click.command()
+@engine_options(exclude=NOT_ENGINE_LOAD)
+@json_option
+def doctor(as_json: bool) -> None:
+    """Check the installation for the configured model: versions, device, GPU packages, downloads, the
+    checkpoint, the adapter and the library. Each problem comes with what to do about it.
+
+    Exit code 0 when the configured model can run (or will download on first use), 1 otherwise.
+
+    \b
+    Examples:
+      artimuse doctor
+      artimuse doctor --model ./ArtiMuse_AVA --device cuda --json
+    """
+    report, problems = diagnose()
+    report["problems"] = problems
+    if as_json:
+        emit_json(report)
+    else:
+        for key, value in report.items():
+            if key == "problems":
+                continue
+            if isinstance(value, bool):
+                value = styled("yes", fg="green") if value else styled("no", fg="yellow")
+            click.echo(f"{key:>24}: {value if value not in (None, []) else '-'}")
+        for problem in problems:
+            click.echo(styled(f"\nproblem: {problem['problem']}", fg="red"))
+            click.echo(f"    fix: {problem['fix']}")
+        if not problems:
+            click.echo(styled("\nready: the configured model can run", fg="green"))
+    if problems:
+        sys.exit(1)
+
+
+def diagnose() -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """(report, problems): every fact a user needs, and each problem with its fix (in this CLI's words)."""
+    from importlib.metadata import version
+
+    import torch
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    from artimuse_core.checkpoints import downloads_enabled, fingerprint, repo_id_for, resolve_checkpoint
+    from artimuse_core.devices import bitsandbytes_available, choose_placement, flash_attn_available
+
+    config = app().settings
+    spec = config.spec
+    problems: list[dict[str, str]] = []
+    report: dict[str, Any] = {
+        "artimuse": artimuse_core.__version__, "python": platform.python_version(), "torch": torch.__version__,
+        "transformers": version("transformers"), "pillow": version("pillow"),
+        "config_file": str(config.file) if config.file else None,
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "flash_attn": flash_attn_available(), "bitsandbytes": bitsandbytes_available(),
+        "hf_cache": str(HF_HUB_CACHE), "downloads": downloads_enabled(),
+        "model": spec.model, "model_from": config.source_of("model"),
+    }
+    try:
+        report["auto_placement"] = choose_placement().describe()
+        report["placement"] = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn).describe()
+    except ArtiMuseError as exc:
+        report["placement"] = None
+        problems.append({"problem": flagify(str(exc)), "fix": _device_fix(str(exc))})
+    try:
+        info = resolve_checkpoint(spec.model, local_only=True)
+        report.update(checkpoint_found=True, checkpoint_path=str(info.path), checkpoint_layout=info.layout,
+                      checkpoint_fingerprint=fingerprint(info), checkpoint_problem=None)
+    except ArtiMuseError as exc:
+        report.update(checkpoint_found=False, checkpoint_path=None, checkpoint_problem=flagify(str(exc)))
+        repo_id = repo_id_for(spec.model)
+        if repo_id and downloads_enabled():
+            report["checkpoint_problem"] = None
+            report["checkpoint_note"] = f"{repo_id} downloads on first use (about 16 GB, into {HF_HUB_CACHE})"
+        else:
+            problems.append({"problem": flagify(str(exc)), "fix": _model_fix(repo_id)})
+    if spec.adapter:
+        from artimuse_core.adapters import adapter_dir
+
+        try:
+            report["adapter_path"] = str(adapter_dir(spec.adapter))
+        except ArtiMuseError as exc:
+            problems.append({"problem": flagify(str(exc)), "fix": "see `artimuse adapters list`, or drop --adapter "
+                             "(and ARTIMUSE_ADAPTER / adapter in config.toml)"})
+    report["library"] = config.library_url()
+    return report, problems
+
+
+def _model_fix(repo_id: str | None) -> str:
+    where = "--model, ARTIMUSE_MODEL or model in config.toml (`artimuse config show` says which is in force)"
+    if repo_id:
+        return (f"on a machine with internet run `hf download {repo_id} --include '*.json' '*.safetensors' "
+                f"'*.txt'` and copy the Hugging Face cache here (or set HF_HOME), or point {where} at a "
+                "checkpoint folder")
+    return f"point {where} at a folder with config.json, the tokenizer files and *.safetensors weights"
+
+
+def _device_fix(message: str) -> str:
+    if "bitsandbytes" in message:
+        return "pip install 'artimuse-studio[gpu]' (CUDA only), or use --quantize none"
+    if "flash" in message:
+        return "pip install flash-attn (CUDA only), or use --attn sdpa"
+    return "use --device cpu (or auto), or install a CUDA build of torch for this GPU"
+
+
+COMMANDS = [models, doctor]

@@ -1,0 +1,122 @@
+"""Options shared by commands, generated from the core's declarations, and the CLI's one error translator.
+
+Engine options come from ``artimuse_core.spec.SETTINGS``: each setting becomes ``--setting-name`` with the
+declared help, choices, bounds and default (shown in ``--help``; the value in force also depends on the
+config file and ``ARTIMUSE_*`` variables, resolved by ``Config``). Core messages name settings
+(``the max_pixels setting``); ``flagify`` turns them into this CLI's flags (``--max-pixels``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from artimuse_core.errors import ArtiMuseError, InvalidValue
+from artimuse_core.spec import SETTINGS, Setting
+
+from .context import app
+
+#: The CLI's short spellings of some settings (presentation only; the declarations stay in the spec).
+SHORT = {"model": "-m", "batch_size": "-b"}
+#: Setting names the core may mention that are not engine settings, each an option of some command.
+OTHER_SETTINGS = ("min_ratings", "resume", "since", "stars", "score", "category", "rank", "attribute", "name")
+
+
+class Failure(click.ClickException):
+    """A command that cannot do what was asked: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+def flag(name: str) -> str:
+    """A setting's command-line spelling: ``max_pixels`` -> ``--max-pixels``."""
+    return "--" + name.replace("_", "-")
+
+
+def flagify(message: str) -> str:
+    """A core message in this CLI's words: "the max_pixels setting" -> "--max-pixels", and a message that
+    starts with a setting's name ("batch_size must be...") starts with its flag."""
+    names = [s.name for s in SETTINGS] + list(OTHER_SETTINGS)
+    pattern = "|".join(sorted(names, key=len, reverse=True))
+    message = re.sub(rf"\bthe ({pattern}) setting\b", lambda m: flag(m.group(1)), message)
+    return re.sub(rf"^({pattern})(?= )", lambda m: flag(m.group(1)), message)
+
+
+def translate(exc: ArtiMuseError) -> Failure:
+    """The CLI's one translation of core errors (``InvalidValue`` included) into a one-line failure."""
+    return Failure(flagify(str(exc)))
+
+
+class _SettingType(click.ParamType):
+    """A value checked by its declaration (``Setting.parse``): device names, R,G,B colours, names."""
+
+    def __init__(self, setting: Setting):
+        self.setting = setting
+        self.name = setting.metavar or setting.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.setting.parse(value)
+        except InvalidValue as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def setting_option(setting: Setting) -> Callable[[Any], Any]:
+    """One Click option generated from one declaration (its declared default shown in ``--help``)."""
+    names = [flag(setting.name)] + ([SHORT[setting.name]] if setting.name in SHORT else [])
+    common: dict[str, Any] = dict(default=setting.default, help=setting.help, show_default=setting.default is not None)
+    if setting.kind == "bool":
+        return click.option(f"{flag(setting.name)}/--no-{setting.name.replace('_', '-')}", setting.name, **common)
+    if setting.kind == "choice":
+        kind: Any = click.Choice(setting.choices or ())
+    elif setting.kind == "int":
+        kind = click.IntRange(setting.min, setting.max)
+    else:
+        kind = _SettingType(setting)
+    return click.option(*names, setting.name, type=kind, metavar=setting.metavar, **common)
+
+
+def engine_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Every engine setting as an option (minus ``exclude``). The command does not receive them: those typed
+    on the command line go on top of the configuration (``app().config``, recorded as arguments)."""
+    chosen = [s for s in SETTINGS if s.name not in exclude]
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            ctx = click.get_current_context()
+            values = {s.name: kwargs.pop(s.name) for s in chosen}
+            # Only what was typed overrides the configuration; an untouched option's default does not.
+            explicit = {name: value for name, value in values.items()
+                        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+            context = app()
+            context.config = context.settings.with_arguments(**explicit)
+            return func(*args, **kwargs)
+        for setting in reversed(chosen):
+            wrapper = setting_option(setting)(wrapper)
+        return wrapper
+    return decorate
+
+
+def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json``: the same data as one JSON document, for scripts."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text (for scripts).")(func)
+
+
+def limit_option(default: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--limit", "-n", default=default, show_default=True, type=click.IntRange(1),
+                        help="Show at most this many rows.")
+
+
+def since_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--since", help="Only since then: 30m, 12h, 7d, 2w ago, or a date like 2026-11-01.")(func)
+
+
+def category_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--category", "-c", help=help_text)
