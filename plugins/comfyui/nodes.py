@@ -241,7 +241,7 @@ class ArtiMuseSaveImage:
 
 def metadata(result, critiques: dict[str, str]) -> dict:
     """What goes into the PNG: score, the distribution (and its summary), critiques, model provenance."""
-    probs = result.probs
+    probs = result.distribution
     cumulative, quantiles, q = 0.0, {}, [0.1, 0.5, 0.9]
     for i, p in enumerate(probs):
         cumulative += p
@@ -253,13 +253,13 @@ def metadata(result, critiques: dict[str, str]) -> dict:
 
 
 def record_in_library(paths, results, critiques) -> None:
-    from artimuse_core.library import Library, file_facts
+    from artimuse_core.library import Library, ScoredFile, file_facts
 
     library = Library()
     items = []
     for path, result, texts in zip(paths, results, critiques):
-        result.path = path
-        items.append((file_facts(path), result, "aigc", "option", None, texts or None))
+        result.path, result.critiques = path, dict(texts)
+        items.append(ScoredFile(file_facts(path), result, "aigc", "option"))
     library.record_scores(items)
 
 

@@ -21,11 +21,10 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from artimuse_core.config import deepest_category
 from artimuse_core.config import paths as artimuse_paths
 from artimuse_core.errors import ArtiMuseError
-from artimuse_core.library import Library
-from artimuse_core.library.ingest import score_into_library
+from artimuse_core.library import Library, critique_jobs, ingest
+from artimuse_core.spec import default_of
 
 from .logs import LOGGER as log
 from .tracker import StabilityTracker, should_watch
@@ -36,10 +35,10 @@ class WatcherSettings:
     folders: list[tuple[Path, str | None]]  # (folder, category or None)
     category: str | None = None  # --category: wins over the per-folder ones
     critique: tuple[str, ...] = ()
-    max_new_tokens: int = 512
+    max_new_tokens: int = default_of("max_new_tokens")
     debounce_s: float = 1.0
     flush_after_s: float = 0.3
-    batch_size: int = 8
+    batch_size: int = default_of("batch_size")
     status_file: Path = field(default_factory=lambda: artimuse_paths().run_dir / "watcher.json")
 
 
@@ -102,6 +101,12 @@ class _Events(FileSystemEventHandler):
 
 
 class Watcher:
+    """Watches ``settings.folders`` and scores settled files into ``library`` through the library door.
+
+    ``engine_factory`` builds the engine once, on first need (the model loads in the worker, never on the
+    observer thread); tests and hosts pass their own (``lambda: FakeEngine()``).
+    """
+
     def __init__(self, settings: WatcherSettings, library: Library, engine_factory: Callable):
         self.settings = settings
         self.library = library
@@ -129,9 +134,6 @@ class Watcher:
             log.error("%s", exc, extra={"event": "library_error", "error": str(exc)})
             return None
 
-    def category_for(self, path: Path) -> str | None:
-        return self.settings.category or deepest_category(path, self.settings.folders)
-
     # ----------------------------------------------------------------------------------- discovery
     def scan(self, directory: Path, root: Path) -> int:
         """Start-up catch-up (and folders moved in): queue files new or changed since the library saw them."""
@@ -148,12 +150,12 @@ class Watcher:
                 except OSError:
                     continue
                 seen = known.pop(str(path), None)
-                if seen and seen[:2] == (stat.st_size, stat.st_mtime) and not seen[2]:
+                if seen and (seen.size, seen.mtime) == (stat.st_size, stat.st_mtime) and not seen.missing:
                     continue
                 self.tracker.touch(path)
                 queued += 1
-        for gone, (_, _, missing) in known.items():  # in the library, no longer on disk
-            if not missing and not Path(gone).exists():
+        for gone, record in known.items():  # in the library, no longer on disk
+            if not record.missing and not Path(gone).exists():
                 self.safely(self.library.mark_missing, gone)
         return queued
 
@@ -202,43 +204,45 @@ class Watcher:
             jobs = self.safely(self.library.pending_jobs, "score", self.settings.batch_size)
         if not jobs:
             return 0
-        by_category: dict[str | None, dict[str, int]] = {}
+        # Jobs queued by an earlier run may ask for other critiques: one door call per request.
+        by_request: dict[tuple[tuple[str, ...], int], dict[str, int]] = {}
         for job in jobs:
-            mapping = by_category.setdefault(self.category_for(Path(job["path"])), {})
-            if job["path"] in mapping:  # the file changed again before its first job ran: one score will do
-                self.library.finish_jobs([mapping[job["path"]]], "done", "superseded by a newer version")
-            mapping[job["path"]] = job["id"]
-        for category, mapping in by_category.items():
-            for outcome in score_into_library(self.engine, self.library, list(mapping), category=category,
-                                              jobs=mapping):
+            request = (tuple(job.options.get("critique") or ()),
+                       job.options.get("max_new_tokens") or self.settings.max_new_tokens)
+            mapping = by_request.setdefault(request, {})
+            if job.path in mapping:  # the file changed again before its first job ran: one score will do
+                self.library.finish_jobs([mapping[job.path]], "done", "superseded by a newer version")
+            mapping[job.path] = job.id
+        for (attributes, max_new_tokens), mapping in by_request.items():
+            for result in ingest(self.engine, self.library, list(mapping), category=self.settings.category,
+                                 critique=attributes, max_new_tokens=max_new_tokens, queue_critiques=True,
+                                 folders=self.settings.folders, jobs=mapping):
                 self.processed += 1
-                extra = {"event": outcome.status, "path": outcome.path, "score": outcome.score,
-                         "category": outcome.category, "error": outcome.error}
-                if outcome.status == "scored":
-                    suffix = "?" if outcome.category_source == "predicted" else ""
-                    log.info("scored %.2f ± %.2f %s (%s%s)", outcome.score, outcome.std, outcome.path,
-                             outcome.category, suffix, extra=extra)
-                elif outcome.status == "failed":
-                    log.warning("error %s", outcome.error, extra=extra)
-                else:
-                    log.info("%s %s", outcome.status, outcome.path, extra=extra)
+                self._log(result)
         return len(jobs)
+
+    def _log(self, result) -> None:
+        extra = {"event": result.status, "path": result.path, "score": result.score, "category": result.category,
+                 "error": result.error}
+        if result.status == "scored":
+            suffix = "?" if result.category_source == "predicted" else ""
+            log.info("scored %.2f ± %.2f %s (%s%s)", result.score, result.std, result.path, result.category, suffix,
+                     extra=extra)
+        elif result.status == "failed":
+            log.warning("error %s", result.error, extra=extra)
+        else:
+            log.info("%s %s", result.status, result.path, extra=extra)
 
     def _process_critiques(self) -> int:
         jobs = self.safely(self.library.pending_jobs, "critique", self.settings.batch_size)
         if not jobs:
             return 0
-        for job in jobs:  # one image's attributes batch together inside engine.critique
-            options = job["options"]
-            results = self.engine.critique([job["path"]], options.get("attributes") or (),
-                                           max_new_tokens=options.get("max_new_tokens", 512))
-            failed = [r for r in results if not r.ok]
-            if failed:
-                self.library.record_error(job["path"], failed[0].error_kind or "image", failed[0].error, job["id"])
+        for result in critique_jobs(self.engine, self.library, jobs):  # one job (image) at a time
+            if result.ok:
+                log.info("critiqued %s", result.path, extra={"event": "critiqued", "path": result.path})
             else:
-                self.library.record_critiques(job["evaluation_id"], {r.attribute: r.text for r in results},
-                                              job["id"])
-                log.info("critiqued %s", job["path"], extra={"event": "critiqued", "path": job["path"]})
+                log.warning("error %s", result.error, extra={"event": result.status, "path": result.path,
+                                                             "error": result.error})
             if self.stop_event.is_set() or (self.safely(self.library.queue_length) or {}).get("score"):
                 break  # scores of new files go first
         return len(jobs)
@@ -309,8 +313,9 @@ def read_status(library: Library, status_file: Path | None = None) -> dict:
         except (OSError, ValueError, KeyError):
             info["stale_status_file"] = True
     info["queue"] = library.queue_length()
-    info["last_processed"] = library.last_processed()
-    info["errors"] = library.stats()["counts"]["errors"]
+    last = library.last_processed()
+    info["last_processed"] = last.to_dict() if last else None
+    info["errors"] = library.stats().counts["errors"]
     return info
 
 
