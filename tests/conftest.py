@@ -1,4 +1,6 @@
-"""Shared fixtures: seeded tiny checkpoints (built once per session), real image files, no network."""
+"""Shared fixtures: seeded tiny checkpoints (built once per session), real image files, no network, and the
+fake engine for front-end tests (``run_cli`` / ``fake_engines``: the CLI with ``FakeEngine`` injected through
+its public ``AppContext`` seam)."""
 
 from __future__ import annotations
 
@@ -96,3 +98,48 @@ def write_mixed_images(folder: Path, count: int = 10, seed: int = 0) -> list[Pat
 @pytest.fixture(scope="session")
 def mixed_images(tmp_path_factory) -> list[Path]:
     return write_mixed_images(tmp_path_factory.mktemp("images"), count=10)
+
+
+@pytest.fixture()
+def fake_engines():
+    """Every FakeEngine the CLI builds in this test (to look at the spec it was given, or its calls)."""
+    return []
+
+
+@pytest.fixture()
+def run_cli(fake_engines):
+    """``run_cli(*args, engine=None)``: invoke `artimuse` with a FakeEngine (or ``engine(spec)``) injected."""
+    from click.testing import CliRunner
+
+    from artimuse_cli.main import AppContext, cli
+    from artimuse_core.testing import FakeEngine
+
+    def factory(spec):
+        engine = FakeEngine(spec)
+        fake_engines.append(engine)
+        return engine
+
+    def run(*args, engine=None):
+        return CliRunner().invoke(cli, [str(a) for a in args], obj=AppContext(engine_factory=engine or factory))
+    return run
+
+
+# Tiers: a test that loads a real model (the tiny checkpoints, the conformance fixtures, ComfyUI's nodes,
+# fine-tuning) is `slow`; everything else runs in seconds on the fake engine (`pytest -m "not slow"`).
+REAL_MODEL_FIXTURES = {"tiny_chat", "tiny_native", "engine"}
+REAL_MODEL_MODULES = {"test_conformance", "test_comfyui", "test_finetune", "test_engine"}
+
+
+def pytest_ignore_collect(collection_path, config):
+    """In the fast tier, modules whose every test loads a real model are not even imported (they import
+    torch and transformers at the top, seconds before any test runs)."""
+    if "not slow" in (config.option.markexpr or "") and collection_path.stem in REAL_MODEL_MODULES:
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in REAL_MODEL_MODULES or REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

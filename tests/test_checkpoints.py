@@ -8,10 +8,21 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from artimuse_core import CheckpointError, CheckpointNotFound, create_engine, resolve_checkpoint
+from artimuse_core import CheckpointError, CheckpointNotFound, resolve_checkpoint
 from artimuse_core.checkpoints import fingerprint, inspect_checkpoint
-from artimuse_core.synthetic import build_checkpoint
 from artimuse_cli.main import cli
+
+
+def create_engine(*args, **kwargs):  # imported when used: torch and transformers load for the slow tests only
+    from artimuse_core import create_engine
+
+    return create_engine(*args, **kwargs)
+
+
+def build_checkpoint(*args, **kwargs):
+    from artimuse_core.synthetic import build_checkpoint
+
+    return build_checkpoint(*args, **kwargs)
 
 
 @pytest.fixture()
@@ -40,7 +51,8 @@ def test_uncached_model_offline_says_how_to_get_it():
     with pytest.raises(CheckpointNotFound) as info:
         resolve_checkpoint("ArtiMuse_PARA")
     message = str(info.value)
-    assert "Thunderbolt215215/ArtiMuse_PARA" in message and "hf download" in message and "--model" in message
+    assert "Thunderbolt215215/ArtiMuse_PARA" in message and "hf download" in message
+    assert "downloads are off" in message and "model setting" in message  # the core names settings, not flags
 
 
 def test_missing_folder_and_unknown_name(tmp_path):

@@ -1,4 +1,5 @@
-"""The `artimuse` command end to end, through Click, on real files and a tiny checkpoint."""
+"""The `artimuse` command end to end through Click, on real files: the fake engine for the command logic,
+one real tiny checkpoint for the whole path."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from scipy import stats
 
 from artimuse_cli.main import cli
+from artimuse_core.testing import FakeEngine
 
 
 @pytest.fixture()
@@ -27,63 +28,106 @@ def folder_with_a_bad_file(tmp_path, mixed_images):
     return folder
 
 
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def test_score_folder_reports_the_bad_file_and_exits_nonzero(tiny_chat, folder_with_a_bad_file):
-    result = run("score", folder_with_a_bad_file, "--model", tiny_chat, "--format", "jsonl")
+def check_folder_run(result) -> None:
     assert result.exit_code == 1
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 5  # 4 good (one in a subfolder), 1 broken; .txt and hidden files are not images
     bad = [r for r in rows if r["error"]]
     assert len(bad) == 1 and bad[0]["path"].endswith("broken.jpg") and bad[0]["error_kind"] == "corrupt"
+    assert bad[0]["status"] == "failed"
     for row in rows:
-        assert {"path", "score", "std", "model", "error"} <= row.keys()
+        assert {"path", "score", "std", "model", "error", "status", "category"} <= row.keys()
     assert all(0 <= r["score"] <= 100 for r in rows if not r["error"])
     assert "1 of 5 image(s) failed" in result.stderr
 
 
-def test_score_all_good_exits_zero_in_every_format(tiny_chat, mixed_images):
+def test_score_folder_reports_the_bad_file_and_exits_nonzero(run_cli, folder_with_a_bad_file):
+    check_folder_run(run_cli("score", folder_with_a_bad_file, "--format", "jsonl", "--no-save"))
+
+
+@pytest.mark.slow
+def test_score_folder_end_to_end_with_the_real_engine(tiny_chat, folder_with_a_bad_file):
+    """The one CLI run through the real engine and library (the tiny checkpoint)."""
+    result = CliRunner().invoke(cli, ["score", str(folder_with_a_bad_file), "--model", str(tiny_chat),
+                                      "--format", "jsonl"])
+    check_folder_run(result)
+    again = CliRunner().invoke(cli, ["score", str(folder_with_a_bad_file), "--model", str(tiny_chat),
+                                     "--format", "jsonl"])
+    assert [json.loads(line)["status"] for line in again.stdout.splitlines()].count("cached") == 4
+
+
+def test_score_all_good_exits_zero_in_every_format(run_cli, mixed_images):
     files = mixed_images[:3]
-    as_json = run("score", *files, "--model", tiny_chat, "--format", "json", "--probs")
-    assert as_json.exit_code == 0
+    as_json = run_cli("score", *files, "--format", "json", "--distribution", "--no-save")
+    assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.stdout)
-    assert len(data) == 3 and all(len(r["probs"]) == 101 for r in data)
-    as_csv = run("score", *files, "--model", tiny_chat, "--format", "csv")
+    assert len(data) == 3 and all(len(r["distribution"]) == 101 for r in data)
+    assert [r["score"] for r in data] == pytest.approx([r.score for r in FakeEngine().score(files)], abs=1e-9)
+    old_name = run_cli("score", *files, "--json", "--probs", "--no-save")  # the hidden alias still works
+    assert [r["distribution"] for r in json.loads(old_name.stdout)] == [r["distribution"] for r in data]
+    as_csv = run_cli("score", *files, "--format", "csv", "--no-save")
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert [float(r["score"]) for r in rows] == pytest.approx([r["score"] for r in data], abs=1e-4)
-    table = run("score", *files, "--model", tiny_chat)
+    table = run_cli("score", *files, "--no-save")
     assert table.exit_code == 0 and "SCORE" in table.stdout and files[0].name in table.stdout
 
 
-def test_glob_and_missing_paths(tiny_chat, mixed_images):
+def test_tables_and_json_keep_input_order(run_cli, mixed_images):
+    files = [mixed_images[4], mixed_images[0], mixed_images[7]]
+    rows = json.loads(run_cli("score", *files, "--json", "--no-save", "-b", "2").stdout)
+    assert [r["path"] for r in rows] == [str(f) for f in files]
+    table = run_cli("score", *files, "--no-save", "-b", "2").stdout
+    positions = [table.index(f.name) for f in files]
+    assert positions == sorted(positions)
+
+
+def test_jsonl_is_streamed_as_results_arrive(run_cli, mixed_images):
+    """The first line is on stdout before the last image is scored."""
+    import sys
+
+    seen_before_last = []
+
+    def engine(spec):
+        def before_score(source):
+            if source == str(mixed_images[5]):
+                seen_before_last.append(sys.stdout.buffer.getvalue().decode())
+        return FakeEngine(spec, before_score=before_score)
+
+    result = run_cli("score", *mixed_images[:6], "--format", "jsonl", "--no-save", "-b", "2", engine=engine)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 6
+    assert len(seen_before_last) == 1 and len(seen_before_last[0].splitlines()) >= 2
+    assert json.loads(seen_before_last[0].splitlines()[0])["path"] == str(mixed_images[0])
+
+
+def test_glob_and_missing_paths(run_cli, mixed_images):
     pattern = str(mixed_images[0].parent / "*.png")
-    result = run("score", pattern, mixed_images[0].parent / "missing.jpg", "--model", tiny_chat, "-f", "jsonl")
+    result = run_cli("score", pattern, mixed_images[0].parent / "missing.jpg", "-f", "jsonl", "--no-save")
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert result.exit_code == 1
     assert sum(1 for r in rows if r["error_kind"] == "missing") == 1
     assert sum(1 for r in rows if not r["error"]) == sum(1 for p in mixed_images if p.suffix == ".png")
 
 
-def test_critique_command(tiny_chat, mixed_images):
-    result = run("critique", mixed_images[0], "-a", "composition", "-a", "technical", "--max-new-tokens", "6",
-                 "--model", tiny_chat, "--format", "json")
+def test_critique_command(run_cli, mixed_images):
+    result = run_cli("critique", mixed_images[0], "-a", "composition", "-a", "technical", "--max-new-tokens", "6",
+                     "--format", "json", "--no-save")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["attribute"] for r in rows] == ["Composition & Design", "Technical Execution"]
-    bad = run("critique", mixed_images[0], "-a", "colour", "--model", tiny_chat)
+    assert all(len(r["text"].split()) == 6 for r in rows)  # --max-new-tokens reached the engine
+    bad = run_cli("critique", mixed_images[0], "-a", "colour")
     assert bad.exit_code == 2 and "unknown attribute" in bad.output
 
 
-def test_eval_prints_srcc_and_plcc(tiny_chat, mixed_images, tmp_path):
-    from artimuse_core import create_engine
+def test_eval_prints_srcc_and_plcc(run_cli, mixed_images, tmp_path):
+    from scipy import stats
 
-    scores = [r.score for r in create_engine(tiny_chat).score(mixed_images)]
+    scores = [r.score for r in FakeEngine().score(mixed_images)]
     truth = [s * 0.5 + (i % 3) for i, s in enumerate(scores)]  # related to the predictions, not identical
     test_json = tmp_path / "test.json"
     test_json.write_text(json.dumps([{"image": p.name, "gt_score": t} for p, t in zip(mixed_images, truth)]))
-    result = run("eval", test_json, "--images", mixed_images[0].parent, "--model", tiny_chat, "--json")
+    result = run_cli("eval", test_json, "--images", mixed_images[0].parent, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["n"] == len(mixed_images) and report["failed"] == 0
@@ -91,24 +135,34 @@ def test_eval_prints_srcc_and_plcc(tiny_chat, mixed_images, tmp_path):
     assert report["plcc"] == pytest.approx(stats.pearsonr(scores, truth).statistic, abs=1e-3)
 
 
-def test_eval_refuses_paths_outside_the_images_folder(tiny_chat, mixed_images, tmp_path):
+def test_eval_refuses_paths_outside_the_images_folder(run_cli, mixed_images, tmp_path):
     test_json = tmp_path / "test.json"
     test_json.write_text(json.dumps([{"image": "../../etc/passwd", "gt_score": 5}]))
-    result = run("eval", test_json, "--images", mixed_images[0].parent, "--model", tiny_chat)
+    result = run_cli("eval", test_json, "--images", mixed_images[0].parent)
     assert result.exit_code == 2 and "outside" in result.output
 
 
 def test_models_and_doctor_json(tiny_chat):
-    models = run("models", "--json")
+    models = CliRunner().invoke(cli, ["models", "--json"])
     assert models.exit_code == 0
     names = [m["name"] for m in json.loads(models.stdout)]
     assert names[0] == "ArtiMuse" and "ArtiMuse_TAD66K" in names
-    doctor = run("doctor", "--model", tiny_chat, "--json")
+    doctor = CliRunner().invoke(cli, ["doctor", "--model", str(tiny_chat), "--json"])
+    assert doctor.exit_code == 0, doctor.output
     report = json.loads(doctor.stdout)
-    assert report["checkpoint_found"] and report["checkpoint_layout"] == "chat"
+    assert report["checkpoint_found"] and report["checkpoint_layout"] == "chat" and report["problems"] == []
     assert report["auto_placement"].startswith("cpu float32")
 
 
 def test_help_teaches_with_examples():
-    result = run("score", "--help")
+    result = CliRunner().invoke(cli, ["score", "--help"])
     assert "Examples:" in result.output and "--format" in result.output and "Exit code" in result.output
+
+
+def test_a_core_error_names_the_cli_flag(run_cli, mixed_images, tmp_path):
+    """The core says "the model setting"; the CLI says --model."""
+    result = CliRunner().invoke(cli, ["score", str(mixed_images[0]), "--model", "ArtiMuse_PARA", "--no-save"])
+    assert result.exit_code == 2
+    assert "--model" in result.output and "model setting" not in result.output
+    bad = run_cli("score", mixed_images[0], "--device", "gpu", "--no-save")
+    assert bad.exit_code == 2 and "device must be auto, cpu, cuda, cuda:N or mps" in bad.output

@@ -1,4 +1,5 @@
-"""Library commands through the CLI with a real config file and database under ARTIMUSE_HOME."""
+"""Library commands through the CLI with a real config file and database under ARTIMUSE_HOME (the fake
+engine scores; the library, the config and the CLI are the real ones)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,6 @@ import json
 import shutil
 
 import pytest
-from click.testing import CliRunner
-
-from artimuse_cli.main import cli
 
 
 @pytest.fixture()
@@ -17,8 +15,9 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+@pytest.fixture()
+def run(run_cli):
+    return run_cli
 
 
 @pytest.fixture()
@@ -31,8 +30,8 @@ def shoot(tmp_path, mixed_images):
     return folder
 
 
-def test_score_then_top_ranks_with_predicted_categories(home, shoot, tiny_chat):
-    scored = run("score", shoot, "--model", tiny_chat, "--format", "json")
+def test_score_then_top_ranks_with_predicted_categories(home, shoot, run):
+    scored = run("score", shoot, "--format", "json")
     assert scored.exit_code == 1  # the corrupt file
     rows = json.loads(scored.stdout)
     good = [r for r in rows if r["status"] == "scored"]
@@ -49,19 +48,19 @@ def test_score_then_top_ranks_with_predicted_categories(home, shoot, tiny_chat):
     assert f"{category}?" in table.stdout and "RANK" in table.stdout
     errors = json.loads(run("errors", "--json").stdout)
     assert len(errors) == 1 and errors[0]["path"].endswith("corrupt.jpg") and errors[0]["kind"] == "corrupt"
-    again = run("score", shoot, "--model", tiny_chat, "--format", "jsonl")
+    again = run("score", shoot, "--format", "jsonl")
     statuses = [json.loads(line)["status"] for line in again.stdout.splitlines()]
     assert statuses.count("cached") == 10 and statuses.count("failed") == 1
 
 
-def test_category_option_and_config_folders(home, shoot, tiny_chat, tmp_path):
+def test_category_option_and_config_folders(home, shoot, run, tmp_path):
     home.mkdir(parents=True)
     (home / "config.toml").write_text(f'[[folders]]\npath = "{shoot}"\ncategory = "3D Design"\n')
-    result = run("score", *sorted(shoot.glob("*.png"))[:2], "--model", tiny_chat, "-f", "json")
+    result = run("score", *sorted(shoot.glob("*.png"))[:2], "-f", "json")
     assert {(r["category"], r["category_source"]) for r in json.loads(result.stdout)} == {("3d", "config")}
-    result = run("score", sorted(shoot.glob("img*.jpg"))[0], "--model", tiny_chat, "-f", "json", "-c", "photo")
+    result = run("score", sorted(shoot.glob("img*.jpg"))[0], "-f", "json", "-c", "photo")
     assert json.loads(result.stdout)[0]["category"] == "photography"
-    bad = run("score", shoot, "--model", tiny_chat, "-c", "sculpture")
+    bad = run("score", shoot, "-c", "sculpture")
     assert bad.exit_code == 2 and "unknown category" in bad.output
 
 
@@ -72,7 +71,7 @@ def test_category_option_and_config_folders(home, shoot, tiny_chat, tmp_path):
     ('[[folders]]\npath = "/x"\ncategory = "sculpture"\n', "folders[0].category"),
     ('model = \n', "config.toml"),
 ])
-def test_config_errors_name_the_key_and_the_file(home, content, message):
+def test_config_errors_name_the_key_and_the_file(home, content, message, run):
     home.mkdir(parents=True)
     (home / "config.toml").write_text(content)
     result = run("stats")
@@ -80,9 +79,9 @@ def test_config_errors_name_the_key_and_the_file(home, content, message):
     assert message in result.output and str(home / "config.toml") in result.output
 
 
-def test_rate_show_search_stats_export_history(home, shoot, tiny_chat):
+def test_rate_show_search_stats_export_history(home, shoot, run):
     image = sorted(shoot.glob("*.png"))[0]
-    run("critique", image, "-a", "overall", "--max-new-tokens", "5", "--model", tiny_chat)
+    run("critique", image, "-a", "overall", "--max-new-tokens", "5")
     assert run("rate", image, "--stars", "4").exit_code == 0
     both = run("rate", image, "--stars", "4", "--score", "3")
     assert both.exit_code == 2 and "exactly one" in both.output
@@ -91,7 +90,7 @@ def test_rate_show_search_stats_export_history(home, shoot, tiny_chat):
     assert "Overall Gestalt" in shown.stdout
     data = json.loads(run("show", image, "--json").stdout)
     assert len(data["evaluations"][0]["distribution"]) == 101 and data["ratings"][0]["stars"] == 4
-    critique_text = data["evaluations"][0]["critiques"][0]["text"]
+    critique_text = data["evaluations"][0]["critiques"]["Overall Gestalt"]
     word = next((w for w in critique_text.split() if w.isalpha() and len(w) > 2), None)
     if word:
         assert json.loads(run("search", word, "--json").stdout)[0]["path"] == str(image)
@@ -105,16 +104,62 @@ def test_rate_show_search_stats_export_history(home, shoot, tiny_chat):
     assert json.loads(run("show", image, "--json").stdout)["category_source"] == "user"
 
 
-def test_no_save_leaves_no_database(home, shoot, tiny_chat):
-    result = run("score", sorted(shoot.glob("*.png"))[0], "--model", tiny_chat, "--no-save", "-f", "jsonl")
+def test_no_save_leaves_no_database(home, shoot, run):
+    result = run("score", sorted(shoot.glob("*.png"))[0], "--no-save", "-f", "jsonl")
     assert result.exit_code == 0 and json.loads(result.stdout)["category"]
     assert not (home / "library.db").exists()
 
 
-def test_config_and_db_commands(home):
+def test_config_and_db_commands(home, run):
     assert run("config", "path").stdout.strip() == str(home / "config.toml")
-    shown = json.loads(run("config", "show", "--json").stdout)
-    assert shown["database_url"].endswith("library.db") and shown["model"] == "ArtiMuse"
+    shown = json.loads(run("config", "show", "--json").stdout)["settings"]
+    assert shown["database_url"]["value"].endswith("library.db") and shown["model"]["value"] == "ArtiMuse"
     assert "0005" in run("db", "history").stdout
+    assert "0006" in run("db", "history").stdout
     assert run("db", "upgrade").exit_code == 0
-    assert run("db", "current").stdout.startswith("0005 (head 0005)")
+    assert run("db", "current").stdout.startswith("0006 (head 0006)")
+
+
+def test_config_show_reflects_the_environment_and_says_where_each_value_came_from(home, run, monkeypatch):
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text('batch_size = 4\nmodel = "ArtiMuse_AVA"\n')
+    monkeypatch.setenv("ARTIMUSE_MODEL", "ArtiMuse_PARA")
+    monkeypatch.setenv("ARTIMUSE_MAX_PIXELS", "1000")
+    shown = json.loads(run("config", "show", "--json").stdout)["settings"]
+    assert shown["model"] == {"value": "ArtiMuse_PARA", "source": "environment"}  # environment beats the file
+    assert shown["batch_size"] == {"value": 4, "source": "file"}
+    assert shown["max_pixels"] == {"value": 1000, "source": "environment"}
+    assert shown["dtype"] == {"value": "auto", "source": "default"}
+    table = run("config", "show").stdout
+    assert "environment (ARTIMUSE_MODEL)" in table and "ArtiMuse_PARA" in table
+    monkeypatch.setenv("ARTIMUSE_BATCH_SIZE", "lots")
+    bad = run("stats")
+    assert bad.exit_code == 2 and "ARTIMUSE_BATCH_SIZE must be a whole number" in bad.output
+
+
+def test_engine_options_go_on_top_of_environment_and_file(home, run, fake_engines, shoot, monkeypatch):
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text('batch_size = 4\nmax_pixels = 123456789\n')
+    monkeypatch.setenv("ARTIMUSE_BATCH_SIZE", "3")
+    monkeypatch.setenv("ARTIMUSE_MODEL", "from-env")
+    image = sorted(shoot.glob("*.png"))[0]
+    assert run("score", image, "--no-save", "--jpeg-draft", "--device", "cpu").exit_code == 0
+    spec = fake_engines[-1].spec
+    assert (spec.model, spec.batch_size, spec.max_pixels) == ("from-env", 3, 123456789)
+    assert (spec.jpeg_draft, spec.device, spec.exif) == (True, "cpu", True)
+    assert run("score", image, "--no-save", "-b", "7", "--no-exif").exit_code == 0
+    assert (fake_engines[-1].spec.batch_size, fake_engines[-1].spec.exif) == (7, False)
+    assert fake_engines[-1].image_options.exif_transpose is False  # the image options come from the spec
+
+
+def test_the_example_config_is_a_valid_config(tmp_path):
+    """`config show` prints an example file; uncommented, it loads (so it cannot drift from the spec)."""
+    from artimuse_cli.admin_commands import CONFIG_EXAMPLE
+    from artimuse_core.config import load_config
+
+    lines = [line.removeprefix("# ").split("    #")[0] for line in CONFIG_EXAMPLE.splitlines()[2:]]
+    file = tmp_path / "config.toml"
+    file.write_text("\n".join(lines) + "\n")
+    config = load_config(file, environ={})
+    assert config.spec.background == (255, 255, 255) and config.folders[0].category == "photography"
+    assert {name for name, source in config.sources.items() if source == "file"} >= {"model", "batch_size"}

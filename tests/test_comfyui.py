@@ -96,8 +96,8 @@ def test_save_image_writes_scores_beside_comfyui_metadata(model, batch, tmp_path
     from artimuse_core.library import Library
 
     shown = Library().show(tmp_path / "output" / "best_00001_.png")
-    assert shown["evaluations"][0]["score"] == pytest.approx(meta["score"])
-    assert shown["evaluations"][0]["critiques"][0]["attribute"] == "Overall Gestalt"
+    assert shown.evaluations[0].score == pytest.approx(meta["score"])
+    assert list(shown.evaluations[0].critiques) == ["Overall Gestalt"]
 
 
 def test_select_best_top_k_and_threshold(model, batch):

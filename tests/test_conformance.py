@@ -57,7 +57,7 @@ def test_scores_and_probabilities_match(fixture_set):
     for result, entry in zip(results, expected["images"]):
         assert result.ok, result.error
         assert abs(result.score - entry["score"]) <= tol["score_abs"], entry["file"]
-        assert np.max(np.abs(np.array(result.probs) - entry["probs"])) <= tol["probs_abs_recommended"]
+        assert np.max(np.abs(np.array(result.distribution) - entry["probs"])) <= tol["probs_abs_recommended"]
 
 
 def test_batched_critiques_match_token_for_token(fixture_set):

@@ -17,8 +17,8 @@ def test_scores_are_distributions_over_0_to_100(engine, mixed_images):
     assert all(r.ok for r in results)
     for r in results:
         assert 0.0 <= r.score <= 100.0 and r.std > 0
-        assert abs(sum(r.probs) - 1.0) < 1e-5
-        assert abs(sum(i * p for i, p in enumerate(r.probs)) - r.score) < 1e-3
+        assert abs(sum(r.distribution) - 1.0) < 1e-5
+        assert abs(sum(i * p for i, p in enumerate(r.distribution)) - r.score) < 1e-3
     assert len({round(r.score, 3) for r in results}) > 1, "a random model should not score every image alike"
 
 
@@ -28,7 +28,7 @@ def test_batch_results_equal_one_by_one(engine, mixed_images):
     for b, s in zip(batched, single):
         assert b.path == s.path
         assert abs(b.score - s.score) < 1e-4
-        assert np.max(np.abs(np.array(b.probs) - s.probs)) < 1e-5
+        assert np.max(np.abs(np.array(b.distribution) - s.distribution)) < 1e-5
 
 
 def test_score_rows_equal_full_vocabulary_logits(engine, mixed_images):

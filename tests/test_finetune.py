@@ -82,7 +82,7 @@ def test_scores_recorded_with_the_adapter_follow_the_ratings(trained, tiny_chat)
     srcc = stats.spearmanr([r["score"] for r in rows], [ratings[r["path"]] for r in rows]).statistic
     assert srcc > 0.8
     shown = Library().show(val[0])
-    assert shown["evaluations"][0]["adapter"] == "bright"
+    assert shown.evaluations[0].adapter == "bright"
 
 
 def test_adapter_reloads_in_a_fresh_process_with_the_same_scores(trained, tiny_chat):
@@ -127,7 +127,7 @@ def test_interrupt_saves_and_resume_finishes(rated, tiny_chat):
         if step == 5:
             raise KeyboardInterrupt
 
-    with pytest.raises(FinetuneError, match="--resume"):
+    with pytest.raises(FinetuneError, match="resume setting"):
         finetune(engine, library, settings, Callbacks(on_step=stop_at_step_5))
     steps = []
     resumed = finetune(create_engine(tiny_chat), library, FinetuneSettings(name="resumable", resume=True),

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artimuse_core import CorruptImage, ImageOptions, ImageTooLarge, NotAnImage, create_engine
+from artimuse_core import CorruptImage, ImageOptions, ImageTooLarge, NotAnImage
 from artimuse_core.errors import UnreadableFile
 from artimuse_core.images import open_rgb
 

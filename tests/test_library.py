@@ -7,14 +7,15 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from alembic import command
 
-from artimuse_core.library import Library, LibraryError, file_facts, stars_to_score
+from artimuse_core.library import Library, LibraryError, ScoredFile, file_facts, ingest, stars_to_score
 from artimuse_core.library.database import alembic_config, create_db_engine, current_revision, head_revision
-from artimuse_core.library.ingest import score_into_library
 from artimuse_core.results import Provenance, ScoreResult
+from artimuse_core.testing import FakeEngine
 
 PROVENANCE = Provenance(model="m", repo_id=None, fingerprint="f" * 16, layout="chat", device="cpu",
                         dtype="float32", engine_version="0", prompt_hash="p" * 16)
@@ -22,10 +23,17 @@ PROVENANCE = Provenance(model="m", repo_id=None, fingerprint="f" * 16, layout="c
 
 def fake_result(path, score, std=5.0):
     """A ScoreResult as the engine makes it, for library tests that don't need a model."""
-    probs = [0.0] * 101
-    probs[int(score)] = 1.0
-    return ScoreResult(path=str(path), score=score, std=std, probs=probs, width=10, height=10,
+    distribution = [0.0] * 101
+    distribution[int(score)] = 1.0
+    return ScoreResult(path=str(path), score=score, std=std, distribution=distribution, width=10, height=10,
                        provenance=PROVENANCE)
+
+
+def record(library, path, score, std=5.0, category=None, source=None, critiques=None) -> int:
+    """One score written as the door writes it."""
+    result = fake_result(path, score, std)
+    result.critiques = dict(critiques or {})
+    return library.record_scores([ScoredFile(file_facts(path), result, category, source)])[0]
 
 
 @pytest.fixture()
@@ -49,22 +57,22 @@ def test_new_database_is_at_head_in_wal_mode(library, tmp_path):
 
 
 def test_moved_file_keeps_its_history(library, files, tmp_path):
-    library.record_score(file_facts(files[0]), fake_result(files[0], 40))
+    record(library, files[0], 40)
     moved = tmp_path / "elsewhere.png"
     shutil.move(files[0], moved)
-    library.record_score(file_facts(moved), fake_result(moved, 60))
+    record(library, moved, 60)
     shown = library.show(moved)
-    assert [e["score"] for e in shown["evaluations"]] == [60, 40]
-    assert [e["current"] for e in shown["evaluations"]] == [True, False]
+    assert [e.score for e in shown.evaluations] == [60, 40]
+    assert [e.current for e in shown.evaluations] == [True, False]
     with pytest.raises(LibraryError, match="not in the library"):
         library.show(files[0])
 
 
 def test_changed_content_retires_old_scores(library, files):
-    library.record_score(file_facts(files[0]), fake_result(files[0], 90))
+    record(library, files[0], 90)
     files[0].write_bytes(files[1].read_bytes())
-    library.record_score(file_facts(files[0]), fake_result(files[0], 20, std=1))
-    assert [r["score"] for r in library.top()] == [20]
+    record(library, files[0], 20, std=1)
+    assert [r.score for r in library.top()] == [20]
 
 
 def test_top_filters_and_lower_bound_ranking(library, files):
@@ -72,14 +80,14 @@ def test_top_filters_and_lower_bound_ranking(library, files):
     items = []
     for i, f in enumerate(facts):
         category = "photography" if i % 2 == 0 else "aigc"
-        items.append((f, fake_result(f.path, 30 + 5 * i, std=float(i % 4) * 6), category, "option", None, None))
+        items.append(ScoredFile(f, fake_result(f.path, 30 + 5 * i, std=float(i % 4) * 6), category, "option"))
     library.record_scores(items)
     photos = library.top(category="photography", limit=3)
-    assert [r["score"] for r in photos] == [70, 60, 50]
-    assert library.top(category="Photography", min_score=65)[0]["score"] == 70
-    expected = sorted(((it[1].score - 1.5 * it[1].std), it[1].score) for it in items)[::-1][:4]
+    assert [r.score for r in photos] == [70, 60, 50]
+    assert library.top(category="Photography", min_score=65)[0].score == 70
+    expected = sorted(((it.result.score - 1.5 * it.result.std), it.result.score) for it in items)[::-1][:4]
     lower = library.top(rank="lower", k=1.5, limit=4)
-    assert [(r["lower_bound"], r["score"]) for r in lower] == expected
+    assert [(r.lower_bound, r.score) for r in lower] == expected
     assert library.top(folder=files[0].parent / "nowhere") == []
     assert len(library.top(folder=files[0].parent, limit=100)) == len(files)
 
@@ -90,22 +98,21 @@ def test_ratings_use_the_documented_star_mapping(library, files):
     library.rate(files[1], score=85)
     with pytest.raises(ValueError):
         library.rate(files[1], stars=7)
-    rows = {r["path"]: r for r in library.ratings()}
-    assert rows[str(files[0])]["score"] == 70 and rows[str(files[0])]["stars"] == 4
-    assert rows[str(files[1])]["score"] == 85
+    rows = {r.path: r for r in library.ratings()}
+    assert rows[str(files[0])].score == 70 and rows[str(files[0])].stars == 4
+    assert rows[str(files[1])].score == 85
 
 
 def test_search_stats_export_errors(library, files):
-    evaluation_id = library.record_score(file_facts(files[0]), fake_result(files[0], 55), category="aigc",
-                                         category_source="option")
+    evaluation_id = record(library, files[0], 55, category="aigc", source="option")
     library.record_critiques(evaluation_id, {"Composition & Design": "Strong leading lines toward the horizon."})
     library.record_error(files[1], "corrupt", f"{files[1]}: cannot decode")
-    assert [r["path"] for r in library.search("leading lines")] == [str(files[0])]
+    assert [r.path for r in library.search("leading lines")] == [str(files[0])]
     assert library.search("nonexistentword") == []
     stats = library.stats()
-    assert stats["counts"]["critiques"] == 1 and stats["categories"]["aigc"]["p50"] == 55
-    assert [r["score"] for r in library.export()] == [55]
-    assert library.errors()[0]["kind"] == "corrupt"
+    assert stats.counts["critiques"] == 1 and stats.categories["aigc"].p50 == 55
+    assert [r.score for r in library.export()] == [55]
+    assert library.errors()[0].kind == "corrupt"
 
 
 def test_migration_from_the_first_revision_keeps_every_row(tmp_path):
@@ -125,11 +132,11 @@ def test_migration_from_the_first_revision_keeps_every_row(tmp_path):
     engine.dispose()
     library = Library.at(path)
     assert current_revision(library.engine) == head_revision() != "0001"
-    counts = library.stats()["counts"]
+    counts = library.stats().counts
     assert {k: counts[k] for k in ("images", "evaluations", "critiques", "ratings", "errors")} == \
         {"images": 1, "evaluations": 1, "critiques": 1, "ratings": 1, "errors": 1}
-    assert library.search("harmonious")[0]["score"] == 42.0  # backfilled into the new search index
-    assert [r["score"] for r in library.top(category="aigc")] == [42.0]  # category copied onto evaluations
+    assert library.search("harmonious")[0].score == 42.0  # backfilled into the new search index
+    assert [r.score for r in library.top(category="aigc")] == [42.0]  # category copied onto evaluations
     backups = list(tmp_path.glob("old.db.0001-*.bak"))
     assert len(backups) == 1
     with sqlite3.connect(backups[0]) as conn:
@@ -164,22 +171,21 @@ def test_a_lock_held_too_long_is_one_clear_error(tmp_path, files):
     assert len(library.ratings()) == 1
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path, files, tiny_chat):
-    """A scorer (real engine, forced re-scores) and `artimuse rate` in a loop, on one database file."""
+@pytest.mark.slow
+def test_two_processes_writing_at_once_lose_nothing(tmp_path, files):
+    """A scorer (the door, forced re-scores) and `artimuse rate` in a loop, on one database file."""
     db = tmp_path / "shared.db"
     Library.at(db).close()
     env_setup = f"import os; os.environ['ARTIMUSE_HOME'] = {str(tmp_path / 'home')!r}\n"
     scorer = textwrap.dedent(f"""
-        from artimuse_core import create_engine
-        from artimuse_core.library import Library
-        from artimuse_core.library.ingest import score_into_library
-        engine = create_engine({str(tiny_chat)!r}, batch_size=2)
+        from artimuse_core.library import Library, ingest
+        from artimuse_core.testing import FakeEngine
+        engine = FakeEngine(batch_size=2)
         library = Library.at({str(db)!r})
         paths = {[str(f) for f in files[:4]]!r}
         n = 0
         for _ in range(6):
-            n += sum(o.status == 'scored' for o in score_into_library(engine, library, paths, force=True,
-                                                                     flush_every=1))
+            n += sum(o.status == 'scored' for o in ingest(engine, library, paths, force=True, flush_every=1))
         print('scored', n)
     """)
     rater = textwrap.dedent(f"""
@@ -211,18 +217,83 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path, files, tiny_chat):
         assert conn.execute("SELECT count(*) FROM evaluations WHERE current = 1").fetchone()[0] == 4
 
 
-def test_score_into_library_skips_unchanged_and_predicts_categories(tiny_chat, files, tmp_path):
-    from artimuse_core import create_engine
-
-    engine = create_engine(tiny_chat, batch_size=4)
+def test_the_door_skips_unchanged_and_predicts_categories(files, tmp_path):
+    engine = FakeEngine(batch_size=4)
     library = Library.at(tmp_path / "lib.db")
-    first = list(score_into_library(engine, library, files))
+    first = list(ingest(engine, library, files))
     assert {o.status for o in first} == {"scored"}
     assert all(o.category_source == "predicted" and 0 < o.category_probability <= 1 for o in first)
-    again = list(score_into_library(engine, library, files))
+    again = list(ingest(engine, library, files))
     assert {o.status for o in again} == {"cached"}
     assert [o.score for o in again] == [o.score for o in first]
-    forced = list(score_into_library(engine, library, files[:2], force=True, category="graphic"))
+    assert [o.evaluation_id for o in again] == [o.evaluation_id for o in first]
+    forced = list(ingest(engine, library, files[:2], force=True, category="graphic"))
     assert [o.status for o in forced] == ["scored", "scored"]
-    assert library.show(files[0])["category"] == "graphic"
-    assert len(library.show(files[0])["evaluations"]) == 2
+    assert library.show(files[0]).category == "graphic"
+    assert len(library.show(files[0]).evaluations) == 2
+
+
+def test_a_library_at_the_previous_head_upgrades_keeps_every_row_and_searches_by_stem(tmp_path):
+    """A database made by the release before this one (revision 0005) opens, is upgraded (its search index
+    rebuilt with the porter tokenizer) and keeps every row."""
+    path = tmp_path / "previous.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0005")
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO images (id, path, content_hash, size, mtime, category, first_seen, last_seen, "
+                     "missing) VALUES (1, '/x.png', 'h', 1, 0, 'aigc', '2026-01-01', '2026-01-01', 0)")
+        conn.execute("INSERT INTO evaluations (id, image_id, model_name, model_fingerprint, score, std, distribution,"
+                     " prompt_hash, engine_version, device, dtype, created_at, current, category) VALUES "
+                     "(1, 1, 'm', 'f', 42.0, 3.0, '[1.0]', 'p', '0', 'cpu', 'float32', '2026-01-01', 1, 'aigc')")
+        conn.execute("INSERT INTO critiques VALUES (1, 1, 'Overall Gestalt', 'Dummy lines, leading nowhere', "
+                     "'2026-01-01')")
+        conn.execute("INSERT INTO ratings VALUES (1, 1, 70.0, 4.0, '2026-01-01')")
+        conn.execute("INSERT INTO errors VALUES (1, '/bad.jpg', 'corrupt', 'bad', '2026-01-01')")
+        conn.execute("INSERT INTO jobs (id, kind, path, status, attempts, enqueued_at, updated_at) VALUES "
+                     "(1, 'score', '/y.png', 'pending', 0, '2026-01-01', '2026-01-01')")
+        conn.execute("INSERT INTO adapters VALUES (1, 'mine', '/a', 'm', 'f', 10, 2, '{}', '{}', '2026-01-01')")
+        assert conn.execute("SELECT count(*) FROM critiques_fts WHERE critiques_fts MATCH 'line'").fetchone()[0] == 0
+    engine.dispose()
+    with Library.at(path) as library:
+        assert current_revision(library.engine) == head_revision() == "0006"
+        counts = library.stats().counts
+        assert {k: counts[k] for k in ("images", "evaluations", "critiques", "ratings", "errors")} == \
+            {"images": 1, "evaluations": 1, "critiques": 1, "ratings": 1, "errors": 1}
+        assert library.queue_length() == {"score": 1} and library.adapter("mine").train_size == 10
+        assert [h.score for h in library.search("dumm")] == [42.0]  # prefix
+        assert [h.score for h in library.search("line")] == [42.0]  # stem: "lines"
+        assert [h.score for h in library.search('"leading nowhere"')] == [42.0]
+        assert library.search('"nowhere leading"') == [] and library.search("dummy -lines") == []
+    assert len(list(tmp_path.glob("previous.db.0005-*.bak"))) == 1
+
+
+def test_stats_percentiles_equal_numpy_quantile(library, files):
+    """Percentiles come from SQL (order statistics inside one-point bins); numpy.quantile is the oracle."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(3)
+    items, by_category = [], {}
+    facts = file_facts(files[0])
+    for i in range(400):
+        category = ("aigc", "photography", None)[i % 3]
+        score = round(rng.uniform(0, 100), 3) if i % 7 else float(i % 5 * 10)  # ties and exact bin edges too
+        fake = FileFactsLike(facts, f"/lib/{i}.png", f"{i:064x}")
+        items.append(ScoredFile(fake, fake_result(fake.path, score, std=2.0), category, "option"))
+        by_category.setdefault(category or "uncategorised", []).append(score)
+    library.record_scores(items)
+    stats = library.stats()
+    assert stats.counts["evaluations"] == 400 and set(stats.categories) == set(by_category)
+    for category, scores in by_category.items():
+        got = stats.categories[category]
+        assert got.count == len(scores) and got.mean == pytest.approx(np.mean(scores))
+        for q in (10, 25, 50, 75, 90):
+            assert getattr(got, f"p{q}") == pytest.approx(np.quantile(scores, q / 100), abs=1e-9), (category, q)
+
+
+def FileFactsLike(facts, path, content_hash):  # noqa: N802 - a FileFacts for a path that needs no real file
+    from artimuse_core.library import FileFacts
+
+    return FileFacts(Path(path), facts.size, facts.mtime, content_hash)
