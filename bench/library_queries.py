@@ -1,7 +1,8 @@
 """Library query latency on a large library: 1,000,000 evaluations over 200,000 images.
 
 Fills a fresh SQLite library (through the real migrations) with seeded rows, then times the queries
-behind `artimuse top --category photography --limit 50` (by mean and by lower bound) and `artimuse show`,
+behind `artimuse top --category photography --limit 50` (by mean and by lower bound), `artimuse show` and
+`artimuse stats` (counts and per-category percentiles, computed in SQL),
 as the CLI runs them (the Library API), warm, median and p95 of repeated runs.
 
     python bench/library_queries.py [--images 200000] [--evaluations 1000000] [--keep DB]
@@ -103,13 +104,15 @@ def main() -> None:
                 category="photography", limit=50, rank="lower"),
             "top --limit 50 --since 7d --min-score 60": lambda: library.top(limit=50, since=None, min_score=60),
             "show IMAGE": lambda: library.show(target),
+            "stats": library.stats,
         }
         print(f"{'query':<52} {'cold ms':>8} {'median ms':>10} {'p95 ms':>8}")
         for name, func in queries.items():
             cold, median, p95 = timed(func)
             print(f"{name:<52} {cold:8.1f} {median:10.1f} {p95:8.1f}")
         assert len(library.top(category="photography", limit=50)) == 50
-        assert library.show(target)["evaluations"]
+        assert library.show(target).evaluations
+        assert library.stats().counts["evaluations"] == args.evaluations
 
 
 if __name__ == "__main__":
