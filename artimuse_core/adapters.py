@@ -28,10 +28,14 @@ def adapter_dir(name_or_path: str | os.PathLike) -> Path:
     named = paths().adapters_dir / str(name_or_path)
     if (named / "adapter_config.json").is_file():
         return named
-    known = sorted(p.name for p in paths().adapters_dir.glob("*/adapter_config.json")) \
-        if paths().adapters_dir.is_dir() else []
-    raise CheckpointError(f"no adapter named {name_or_path!r} in {paths().adapters_dir} "
-                          f"(known: {', '.join(known) or 'none yet'})")
+    known = (
+        sorted(p.name for p in paths().adapters_dir.glob("*/adapter_config.json"))
+        if paths().adapters_dir.is_dir()
+        else []
+    )
+    raise CheckpointError(
+        f"no adapter named {name_or_path!r} in {paths().adapters_dir} (known: {', '.join(known) or 'none yet'})"
+    )
 
 
 def read_metadata(folder: Path) -> dict:
@@ -58,9 +62,11 @@ def apply_adapter(loaded, name_or_path: str | os.PathLike) -> str:
     folder = adapter_dir(name_or_path)
     metadata = read_metadata(folder)
     if metadata.get("base_fingerprint") != loaded.fingerprint:
-        raise CheckpointError(f"adapter {metadata.get('name', folder.name)!r} was trained on base model "
-                              f"{metadata.get('base_model')} ({metadata.get('base_fingerprint')}), not on "
-                              f"{loaded.info.name} ({loaded.fingerprint})")
+        raise CheckpointError(
+            f"adapter {metadata.get('name', folder.name)!r} was trained on base model "
+            f"{metadata.get('base_model')} ({metadata.get('base_fingerprint')}), not on "
+            f"{loaded.info.name} ({loaded.fingerprint})"
+        )
     if not (folder / WEIGHTS_FILE).is_file() or any(folder.glob("*.bin")):
         raise CheckpointError(f"{folder}: adapter weights must be {WEIGHTS_FILE} (safetensors) only")
     wrapped = PeftModel.from_pretrained(loaded.model, str(folder), is_trainable=False)

@@ -13,10 +13,21 @@ CATEGORIES: dict[str, str] = {
     "graphic": "Graphic Design",
 }
 _ALIASES = {
-    "photo": "photography", "photograph": "photography", "photos": "photography",
-    "painting & calligraphy": "painting", "painting and calligraphy": "painting", "calligraphy": "painting",
-    "art": "painting", "ai": "aigc", "ai-generated": "aigc", "generated": "aigc",
-    "3d design": "3d", "3d-design": "3d", "render": "3d", "graphic design": "graphic", "graphic-design": "graphic",
+    "photo": "photography",
+    "photograph": "photography",
+    "photos": "photography",
+    "painting & calligraphy": "painting",
+    "painting and calligraphy": "painting",
+    "calligraphy": "painting",
+    "art": "painting",
+    "ai": "aigc",
+    "ai-generated": "aigc",
+    "generated": "aigc",
+    "3d design": "3d",
+    "3d-design": "3d",
+    "render": "3d",
+    "graphic design": "graphic",
+    "graphic-design": "graphic",
     "design": "graphic",
 }
 OPTION_LETTERS = "ABCDE"

@@ -89,10 +89,18 @@ class ModelListing:
     path: str | None
 
     def to_dict(self) -> dict:
+        """The row `artimuse models --json` prints."""
         m = self.model
-        return {"name": m.name, "repo_id": m.repo_id, "trained_on": m.trained_on, "paper_srcc": m.paper_srcc_plcc[0],
-                "paper_plcc": m.paper_srcc_plcc[1], "score_range": list(m.score_range), "available": self.available,
-                "path": self.path}
+        return {
+            "name": m.name,
+            "repo_id": m.repo_id,
+            "trained_on": m.trained_on,
+            "paper_srcc": m.paper_srcc_plcc[0],
+            "paper_plcc": m.paper_srcc_plcc[1],
+            "score_range": list(m.score_range),
+            "available": self.available,
+            "path": self.path,
+        }
 
 
 def list_models() -> list[ModelListing]:
@@ -137,7 +145,8 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, local_only: bool | No
     if repo_id is None:
         known = ", ".join(KNOWN_MODELS)
         raise CheckpointNotFound(
-            f"{text}: no such checkpoint folder, and not a Hugging Face id or a known name ({known})")
+            f"{text}: no such checkpoint folder, and not a Hugging Face id or a known name ({known})"
+        )
     folder = _snapshot(repo_id, local_only)
     short = next((m.name for m in KNOWN_MODELS.values() if m.repo_id == repo_id), repo_id)
     info = inspect_checkpoint(folder, name=short)
@@ -154,20 +163,27 @@ def _snapshot(repo_id: str, local_only: bool | None) -> Path:
         return Path(snapshot_download(repo_id, allow_patterns=DOWNLOAD_PATTERNS, local_files_only=True))
     except LocalEntryNotFoundError:
         pass
-    how = (f"download it where there is internet with `hf download {repo_id} --include '*.json' "
-           f"'*.safetensors' '*.txt'` (it lands in {HF_HUB_CACHE}, or set HF_HOME), or set the model "
-           f"setting to a checkpoint folder")
+    how = (
+        f"download it where there is internet with `hf download {repo_id} --include '*.json' "
+        f"'*.safetensors' '*.txt'` (it lands in {HF_HUB_CACHE}, or set HF_HOME), or set the model "
+        f"setting to a checkpoint folder"
+    )
     if not downloads_enabled():
-        raise CheckpointNotFound(f"{repo_id} is not in the local Hugging Face cache and downloads are off "
-                                 f"(HF_HUB_OFFLINE): {how}")
+        raise CheckpointNotFound(
+            f"{repo_id} is not in the local Hugging Face cache and downloads are off (HF_HUB_OFFLINE): {how}"
+        )
     if local_only:
-        raise CheckpointNotFound(f"{repo_id} is not in the local Hugging Face cache yet (downloads are on: it "
-                                 f"downloads on first use, about 16 GB); or {how}")
+        raise CheckpointNotFound(
+            f"{repo_id} is not in the local Hugging Face cache yet (downloads are on: it "
+            f"downloads on first use, about 16 GB); or {how}"
+        )
     try:
         return Path(snapshot_download(repo_id, allow_patterns=DOWNLOAD_PATTERNS))
     except Exception as exc:  # network, auth, missing repo: all end the same way for the user
-        raise CheckpointNotFound(f"{repo_id} could not be downloaded ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else ''}); {how}") from exc
+        raise CheckpointNotFound(
+            f"{repo_id} could not be downloaded ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); {how}"
+        ) from exc
 
 
 def inspect_checkpoint(path: Path, name: str = "") -> CheckpointInfo:
@@ -193,8 +209,9 @@ def inspect_checkpoint(path: Path, name: str = "") -> CheckpointInfo:
                 raise CheckpointError(f"{config_file}: InternVL chat config without '{key}'")
         arch = config["llm_config"].get("architectures") or []
         if arch and arch[0] != "Qwen2ForCausalLM":
-            raise CheckpointError(f"{config_file}: language model {arch[0]} is not supported "
-                                  "(ArtiMuse checkpoints use Qwen2ForCausalLM)")
+            raise CheckpointError(
+                f"{config_file}: language model {arch[0]} is not supported (ArtiMuse checkpoints use Qwen2ForCausalLM)"
+            )
     return CheckpointInfo(path=path, layout=layout, config=config, weight_files=weights, name=name or path.name)
 
 
@@ -205,8 +222,10 @@ def _layout(config: dict, config_file: Path) -> str:
         return "chat"
     if model_type == "internvl" or "InternVLForConditionalGeneration" in architectures:
         return "native"
-    raise CheckpointError(f"{config_file}: model_type {model_type!r} is not an InternVL checkpoint "
-                          "(expected 'internvl_chat' or 'internvl')")
+    raise CheckpointError(
+        f"{config_file}: model_type {model_type!r} is not an InternVL checkpoint "
+        "(expected 'internvl_chat' or 'internvl')"
+    )
 
 
 def _weight_files(path: Path) -> list[Path]:
@@ -225,8 +244,10 @@ def _weight_files(path: Path) -> list[Path]:
         return [single]
     pickles = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt"))
     if pickles:
-        raise CheckpointError(f"{path}: only pickle weights ({', '.join(pickles[:3])}); ArtiMuse loads "
-                              "safetensors only, since pickle files can run code when loaded")
+        raise CheckpointError(
+            f"{path}: only pickle weights ({', '.join(pickles[:3])}); ArtiMuse loads "
+            "safetensors only, since pickle files can run code when loaded"
+        )
     raise CheckpointError(f"{path}: incomplete checkpoint, no model.safetensors or model.safetensors.index.json")
 
 

@@ -44,14 +44,17 @@ class Paths:
 
     @property
     def database_file(self) -> Path:
+        """The default library database: ``library.db`` in the data folder."""
         return self.data_dir / "library.db"
 
     @property
     def adapters_dir(self) -> Path:
+        """Where fine-tuned adapters are saved, one folder each."""
         return self.data_dir / "adapters"
 
     @property
     def run_dir(self) -> Path:
+        """Run-time state (the watcher's status file)."""
         return self.data_dir / "run"
 
 
@@ -217,5 +220,13 @@ def _folders(file: Path, entries: Any) -> tuple[WatchedFolder, ...]:
     return tuple(folders)
 
 
-__all__ = ["Config", "LIBRARY_SETTINGS", "Paths", "SOURCES", "WatchedFolder", "deepest_category", "load_config",
-           "paths"]
+__all__ = [
+    "Config",
+    "LIBRARY_SETTINGS",
+    "Paths",
+    "SOURCES",
+    "WatchedFolder",
+    "deepest_category",
+    "load_config",
+    "paths",
+]

@@ -36,18 +36,26 @@ class ImageError(ArtiMuseError):
 
 
 class NotAnImage(ImageError):
+    """Not an image file Pillow can read (a text file, a RAW without a decoder...)."""
+
     kind = "not_an_image"
 
 
 class CorruptImage(ImageError):
+    """An image file that is damaged or truncated."""
+
     kind = "corrupt"
 
 
 class ImageTooLarge(ImageError):
+    """An image over the ``max_pixels`` setting (a decompression-bomb guard)."""
+
     kind = "too_large"
 
 
 class UnreadableFile(ImageError):
+    """A file the operating system will not let us read (permissions, I/O error)."""
+
     kind = "unreadable"
 
 

@@ -53,6 +53,7 @@ class FinetuneSettings:
     resume: bool = False
 
     def hyperparameters(self) -> dict:
+        """What is recorded with the adapter: every setting but its name and ``resume`` (alpha resolved)."""
         data = asdict(self)
         data["alpha"] = self.alpha or 2 * self.rank
         for key in ("name", "resume"):
@@ -80,6 +81,9 @@ class Plan:
 
 @dataclass
 class Callbacks:
+    """Progress hooks: ``on_step(step, total_steps, mean loss)`` after each optimiser step, ``on_message(text)``
+    for one-line news (split sizes, metrics, checkpoints); ``checkpoints`` lists the folders saved."""
+
     on_step: Callable[[int, int, float], None] = lambda step, total, loss: None
     on_message: Callable[[str], None] = lambda text: None
     checkpoints: list[Path] = field(default_factory=list)

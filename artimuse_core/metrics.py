@@ -10,8 +10,7 @@ from scipy import stats
 def correlation_report(predicted: list[float | None], truth: list[float]) -> dict:
     """SRCC/PLCC/MAE over the pairs whose prediction exists; NaN when fewer than two remain."""
     pairs = [(p, t) for p, t in zip(predicted, truth) if p is not None]
-    result = {"n": len(pairs), "failed": len(truth) - len(pairs), "srcc": math.nan, "plcc": math.nan,
-              "mae": math.nan}
+    result = {"n": len(pairs), "failed": len(truth) - len(pairs), "srcc": math.nan, "plcc": math.nan, "mae": math.nan}
     if len(pairs) >= 2:
         xs, ys = zip(*pairs)
         result["srcc"] = float(stats.spearmanr(xs, ys).statistic)

@@ -94,6 +94,7 @@ class ScoreResult:
 
     @property
     def model(self) -> str | None:
+        """The model's name (from the provenance)."""
         return self.provenance.model if self.provenance else None
 
     def to_dict(self, distribution: bool = False) -> dict[str, Any]:
@@ -123,11 +124,17 @@ class ScoreResult:
         elif isinstance(provenance, Provenance):
             data["provenance"] = provenance
         elif row.get("fingerprint"):  # a library record: provenance stored flat
-            data["provenance"] = Provenance(model=row.get("model") or "", repo_id=None,
-                                            fingerprint=row["fingerprint"], layout=None,
-                                            device=row.get("device") or "", dtype=row.get("dtype") or "",
-                                            engine_version=row.get("engine_version") or "",
-                                            prompt_hash=row.get("prompt_hash") or "", adapter=row.get("adapter"))
+            data["provenance"] = Provenance(
+                model=row.get("model") or "",
+                repo_id=None,
+                fingerprint=row["fingerprint"],
+                layout=None,
+                device=row.get("device") or "",
+                dtype=row.get("dtype") or "",
+                engine_version=row.get("engine_version") or "",
+                prompt_hash=row.get("prompt_hash") or "",
+                adapter=row.get("adapter"),
+            )
         data["critiques"] = dict(data.get("critiques") or {})
         data.update(changes)
         return cls(**data)
@@ -149,9 +156,11 @@ class CritiqueResult:
 
     @property
     def ok(self) -> bool:
+        """True when the critique was written."""
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON row: path, attribute, text, error, error_kind (token ids left out)."""
         data = asdict(self)
         data.pop("token_ids")
         return data

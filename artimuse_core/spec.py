@@ -52,8 +52,16 @@ class Setting:
 
     def describe(self) -> dict[str, Any]:
         """(name, type, default, choices, min, max, help) as a dict: what a host needs to build an input."""
-        return {"name": self.name, "type": self.kind, "default": self.default, "choices": self.choices,
-                "min": self.min, "max": self.max, "optional": self.optional, "help": self.help}
+        return {
+            "name": self.name,
+            "type": self.kind,
+            "default": self.default,
+            "choices": self.choices,
+            "min": self.min,
+            "max": self.max,
+            "optional": self.optional,
+            "help": self.help,
+        }
 
     def parse(self, text: str) -> Any:
         """A value written as text (environment, command line, TOML string) -> a checked value.
@@ -107,8 +115,12 @@ class Setting:
                 raise InvalidValue(f"{self.name} must be true or false, not {value!r}")
             return value
         if self.kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int) or \
-                    (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or (self.min is not None and value < self.min)
+                or (self.max is not None and value > self.max)
+            ):
                 raise InvalidValue(f"{self.name} must be {self._expected()}, not {value!r}")
             return value
         if self.kind == "rgb":
@@ -118,8 +130,7 @@ class Setting:
                 rgb = tuple(value)
             except TypeError:
                 rgb = ()
-            if len(rgb) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255
-                                        for v in rgb):
+            if len(rgb) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in rgb):
                 raise InvalidValue(f"{self.name} must be {self._expected()}, not {value!r}")
             return rgb
         raise AssertionError(f"unknown setting kind {self.kind}")  # pragma: no cover - a declaration bug
@@ -154,32 +165,63 @@ class EngineSpec:
         InvalidValue: a value of the wrong type, outside its choices or bounds (the message names the setting).
     """
 
-    model: str = _setting(DEFAULT_MODEL, "Checkpoint: a folder, a Hugging Face id or a short name ("
-                          + ", ".join(KNOWN_MODELS) + ").", metavar="NAME|PATH")
-    device: str = _setting("auto", "auto (CUDA if present, else CPU), cpu, cuda, cuda:N or mps.",
-                           metavar="DEVICE")
-    dtype: str = _setting("auto", "Weights' precision; auto: bfloat16 on CUDA, float32 on CPU.", kind="choice",
-                          choices=("auto", "float32", "bfloat16", "float16"))
-    quantize: str = _setting("none", "Load the language model in 8 or 4 bits (CUDA + bitsandbytes) for "
-                             "8-16 GB GPUs.", kind="choice", choices=("none", "8bit", "4bit"))
-    attn: str = _setting("auto", "Attention kernel; auto: flash_attention_2 on CUDA when installed, else sdpa.",
-                         kind="choice", choices=("auto", "sdpa", "eager", "flash_attention_2"))
-    batch_size: int = _setting(8, "Images per forward pass; halved automatically on out-of-memory.", kind="int",
-                               min=1, max=4096)
+    model: str = _setting(
+        DEFAULT_MODEL,
+        "Checkpoint: a folder, a Hugging Face id or a short name (" + ", ".join(KNOWN_MODELS) + ").",
+        metavar="NAME|PATH",
+    )
+    device: str = _setting("auto", "auto (CUDA if present, else CPU), cpu, cuda, cuda:N or mps.", metavar="DEVICE")
+    dtype: str = _setting(
+        "auto",
+        "Weights' precision; auto: bfloat16 on CUDA, float32 on CPU.",
+        kind="choice",
+        choices=("auto", "float32", "bfloat16", "float16"),
+    )
+    quantize: str = _setting(
+        "none",
+        "Load the language model in 8 or 4 bits (CUDA + bitsandbytes) for 8-16 GB GPUs.",
+        kind="choice",
+        choices=("none", "8bit", "4bit"),
+    )
+    attn: str = _setting(
+        "auto",
+        "Attention kernel; auto: flash_attention_2 on CUDA when installed, else sdpa.",
+        kind="choice",
+        choices=("auto", "sdpa", "eager", "flash_attention_2"),
+    )
+    batch_size: int = _setting(
+        8, "Images per forward pass; halved automatically on out-of-memory.", kind="int", min=1, max=4096
+    )
     max_new_tokens: int = _setting(512, "Longest critique, in tokens.", kind="int", min=1, max=8192)
-    max_pixels: int = _setting(200_000_000, "Refuse images with more pixels than this (width x height): a "
-                               "decompression-bomb guard.", kind="int", min=1)
+    max_pixels: int = _setting(
+        200_000_000,
+        "Refuse images with more pixels than this (width x height): a decompression-bomb guard.",
+        kind="int",
+        min=1,
+    )
     exif: bool = _setting(True, "Apply the EXIF orientation tag (the reference ignores it).", kind="bool")
     background: tuple[int, int, int] | None = _setting(
-        None, "Composite transparency on this colour instead of dropping alpha like the reference.",
-        kind="rgb", optional=True, metavar="R,G,B")
-    jpeg_draft: bool = _setting(False, "Decode large JPEGs at a reduced scale (at least 448 px): faster, scores "
-                                "move slightly.", kind="bool")
-    adapter: str | None = _setting(None, "A fine-tuned adapter: its name in the adapters folder, or its folder.",
-                                   optional=True, metavar="NAME")
-    decode_workers: int | None = _setting(None, "Threads decoding images while the model runs (default: one "
-                                          "per CPU core, at most 8).", kind="int", min=1, max=256, optional=True,
-                                          metavar="N")
+        None,
+        "Composite transparency on this colour instead of dropping alpha like the reference.",
+        kind="rgb",
+        optional=True,
+        metavar="R,G,B",
+    )
+    jpeg_draft: bool = _setting(
+        False, "Decode large JPEGs at a reduced scale (at least 448 px): faster, scores move slightly.", kind="bool"
+    )
+    adapter: str | None = _setting(
+        None, "A fine-tuned adapter: its name in the adapters folder, or its folder.", optional=True, metavar="NAME"
+    )
+    decode_workers: int | None = _setting(
+        None,
+        "Threads decoding images while the model runs (default: one per CPU core, at most 8).",
+        kind="int",
+        min=1,
+        max=256,
+        optional=True,
+        metavar="N",
+    )
 
     def __post_init__(self) -> None:
         for setting in SETTINGS:
@@ -227,12 +269,12 @@ class EngineSpec:
         """The decoding options (``images.ImageOptions``) this spec asks for."""
         from .images import ImageOptions
 
-        return ImageOptions(max_pixels=self.max_pixels, exif_transpose=self.exif, background=self.background,
-                            jpeg_draft=self.jpeg_draft)
+        return ImageOptions(
+            max_pixels=self.max_pixels, exif_transpose=self.exif, background=self.background, jpeg_draft=self.jpeg_draft
+        )
 
 
-SETTINGS: tuple[Setting, ...] = tuple(
-    Setting(name=f.name, **f.metadata["setting"]) for f in fields(EngineSpec))
+SETTINGS: tuple[Setting, ...] = tuple(Setting(name=f.name, **f.metadata["setting"]) for f in fields(EngineSpec))
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 

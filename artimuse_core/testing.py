@@ -27,10 +27,38 @@ from .results import CritiqueResult, Provenance, ScoreResult
 from .spec import EngineSpec
 
 #: The provenance of every fake result (its fingerprint never matches a real checkpoint's).
-PROVENANCE = Provenance(model="fake", repo_id=None, fingerprint="fake0fake0fake00", layout="chat", device="cpu",
-                        dtype="float32", engine_version="0", prompt_hash="fakeprompt000000")
-_WORDS = ("balanced", "composition", "light", "lines", "leading", "texture", "colour", "harmony", "contrast",
-          "subject", "framing", "mood", "quiet", "vivid", "shadow", "detail", "dummy", "horizon", "depth", "tone")
+PROVENANCE = Provenance(
+    model="fake",
+    repo_id=None,
+    fingerprint="fake0fake0fake00",
+    layout="chat",
+    device="cpu",
+    dtype="float32",
+    engine_version="0",
+    prompt_hash="fakeprompt000000",
+)
+_WORDS = (
+    "balanced",
+    "composition",
+    "light",
+    "lines",
+    "leading",
+    "texture",
+    "colour",
+    "harmony",
+    "contrast",
+    "subject",
+    "framing",
+    "mood",
+    "quiet",
+    "vivid",
+    "shadow",
+    "detail",
+    "dummy",
+    "horizon",
+    "depth",
+    "tone",
+)
 
 
 class FakeEngine:
@@ -46,8 +74,15 @@ class FakeEngine:
         delay_s: seconds each image takes, to make a run slow enough to interrupt.
     """
 
-    def __init__(self, spec: EngineSpec | str | None = None, *, seed: int = 0,
-                 before_score: Callable[[Any], None] | None = None, delay_s: float = 0.0, **overrides: Any):
+    def __init__(
+        self,
+        spec: EngineSpec | str | None = None,
+        *,
+        seed: int = 0,
+        before_score: Callable[[Any], None] | None = None,
+        delay_s: float = 0.0,
+        **overrides: Any,
+    ):
         self.spec = EngineSpec.coerce(spec, **overrides)
         self.delay_s = delay_s
         self.seed = seed
@@ -63,12 +98,21 @@ class FakeEngine:
         self._queued.extend(scores)
 
     # ------------------------------------------------------------------------------------------- scores
-    def score(self, sources: Sequence[Any], progress: Callable[[int], None] | None = None,
-              predict_category: bool | Callable[[Any], bool] = False) -> list[ScoreResult]:
+    def score(
+        self,
+        sources: Sequence[Any],
+        progress: Callable[[int], None] | None = None,
+        predict_category: bool | Callable[[Any], bool] = False,
+    ) -> list[ScoreResult]:
+        """``iter_scores`` as a list, like ``Engine.score``."""
         return list(self.iter_scores(sources, progress, predict_category))
 
-    def iter_scores(self, sources: Iterable[Any], progress: Callable[[int], None] | None = None,
-                    predict_category: bool | Callable[[Any], bool] = False) -> Iterator[ScoreResult]:
+    def iter_scores(
+        self,
+        sources: Iterable[Any],
+        progress: Callable[[int], None] | None = None,
+        predict_category: bool | Callable[[Any], bool] = False,
+    ) -> Iterator[ScoreResult]:
         """One result per source in input order, a batch at a time, like ``Engine.iter_scores``."""
         from .errors import ImageError
         from .images import decode_many
@@ -95,9 +139,15 @@ class FakeEngine:
                 batch = []
         yield from self._flush(batch, progress)
 
-    def evaluate(self, sources: Iterable[Any], *, predict_category: bool | Callable[[Any], bool] = False,
-                 critique: Sequence[str] = (), max_new_tokens: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> Iterator[ScoreResult]:
+    def evaluate(
+        self,
+        sources: Iterable[Any],
+        *,
+        predict_category: bool | Callable[[Any], bool] = False,
+        critique: Sequence[str] = (),
+        max_new_tokens: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[ScoreResult]:
         """Score, optional category and optional critiques per source (the ``Engine.evaluate`` contract)."""
         attributes = [resolve_attribute(a) for a in critique]
         for result in self.iter_scores(sources, progress, predict_category):
@@ -120,17 +170,28 @@ class FakeEngine:
         distribution = [w / total for w in weights]
         score = sum(i * p for i, p in enumerate(distribution))
         std = math.sqrt(sum((i - score) ** 2 * p for i, p in enumerate(distribution)))
-        result = ScoreResult(path=decoded.source, score=score, std=std, distribution=distribution,
-                             width=decoded.width, height=decoded.height, provenance=self.provenance)
+        result = ScoreResult(
+            path=decoded.source,
+            score=score,
+            std=std,
+            distribution=distribution,
+            width=decoded.width,
+            height=decoded.height,
+            provenance=self.provenance,
+        )
         if predict_category:
             result.category = CATEGORY_IDS[rng.randrange(len(CATEGORY_IDS))]
             result.category_probability = rng.uniform(0.4, 0.95)
         return result
 
     # ---------------------------------------------------------------------------------------- critiques
-    def critique(self, sources: Sequence[Any], attributes: Sequence[str] = ATTRIBUTES,
-                 max_new_tokens: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> list[CritiqueResult]:
+    def critique(
+        self,
+        sources: Sequence[Any],
+        attributes: Sequence[str] = ATTRIBUTES,
+        max_new_tokens: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[CritiqueResult]:
         """One seeded text per (source, attribute), in that order, like ``Engine.critique``."""
         from .errors import ImageError
         from .images import decode_many
@@ -144,10 +205,18 @@ class FakeEngine:
                 if isinstance(item, ImageError):
                     results.append(CritiqueResult(item.path, attribute, error=str(item), error_kind=item.kind))
                     continue
-                rng = random.Random(f"{self.seed}:{attribute}:{hashlib.sha256(item.pixel_values.tobytes()).hexdigest()}")
+                rng = random.Random(
+                    f"{self.seed}:{attribute}:{hashlib.sha256(item.pixel_values.tobytes()).hexdigest()}"
+                )
                 words = [rng.choice(_WORDS) for _ in range(min(limit, 12))]
-                results.append(CritiqueResult(item.source, attribute, text=" ".join(words).capitalize() + ".",
-                                              token_ids=list(range(len(words)))))
+                results.append(
+                    CritiqueResult(
+                        item.source,
+                        attribute,
+                        text=" ".join(words).capitalize() + ".",
+                        token_ids=list(range(len(words))),
+                    )
+                )
             if progress:
                 progress(len(attributes))
         return results

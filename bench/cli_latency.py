@@ -61,8 +61,10 @@ def main() -> None:
                 samples[name].append(time.perf_counter() - start)
         medians = {name: statistics.median(values) for name, values in samples.items()}
         baseline = medians['python -c "import click, sqlalchemy"']
-        print(f"{'command':<40} {'median s':>9} {'ratio':>7}   (load average {os.getloadavg()[0]:.1f}, "
-              f"{args.repeats} runs each)")
+        print(
+            f"{'command':<40} {'median s':>9} {'ratio':>7}   (load average {os.getloadavg()[0]:.1f}, "
+            f"{args.repeats} runs each)"
+        )
         for name, median in medians.items():
             print(f"{name:<40} {median:9.3f} {median / baseline:6.2f}x")
         worst = max(m / baseline for n, m in medians.items() if n.startswith("artimuse"))

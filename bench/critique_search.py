@@ -27,8 +27,10 @@ VOCABULARY_SIZE = 4000
 def texts(count: int, words: int, seed: int = 0) -> list[str]:
     """Critique-like texts: a Zipf-distributed vocabulary (like English), with the words searched for."""
     rng = random.Random(seed)
-    vocabulary = [''.join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 10)))
-                  for _ in range(VOCABULARY_SIZE)] + ["dummy", "lines", "leading", "light", "composition"]
+    vocabulary = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 10)))
+        for _ in range(VOCABULARY_SIZE)
+    ] + ["dummy", "lines", "leading", "light", "composition"]
     weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
     return [" ".join(rng.choices(vocabulary, weights, k=words)) for _ in range(count)]
 
@@ -38,13 +40,17 @@ def library_with_evaluations(db: Path, images: int):
 
     Library.at(db).close()  # the schema, through the migrations
     with sqlite3.connect(db) as conn:
-        conn.executemany("INSERT INTO images (id, path, content_hash, size, mtime, first_seen, last_seen, missing) "
-                         "VALUES (?, ?, ?, 1, 0, '2026-01-01', '2026-01-01', 0)",
-                         [(i, f"/p/{i}.jpg", f"{i:064x}") for i in range(1, images + 1)])
-        conn.executemany("INSERT INTO evaluations (id, image_id, model_name, model_fingerprint, score, std, "
-                         "distribution, prompt_hash, engine_version, device, dtype, created_at, current) "
-                         "VALUES (?, ?, 'm', 'f', 50, 5, '[]', 'p', '0', 'cpu', 'float32', '2026-01-01', 1)",
-                         [(i, i) for i in range(1, images + 1)])
+        conn.executemany(
+            "INSERT INTO images (id, path, content_hash, size, mtime, first_seen, last_seen, missing) "
+            "VALUES (?, ?, ?, 1, 0, '2026-01-01', '2026-01-01', 0)",
+            [(i, f"/p/{i}.jpg", f"{i:064x}") for i in range(1, images + 1)],
+        )
+        conn.executemany(
+            "INSERT INTO evaluations (id, image_id, model_name, model_fingerprint, score, std, "
+            "distribution, prompt_hash, engine_version, device, dtype, created_at, current) "
+            "VALUES (?, ?, 'm', 'f', 50, 5, '[]', 'p', '0', 'cpu', 'float32', '2026-01-01', 1)",
+            [(i, i) for i in range(1, images + 1)],
+        )
     return Library.at(db)
 
 

@@ -14,6 +14,7 @@ from .context import app
 from .options import flag, json_option
 from .output import emit_json, print_table
 
+
 def _toml(setting: Setting) -> str:
     """A setting's default as TOML; a setting with no default shows the form of a value."""
     value = setting.default
@@ -23,11 +24,19 @@ def _toml(setting: Setting) -> str:
 
 
 CONFIG_EXAMPLE = "\n".join(
-    ["# config.toml (see `artimuse config path`). ARTIMUSE_<SETTING> environment variables override it, and",
-     "# command-line options override both. Every setting, commented out at its default:"]
+    [
+        "# config.toml (see `artimuse config path`). ARTIMUSE_<SETTING> environment variables override it, and",
+        "# command-line options override both. Every setting, commented out at its default:",
+    ]
     + [f"# {s.name} = {_toml(s)}    # {s.help}" for s in SETTINGS]
-    + ['# database_url = "sqlite:////path/to/library.db"    # any SQLAlchemy URL', "",
-       "[[folders]]", 'path = "~/Exports"', 'category = "photography"      # photography, painting, aigc, 3d, graphic'])
+    + [
+        '# database_url = "sqlite:////path/to/library.db"    # any SQLAlchemy URL',
+        "",
+        "[[folders]]",
+        'path = "~/Exports"',
+        'category = "photography"      # photography, painting, aigc, 3d, graphic',
+    ]
+)
 
 
 @click.group()
@@ -60,8 +69,15 @@ def config_show(as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    rows = [{"setting": name, "value": _text(item["value"]), "from": _origin(name, item["source"]),
-             "flag": flag(name) if name != "database_url" else "-"} for name, item in data["settings"].items()]
+    rows = [
+        {
+            "setting": name,
+            "value": _text(item["value"]),
+            "from": _origin(name, item["source"]),
+            "flag": flag(name) if name != "database_url" else "-",
+        }
+        for name, item in data["settings"].items()
+    ]
     print_table(rows, ["setting", "value", "from", "flag"])
     click.echo(f"\nconfig file: {data['file'] or 'none (' + str(paths().config_file) + ' does not exist)'}")
     click.echo(f"home: {data['home']}")
@@ -128,8 +144,10 @@ def db_history(as_json: bool) -> None:
     from artimuse_core.library.database import alembic_config
 
     script = ScriptDirectory.from_config(alembic_config())
-    rows = [{"revision": r.revision, "description": r.doc.splitlines()[0] if r.doc else ""}
-            for r in reversed(list(script.walk_revisions()))]
+    rows = [
+        {"revision": r.revision, "description": r.doc.splitlines()[0] if r.doc else ""}
+        for r in reversed(list(script.walk_revisions()))
+    ]
     if as_json:
         emit_json(rows)
     else:

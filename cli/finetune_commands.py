@@ -18,23 +18,51 @@ from .output import emit_json, print_table
 @click.option("--name", default="my-taste", show_default=True, help="Name of the adapter to create.")
 @click.option("--category", "-c", help="Only ratings of images in this category.")
 @click.option("--folder", type=click.Path(file_okay=False), help="Only ratings of images under this folder.")
-@click.option("--min-ratings", default=20, show_default=True, type=click.IntRange(4),
-              help="Refuse to train with fewer usable ratings than this.")
+@click.option(
+    "--min-ratings",
+    default=20,
+    show_default=True,
+    type=click.IntRange(4),
+    help="Refuse to train with fewer usable ratings than this.",
+)
 @click.option("--epochs", default=2, show_default=True, type=click.IntRange(1), help="Passes over the ratings.")
 @click.option("--rank", default=128, show_default=True, type=click.IntRange(1), help="LoRA rank (alpha = 2 x rank).")
 @click.option("--lr", default=2e-5, show_default=True, type=float, help="Peak learning rate (cosine, 3% warm-up).")
-@click.option("--val-split", default=0.2, show_default=True, type=click.FloatRange(0.05, 0.5),
-              help="Share of ratings held out (seeded) for validation.")
+@click.option(
+    "--val-split",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0.05, 0.5),
+    help="Share of ratings held out (seeded) for validation.",
+)
 @click.option("--micro-batch", default=4, show_default=True, type=click.IntRange(1), help="Images per forward.")
-@click.option("--grad-accum", default=4, show_default=True, type=click.IntRange(1),
-              help="Micro-batches per optimiser step (effective batch = micro-batch x this).")
+@click.option(
+    "--grad-accum",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Micro-batches per optimiser step (effective batch = micro-batch x this).",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the split, the shuffling and the LoRA weights.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of --name from its last checkpoint.")
 @engine_options(exclude=("max_new_tokens", "adapter"))
 @json_option
-def finetune(from_db: bool, name: str, category: str | None, folder: str | None, min_ratings: int, epochs: int,
-             rank: int, lr: float, val_split: float, micro_batch: int, grad_accum: int, seed: int, resume: bool,
-             as_json: bool) -> None:
+def finetune(
+    from_db: bool,
+    name: str,
+    category: str | None,
+    folder: str | None,
+    min_ratings: int,
+    epochs: int,
+    rank: int,
+    lr: float,
+    val_split: float,
+    micro_batch: int,
+    grad_accum: int,
+    seed: int,
+    resume: bool,
+    as_json: bool,
+) -> None:
     """Teach the model your taste: a LoRA adapter trained on your ratings (`artimuse rate`).
 
     Prints validation SRCC, PLCC and mean absolute error before and after training; saves a checkpoint each
@@ -55,9 +83,20 @@ def finetune(from_db: bool, name: str, category: str | None, folder: str | None,
 
     context = app()
     library = context.library()
-    settings = FinetuneSettings(name=name, category=category, folder=folder, min_ratings=min_ratings,
-                                epochs=epochs, rank=rank, lr=lr, val_split=val_split, seed=seed,
-                                micro_batch=micro_batch, grad_accum=grad_accum, resume=resume)
+    settings = FinetuneSettings(
+        name=name,
+        category=category,
+        folder=folder,
+        min_ratings=min_ratings,
+        epochs=epochs,
+        rank=rank,
+        lr=lr,
+        val_split=val_split,
+        seed=seed,
+        micro_batch=micro_batch,
+        grad_accum=grad_accum,
+        resume=resume,
+    )
     chosen = plan(library, settings)  # refuses (too few ratings, nothing to resume) before any model loads
     engine = context.engine()
     bar = tqdm(unit="step", desc="training", file=sys.stderr, disable=None)
@@ -69,8 +108,12 @@ def finetune(from_db: bool, name: str, category: str | None, folder: str | None,
         bar.refresh()
 
     try:
-        record = run_finetune(engine, library, chosen,
-                              Callbacks(on_step=on_step, on_message=lambda text: tqdm.write(text, file=sys.stderr)))
+        record = run_finetune(
+            engine,
+            library,
+            chosen,
+            Callbacks(on_step=on_step, on_message=lambda text: tqdm.write(text, file=sys.stderr)),
+        )
     finally:
         bar.close()
     if as_json:
@@ -92,8 +135,10 @@ def adapters_list(as_json: bool) -> None:
     if as_json:
         emit_json(records)
         return
-    rows = [dict(r.to_dict(), srcc=f"{r.metrics['before']['srcc']:.3f} -> {r.metrics['after']['srcc']:.3f}")
-            for r in records]
+    rows = [
+        dict(r.to_dict(), srcc=f"{r.metrics['before']['srcc']:.3f} -> {r.metrics['after']['srcc']:.3f}")
+        for r in records
+    ]
     if rows:
         print_table(rows, ["name", "base_model", "train_size", "srcc", "created_at"])
     else:

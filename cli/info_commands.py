@@ -85,14 +85,20 @@ def diagnose() -> tuple[dict[str, Any], list[dict[str, str]]]:
     spec = config.spec
     problems: list[dict[str, str]] = []
     report: dict[str, Any] = {
-        "artimuse": artimuse_core.__version__, "python": platform.python_version(), "torch": torch.__version__,
-        "transformers": version("transformers"), "pillow": version("pillow"),
+        "artimuse": artimuse_core.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": version("transformers"),
+        "pillow": version("pillow"),
         "config_file": str(config.file) if config.file else None,
         "cuda_available": torch.cuda.is_available(),
         "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
-        "flash_attn": flash_attn_available(), "bitsandbytes": bitsandbytes_available(),
-        "hf_cache": str(HF_HUB_CACHE), "downloads": downloads_enabled(),
-        "model": spec.model, "model_from": config.source_of("model"),
+        "flash_attn": flash_attn_available(),
+        "bitsandbytes": bitsandbytes_available(),
+        "hf_cache": str(HF_HUB_CACHE),
+        "downloads": downloads_enabled(),
+        "model": spec.model,
+        "model_from": config.source_of("model"),
     }
     try:
         report["auto_placement"] = choose_placement().describe()
@@ -102,8 +108,13 @@ def diagnose() -> tuple[dict[str, Any], list[dict[str, str]]]:
         problems.append({"problem": flagify(str(exc)), "fix": _device_fix(str(exc))})
     try:
         info = resolve_checkpoint(spec.model, local_only=True)
-        report.update(checkpoint_found=True, checkpoint_path=str(info.path), checkpoint_layout=info.layout,
-                      checkpoint_fingerprint=fingerprint(info), checkpoint_problem=None)
+        report.update(
+            checkpoint_found=True,
+            checkpoint_path=str(info.path),
+            checkpoint_layout=info.layout,
+            checkpoint_fingerprint=fingerprint(info),
+            checkpoint_problem=None,
+        )
     except ArtiMuseError as exc:
         report.update(checkpoint_found=False, checkpoint_path=None, checkpoint_problem=flagify(str(exc)))
         repo_id = repo_id_for(spec.model)
@@ -118,8 +129,13 @@ def diagnose() -> tuple[dict[str, Any], list[dict[str, str]]]:
         try:
             report["adapter_path"] = str(adapter_dir(spec.adapter))
         except ArtiMuseError as exc:
-            problems.append({"problem": flagify(str(exc)), "fix": "see `artimuse adapters list`, or drop --adapter "
-                             "(and ARTIMUSE_ADAPTER / adapter in config.toml)"})
+            problems.append(
+                {
+                    "problem": flagify(str(exc)),
+                    "fix": "see `artimuse adapters list`, or drop --adapter "
+                    "(and ARTIMUSE_ADAPTER / adapter in config.toml)",
+                }
+            )
     report["library"] = config.library_url()
     return report, problems
 
@@ -127,9 +143,11 @@ def diagnose() -> tuple[dict[str, Any], list[dict[str, str]]]:
 def _model_fix(repo_id: str | None) -> str:
     where = "--model, ARTIMUSE_MODEL or model in config.toml (`artimuse config show` says which is in force)"
     if repo_id:
-        return (f"on a machine with internet run `hf download {repo_id} --include '*.json' '*.safetensors' "
-                f"'*.txt'` and copy the Hugging Face cache here (or set HF_HOME), or point {where} at a "
-                "checkpoint folder")
+        return (
+            f"on a machine with internet run `hf download {repo_id} --include '*.json' '*.safetensors' "
+            f"'*.txt'` and copy the Hugging Face cache here (or set HF_HOME), or point {where} at a "
+            "checkpoint folder"
+        )
     return f"point {where} at a folder with config.json, the tokenizer files and *.safetensors weights"
 
 

@@ -17,8 +17,19 @@ from .options import category_option, json_option, limit_option, since_option
 from .output import csv_cell, csv_writer, emit_json, emit_jsonl, print_table, secho
 
 CATEGORY_HELP = f"Only this category: {', '.join(CATEGORIES)} (full names like 'Painting & Calligraphy' work too)."
-EXPORT_COLUMNS = ["path", "score", "std", "category", "model", "fingerprint", "adapter", "created_at", "current",
-                  "prompt_hash", "engine_version"]
+EXPORT_COLUMNS = [
+    "path",
+    "score",
+    "std",
+    "category",
+    "model",
+    "fingerprint",
+    "adapter",
+    "created_at",
+    "current",
+    "prompt_hash",
+    "engine_version",
+]
 
 
 @click.command()
@@ -28,12 +39,26 @@ EXPORT_COLUMNS = ["path", "score", "std", "category", "model", "fingerprint", "a
 @click.option("--min-score", type=float, help="Only scores at least this high (0-100).")
 @click.option("--model", "-m", help="Only scores by this model name.")
 @click.option("--folder", type=click.Path(file_okay=False), help="Only images under this folder.")
-@click.option("--rank", type=click.Choice(["mean", "lower"]), default="mean", show_default=True,
-              help="mean: the score; lower: score - k*std, which favours images the model is sure about.")
+@click.option(
+    "--rank",
+    type=click.Choice(["mean", "lower"]),
+    default="mean",
+    show_default=True,
+    help="mean: the score; lower: score - k*std, which favours images the model is sure about.",
+)
 @click.option("-k", "k", default=1.0, show_default=True, help="How many std to subtract with --rank lower.")
 @json_option
-def top(category: str | None, limit: int, since: str | None, min_score: float | None, model: str | None,
-        folder: str | None, rank: str, k: float, as_json: bool) -> None:
+def top(
+    category: str | None,
+    limit: int,
+    since: str | None,
+    min_score: float | None,
+    model: str | None,
+    folder: str | None,
+    rank: str,
+    k: float,
+    as_json: bool,
+) -> None:
     """The best images in the library, ranked.
 
     \b
@@ -42,8 +67,20 @@ def top(category: str | None, limit: int, since: str | None, min_score: float | 
       artimuse top -c aigc --since 7d --limit 50 --rank lower
       artimuse top --folder ~/Exports/wedding --json
     """
-    records = app().library().top(category=category, limit=limit, since=_since(since), min_score=min_score,
-                                  model=model, folder=folder, rank=rank, k=k)
+    records = (
+        app()
+        .library()
+        .top(
+            category=category,
+            limit=limit,
+            since=_since(since),
+            min_score=min_score,
+            model=model,
+            folder=folder,
+            rank=rank,
+            k=k,
+        )
+    )
     if as_json:
         emit_json(records)
         return
@@ -91,7 +128,7 @@ def history(limit: int, since: str | None, as_json: bool) -> None:
 
 def histogram(distribution: list[float], width: int = 40) -> str:
     """The 101-way distribution in ten bins of ten points (the last bin holds 90-100)."""
-    bins = [sum(distribution[i * 10:(i + 1) * 10 + (1 if i == 9 else 0)]) for i in range(10)]
+    bins = [sum(distribution[i * 10 : (i + 1) * 10 + (1 if i == 9 else 0)]) for i in range(10)]
     peak = max(bins) or 1.0
     lines = []
     for i, mass in enumerate(bins):
@@ -126,12 +163,16 @@ def show(image: str, as_json: bool) -> None:
         if i and not evaluation.current:
             continue
         adapter = f" + {evaluation.adapter}" if evaluation.adapter else ""
-        click.echo(f"\n  score {evaluation.score:.2f} ± {evaluation.std:.2f}   {evaluation.model}{adapter}"
-                   f"   {evaluation.created_at}")
+        click.echo(
+            f"\n  score {evaluation.score:.2f} ± {evaluation.std:.2f}   {evaluation.model}{adapter}"
+            f"   {evaluation.created_at}"
+        )
         if evaluation.distribution:
             click.echo(histogram(evaluation.distribution))
-        click.echo(f"  provenance: fingerprint {evaluation.fingerprint}, prompt {evaluation.prompt_hash}, "
-                   f"{evaluation.device} {evaluation.dtype}, engine {evaluation.engine_version}")
+        click.echo(
+            f"  provenance: fingerprint {evaluation.fingerprint}, prompt {evaluation.prompt_hash}, "
+            f"{evaluation.device} {evaluation.dtype}, engine {evaluation.engine_version}"
+        )
         for attribute, text in evaluation.critiques.items():
             secho(f"\n  {attribute}", underline=True)
             click.echo("  " + text.replace("\n", "\n  "))
@@ -139,14 +180,20 @@ def show(image: str, as_json: bool) -> None:
     if older:
         click.echo(f"\n  ({older} older evaluation(s); --json shows them)")
     if data.ratings:
-        click.echo("\n  your ratings: " + ", ".join(
-            f"{r.score:.0f}" + (f" ({r.stars:g}★)" if r.stars else "") for r in data.ratings))
+        click.echo(
+            "\n  your ratings: "
+            + ", ".join(f"{r.score:.0f}" + (f" ({r.stars:g}★)" if r.stars else "") for r in data.ratings)
+        )
 
 
-SEARCH_HELP = "\n\n".join([
-    "Search the critiques' text.", SEARCH_SYNTAX,
-    "\b\nExamples:\n  artimuse search \"leading lines\"\n  artimuse search dumm                  finds dummy"
-    "\n  artimuse search light OR shadow -noise"])
+SEARCH_HELP = "\n\n".join(
+    [
+        "Search the critiques' text.",
+        SEARCH_SYNTAX,
+        '\b\nExamples:\n  artimuse search "leading lines"\n  artimuse search dumm                  finds dummy'
+        "\n  artimuse search light OR shadow -noise",
+    ]
+)
 
 
 @click.command(help=SEARCH_HELP, short_help="Search the critiques' text (prefixes, stems, phrases).")
@@ -185,8 +232,15 @@ def stats(as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--format", "-f", "fmt", type=click.Choice(["jsonl", "json", "csv"]), default="jsonl",
-              show_default=True, help="jsonl (one object per line), json (one array) or csv.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["jsonl", "json", "csv"]),
+    default="jsonl",
+    show_default=True,
+    help="jsonl (one object per line), json (one array) or csv.",
+)
 @json_option
 @click.option("--all", "everything", is_flag=True, help="Every evaluation, not only the current ones.")
 @click.option("--distribution", is_flag=True, help="Include the 101 probabilities (csv: as a JSON list).")
@@ -242,16 +296,20 @@ def errors(limit: int, since: str | None, as_json: bool) -> None:
         click.echo("no errors recorded")
 
 
-RATE_HELP = """Record your own rating of an image (what `artimuse finetune --from-db` learns from).
+RATE_HELP = (
+    """Record your own rating of an image (what `artimuse finetune --from-db` learns from).
 
     \b
-    Stars map to scores: """ + STAR_SCORES + """.
+    Stars map to scores: """
+    + STAR_SCORES
+    + """.
 
     \b
     Examples:
       artimuse rate photo.jpg --stars 4
       artimuse rate photo.jpg --score 85
     """
+)
 
 
 @click.command(help=RATE_HELP, short_help="Record your own rating of an image (stars or a score).")

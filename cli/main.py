@@ -17,14 +17,26 @@ import artimuse_core
 from artimuse_core.errors import ArtiMuseError
 
 from . import (
-    admin_commands, comfyui_commands, finetune_commands, info_commands, library_commands, score_commands,
+    admin_commands,
+    comfyui_commands,
+    finetune_commands,
+    info_commands,
+    library_commands,
+    score_commands,
     watch_commands,
 )
 from .context import AppContext
 from .options import translate
 
-COMMAND_MODULES = (score_commands, info_commands, library_commands, admin_commands, watch_commands,
-                   finetune_commands, comfyui_commands)
+COMMAND_MODULES = (
+    score_commands,
+    info_commands,
+    library_commands,
+    admin_commands,
+    watch_commands,
+    finetune_commands,
+    comfyui_commands,
+)
 
 
 class ArtiMuseGroup(click.Group):

@@ -93,14 +93,19 @@ def engine_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Callable[..., 
             ctx = click.get_current_context()
             values = {s.name: kwargs.pop(s.name) for s in chosen}
             # Only what was typed overrides the configuration; an untouched option's default does not.
-            explicit = {name: value for name, value in values.items()
-                        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+            explicit = {
+                name: value
+                for name, value in values.items()
+                if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+            }
             context = app()
             context.config = context.settings.with_arguments(**explicit)
             return func(*args, **kwargs)
+
         for setting in reversed(chosen):
             wrapper = setting_option(setting)(wrapper)
         return wrapper
+
     return decorate
 
 
@@ -110,8 +115,9 @@ def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def limit_option(default: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option("--limit", "-n", default=default, show_default=True, type=click.IntRange(1),
-                        help="Show at most this many rows.")
+    return click.option(
+        "--limit", "-n", default=default, show_default=True, type=click.IntRange(1), help="Show at most this many rows."
+    )
 
 
 def since_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -95,17 +95,32 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, terminal
     from rich.table import Table
 
     terminal = sys.stdout.isatty() if terminal is None else terminal
-    grid = Table(box=box.SIMPLE_HEAD if terminal else None, show_edge=False, pad_edge=False, highlight=False,
-                 header_style="bold" if terminal else "")
+    grid = Table(
+        box=box.SIMPLE_HEAD if terminal else None,
+        show_edge=False,
+        pad_edge=False,
+        highlight=False,
+        header_style="bold" if terminal else "",
+    )
     for column in columns:
         long = column in ("path", "message", "text")
-        grid.add_column(column.upper(), overflow="fold" if long else "ellipsis", no_wrap=not long,
-                        justify="right" if column in _NUMERIC else "left")
+        grid.add_column(
+            column.upper(),
+            overflow="fold" if long else "ellipsis",
+            no_wrap=not long,
+            justify="right" if column in _NUMERIC else "left",
+        )
     for row in rows:
         grid.add_row(*[cell(row.get(c)) for c in columns])
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=terminal, width=None if terminal else 1_000_000,
-                      color_system="auto" if terminal else None, highlight=False, soft_wrap=not terminal)
+    console = Console(
+        file=buffer,
+        force_terminal=terminal,
+        width=None if terminal else 1_000_000,
+        color_system="auto" if terminal else None,
+        highlight=False,
+        soft_wrap=not terminal,
+    )
     if terminal:
         console.width = _terminal_width()
     console.print(grid)
@@ -122,5 +137,18 @@ def _terminal_width() -> int:
     return shutil.get_terminal_size((100, 24)).columns
 
 
-_NUMERIC = {"score", "std", "lower_bound", "rank", "count", "mean", "p10", "p25", "p50", "p75", "p90",
-            "train_size", "paper_srcc"}
+_NUMERIC = {
+    "score",
+    "std",
+    "lower_bound",
+    "rank",
+    "count",
+    "mean",
+    "p10",
+    "p25",
+    "p50",
+    "p75",
+    "p90",
+    "train_size",
+    "paper_srcc",
+}

@@ -42,17 +42,34 @@ def checked_category(category: str | None) -> str | None:
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @engine_options(exclude=("max_new_tokens",))
-@category_option(f"Category of these images ({', '.join(CATEGORIES)}). Default: the config's folder setting, "
-                 "else what the library knows, else the model predicts it.")
+@category_option(
+    f"Category of these images ({', '.join(CATEGORIES)}). Default: the config's folder setting, "
+    "else what the library knows, else the model predicts it."
+)
 @click.option("--save/--no-save", default=True, show_default=True, help="Record the scores in the library.")
 @click.option("--force", is_flag=True, help="Score again even when this content was scored by this model.")
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="table for people; json, jsonl (one object per image, printed as each is scored) or csv.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table for people; json, jsonl (one object per image, printed as each is scored) or csv.",
+)
 @json_option
 @click.option("--distribution", is_flag=True, help="Include the 101-way score distribution (json, jsonl, csv).")
 @click.option("--probs", "distribution_alias", is_flag=True, hidden=True, help="Old name of --distribution.")
-def score(paths: tuple[str, ...], category: str | None, save: bool, force: bool, fmt: str, as_json: bool,
-          distribution: bool, distribution_alias: bool) -> None:
+def score(
+    paths: tuple[str, ...],
+    category: str | None,
+    save: bool,
+    force: bool,
+    fmt: str,
+    as_json: bool,
+    distribution: bool,
+    distribution_alias: bool,
+) -> None:
     """Score images: files, folders (walked recursively) or glob patterns.
 
     Results go into the library (`artimuse top`, `artimuse show`); a file whose content was already scored
@@ -81,16 +98,26 @@ def score(paths: tuple[str, ...], category: str | None, save: bool, force: bool,
     order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
     rows: list[dict[str, Any]] = []
     with progress_bar(len(collected.files), "img", "scoring") as bar:
-        for result in ingest(engine, library, collected.files, category=category, force=force,
-                             problems=collected.problems, progress=bar.update):
+        for result in ingest(
+            engine,
+            library,
+            collected.files,
+            category=category,
+            force=force,
+            problems=collected.problems,
+            progress=bar.update,
+        ):
             row = result.to_dict(distribution=with_distribution)
             if fmt == "jsonl":
                 emit_jsonl(row)
             rows.append(row)
     rows.sort(key=lambda r: order.get(r["path"], len(order)))
     if fmt == "table":
-        emit_rows([dict(r, error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: "))) for r in rows],
-                  fmt, SCORE_COLUMNS)
+        emit_rows(
+            [dict(r, error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: "))) for r in rows],
+            fmt,
+            SCORE_COLUMNS,
+        )
     elif fmt != "jsonl":
         emit_rows(rows, fmt, SCORE_COLUMNS + ["model"] + (["distribution"] if with_distribution else []))
     _summary(rows)
@@ -107,34 +134,52 @@ def _summary(rows: list[dict[str, Any]]) -> None:
         sys.exit(1)
 
 
-CRITIQUE_HELP = """Written critiques of images, one per attribute, decoded greedily.
+CRITIQUE_HELP = (
+    """Written critiques of images, one per attribute, decoded greedily.
 
     Critiques (and the score) are recorded in the library unless --no-save; an image already critiqued on
     an attribute by this model shows the stored text unless --force.
 
     \b
-    Attributes: """ + "; ".join(ATTRIBUTES) + """
+    Attributes: """
+    + "; ".join(ATTRIBUTES)
+    + """
 
     \b
     Examples:
       artimuse critique photo.jpg
       artimuse critique photo.jpg -a composition -a "technical" --format json
     """
+)
 
 
 @click.command(help=CRITIQUE_HELP, short_help="Written critiques of images, one per attribute.")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--attribute", "-a", "attributes", multiple=True,
-              help="Attribute to critique (repeatable; a unique prefix is enough). Default: all eight.")
+@click.option(
+    "--attribute",
+    "-a",
+    "attributes",
+    multiple=True,
+    help="Attribute to critique (repeatable; a unique prefix is enough). Default: all eight.",
+)
 @engine_options()
-@click.option("--save/--no-save", default=True, show_default=True,
-              help="Record the critiques (and the score) in the library.")
+@click.option(
+    "--save/--no-save", default=True, show_default=True, help="Record the critiques (and the score) in the library."
+)
 @click.option("--force", is_flag=True, help="Score and critique again even when the library has them.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "jsonl"]), default="text",
-              show_default=True, help="text for people; json or jsonl (one object per critique) for scripts.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["text", "json", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="text for people; json or jsonl (one object per critique) for scripts.",
+)
 @json_option
-def critique(paths: tuple[str, ...], attributes: tuple[str, ...], save: bool, force: bool, fmt: str,
-             as_json: bool) -> None:
+def critique(
+    paths: tuple[str, ...], attributes: tuple[str, ...], save: bool, force: bool, fmt: str, as_json: bool
+) -> None:
     from artimuse_core.files import collect_images
     from artimuse_core.library.door import ingest
     from artimuse_core.prompts import resolve_attribute
@@ -148,15 +193,33 @@ def critique(paths: tuple[str, ...], attributes: tuple[str, ...], save: bool, fo
     order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
     rows: list[dict[str, Any]] = []
     with progress_bar(len(collected.files), "img", "critiquing") as bar:
-        results = list(ingest(engine, library, collected.files, force=force, critique=chosen,
-                              problems=collected.problems, progress=bar.update))
+        results = list(
+            ingest(
+                engine,
+                library,
+                collected.files,
+                force=force,
+                critique=chosen,
+                problems=collected.problems,
+                progress=bar.update,
+            )
+        )
     results.sort(key=lambda r: order.get(r.path, len(order)))
     for result in results:
         for attribute in chosen:
             text = result.critiques.get(attribute)
             error = None if text is not None else (result.error or "no critique")
-            rows.append({"path": result.path, "attribute": attribute, "text": text, "score": result.score,
-                         "status": result.status, "error": error, "error_kind": result.error_kind if error else None})
+            rows.append(
+                {
+                    "path": result.path,
+                    "attribute": attribute,
+                    "text": text,
+                    "score": result.score,
+                    "status": result.status,
+                    "error": error,
+                    "error_kind": result.error_kind if error else None,
+                }
+            )
     if fmt == "text":
         current = None
         for row in rows:
@@ -176,11 +239,19 @@ def critique(paths: tuple[str, ...], attributes: tuple[str, ...], save: bool, fo
 
 @click.command("eval")
 @click.argument("test_json", type=click.Path(exists=True, dir_okay=False))
-@click.option("--images", "images_dir", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Folder the 'image' entries are relative to.")
+@click.option(
+    "--images",
+    "images_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder the 'image' entries are relative to.",
+)
 @engine_options(exclude=("max_new_tokens",))
-@click.option("--predictions", type=click.Path(dir_okay=False, writable=True),
-              help="Also write every prediction as JSON lines here.")
+@click.option(
+    "--predictions",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write every prediction as JSON lines here.",
+)
 @json_option
 def evaluate(test_json: str, images_dir: str, predictions: str | None, as_json: bool) -> None:
     """Benchmark a checkpoint on the authors' format: a JSON list of {"image": ..., "gt_score": ...}.
@@ -199,7 +270,7 @@ def evaluate(test_json: str, images_dir: str, predictions: str | None, as_json: 
         entries = json.loads(Path(test_json).read_text(encoding="utf-8"))
         pairs = [(e["image"], float(e["gt_score"])) for e in entries]
     except (ValueError, KeyError, TypeError) as exc:
-        raise Failure(f"{test_json}: expected a JSON list of {{\"image\", \"gt_score\"}} ({exc})") from exc
+        raise Failure(f'{test_json}: expected a JSON list of {{"image", "gt_score"}} ({exc})') from exc
     root = Path(images_dir)
     paths, refused = [], []
     for name, _ in pairs:
@@ -220,8 +291,10 @@ def evaluate(test_json: str, images_dir: str, predictions: str | None, as_json: 
     if as_json:
         emit_json(report)
     else:
-        click.echo(f"{report['model']}: SRCC {report['srcc']:.4f}  PLCC {report['plcc']:.4f}  "
-                   f"on {report['n']} images ({report['failed']} failed)")
+        click.echo(
+            f"{report['model']}: SRCC {report['srcc']:.4f}  PLCC {report['plcc']:.4f}  "
+            f"on {report['n']} images ({report['failed']} failed)"
+        )
         for error in report["errors"]:
             click.echo(f"  error: {error}", err=True)
     if report["failed"]:

@@ -18,18 +18,36 @@ from .output import emit_json, styled
 @click.command()
 @click.argument("folders", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--category", "-c", help="Category of everything watched (else per-folder config, else predicted).")
-@click.option("--critique/--no-critique", default=False, show_default=True,
-              help="Also write critiques (after the scores, never holding them back).")
+@click.option(
+    "--critique/--no-critique",
+    default=False,
+    show_default=True,
+    help="Also write critiques (after the scores, never holding them back).",
+)
 @click.option("--attributes", "-a", multiple=True, help="Critique attributes (repeatable). Default: all eight.")
-@click.option("--debounce", default=1.0, show_default=True, type=click.FloatRange(0.05),
-              help="Seconds a file's size and mtime must stay unchanged before it is scored.")
+@click.option(
+    "--debounce",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.05),
+    help="Seconds a file's size and mtime must stay unchanged before it is scored.",
+)
 @engine_options()
 @click.option("--json-logs", is_flag=True, help="One JSON object per log line (for log collectors).")
 @click.option("--verbose", "-v", is_flag=True, help="Also log ignored files.")
 @click.option("--print-service", is_flag=True, help="Print the login service file (systemd/launchd) and exit.")
 @click.option("--install-service", is_flag=True, help="Install that service file and say how to start it.")
-def watch(folders: tuple[str, ...], category: str | None, critique: bool, attributes: tuple[str, ...],
-          debounce: float, json_logs: bool, verbose: bool, print_service: bool, install_service: bool) -> None:
+def watch(
+    folders: tuple[str, ...],
+    category: str | None,
+    critique: bool,
+    attributes: tuple[str, ...],
+    debounce: float,
+    json_logs: bool,
+    verbose: bool,
+    print_service: bool,
+    install_service: bool,
+) -> None:
     """Watch folders and score every new or changed image into the library.
 
     Folders come from the arguments, else from `[[folders]]` in the config. Files are scored once complete
@@ -58,21 +76,33 @@ def watch(folders: tuple[str, ...], category: str | None, critique: bool, attrib
     else:
         watched = [(f.path, f.category) for f in config.folders]
     if not watched:
-        raise click.UsageError("name folders to watch, or list them as [[folders]] in the config "
-                               f"({paths().config_file})")
+        raise click.UsageError(
+            f"name folders to watch, or list them as [[folders]] in the config ({paths().config_file})"
+        )
     from artimuse_watcher import Watcher, WatcherSettings
     from artimuse_watcher.logs import setup
 
     setup(json_logs=json_logs, verbose=verbose)
-    settings = WatcherSettings(folders=watched, category=fixed, critique=chosen if critique else (),
-                               max_new_tokens=config.spec.max_new_tokens, debounce_s=debounce,
-                               batch_size=config.spec.batch_size)
+    settings = WatcherSettings(
+        folders=watched,
+        category=fixed,
+        critique=chosen if critique else (),
+        max_new_tokens=config.spec.max_new_tokens,
+        debounce_s=debounce,
+        batch_size=config.spec.batch_size,
+    )
     watcher = Watcher(settings, context.library(), lambda: context.engine(config.spec))
     sys.exit(watcher.run())
 
 
-def _service(folders: tuple[str, ...], category: str | None, critique: bool, attributes: tuple[str, ...],
-             sources: Any, print_only: bool) -> None:
+def _service(
+    folders: tuple[str, ...],
+    category: str | None,
+    critique: bool,
+    attributes: tuple[str, ...],
+    sources: Any,
+    print_only: bool,
+) -> None:
     """The login service runs this same command; settings given here as options are written into it."""
     from artimuse_watcher.service import service_file
 
@@ -113,9 +143,12 @@ def status(as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
-    state = styled("running", fg="green") + f" (pid {info['pid']})" if info["running"] else \
-        styled("not running", fg="yellow") + (" (stale status file: it was killed)" if info["stale_status_file"]
-                                               else "")
+    state = (
+        styled("running", fg="green") + f" (pid {info['pid']})"
+        if info["running"]
+        else styled("not running", fg="yellow")
+        + (" (stale status file: it was killed)" if info["stale_status_file"] else "")
+    )
     click.echo(f"watcher: {state}")
     if info["folders"]:
         click.echo("folders: " + ", ".join(info["folders"]))

@@ -121,6 +121,7 @@ def run_cli(fake_engines):
 
     def run(*args, engine=None):
         return CliRunner().invoke(cli, [str(a) for a in args], obj=AppContext(engine_factory=engine or factory))
+
     return run
 
 

@@ -16,8 +16,12 @@ import click
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = {"artimuse_core": REPO / "artimuse_core", "artimuse_cli": REPO / "cli",
-            "artimuse_watcher": REPO / "plugins" / "watcher", "artimuse_comfyui": REPO / "plugins" / "comfyui"}
+PACKAGES = {
+    "artimuse_core": REPO / "artimuse_core",
+    "artimuse_cli": REPO / "cli",
+    "artimuse_watcher": REPO / "plugins" / "watcher",
+    "artimuse_comfyui": REPO / "plugins" / "comfyui",
+}
 FRONT_ENDS = ("artimuse_cli", "artimuse_watcher", "artimuse_comfyui")
 MAX_LINES = 400
 
@@ -47,7 +51,7 @@ def imports(name: str, file: Path, top_level_only: bool = False) -> list[tuple[s
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - node.level + 1]
+                base = base[: len(base) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -82,16 +86,23 @@ def test_command_modules_never_import_the_cli_root():
 def test_no_import_cycles():
     """Module-level imports between our own modules form no cycle (imports inside functions are lazy)."""
     # An edge to one's own parent package is no cycle: Python initialises the parent first.
-    graph = {name: sorted({m for m, _ in imports(name, file, top_level_only=True)
-                           if m in modules() and m != name and not name.startswith(m + ".")})
-             for name, file in modules().items()}
+    graph = {
+        name: sorted(
+            {
+                m
+                for m, _ in imports(name, file, top_level_only=True)
+                if m in modules() and m != name and not name.startswith(m + ".")
+            }
+        )
+        for name, file in modules().items()
+    }
     state: dict[str, str] = {}
 
     def visit(node: str, path: list[str]) -> None:
         state[node] = "open"
         for nxt in graph[node]:
             if state.get(nxt) == "open":
-                raise AssertionError("import cycle: " + " -> ".join(path[path.index(nxt):] + [nxt]))
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(nxt) :] + [nxt]))
             if nxt not in state:
                 visit(nxt, path + [nxt])
         state[node] = "done"
@@ -102,8 +113,11 @@ def test_no_import_cycles():
 
 
 def test_no_module_over_400_lines():
-    big = {name: n for name, file in modules().items()
-           if (n := len(file.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    big = {
+        name: n
+        for name, file in modules().items()
+        if (n := len(file.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert not big, big
 
 
@@ -124,10 +138,26 @@ def test_importing_the_core_changes_no_global_state():
 
 
 FAST_COMMANDS = [
-    ["--version"], ["--help"], ["top"], ["top", "--json"], ["show", "{image}"], ["history"], ["search", "dumm"],
-    ["stats"], ["export"], ["errors"], ["rate", "{image}", "--stars", "4"], ["categorize", "{image}", "aigc"],
-    ["config", "show"], ["config", "path"], ["db", "current"], ["status"], ["adapters", "list"],
-    ["comfyui", "install", "{comfyui}"], ["score", "--help"], ["finetune", "--help"],
+    ["--version"],
+    ["--help"],
+    ["top"],
+    ["top", "--json"],
+    ["show", "{image}"],
+    ["history"],
+    ["search", "dumm"],
+    ["stats"],
+    ["export"],
+    ["errors"],
+    ["rate", "{image}", "--stars", "4"],
+    ["categorize", "{image}", "aigc"],
+    ["config", "show"],
+    ["config", "path"],
+    ["db", "current"],
+    ["status"],
+    ["adapters", "list"],
+    ["comfyui", "install", "{comfyui}"],
+    ["score", "--help"],
+    ["finetune", "--help"],
 ]
 
 
@@ -160,8 +190,9 @@ def test_commands_that_do_not_run_the_model_never_import_torch(tmp_path, mixed_i
         print(json.dumps(report))
     """)
     commands = [[a.format(image=image, comfyui=tmp_path / "ComfyUI") for a in args] for args in FAST_COMMANDS]
-    done = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(commands)], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     for args, code, heavy, output in json.loads(done.stdout.splitlines()[-1]):
         assert code == 0, (args, output)
@@ -179,7 +210,7 @@ def test_every_command_and_option_has_help_text():
     from artimuse_cli.main import cli
 
     for path, command in walk(cli):
-        assert (command.help or command.short_help), f"`artimuse {' '.join(path)}` has no help"
+        assert command.help or command.short_help, f"`artimuse {' '.join(path)}` has no help"
         for param in command.params:
             if isinstance(param, click.Option) and not param.hidden:
                 assert param.help, f"`artimuse {' '.join(path)}` {param.opts[0]} has no help"
@@ -189,8 +220,10 @@ def test_every_command_and_option_has_help_text():
 
 
 # Leaf commands that print no data of their own, and why.
-NO_JSON = {("watch",): "a long-running process: its output is logs (--json-logs)",
-           ("comfyui", "install"): "an action on a folder: prints one line about the link it made"}
+NO_JSON = {
+    ("watch",): "a long-running process: its output is logs (--json-logs)",
+    ("comfyui", "install"): "an action on a folder: prints one line about the link it made",
+}
 
 
 def test_every_command_that_prints_data_has_json():
@@ -211,11 +244,16 @@ def test_the_declared_head_is_the_newest_migration():
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == head_revision()
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("dumm", '"dumm"*'), ('"leading lines"', '"leading lines"'), ("light OR shadow -noise",
-                                                                     '"light"* OR "shadow"* NOT "noise"*'),
-    ('say "hi', '"say"* "hi"'), ('a"b', '"a""b"*'),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("dumm", '"dumm"*'),
+        ('"leading lines"', '"leading lines"'),
+        ("light OR shadow -noise", '"light"* OR "shadow"* NOT "noise"*'),
+        ('say "hi', '"say"* "hi"'),
+        ('a"b', '"a""b"*'),
+    ],
+)
 def test_search_queries_become_safe_fts5_expressions(query, expected):
     from artimuse_core.library.search import fts_query
 

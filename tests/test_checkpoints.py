@@ -8,9 +8,9 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+from artimuse_cli.main import cli
 from artimuse_core import CheckpointError, CheckpointNotFound, resolve_checkpoint
 from artimuse_core.checkpoints import fingerprint, inspect_checkpoint
-from artimuse_cli.main import cli
 
 
 def create_engine(*args, **kwargs):  # imported when used: torch and transformers load for the slow tests only

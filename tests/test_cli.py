@@ -48,11 +48,13 @@ def test_score_folder_reports_the_bad_file_and_exits_nonzero(run_cli, folder_wit
 @pytest.mark.slow
 def test_score_folder_end_to_end_with_the_real_engine(tiny_chat, folder_with_a_bad_file):
     """The one CLI run through the real engine and library (the tiny checkpoint)."""
-    result = CliRunner().invoke(cli, ["score", str(folder_with_a_bad_file), "--model", str(tiny_chat),
-                                      "--format", "jsonl"])
+    result = CliRunner().invoke(
+        cli, ["score", str(folder_with_a_bad_file), "--model", str(tiny_chat), "--format", "jsonl"]
+    )
     check_folder_run(result)
-    again = CliRunner().invoke(cli, ["score", str(folder_with_a_bad_file), "--model", str(tiny_chat),
-                                     "--format", "jsonl"])
+    again = CliRunner().invoke(
+        cli, ["score", str(folder_with_a_bad_file), "--model", str(tiny_chat), "--format", "jsonl"]
+    )
     assert [json.loads(line)["status"] for line in again.stdout.splitlines()].count("cached") == 4
 
 
@@ -91,6 +93,7 @@ def test_jsonl_is_streamed_as_results_arrive(run_cli, mixed_images):
         def before_score(source):
             if source == str(mixed_images[5]):
                 seen_before_last.append(sys.stdout.buffer.getvalue().decode())
+
         return FakeEngine(spec, before_score=before_score)
 
     result = run_cli("score", *mixed_images[:6], "--format", "jsonl", "--no-save", "-b", "2", engine=engine)
@@ -110,8 +113,19 @@ def test_glob_and_missing_paths(run_cli, mixed_images):
 
 
 def test_critique_command(run_cli, mixed_images):
-    result = run_cli("critique", mixed_images[0], "-a", "composition", "-a", "technical", "--max-new-tokens", "6",
-                     "--format", "json", "--no-save")
+    result = run_cli(
+        "critique",
+        mixed_images[0],
+        "-a",
+        "composition",
+        "-a",
+        "technical",
+        "--max-new-tokens",
+        "6",
+        "--format",
+        "json",
+        "--no-save",
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["attribute"] for r in rows] == ["Composition & Design", "Technical Execution"]

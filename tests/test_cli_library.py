@@ -64,13 +64,16 @@ def test_category_option_and_config_folders(home, shoot, run, tmp_path):
     assert bad.exit_code == 2 and "unknown category" in bad.output
 
 
-@pytest.mark.parametrize("content, message", [
-    ('colour = "blue"\n', "unknown key 'colour'"),
-    ('batch_size = "big"\n', "'batch_size' must be a whole number"),
-    ('dtype = "float8"\n', "'dtype' must be one of"),
-    ('[[folders]]\npath = "/x"\ncategory = "sculpture"\n', "folders[0].category"),
-    ('model = \n', "config.toml"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('colour = "blue"\n', "unknown key 'colour'"),
+        ('batch_size = "big"\n', "'batch_size' must be a whole number"),
+        ('dtype = "float8"\n', "'dtype' must be one of"),
+        ('[[folders]]\npath = "/x"\ncategory = "sculpture"\n', "folders[0].category"),
+        ("model = \n", "config.toml"),
+    ],
+)
 def test_config_errors_name_the_key_and_the_file(home, content, message, run):
     home.mkdir(parents=True)
     (home / "config.toml").write_text(content)
@@ -139,7 +142,7 @@ def test_config_show_reflects_the_environment_and_says_where_each_value_came_fro
 
 def test_engine_options_go_on_top_of_environment_and_file(home, run, fake_engines, shoot, monkeypatch):
     home.mkdir(parents=True)
-    (home / "config.toml").write_text('batch_size = 4\nmax_pixels = 123456789\n')
+    (home / "config.toml").write_text("batch_size = 4\nmax_pixels = 123456789\n")
     monkeypatch.setenv("ARTIMUSE_BATCH_SIZE", "3")
     monkeypatch.setenv("ARTIMUSE_MODEL", "from-env")
     image = sorted(shoot.glob("*.png"))[0]

@@ -34,8 +34,13 @@ def test_the_result_is_the_row_contract(library, files):
     assert ScoreResult.from_row(row) == scored  # to_dict -> from_row gives the same result back
     stored = library.evaluation(scored.evaluation_id)
     back = stored.to_result()
-    assert (back.status, back.score, back.std, back.distribution, back.category) == \
-        ("cached", scored.score, scored.std, scored.distribution, scored.category)
+    assert (back.status, back.score, back.std, back.distribution, back.category) == (
+        "cached",
+        scored.score,
+        scored.std,
+        scored.distribution,
+        scored.category,
+    )
     assert back.provenance.fingerprint == scored.provenance.fingerprint
     with pytest.raises(ValueError, match="status must be one of"):
         ScoreResult("x", status="done")
@@ -75,8 +80,9 @@ def test_queued_critiques_are_durable_jobs_run_after_the_scores(library, files):
     engine = FakeEngine()
     library.enqueue(str(files[0]), files[0].stat().st_size, files[0].stat().st_mtime)
     job = library.pending_jobs()[0]
-    scored = list(ingest(engine, library, [files[0]], critique=["overall"], queue_critiques=True,
-                         jobs={job.path: job.id}))
+    scored = list(
+        ingest(engine, library, [files[0]], critique=["overall"], queue_critiques=True, jobs={job.path: job.id})
+    )
     assert scored[0].critiques == {} and library.queue_length() == {"critique": 1}
     queued = library.pending_jobs("critique")
     assert queued[0].evaluation_id == scored[0].evaluation_id  # queued in the score's own transaction
@@ -91,8 +97,14 @@ def test_errors_are_recorded_and_the_run_goes_on(library, files, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(files[1].read_bytes()[:100])
     missing = tmp_path / "missing.png"
-    results = list(ingest(FakeEngine(), library, [files[0], broken, missing],
-                          problems=[("nowhere/*.png", "missing", "nowhere/*.png: the pattern matches no image file")]))
+    results = list(
+        ingest(
+            FakeEngine(),
+            library,
+            [files[0], broken, missing],
+            problems=[("nowhere/*.png", "missing", "nowhere/*.png: the pattern matches no image file")],
+        )
+    )
     statuses = {r.path: (r.status, r.error_kind) for r in results}
     assert statuses[str(files[0])] == ("scored", None)
     assert statuses[str(broken)][0] == "failed" and statuses[str(missing)] == ("failed", "unreadable")
@@ -111,6 +123,7 @@ def test_a_job_whose_file_vanished_ends_gone(library, files):
 
 def test_without_a_library_nothing_is_recorded(tmp_path, files):
     results = list(ingest(FakeEngine(), None, files[:2], category="photo"))
-    assert [(r.status, r.category, r.category_source, r.evaluation_id) for r in results] == \
-        [("scored", "photography", "option", None)] * 2
+    assert [(r.status, r.category, r.category_source, r.evaluation_id) for r in results] == [
+        ("scored", "photography", "option", None)
+    ] * 2
     assert not (tmp_path / "lib.db").exists()

@@ -24,8 +24,11 @@ def checkpoint_folder(folder):
     """A folder that passes the checkpoint checks (config, tokenizer files, a safetensors header) without
     weights worth loading: doctor inspects, it never loads."""
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps({"model_type": "internvl_chat", "vision_config": {},
-                                                    "llm_config": {"architectures": ["Qwen2ForCausalLM"]}}))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {"model_type": "internvl_chat", "vision_config": {}, "llm_config": {"architectures": ["Qwen2ForCausalLM"]}}
+        )
+    )
     (folder / "tokenizer_config.json").write_text("{}")
     (folder / "tokenizer.json").write_text("{}")
     header = b'{"__metadata__":{}}'
@@ -89,12 +92,26 @@ def test_finetune_honours_the_environment_and_the_image_options(home, tmp_path, 
         seen.append(spec)
         raise ArtiMuseError("stopped before training")
 
-    result = run_cli("finetune", "--from-db", "--min-ratings", "4", "--max-pixels", "1234", "--no-exif",
-                     "--background", "1,2,3", engine=engine)
+    result = run_cli(
+        "finetune",
+        "--from-db",
+        "--min-ratings",
+        "4",
+        "--max-pixels",
+        "1234",
+        "--no-exif",
+        "--background",
+        "1,2,3",
+        engine=engine,
+    )
     assert result.exit_code == 2 and "stopped before training" in result.output
     (spec,) = seen
-    assert (spec.model, spec.max_pixels, spec.exif, spec.background) == ("model-from-environment", 1234, False,
-                                                                         (1, 2, 3))
+    assert (spec.model, spec.max_pixels, spec.exif, spec.background) == (
+        "model-from-environment",
+        1234,
+        False,
+        (1, 2, 3),
+    )
 
 
 def test_finetune_counts_the_ratings_before_loading_a_model(home, tmp_path, run_cli, monkeypatch):

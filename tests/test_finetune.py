@@ -21,8 +21,22 @@ from artimuse_core.finetune import Callbacks, FinetuneError, FinetuneSettings, f
 from artimuse_core.library import Library
 
 pytestmark = pytest.mark.slow
-TRAIN_ARGS = ["--epochs", "16", "--rank", "8", "--lr", "1e-2", "--micro-batch", "4", "--grad-accum", "2",
-              "--min-ratings", "10", "--val-split", "0.25"]
+TRAIN_ARGS = [
+    "--epochs",
+    "16",
+    "--rank",
+    "8",
+    "--lr",
+    "1e-2",
+    "--micro-batch",
+    "4",
+    "--grad-accum",
+    "2",
+    "--min-ratings",
+    "10",
+    "--val-split",
+    "0.25",
+]
 
 
 def run(*args):
@@ -89,11 +103,18 @@ def test_adapter_reloads_in_a_fresh_process_with_the_same_scores(trained, tiny_c
     home, ratings, record = trained
     paths = sorted(ratings)[:5]
     here = [r.score for r in create_engine(tiny_chat, adapter="bright").score(paths)]
-    script = ("import json, sys; from artimuse_core import create_engine; "
-              f"print(json.dumps([r.score for r in create_engine({str(tiny_chat)!r}, adapter='bright')"
-              f".score({paths!r})]))")
-    fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                           env={**__import__("os").environ, "ARTIMUSE_HOME": str(home)})
+    script = (
+        "import json, sys; from artimuse_core import create_engine; "
+        f"print(json.dumps([r.score for r in create_engine({str(tiny_chat)!r}, adapter='bright')"
+        f".score({paths!r})]))"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, "ARTIMUSE_HOME": str(home)},
+    )
     assert np.max(np.abs(np.array(json.loads(fresh.stdout)) - here)) < 1e-5
     base = [r.score for r in create_engine(tiny_chat).score(paths)]
     assert np.max(np.abs(np.array(base) - here)) > 1e-2  # the adapter does change the scores
@@ -120,8 +141,9 @@ def test_too_few_ratings_is_refused(rated, tiny_chat):
 def test_interrupt_saves_and_resume_finishes(rated, tiny_chat):
     engine = create_engine(tiny_chat)
     library = Library()
-    settings = FinetuneSettings(name="resumable", epochs=3, rank=4, lr=1e-2, micro_batch=4, grad_accum=2,
-                                min_ratings=10, val_split=0.25)
+    settings = FinetuneSettings(
+        name="resumable", epochs=3, rank=4, lr=1e-2, micro_batch=4, grad_accum=2, min_ratings=10, val_split=0.25
+    )
 
     def stop_at_step_5(step, total, loss):
         if step == 5:
@@ -130,7 +152,11 @@ def test_interrupt_saves_and_resume_finishes(rated, tiny_chat):
     with pytest.raises(FinetuneError, match="resume setting"):
         finetune(engine, library, settings, Callbacks(on_step=stop_at_step_5))
     steps = []
-    resumed = finetune(create_engine(tiny_chat), library, FinetuneSettings(name="resumable", resume=True),
-                       Callbacks(on_step=lambda s, t, l: steps.append((s, t))))
+    resumed = finetune(
+        create_engine(tiny_chat),
+        library,
+        FinetuneSettings(name="resumable", resume=True),
+        Callbacks(on_step=lambda s, t, loss: steps.append((s, t))),
+    )
     assert steps[0][0] == 6 and steps[-1][0] == steps[-1][1] == 12
     assert resumed["hyperparameters"]["epochs"] == 3 and library.adapter("resumable") is not None

@@ -17,16 +17,25 @@ from artimuse_core.library.database import alembic_config, create_db_engine, cur
 from artimuse_core.results import Provenance, ScoreResult
 from artimuse_core.testing import FakeEngine
 
-PROVENANCE = Provenance(model="m", repo_id=None, fingerprint="f" * 16, layout="chat", device="cpu",
-                        dtype="float32", engine_version="0", prompt_hash="p" * 16)
+PROVENANCE = Provenance(
+    model="m",
+    repo_id=None,
+    fingerprint="f" * 16,
+    layout="chat",
+    device="cpu",
+    dtype="float32",
+    engine_version="0",
+    prompt_hash="p" * 16,
+)
 
 
 def fake_result(path, score, std=5.0):
     """A ScoreResult as the engine makes it, for library tests that don't need a model."""
     distribution = [0.0] * 101
     distribution[int(score)] = 1.0
-    return ScoreResult(path=str(path), score=score, std=std, distribution=distribution, width=10, height=10,
-                       provenance=PROVENANCE)
+    return ScoreResult(
+        path=str(path), score=score, std=std, distribution=distribution, width=10, height=10, provenance=PROVENANCE
+    )
 
 
 def record(library, path, score, std=5.0, category=None, source=None, critiques=None) -> int:
@@ -121,11 +130,15 @@ def test_migration_from_the_first_revision_keeps_every_row(tmp_path):
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "0001")
     with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO images (id, path, content_hash, size, mtime, category, first_seen, last_seen, "
-                     "missing) VALUES (1, '/x.png', 'h', 1, 0, 'aigc', '2026-01-01', '2026-01-01', 0)")
-        conn.execute("INSERT INTO evaluations (id, image_id, model_name, model_fingerprint, score, std, distribution,"
-                     " prompt_hash, engine_version, device, dtype, created_at, current) VALUES "
-                     "(1, 1, 'm', 'f', 42.0, 3.0, '[1.0]', 'p', '0', 'cpu', 'float32', '2026-01-01', 1)")
+        conn.execute(
+            "INSERT INTO images (id, path, content_hash, size, mtime, category, first_seen, last_seen, "
+            "missing) VALUES (1, '/x.png', 'h', 1, 0, 'aigc', '2026-01-01', '2026-01-01', 0)"
+        )
+        conn.execute(
+            "INSERT INTO evaluations (id, image_id, model_name, model_fingerprint, score, std, distribution,"
+            " prompt_hash, engine_version, device, dtype, created_at, current) VALUES "
+            "(1, 1, 'm', 'f', 42.0, 3.0, '[1.0]', 'p', '0', 'cpu', 'float32', '2026-01-01', 1)"
+        )
         conn.execute("INSERT INTO critiques VALUES (1, 1, 'Overall Gestalt', 'a quiet harmonious scene', '2026-01-01')")
         conn.execute("INSERT INTO ratings VALUES (1, 1, 70.0, 4.0, '2026-01-01')")
         conn.execute("INSERT INTO errors VALUES (1, '/bad.jpg', 'corrupt', 'bad', '2026-01-01')")
@@ -133,8 +146,13 @@ def test_migration_from_the_first_revision_keeps_every_row(tmp_path):
     library = Library.at(path)
     assert current_revision(library.engine) == head_revision() != "0001"
     counts = library.stats().counts
-    assert {k: counts[k] for k in ("images", "evaluations", "critiques", "ratings", "errors")} == \
-        {"images": 1, "evaluations": 1, "critiques": 1, "ratings": 1, "errors": 1}
+    assert {k: counts[k] for k in ("images", "evaluations", "critiques", "ratings", "errors")} == {
+        "images": 1,
+        "evaluations": 1,
+        "critiques": 1,
+        "ratings": 1,
+        "errors": 1,
+    }
     assert library.search("harmonious")[0].score == 42.0  # backfilled into the new search index
     assert [r.score for r in library.top(category="aigc")] == [42.0]  # category copied onto evaluations
     backups = list(tmp_path.glob("old.db.0001-*.bak"))
@@ -192,7 +210,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path, files):
         from click.testing import CliRunner
         from artimuse_cli.main import cli
         import os
-        os.environ['ARTIMUSE_HOME'] = {str(tmp_path / 'home')!r}
+        os.environ['ARTIMUSE_HOME'] = {str(tmp_path / "home")!r}
         os.makedirs(os.environ['ARTIMUSE_HOME'], exist_ok=True)
         open(os.path.join(os.environ['ARTIMUSE_HOME'], 'config.toml'), 'w').write(
             'database_url = "sqlite:///{db}"\\n')
@@ -204,8 +222,12 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path, files):
             ok += 1
         print('rated', ok)
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", env_setup + code], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for code in (scorer, rater)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", env_setup + code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for code in (scorer, rater)
+    ]
     outputs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err
@@ -241,25 +263,37 @@ def test_a_library_at_the_previous_head_upgrades_keeps_every_row_and_searches_by
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "0005")
     with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO images (id, path, content_hash, size, mtime, category, first_seen, last_seen, "
-                     "missing) VALUES (1, '/x.png', 'h', 1, 0, 'aigc', '2026-01-01', '2026-01-01', 0)")
-        conn.execute("INSERT INTO evaluations (id, image_id, model_name, model_fingerprint, score, std, distribution,"
-                     " prompt_hash, engine_version, device, dtype, created_at, current, category) VALUES "
-                     "(1, 1, 'm', 'f', 42.0, 3.0, '[1.0]', 'p', '0', 'cpu', 'float32', '2026-01-01', 1, 'aigc')")
-        conn.execute("INSERT INTO critiques VALUES (1, 1, 'Overall Gestalt', 'Dummy lines, leading nowhere', "
-                     "'2026-01-01')")
+        conn.execute(
+            "INSERT INTO images (id, path, content_hash, size, mtime, category, first_seen, last_seen, "
+            "missing) VALUES (1, '/x.png', 'h', 1, 0, 'aigc', '2026-01-01', '2026-01-01', 0)"
+        )
+        conn.execute(
+            "INSERT INTO evaluations (id, image_id, model_name, model_fingerprint, score, std, distribution,"
+            " prompt_hash, engine_version, device, dtype, created_at, current, category) VALUES "
+            "(1, 1, 'm', 'f', 42.0, 3.0, '[1.0]', 'p', '0', 'cpu', 'float32', '2026-01-01', 1, 'aigc')"
+        )
+        conn.execute(
+            "INSERT INTO critiques VALUES (1, 1, 'Overall Gestalt', 'Dummy lines, leading nowhere', '2026-01-01')"
+        )
         conn.execute("INSERT INTO ratings VALUES (1, 1, 70.0, 4.0, '2026-01-01')")
         conn.execute("INSERT INTO errors VALUES (1, '/bad.jpg', 'corrupt', 'bad', '2026-01-01')")
-        conn.execute("INSERT INTO jobs (id, kind, path, status, attempts, enqueued_at, updated_at) VALUES "
-                     "(1, 'score', '/y.png', 'pending', 0, '2026-01-01', '2026-01-01')")
+        conn.execute(
+            "INSERT INTO jobs (id, kind, path, status, attempts, enqueued_at, updated_at) VALUES "
+            "(1, 'score', '/y.png', 'pending', 0, '2026-01-01', '2026-01-01')"
+        )
         conn.execute("INSERT INTO adapters VALUES (1, 'mine', '/a', 'm', 'f', 10, 2, '{}', '{}', '2026-01-01')")
         assert conn.execute("SELECT count(*) FROM critiques_fts WHERE critiques_fts MATCH 'line'").fetchone()[0] == 0
     engine.dispose()
     with Library.at(path) as library:
         assert current_revision(library.engine) == head_revision() == "0006"
         counts = library.stats().counts
-        assert {k: counts[k] for k in ("images", "evaluations", "critiques", "ratings", "errors")} == \
-            {"images": 1, "evaluations": 1, "critiques": 1, "ratings": 1, "errors": 1}
+        assert {k: counts[k] for k in ("images", "evaluations", "critiques", "ratings", "errors")} == {
+            "images": 1,
+            "evaluations": 1,
+            "critiques": 1,
+            "ratings": 1,
+            "errors": 1,
+        }
         assert library.queue_length() == {"score": 1} and library.adapter("mine").train_size == 10
         assert [h.score for h in library.search("dumm")] == [42.0]  # prefix
         assert [h.score for h in library.search("line")] == [42.0]  # stem: "lines"

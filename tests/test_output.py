@@ -8,16 +8,18 @@ from rich.cells import cell_len
 
 from artimuse_cli.output import table
 
-ROWS = [{"name": "日本語の写真.png", "score": 81.234, "path": "/a"},
-        {"name": "🎨 art.png", "score": 7.0, "path": "/b"},
-        {"name": "plain.png", "score": None, "path": "/c"}]
+ROWS = [
+    {"name": "日本語の写真.png", "score": 81.234, "path": "/a"},
+    {"name": "🎨 art.png", "score": 7.0, "path": "/b"},
+    {"name": "plain.png", "score": None, "path": "/c"},
+]
 
 
 def test_columns_line_up_by_display_width_with_cjk_and_emoji():
     lines = table(ROWS, ["name", "score", "path"], terminal=False).splitlines()
     assert lines[0].split() == ["NAME", "SCORE", "PATH"]
     # the PATH column starts at the same display column on every line
-    starts = {cell_len(line[:line.index("/")]) for line in lines[1:]}
+    starts = {cell_len(line[: line.index("/")]) for line in lines[1:]}
     assert len(starts) == 1
     assert "81.23" in lines[1] and lines[3].split()[1] == "-"
 

@@ -16,12 +16,14 @@ from artimuse_core.spec import SETTINGS, EngineSpec, describe_settings, setting_
 def test_defaults_and_validation_name_the_setting():
     spec = EngineSpec()
     assert (spec.model, spec.batch_size, spec.max_new_tokens, spec.max_pixels) == ("ArtiMuse", 8, 512, 200_000_000)
-    for bad, message in [(dict(batch_size=0), "batch_size must be a whole number from 1"),
-                         (dict(dtype="float8"), "dtype must be one of auto, float32, bfloat16, float16"),
-                         (dict(device="gpu"), "device must be auto, cpu, cuda, cuda:N or mps"),
-                         (dict(background=(1, 2)), "background must be three numbers 0-255"),
-                         (dict(exif="yes"), "exif must be true or false"),
-                         (dict(colour="blue"), "unknown setting 'colour'")]:
+    for bad, message in [
+        (dict(batch_size=0), "batch_size must be a whole number from 1"),
+        (dict(dtype="float8"), "dtype must be one of auto, float32, bfloat16, float16"),
+        (dict(device="gpu"), "device must be auto, cpu, cuda, cuda:N or mps"),
+        (dict(background=(1, 2)), "background must be three numbers 0-255"),
+        (dict(exif="yes"), "exif must be true or false"),
+        (dict(colour="blue"), "unknown setting 'colour'"),
+    ]:
         with pytest.raises(InvalidValue, match=message):
             EngineSpec().replace(**bad)
     with pytest.raises(ValueError):  # InvalidValue is also a ValueError
@@ -29,8 +31,16 @@ def test_defaults_and_validation_name_the_setting():
 
 
 def test_text_values_parse_like_the_environment_writes_them():
-    spec = EngineSpec.from_strings({"background": "255,255,255", "exif": "off", "decode_workers": "auto",
-                                    "batch_size": "16", "adapter": "none", "device": "cuda:1"})
+    spec = EngineSpec.from_strings(
+        {
+            "background": "255,255,255",
+            "exif": "off",
+            "decode_workers": "auto",
+            "batch_size": "16",
+            "adapter": "none",
+            "device": "cuda:1",
+        }
+    )
     assert spec.background == (255, 255, 255) and spec.exif is False and spec.decode_workers is None
     assert spec.batch_size == 16 and spec.adapter is None and spec.device == "cuda:1"
 
@@ -44,8 +54,12 @@ def test_coerce_takes_a_spec_a_model_or_nothing():
 
 def test_image_options_are_derived_from_the_spec():
     options = EngineSpec(max_pixels=10, exif=False, background=(0, 0, 0), jpeg_draft=True).image_options()
-    assert (options.max_pixels, options.exif_transpose, options.background, options.jpeg_draft) == \
-        (10, False, (0, 0, 0), True)
+    assert (options.max_pixels, options.exif_transpose, options.background, options.jpeg_draft) == (
+        10,
+        False,
+        (0, 0, 0),
+        True,
+    )
 
 
 @pytest.mark.slow  # imports torch and transformers (engine.py)
@@ -66,13 +80,28 @@ def test_the_engine_and_image_defaults_have_not_drifted_from_the_spec():
 def test_precedence_defaults_file_environment_arguments(tmp_path):
     file = tmp_path / "config.toml"
     file.write_text('model = "from-file"\nbatch_size = 4\ndtype = "bfloat16"\n')
-    config = load_config(file, environ={"ARTIMUSE_MODEL": "from-env", "ARTIMUSE_JPEG_DRAFT": "1",
-                                        "ARTIMUSE_DATABASE_URL": "sqlite:////tmp/x.db"})
-    assert (config.spec.model, config.spec.batch_size, config.spec.dtype, config.spec.jpeg_draft) == \
-        ("from-env", 4, "bfloat16", True)
+    config = load_config(
+        file,
+        environ={
+            "ARTIMUSE_MODEL": "from-env",
+            "ARTIMUSE_JPEG_DRAFT": "1",
+            "ARTIMUSE_DATABASE_URL": "sqlite:////tmp/x.db",
+        },
+    )
+    assert (config.spec.model, config.spec.batch_size, config.spec.dtype, config.spec.jpeg_draft) == (
+        "from-env",
+        4,
+        "bfloat16",
+        True,
+    )
     assert config.library_url() == "sqlite:////tmp/x.db"
-    assert [config.source_of(n) for n in ("model", "batch_size", "jpeg_draft", "device", "database_url")] == \
-        ["environment", "file", "environment", "default", "environment"]
+    assert [config.source_of(n) for n in ("model", "batch_size", "jpeg_draft", "device", "database_url")] == [
+        "environment",
+        "file",
+        "environment",
+        "default",
+        "environment",
+    ]
     given = config.with_arguments(batch_size=32, model=None)
     assert (given.spec.batch_size, given.spec.model, given.source_of("batch_size")) == (32, "from-env", "argument")
     with pytest.raises(ConfigError, match="ARTIMUSE_MAX_PIXELS must be a whole number"):
@@ -82,9 +111,16 @@ def test_precedence_defaults_file_environment_arguments(tmp_path):
 def test_what_comfyui_needs_to_build_its_inputs():
     described = {d["name"]: d for d in describe_settings()}
     assert list(described) == [s.name for s in SETTINGS]
-    assert described["batch_size"] == {"name": "batch_size", "type": "int", "default": 8, "choices": None,
-                                       "min": 1, "max": 4096, "optional": False,
-                                       "help": setting_named("batch_size").help}
+    assert described["batch_size"] == {
+        "name": "batch_size",
+        "type": "int",
+        "default": 8,
+        "choices": None,
+        "min": 1,
+        "max": 4096,
+        "optional": False,
+        "help": setting_named("batch_size").help,
+    }
     assert described["quantize"]["choices"] == ("none", "8bit", "4bit")
     assert all(d["help"] for d in described.values())
     assert [d["name"] for d in describe_settings(("dtype", "device"))] == ["device", "dtype"]

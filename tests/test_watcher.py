@@ -25,10 +25,12 @@ from artimuse_watcher.service import launchd_plist, systemd_unit
 from artimuse_watcher.tracker import StabilityTracker, should_watch
 
 # The real `artimuse watch` command, with FakeEngine injected (its delay makes a flood slow enough to interrupt).
-FAKE_RUNNER = ("import os, sys; from artimuse_cli.main import AppContext, cli; "
-               "from artimuse_core.testing import FakeEngine; "
-               "cli.main(sys.argv[1:], prog_name='artimuse', obj=AppContext(engine_factory=lambda spec: "
-               "FakeEngine(spec, delay_s=float(os.environ.get('FAKE_DELAY_S', '0')))))")
+FAKE_RUNNER = (
+    "import os, sys; from artimuse_cli.main import AppContext, cli; "
+    "from artimuse_core.testing import FakeEngine; "
+    "cli.main(sys.argv[1:], prog_name='artimuse', obj=AppContext(engine_factory=lambda spec: "
+    "FakeEngine(spec, delay_s=float(os.environ.get('FAKE_DELAY_S', '0')))))"
+)
 
 
 def png_bytes(seed: int) -> bytes:
@@ -43,8 +45,9 @@ def png_bytes(seed: int) -> bytes:
 class WatcherProcess:
     """`artimuse watch` in its own process: the real engine on ``checkpoint``, else the fake one."""
 
-    def __init__(self, home: Path, folder: Path, checkpoint: Path | None = None, extra: tuple = (),
-                 delay_s: float = 0.0):
+    def __init__(
+        self, home: Path, folder: Path, checkpoint: Path | None = None, extra: tuple = (), delay_s: float = 0.0
+    ):
         self.home, self.folder, self.checkpoint, self.extra = home, folder, checkpoint, list(extra)
         self.delay_s = delay_s
         self.proc = None
@@ -54,9 +57,24 @@ class WatcherProcess:
         self.log = open(self.home / f"watch-{time.time():.0f}.log", "w")
         program = ["-m", "artimuse_cli"] if self.checkpoint else ["-c", FAKE_RUNNER]
         model = ["--model", str(self.checkpoint)] if self.checkpoint else []
-        self.proc = subprocess.Popen([sys.executable, *program, "watch", str(self.folder), *model, "--debounce", "0.4",
-                                      "--batch-size", "16", "--json-logs", *self.extra], env=env, stdout=self.log,
-                                     stderr=self.log)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                *program,
+                "watch",
+                str(self.folder),
+                *model,
+                "--debounce",
+                "0.4",
+                "--batch-size",
+                "16",
+                "--json-logs",
+                *self.extra,
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+        )
         status = self.home / "run" / "watcher.json"
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -88,8 +106,14 @@ class WatcherThread:
         self.handler = _Collect(self.events)
         LOGGER.addHandler(self.handler)
         self.library = Library.at(home / "library.db")
-        settings = WatcherSettings(folders=[(folder, None)], critique=critique, max_new_tokens=max_new_tokens,
-                                   debounce_s=0.4, batch_size=16, status_file=home / "run" / "watcher.json")
+        settings = WatcherSettings(
+            folders=[(folder, None)],
+            critique=critique,
+            max_new_tokens=max_new_tokens,
+            debounce_s=0.4,
+            batch_size=16,
+            status_file=home / "run" / "watcher.json",
+        )
         self.watcher = Watcher(settings, self.library, lambda: FakeEngine(batch_size=16))
         self.codes: list[int] = []
         self.thread = threading.Thread(target=lambda: self.codes.append(self.watcher.run(install_signals=False)))
@@ -124,8 +148,11 @@ class _Collect(logging.Handler):
 def counts(db: Path) -> dict:
     with sqlite3.connect(db) as conn:
         return {
-            "evaluations": dict(conn.execute("SELECT i.path, count(*) FROM evaluations e JOIN images i "
-                                             "ON i.id = e.image_id GROUP BY i.path").fetchall()),
+            "evaluations": dict(
+                conn.execute(
+                    "SELECT i.path, count(*) FROM evaluations e JOIN images i ON i.id = e.image_id GROUP BY i.path"
+                ).fetchall()
+            ),
             "errors": dict(conn.execute("SELECT path, count(*) FROM errors GROUP BY path").fetchall()),
             "pending": conn.execute("SELECT count(*) FROM jobs WHERE status = 'pending'").fetchone()[0],
         }
@@ -159,9 +186,10 @@ def drop_flood(folder: Path) -> tuple[list[Path], list[Path]]:
             data = png_bytes(1000 + i)
             with open(slow / f"s{i:02d}.png", "wb") as handle:
                 for start in range(0, len(data), len(data) // 3 + 1):
-                    handle.write(data[start:start + len(data) // 3 + 1])
+                    handle.write(data[start : start + len(data) // 3 + 1])
                     handle.flush()
                     time.sleep(0.02)
+
     writer = threading.Thread(target=write_slowly)
     writer.start()
     good += [slow / f"s{i:02d}.png" for i in range(50)]
@@ -307,8 +335,7 @@ def test_a_vanished_folder_is_reported_and_watched_again(setup_dirs):
 def test_critiques_follow_the_scores(setup_dirs):
     home, folder = setup_dirs
     db = home / "library.db"
-    watcher = WatcherThread(home, folder, critique=("Overall Gestalt", "Technical Execution"),
-                            max_new_tokens=4).start()
+    watcher = WatcherThread(home, folder, critique=("Overall Gestalt", "Technical Execution"), max_new_tokens=4).start()
     for i in range(3):
         (folder / f"c{i}.png").write_bytes(png_bytes(20 + i))
     wait_for(db, 3, 0)

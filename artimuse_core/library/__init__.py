@@ -19,9 +19,24 @@ _EXPORTS = {
     "STAR_SCORES": "records",
     "stars_to_score": "records",
     "LibraryError": "..errors",
-    **{name: "records" for name in (
-        "AdapterRecord", "CategoryStats", "ErrorEntry", "EvaluationRecord", "FileFacts", "ImageRecord", "JobRecord",
-        "KnownFile", "LibraryStats", "RatingRecord", "ScoredFile", "SearchHit", "file_facts")},
+    **{
+        name: "records"
+        for name in (
+            "AdapterRecord",
+            "CategoryStats",
+            "ErrorEntry",
+            "EvaluationRecord",
+            "FileFacts",
+            "ImageRecord",
+            "JobRecord",
+            "KnownFile",
+            "LibraryStats",
+            "RatingRecord",
+            "ScoredFile",
+            "SearchHit",
+            "file_facts",
+        )
+    },
 }
 
 __all__ = sorted(_EXPORTS)

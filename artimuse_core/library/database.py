@@ -94,14 +94,18 @@ def migrate(engine: Engine) -> str | None:
 
         script = ScriptDirectory.from_config(alembic_config())
         if current is not None and current not in {r.revision for r in script.walk_revisions()}:
-            raise LibraryError(f"{engine.url.database or engine.url}: the database is at revision {current}, "
-                               f"newer than this artimuse knows (up to {HEAD}); upgrade artimuse "
-                               "(pip install -U artimuse-studio) instead of using an older one")
+            raise LibraryError(
+                f"{engine.url.database or engine.url}: the database is at revision {current}, "
+                f"newer than this artimuse knows (up to {HEAD}); upgrade artimuse "
+                "(pip install -U artimuse-studio) instead of using an older one"
+            )
         with engine.connect() as probe:
             tables = set(inspect(probe).get_table_names())
         if current is None and tables - {"alembic_version"}:
-            raise LibraryError(f"{engine.url.database}: has tables but no migration record; "
-                               "not an artimuse library (refusing to touch it)")
+            raise LibraryError(
+                f"{engine.url.database}: has tables but no migration record; "
+                "not an artimuse library (refusing to touch it)"
+            )
         backup = _backup(engine, current) if current is not None else None
         with engine.execution_options(write=True).begin() as conn:
             # Re-read inside the write lock: another process may have migrated meanwhile.

@@ -40,12 +40,22 @@ if TYPE_CHECKING:
 Progress = Callable[[int], None]
 
 
-def ingest(engine: Any, library: Library | None, sources: Sequence[str | os.PathLike], *,
-           category: str | None = None, force: bool = False, critique: Sequence[str] = (),
-           max_new_tokens: int | None = None, queue_critiques: bool = False,
-           problems: Iterable[tuple[str, str, str]] = (), folders: Iterable[tuple[Path, str | None]] | None = None,
-           progress: Progress | None = None, flush_every: int | None = None,
-           jobs: Mapping[str, int] | None = None) -> Iterator[ScoreResult]:
+def ingest(
+    engine: Any,
+    library: Library | None,
+    sources: Sequence[str | os.PathLike],
+    *,
+    category: str | None = None,
+    force: bool = False,
+    critique: Sequence[str] = (),
+    max_new_tokens: int | None = None,
+    queue_critiques: bool = False,
+    problems: Iterable[tuple[str, str, str]] = (),
+    folders: Iterable[tuple[Path, str | None]] | None = None,
+    progress: Progress | None = None,
+    flush_every: int | None = None,
+    jobs: Mapping[str, int] | None = None,
+) -> Iterator[ScoreResult]:
     """Score ``sources`` (image files) into ``library`` (``None``: score without recording), one result each.
 
     Args:
@@ -123,13 +133,23 @@ def ingest(engine: Any, library: Library | None, sources: Sequence[str | os.Path
         return done
 
     predicted = {k for k, (_, source) in chosen.items() if source == "predicted"}
-    for result in _evaluate(engine, to_score, predict_category=lambda s: str(s) in predicted,
-                            critique=() if queue_critiques else attributes, max_new_tokens=tokens,
-                            progress=progress):
+    for result in _evaluate(
+        engine,
+        to_score,
+        predict_category=lambda s: str(s) in predicted,
+        critique=() if queue_critiques else attributes,
+        max_new_tokens=tokens,
+        progress=progress,
+    ):
         job_id = jobs.get(result.path)
         if not result.ok:
-            library.record_error(result.path, result.error_kind or "image", result.error or "",
-                                 job_id, status="gone" if result.status == "gone" else "failed")
+            library.record_error(
+                result.path,
+                result.error_kind or "image",
+                result.error or "",
+                job_id,
+                status="gone" if result.status == "gone" else "failed",
+            )
             yield result
             continue
         if result.error:  # scored, but a critique failed: the score is kept, the failure recorded
@@ -140,11 +160,17 @@ def ingest(engine: Any, library: Library | None, sources: Sequence[str | os.Path
             value, confidence = result.category, result.category_probability
         result.category, result.category_source, result.category_probability = value, source, confidence
         keep = source == "library"  # the image keeps the category it has
-        pending.append(ScoredFile(facts_by_path[result.path], result, category=None if keep else value,
-                                  category_source=None if keep else source,
-                                  category_confidence=None if keep else confidence, job_id=job_id,
-                                  follow_up=_follow_up(attributes, tokens) if queue_critiques and attributes
-                                  else None))
+        pending.append(
+            ScoredFile(
+                facts_by_path[result.path],
+                result,
+                category=None if keep else value,
+                category_source=None if keep else source,
+                category_confidence=None if keep else confidence,
+                job_id=job_id,
+                follow_up=_follow_up(attributes, tokens) if queue_critiques and attributes else None,
+            )
+        )
         if len(pending) >= flush_every:
             yield from flush()
     yield from flush()
@@ -162,23 +188,41 @@ def critique_jobs(engine: Any, library: Library, jobs: Iterable[JobRecord]) -> I
         failed = [r for r in results if not r.ok]
         if failed:
             kind = failed[0].error_kind or "image"
-            library.record_error(job.path, kind, failed[0].error or "", job.id,
-                                 status="gone" if kind == "gone" else "failed")
-            yield ScoreResult(job.path, error=failed[0].error, error_kind=kind, evaluation_id=job.evaluation_id,
-                              provenance=engine.provenance)
+            library.record_error(
+                job.path, kind, failed[0].error or "", job.id, status="gone" if kind == "gone" else "failed"
+            )
+            yield ScoreResult(
+                job.path,
+                error=failed[0].error,
+                error_kind=kind,
+                evaluation_id=job.evaluation_id,
+                provenance=engine.provenance,
+            )
             continue
         texts = {r.attribute: r.text or "" for r in results}
         library.record_critiques(job.evaluation_id, texts, job.id)  # type: ignore[arg-type]
         stored = library.evaluation(job.evaluation_id) if job.evaluation_id is not None else None
         if stored is None:
-            yield ScoreResult(job.path, status="cached", critiques=texts, evaluation_id=job.evaluation_id,
-                              provenance=engine.provenance)
+            yield ScoreResult(
+                job.path,
+                status="cached",
+                critiques=texts,
+                evaluation_id=job.evaluation_id,
+                provenance=engine.provenance,
+            )
         else:
             yield stored.to_result(path=job.path)
 
 
-def _evaluate(engine: Any, sources: Sequence[Any], *, predict_category: bool | Callable[[Any], bool],
-              critique: Sequence[str], max_new_tokens: int, progress: Progress | None) -> Iterator[ScoreResult]:
+def _evaluate(
+    engine: Any,
+    sources: Sequence[Any],
+    *,
+    predict_category: bool | Callable[[Any], bool],
+    critique: Sequence[str],
+    max_new_tokens: int,
+    progress: Progress | None,
+) -> Iterator[ScoreResult]:
     """The door's one engine call: score, optional category and optional critiques of each source, in
     input order.
 
@@ -202,8 +246,9 @@ def _evaluate(engine: Any, sources: Sequence[Any], *, predict_category: bool | C
     yield from _with_critiques(engine, waiting, critique, max_new_tokens)
 
 
-def _with_critiques(engine: Any, results: list[ScoreResult], attributes: Sequence[str],
-                    max_new_tokens: int) -> list[ScoreResult]:
+def _with_critiques(
+    engine: Any, results: list[ScoreResult], attributes: Sequence[str], max_new_tokens: int
+) -> list[ScoreResult]:
     scored = [r for r in results if r.ok]
     if scored:
         by_path = {r.path: r for r in scored}
@@ -218,8 +263,14 @@ def _with_critiques(engine: Any, results: list[ScoreResult], attributes: Sequenc
     return results
 
 
-def _critique_cached(engine: Any, library: Library, results: list[ScoreResult], attributes: Sequence[str],
-                     max_new_tokens: int, progress: Progress | None) -> Iterator[ScoreResult]:
+def _critique_cached(
+    engine: Any,
+    library: Library,
+    results: list[ScoreResult],
+    attributes: Sequence[str],
+    max_new_tokens: int,
+    progress: Progress | None,
+) -> Iterator[ScoreResult]:
     """Cached evaluations that lack some asked-for critiques get them now."""
     for result in results:
         missing = [a for a in attributes if a not in result.critiques]
@@ -234,11 +285,23 @@ def _critique_cached(engine: Any, library: Library, results: list[ScoreResult], 
         yield result
 
 
-def _score_only(engine: Any, sources: Sequence[Any], fixed: str | None, attributes: Sequence[str],
-                tokens: int, progress: Progress | None) -> Iterator[ScoreResult]:
+def _score_only(
+    engine: Any,
+    sources: Sequence[Any],
+    fixed: str | None,
+    attributes: Sequence[str],
+    tokens: int,
+    progress: Progress | None,
+) -> Iterator[ScoreResult]:
     """No library: the category is the one given, else predicted; nothing is recorded."""
-    for result in _evaluate(engine, list(sources), predict_category=fixed is None, critique=attributes,
-                            max_new_tokens=tokens, progress=progress):
+    for result in _evaluate(
+        engine,
+        list(sources),
+        predict_category=fixed is None,
+        critique=attributes,
+        max_new_tokens=tokens,
+        progress=progress,
+    ):
         if result.ok and fixed:
             result.category, result.category_source, result.category_probability = fixed, "option", None
         elif result.ok and result.category:
@@ -246,8 +309,9 @@ def _score_only(engine: Any, sources: Sequence[Any], fixed: str | None, attribut
         yield result
 
 
-def _category_rule(library: Library, path: Path, fixed: str | None,
-                   folders: list[tuple[Path, str | None]]) -> tuple[str | None, str]:
+def _category_rule(
+    library: Library, path: Path, fixed: str | None, folders: list[tuple[Path, str | None]]
+) -> tuple[str | None, str]:
     """(category, source) by the door's one rule: option, config folder, library, else predicted."""
     if fixed:
         return fixed, "option"

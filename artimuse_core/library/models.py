@@ -14,14 +14,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
+    """Now in UTC, naive (as SQLite stores it)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):
-    pass
+    """The declarative base of the library's tables."""
 
 
 class Image(Base):
+    """An image file, by absolute path; followed across moves by its content hash."""
+
     __tablename__ = "images"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -43,6 +46,9 @@ class Image(Base):
 
 
 class Evaluation(Base):
+    """One score of one image by one model + adapter: score 0-100, std in score points, the 101-way
+    distribution, and its provenance."""
+
     __tablename__ = "evaluations"
     __table_args__ = (
         Index("ix_evaluations_current_score", "current", "score"),
@@ -72,6 +78,8 @@ class Evaluation(Base):
 
 
 class Critique(Base):
+    """One attribute's critique text, attached to the evaluation it describes."""
+
     __tablename__ = "critiques"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -84,6 +92,8 @@ class Critique(Base):
 
 
 class Rating(Base):
+    """The user's own rating of an image (score 0-100; stars when given as stars)."""
+
     __tablename__ = "ratings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -96,6 +106,8 @@ class Rating(Base):
 
 
 class ErrorRecord(Base):
+    """A file that could not be scored: kind tag and one-line message."""
+
     __tablename__ = "errors"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -225,6 +225,20 @@ class LibraryStats(_Record):
     categories: dict[str, CategoryStats]
 
 
-__all__ = ["AdapterRecord", "CategoryStats", "ErrorEntry", "EvaluationRecord", "FileFacts", "ImageRecord",
-           "JobRecord", "KnownFile", "LibraryStats", "RatingRecord", "STAR_SCORES", "ScoredFile", "SearchHit", "file_facts",
-           "stars_to_score"]
+__all__ = [
+    "AdapterRecord",
+    "CategoryStats",
+    "ErrorEntry",
+    "EvaluationRecord",
+    "FileFacts",
+    "ImageRecord",
+    "JobRecord",
+    "KnownFile",
+    "LibraryStats",
+    "RatingRecord",
+    "STAR_SCORES",
+    "ScoredFile",
+    "SearchHit",
+    "file_facts",
+    "stars_to_score",
+]

@@ -12,7 +12,7 @@ from ..errors import InvalidValue
 
 SEARCH_SYNTAX = (
     "Every word must appear. A word also finds the longer words it starts (dumm finds dummy) and other "
-    "forms of the same word (line finds lines and lined; accents are ignored). \"Quoted words\" must appear "
+    'forms of the same word (line finds lines and lined; accents are ignored). "Quoted words" must appear '
     "together, in that order. OR between two terms finds either; -word leaves out the critiques that "
     "contain that word."
 )

@@ -31,8 +31,7 @@ class LibrarySession:
         ConfigError: no ``config`` was given and the user's config is invalid.
     """
 
-    def __init__(self, url: str | None = None, config: Config | None = None,
-                 busy_timeout_s: float = BUSY_TIMEOUT_S):
+    def __init__(self, url: str | None = None, config: Config | None = None, busy_timeout_s: float = BUSY_TIMEOUT_S):
         self.config = config or load_config()
         self.url = url or self.config.library_url()
         self.busy_timeout_s = busy_timeout_s
@@ -45,6 +44,7 @@ class LibrarySession:
         return cls(f"sqlite:///{Path(path).expanduser()}", **kwargs)
 
     def close(self) -> None:
+        """Close every pooled connection."""
         self.engine.dispose()
 
     def __enter__(self) -> Any:
@@ -62,12 +62,14 @@ class LibrarySession:
     def _run(self, func: Callable[[Session], T], write: bool = True) -> T:
         """Run ``func(session)`` in one transaction; lock timeouts become one clear error."""
         try:
-            with (self._write() if write else self._read()) as session, session.begin():
+            with self._write() if write else self._read() as session, session.begin():
                 return func(session)
         except OperationalError as exc:
             if "locked" in str(exc.orig) or "busy" in str(exc.orig):
-                raise LibraryError(f"{self.url}: database is locked by another process for more than "
-                                   f"{self.busy_timeout_s:g} s ({exc.orig})") from exc
+                raise LibraryError(
+                    f"{self.url}: database is locked by another process for more than "
+                    f"{self.busy_timeout_s:g} s ({exc.orig})"
+                ) from exc
             raise LibraryError(f"{self.url}: {exc.orig}") from exc
 
 

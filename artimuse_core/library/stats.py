@@ -10,6 +10,7 @@ bin with a short ``ORDER BY score LIMIT 1 OFFSET k`` range scan on that same ind
 from __future__ import annotations
 
 import math
+
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
@@ -23,17 +24,28 @@ UNCATEGORISED = "uncategorised"
 def library_stats(session: Session) -> LibraryStats:
     """Counts of every table (and of missing images), then ``CategoryStats`` per category of the current
     evaluations (their copy of the image's category; ``uncategorised`` for none)."""
-    counts = {name: session.scalar(select(func.count()).select_from(model)) or 0
-              for name, model in (("images", Image), ("evaluations", Evaluation), ("critiques", Critique),
-                                  ("ratings", Rating), ("errors", ErrorRecord))}
+    counts = {
+        name: session.scalar(select(func.count()).select_from(model)) or 0
+        for name, model in (
+            ("images", Image),
+            ("evaluations", Evaluation),
+            ("critiques", Critique),
+            ("ratings", Rating),
+            ("errors", ErrorRecord),
+        )
+    }
     counts["missing_images"] = session.scalar(select(func.count()).where(Image.missing.is_(True))) or 0
     # SQLite's CAST truncates (scores are >= 0, so it is the floor); elsewhere CAST may round.
-    floor = cast(Evaluation.score, Integer) if session.get_bind().dialect.name == "sqlite" \
-        else func.floor(Evaluation.score)
+    floor = (
+        cast(Evaluation.score, Integer) if session.get_bind().dialect.name == "sqlite" else func.floor(Evaluation.score)
+    )
     bins: dict[str | None, list[tuple[int, int]]] = {}
     sums: dict[str | None, float] = {}
-    grouped = (select(Evaluation.category, floor.label("bin"), func.count(), func.sum(Evaluation.score))
-               .where(Evaluation.current.is_(True)).group_by(Evaluation.category, "bin"))
+    grouped = (
+        select(Evaluation.category, floor.label("bin"), func.count(), func.sum(Evaluation.score))
+        .where(Evaluation.current.is_(True))
+        .group_by(Evaluation.category, "bin")
+    )
     for category, bin_, count, total in session.execute(grouped):
         bins.setdefault(category, []).append((int(bin_), count))
         sums[category] = sums.get(category, 0.0) + total
@@ -62,9 +74,13 @@ def _order_statistic(session: Session, category: str | None, histogram: list[tup
     for bin_, count in histogram:
         if rank < before + count:
             same = Evaluation.category.is_(None) if category is None else Evaluation.category == category
-            value = session.scalar(select(Evaluation.score).where(Evaluation.current.is_(True), same,
-                                                                  Evaluation.score >= bin_)
-                                   .order_by(Evaluation.score).limit(1).offset(rank - before))
+            value = session.scalar(
+                select(Evaluation.score)
+                .where(Evaluation.current.is_(True), same, Evaluation.score >= bin_)
+                .order_by(Evaluation.score)
+                .limit(1)
+                .offset(rank - before)
+            )
             return float(value)  # type: ignore[arg-type]
         before += count
     raise AssertionError("rank beyond the histogram")  # pragma: no cover

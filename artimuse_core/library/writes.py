@@ -25,6 +25,8 @@ AUTHORITATIVE_SOURCES = ("option", "config", "user")
 
 
 class Writes(LibrarySession):
+    """Recording (part of ``Library``): every write is one transaction."""
+
     def record_scores(self, items: Iterable[ScoredFile]) -> list[int]:
         """Store many scores in one transaction; returns their evaluation ids, in order.
 
@@ -39,8 +41,11 @@ class Writes(LibrarySession):
             for item in items:
                 result = item.result
                 image = _upsert_image(session, item.facts, result.width, result.height)
-                if item.category and (item.category_source in AUTHORITATIVE_SOURCES or not image.category
-                                      or image.category_source == "predicted"):
+                if item.category and (
+                    item.category_source in AUTHORITATIVE_SOURCES
+                    or not image.category
+                    or image.category_source == "predicted"
+                ):
                     _set_category(session, image, item.category, item.category_source, item.category_confidence)
                 evaluation = _add_evaluation(session, image, result)
                 for attribute, text_value in result.critiques.items():
@@ -50,37 +55,58 @@ class Writes(LibrarySession):
                 if item.job_id is not None:
                     finish_job(session, item.job_id, "done", evaluation_id=evaluation.id)
                 if item.follow_up:
-                    add_job(session, "critique", image.path, options=item.follow_up, evaluation_id=evaluation.id,
-                            size=item.facts.size, mtime=item.facts.mtime)
+                    add_job(
+                        session,
+                        "critique",
+                        image.path,
+                        options=item.follow_up,
+                        evaluation_id=evaluation.id,
+                        size=item.facts.size,
+                        mtime=item.facts.mtime,
+                    )
             return ids
+
         return self._run(write)
 
     def record_critiques(self, evaluation_id: int, critiques: dict[str, str], job_id: int | None = None) -> None:
         """Attach critiques (attribute -> text) to a stored evaluation; completes ``job_id`` with them."""
+
         def write(session: Session) -> None:
             if critiques:  # one multi-row INSERT (the FTS5 trigger indexes each row)
-                session.execute(insert(Critique), [{"evaluation_id": evaluation_id, "attribute": a, "text": t,
-                                                    "created_at": utcnow()} for a, t in critiques.items()])
+                session.execute(
+                    insert(Critique),
+                    [
+                        {"evaluation_id": evaluation_id, "attribute": a, "text": t, "created_at": utcnow()}
+                        for a, t in critiques.items()
+                    ],
+                )
             if job_id is not None:
                 finish_job(session, job_id, "done")
+
         self._run(write)
 
-    def queue_follow_up(self, path: str, evaluation_id: int, options: dict[str, Any],
-                        job_id: int | None = None) -> None:
+    def queue_follow_up(
+        self, path: str, evaluation_id: int, options: dict[str, Any], job_id: int | None = None
+    ) -> None:
         """Queue a critique job for a stored evaluation; completes ``job_id`` in the same transaction."""
+
         def write(session: Session) -> None:
             add_job(session, "critique", path, options=options, evaluation_id=evaluation_id)
             if job_id is not None:
                 finish_job(session, job_id, "done", evaluation_id=evaluation_id)
+
         self._run(write)
 
-    def record_error(self, path: str | os.PathLike, kind: str, message: str, job_id: int | None = None,
-                     status: str = "failed") -> None:
+    def record_error(
+        self, path: str | os.PathLike, kind: str, message: str, job_id: int | None = None, status: str = "failed"
+    ) -> None:
         """Record why a file could not be scored; ends ``job_id`` with ``status`` (failed or gone)."""
+
         def write(session: Session) -> None:
             session.add(ErrorRecord(path=str(path), kind=kind, message=message))
             if job_id is not None:
                 finish_job(session, job_id, status, error=message)
+
         self._run(write)
 
     def rate(self, path: str | os.PathLike, *, stars: float | None = None, score: float | None = None) -> RatingRecord:
@@ -100,8 +126,10 @@ class Writes(LibrarySession):
         def write(session: Session) -> RatingRecord:
             image = _upsert_image(session, facts, None, None)
             session.add(Rating(image=image, score=value, stars=stars, created_at=utcnow()))
-            return RatingRecord(path=image.path, score=value, stars=stars, created_at=utcnow().isoformat(),
-                                category=image.category)
+            return RatingRecord(
+                path=image.path, score=value, stars=stars, created_at=utcnow().isoformat(), category=image.category
+            )
+
         return self._run(write)
 
     def set_category(self, path: str | os.PathLike, category: str) -> str:
@@ -119,17 +147,20 @@ class Writes(LibrarySession):
             if image is None:
                 raise LibraryError(f"{where}: not in the library")
             _set_category(session, image, category, "user", None)
+
         self._run(write)
         return category
 
     def move(self, source: str | os.PathLike, destination: str | os.PathLike) -> bool:
         """Follow a rename/move: the image keeps its row and history under its new path."""
+
         def write(session: Session) -> bool:
             image = session.scalar(select(Image).where(Image.path == str(source)))
             if image is None or session.scalar(select(Image.id).where(Image.path == str(destination))):
                 return False
             image.path = str(destination)
             return True
+
         return self._run(write)
 
     def mark_missing_under(self, folder: str | os.PathLike) -> int:
@@ -137,21 +168,26 @@ class Writes(LibrarySession):
         return self._run(lambda s: _count(s.execute(update(Image).where(under(folder)).values(missing=True))))
 
     def mark_missing(self, path: str | os.PathLike) -> bool:
+        """Mark one image missing (deleted, or moved out of view); False when it is not in the library."""
         where = absolute(path)
-        return bool(self._run(lambda s: _count(s.execute(update(Image).where(Image.path == where)
-                                                         .values(missing=True)))))
+        return bool(
+            self._run(lambda s: _count(s.execute(update(Image).where(Image.path == where).values(missing=True))))
+        )
 
     def register_adapter(self, **fields: Any) -> None:
         """Add or replace an adapter's record (name, path, base_model, base_fingerprint, sizes, metrics...)."""
+
         def write(session: Session) -> None:
             existing = session.scalar(select(Adapter).where(Adapter.name == fields["name"]))
             if existing is not None:
                 session.delete(existing)
                 session.flush()
             session.add(Adapter(**fields))
+
         self._run(write)
 
     def remove_adapter(self, name: str) -> bool:
+        """Forget an adapter's record (its files are the caller's); False when there was none."""
         return bool(self._run(lambda s: _count(s.execute(delete(Adapter).where(Adapter.name == name)))))
 
 
@@ -171,8 +207,14 @@ def _upsert_image(session: Session, facts: FileFacts, width: int | None, height:
                 image.path = str(facts.path)
                 break
     if image is None:
-        image = Image(path=str(facts.path), content_hash=facts.content_hash, size=facts.size, mtime=facts.mtime,
-                      first_seen=now, last_seen=now)
+        image = Image(
+            path=str(facts.path),
+            content_hash=facts.content_hash,
+            size=facts.size,
+            mtime=facts.mtime,
+            first_seen=now,
+            last_seen=now,
+        )
         session.add(image)
     elif image.content_hash != facts.content_hash:
         # Same path, new content: old scores describe other pixels and no longer rank it.
@@ -184,8 +226,7 @@ def _upsert_image(session: Session, facts: FileFacts, width: int | None, height:
     return image
 
 
-def _set_category(session: Session, image: Image, category: str, source: str | None,
-                  confidence: float | None) -> None:
+def _set_category(session: Session, image: Image, category: str, source: str | None, confidence: float | None) -> None:
     if image.id is not None and image.category != category:
         session.execute(update(Evaluation).where(Evaluation.image_id == image.id).values(category=category))
     image.category, image.category_source, image.category_confidence = category, source, confidence
@@ -196,13 +237,29 @@ def _add_evaluation(session: Session, image: Image, result: ScoreResult) -> Eval
     if p is None or result.score is None or result.std is None:
         raise ValueError(f"{result.path}: only a scored result with its provenance can be stored")
     if image.id is not None:
-        session.execute(update(Evaluation).where(
-            Evaluation.image_id == image.id, Evaluation.model_fingerprint == p.fingerprint,
-            same_adapter(p.adapter),
-        ).values(current=False))
-    evaluation = Evaluation(image=image, model_name=p.model, model_fingerprint=p.fingerprint, adapter=p.adapter,
-                            score=result.score, std=result.std, distribution=result.distribution,
-                            prompt_hash=p.prompt_hash, engine_version=p.engine_version, device=p.device,
-                            dtype=p.dtype, current=True, category=image.category)
+        session.execute(
+            update(Evaluation)
+            .where(
+                Evaluation.image_id == image.id,
+                Evaluation.model_fingerprint == p.fingerprint,
+                same_adapter(p.adapter),
+            )
+            .values(current=False)
+        )
+    evaluation = Evaluation(
+        image=image,
+        model_name=p.model,
+        model_fingerprint=p.fingerprint,
+        adapter=p.adapter,
+        score=result.score,
+        std=result.std,
+        distribution=result.distribution,
+        prompt_hash=p.prompt_hash,
+        engine_version=p.engine_version,
+        device=p.device,
+        dtype=p.dtype,
+        current=True,
+        category=image.category,
+    )
     session.add(evaluation)
     return evaluation

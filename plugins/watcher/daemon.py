@@ -85,8 +85,12 @@ class _Events(FileSystemEventHandler):
         if inside_root:
             moved = self.watcher.safely(self.watcher.library.move, source, destination)
             if moved:
-                log.info("moved %s -> %s (history kept)", source, destination, extra={"event": "moved",
-                                                                                      "path": str(destination)})
+                log.info(
+                    "moved %s -> %s (history kept)",
+                    source,
+                    destination,
+                    extra={"event": "moved", "path": str(destination)},
+                )
             self._candidate(event.dest_path)
         else:
             self.watcher.safely(self.watcher.library.mark_missing, source)
@@ -165,8 +169,11 @@ class Watcher:
         while not self.stop_event.wait(interval):
             self._check_folders()
             for path, size, mtime in self.tracker.ready():
-                options = {"critique": list(self.settings.critique),
-                           "max_new_tokens": self.settings.max_new_tokens} if self.settings.critique else None
+                options = (
+                    {"critique": list(self.settings.critique), "max_new_tokens": self.settings.max_new_tokens}
+                    if self.settings.critique
+                    else None
+                )
                 queued = self.safely(self.library.enqueue, str(path), size, mtime, "score", options)
                 if queued is None:
                     self.tracker.touch(path)  # library unavailable: try again later
@@ -178,8 +185,11 @@ class Watcher:
             watching = folder in self._watched
             exists = folder.is_dir()
             if watching and not exists:
-                log.warning("folder %s vanished; waiting for it to come back", folder,
-                            extra={"event": "folder_vanished", "folder": str(folder)})
+                log.warning(
+                    "folder %s vanished; waiting for it to come back",
+                    folder,
+                    extra={"event": "folder_vanished", "folder": str(folder)},
+                )
                 try:
                     self._observer.unschedule(self._watched.pop(folder))
                 except (KeyError, ValueError, OSError):
@@ -187,8 +197,12 @@ class Watcher:
             elif not watching and exists:
                 self._schedule(folder)
                 queued = self.scan(folder, folder)
-                log.info("watching %s (%d file(s) to check)", folder, queued,
-                         extra={"event": "watching", "folder": str(folder), "count": queued})
+                log.info(
+                    "watching %s (%d file(s) to check)",
+                    folder,
+                    queued,
+                    extra={"event": "watching", "folder": str(folder), "count": queued},
+                )
 
     def _schedule(self, folder: Path) -> None:
         try:
@@ -207,27 +221,49 @@ class Watcher:
         # Jobs queued by an earlier run may ask for other critiques: one door call per request.
         by_request: dict[tuple[tuple[str, ...], int], dict[str, int]] = {}
         for job in jobs:
-            request = (tuple(job.options.get("critique") or ()),
-                       job.options.get("max_new_tokens") or self.settings.max_new_tokens)
+            request = (
+                tuple(job.options.get("critique") or ()),
+                job.options.get("max_new_tokens") or self.settings.max_new_tokens,
+            )
             mapping = by_request.setdefault(request, {})
             if job.path in mapping:  # the file changed again before its first job ran: one score will do
                 self.library.finish_jobs([mapping[job.path]], "done", "superseded by a newer version")
             mapping[job.path] = job.id
         for (attributes, max_new_tokens), mapping in by_request.items():
-            for result in ingest(self.engine, self.library, list(mapping), category=self.settings.category,
-                                 critique=attributes, max_new_tokens=max_new_tokens, queue_critiques=True,
-                                 folders=self.settings.folders, jobs=mapping):
+            for result in ingest(
+                self.engine,
+                self.library,
+                list(mapping),
+                category=self.settings.category,
+                critique=attributes,
+                max_new_tokens=max_new_tokens,
+                queue_critiques=True,
+                folders=self.settings.folders,
+                jobs=mapping,
+            ):
                 self.processed += 1
                 self._log(result)
         return len(jobs)
 
     def _log(self, result) -> None:
-        extra = {"event": result.status, "path": result.path, "score": result.score, "category": result.category,
-                 "error": result.error}
+        extra = {
+            "event": result.status,
+            "path": result.path,
+            "score": result.score,
+            "category": result.category,
+            "error": result.error,
+        }
         if result.status == "scored":
             suffix = "?" if result.category_source == "predicted" else ""
-            log.info("scored %.2f ± %.2f %s (%s%s)", result.score, result.std, result.path, result.category, suffix,
-                     extra=extra)
+            log.info(
+                "scored %.2f ± %.2f %s (%s%s)",
+                result.score,
+                result.std,
+                result.path,
+                result.category,
+                suffix,
+                extra=extra,
+            )
         elif result.status == "failed":
             log.warning("error %s", result.error, extra=extra)
         else:
@@ -241,15 +277,20 @@ class Watcher:
             if result.ok:
                 log.info("critiqued %s", result.path, extra={"event": "critiqued", "path": result.path})
             else:
-                log.warning("error %s", result.error, extra={"event": result.status, "path": result.path,
-                                                             "error": result.error})
+                log.warning(
+                    "error %s", result.error, extra={"event": result.status, "path": result.path, "error": result.error}
+                )
             if self.stop_event.is_set() or (self.safely(self.library.queue_length) or {}).get("score"):
                 break  # scores of new files go first
         return len(jobs)
 
     def _write_status(self) -> None:
-        status = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time(),
-                  "folders": [str(f) for f, _ in self.settings.folders]}
+        status = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": time.time(),
+            "folders": [str(f) for f, _ in self.settings.folders],
+        }
         self.settings.status_file.parent.mkdir(parents=True, exist_ok=True)
         self.settings.status_file.write_text(json.dumps(status))
 
@@ -268,8 +309,11 @@ class Watcher:
         self._write_status()
         pending = self.safely(self.library.queue_length) or {}
         if pending:
-            log.info("resuming %d unfinished job(s) first", sum(pending.values()),
-                     extra={"event": "resume", "queue": pending})
+            log.info(
+                "resuming %d unfinished job(s) first",
+                sum(pending.values()),
+                extra={"event": "resume", "queue": pending},
+            )
         self._check_folders()
         settler = threading.Thread(target=self._settle, name="artimuse-settle", daemon=True)
         settler.start()
@@ -308,8 +352,13 @@ def read_status(library: Library, status_file: Path | None = None) -> dict:
         try:
             data = json.loads(status_file.read_text())
             alive = _alive(data["pid"]) if data.get("host") == socket.gethostname() else None
-            info.update(running=bool(alive), pid=data["pid"], folders=data.get("folders", []),
-                        started_at=data.get("started_at"), stale_status_file=alive is False)
+            info.update(
+                running=bool(alive),
+                pid=data["pid"],
+                folders=data.get("folders", []),
+                started_at=data.get("started_at"),
+                stale_status_file=alive is False,
+            )
         except (OSError, ValueError, KeyError):
             info["stale_status_file"] = True
     info["queue"] = library.queue_length()

@@ -20,25 +20,32 @@ def command_line(args: list[str]) -> list[str]:
 def systemd_unit(args: list[str]) -> str:
     home = os.environ.get("ARTIMUSE_HOME")
     env = f"Environment=ARTIMUSE_HOME={home}\n" if home else ""
-    return ("[Unit]\nDescription=ArtiMuse watcher: scores new images into the library\n"
-            "After=default.target\n\n[Service]\nType=simple\n"
-            f"ExecStart={shlex.join(command_line(args))}\n{env}"
-            "Restart=on-failure\nRestartSec=10\nKillSignal=SIGTERM\nTimeoutStopSec=120\n\n"
-            "[Install]\nWantedBy=default.target\n")
+    return (
+        "[Unit]\nDescription=ArtiMuse watcher: scores new images into the library\n"
+        "After=default.target\n\n[Service]\nType=simple\n"
+        f"ExecStart={shlex.join(command_line(args))}\n{env}"
+        "Restart=on-failure\nRestartSec=10\nKillSignal=SIGTERM\nTimeoutStopSec=120\n\n"
+        "[Install]\nWantedBy=default.target\n"
+    )
 
 
 def launchd_plist(args: list[str]) -> str:
     arguments = "\n".join(f"    <string>{escape(a)}</string>" for a in command_line(args))
     home = os.environ.get("ARTIMUSE_HOME")
-    env = (f"  <key>EnvironmentVariables</key>\n  <dict><key>ARTIMUSE_HOME</key><string>{escape(home)}</string>"
-           "</dict>\n") if home else ""
+    env = (
+        (f"  <key>EnvironmentVariables</key>\n  <dict><key>ARTIMUSE_HOME</key><string>{escape(home)}</string></dict>\n")
+        if home
+        else ""
+    )
     logs = Path.home() / "Library" / "Logs" / "artimuse-watch.log"
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n'
-            f'<plist version="1.0">\n<dict>\n  <key>Label</key><string>{LABEL}</string>\n'
-            f"  <key>ProgramArguments</key>\n  <array>\n{arguments}\n  </array>\n{env}"
-            "  <key>RunAtLoad</key><true/>\n  <key>KeepAlive</key><true/>\n"
-            f"  <key>StandardErrorPath</key><string>{escape(str(logs))}</string>\n</dict>\n</plist>\n")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n'
+        f'<plist version="1.0">\n<dict>\n  <key>Label</key><string>{LABEL}</string>\n'
+        f"  <key>ProgramArguments</key>\n  <array>\n{arguments}\n  </array>\n{env}"
+        "  <key>RunAtLoad</key><true/>\n  <key>KeepAlive</key><true/>\n"
+        f"  <key>StandardErrorPath</key><string>{escape(str(logs))}</string>\n</dict>\n</plist>\n"
+    )
 
 
 def service_file(args: list[str], system: str | None = None) -> tuple[Path, str, str]:

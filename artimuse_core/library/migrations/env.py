@@ -10,8 +10,7 @@ connection = config.attributes.get("connection")
 
 
 def run(conn) -> None:
-    context.configure(connection=conn, target_metadata=Base.metadata,
-                      render_as_batch=conn.dialect.name == "sqlite")
+    context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=conn.dialect.name == "sqlite")
     with context.begin_transaction():
         context.run_migrations()
 

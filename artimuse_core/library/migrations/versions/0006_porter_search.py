@@ -8,6 +8,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-26
 """
+
 from alembic import op
 
 revision = "0006"
@@ -19,16 +20,24 @@ TOKENIZERS = {"0006": "porter unicode61 remove_diacritics 2", "0002": "unicode61
 
 
 def create(tokenizer: str) -> None:
-    op.execute("CREATE VIRTUAL TABLE critiques_fts USING fts5(text, content='critiques', content_rowid='id', "
-               f"tokenize='{tokenizer}')")
+    op.execute(
+        "CREATE VIRTUAL TABLE critiques_fts USING fts5(text, content='critiques', content_rowid='id', "
+        f"tokenize='{tokenizer}')"
+    )
     op.execute("INSERT INTO critiques_fts(critiques_fts) VALUES ('rebuild')")
-    op.execute("CREATE TRIGGER critiques_ai AFTER INSERT ON critiques BEGIN "
-               "INSERT INTO critiques_fts(rowid, text) VALUES (new.id, new.text); END")
-    op.execute("CREATE TRIGGER critiques_ad AFTER DELETE ON critiques BEGIN "
-               "INSERT INTO critiques_fts(critiques_fts, rowid, text) VALUES ('delete', old.id, old.text); END")
-    op.execute("CREATE TRIGGER critiques_au AFTER UPDATE ON critiques BEGIN "
-               "INSERT INTO critiques_fts(critiques_fts, rowid, text) VALUES ('delete', old.id, old.text); "
-               "INSERT INTO critiques_fts(rowid, text) VALUES (new.id, new.text); END")
+    op.execute(
+        "CREATE TRIGGER critiques_ai AFTER INSERT ON critiques BEGIN "
+        "INSERT INTO critiques_fts(rowid, text) VALUES (new.id, new.text); END"
+    )
+    op.execute(
+        "CREATE TRIGGER critiques_ad AFTER DELETE ON critiques BEGIN "
+        "INSERT INTO critiques_fts(critiques_fts, rowid, text) VALUES ('delete', old.id, old.text); END"
+    )
+    op.execute(
+        "CREATE TRIGGER critiques_au AFTER UPDATE ON critiques BEGIN "
+        "INSERT INTO critiques_fts(critiques_fts, rowid, text) VALUES ('delete', old.id, old.text); "
+        "INSERT INTO critiques_fts(rowid, text) VALUES (new.id, new.text); END"
+    )
 
 
 def drop() -> None:
