@@ -8,42 +8,60 @@ from pathlib import Path
 
 import click
 
+from artimuse_core.finetune import FinetuneSettings
+
 from .context import app
 from .options import Failure, engine_options, json_option
 from .output import emit_json, print_table
 
+DEFAULTS = FinetuneSettings(name="my-taste")  # the run's defaults are declared once, on FinetuneSettings
+
 
 @click.command()
 @click.option("--from-db", is_flag=True, required=True, help="Train on the ratings in the library (required).")
-@click.option("--name", default="my-taste", show_default=True, help="Name of the adapter to create.")
+@click.option("--name", default=DEFAULTS.name, show_default=True, help="Name of the adapter to create.")
 @click.option("--category", "-c", help="Only ratings of images in this category.")
 @click.option("--folder", type=click.Path(file_okay=False), help="Only ratings of images under this folder.")
 @click.option(
     "--min-ratings",
-    default=20,
+    default=DEFAULTS.min_ratings,
     show_default=True,
     type=click.IntRange(4),
     help="Refuse to train with fewer usable ratings than this.",
 )
-@click.option("--epochs", default=2, show_default=True, type=click.IntRange(1), help="Passes over the ratings.")
-@click.option("--rank", default=128, show_default=True, type=click.IntRange(1), help="LoRA rank (alpha = 2 x rank).")
-@click.option("--lr", default=2e-5, show_default=True, type=float, help="Peak learning rate (cosine, 3% warm-up).")
+@click.option(
+    "--epochs", default=DEFAULTS.epochs, show_default=True, type=click.IntRange(1), help="Passes over the ratings."
+)
+@click.option(
+    "--rank", default=DEFAULTS.rank, show_default=True, type=click.IntRange(1), help="LoRA rank (alpha = 2 x rank)."
+)
+@click.option(
+    "--lr",
+    default=DEFAULTS.lr,
+    show_default=True,
+    type=float,
+    help=f"Peak learning rate (cosine, {DEFAULTS.warmup:.0%} warm-up).",
+)
 @click.option(
     "--val-split",
-    default=0.2,
+    default=DEFAULTS.val_split,
     show_default=True,
     type=click.FloatRange(0.05, 0.5),
     help="Share of ratings held out (seeded) for validation.",
 )
-@click.option("--micro-batch", default=4, show_default=True, type=click.IntRange(1), help="Images per forward.")
+@click.option(
+    "--micro-batch", default=DEFAULTS.micro_batch, show_default=True, type=click.IntRange(1), help="Images per forward."
+)
 @click.option(
     "--grad-accum",
-    default=4,
+    default=DEFAULTS.grad_accum,
     show_default=True,
     type=click.IntRange(1),
     help="Micro-batches per optimiser step (effective batch = micro-batch x this).",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed of the split, the shuffling and the LoRA weights.")
+@click.option(
+    "--seed", default=DEFAULTS.seed, show_default=True, help="Seed of the split, the shuffling and the LoRA weights."
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of --name from its last checkpoint.")
 @engine_options(exclude=("max_new_tokens", "adapter"))
 @json_option

@@ -103,7 +103,8 @@ def _service(
     sources: Any,
     print_only: bool,
 ) -> None:
-    """The login service runs this same command; settings given here as options are written into it."""
+    """The login service runs this same command; settings given here (options, ARTIMUSE_* variables) are
+    written into it as options, those of the config file are read by the service itself."""
     from artimuse_watcher.service import service_file
 
     config = app().settings
@@ -113,7 +114,7 @@ def _service(
     for a in attributes:
         args += ["--attributes", a]
     for name, value in config.spec.to_dict().items():
-        if sources.get(name) != "argument":
+        if sources.get(name) not in ("argument", "environment"):
             continue  # from the config file or a default: the service reads the config itself
         if isinstance(value, bool):
             args.append(flag(name) if value else "--no-" + flag(name)[2:])

@@ -180,3 +180,30 @@ def test_a_core_error_names_the_cli_flag(run_cli, mixed_images, tmp_path):
     assert "--model" in result.output and "model setting" not in result.output
     bad = run_cli("score", mixed_images[0], "--device", "gpu", "--no-save")
     assert bad.exit_code == 2 and "device must be auto, cpu, cuda, cuda:N or mps" in bad.output
+
+
+def test_the_login_service_keeps_options_and_environment(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARTIMUSE_MODEL", "ArtiMuse_AVA")
+    result = run_cli("watch", tmp_path, "--print-service", "-b", "4", "--no-exif", "--category", "aigc")
+    assert result.exit_code == 0, result.output
+    command = next(line for line in result.stdout.splitlines() if line.startswith("ExecStart="))
+    assert f"watch {tmp_path} --category aigc" in command
+    assert "--model ArtiMuse_AVA" in command and "--batch-size 4" in command and "--no-exif" in command
+    assert "--max-pixels" not in command  # defaults stay out: the service reads the config itself
+
+
+def test_third_party_warnings_stay_out_of_the_output_unless_verbose(run_cli, mixed_images, recwarn):
+    """Warnings reach the user's stderr through warnings.showwarning; pytest records them there instead."""
+    import warnings
+
+    def noisy(spec):
+        warnings.warn("`foo` is deprecated and will be removed in v6", FutureWarning, stacklevel=1)
+        return FakeEngine(spec)
+
+    before = list(warnings.filters)
+    quiet = run_cli("score", mixed_images[0], "--no-save", "--json", engine=noisy)
+    assert quiet.exit_code == 0 and "deprecated" not in quiet.output and len(recwarn) == 0
+    json.loads(quiet.stdout)
+    loud = run_cli("--verbose", "score", mixed_images[0], "--no-save", "--json", engine=noisy)
+    assert loud.exit_code == 0 and [w.category for w in recwarn] == [FutureWarning]
+    assert warnings.filters == before  # and the host process's filters are as they were

@@ -14,6 +14,7 @@ from alembic import command
 
 from artimuse_core.library import Library, LibraryError, ScoredFile, file_facts, ingest, stars_to_score
 from artimuse_core.library.database import alembic_config, create_db_engine, current_revision, head_revision
+from artimuse_core.library.stats import library_stats
 from artimuse_core.results import Provenance, ScoreResult
 from artimuse_core.testing import FakeEngine
 
@@ -285,7 +286,7 @@ def test_a_library_at_the_previous_head_upgrades_keeps_every_row_and_searches_by
         assert conn.execute("SELECT count(*) FROM critiques_fts WHERE critiques_fts MATCH 'line'").fetchone()[0] == 0
     engine.dispose()
     with Library.at(path) as library:
-        assert current_revision(library.engine) == head_revision() == "0006"
+        assert current_revision(library.engine) == head_revision() == "0007"
         counts = library.stats().counts
         assert {k: counts[k] for k in ("images", "evaluations", "critiques", "ratings", "errors")} == {
             "images": 1,
@@ -320,6 +321,7 @@ def test_stats_percentiles_equal_numpy_quantile(library, files):
     library.record_scores(items)
     stats = library.stats()
     assert stats.counts["evaluations"] == 400 and set(stats.categories) == set(by_category)
+    assert stats == library._run(lambda s: library_stats(s, scan=True), write=False)  # counters == a fresh count
     for category, scores in by_category.items():
         got = stats.categories[category]
         assert got.count == len(scores) and got.mean == pytest.approx(np.mean(scores))
@@ -331,3 +333,27 @@ def FileFactsLike(facts, path, content_hash):  # noqa: N802 - a FileFacts for a 
     from artimuse_core.library import FileFacts
 
     return FileFacts(Path(path), facts.size, facts.mtime, content_hash)
+
+
+def test_stats_counters_follow_every_kind_of_write(library, files, tmp_path):
+    """The trigger-kept counters equal a fresh count after new scores, re-scores, changed content, category
+    changes, moves, missing files, critiques, ratings, errors and deletions."""
+    record(library, files[0], 40, category="aigc", source="option")
+    record(library, files[1], 55.5, category="photography", source="option", critiques={"Overall Gestalt": "x"})
+    record(library, files[2], 70)
+    record(library, files[0], 45, category="aigc", source="option")  # re-score: the old one is not current
+    files[1].write_bytes(files[3].read_bytes())
+    record(library, files[1], 12)  # changed content: every old score retired
+    library.set_category(files[2], "painting")
+    moved = tmp_path / "moved.png"
+    shutil.move(files[2], moved)
+    library.move(files[2], moved)
+    library.mark_missing(files[0])
+    library.rate(moved, stars=3)
+    library.record_error(files[4], "corrupt", "bad")
+    scanned = library._run(lambda s: library_stats(s, scan=True), write=False)
+    assert library.stats() == scanned
+    assert scanned.counts["missing_images"] == 1 and scanned.categories["painting"].count == 1
+    with library.engine.begin() as conn:  # deletions (nothing in the library deletes yet; the counters must)
+        conn.exec_driver_sql("DELETE FROM images WHERE path = ?", (str(moved),))
+    assert library.stats() == library._run(lambda s: library_stats(s, scan=True), write=False)

@@ -1,17 +1,20 @@
 """``stats`` in SQL: counts, means and exact percentiles of current scores without reading the scores out.
 
-A library of 1 M evaluations holds ~400 k current scores; pulling them into Python took seconds. Instead:
-one grouped pass over the (current, category, score) index counts the scores of each category in
-one-point bins (and sums them, for the mean); each percentile is then the linear interpolation between
-two order statistics (``numpy.quantile``'s default method), and each order statistic is found inside its
-bin with a short ``ORDER BY score LIMIT 1 OFFSET k`` range scan on that same index.
+A library of 1 M evaluations holds ~400 k current scores; pulling them into Python took seconds, and even
+one SQL pass over them takes a few hundred milliseconds. So on SQLite, triggers keep counters (migration
+0007): the row count of each table, and per category and one-point score bin the number and the sum of
+the current scores. ``stats`` reads those few hundred rows; the mean is sum / count; each percentile is the
+linear interpolation between two order statistics (``numpy.quantile``'s default method), and each order
+statistic is found inside its bin with a short ``ORDER BY score LIMIT 1 OFFSET k`` range scan on the
+(current, category, score) index. Other databases compute the same bins with one grouped pass.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Integer, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from .models import Critique, ErrorRecord, Evaluation, Image, Rating
@@ -19,68 +22,95 @@ from .records import CategoryStats, LibraryStats
 
 QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
 UNCATEGORISED = "uncategorised"
+COUNTED = {"images": Image, "evaluations": Evaluation, "critiques": Critique, "ratings": Rating, "errors": ErrorRecord}
+Bins = dict[str | None, list[tuple[int, int, float]]]  # category -> sorted (bin, count, sum of scores)
 
 
-def library_stats(session: Session) -> LibraryStats:
+def library_stats(session: Session, *, scan: bool = False) -> LibraryStats:
     """Counts of every table (and of missing images), then ``CategoryStats`` per category of the current
-    evaluations (their copy of the image's category; ``uncategorised`` for none)."""
-    counts = {
-        name: session.scalar(select(func.count()).select_from(model)) or 0
-        for name, model in (
-            ("images", Image),
-            ("evaluations", Evaluation),
-            ("critiques", Critique),
-            ("ratings", Rating),
-            ("errors", ErrorRecord),
-        )
-    }
+    evaluations (their copy of the image's category; ``uncategorised`` for none).
+
+    ``scan`` ignores the counters and counts everything afresh (what other databases do; tests compare).
+    """
+    if session.get_bind().dialect.name == "sqlite" and not scan:
+        counts, bins = _from_counters(session)
+    else:
+        counts, bins = _from_scan(session)
+    categories = {}
+    for category, histogram in bins.items():
+        n = sum(count for _, count, _ in histogram)
+        total = sum(value for _, _, value in histogram)
+        values = {f"p{round(q * 100)}": _quantile(session, category, histogram, n, q) for q in QUANTILES}
+        categories[category or UNCATEGORISED] = CategoryStats(count=n, mean=total / n, **values)
+    return LibraryStats(counts=counts, categories=dict(sorted(categories.items())))
+
+
+def _from_counters(session: Session) -> tuple[dict[str, int], Bins]:
+    kept = {name: count for name, count in session.execute(text("SELECT name, count FROM row_counts"))}
+    counts = {name: kept.get(name, 0) for name in (*COUNTED, "missing_images")}
+    bins: Bins = {}
+    rows = session.execute(
+        text("SELECT category, bin, count, total FROM score_bins WHERE count > 0 ORDER BY category, bin")
+    )
+    for category, bin_, count, total in rows:
+        bins.setdefault(category or None, []).append((bin_, count, total))
+    return counts, bins
+
+
+def _from_scan(session: Session) -> tuple[dict[str, int], Bins]:
+    counts = {name: session.scalar(select(func.count()).select_from(model)) or 0 for name, model in COUNTED.items()}
     counts["missing_images"] = session.scalar(select(func.count()).where(Image.missing.is_(True))) or 0
     # SQLite's CAST truncates (scores are >= 0, so it is the floor); elsewhere CAST may round.
-    floor = (
-        cast(Evaluation.score, Integer) if session.get_bind().dialect.name == "sqlite" else func.floor(Evaluation.score)
-    )
-    bins: dict[str | None, list[tuple[int, int]]] = {}
-    sums: dict[str | None, float] = {}
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    floor: Any = cast(Evaluation.score, Integer) if sqlite else func.floor(Evaluation.score)
+    bins: Bins = {}
     grouped = (
         select(Evaluation.category, floor.label("bin"), func.count(), func.sum(Evaluation.score))
         .where(Evaluation.current.is_(True))
         .group_by(Evaluation.category, "bin")
     )
     for category, bin_, count, total in session.execute(grouped):
-        bins.setdefault(category, []).append((int(bin_), count))
-        sums[category] = sums.get(category, 0.0) + total
-    categories = {}
-    for category, histogram in bins.items():
+        bins.setdefault(category, []).append((int(bin_), count, total))
+    for histogram in bins.values():
         histogram.sort()
-        n = sum(count for _, count in histogram)
-        values = {f"p{round(q * 100)}": _quantile(session, category, histogram, n, q) for q in QUANTILES}
-        categories[category or UNCATEGORISED] = CategoryStats(count=n, mean=sums[category] / n, **values)
-    return LibraryStats(counts=counts, categories=dict(sorted(categories.items())))
+    return counts, bins
 
 
-def _quantile(session: Session, category: str | None, histogram: list[tuple[int, int]], n: int, q: float) -> float:
+def _quantile(
+    session: Session, category: str | None, histogram: list[tuple[int, int, float]], n: int, q: float
+) -> float:
+    """Linear interpolation between the order statistics around q * (n - 1), both read in one query."""
     position = q * (n - 1)
     low = math.floor(position)
-    below = _order_statistic(session, category, histogram, low)
-    if position == low:
-        return below
-    above = _order_statistic(session, category, histogram, low + 1)
+    below, above = _order_statistics(session, category, histogram, low)
     return below + (above - below) * (position - low)
 
 
-def _order_statistic(session: Session, category: str | None, histogram: list[tuple[int, int]], rank: int) -> float:
-    """The ``rank``-th smallest current score (0-based) of ``category``, read inside its one-point bin."""
+_NTH = {  # the rank-th current score of a category from a bin's lower edge on, and the one after it
+    False: text(
+        "SELECT score FROM evaluations WHERE current = 1 AND category = :category AND score >= :edge "
+        "ORDER BY score LIMIT 2 OFFSET :skip"
+    ),
+    True: text(
+        "SELECT score FROM evaluations WHERE current = 1 AND category IS NULL AND score >= :edge "
+        "ORDER BY score LIMIT 2 OFFSET :skip"
+    ),
+}
+
+
+def _order_statistics(
+    session: Session, category: str | None, histogram: list[tuple[int, int, float]], rank: int
+) -> tuple[float, float]:
+    """The ``rank``-th smallest current score (0-based) of ``category`` and the next one (the same one for
+    the largest), read from the start of the rank's one-point bin on the (current, category, score) index."""
     before = 0
-    for bin_, count in histogram:
+    for edge, count, _ in histogram:
         if rank < before + count:
-            same = Evaluation.category.is_(None) if category is None else Evaluation.category == category
-            value = session.scalar(
-                select(Evaluation.score)
-                .where(Evaluation.current.is_(True), same, Evaluation.score >= bin_)
-                .order_by(Evaluation.score)
-                .limit(1)
-                .offset(rank - before)
+            values = (
+                session.execute(_NTH[category is None], {"category": category, "edge": edge, "skip": rank - before})
+                .scalars()
+                .all()
             )
-            return float(value)  # type: ignore[arg-type]
+            return float(values[0]), float(values[-1])
         before += count
     raise AssertionError("rank beyond the histogram")  # pragma: no cover
