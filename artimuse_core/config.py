@@ -113,10 +113,6 @@ class Config:
         """The library's SQLAlchemy URL: ``database_url`` when set, else ``library.db`` in the home."""
         return self.database_url or f"sqlite:///{paths().database_file}"
 
-    def category_for(self, path: Path) -> str | None:
-        """The category of the deepest configured folder holding ``path`` (None when none has one)."""
-        return deepest_category(Path(path).expanduser().resolve(), [(f.path, f.category) for f in self.folders])
-
     def to_dict(self) -> dict[str, Any]:
         """Every setting with its effective value and its source, plus the file, home and folders."""
         values = {**self.spec.to_dict(), "database_url": self.library_url()}

@@ -292,7 +292,10 @@ class Watcher:
             "folders": [str(f) for f, _ in self.settings.folders],
         }
         self.settings.status_file.parent.mkdir(parents=True, exist_ok=True)
-        self.settings.status_file.write_text(json.dumps(status))
+        # Written aside and renamed into place: a reader (`artimuse status`) never sees a half-written file.
+        partial = self.settings.status_file.with_name(self.settings.status_file.name + ".partial")
+        partial.write_text(json.dumps(status))
+        os.replace(partial, self.settings.status_file)
 
     def request_stop(self, *_args) -> None:
         self.stop_event.set()
