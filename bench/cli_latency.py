@@ -57,7 +57,9 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, command in cases.items():  # interleaved: load changes hit every case alike
                 start = time.perf_counter()
-                subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, cwd=home)
+                subprocess.run(
+                    command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=home
+                )
                 samples[name].append(time.perf_counter() - start)
         medians = {name: statistics.median(values) for name, values in samples.items()}
         baseline = medians['python -c "import click, sqlalchemy"']

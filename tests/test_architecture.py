@@ -1,6 +1,7 @@
 """Contracts of the layout, checked in CI: the core imports no front end and front ends no private core
 name; no import cycles; no module over ~400 lines; commands that do not run the model start without torch,
-transformers (or Alembic when no migration is due); every command and option has help; --json everywhere."""
+transformers, SQLAlchemy's ORM (or Alembic when no migration is due); every command and option has help;
+--json everywhere."""
 
 from __future__ import annotations
 
@@ -179,13 +180,14 @@ def test_commands_that_do_not_run_the_model_never_import_torch(tmp_path, mixed_i
             result = ScoreResult({str(image)!r}, score=50.0, std=5.0, distribution=[1 / 101] * 101,
                                  provenance=PROVENANCE, critiques={{"Overall Gestalt": "a dummy critique"}})
             library.record_scores([ScoredFile(file_facts({str(image)!r}), result, "aigc", "option")])
-        for name in ("alembic", "torch", "transformers"):
+        for name in ("alembic", "torch", "transformers", "sqlalchemy.orm"):
             for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
                 del sys.modules[module]
         report = []
         for args in json.loads(sys.argv[1]):
             outcome = CliRunner().invoke(cli, args)
             heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch", "transformers", "alembic"}})
+            heavy += ["sqlalchemy.orm"] if "sqlalchemy.orm" in sys.modules else []
             report.append([args, outcome.exit_code, heavy, outcome.output[-300:]])
         print(json.dumps(report))
     """)

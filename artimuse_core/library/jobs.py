@@ -7,12 +7,11 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, func, insert, select, update
 
-from .models import Evaluation, Image, Job, utcnow
 from .records import JobRecord, KnownFile
 from .session import LibrarySession, under
+from .tables import evaluations, images, jobs, utcnow
 
 #: Job states: pending until its results commit; then done, failed (with the error) or gone.
 JOB_STATUSES = ("pending", "done", "failed", "gone")
@@ -33,97 +32,94 @@ class Jobs(LibrarySession):
 
         Returns True when a job was added.
         """
-        absolute = str(path)
+        where = str(path)
 
-        def write(session: Session) -> bool:
-            image = session.scalar(select(Image).where(Image.path == absolute))
-            if (
-                image is not None
-                and not image.missing
-                and image.size == size
-                and image.mtime == mtime
-                and session.scalar(
-                    select(Evaluation.id).where(Evaluation.image_id == image.id, Evaluation.current.is_(True)).limit(1)
+        def write(conn: Connection) -> bool:
+            image = conn.execute(
+                select(images.c.id, images.c.size, images.c.mtime, images.c.missing).where(images.c.path == where)
+            ).first()
+            if image is not None and not image.missing and (image.size, image.mtime) == (size, mtime):
+                scored = conn.scalar(
+                    select(evaluations.c.id)
+                    .where(evaluations.c.image_id == image.id, evaluations.c.current.is_(True))
+                    .limit(1)
                 )
-            ):
-                return False
-            seen = session.scalar(
-                select(Job.id)
-                .where(Job.path == absolute, Job.kind == kind, Job.size == size, Job.mtime == mtime)
+                if scored:
+                    return False
+            seen = conn.scalar(
+                select(jobs.c.id)
+                .where(jobs.c.path == where, jobs.c.kind == kind, jobs.c.size == size, jobs.c.mtime == mtime)
                 .limit(1)
             )
             if seen:
                 return False
-            session.add(Job(kind=kind, path=absolute, size=size, mtime=mtime, status="pending", options=options))
+            conn.execute(
+                insert(jobs).values(kind=kind, path=where, size=size, mtime=mtime, status="pending", options=options)
+            )
             return True
 
         return self._run(write)
 
     def pending_jobs(self, kind: str = "score", limit: int = 64) -> list[JobRecord]:
         """Oldest pending jobs first (so after a restart the interrupted ones run before new files)."""
-        query = select(Job).where(Job.status == "pending", Job.kind == kind).order_by(Job.id).limit(limit)
-        return self._run(lambda s: [job_record(j) for j in s.scalars(query)], write=False)
+        query = select(jobs).where(jobs.c.status == "pending", jobs.c.kind == kind).order_by(jobs.c.id).limit(limit)
+        return self._run(lambda c: [job_record(j) for j in c.execute(query)], write=False)
 
     def finish_jobs(self, job_ids: Iterable[int], status: str, error: str | None = None) -> None:
         """Mark jobs done, failed or gone (``error`` says why)."""
 
-        def write(session: Session) -> None:
+        def write(conn: Connection) -> None:
             for job_id in job_ids:
-                finish_job(session, job_id, status, error=error)
+                finish_job(conn, job_id, status, error=error)
 
         self._run(write)
 
     def count_attempt(self, job_ids: Iterable[int]) -> None:
         """One more try of these jobs."""
         ids = list(job_ids)
-        self._run(lambda s: s.execute(update(Job).where(Job.id.in_(ids)).values(attempts=Job.attempts + 1)))
+        self._run(lambda c: c.execute(update(jobs).where(jobs.c.id.in_(ids)).values(attempts=jobs.c.attempts + 1)))
 
     def queue_length(self) -> dict[str, int]:
         """Pending jobs per kind: {"score": n, "critique": m} (kinds with none are absent)."""
-        rows = self._run(
-            lambda s: s.execute(select(Job.kind, func.count()).where(Job.status == "pending").group_by(Job.kind)).all(),
-            write=False,
-        )
-        return {kind: count for kind, count in rows}
+        query = select(jobs.c.kind, func.count()).where(jobs.c.status == "pending").group_by(jobs.c.kind)
+        return self._run(lambda c: {kind: count for kind, count in c.execute(query)}, write=False)
 
     def last_processed(self) -> JobRecord | None:
         """The job that finished last (done or failed), if any."""
+        query = (
+            select(jobs)
+            .where(jobs.c.status.in_(("done", "failed")))
+            .order_by(jobs.c.updated_at.desc(), jobs.c.id.desc())
+            .limit(1)
+        )
 
-        def read(session: Session) -> JobRecord | None:
-            job = session.scalar(
-                select(Job)
-                .where(Job.status.in_(("done", "failed")))
-                .order_by(Job.updated_at.desc(), Job.id.desc())
-                .limit(1)
-            )
-            return job_record(job) if job else None
+        def read(conn: Connection) -> JobRecord | None:
+            row = conn.execute(query).first()
+            return job_record(row) if row else None
 
         return self._run(read, write=False)
 
     def known_files(self, folder: str | os.PathLike) -> dict[str, KnownFile]:
         """path -> what the library last saw of each of its images under ``folder``."""
-        query = select(Image.path, Image.size, Image.mtime, Image.missing).where(under(folder))
+        query = select(images.c.path, images.c.size, images.c.mtime, images.c.missing).where(under(folder))
         return self._run(
-            lambda s: {p: KnownFile(size, mtime, bool(missing)) for p, size, mtime, missing in s.execute(query)},
+            lambda c: {p: KnownFile(size, mtime, bool(missing)) for p, size, mtime, missing in c.execute(query)},
             write=False,
         )
 
 
 def finish_job(
-    session: Session, job_id: int, status: str, *, error: str | None = None, evaluation_id: int | None = None
-) -> Job | None:
-    """Complete one job inside the caller's transaction; returns it (None when it no longer exists)."""
-    job = session.get(Job, job_id)
-    if job is None:
-        return None
-    job.status, job.error, job.updated_at = status, error, utcnow()
+    conn: Connection, job_id: int, status: str, *, error: str | None = None, evaluation_id: int | None = None
+) -> None:
+    """Complete one job inside the caller's transaction (nothing happens when it no longer exists)."""
+    values: dict[str, Any] = {"status": status, "error": error, "updated_at": utcnow()}
     if evaluation_id is not None:
-        job.evaluation_id = evaluation_id
-    return job
+        values["evaluation_id"] = evaluation_id
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
 
 
 def add_job(
-    session: Session,
+    conn: Connection,
     kind: str,
     path: str,
     *,
@@ -133,23 +129,23 @@ def add_job(
     mtime: float | None = None,
 ) -> None:
     """Queue a follow-up job (a critique of a stored evaluation) inside the caller's transaction."""
-    session.add(
-        Job(
+    conn.execute(
+        insert(jobs).values(
             kind=kind, path=path, size=size, mtime=mtime, status="pending", options=options, evaluation_id=evaluation_id
         )
     )
 
 
-def job_record(job: Job) -> JobRecord:
-    """A ``JobRecord`` from its ORM row."""
+def job_record(row: Any) -> JobRecord:
+    """A ``JobRecord`` from a row of the jobs table."""
     return JobRecord(
-        id=job.id,
-        kind=job.kind,
-        path=job.path,
-        status=job.status,
-        options=job.options or {},
-        evaluation_id=job.evaluation_id,
-        attempts=job.attempts,
-        updated_at=job.updated_at.isoformat(),
-        error=job.error,
+        id=row.id,
+        kind=row.kind,
+        path=row.path,
+        status=row.status,
+        options=row.options or {},
+        evaluation_id=row.evaluation_id,
+        attempts=row.attempts,
+        updated_at=row.updated_at.isoformat(),
+        error=row.error,
     )

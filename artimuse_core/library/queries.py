@@ -10,12 +10,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Connection, and_, func, select, text
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
-from .models import Adapter, Critique, ErrorRecord, Evaluation, Image, Rating, utcnow
 from .records import (
     AdapterRecord,
     ErrorEntry,
@@ -29,8 +27,31 @@ from .records import (
 from .search import fts_query
 from .session import LibrarySession, absolute, same_adapter, under
 from .stats import library_stats
+from .tables import adapters, critiques, errors, evaluations, images, ratings, utcnow
 
 RANKS = ("mean", "lower")
+E, IMG = evaluations.c, images.c
+#: The columns of an ``EvaluationRecord`` without the distribution (rankings never read it).
+RECORD_COLUMNS = (
+    E.id.label("evaluation_id"),
+    IMG.path,
+    E.score,
+    E.std,
+    E.model_name.label("model"),
+    E.model_fingerprint.label("fingerprint"),
+    E.adapter,
+    IMG.category,
+    IMG.category_source,
+    E.prompt_hash,
+    E.engine_version,
+    E.device,
+    E.dtype,
+    E.created_at,
+    E.current,
+    IMG.width,
+    IMG.height,
+)
+JOINED = evaluations.join(images, IMG.id == E.image_id)
 
 
 def parse_since(text_value: str | None) -> datetime | None:
@@ -63,44 +84,30 @@ class Queries(LibrarySession):
     def find_current(self, facts: FileFacts, fingerprint: str, adapter: str | None) -> EvaluationRecord | None:
         """The stored current evaluation of this exact file content by this model (+ adapter), with its
         distribution and critiques; None when there is none (the door then scores the file)."""
-
-        def query(session: Session) -> EvaluationRecord | None:
-            row = session.execute(
-                select(Evaluation, Image)
-                .join(Image)
-                .where(
-                    Image.path == str(facts.path),
-                    Image.content_hash == facts.content_hash,
-                    Evaluation.model_fingerprint == fingerprint,
-                    Evaluation.current.is_(True),
-                    same_adapter(adapter),
-                )
-                .order_by(Evaluation.id.desc())
-                .limit(1)
-            ).first()
-            if row is None:
-                return None
-            critiques = _critiques(session, [row[0].id]).get(row[0].id, {})
-            return evaluation_record(row[0], row[1], distribution=row[0].distribution, critiques=critiques)
-
-        return self._run(query, write=False)
+        query = (
+            select(*RECORD_COLUMNS, E.distribution)
+            .select_from(JOINED)
+            .where(
+                IMG.path == str(facts.path),
+                IMG.content_hash == facts.content_hash,
+                E.model_fingerprint == fingerprint,
+                E.current.is_(True),
+                same_adapter(adapter),
+            )
+            .order_by(E.id.desc())
+            .limit(1)
+        )
+        return self._run(lambda c: _one_record(c, query), write=False)
 
     def evaluation(self, evaluation_id: int) -> EvaluationRecord | None:
         """One evaluation by id, with its distribution and critiques (None when it no longer exists)."""
-
-        def query(session: Session) -> EvaluationRecord | None:
-            row = session.execute(select(Evaluation, Image).join(Image).where(Evaluation.id == evaluation_id)).first()
-            if row is None:
-                return None
-            critiques = _critiques(session, [evaluation_id]).get(evaluation_id, {})
-            return evaluation_record(row[0], row[1], distribution=row[0].distribution, critiques=critiques)
-
-        return self._run(query, write=False)
+        query = select(*RECORD_COLUMNS, E.distribution).select_from(JOINED).where(E.id == evaluation_id)
+        return self._run(lambda c: _one_record(c, query), write=False)
 
     def image_category(self, path: str | os.PathLike) -> str | None:
         """The category the library holds for this image, if any."""
-        where = str(path)
-        return self._run(lambda s: s.scalar(select(Image.category).where(Image.path == where)), write=False)
+        query = select(IMG.category).where(IMG.path == str(path))
+        return self._run(lambda c: c.scalar(query), write=False)
 
     def top(
         self,
@@ -125,31 +132,26 @@ class Queries(LibrarySession):
         """
         if rank not in RANKS:
             raise InvalidValue(f"rank must be one of {', '.join(RANKS)}, not {rank!r}")
-        conditions: list[ColumnElement[bool]] = [Evaluation.current.is_(True)]
+        conditions: list[ColumnElement[bool]] = [E.current.is_(True)]
         if category:
-            conditions.append(Evaluation.category == normalise_category(category))
+            conditions.append(E.category == normalise_category(category))
         if since:
-            conditions.append(Evaluation.created_at >= since)
+            conditions.append(E.created_at >= since)
         if min_score is not None:
-            conditions.append(Evaluation.score >= min_score)
+            conditions.append(E.score >= min_score)
         if model:
-            conditions.append(Evaluation.model_name == model)
+            conditions.append(E.model_name == model)
         if folder:
             conditions.append(under(folder))
         if not include_missing:
-            conditions.append(Image.missing.is_(False))
-        query = (
-            select(*RECORD_COLUMNS)
-            .join(Image, Image.id == Evaluation.image_id)
-            .where(and_(*conditions))
-            .order_by(Evaluation.score.desc())
-        )
+            conditions.append(IMG.missing.is_(False))
+        query = select(*RECORD_COLUMNS).select_from(JOINED).where(and_(*conditions)).order_by(E.score.desc())
 
-        def read(session: Session) -> list[EvaluationRecord]:
+        def read(conn: Connection) -> list[EvaluationRecord]:
             if rank == "mean":
-                return [row_record(r, lower_bound=r.score - k * r.std) for r in session.execute(query.limit(limit))]
+                return [row_record(r, lower_bound=r.score - k * r.std) for r in conn.execute(query.limit(limit))]
             best: list[tuple[float, int, Any]] = []
-            for r in session.execute(query.execution_options(yield_per=500)):
+            for r in conn.execution_options(yield_per=500).execute(query):
                 if len(best) >= limit and r.score < best[0][0]:
                     break
                 item = (r.score - k * r.std, -r.evaluation_id, r)
@@ -163,14 +165,10 @@ class Queries(LibrarySession):
 
     def history(self, *, limit: int = 50, since: datetime | None = None) -> list[EvaluationRecord]:
         """The most recent evaluations, newest first."""
-        query = (
-            select(*RECORD_COLUMNS)
-            .join(Image, Image.id == Evaluation.image_id)
-            .order_by(Evaluation.created_at.desc(), Evaluation.id.desc())
-        )
+        query = select(*RECORD_COLUMNS).select_from(JOINED).order_by(E.created_at.desc(), E.id.desc())
         if since:
-            query = query.where(Evaluation.created_at >= since)
-        return self._run(lambda s: [row_record(r) for r in s.execute(query.limit(limit))], write=False)
+            query = query.where(E.created_at >= since)
+        return self._run(lambda c: [row_record(r) for r in c.execute(query.limit(limit))], write=False)
 
     def show(self, path: str | os.PathLike) -> ImageRecord:
         """Everything known about one image: evaluations (latest first, with distribution and critiques),
@@ -181,19 +179,22 @@ class Queries(LibrarySession):
         """
         where = absolute(path)
 
-        def read(session: Session) -> ImageRecord:
-            image = session.scalar(select(Image).where(Image.path == where))
+        def read(conn: Connection) -> ImageRecord:
+            image = conn.execute(select(images).where(IMG.path == where)).first()
             if image is None:
                 raise LibraryError(f"{where}: not in the library (score it first)")
-            evaluations = session.scalars(
-                select(Evaluation)
-                .where(Evaluation.image_id == image.id)
-                .order_by(Evaluation.created_at.desc(), Evaluation.id.desc())
+            rows = conn.execute(
+                select(*RECORD_COLUMNS, E.distribution)
+                .select_from(JOINED)
+                .where(E.image_id == image.id)
+                .order_by(E.created_at.desc(), E.id.desc())
             ).all()
-            critiques = _critiques(session, [e.id for e in evaluations])
-            ratings = session.scalars(
-                select(Rating).where(Rating.image_id == image.id).order_by(Rating.created_at.desc(), Rating.id.desc())
-            ).all()
+            texts = _critiques(conn, [r.evaluation_id for r in rows])
+            rated = conn.execute(
+                select(ratings)
+                .where(ratings.c.image_id == image.id)
+                .order_by(ratings.c.created_at.desc(), ratings.c.id.desc())
+            )
             return ImageRecord(
                 path=image.path,
                 content_hash=image.content_hash,
@@ -205,55 +206,45 @@ class Queries(LibrarySession):
                 category_confidence=image.category_confidence,
                 first_seen=image.first_seen.isoformat(),
                 missing=image.missing,
-                evaluations=[
-                    evaluation_record(e, image, distribution=e.distribution, critiques=critiques.get(e.id, {}))
-                    for e in evaluations
-                ],
+                evaluations=[row_record(r, critiques=texts.get(r.evaluation_id, {})) for r in rows],
                 ratings=[
-                    RatingRecord(image.path, r.score, r.stars, r.created_at.isoformat(), image.category)
-                    for r in ratings
+                    RatingRecord(image.path, r.score, r.stars, r.created_at.isoformat(), image.category) for r in rated
                 ],
             )
 
         return self._run(read, write=False)
 
     def search(self, query: str, *, limit: int = 50) -> list[SearchHit]:
-        """Critiques matching ``query`` (``SEARCH_SYNTAX``: prefix words, stems, phrases, OR, -word), best
-        match first (FTS5 with the porter tokenizer on SQLite; every word as a substring elsewhere).
+        """Critiques matching ``query`` (``search.SEARCH_SYNTAX``: prefix words, stems, phrases, OR, -word),
+        best match first (FTS5 with the porter tokenizer on SQLite; every word as a substring elsewhere).
 
         Raises:
             InvalidValue: an empty query.
         """
+        C = critiques.c
+        columns = select(
+            IMG.path, C.attribute, C.text, E.score, E.model_name, E.id, C.id.label("critique_id")
+        ).select_from(critiques.join(evaluations, C.evaluation_id == E.id).join(images, IMG.id == E.image_id))
 
-        def read(session: Session) -> list[SearchHit]:
+        def read(conn: Connection) -> list[SearchHit]:
             if self._search_fts:
                 ids = [
                     r[0]
-                    for r in session.execute(
+                    for r in conn.execute(
                         text("SELECT rowid FROM critiques_fts WHERE critiques_fts MATCH :q ORDER BY rank LIMIT :n"),
                         {"q": fts_query(query), "n": limit},
                     )
                 ]
-                condition: ColumnElement[bool] = Critique.id.in_(ids)
+                rows = list(conn.execute(columns.where(C.id.in_(ids))).all())
+                order = {rowid: i for i, rowid in enumerate(ids)}
+                rows.sort(key=lambda r: order[r.critique_id])
             else:
-                words = [w for w in re.findall(r"\w+", query)]
+                words = re.findall(r"\w+", query)
                 if not words:
                     raise InvalidValue(f"search {query!r}: give at least one word to look for")
-                condition = and_(*[Critique.text.ilike(f"%{w}%") for w in words])
-                ids = []
-            rows = list(
-                session.execute(
-                    select(Critique, Evaluation, Image)
-                    .select_from(Critique)
-                    .join(Evaluation, Critique.evaluation_id == Evaluation.id)
-                    .join(Image, Image.id == Evaluation.image_id)
-                    .where(condition)
-                    .limit(limit)
-                ).all()
-            )
-            order = {rowid: i for i, rowid in enumerate(ids)}
-            rows.sort(key=lambda r: order.get(r[0].id, 0))
-            return [SearchHit(i.path, c.attribute, c.text, e.score, e.model_name, e.id) for c, e, i in rows]
+                matching = and_(*[C.text.ilike(f"%{w}%") for w in words])
+                rows = list(conn.execute(columns.where(matching).limit(limit)).all())
+            return [SearchHit(r.path, r.attribute, r.text, r.score, r.model_name, r.id) for r in rows]
 
         return self._run(read, write=False)
 
@@ -263,124 +254,84 @@ class Queries(LibrarySession):
 
     def export(self, *, current_only: bool = True) -> Iterator[EvaluationRecord]:
         """Every (current) evaluation with its distribution, oldest first, streamed 1000 rows at a time."""
-        query = select(Evaluation, Image).join(Image).order_by(Evaluation.id)
+        query = select(*RECORD_COLUMNS, E.distribution).select_from(JOINED).order_by(E.id)
         if current_only:
-            query = query.where(Evaluation.current.is_(True))
-        with self._read() as session:
-            for evaluation, image in session.execute(query.execution_options(yield_per=1000)):
-                yield evaluation_record(evaluation, image, distribution=evaluation.distribution)
+            query = query.where(E.current.is_(True))
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=1000).execute(query):
+                yield row_record(row)
 
     def errors(self, *, limit: int = 100, since: datetime | None = None) -> list[ErrorEntry]:
         """Files that could not be scored, newest first."""
-        query = select(ErrorRecord).order_by(ErrorRecord.created_at.desc(), ErrorRecord.id.desc())
+        query = select(errors).order_by(errors.c.created_at.desc(), errors.c.id.desc())
         if since:
-            query = query.where(ErrorRecord.created_at >= since)
+            query = query.where(errors.c.created_at >= since)
         return self._run(
-            lambda s: [
-                ErrorEntry(e.path, e.kind, e.message, e.created_at.isoformat()) for e in s.scalars(query.limit(limit))
+            lambda c: [
+                ErrorEntry(e.path, e.kind, e.message, e.created_at.isoformat()) for e in c.execute(query.limit(limit))
             ],
             write=False,
         )
 
     def adapters(self) -> list[AdapterRecord]:
         """Every registered adapter, oldest first."""
-        return self._run(
-            lambda s: [adapter_record(a) for a in s.scalars(select(Adapter).order_by(Adapter.created_at))], write=False
-        )
+        query = select(adapters).order_by(adapters.c.created_at)
+        return self._run(lambda c: [adapter_record(a) for a in c.execute(query)], write=False)
 
     def adapter(self, name: str) -> AdapterRecord | None:
         """One adapter's record by name (None when there is none)."""
-        row = self._run(lambda s: s.scalar(select(Adapter).where(Adapter.name == name)), write=False)
+        row = self._run(lambda c: c.execute(select(adapters).where(adapters.c.name == name)).first(), write=False)
         return adapter_record(row) if row else None
 
     def ratings(self, *, category: str | None = None, folder: str | os.PathLike | None = None) -> list[RatingRecord]:
         """The latest rating of each image that still exists: what fine-tuning learns from."""
-        latest = select(Rating.image_id, func.max(Rating.id).label("rid")).group_by(Rating.image_id).subquery()
+        R = ratings.c
+        latest = select(R.image_id, func.max(R.id).label("rid")).group_by(R.image_id).subquery()
         query = (
-            select(Rating, Image)
-            .select_from(Rating)
-            .join(latest, latest.c.rid == Rating.id)
-            .join(Image, Image.id == Rating.image_id)
-            .where(Image.missing.is_(False))
+            select(IMG.path, R.score, R.stars, R.created_at, IMG.category)
+            .select_from(ratings.join(latest, latest.c.rid == R.id).join(images, IMG.id == R.image_id))
+            .where(IMG.missing.is_(False))
         )
         if category:
-            query = query.where(Image.category == normalise_category(category))
+            query = query.where(IMG.category == normalise_category(category))
         if folder:
             query = query.where(under(folder))
         return self._run(
-            lambda s: [
-                RatingRecord(i.path, r.score, r.stars, r.created_at.isoformat(), i.category)
-                for r, i in s.execute(query.order_by(Image.id))
+            lambda c: [
+                RatingRecord(r.path, r.score, r.stars, r.created_at.isoformat(), r.category)
+                for r in c.execute(query.order_by(IMG.id))
             ],
             write=False,
         )
 
 
-def _critiques(session: Session, evaluation_ids: list[int]) -> dict[int, dict[str, str]]:
+def _one_record(conn: Connection, query: Any) -> EvaluationRecord | None:
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    return row_record(row, critiques=_critiques(conn, [row.evaluation_id]).get(row.evaluation_id, {}))
+
+
+def _critiques(conn: Connection, evaluation_ids: list[int]) -> dict[int, dict[str, str]]:
     """evaluation id -> {attribute: text}; a later critique of the same attribute wins."""
     if not evaluation_ids:
         return {}
     found: dict[int, dict[str, str]] = {}
-    for c in session.scalars(select(Critique).where(Critique.evaluation_id.in_(evaluation_ids)).order_by(Critique.id)):
+    query = select(critiques).where(critiques.c.evaluation_id.in_(evaluation_ids)).order_by(critiques.c.id)
+    for c in conn.execute(query):
         found.setdefault(c.evaluation_id, {})[c.attribute] = c.text
     return found
 
 
-#: The columns of an ``EvaluationRecord`` without the distribution (rankings never read it).
-RECORD_COLUMNS = (
-    Evaluation.id.label("evaluation_id"),
-    Image.path,
-    Evaluation.score,
-    Evaluation.std,
-    Evaluation.model_name.label("model"),
-    Evaluation.model_fingerprint.label("fingerprint"),
-    Evaluation.adapter,
-    Image.category,
-    Image.category_source,
-    Evaluation.prompt_hash,
-    Evaluation.engine_version,
-    Evaluation.device,
-    Evaluation.dtype,
-    Evaluation.created_at,
-    Evaluation.current,
-    Image.width,
-    Image.height,
-)
-
-
 def row_record(r: Any, **extra: Any) -> EvaluationRecord:
-    """An ``EvaluationRecord`` from a row (``sqlalchemy.Row``) of ``RECORD_COLUMNS``."""
+    """An ``EvaluationRecord`` from a row of ``RECORD_COLUMNS`` (and the distribution, when selected)."""
     data = r._asdict()
     data["created_at"] = data["created_at"].isoformat()
     return EvaluationRecord(**data, **extra)
 
 
-def evaluation_record(e: Evaluation, i: Image, **extra: Any) -> EvaluationRecord:
-    """An ``EvaluationRecord`` from ORM rows (``extra``: distribution, critiques, lower_bound)."""
-    return EvaluationRecord(
-        evaluation_id=e.id,
-        path=i.path,
-        score=e.score,
-        std=e.std,
-        model=e.model_name,
-        fingerprint=e.model_fingerprint,
-        adapter=e.adapter,
-        category=i.category,
-        category_source=i.category_source,
-        prompt_hash=e.prompt_hash,
-        engine_version=e.engine_version,
-        device=e.device,
-        dtype=e.dtype,
-        created_at=e.created_at.isoformat(),
-        current=e.current,
-        width=i.width,
-        height=i.height,
-        **extra,
-    )
-
-
-def adapter_record(a: Adapter) -> AdapterRecord:
-    """An ``AdapterRecord`` from its ORM row."""
+def adapter_record(a: Any) -> AdapterRecord:
+    """An ``AdapterRecord`` from a row of the adapters table."""
     return AdapterRecord(
         a.name,
         a.path,

@@ -1,5 +1,6 @@
 """The library's connection and transactions: one database URL, one SQLAlchemy engine, and ``_run``, which
-runs a function in one transaction and turns lock timeouts and database errors into ``LibraryError``.
+runs a function on one connection in one transaction and turns lock timeouts and database errors into
+``LibraryError``.
 
 Writes start with ``BEGIN IMMEDIATE`` (see ``database``), so concurrent writers wait their turn.
 """
@@ -11,14 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from ..config import Config, load_config
 from ..errors import LibraryError
 from .database import BUSY_TIMEOUT_S, open_engine
-from .models import Evaluation, Image
+from .tables import evaluations, images
 
 T = TypeVar("T")
 
@@ -53,17 +53,12 @@ class LibrarySession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self) -> Session:
-        return Session(self.engine.execution_options(write=True), expire_on_commit=False)
-
-    def _read(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
-
-    def _run(self, func: Callable[[Session], T], write: bool = True) -> T:
-        """Run ``func(session)`` in one transaction; lock timeouts become one clear error."""
+    def _run(self, func: Callable[[Connection], T], write: bool = True) -> T:
+        """Run ``func(connection)`` in one transaction (``BEGIN IMMEDIATE`` when it writes); lock timeouts
+        become one clear error."""
         try:
-            with self._write() if write else self._read() as session, session.begin():
-                return func(session)
+            with (self.engine.execution_options(write=True) if write else self.engine).begin() as connection:
+                return func(connection)
         except OperationalError as exc:
             if "locked" in str(exc.orig) or "busy" in str(exc.orig):
                 raise LibraryError(
@@ -80,9 +75,9 @@ def absolute(path: str | os.PathLike) -> str:
 
 def under(folder: str | os.PathLike) -> ColumnElement[bool]:
     """Images whose path lies inside ``folder``."""
-    return Image.path.startswith(absolute(folder).rstrip(os.sep) + os.sep, autoescape=True)
+    return images.c.path.startswith(absolute(folder).rstrip(os.sep) + os.sep, autoescape=True)
 
 
 def same_adapter(adapter: str | None) -> ColumnElement[bool]:
     """Evaluations made with this adapter (None: with none)."""
-    return Evaluation.adapter.is_(None) if adapter is None else Evaluation.adapter == adapter
+    return evaluations.c.adapter.is_(None) if adapter is None else evaluations.c.adapter == adapter

@@ -14,42 +14,41 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Integer, cast, func, select, text
 
-from .models import Critique, ErrorRecord, Evaluation, Image, Rating
 from .records import CategoryStats, LibraryStats
+from .tables import critiques, errors, evaluations, images, ratings
 
 QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
 UNCATEGORISED = "uncategorised"
-COUNTED = {"images": Image, "evaluations": Evaluation, "critiques": Critique, "ratings": Rating, "errors": ErrorRecord}
+COUNTED = {"images": images, "evaluations": evaluations, "critiques": critiques, "ratings": ratings, "errors": errors}
 Bins = dict[str | None, list[tuple[int, int, float]]]  # category -> sorted (bin, count, sum of scores)
 
 
-def library_stats(session: Session, *, scan: bool = False) -> LibraryStats:
+def library_stats(conn: Connection, *, scan: bool = False) -> LibraryStats:
     """Counts of every table (and of missing images), then ``CategoryStats`` per category of the current
     evaluations (their copy of the image's category; ``uncategorised`` for none).
 
     ``scan`` ignores the counters and counts everything afresh (what other databases do; tests compare).
     """
-    if session.get_bind().dialect.name == "sqlite" and not scan:
-        counts, bins = _from_counters(session)
+    if conn.dialect.name == "sqlite" and not scan:
+        counts, bins = _from_counters(conn)
     else:
-        counts, bins = _from_scan(session)
+        counts, bins = _from_scan(conn)
     categories = {}
     for category, histogram in bins.items():
         n = sum(count for _, count, _ in histogram)
         total = sum(value for _, _, value in histogram)
-        values = {f"p{round(q * 100)}": _quantile(session, category, histogram, n, q) for q in QUANTILES}
+        values = {f"p{round(q * 100)}": _quantile(conn, category, histogram, n, q) for q in QUANTILES}
         categories[category or UNCATEGORISED] = CategoryStats(count=n, mean=total / n, **values)
     return LibraryStats(counts=counts, categories=dict(sorted(categories.items())))
 
 
-def _from_counters(session: Session) -> tuple[dict[str, int], Bins]:
-    kept = {name: count for name, count in session.execute(text("SELECT name, count FROM row_counts"))}
+def _from_counters(conn: Connection) -> tuple[dict[str, int], Bins]:
+    kept = {name: count for name, count in conn.execute(text("SELECT name, count FROM row_counts"))}
     counts = {name: kept.get(name, 0) for name in (*COUNTED, "missing_images")}
     bins: Bins = {}
-    rows = session.execute(
+    rows = conn.execute(
         text("SELECT category, bin, count, total FROM score_bins WHERE count > 0 ORDER BY category, bin")
     )
     for category, bin_, count, total in rows:
@@ -57,19 +56,20 @@ def _from_counters(session: Session) -> tuple[dict[str, int], Bins]:
     return counts, bins
 
 
-def _from_scan(session: Session) -> tuple[dict[str, int], Bins]:
-    counts = {name: session.scalar(select(func.count()).select_from(model)) or 0 for name, model in COUNTED.items()}
-    counts["missing_images"] = session.scalar(select(func.count()).where(Image.missing.is_(True))) or 0
+def _from_scan(conn: Connection) -> tuple[dict[str, int], Bins]:
+    counts = {name: conn.scalar(select(func.count()).select_from(model)) or 0 for name, model in COUNTED.items()}
+    counts["missing_images"] = conn.scalar(select(func.count()).where(images.c.missing.is_(True))) or 0
     # SQLite's CAST truncates (scores are >= 0, so it is the floor); elsewhere CAST may round.
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    floor: Any = cast(Evaluation.score, Integer) if sqlite else func.floor(Evaluation.score)
+    sqlite = conn.dialect.name == "sqlite"
+    E = evaluations.c
+    floor: Any = cast(E.score, Integer) if sqlite else func.floor(E.score)
     bins: Bins = {}
     grouped = (
-        select(Evaluation.category, floor.label("bin"), func.count(), func.sum(Evaluation.score))
-        .where(Evaluation.current.is_(True))
-        .group_by(Evaluation.category, "bin")
+        select(E.category, floor.label("bin"), func.count(), func.sum(E.score))
+        .where(E.current.is_(True))
+        .group_by(E.category, "bin")
     )
-    for category, bin_, count, total in session.execute(grouped):
+    for category, bin_, count, total in conn.execute(grouped):
         bins.setdefault(category, []).append((int(bin_), count, total))
     for histogram in bins.values():
         histogram.sort()
@@ -77,12 +77,12 @@ def _from_scan(session: Session) -> tuple[dict[str, int], Bins]:
 
 
 def _quantile(
-    session: Session, category: str | None, histogram: list[tuple[int, int, float]], n: int, q: float
+    conn: Connection, category: str | None, histogram: list[tuple[int, int, float]], n: int, q: float
 ) -> float:
     """Linear interpolation between the order statistics around q * (n - 1), both read in one query."""
     position = q * (n - 1)
     low = math.floor(position)
-    below, above = _order_statistics(session, category, histogram, low)
+    below, above = _order_statistics(conn, category, histogram, low)
     return below + (above - below) * (position - low)
 
 
@@ -99,7 +99,7 @@ _NTH = {  # the rank-th current score of a category from a bin's lower edge on, 
 
 
 def _order_statistics(
-    session: Session, category: str | None, histogram: list[tuple[int, int, float]], rank: int
+    conn: Connection, category: str | None, histogram: list[tuple[int, int, float]], rank: int
 ) -> tuple[float, float]:
     """The ``rank``-th smallest current score (0-based) of ``category`` and the next one (the same one for
     the largest), read from the start of the rank's one-point bin on the (current, category, score) index."""
@@ -107,7 +107,7 @@ def _order_statistics(
     for edge, count, _ in histogram:
         if rank < before + count:
             values = (
-                session.execute(_NTH[category is None], {"category": category, "edge": edge, "skip": rank - before})
+                conn.execute(_NTH[category is None], {"category": category, "edge": edge, "skip": rank - before})
                 .scalars()
                 .all()
             )

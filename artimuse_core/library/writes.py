@@ -7,18 +7,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, delete, insert, select, update
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
 from ..results import ScoreResult
 from .jobs import add_job, finish_job
-from .models import Adapter, Critique, ErrorRecord, Evaluation, Image, Rating, utcnow
 from .records import FileFacts, RatingRecord, ScoredFile, file_facts, stars_to_score
 from .session import LibrarySession, absolute, same_adapter, under
+from .tables import adapters, critiques, errors, evaluations, images, ratings, utcnow
 
 #: Category sources that replace whatever the image had; "predicted" only fills an empty or predicted one.
 AUTHORITATIVE_SOURCES = ("option", "config", "user")
@@ -36,31 +35,29 @@ class Writes(LibrarySession):
         """
         items = list(items)
 
-        def write(session: Session) -> list[int]:
+        def write(conn: Connection) -> list[int]:
             ids = []
             for item in items:
                 result = item.result
-                image = _upsert_image(session, item.facts, result.width, result.height)
+                image = _upsert_image(conn, item.facts, result.width, result.height)
                 if item.category and (
                     item.category_source in AUTHORITATIVE_SOURCES
-                    or not image.category
-                    or image.category_source == "predicted"
+                    or not image["category"]
+                    or image["category_source"] == "predicted"
                 ):
-                    _set_category(session, image, item.category, item.category_source, item.category_confidence)
-                evaluation = _add_evaluation(session, image, result)
-                for attribute, text_value in result.critiques.items():
-                    session.add(Critique(evaluation=evaluation, attribute=attribute, text=text_value))
-                session.flush()
-                ids.append(evaluation.id)
+                    _set_category(conn, image, item.category, item.category_source, item.category_confidence)
+                evaluation_id = _add_evaluation(conn, image, result)
+                _add_critiques(conn, evaluation_id, result.critiques)
+                ids.append(evaluation_id)
                 if item.job_id is not None:
-                    finish_job(session, item.job_id, "done", evaluation_id=evaluation.id)
+                    finish_job(conn, item.job_id, "done", evaluation_id=evaluation_id)
                 if item.follow_up:
                     add_job(
-                        session,
+                        conn,
                         "critique",
-                        image.path,
+                        image["path"],
                         options=item.follow_up,
-                        evaluation_id=evaluation.id,
+                        evaluation_id=evaluation_id,
                         size=item.facts.size,
                         mtime=item.facts.mtime,
                     )
@@ -68,20 +65,13 @@ class Writes(LibrarySession):
 
         return self._run(write)
 
-    def record_critiques(self, evaluation_id: int, critiques: dict[str, str], job_id: int | None = None) -> None:
+    def record_critiques(self, evaluation_id: int, texts: dict[str, str], job_id: int | None = None) -> None:
         """Attach critiques (attribute -> text) to a stored evaluation; completes ``job_id`` with them."""
 
-        def write(session: Session) -> None:
-            if critiques:  # one multi-row INSERT (the FTS5 trigger indexes each row)
-                session.execute(
-                    insert(Critique),
-                    [
-                        {"evaluation_id": evaluation_id, "attribute": a, "text": t, "created_at": utcnow()}
-                        for a, t in critiques.items()
-                    ],
-                )
+        def write(conn: Connection) -> None:
+            _add_critiques(conn, evaluation_id, texts)
             if job_id is not None:
-                finish_job(session, job_id, "done")
+                finish_job(conn, job_id, "done")
 
         self._run(write)
 
@@ -90,10 +80,10 @@ class Writes(LibrarySession):
     ) -> None:
         """Queue a critique job for a stored evaluation; completes ``job_id`` in the same transaction."""
 
-        def write(session: Session) -> None:
-            add_job(session, "critique", path, options=options, evaluation_id=evaluation_id)
+        def write(conn: Connection) -> None:
+            add_job(conn, "critique", path, options=options, evaluation_id=evaluation_id)
             if job_id is not None:
-                finish_job(session, job_id, "done", evaluation_id=evaluation_id)
+                finish_job(conn, job_id, "done", evaluation_id=evaluation_id)
 
         self._run(write)
 
@@ -102,10 +92,10 @@ class Writes(LibrarySession):
     ) -> None:
         """Record why a file could not be scored; ends ``job_id`` with ``status`` (failed or gone)."""
 
-        def write(session: Session) -> None:
-            session.add(ErrorRecord(path=str(path), kind=kind, message=message))
+        def write(conn: Connection) -> None:
+            conn.execute(insert(errors).values(path=str(path), kind=kind, message=message))
             if job_id is not None:
-                finish_job(session, job_id, status, error=message)
+                finish_job(conn, job_id, status, error=message)
 
         self._run(write)
 
@@ -122,13 +112,12 @@ class Writes(LibrarySession):
             raise InvalidValue(f"score must be between 0 and 100, not {score:g}")
         value = stars_to_score(stars) if stars is not None else float(score)  # type: ignore[arg-type]
         facts = file_facts(path)
+        now = utcnow()
 
-        def write(session: Session) -> RatingRecord:
-            image = _upsert_image(session, facts, None, None)
-            session.add(Rating(image=image, score=value, stars=stars, created_at=utcnow()))
-            return RatingRecord(
-                path=image.path, score=value, stars=stars, created_at=utcnow().isoformat(), category=image.category
-            )
+        def write(conn: Connection) -> RatingRecord:
+            image = _upsert_image(conn, facts, None, None)
+            conn.execute(insert(ratings).values(image_id=image["id"], score=value, stars=stars, created_at=now))
+            return RatingRecord(image["path"], value, stars, now.isoformat(), image["category"])
 
         return self._run(write)
 
@@ -142,11 +131,11 @@ class Writes(LibrarySession):
         category = normalise_category(category)
         where = absolute(path)
 
-        def write(session: Session) -> None:
-            image = session.scalar(select(Image).where(Image.path == where))
+        def write(conn: Connection) -> None:
+            image = conn.execute(select(images).where(images.c.path == where)).mappings().first()
             if image is None:
                 raise LibraryError(f"{where}: not in the library")
-            _set_category(session, image, category, "user", None)
+            _set_category(conn, dict(image), category, "user", None)
 
         self._run(write)
         return category
@@ -154,112 +143,140 @@ class Writes(LibrarySession):
     def move(self, source: str | os.PathLike, destination: str | os.PathLike) -> bool:
         """Follow a rename/move: the image keeps its row and history under its new path."""
 
-        def write(session: Session) -> bool:
-            image = session.scalar(select(Image).where(Image.path == str(source)))
-            if image is None or session.scalar(select(Image.id).where(Image.path == str(destination))):
+        def write(conn: Connection) -> bool:
+            taken = conn.scalar(select(images.c.id).where(images.c.path == str(destination)))
+            if taken:
                 return False
-            image.path = str(destination)
-            return True
+            return (
+                conn.execute(update(images).where(images.c.path == str(source)).values(path=str(destination))).rowcount
+                > 0
+            )
 
         return self._run(write)
 
     def mark_missing_under(self, folder: str | os.PathLike) -> int:
         """Mark every image under ``folder`` missing (it leaves the rankings; history stays)."""
-        return self._run(lambda s: _count(s.execute(update(Image).where(under(folder)).values(missing=True))))
+        return self._run(lambda c: c.execute(update(images).where(under(folder)).values(missing=True)).rowcount)
 
     def mark_missing(self, path: str | os.PathLike) -> bool:
         """Mark one image missing (deleted, or moved out of view); False when it is not in the library."""
         where = absolute(path)
-        return bool(
-            self._run(lambda s: _count(s.execute(update(Image).where(Image.path == where).values(missing=True))))
+        return self._run(
+            lambda c: c.execute(update(images).where(images.c.path == where).values(missing=True)).rowcount > 0
         )
 
     def register_adapter(self, **fields: Any) -> None:
         """Add or replace an adapter's record (name, path, base_model, base_fingerprint, sizes, metrics...)."""
 
-        def write(session: Session) -> None:
-            existing = session.scalar(select(Adapter).where(Adapter.name == fields["name"]))
-            if existing is not None:
-                session.delete(existing)
-                session.flush()
-            session.add(Adapter(**fields))
+        def write(conn: Connection) -> None:
+            conn.execute(delete(adapters).where(adapters.c.name == fields["name"]))
+            conn.execute(insert(adapters).values(**fields))
 
         self._run(write)
 
     def remove_adapter(self, name: str) -> bool:
         """Forget an adapter's record (its files are the caller's); False when there was none."""
-        return bool(self._run(lambda s: _count(s.execute(delete(Adapter).where(Adapter.name == name)))))
+        return self._run(lambda c: c.execute(delete(adapters).where(adapters.c.name == name)).rowcount > 0)
 
 
-def _count(result: Any) -> int:
-    """Rows an UPDATE or DELETE touched."""
-    return cast(CursorResult[Any], result).rowcount
-
-
-def _upsert_image(session: Session, facts: FileFacts, width: int | None, height: int | None) -> Image:
-    """The image row for this file; a file moved or renamed keeps its row (and history) by content hash."""
+def _upsert_image(conn: Connection, facts: FileFacts, width: int | None, height: int | None) -> dict[str, Any]:
+    """The image row for this file (as a dict); a file moved or renamed keeps its row (and history) by
+    content hash; new content at the same path retires the old scores."""
     now = utcnow()
-    image = session.scalar(select(Image).where(Image.path == str(facts.path)))
+    image = conn.execute(select(images).where(images.c.path == str(facts.path))).mappings().first()
     if image is None:
-        for candidate in session.scalars(select(Image).where(Image.content_hash == facts.content_hash)):
-            if candidate.missing or not Path(candidate.path).exists():
+        for candidate in conn.execute(select(images).where(images.c.content_hash == facts.content_hash)).mappings():
+            if candidate["missing"] or not Path(candidate["path"]).exists():
                 image = candidate
-                image.path = str(facts.path)
                 break
     if image is None:
-        image = Image(
-            path=str(facts.path),
-            content_hash=facts.content_hash,
-            size=facts.size,
-            mtime=facts.mtime,
-            first_seen=now,
-            last_seen=now,
+        new = conn.execute(
+            insert(images).values(
+                path=str(facts.path),
+                content_hash=facts.content_hash,
+                size=facts.size,
+                mtime=facts.mtime,
+                first_seen=now,
+                last_seen=now,
+            )
         )
-        session.add(image)
-    elif image.content_hash != facts.content_hash:
-        # Same path, new content: old scores describe other pixels and no longer rank it.
-        session.execute(update(Evaluation).where(Evaluation.image_id == image.id).values(current=False))
-        image.content_hash, image.size = facts.content_hash, facts.size
-    image.mtime, image.last_seen, image.missing = facts.mtime, now, False
+        row: dict[str, Any] = {"id": _new_id(new), "category": None, "category_source": None}
+    else:
+        row = dict(image)
+        if row["content_hash"] != facts.content_hash:
+            # Same path, new content: old scores describe other pixels and no longer rank it.
+            conn.execute(update(evaluations).where(evaluations.c.image_id == row["id"]).values(current=False))
+    values: dict[str, Any] = {
+        "path": str(facts.path),
+        "content_hash": facts.content_hash,
+        "size": facts.size,
+        "mtime": facts.mtime,
+        "last_seen": now,
+        "missing": False,
+    }
     if width:
-        image.width, image.height = width, height
-    return image
+        values.update(width=width, height=height)
+    conn.execute(update(images).where(images.c.id == row["id"]).values(**values))
+    row.update(values)
+    return row
 
 
-def _set_category(session: Session, image: Image, category: str, source: str | None, confidence: float | None) -> None:
-    if image.id is not None and image.category != category:
-        session.execute(update(Evaluation).where(Evaluation.image_id == image.id).values(category=category))
-    image.category, image.category_source, image.category_confidence = category, source, confidence
+def _set_category(
+    conn: Connection, image: dict[str, Any], category: str, source: str | None, confidence: float | None
+) -> None:
+    if image["category"] != category:
+        conn.execute(update(evaluations).where(evaluations.c.image_id == image["id"]).values(category=category))
+    conn.execute(
+        update(images)
+        .where(images.c.id == image["id"])
+        .values(category=category, category_source=source, category_confidence=confidence)
+    )
+    image.update(category=category, category_source=source, category_confidence=confidence)
 
 
-def _add_evaluation(session: Session, image: Image, result: ScoreResult) -> Evaluation:
+def _add_evaluation(conn: Connection, image: dict[str, Any], result: ScoreResult) -> int:
     p = result.provenance
     if p is None or result.score is None or result.std is None:
         raise ValueError(f"{result.path}: only a scored result with its provenance can be stored")
-    if image.id is not None:
-        session.execute(
-            update(Evaluation)
-            .where(
-                Evaluation.image_id == image.id,
-                Evaluation.model_fingerprint == p.fingerprint,
-                same_adapter(p.adapter),
-            )
-            .values(current=False)
+    conn.execute(
+        update(evaluations)
+        .where(
+            evaluations.c.image_id == image["id"],
+            evaluations.c.model_fingerprint == p.fingerprint,
+            same_adapter(p.adapter),
         )
-    evaluation = Evaluation(
-        image=image,
-        model_name=p.model,
-        model_fingerprint=p.fingerprint,
-        adapter=p.adapter,
-        score=result.score,
-        std=result.std,
-        distribution=result.distribution,
-        prompt_hash=p.prompt_hash,
-        engine_version=p.engine_version,
-        device=p.device,
-        dtype=p.dtype,
-        current=True,
-        category=image.category,
+        .values(current=False)
     )
-    session.add(evaluation)
-    return evaluation
+    new = conn.execute(
+        insert(evaluations).values(
+            image_id=image["id"],
+            model_name=p.model,
+            model_fingerprint=p.fingerprint,
+            adapter=p.adapter,
+            score=result.score,
+            std=result.std,
+            distribution=result.distribution,
+            prompt_hash=p.prompt_hash,
+            engine_version=p.engine_version,
+            device=p.device,
+            dtype=p.dtype,
+            current=True,
+            category=image["category"],
+        )
+    )
+    return _new_id(new)
+
+
+def _new_id(result: Any) -> int:
+    """The primary key of the row an INSERT just made."""
+    return int(result.inserted_primary_key[0])
+
+
+def _add_critiques(conn: Connection, evaluation_id: int, texts: dict[str, str]) -> None:
+    """One multi-row INSERT (the FTS5 trigger indexes each row)."""
+    if texts:
+        now = utcnow()
+        conn.execute(
+            insert(critiques),
+            [{"evaluation_id": evaluation_id, "attribute": a, "text": t, "created_at": now} for a, t in texts.items()],
+        )

@@ -3,14 +3,14 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from artimuse_core.library.models import Base
+from artimuse_core.library.tables import metadata
 
 config = context.config
 connection = config.attributes.get("connection")
 
 
 def run(conn) -> None:
-    context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=conn.dialect.name == "sqlite")
+    context.configure(connection=conn, target_metadata=metadata, render_as_batch=conn.dialect.name == "sqlite")
     with context.begin_transaction():
         context.run_migrations()
 

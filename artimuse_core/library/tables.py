@@ -1,0 +1,150 @@
+"""The library's tables (SQLAlchemy Core). Alembic migrations (``migrations/``) create them; these
+declarations are what the queries are written against.
+
+Images are files (identified by path, followed across moves and renames by content hash); an evaluation
+is one score of one image by one model (+ adapter); ``current`` marks the latest evaluation of each
+(image, model fingerprint, adapter), which is what rankings read. Core, not the ORM: every command reads
+and writes a handful of rows, and importing ``sqlalchemy.orm`` cost more than the queries (``bench/
+cli_latency.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+    true,
+)
+
+
+def utcnow() -> datetime:
+    """Now in UTC, naive (as SQLite stores it)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+metadata = MetaData()
+
+#: Image files, by absolute path; ``category_source`` is option, config, predicted or user.
+images = Table(
+    "images",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", Text, nullable=False, unique=True),
+    Column("content_hash", String(64), nullable=False, index=True),
+    Column("size", Integer, nullable=False),
+    Column("mtime", Float, nullable=False),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("category", String(32), index=True),
+    Column("category_source", String(16)),
+    Column("category_confidence", Float),
+    Column("first_seen", DateTime, nullable=False, default=utcnow),
+    Column("last_seen", DateTime, nullable=False, default=utcnow),
+    Column("missing", Boolean, nullable=False, default=False, server_default=false()),
+)
+
+#: One score of one image by one model + adapter: score 0-100, std in score points, the 101-way
+#: distribution, its provenance, and a copy of the image's category (kept in step) so rankings read one index.
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
+    Column("model_name", String(200), nullable=False),
+    Column("model_fingerprint", String(32), nullable=False),
+    Column("adapter", String(200)),
+    Column("score", Float, nullable=False),
+    Column("std", Float, nullable=False),
+    Column("distribution", JSON, nullable=False),
+    Column("prompt_hash", String(64), nullable=False),
+    Column("engine_version", String(32), nullable=False),
+    Column("device", String(32), nullable=False),
+    Column("dtype", String(32), nullable=False),
+    Column("created_at", DateTime, nullable=False, default=utcnow, index=True),
+    Column("current", Boolean, nullable=False, default=True, server_default=true()),
+    Column("category", String(32)),
+    Index("ix_evaluations_current_score", "current", "score"),
+    Index("ix_evaluations_image_model", "image_id", "model_fingerprint", "adapter"),
+    Index("ix_evaluations_current_category_score", "current", "category", "score"),
+)
+
+#: One attribute's critique text, attached to the evaluation it describes (indexed for search, SQLite FTS5).
+critiques = Table(
+    "critiques",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("evaluation_id", Integer, ForeignKey("evaluations.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("attribute", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+)
+
+#: The user's own ratings: score 0-100, stars when given as stars.
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("score", Float, nullable=False),
+    Column("stars", Float),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+)
+
+#: Files that could not be scored: a kind tag and a one-line message.
+errors = Table(
+    "errors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", Text, nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False, default=utcnow, index=True),
+)
+
+#: The watcher's durable queue: a job is pending until its results commit, in the same transaction.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("path", Text, nullable=False, index=True),
+    Column("size", Integer),
+    Column("mtime", Float),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("options", JSON),
+    Column("evaluation_id", Integer, ForeignKey("evaluations.id", ondelete="SET NULL")),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("error", Text),
+    Column("enqueued_at", DateTime, nullable=False, default=utcnow),
+    Column("updated_at", DateTime, nullable=False, default=utcnow),
+    Index("ix_jobs_status_kind", "status", "kind", "id"),
+)
+
+#: LoRA adapters fine-tuned on the user's ratings (their files live under the home).
+adapters = Table(
+    "adapters",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("path", Text, nullable=False),
+    Column("base_model", String(200), nullable=False),
+    Column("base_fingerprint", String(32), nullable=False),
+    Column("train_size", Integer, nullable=False),
+    Column("val_size", Integer, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("hyperparameters", JSON, nullable=False),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+)
