@@ -48,3 +48,13 @@ class ImageTooLarge(ImageError):
 
 class UnreadableFile(ImageError):
     kind = "unreadable"
+
+
+class ImageTokenMismatch(CheckpointError):
+    """A prompt's ``<IMG_CONTEXT>`` placeholders and the image features disagree in number (the checkpoint's
+    config, tokenizer or vision tower do not belong together)."""
+
+    def __init__(self, tokens: int, features: int):
+        self.tokens, self.features = tokens, features
+        super().__init__(f"image features and image tokens do not match: the prompt has {tokens} "
+                         f"<IMG_CONTEXT> placeholders, the vision tower gave {features} feature vectors")

@@ -35,6 +35,7 @@ class ScoreResult:
     provenance: Provenance | None = field(default=None, repr=False)
     category: str | None = None  # set when the model was asked to predict one
     category_probability: float | None = None
+    critiques: dict[str, str] | None = None  # attribute -> critique text, when asked (Engine.evaluate)
 
     @property
     def ok(self) -> bool:
@@ -45,6 +46,8 @@ class ScoreResult:
         if data["category"] is None:
             data.pop("category")
             data.pop("category_probability")
+        if data["critiques"] is None:
+            data.pop("critiques")
         provenance = data.pop("provenance") or {}
         if not with_probs:
             data.pop("probs")
