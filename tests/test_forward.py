@@ -102,7 +102,7 @@ def test_evaluate_fills_everything_once_in_input_order(tiny_chat, mixed_images, 
 
 def test_batched_prefix_sharing_equals_one_prompt_at_a_time(engine, mixed_images):
     """Tiny checkpoint: batched shared-prefix answers equal each full prompt run alone, image by image."""
-    model, loaded = engine.loaded.model, engine.loaded
+    model = engine.loaded.model
     attributes = [ATTRIBUTES[0], ATTRIBUTES[3], ATTRIBUTES[7]]  # suffixes of different lengths
     results = list(engine.evaluate(mixed_images[:5], predict_category=True, critique=attributes, max_new_tokens=10))
     for path, result in zip(mixed_images[:5], results):
