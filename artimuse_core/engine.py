@@ -187,6 +187,8 @@ class Engine:
             ValueError: an unknown or ambiguous attribute.
         """
         attributes = [prompts.resolve_attribute(a) for a in attributes]
+        if not attributes:
+            return []
         results: list[CritiqueResult] = []
         for item, answers in self._answers(sources, want_score=False, predict_category=False,
                                            attributes=attributes, max_new_tokens=max_new_tokens, on_step=on_step):

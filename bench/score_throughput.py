@@ -16,9 +16,9 @@ A third critique side runs our own engine one prompt per call (no batching, no s
 last-position logits only), to show what batching and the shared prefix add on their own.
 
 Both sides use one seeded mid-size checkpoint with the real vocabulary (151,674), so the logits cost is
-real, and each runs in its own process (its peak memory is its own). Torch threads: the engine uses the
-thread plan the product chooses (`artimuse_core.resources.plan_threads`); the reference keeps torch's
-default (all cores), as the authors' script would.
+real, and each runs in its own process (its peak memory is its own). Torch threads are set as the product
+sets them (`artimuse_core.resources.plan_threads`) on both sides; `--reference-threads N` gives the
+reference another count (e.g. all cores, as the authors' script would get by default).
 
     python bench/score_throughput.py                       # both comparisons, prints ratios
     python bench/score_throughput.py --only score --images 32
@@ -144,6 +144,8 @@ def child(args) -> None:
     checkpoint, paths = Path(args.checkpoint), sorted(Path(args.image_dir).glob("*.jpg"))
     engine = create_engine(checkpoint, batch_size=args.batch_size)  # loading is outside the timed part
     side, task = args.child.split("-")
+    if side == "reference":  # the reference loop runs in the main thread: set torch's count process-wide
+        torch.set_num_threads(args.reference_threads or engine.threads.torch_threads)
     attributes = list(ATTRIBUTES)
     if task == "score":
         paths = paths[:args.images]
@@ -171,7 +173,7 @@ def child(args) -> None:
             start = time.perf_counter()
             answers = [r.token_ids for r in engine.critique(paths, attributes, max_new_tokens=args.max_new_tokens)]
     elapsed = time.perf_counter() - start
-    threads = engine.threads.describe() if side != "reference" else f"torch default {torch.get_num_threads()} thread(s)"
+    threads = engine.threads.describe() if side != "reference" else f"{torch.get_num_threads()} torch thread(s)"
     print(json.dumps({"answers": answers, "seconds": elapsed, "threads": threads,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
@@ -179,7 +181,8 @@ def child(args) -> None:
 def _run_side(args, side: str, checkpoint: Path, image_dir: Path) -> dict:
     command = [sys.executable, __file__, "--child", side, "--checkpoint", str(checkpoint), "--image-dir",
                str(image_dir), "--batch-size", str(args.batch_size), "--images", str(args.images),
-               "--critique-images", str(args.critique_images), "--max-new-tokens", str(args.max_new_tokens)]
+               "--critique-images", str(args.critique_images), "--max-new-tokens", str(args.max_new_tokens),
+               "--reference-threads", str(args.reference_threads or 0)]
     out = subprocess.run(command, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"{side} failed:\n{out.stderr[-3000:]}")
@@ -226,6 +229,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", default=24, type=int, help="tokens per critique")
     parser.add_argument("--batch-size", default=8, type=int)
     parser.add_argument("--only", choices=("score", "critique"))
+    parser.add_argument("--reference-threads", type=int, default=None,
+                        help="torch threads for the reference side (default: the product's choice)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--image-dir", help=argparse.SUPPRESS)
