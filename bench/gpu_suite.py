@@ -163,7 +163,7 @@ def flops_per_image(engine, with_category: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny shapes, seconds (CI)")
-    parser.add_argument("--budget-s", type=float, default=450, help="stop starting new cases after this")
+    parser.add_argument("--budget-s", type=float, default=420, help="stop starting new cases after this")
     parser.add_argument("--batches", default=None, help="scoring batch sizes (default 1,2,4,8,16,32,64; smoke 1,2,4)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="critique tokens (default 64; smoke 4)")
     parser.add_argument("--tokenizer", help="folder with the real vocab.json/merges.txt/tokenizer_config.json")
