@@ -115,7 +115,8 @@ def guarded(table: Table, case: str, deadline: float, needs_s: float):
 
 def find_tokenizer(explicit: str | None) -> Path | None:
     """The real InternVL3 tokenizer makes prompts their real length (510 tokens); the synthetic one is longer."""
-    for candidate in (explicit, REPO / "bench" / "out" / "tokenizer", REPO.parent / "shared" / "conformance" / "tiny-artimuse"):
+    shared = REPO.parent / "shared" / "conformance" / "tiny-artimuse"
+    for candidate in (explicit, REPO / "bench" / "out" / "tokenizer", shared):
         if candidate and (Path(candidate) / "vocab.json").is_file():
             return Path(candidate)
     return None
@@ -210,9 +211,9 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
 
         def build():
             t = time.perf_counter()
+            shard = 4 * 2**30 if not args.smoke else 2**22
             state["ckpt"] = build_checkpoint(work / "ckpt", seed=0, dtype=dtype, device=device.torch_device,
-                                             tokenizer_from=tokenizer, max_shard_bytes=4 * 2**30 if not args.smoke else 2**22,
-                                             **shapes)
+                                             tokenizer_from=tokenizer, max_shard_bytes=shard, **shapes)
             device.free()
             files = sorted(state["ckpt"].glob("*.safetensors"))
             size = sum(f.stat().st_size for f in files) / 2**30
@@ -288,7 +289,8 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
             tokens = sum(len(r.token_ids) for r in batched)
             same = [r.token_ids for r in batched] == [r.token_ids for r in alone]
             table.add("critique tokens/s", f"8 attributes x {max_new} tokens", f"{tokens / batched_s:.1f} batched",
-                      f"{tokens / alone_s:.1f} one prompt per call ({alone_s / batched_s:.1f}x); token ids equal: {same}")
+                      f"{tokens / alone_s:.1f} one prompt per call ({alone_s / batched_s:.1f}x); "
+                      f"token ids equal: {same}")
         guarded(table, "critique tokens/s", deadline, 30)(critiques)
 
         def oom():
@@ -353,7 +355,7 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
             pixels = torch.randn(micro, 3, 448, 448)
             targets = engine.score_token_ids[:micro]
             times = []
-            for step in range(2):  # the first step warms kernels and the allocator
+            for _ in range(2):  # the first step warms kernels and the allocator
                 device.sync()
                 device.reset_peak()
                 t = time.perf_counter()
@@ -398,7 +400,8 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
             device.sync()
             rate = 16 / (time.perf_counter() - t)
             table.add(f"{mode} load", f"skip {', '.join(skip)}", f"{rate:.1f} images/s",
-                      f"load {load_s:.0f} s; peak {device.peak_gib():.1f} GiB; all scored {all(r.ok for r in results)}; "
+                      f"load {load_s:.0f} s; peak {device.peak_gib():.1f} GiB; "
+                      f"all scored {all(r.ok for r in results)}; "
                       f"quantised vision modules: {quantised_vision or 'none'}")
             del q
             device.free()

@@ -16,6 +16,7 @@ from artimuse_core.images import open_rgb
 
 from .conftest import conformance_dirs
 
+pytestmark = pytest.mark.slow  # every test here but one loads a real (tiny) model
 SETS = conformance_dirs()
 needs_fixtures = pytest.mark.skipif(not SETS, reason="no conformance fixtures (../shared/conformance) present")
 
