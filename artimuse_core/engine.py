@@ -281,7 +281,7 @@ class Engine:
         """One vision pass and one shared prefix for these images; then the score, category and critique
         suffixes. Only the last position meets only the lm_head rows it needs (forward.py)."""
         model = self.loaded.model
-        pixels = torch.as_tensor(np.stack([np.asarray(p) for p, _ in items]))
+        pixels = torch.stack([torch.as_tensor(p) for p, _ in items])  # numpy (decoded) or tensors (score_pixels)
         category_rows = [i for i, (_, flag) in enumerate(items) if flag]
         answers = [_Answers() for _ in items]
         with self._lock, torch_threads_for(self.threads), torch.inference_mode():
