@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 
@@ -21,6 +24,7 @@ class Placement:
     dtype: torch.dtype
     attn_implementation: str
     quantize: str = "none"
+    attn_auto: bool = False  # chosen by ``auto``: a broken flash-attn then falls back to sdpa at load
 
     def describe(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
@@ -29,7 +33,14 @@ class Placement:
 
 
 def flash_attn_available() -> bool:
-    return importlib.util.find_spec("flash_attn") is not None
+    """flash-attn is installed and imports (an installed but broken build raises ImportError on import)."""
+    if importlib.util.find_spec("flash_attn") is None:
+        return False
+    try:
+        import flash_attn  # noqa: F401
+    except Exception:  # ImportError, or an OSError/RuntimeError from a CUDA mismatch in its extension
+        return False
+    return True
 
 
 def bitsandbytes_available() -> bool:
@@ -62,18 +73,57 @@ def choose_placement(device: str = "auto", dtype: str = "auto", quantize: str = 
             raise DeviceError(f"quantize {quantize} needs a CUDA GPU (bitsandbytes); this run is on {dev}")
         if not bitsandbytes_available():
             raise DeviceError(f"quantize {quantize} needs bitsandbytes: pip install 'artimuse-studio[gpu]'")
-    if attn == "auto":
-        attn = "flash_attention_2" if dev.type == "cuda" and flash_attn_available() and \
-            torch_dtype in (torch.bfloat16, torch.float16) else "sdpa"
+    auto = attn == "auto"
+    if auto:
+        attn = "flash_attention_2" if dev.type == "cuda" and torch_dtype in (torch.bfloat16, torch.float16) \
+            and flash_attn_available() else "sdpa"
     elif attn == "flash_attention_2" and not flash_attn_available():
-        raise DeviceError("attention 'flash_attention_2' asked for, but flash-attn is not installed")
-    return Placement(dev, torch_dtype, attn, quantize)
+        raise DeviceError("attention 'flash_attention_2' asked for, but flash-attn is not installed "
+                          "(or does not import)")
+    return Placement(dev, torch_dtype, attn, quantize, attn_auto=auto)
+
+
+_OOM_TEXT = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory")
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    """A CUDA/MPS out-of-memory error, or the CPU allocator's."""
+    text = str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError) or any(t in text for t in _OOM_TEXT)
 
 
 def free_cached_memory(device: torch.device) -> None:
+    """Give freed blocks back: collect reference cycles, then empty the CUDA allocator's cache."""
+    gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class OomBackoff:
+    """Out-of-memory back-off for batched model work, shared by scoring, categories and critiques.
+
+    ``run(work, items, device)`` calls ``work(items)``; when that runs out of memory, it first lets go of
+    the failed batch (the exception and its frames, which hold the batch's tensors), frees the allocator's
+    cache, then retries the same items as two halves (each halving again if needed, down to one item).
+    The next call starts at the full size again: a transient spike (another process, a big critique) does
+    not slow a long-lived engine for good. ``events`` records (failed size, retried size) pairs.
+    """
+
+    events: list[tuple[int, int]] = field(default_factory=list)
+
+    def run(self, work: Callable[[Sequence[T]], list[R]], items: Sequence[T], device: torch.device) -> list[R]:
+        try:
+            return work(items)
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if not is_out_of_memory(exc) or len(items) <= 1:
+                raise
+        # Outside the except block: the exception, its traceback and the failed batch are released now.
+        free_cached_memory(device)
+        half = (len(items) + 1) // 2
+        self.events.append((len(items), half))
+        return self.run(work, items[:half], device) + self.run(work, items[half:], device)

@@ -1,33 +1,46 @@
-"""The engine: one loaded model, batched Token-As-Score scoring and batched greedy critiques.
+"""The engine: one loaded model; each image decoded once, its vision tower run once, and every answer it
+needs (score, category, critiques) read from one shared prompt prefix.
 
-Speed choices (against the reference's one image per forward with full-vocabulary logits at every
-position): images decode in a thread pool while the model runs; a batch is one forward pass (every score
-prompt has the same length, so no padding); only the last position's hidden state is multiplied by the
-101 score rows of ``lm_head``; the model loads once per process (``get_engine``).
+Speed choices, against the reference's one prompt per forward with full-vocabulary logits everywhere:
+images decode in a thread pool while the model runs; a batch is one forward pass per prompt kind; the
+system + image prefix that every prompt shares runs once per image (``forward.PromptSet``); only the last
+position meets only the ``lm_head`` rows it needs; critiques of all attributes decode as one batch, finished
+rows leaving it; torch threads and decode workers split the cores (``resources.plan_threads``); the model
+loads once per process (``get_engine``). The model math itself lives in ``forward.py``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from . import __version__, prompts
+from . import __version__, forward, prompts
 from .categories import CATEGORY_IDS, OPTION_LETTERS, category_question
 from .checkpoints import DEFAULT_MODEL, resolve_checkpoint
-from .devices import choose_placement, free_cached_memory, is_out_of_memory
+from .devices import OomBackoff, choose_placement
 from .errors import ImageError
 from .images import DecodedImage, ImageOptions, decode_many
-from .loading import LoadedModel, load_model
+from .loading import LoadedModel, fit_placement, load_model
+from .resources import MemoryEstimate, ThreadPlan, plan_threads, torch_threads_for
 from .results import CritiqueResult, Provenance, ScoreResult
 from .spec import EngineSpec, default_of
 
+log = logging.getLogger("artimuse")
+
 Progress = Callable[[int], None]
-DEFAULT_MAX_NEW_TOKENS: int = default_of("max_new_tokens")
+StepHook = forward.StepHook
+DEFAULT_MAX_NEW_TOKENS: int = default_of("max_new_tokens")  # declared once, in spec.py
+SCORE, CATEGORY = "score", "category"
+
+
+def _critique_key(attribute: str) -> str:
+    return f"critique:{attribute}"
 
 
 @dataclass(frozen=True)
@@ -41,26 +54,58 @@ class EngineOptions:
     decode_workers: int | None = None
 
 
+@dataclass
+class _Answers:
+    """What the model said about one image (internal; ``ScoreResult``/``CritiqueResult`` are the API)."""
+
+    distribution: list[float] | None = None
+    score: float | None = None
+    std: float | None = None
+    category: str | None = None
+    category_probability: float | None = None
+    category_distribution: list[float] | None = None
+    critiques: dict[str, list[int]] = field(default_factory=dict)
+
+
 class Engine:
-    """Scores and critiques images with one ArtiMuse checkpoint. Build it with ``create_engine``."""
+    """Scores and critiques images with one ArtiMuse checkpoint. Build it with ``create_engine``.
+
+    Public attributes: ``device`` (where the model is now), ``score_prompt_ids`` (the 510-token score prompt,
+    `(L,)` ids), ``score_token_ids`` (`(101,)` ids of ``aa``..``ey``), ``category_token_ids`` (`(5,)` ids of
+    the option letters), ``prompts`` (the shared-prefix ``PromptSet``), ``batch_size`` (the configured
+    images per forward; out-of-memory back-off retries smaller but never lowers it), ``backoff`` (its
+    record), ``threads`` (the ``ThreadPlan``), ``memory`` (the load's ``MemoryEstimate``, when checked),
+    ``notes`` (one-line remarks on choices made at load, e.g. a dtype fallback), ``provenance``.
+    """
 
     def __init__(self, loaded: LoadedModel, options: EngineOptions = EngineOptions(),
-                 image_options: ImageOptions = ImageOptions()):
+                 image_options: ImageOptions = ImageOptions(), *, memory: MemoryEstimate | None = None,
+                 notes: Sequence[str] = ()):
         self.loaded = loaded
         self.options = options
         self.image_options = image_options
         self.batch_size = max(1, options.batch_size)
+        self.backoff = OomBackoff()
+        self.threads: ThreadPlan = plan_threads(loaded.placement.device.type, options.decode_workers)
+        self.memory = memory
+        self.notes = list(notes)
         self._lock = threading.Lock()  # one forward at a time: the watcher and ComfyUI share an engine
         tokenizer = loaded.tokenizer
+
+        def ids(question: str) -> list[int]:
+            text = prompts.render_prompt(loaded.system_message, question, loaded.num_image_tokens)
+            return tokenizer.encode(text, add_special_tokens=False)
+
+        self.prompts = forward.PromptSet.from_prompts(
+            {SCORE: ids(prompts.SCORE_QUESTION), CATEGORY: ids(category_question()),
+             **{_critique_key(a): ids(prompts.critique_question(a)) for a in prompts.ATTRIBUTES}},
+            loaded.image_token_id)
         self.score_prompt = prompts.render_prompt(loaded.system_message, prompts.SCORE_QUESTION,
                                                   loaded.num_image_tokens)
-        self._score_ids = torch.tensor(tokenizer.encode(self.score_prompt, add_special_tokens=False))
-        category_prompt = prompts.render_prompt(loaded.system_message, category_question(), loaded.num_image_tokens)
-        self._category_ids = torch.tensor(tokenizer.encode(category_prompt, add_special_tokens=False))
+        self.score_prompt_ids = self.prompts.full(SCORE)
+        self.score_token_ids = torch.tensor(loaded.score_token_ids)
         letters = [tokenizer.encode(letter, add_special_tokens=False) for letter in OPTION_LETTERS]
-        self._score_rows = torch.tensor(loaded.score_token_ids)
-        self._category_rows = torch.tensor([ids[0] for ids in letters])
-        self._grid = torch.arange(101, dtype=torch.float32)
+        self.category_token_ids = torch.tensor([ids_[0] for ids_ in letters])
         placement = loaded.placement
         self.provenance = Provenance(
             model=loaded.info.name, repo_id=loaded.info.repo_id, fingerprint=loaded.fingerprint,
@@ -71,219 +116,244 @@ class Engine:
         )
 
     @property
-    def _device(self) -> torch.device:
+    def device(self) -> torch.device:
         """Where the model is now (a host such as ComfyUI may move it between GPU and CPU)."""
-        return self.loaded.model.get_input_embeddings().weight.device
+        return forward.device_of(self.loaded.model)
 
-    def _head(self, rows: torch.Tensor) -> torch.Tensor:
-        """The lm_head rows of the answer tokens we read: a 101 (or 5) row gather, never the full vocabulary."""
-        weight = self.loaded.model.get_output_embeddings().weight
-        return weight[rows.to(weight.device)]
+    # -------------------------------------------------------------------------------------- the one call
+    def evaluate(self, sources: Iterable, *, predict_category: bool | Callable[[str], bool] = False,
+                 critique: Sequence[str] = (), max_new_tokens: int | None = None,
+                 progress: Progress | None = None, on_step: StepHook | None = None) -> Iterator[ScoreResult]:
+        """Everything one image needs, from one decode and one vision-tower pass per image.
 
-    # ----------------------------------------------------------------------------------------- scoring
+        Args:
+            sources: file paths or in-memory PIL images, in any number (streamed; decoded in a thread pool).
+            predict_category: also ask which of the five ArtiMuse-10K categories the image belongs to:
+                True, or a test called with each source's name (str) -> bool.
+            critique: attribute names (``prompts.ATTRIBUTES``, or unambiguous prefixes) to write critiques
+                for, greedy and token-identical to the reference (SPEC.md "Critique").
+            max_new_tokens: the most tokens per critique (default 512).
+            progress: called with 1 after each image's result.
+            on_step: ``on_step(step, max_new_tokens)`` after every generated token step of a critique batch;
+                an exception it raises stops the work and propagates (interrupts, Ctrl-C).
+
+        Yields:
+            One ``ScoreResult`` per source, in input order: ``score`` (0-100), ``std`` (score points),
+            ``distribution`` (101 values, ``distribution[i]`` = P(score = i)), ``width``/``height`` (pixels),
+            ``category``/``category_probability`` when asked, ``critiques`` (attribute -> text) when asked.
+            A bad image yields its error result in its place; the others go on.
+
+        Raises:
+            ValueError: an unknown or ambiguous attribute (before any work).
+        """
+        attributes = [prompts.resolve_attribute(a) for a in critique]
+        for item, answers in self._answers(sources, want_score=True, predict_category=predict_category,
+                                           attributes=attributes, max_new_tokens=max_new_tokens, on_step=on_step):
+            if isinstance(item, ImageError):
+                result = ScoreResult(path=item.path, error=str(item), error_kind=item.kind,
+                                     provenance=self.provenance)
+            else:
+                result = ScoreResult(path=item.source, score=answers.score, std=answers.std,
+                                     distribution=answers.distribution, width=item.width, height=item.height,
+                                     provenance=self.provenance, category=answers.category,
+                                     category_probability=answers.category_probability)
+                if attributes:
+                    result.critiques = {a: self.decode_response(answers.critiques[a]) for a in attributes}
+            if progress:
+                progress(1)
+            yield result
+
+    # ------------------------------------------------------------------------------------ thin wrappers
     def score(self, sources: Sequence, progress: Progress | None = None,
               predict_category: bool | Callable[[str], bool] = False) -> list[ScoreResult]:
         """Score files (paths) or in-memory PIL images; a bad one gets an error result, the rest score.
-
-        ``predict_category`` (True, or a test on the source's name) also asks the model which of the five
-        ArtiMuse-10K categories each image belongs to, reusing the image features of the score pass.
-        """
-        return list(self.iter_scores(sources, progress, predict_category))
+        ``evaluate`` without critiques, as a list."""
+        return list(self.evaluate(sources, predict_category=predict_category, progress=progress))
 
     def iter_scores(self, sources: Iterable, progress: Progress | None = None,
-                    predict_category: bool | Callable[[str], bool] = False):
+                    predict_category: bool | Callable[[str], bool] = False) -> Iterator[ScoreResult]:
         """Like ``score`` but yields results in input order as each batch finishes."""
-        batch: list[DecodedImage] = []
-        for item in decode_many(sources, self.image_options, self.options.decode_workers,
-                                lookahead=max(2 * self.batch_size, 8)):
-            if isinstance(item, ImageError):
-                # Flush first so results stay in input order.
-                yield from self._flush(batch, progress, predict_category)
-                batch = []
-                yield ScoreResult(path=item.path, error=str(item), error_kind=item.kind,
-                                  provenance=self.provenance)
-                if progress:
-                    progress(1)
-                continue
-            batch.append(item)
-            if len(batch) >= self.batch_size:
-                yield from self._flush(batch, progress, predict_category)
-                batch = []
-        yield from self._flush(batch, progress, predict_category)
+        return self.evaluate(sources, predict_category=predict_category, progress=progress)
 
-    def _flush(self, batch: list[DecodedImage], progress: Progress | None, predict_category):
-        if not batch:
-            return
-        wanted = [bool(predict_category(d.source) if callable(predict_category) else predict_category)
-                  for d in batch]
-        probs, category_probs = self.score_pixels(np.stack([d.pixel_values for d in batch]), wanted)
-        scores = probs @ self._grid
-        stds = ((self._grid[None, :] - scores[:, None]) ** 2 * probs).sum(-1).sqrt()
-        for i, decoded in enumerate(batch):
-            result = ScoreResult(path=decoded.source, score=float(scores[i]), std=float(stds[i]),
-                                 distribution=probs[i].tolist(), width=decoded.width, height=decoded.height,
-                                 provenance=self.provenance)
-            if wanted[i]:
-                best = int(category_probs[i].argmax())
-                result.category, result.category_probability = CATEGORY_IDS[best], float(category_probs[i, best])
-            yield result
-        if progress:
-            progress(len(batch))
+    def critique(self, sources: Sequence, attributes: Sequence[str] = prompts.ATTRIBUTES,
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, progress: Progress | None = None,
+                 on_step: StepHook | None = None) -> list[CritiqueResult]:
+        """Greedy critiques for every (image, attribute) pair, in that order, with their token ids.
+
+        The attributes of an image share its system + image prefix and decode as one batch; each text is
+        token-identical to running its prompt alone (SPEC.md "Critique"). ``progress`` is called with the
+        number of (image, attribute) pairs finished; ``on_step`` as in ``evaluate``.
+
+        Raises:
+            ValueError: an unknown or ambiguous attribute.
+        """
+        attributes = [prompts.resolve_attribute(a) for a in attributes]
+        if not attributes:
+            return []
+        results: list[CritiqueResult] = []
+        for item, answers in self._answers(sources, want_score=False, predict_category=False,
+                                           attributes=attributes, max_new_tokens=max_new_tokens, on_step=on_step):
+            if isinstance(item, ImageError):
+                results.extend(CritiqueResult(item.path, a, error=str(item), error_kind=item.kind)
+                               for a in attributes)
+            else:
+                results.extend(CritiqueResult(item.source, a, text=self.decode_response(answers.critiques[a]),
+                                              token_ids=answers.critiques[a]) for a in attributes)
+            if progress:
+                progress(len(attributes))
+        return results
 
     def score_pixels(self, pixel_values: np.ndarray | torch.Tensor, categories: Sequence[bool] | None = None):
-        """(N, 3, 448, 448) normalised pixels -> (N, 101) float32 probabilities on the CPU, and, for the
-        rows flagged in ``categories``, (N, 5) category probabilities (NaN rows elsewhere).
+        """Score already preprocessed pixels.
 
-        Runs in chunks of the batch size; a CUDA out-of-memory error halves the batch and retries.
+        Args:
+            pixel_values (`(N, 3, 448, 448)` normalised pixels, numpy or torch).
+            categories: N flags; the flagged images also get category probabilities.
+
+        Returns:
+            `(N, 101)` float32 probabilities on the CPU; with ``categories`` also `(N, 5)` category
+            probabilities (NaN rows where not flagged).
         """
         pixels = torch.as_tensor(pixel_values)
         flags = list(categories) if categories is not None else [False] * len(pixels)
-        scores, cats = [], []
-        start = 0
-        while start < len(pixels):
-            size = min(self.batch_size, len(pixels) - start)
-            try:
-                score, category = self._score_forward(pixels[start:start + size], flags[start:start + size])
-            except (torch.OutOfMemoryError, RuntimeError) as exc:
-                if not is_out_of_memory(exc) or size == 1:
-                    raise
-                free_cached_memory(self._device)
-                self.batch_size = (size + 1) // 2
-                continue
-            scores.append(score)
-            cats.append(category)
-            start += size
-        if not scores:
-            return torch.empty(0, 101), torch.empty(0, len(CATEGORY_IDS))
-        probs = torch.cat(scores)
-        return (probs, torch.cat(cats)) if categories is not None else probs
-
-    @torch.inference_mode()
-    def _score_forward(self, pixels: torch.Tensor, categories: Sequence[bool] = ()):
-        """One pass of the vision tower; the score prompt for every image, the category prompt for those
-        flagged. Only the last position's hidden state meets only the rows of lm_head it needs."""
-        model = self.loaded.model
-        with self._lock:
-            features = model.model.get_image_features(
-                pixel_values=pixels.to(self._device, model.dtype)).pooler_output
-            scores = self._last_logits(features, self._score_ids, self._head(self._score_rows)).softmax(-1).cpu()
-            category = torch.full((len(pixels), len(CATEGORY_IDS)), float("nan"))
-            rows = [i for i, flag in enumerate(categories) if flag]
-            if rows:
-                chosen = features[torch.tensor(rows, device=features.device)]
-                category[rows] = self._last_logits(chosen, self._category_ids,
-                                                   self._head(self._category_rows)).softmax(-1).cpu()
-        return scores, category
-
-    def _last_logits(self, features: torch.Tensor, prompt_ids: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
-        model = self.loaded.model
-        ids = prompt_ids.to(self._device).expand(len(features), -1)
-        embeds = model.get_input_embeddings()(ids)
-        mask = (ids == self.loaded.image_token_id).unsqueeze(-1)
-        embeds = embeds.masked_scatter(mask, features.to(embeds.dtype))
-        hidden = model.model.language_model(inputs_embeds=embeds, use_cache=False).last_hidden_state[:, -1]
-        return (hidden.to(head.dtype) @ head.T).float()
-
-    # --------------------------------------------------------------------------------------- critiques
-    def critique(self, sources: Sequence, attributes: Sequence[str] = prompts.ATTRIBUTES,
-                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                 progress: Progress | None = None) -> list[CritiqueResult]:
-        """Greedy critiques for every (image, attribute) pair, batched across attributes and images.
-
-        Left padding with an attention mask (and position ids from it) keeps every greedy output
-        identical to running its prompt alone.
-        """
-        attributes = [prompts.resolve_attribute(a) for a in attributes]
-        slots: list[CritiqueResult | tuple[DecodedImage, str]] = []
-        for item in decode_many(sources, self.image_options, self.options.decode_workers):
-            if isinstance(item, ImageError):
-                slots.extend(CritiqueResult(item.path, a, error=str(item), error_kind=item.kind)
-                             for a in attributes)
-                if progress:
-                    progress(len(attributes))
-            else:
-                slots.extend((item, a) for a in attributes)
-        jobs = [i for i, slot in enumerate(slots) if isinstance(slot, tuple)]
-        start, size = 0, self.batch_size
-        while start < len(jobs):
-            chunk = jobs[start:start + size]
-            try:
-                generated = self._generate([slots[i] for i in chunk], max_new_tokens)
-            except (torch.OutOfMemoryError, RuntimeError) as exc:
-                if not is_out_of_memory(exc) or size == 1:
-                    raise
-                free_cached_memory(self._device)
-                size = (size + 1) // 2
-                continue
-            for i, ids in zip(chunk, generated):
-                decoded, attribute = slots[i]
-                slots[i] = CritiqueResult(decoded.source, attribute, text=self.decode_response(ids), token_ids=ids)
-            if progress:
-                progress(len(chunk))
-            start += len(chunk)
-        return slots
-
-    @torch.inference_mode()
-    def _generate(self, chunk: list[tuple[DecodedImage, str]], max_new_tokens: int) -> list[list[int]]:
-        loaded, model = self.loaded, self.loaded.model
-        tokenizer = loaded.tokenizer
-        prompt_ids = [tokenizer.encode(prompts.render_prompt(loaded.system_message,
-                                                             prompts.critique_question(a),
-                                                             loaded.num_image_tokens),
-                                       add_special_tokens=False) for _, a in chunk]
-        width = max(len(p) for p in prompt_ids)
-        ids = torch.full((len(chunk), width), loaded.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, p in enumerate(prompt_ids):
-            ids[row, width - len(p):] = torch.tensor(p)
-            mask[row, width - len(p):] = 1
-        ids, mask = ids.to(self._device), mask.to(self._device)
-        # Each distinct image goes through the vision tower once, however many attributes it has.
-        unique: dict[int, int] = {}
-        for decoded, _ in chunk:
-            unique.setdefault(id(decoded), len(unique))
-        images = list({id(d): d for d, _ in chunk}.values())
-        pixels = torch.as_tensor(np.stack([d.pixel_values for d in images])).to(self._device, model.dtype)
-        with self._lock:
-            features = model.model.get_image_features(pixel_values=pixels).pooler_output
-            features = features[torch.tensor([unique[id(d)] for d, _ in chunk], device=features.device)]
-            embeds = model.get_input_embeddings()(ids)
-            image_mask = (ids == loaded.image_token_id).unsqueeze(-1)
-            embeds = embeds.masked_scatter(image_mask, features.to(embeds.dtype))
-            out = model.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                 do_sample=False, num_beams=1, eos_token_id=loaded.eos_token_id,
-                                 pad_token_id=loaded.pad_token_id, temperature=None, top_p=None, top_k=None)
-        sequences = []
-        for row in out.tolist():
-            if loaded.eos_token_id in row:
-                row = row[:row.index(loaded.eos_token_id)]
-            sequences.append(row)
-        return sequences
+        answers = self._run_batches([(pixels[i], flags[i]) for i in range(len(pixels))], want_score=True,
+                                    attributes=[], max_new_tokens=0, on_step=None)
+        probs = torch.tensor([a.distribution for a in answers]) if answers else torch.empty(0, 101)
+        if categories is None:
+            return probs
+        cats = torch.full((len(pixels), len(CATEGORY_IDS)), float("nan"))
+        for i, a in enumerate(answers):
+            if a.category is not None:
+                cats[i] = torch.tensor(a.category_distribution)
+        return probs, cats
 
     def decode_response(self, ids: Sequence[int]) -> str:
         """The reference's post-processing: drop only eos, pad and the tokenizer's additional specials
-        (InternVL's <img>, <ref>... stay as text), cut at <|im_end|>, strip."""
+        (InternVL's <img>, <ref>... stay as text), cut at <|im_end|>, strip (SPEC.md "Critique")."""
         kept = [i for i in ids if i not in self.loaded.skip_token_ids]
         text = self.loaded.tokenizer.decode(kept, skip_special_tokens=False)
         return text.split(prompts.IM_END)[0].strip()
+
+    # ------------------------------------------------------------------------------------------ internals
+    def _answers(self, sources: Iterable, *, want_score: bool, predict_category, attributes: list[str],
+                 max_new_tokens: int | None, on_step: StepHook | None):
+        """(decoded image or ImageError, _Answers or None) per source, in input order; a batch runs once it
+        holds ``batch_size`` good images (bad ones wait in their place, or pass at once if none is waiting)."""
+        max_new = max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+
+        def wants(decoded: DecodedImage) -> bool:
+            return bool(predict_category(decoded.source) if callable(predict_category) else predict_category)
+
+        def run(window: list):
+            good = [d for d in window if not isinstance(d, ImageError)]
+            answers = iter(self._run_batches([(d.pixel_values, wants(d)) for d in good], want_score=want_score,
+                                             attributes=attributes, max_new_tokens=max_new, on_step=on_step))
+            for item in window:
+                yield item, (None if isinstance(item, ImageError) else next(answers))
+
+        window: list = []
+        waiting = 0
+        for item in decode_many(sources, self.image_options, self.threads.decode_workers,
+                                lookahead=max(2 * self.batch_size, 8)):
+            if isinstance(item, ImageError) and not waiting:
+                yield item, None
+                continue
+            window.append(item)
+            waiting += not isinstance(item, ImageError)
+            if waiting >= self.batch_size:
+                yield from run(window)
+                window, waiting = [], 0
+        if window:
+            yield from run(window)
+
+    def _run_batches(self, items: list, *, want_score: bool, attributes: list[str], max_new_tokens: int,
+                     on_step: StepHook | None) -> list[_Answers]:
+        """Model work for (pixels, wants_category) items, ``batch_size`` at a time, with OOM back-off."""
+        answers: list[_Answers] = []
+        for start in range(0, len(items), self.batch_size):
+            chunk = items[start:start + self.batch_size]
+            answers += self.backoff.run(
+                lambda part: self._model_work(part, want_score, attributes, max_new_tokens, on_step),
+                chunk, self.device)
+        return answers
+
+    def _model_work(self, items: Sequence, want_score: bool, attributes: list[str], max_new_tokens: int,
+                    on_step: StepHook | None) -> list[_Answers]:
+        """One vision pass and one shared prefix for these images; then the score, category and critique
+        suffixes. Only the last position meets only the lm_head rows it needs (forward.py)."""
+        model = self.loaded.model
+        pixels = torch.stack([torch.as_tensor(p) for p, _ in items])  # numpy (decoded) or tensors (score_pixels)
+        category_rows = [i for i, (_, flag) in enumerate(items) if flag]
+        answers = [_Answers() for _ in items]
+        with self._lock, torch_threads_for(self.threads), torch.inference_mode():
+            features = forward.image_features(model, pixels)
+            if want_score and not category_rows and not attributes:  # one prompt: nothing to share
+                logits = forward.prompt_logits(model, features, self.score_prompt_ids, self.score_token_ids)
+                self._fill_scores(answers, logits)
+                return answers
+            prefix = forward.encode_prefix(model, features, self.prompts.prefix)
+            del features
+            if want_score:
+                self._fill_scores(answers, forward.suffix_logits(
+                    model, prefix, torch.arange(len(items)), self.prompts.suffixes[SCORE], self.score_token_ids))
+            if category_rows:
+                probs = forward.suffix_logits(model, prefix, torch.tensor(category_rows),
+                                              self.prompts.suffixes[CATEGORY], self.category_token_ids)
+                probs = probs.softmax(-1).cpu()
+                for row, p in zip(category_rows, probs):
+                    best = int(p.argmax())
+                    answers[row].category, answers[row].category_probability = CATEGORY_IDS[best], float(p[best])
+                    answers[row].category_distribution = p.tolist()
+            if attributes:
+                self._fill_critiques(answers, prefix, attributes, max_new_tokens, on_step)
+        return answers
+
+    def _fill_scores(self, answers: list[_Answers], logits: torch.Tensor) -> None:
+        distribution, score, std = (t.cpu() for t in forward.token_as_score(logits))
+        for i, a in enumerate(answers):
+            a.distribution, a.score, a.std = distribution[i].tolist(), float(score[i]), float(std[i])
+
+    def _fill_critiques(self, answers: list[_Answers], prefix: forward.PrefixCache, attributes: list[str],
+                        max_new_tokens: int, on_step: StepHook | None) -> None:
+        """All (image, attribute) prompts, whole images per decoding batch of up to ``2 x batch_size`` rows
+        (at least one image's attributes). Every step reads the whole lm_head, so more rows per step
+        amortise it (16 rows cost 1.2x of 8 on the CPU); a row's KV cache at 512 new tokens is about a
+        quarter of a scoring image's activations, so twice the rows stay inside what ``batch_size`` allows."""
+        images_per_call = max(1, 2 * self.batch_size // len(attributes))
+        for first in range(0, len(answers), images_per_call):
+            jobs = [(i, a) for i in range(first, min(first + images_per_call, len(answers))) for a in attributes]
+            generated = forward.greedy_generate(
+                self.loaded.model, prefix, torch.tensor([i for i, _ in jobs]),
+                [self.prompts.suffixes[_critique_key(a)] for _, a in jobs], max_new_tokens=max_new_tokens,
+                eos_token_id=self.loaded.eos_token_id, pad_token_id=self.loaded.pad_token_id, on_step=on_step)
+            for (i, attribute), ids in zip(jobs, generated):
+                answers[i].critiques[attribute] = ids
 
 
 def create_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **overrides) -> Engine:
     """The one way in: an ``EngineSpec`` (or a model name, Hugging Face id or folder; None for the default
     model) plus setting ``overrides`` (``batch_size=16``...) -> a ready engine with the model loaded.
 
+    The load is checked against the device's memory first (``resources.estimate_memory``): under
+    ``dtype="auto"`` on the CPU, bf16 is used when fp32 does not fit (``engine.notes`` says so, with the
+    speed cost); when nothing fits, nothing is loaded.
+
     Raises:
         InvalidValue: an unknown setting or a bad value (the message names the setting).
         CheckpointNotFound, CheckpointError: the model cannot be found or loaded.
-        DeviceError: the device, dtype or quantisation cannot work on this machine.
+        DeviceError: an impossible device/dtype/quantisation choice, or the model does not fit in memory.
     """
     spec = EngineSpec.coerce(spec_or_model, **overrides)
     options = EngineOptions(model=spec.model, device=spec.device, dtype=spec.dtype, quantize=spec.quantize,
                             attn=spec.attn, batch_size=spec.batch_size, decode_workers=spec.decode_workers)
     placement = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn)
-    info = resolve_checkpoint(options.model)
+    info = resolve_checkpoint(spec.model)
+    placement, memory, note = fit_placement(info, placement, dtype_is_auto=spec.dtype == "auto",
+                                            batch_size=spec.batch_size)
+    if note:
+        log.warning("%s: %s", info.name or info.path, note)
     loaded = load_model(info, placement)
-    engine = Engine(loaded, options, spec.image_options())
+    engine = Engine(loaded, options, spec.image_options(), memory=memory, notes=[note] if note else [])
     engine.spec = spec
     if spec.adapter:
         from .adapters import apply_adapter
@@ -312,4 +382,5 @@ def release_engines() -> None:
         _ENGINES.clear()
 
 
-__all__ = ["Engine", "EngineOptions", "create_engine", "get_engine", "release_engines"]
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Engine", "EngineOptions", "create_engine", "get_engine",
+           "release_engines"]

@@ -80,3 +80,13 @@ class LibraryError(ArtiMuseError):
 
 class FinetuneError(ArtiMuseError):
     """Fine-tuning cannot start or was interrupted (too few ratings, nothing to resume...)."""
+
+
+class ImageTokenMismatch(CheckpointError):
+    """A prompt's ``<IMG_CONTEXT>`` placeholders and the image features disagree in number (the checkpoint's
+    config, tokenizer or vision tower do not belong together)."""
+
+    def __init__(self, tokens: int, features: int):
+        self.tokens, self.features = tokens, features
+        super().__init__(f"image features and image tokens do not match: the prompt has {tokens} "
+                         f"<IMG_CONTEXT> placeholders, the vision tower gave {features} feature vectors")

@@ -152,21 +152,10 @@ def _lora_model(engine: Engine, settings: FinetuneSettings):
 
 
 def _loss(engine: Engine, pixels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the first answer token (full vocabulary, last position only) against the rating's
-    score token. The vision tower is frozen, so its forward keeps no graph."""
-    import torch
+    """The Token-As-Score loss over the engine's score prompt (``forward.score_loss``)."""
+    from . import forward  # torch loads with the model, not with the plan
 
-    model = engine.loaded.model
-    device = engine._device
-    with torch.no_grad():
-        features = model.model.get_image_features(pixel_values=pixels.to(device, model.dtype)).pooler_output
-    ids = engine._score_ids.to(device).expand(len(pixels), -1)
-    embeds = model.get_input_embeddings()(ids)
-    mask = (ids == engine.loaded.image_token_id).unsqueeze(-1)
-    embeds = embeds.masked_scatter(mask, features.to(embeds.dtype))
-    hidden = model.model.language_model(inputs_embeds=embeds, use_cache=False).last_hidden_state[:, -1]
-    logits = model.get_output_embeddings()(hidden).float()
-    return torch.nn.functional.cross_entropy(logits, targets.to(device))
+    return forward.score_loss(engine.loaded.model, pixels, engine.score_prompt_ids, targets)
 
 
 def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbacks: Callbacks = Callbacks()) -> dict:
@@ -203,7 +192,7 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
     peft_model = _lora_model(engine, settings)
     use_checkpointing = settings.gradient_checkpointing
     if use_checkpointing is None:
-        use_checkpointing = engine._device.type == "cuda"
+        use_checkpointing = engine.device.type == "cuda"
     if use_checkpointing:
         engine.loaded.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     trainable = [p for p in peft_model.parameters() if p.requires_grad]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -16,7 +17,9 @@ from . import prompts
 from .checkpoints import CheckpointInfo, fingerprint
 from .convert import chat_to_native, native_config
 from .devices import Placement
-from .errors import CheckpointError
+from .errors import CheckpointError, DeviceError
+from .forward import QUANTIZATION_SKIP
+from .resources import MemoryEstimate, bf16_speed_note, estimate_memory
 
 
 @dataclass
@@ -58,9 +61,60 @@ def _token_id(tokenizer, text: str, where: Path) -> int:
     return ids[0]
 
 
-def load_model(info: CheckpointInfo, placement: Placement) -> LoadedModel:
+@contextmanager
+def _quiet_transformers():
+    """transformers' warnings and progress bars off for this load only (a host keeps its own settings)."""
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def fit_placement(info: CheckpointInfo, placement: Placement, *, dtype_is_auto: bool,
+                  batch_size: int) -> tuple[Placement, MemoryEstimate, str | None]:
+    """Check the load fits the device's memory; under ``dtype=auto`` on the CPU fall back to bf16.
+
+    Returns:
+        `(placement, estimate, note)`: the placement to load with (bf16 instead of fp32 when only that
+        fits), the estimate for it, and a one-line note when the dtype changed (with its speed cost).
+
+    Raises:
+        DeviceError: the model does not fit even so; one line with the numbers and what would help.
+    """
+    dtype = str(placement.dtype).removeprefix("torch.")
+    device = str(placement.device)
+    estimate = estimate_memory(info, device, dtype, placement.quantize, batch_size)
+    if estimate.fits:
+        return placement, estimate, None
+    if dtype_is_auto and placement.device.type == "cpu" and placement.dtype == torch.float32:
+        smaller = estimate_memory(info, device, "bfloat16", placement.quantize, batch_size)
+        if smaller.fits:
+            note = (f"float32 does not fit ({estimate.total_bytes / 1e9:.1f} GB needed, "
+                    f"{(estimate.available_bytes or 0) / 1e9:.1f} GB available): loading in bfloat16; "
+                    f"{bf16_speed_note()}")
+            return replace(placement, dtype=torch.bfloat16), smaller, note
+        estimate = smaller
+    hint = "a smaller batch_size, quantize 8bit/4bit on a GPU, or a machine with more memory" \
+        if placement.device.type != "cpu" else "a smaller batch_size, a GPU, or a machine with more memory"
+    raise DeviceError(f"{info.name or info.path} does not fit: {estimate.describe()}; try {hint}")
+
+
+def load_model(info: CheckpointInfo, placement: Placement) -> LoadedModel:
+    """Load tokenizer and weights once, with no remote code; the weights land in ``placement``'s dtype.
+
+    Raises:
+        CheckpointError: unreadable or mismatched files. DeviceError: flash-attn asked for and broken.
+    """
+    with _quiet_transformers():
+        return _load(info, placement)
+
+
+def _load(info: CheckpointInfo, placement: Placement) -> LoadedModel:
     tokenizer, tokenizer_config = load_tokenizer(info.path)
     image_token_id = _token_id(tokenizer, prompts.IMG_CONTEXT, info.path)
     eos_token_id = _token_id(tokenizer, prompts.IM_END, info.path)
@@ -71,23 +125,16 @@ def load_model(info: CheckpointInfo, placement: Placement) -> LoadedModel:
     # What the reference's decode drops: eos, pad and the tokenizer's additional specials, nothing else.
     skip = frozenset([eos_token_id, pad_token_id, *extra_ids])
 
-    kwargs = dict(dtype=placement.dtype, attn_implementation=placement.attn_implementation)
-    if placement.device.type != "cpu":
-        kwargs["device_map"] = {"": str(placement.device)}
-    if placement.quantize != "none":
-        kwargs["quantization_config"] = _quantization_config(placement)
     try:
-        if info.layout == "chat":
-            config = native_config(info.config, image_token_id)
-            model = InternVLForConditionalGeneration.from_pretrained(
-                None, config=config, state_dict=_chat_state_dict(info), **kwargs)
-        else:
-            model = InternVLForConditionalGeneration.from_pretrained(
-                info.path, use_safetensors=True, trust_remote_code=False, **kwargs)
-    except CheckpointError:
-        raise
-    except (OSError, RuntimeError, ValueError, KeyError, SafetensorError) as exc:
-        raise CheckpointError(f"{info.path}: weights do not fit the config ({str(exc).splitlines()[0]})") from exc
+        model = _weights(info, placement, image_token_id)
+    except ImportError as exc:  # an installed but broken flash-attn
+        if placement.attn_implementation != "flash_attention_2":
+            raise
+        if not placement.attn_auto:
+            raise DeviceError(f"attention 'flash_attention_2' asked for, but flash-attn fails to load "
+                              f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
+        placement = replace(placement, attn_implementation="sdpa")
+        model = _weights(info, placement, image_token_id)
     model.eval().requires_grad_(False)
     if model.config.image_token_id != image_token_id:
         raise CheckpointError(f"{info.path}: config image_token_id {model.config.image_token_id} is not the "
@@ -101,24 +148,69 @@ def load_model(info: CheckpointInfo, placement: Placement) -> LoadedModel:
     )
 
 
-def _chat_state_dict(info: CheckpointInfo) -> dict[str, torch.Tensor]:
+def _weights(info: CheckpointInfo, placement: Placement, image_token_id: int) -> InternVLForConditionalGeneration:
+    kwargs = dict(dtype=placement.dtype, attn_implementation=placement.attn_implementation)
+    if placement.device.type != "cpu":
+        kwargs["device_map"] = {"": str(placement.device)}
+    if placement.quantize != "none":
+        kwargs["quantization_config"] = _quantization_config(placement, info, image_token_id)
+    try:
+        if info.layout == "chat":
+            config = native_config(info.config, image_token_id)
+            # Tensors arrive already in the target dtype, so the model adopts them without a second copy
+            # (quantised loads keep the stored dtype: bitsandbytes quantises from it).
+            cast = placement.dtype if placement.quantize == "none" else None
+            return InternVLForConditionalGeneration.from_pretrained(
+                None, config=config, state_dict=_chat_state_dict(info, cast), **kwargs)
+        return InternVLForConditionalGeneration.from_pretrained(
+            info.path, use_safetensors=True, trust_remote_code=False, **kwargs)
+    except CheckpointError:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError, SafetensorError) as exc:
+        raise CheckpointError(f"{info.path}: weights do not fit the config ({str(exc).splitlines()[0]})") from exc
+
+
+def _chat_state_dict(info: CheckpointInfo, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """The chat-layout weights under their native names, each cast to ``dtype`` as it is read (so the
+    whole checkpoint never sits in memory in two dtypes at once)."""
     state: dict[str, torch.Tensor] = {}
     for file in info.weight_files:
         try:
             with safe_open(file, framework="pt") as handle:
                 for key in handle.keys():
-                    state.update(chat_to_native(key, handle.get_tensor(key)))
+                    tensor = handle.get_tensor(key)
+                    if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
+                        tensor = tensor.to(dtype)
+                    state.update(chat_to_native(key, tensor))
         except (OSError, RuntimeError, ValueError, SafetensorError) as exc:
             raise CheckpointError(f"{file}: unreadable safetensors file ({exc})") from exc
     return state
 
 
-def _quantization_config(placement: Placement):
-    from transformers import BitsAndBytesConfig
+def quantization_skip_modules(config) -> list[str]:
+    """``QUANTIZATION_SKIP``, checked against the modules of a model built from ``config`` on the meta
+    device (no memory): each entry must name at least one module, as transformers matches them.
 
-    # The vision tower, projector and the score rows of lm_head stay in full precision: they are small
-    # and the score reads lm_head directly.
-    skip = ["vision_tower", "multi_modal_projector", "lm_head"]
+    Raises:
+        CheckpointError: an entry matches no module (a renamed module would be quantised silently).
+    """
+    from transformers.quantizers.quantizers_utils import should_convert_module
+
+    with torch.device("meta"):
+        names = [name for name, _ in InternVLForConditionalGeneration(config).named_modules() if name]
+    for entry in QUANTIZATION_SKIP:
+        if all(should_convert_module(name, [entry]) for name in names):
+            raise CheckpointError(f"quantisation skip entry {entry!r} matches no module of "
+                                  f"{type(config).__name__}; the vision tower or lm_head would be quantised")
+    return list(QUANTIZATION_SKIP)
+
+
+def _quantization_config(placement: Placement, info: CheckpointInfo, image_token_id: int):
+    from transformers import AutoConfig, BitsAndBytesConfig
+
+    config = native_config(info.config, image_token_id) if info.layout == "chat" \
+        else AutoConfig.from_pretrained(info.path, trust_remote_code=False)
+    skip = quantization_skip_modules(config)
     if placement.quantize == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,

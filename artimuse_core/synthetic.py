@@ -121,15 +121,43 @@ def _redraw(model: torch.nn.Module, generator: torch.Generator) -> None:
                 param.normal_(0.0, 1.0 / math.sqrt(fan_in), generator=generator)
 
 
+def _save_shards(state: dict[str, torch.Tensor], folder: Path, max_shard_bytes: int | None) -> None:
+    """``model.safetensors``, or ``model-0000i-of-0000n.safetensors`` + ``model.safetensors.index.json``."""
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if max_shard_bytes and shards[-1] and size + nbytes > max_shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][key] = tensor
+        size += nbytes
+    if len(shards) == 1:
+        save_file({k: v.cpu() for k, v in shards[0].items()}, folder / "model.safetensors", metadata={"format": "pt"})
+        return
+    weight_map = {}
+    for i, shard in enumerate(shards, 1):
+        name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
+        save_file({k: v.cpu() for k, v in shard.items()}, folder / name, metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(shard, name))
+    total = sum(t.numel() * t.element_size() for t in state.values())
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2), encoding="utf-8")
+
+
 def build_checkpoint(folder: str | Path, *, seed: int = 0, layout: str = "chat", vocab_size: int | None = None,
                      text_hidden: int = 32, text_layers: int = 2, text_heads: int = 4, kv_heads: int = 2,
                      text_intermediate: int = 64, vision_hidden: int = 32, vision_layers: int = 2,
                      vision_heads: int = 2, vision_intermediate: int = 64, system_message: object = ...,
-                     dtype: torch.dtype = torch.float32, tokenizer_from: str | Path | None = None) -> Path:
+                     dtype: torch.dtype = torch.float32, tokenizer_from: str | Path | None = None,
+                     device: str = "cpu", max_shard_bytes: int | None = None) -> Path:
     """Write a seeded random ArtiMuse-shaped checkpoint into ``folder`` and return it.
 
     ``tokenizer_from`` copies a real tokenizer (vocab.json, merges.txt, tokenizer_config.json) instead of
-    writing the small synthetic one, so prompts have their real length (benchmarks).
+    writing the small synthetic one, so prompts have their real length (benchmarks). ``device`` builds the
+    weights there (``cuda``: an 8B-shaped model in bf16 is drawn on the GPU in seconds, never in fp32 on
+    the CPU); ``max_shard_bytes`` splits the chat-layout file into shards with an index, as the published
+    checkpoints are.
     """
     from transformers import InternVLForConditionalGeneration
 
@@ -154,8 +182,13 @@ def build_checkpoint(folder: str | Path, *, seed: int = 0, layout: str = "chat",
                        vision_intermediate=vision_intermediate, system_message=system_message, dtype=dtype_name)
     config = native_config(chat, image_token_id=ids["<IMG_CONTEXT>"])
     torch.manual_seed(seed)
-    model = InternVLForConditionalGeneration(config)
-    _redraw(model, torch.Generator().manual_seed(seed))
+    if dtype == torch.float32 and device == "cpu":  # the tests' checkpoints, drawn exactly as always
+        model = InternVLForConditionalGeneration(config)
+        _redraw(model, torch.Generator().manual_seed(seed))
+    else:
+        with torch.device(device):
+            model = InternVLForConditionalGeneration._from_config(config, dtype=dtype)
+        _redraw(model, torch.Generator(device=device).manual_seed(seed))
     model = model.to(dtype)
     if layout == "native":
         model.save_pretrained(folder, safe_serialization=True)
@@ -163,7 +196,8 @@ def build_checkpoint(folder: str | Path, *, seed: int = 0, layout: str = "chat",
     if layout != "chat":
         raise ValueError(f"layout must be 'chat' or 'native', not {layout!r}")
     state = {k: v.contiguous() for k, v in native_to_chat_state_dict(model.state_dict()).items()}
-    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+    del model
+    _save_shards(state, folder, max_shard_bytes)
     (folder / "config.json").write_text(json.dumps(chat, indent=2, ensure_ascii=False), encoding="utf-8")
     (folder / "generation_config.json").write_text(json.dumps({"_from_model_config": True}), encoding="utf-8")
     return folder

@@ -1,14 +1,28 @@
-"""Scoring throughput: our engine against a faithful re-creation of the reference loop, same run, same files.
+"""Throughput on the CPU: our engine against a faithful re-creation of the reference loop, same run, same files.
 
-The reference (the authors' eval script) decodes one image at a time, runs one image per forward pass and
-materialises full-vocabulary logits at every prompt position before reading the 101 score logits of the
-last one. Ours decodes in a thread pool, batches, and multiplies only the last hidden state by the 101
-score rows. Both run on one seeded mid-size checkpoint with the real vocabulary size (151,674) so the
-logits cost is real, over the same 64 mixed-size JPEGs; each side runs in its own process so its peak
-memory is its own.
+Scoring (what `artimuse score` does by default: the aesthetic score plus the category prediction). The
+reference decodes one image at a time, runs one image per forward pass and materialises full-vocabulary
+logits at every prompt position before reading the last one's score (or option-letter) logits; the
+category question is a second full pass. Ours decodes in a thread pool, batches, runs the shared system +
+image prefix once per image and only the question suffixes after it, and reads 101 (or 5) rows of lm_head
+at the last position.
 
-    python bench/score_throughput.py                 # CPU comparison, prints the ratio
-    python bench/score_throughput.py --gpu           # InternVL3-8B shapes, random bf16 weights, batch 1..64
+Critiques (8 attributes per image). The reference is the authors' `chat()` per attribute, one after
+another: vision tower, full prompt with full-vocabulary logits at every position, then greedy tokens with a
+KV cache and full logits per step (transformers 4.37 `generate`). Ours: one vision pass and one prefix per
+image, the 8 question suffixes as one batch, greedy decoding of the 8 rows together. The texts must be equal.
+
+A third critique side runs our own engine one prompt per call (no batching, no shared prefix, but
+last-position logits only), to show what batching and the shared prefix add on their own.
+
+Both sides use one seeded mid-size checkpoint with the real vocabulary (151,674), so the logits cost is
+real, and each runs in its own process (its peak memory is its own). Torch threads are set as the product
+sets them (`artimuse_core.resources.plan_threads`) on both sides; `--reference-threads N` gives the
+reference another count (e.g. all cores, as the authors' script would get by default).
+
+    python bench/score_throughput.py                       # both comparisons, prints ratios
+    python bench/score_throughput.py --only score --images 32
+GPU figures: bench/gpu_suite.sh.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the project, without installing it
 REAL_TOKENIZER = REPO.parent / "shared" / "conformance" / "tiny-artimuse"
 VOCAB = 151674
 
@@ -56,143 +71,172 @@ def make_jpegs(folder: Path, count: int = 64) -> list[Path]:
     return paths
 
 
-def run_reference(checkpoint: Path, paths: list[Path]) -> list[float]:
-    """One image per forward, full logits at every position, serial PIL decode (eval_dataset.load_image)."""
+# ------------------------------------------------------------------------------------ the reference side
+def _reference_pixels(path: Path):
+    """eval_dataset.load_image: PIL RGB, 448x448 bicubic squash, /255, ImageNet normalisation, one tile."""
     import torch
     from PIL import Image
 
-    from artimuse_core.engine import create_engine
-
-    engine = create_engine(checkpoint, batch_size=1)  # only to get the same weights, prompt and ids
-    model, ids = engine.loaded.model, engine._score_ids[None]
-    score_ids = torch.tensor(engine.loaded.score_token_ids)
+    image = Image.open(path).convert("RGB").resize((448, 448), Image.BICUBIC)
+    pixels = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float().div(255)
     mean = torch.tensor((0.485, 0.456, 0.406)).view(3, 1, 1)
     std = torch.tensor((0.229, 0.224, 0.225)).view(3, 1, 1)
-    scores = []
+    return ((pixels - mean) / std)[None]
+
+
+def reference_scores(engine, paths: list[Path]) -> list[tuple[float, str]]:
+    """One image per forward, full logits at every position, a second full pass for the category."""
+    import torch
+
+    from artimuse_core.categories import CATEGORY_IDS
+
+    model = engine.loaded.model
+    score_ids, category_ids = engine.score_prompt_ids[None], engine.prompts.full("category")[None]
+    score_rows, letter_rows = torch.tensor(engine.loaded.score_token_ids), engine.category_token_ids
+    out = []
     for path in paths:
-        image = Image.open(path).convert("RGB").resize((448, 448), Image.BICUBIC)
-        pixels = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float().div(255)
-        pixels = ((pixels - mean) / std)[None]
+        pixels = _reference_pixels(path)
         with torch.no_grad():
-            logits = model(input_ids=ids, pixel_values=pixels).logits  # (1, L, 151674)
-        probs = logits[0, -1, score_ids].softmax(-1)
-        scores.append(float((probs * torch.arange(101)).sum()))
-    return scores
+            logits = model(input_ids=score_ids, pixel_values=pixels).logits  # (1, 510, 151674)
+            probs = logits[0, -1, score_rows].softmax(-1)
+            letters = model(input_ids=category_ids, pixel_values=pixels).logits[0, -1, letter_rows]
+        out.append((float((probs * torch.arange(101)).sum()), CATEGORY_IDS[int(letters.argmax())]))
+    return out
 
 
-def run_engine(checkpoint: Path, paths: list[Path], batch_size: int) -> list[float]:
-    from artimuse_core.engine import create_engine
+def reference_critiques(engine, paths: list[Path], attributes, max_new_tokens: int) -> list[list[int]]:
+    """The authors' chat() per (image, attribute), one after another, as transformers 4.37 generates."""
+    import torch
 
-    engine = create_engine(checkpoint, batch_size=batch_size)
-    return [r.score for r in engine.score(paths)]
+    model, loaded = engine.loaded.model, engine.loaded
+    lm, head = model.model.language_model, model.lm_head
+    results = []
+    for path in paths:
+        pixels = _reference_pixels(path)
+        for attribute in attributes:
+            ids = engine.prompts.full(f"critique:{attribute}")[None]
+            with torch.no_grad():
+                features = model.model.get_image_features(pixel_values=pixels).pooler_output
+                embeds = model.get_input_embeddings()(ids)
+                embeds[ids == loaded.image_token_id] = features.reshape(-1, features.shape[-1])
+                out = lm(inputs_embeds=embeds, use_cache=True)
+                logits, cache, tokens = head(out.last_hidden_state), out.cache, []  # full logits, all positions
+                position = ids.shape[1]
+                for _ in range(max_new_tokens):
+                    token = int(logits[0, -1].argmax())
+                    if token == loaded.eos_token_id:
+                        break
+                    tokens.append(token)
+                    out = lm(inputs_embeds=model.get_input_embeddings()(torch.tensor([[token]])), cache=cache,
+                             position_ids=torch.tensor([[position]]), use_cache=True)
+                    logits, cache, position = head(out.last_hidden_state), out.cache, position + 1
+            results.append(tokens)
+    return results
 
 
+# ------------------------------------------------------------------------------------------ child process
 def child(args) -> None:
     import torch
 
-    torch.set_num_threads(args.threads)
+    from artimuse_core import ATTRIBUTES
+    from artimuse_core.engine import create_engine
+
     checkpoint, paths = Path(args.checkpoint), sorted(Path(args.image_dir).glob("*.jpg"))
-    # Model loading is outside the timed part for both sides: each loads once per process.
-    start = time.perf_counter()
-    if args.child == "reference":
-        scores = run_reference(checkpoint, paths[:1])
-        start = time.perf_counter()
-        scores = run_reference(checkpoint, paths)
+    engine = create_engine(checkpoint, batch_size=args.batch_size)  # loading is outside the timed part
+    side, task = args.child.split("-")
+    if side == "reference":  # the reference loop runs in the main thread: set torch's count process-wide
+        torch.set_num_threads(args.reference_threads or engine.threads.torch_threads)
+    attributes = list(ATTRIBUTES)
+    if task == "score":
+        paths = paths[:args.images]
+        if side == "reference":
+            reference_scores(engine, paths[:1])
+            start = time.perf_counter()
+            answers = reference_scores(engine, paths)
+        else:
+            engine.score(paths[:1], predict_category=True)
+            start = time.perf_counter()
+            answers = [(r.score, r.category) for r in engine.score(paths, predict_category=True)]
     else:
-        run_engine(checkpoint, paths[:1], args.batch_size)
-        start = time.perf_counter()
-        scores = run_engine(checkpoint, paths, args.batch_size)
+        paths = paths[:args.critique_images]
+        if side == "reference":
+            reference_critiques(engine, paths[:1], attributes[:1], 2)
+            start = time.perf_counter()
+            answers = reference_critiques(engine, paths, attributes, args.max_new_tokens)
+        elif side == "sequential":  # our engine, one prompt per call: no batching, no prefix sharing
+            engine.critique(paths[:1], attributes[:1], max_new_tokens=2)
+            start = time.perf_counter()
+            answers = [engine.critique([p], [a], max_new_tokens=args.max_new_tokens)[0].token_ids
+                       for p in paths for a in attributes]
+        else:
+            engine.critique(paths[:1], attributes[:1], max_new_tokens=2)
+            start = time.perf_counter()
+            answers = [r.token_ids for r in engine.critique(paths, attributes, max_new_tokens=args.max_new_tokens)]
     elapsed = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"scores": scores, "seconds": elapsed, "peak_rss_mb": peak_mb}))
+    threads = engine.threads.describe() if side != "reference" else f"{torch.get_num_threads()} torch thread(s)"
+    print(json.dumps({"answers": answers, "seconds": elapsed, "threads": threads,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def _run_side(args, side: str, checkpoint: Path, image_dir: Path) -> dict:
+    command = [sys.executable, __file__, "--child", side, "--checkpoint", str(checkpoint), "--image-dir",
+               str(image_dir), "--batch-size", str(args.batch_size), "--images", str(args.images),
+               "--critique-images", str(args.critique_images), "--max-new-tokens", str(args.max_new_tokens),
+               "--reference-threads", str(args.reference_threads or 0)]
+    out = subprocess.run(command, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{side} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def compare(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         checkpoint = make_checkpoint(tmp)
-        paths = make_jpegs(tmp / "images", args.images)
-        print(f"checkpoint: seeded mid-size, vocab {VOCAB}; {len(paths)} JPEGs 320x240..4000x3000; "
-              f"{args.threads} torch threads", flush=True)
-        results = {}
-        for side in ("reference", "engine"):
-            out = subprocess.run([sys.executable, __file__, "--child", side, "--checkpoint", str(checkpoint),
-                                  "--image-dir", str(tmp / "images"), "--batch-size", str(args.batch_size),
-                                  "--threads", str(args.threads)], capture_output=True, text=True, check=True)
-            results[side] = json.loads(out.stdout.strip().splitlines()[-1])
-            r = results[side]
-            print(f"{side:>9}: {len(paths) / r['seconds']:7.2f} images/s  {1000 * r['seconds'] / len(paths):8.1f} "
-                  f"ms/image  peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
-        diff = max(abs(a - b) for a, b in zip(results["reference"]["scores"], results["engine"]["scores"]))
-        ratio = results["reference"]["seconds"] / results["engine"]["seconds"]
-        print(f"    ratio: {ratio:.1f}x the reference's throughput (batch {args.batch_size}); "
-              f"max score difference {diff:.2e}")
-
-
-def gpu(args) -> None:
-    """InternVL3-8B shapes with random bf16 weights: images/s and model FLOP utilisation per batch size."""
-    import torch
-    from transformers import InternVLForConditionalGeneration
-
-    from artimuse_core.convert import native_config
-    from artimuse_core.synthetic import chat_config
-
-    chat = chat_config(vocab_size=VOCAB, bos=151643, eos=151645, text_hidden=3584, text_layers=28, text_heads=28,
-                       kv_heads=4, text_intermediate=18944, vision_hidden=1024, vision_layers=24, vision_heads=16,
-                       vision_intermediate=4096)
-    peak_tflops = float(os.environ.get("PEAK_TFLOPS", 989.0))  # H100 SXM dense bf16
-    for attn in ("flash_attention_2", "sdpa"):
-        if attn == "flash_attention_2":
-            try:
-                import flash_attn  # noqa: F401
-            except ImportError:
-                print("flash-attn not installed: skipping flash_attention_2")
-                continue
-        config = native_config(chat, image_token_id=151667)
-        config._attn_implementation = attn
-        with torch.device("cuda"):
-            model = InternVLForConditionalGeneration._from_config(config, dtype=torch.bfloat16,
-                                                                  attn_implementation=attn).eval()
-        params = sum(p.numel() for p in model.parameters()) - model.lm_head.weight.numel()
-        seq = 510
-        for batch in (1, 2, 4, 8, 16, 32, 64):
-            ids = torch.full((batch, seq), 100, device="cuda")
-            ids[:, 41:297] = 151667
-            pixels = torch.randn(batch, 3, 448, 448, device="cuda", dtype=torch.bfloat16)
-            head = model.lm_head.weight[:101]
-            torch.cuda.reset_peak_memory_stats()
-            with torch.inference_mode():
-                for _ in range(2):
-                    model.model(input_ids=ids, pixel_values=pixels).last_hidden_state[:, -1] @ head.T
-                torch.cuda.synchronize()
-                start = time.perf_counter()
-                reps = 5
-                for _ in range(reps):
-                    model.model(input_ids=ids, pixel_values=pixels).last_hidden_state[:, -1] @ head.T
-                torch.cuda.synchronize()
-            seconds = (time.perf_counter() - start) / reps
-            flops = 2 * params * seq * batch  # dense matmuls; attention adds a few percent at 510 tokens
-            print(f"{attn:>18} batch {batch:3d}: {batch / seconds:8.1f} images/s  {1000 * seconds:8.1f} ms  "
-                  f"MFU {100 * flops / seconds / (peak_tflops * 1e12):5.1f}%  "
-                  f"peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
-        del model
-        torch.cuda.empty_cache()
+        make_jpegs(tmp / "images", max(args.images, args.critique_images))
+        print(f"checkpoint: seeded mid-size, vocab {VOCAB}; JPEGs 320x240..4000x3000; {os.cpu_count()} CPUs; "
+              f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+        if args.only in (None, "score"):
+            r = {side: _run_side(args, f"{side}-score", checkpoint, tmp / "images") for side in ("reference", "engine")}
+            for side in r:
+                print(f"  score+category {side:>9}: {args.images / r[side]['seconds']:7.2f} images/s  "
+                      f"{1000 * r[side]['seconds'] / args.images:8.1f} ms/image  peak RSS "
+                      f"{r[side]['peak_rss_mb']:.0f} MB  [{r[side]['threads']}]", flush=True)
+            diff = max(abs(a[0] - b[0]) for a, b in zip(r["reference"]["answers"], r["engine"]["answers"]))
+            same = sum(a[1] == b[1] for a, b in zip(r["reference"]["answers"], r["engine"]["answers"]))
+            print(f"  score+category ratio: {r['reference']['seconds'] / r['engine']['seconds']:.1f}x the reference "
+                  f"(batch {args.batch_size}); max score difference {diff:.2e}; categories equal "
+                  f"{same}/{args.images}", flush=True)
+        if args.only in (None, "critique"):
+            r = {side: _run_side(args, f"{side}-critique", checkpoint, tmp / "images")
+                 for side in ("reference", "sequential", "engine")}
+            tokens = sum(len(t) for t in r["reference"]["answers"])
+            for side in r:
+                print(f"  critiques     {side:>10}: {tokens / r[side]['seconds']:7.1f} tokens/s  "
+                      f"{r[side]['seconds']:7.2f} s for {args.critique_images} images x 8 attributes, up to "
+                      f"{args.max_new_tokens} tokens  [{r[side]['threads']}]", flush=True)
+            same = r["reference"]["answers"] == r["engine"]["answers"] == r["sequential"]["answers"]
+            print(f"  critiques ratio: {r['reference']['seconds'] / r['engine']['seconds']:.1f}x the sequential "
+                  f"reference loop, {r['sequential']['seconds'] / r['engine']['seconds']:.1f}x our engine one prompt "
+                  f"per call; token ids identical: {same} ({tokens} tokens)", flush=True)
+        print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", default=64, type=int, help="number of JPEGs (compare mode)")
+    parser.add_argument("--images", default=32, type=int, help="JPEGs to score")
+    parser.add_argument("--critique-images", default=2, type=int, help="images to critique (8 attributes each)")
+    parser.add_argument("--max-new-tokens", default=24, type=int, help="tokens per critique")
     parser.add_argument("--batch-size", default=8, type=int)
-    parser.add_argument("--threads", default=os.cpu_count() or 1, type=int)
-    parser.add_argument("--gpu", action="store_true", help="InternVL3-8B shapes on CUDA instead")
-    parser.add_argument("--child", choices=("reference", "engine"), help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=("score", "critique"))
+    parser.add_argument("--reference-threads", type=int, default=None,
+                        help="torch threads for the reference side (default: the product's choice)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--image-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
-    elif args.gpu:
-        gpu(args)
     else:
         compare(args)
 

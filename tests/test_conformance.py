@@ -34,7 +34,7 @@ def fixture_set(request):
 
 def test_prompt_ids_match_reference(fixture_set):
     _, expected, engine = fixture_set
-    assert engine._score_ids.tolist() == expected["score_prompt"]["token_ids"]
+    assert engine.score_prompt_ids.tolist() == expected["score_prompt"]["token_ids"]
     tokenizer, loaded = engine.loaded.tokenizer, engine.loaded
     for case in expected["critiques"]:
         text = prompts.render_prompt(loaded.system_message, prompts.critique_question(case["attribute"]))

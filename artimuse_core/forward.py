@@ -1,0 +1,374 @@
+"""Model math in one room: pixels and prompt ids in, Token-As-Score logits, greedy critique tokens and the
+fine-tuning loss out, on the public API of transformers' ``InternVLForConditionalGeneration``.
+
+Every other module reaches the network through these functions. They use ``get_image_features`` (vision
+tower + pixel shuffle + projector), ``get_placeholder_mask`` (the image features go into the
+``<IMG_CONTEXT>`` slots, with its count check), the language model's KV cache, and only the rows of
+``lm_head`` an answer needs at the last position (what ``logits_to_keep=1`` does, without the full-vocabulary
+product where 101 or 5 rows suffice).
+
+Prompts that share their start share its work: every ArtiMuse prompt of one image begins with the same
+system turn and image (298 of 510 score-prompt tokens, 298 of ~320 critique-prompt tokens), so that prefix
+runs once per image and only the question suffixes run per prompt (``PromptSet``, ``encode_prefix``,
+``suffix_logits``, ``greedy_generate``). Attention is causal, so a prefix computed alone equals the same
+positions computed inside the full prompt; results match the full-prompt reference within float noise
+(tests/test_forward.py against ../shared/conformance).
+
+Shapes, as in ``modeling_internvl.py``: ``N`` images, ``T`` image tokens per image (256), ``H`` the
+language model's hidden size, ``P`` the shared prefix length, ``S`` a suffix length, ``R`` the number of
+``lm_head`` rows read, ``V`` the vocabulary size.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .errors import ImageTokenMismatch
+
+# Module names of transformers 5.x ``InternVLForConditionalGeneration`` (``model.named_modules()``).
+VISION_TOWER = "model.vision_tower"
+PROJECTOR = "model.multi_modal_projector"
+LM_HEAD = "lm_head"
+# 8/4-bit loads keep these in full precision: the vision tower and projector are small and sensitive, and
+# the score reads rows of ``lm_head``'s weight directly (transformers matches each entry as a module-path
+# prefix at a dot boundary, or as a suffix).
+QUANTIZATION_SKIP = (VISION_TOWER, PROJECTOR, LM_HEAD)
+# LoRA goes on the language model's attention and MLP projections, never on the vision tower's.
+LORA_TARGETS = r"model\.language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+
+StepHook = Callable[[int, int], None]
+
+
+# ------------------------------------------------------------------------------------------ building blocks
+def device_of(model: torch.nn.Module) -> torch.device:
+    """Where the model's input embeddings are now (a host such as ComfyUI may move the model)."""
+    return model.get_input_embeddings().weight.device
+
+
+def image_features(model: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
+    """The projected image tokens that replace the ``<IMG_CONTEXT>`` placeholders.
+
+    Args:
+        pixel_values (`torch.Tensor` of shape `(N, 3, 448, 448)`): ImageNet-normalised pixels (SPEC.md
+            "Image"); any device and float dtype, moved to the model's.
+
+    Returns:
+        `torch.Tensor` of shape `(N, T, H)` in the model's dtype: ``get_image_features(...).pooler_output``
+        (InternViT, the "v2" pixel shuffle at ratio 0.5, the 2-layer MLP projector; SPEC.md "Model").
+    """
+    config = model.config
+    out = model.model.get_image_features(
+        pixel_values=pixel_values.to(device_of(model), model.dtype),
+        vision_feature_layer=config.vision_feature_layer,
+        vision_feature_select_strategy=config.vision_feature_select_strategy)
+    return out.pooler_output if hasattr(out, "pooler_output") else out
+
+
+def embed_prompt(model: torch.nn.Module, input_ids: torch.Tensor,
+                 features: torch.Tensor | None = None) -> torch.Tensor:
+    """Token embeddings with the image features written into the ``<IMG_CONTEXT>`` slots, in order.
+
+    Args:
+        input_ids (`torch.LongTensor` of shape `(N, L)`): prompt ids on the model's device.
+        features (`torch.Tensor` of shape `(N, T, H)`, optional): from ``image_features``; None for ids
+            that hold no placeholder (question suffixes, generated tokens).
+
+    Returns:
+        `torch.Tensor` of shape `(N, L, H)` in the model's dtype.
+
+    Raises:
+        ImageTokenMismatch: the ids hold a different number of ``<IMG_CONTEXT>`` placeholders than there are
+            feature vectors (both numbers in the message), e.g. a checkpoint whose config and tokenizer
+            disagree. Source: SPEC.md "Prompt" ({IMAGE} is 256 placeholders, replaced in order).
+    """
+    embeds = model.get_input_embeddings()(input_ids)
+    image_token_id = model.config.image_token_id
+    if features is None:
+        found = int((input_ids == image_token_id).sum())
+        if found:
+            raise ImageTokenMismatch(found, 0)
+        return embeds
+    try:
+        mask = model.model.get_placeholder_mask(input_ids, inputs_embeds=embeds, image_features=features)
+    except ValueError as exc:  # transformers' own count check ("tokens: N, features: M")
+        raise ImageTokenMismatch(int((input_ids == image_token_id).sum()),
+                                 features.shape[0] * features.shape[1]) from exc
+    slots = int(mask.sum()) // embeds.shape[-1] if mask.shape[-1] == embeds.shape[-1] else int(mask.sum())
+    if slots != features.shape[0] * features.shape[1]:  # also when TRANSFORMERS_DISABLE_TORCH_CHECK is set
+        raise ImageTokenMismatch(slots, features.shape[0] * features.shape[1])
+    return embeds.masked_scatter(mask, features.to(embeds.device, embeds.dtype))
+
+
+_CACHE_KWARG: dict[type, str] = {}
+
+
+def run_decoder(model: torch.nn.Module, embeds: torch.Tensor, *, cache=None,
+                attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                use_cache: bool = False):
+    """The language model (Qwen2 decoder, final norm included, no ``lm_head``) over ``embeds``.
+
+    Args:
+        embeds (`torch.Tensor` of shape `(N, L, H)`).
+        cache (`transformers.DynamicCache`, optional): keys/values of earlier positions; extended in place.
+        attention_mask (`torch.Tensor` of shape `(N, past + L)`, optional): 1 = attend, 0 = padding.
+        position_ids (`torch.LongTensor` of shape `(N, L)` or `(1, L)`, optional): rotary positions.
+
+    Returns:
+        `(hidden, cache)`: hidden states of shape `(N, L, H)` and the cache (None unless ``use_cache``).
+    """
+    decoder = model.model.language_model
+    kind = type(decoder)
+    if kind not in _CACHE_KWARG:  # transformers 5.24 calls it ``cache``; earlier 5.x ``past_key_values``
+        _CACHE_KWARG[kind] = "cache" if "cache" in inspect.signature(decoder.forward).parameters \
+            else "past_key_values"
+    kwargs = {_CACHE_KWARG[kind]: cache} if cache is not None else {}
+    out = decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                  use_cache=use_cache, **kwargs)
+    new_cache = getattr(out, "cache", None)
+    if new_cache is None:
+        new_cache = getattr(out, "past_key_values", None)
+    return out.last_hidden_state, new_cache
+
+
+def head_logits(model: torch.nn.Module, hidden: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Answer logits at one position: the hidden state times the ``lm_head`` rows it needs.
+
+    Args:
+        hidden (`torch.Tensor` of shape `(N, H)`): the last position's hidden state.
+        rows (`torch.LongTensor` of shape `(R,)`, optional): token ids to read (the 101 score tokens, the 5
+            option letters); None for the full vocabulary (greedy decoding, the fine-tuning loss).
+
+    Returns:
+        `torch.Tensor` of shape `(N, R)` (or `(N, V)`) in float32. Reading R rows equals slicing the full
+        logits the reference computes (SPEC.md "Token As Score": only the last position and those rows).
+    """
+    head = model.get_output_embeddings()
+    if rows is None:
+        return head(hidden).float()
+    weight = head.weight[rows.to(head.weight.device)]  # (R, H): a gather, never the (V, H) product
+    return (hidden.to(weight.dtype) @ weight.T).float()
+
+
+# ------------------------------------------------------------------------------------ shared prompt prefixes
+@dataclass(frozen=True)
+class PromptSet:
+    """Prompts of one image that start alike: the common ``prefix`` (system turn + image) and, by name, each
+    prompt's ``suffixes`` (question + assistant header). ``prefix + suffixes[name]`` is the full prompt.
+
+    ``prefix`` is a `torch.LongTensor` of shape `(P,)`, each suffix one of shape `(S,)`, on the CPU.
+    """
+
+    prefix: torch.Tensor
+    suffixes: Mapping[str, torch.Tensor]
+
+    @classmethod
+    def from_prompts(cls, prompts: Mapping[str, Sequence[int]], image_token_id: int) -> PromptSet:
+        """Split full prompt ids at their longest common start (keeping at least one suffix token each).
+
+        Raises:
+            ValueError: no prompts, or a placeholder falls after the split (then the prompts do not
+                share their image, and sharing the prefix would be wrong).
+        """
+        if not prompts:
+            raise ValueError("a prompt set needs at least one prompt")
+        lists = [list(ids) for ids in prompts.values()]
+        length = min(len(os.path.commonprefix(lists)), min(len(ids) for ids in lists) - 1)
+        suffixes = {name: torch.tensor(list(ids)[length:], dtype=torch.long) for name, ids in prompts.items()}
+        for name, suffix in suffixes.items():
+            if bool((suffix == image_token_id).any()):
+                raise ValueError(f"prompt {name!r} has image placeholders after the shared prefix")
+        return cls(torch.tensor(lists[0][:length], dtype=torch.long), suffixes)
+
+    def full(self, name: str) -> torch.Tensor:
+        """The whole prompt ``name``: `(P + S,)` ids."""
+        return torch.cat([self.prefix, self.suffixes[name]])
+
+
+@dataclass
+class PrefixCache:
+    """The shared prefix's keys and values for N images: one `(keys, values)` pair per decoder layer, each of
+    shape `(N, kv_heads, P, head_dim)`. Read-only: ``select`` hands out fresh caches that grow on their own."""
+
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+    length: int
+
+    def select(self, image_index: torch.Tensor):
+        """A new ``DynamicCache`` holding the prefix of the images ``image_index`` (`(M,)`, repeats allowed)."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        for layer, (keys, values) in enumerate(self.layers):
+            index = image_index.to(keys.device)
+            cache.update(keys.index_select(0, index), values.index_select(0, index), layer)
+        return cache
+
+
+def encode_prefix(model: torch.nn.Module, features: torch.Tensor, prefix_ids: torch.Tensor) -> PrefixCache:
+    """Run the shared prefix once per image and keep its keys and values.
+
+    Args:
+        features (`torch.Tensor` of shape `(N, T, H)`): from ``image_features``.
+        prefix_ids (`torch.LongTensor` of shape `(P,)`): ``PromptSet.prefix``; holds all T placeholders.
+
+    Raises:
+        ImageTokenMismatch: see ``embed_prompt``.
+    """
+    ids = prefix_ids.to(device_of(model)).expand(len(features), -1)
+    _, cache = run_decoder(model, embed_prompt(model, ids, features), use_cache=True)
+    layers = [(layer.keys, layer.values) for layer in cache.layers]
+    return PrefixCache(layers, int(prefix_ids.numel()))
+
+
+def suffix_logits(model: torch.nn.Module, prefix: PrefixCache, image_index: torch.Tensor,
+                  suffix_ids: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+    """Answer logits of ``prefix + suffix`` at its last position, for the images ``image_index``.
+
+    Args:
+        image_index (`torch.LongTensor` of shape `(M,)`): which of the prefix's images.
+        suffix_ids (`torch.LongTensor` of shape `(S,)`): the same suffix for every selected image.
+        rows (`torch.LongTensor` of shape `(R,)` or None): see ``head_logits``.
+
+    Returns:
+        `torch.Tensor` of shape `(M, R)`, float32: what the full prompt's last position gives, within
+        float noise (about 1e-6 here against 1e-3 allowed on scores; SPEC.md "Token As Score").
+    """
+    device = device_of(model)
+    count, length = len(image_index), int(suffix_ids.numel())
+    ids = suffix_ids.to(device).expand(count, -1)
+    positions = torch.arange(prefix.length, prefix.length + length, device=device).expand(count, -1)
+    hidden, _ = run_decoder(model, embed_prompt(model, ids), cache=prefix.select(image_index),
+                            position_ids=positions, use_cache=True)
+    return head_logits(model, hidden[:, -1], rows)
+
+
+def prompt_logits(model: torch.nn.Module, features: torch.Tensor, prompt_ids: torch.Tensor,
+                  rows: torch.Tensor | None) -> torch.Tensor:
+    """Answer logits of one whole prompt per image, no prefix sharing (the reference's way; tests compare).
+
+    Args:
+        features (`torch.Tensor` of shape `(N, T, H)`); prompt_ids (`torch.LongTensor` of shape `(L,)`).
+
+    Returns:
+        `torch.Tensor` of shape `(N, R)` (or `(N, V)`), float32.
+    """
+    ids = prompt_ids.to(device_of(model)).expand(len(features), -1)
+    hidden, _ = run_decoder(model, embed_prompt(model, ids, features))
+    return head_logits(model, hidden[:, -1], rows)
+
+
+def token_as_score(score_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token As Score: the 101 score-token logits -> distribution, score and spread.
+
+    Args:
+        score_logits (`torch.Tensor` of shape `(N, 101)`): logits of ``aa..az, ca..cy, da..dy, ea..ey``.
+
+    Returns:
+        `(distribution, score, std)`: `(N, 101)` softmax over those 101 alone (``distribution[i]`` =
+        P(score = i)); `(N,)` score = sum(i * p_i) on 0-100; `(N,)` standard deviation in score points.
+        Source: SPEC.md "Token As Score" (softmax over the 101, expectation; no rescaling).
+    """
+    distribution = score_logits.float().softmax(-1)
+    grid = torch.arange(distribution.shape[-1], dtype=torch.float32, device=distribution.device)
+    score = distribution @ grid
+    std = ((grid[None, :] - score[:, None]) ** 2 * distribution).sum(-1).sqrt()
+    return distribution, score, std
+
+
+# ------------------------------------------------------------------------------------------- generation
+def greedy_generate(model: torch.nn.Module, prefix: PrefixCache, image_index: torch.Tensor,
+                    suffixes: Sequence[torch.Tensor], *, max_new_tokens: int, eos_token_id: int,
+                    pad_token_id: int, on_step: StepHook | None = None) -> list[list[int]]:
+    """Greedy decoding of ``prefix + suffix`` for several prompts at once, stopping each at ``eos_token_id``.
+
+    The suffixes (different lengths) are right-aligned after the shared prefix, with the gap masked out of
+    attention and rotary positions counted over real tokens only, so each row computes what its prompt alone
+    would. Finished rows leave the batch. Logits are computed at the last position only.
+
+    Args:
+        image_index (`torch.LongTensor` of shape `(J,)`): the prefix image of each prompt.
+        suffixes: J `torch.LongTensor`s of shape `(S_j,)`.
+        max_new_tokens: the most tokens generated per prompt.
+        on_step: called as ``on_step(step, max_new_tokens)`` after every generated token step (step is 1 for
+            the first token of this batch). An exception it raises stops generation and propagates.
+
+    Returns:
+        J lists of generated ids, without the stop token (SPEC.md "Critique": greedy, stop at
+        ``<|im_end|>``; the reference runs each prompt alone, and its token ids are what tests compare).
+    """
+    device = device_of(model)
+    count, width, past = len(suffixes), max(int(s.numel()) for s in suffixes), prefix.length
+    ids = torch.full((count, width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((count, past + width), dtype=torch.long)
+    mask[:, :past] = 1
+    positions = torch.full((count, width), past, dtype=torch.long)
+    lengths = torch.tensor([int(s.numel()) for s in suffixes])
+    for row, suffix in enumerate(suffixes):
+        n = int(suffix.numel())
+        ids[row, width - n:] = suffix
+        mask[row, past + width - n:] = 1
+        positions[row, width - n:] = torch.arange(past, past + n)
+    ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
+    hidden, cache = run_decoder(model, embed_prompt(model, ids), cache=prefix.select(image_index),
+                                attention_mask=mask, position_ids=positions, use_cache=True)
+    next_position = (past + lengths).to(device)
+    outputs: list[list[int]] = [[] for _ in range(count)]
+    active = list(range(count))
+    for step in range(1, max_new_tokens + 1):
+        tokens = head_logits(model, hidden[:, -1]).argmax(-1)  # (A,)
+        keep = []
+        for slot, token in enumerate(tokens.tolist()):
+            if token == eos_token_id:
+                continue
+            outputs[active[slot]].append(token)
+            keep.append(slot)
+        if on_step is not None:
+            on_step(step, max_new_tokens)
+        if step == max_new_tokens or not keep:
+            break
+        if len(keep) < len(active):
+            index = torch.tensor(keep, device=device)
+            cache.batch_select_indices(index)
+            tokens, mask, next_position = tokens[index], mask[index], next_position[index]
+            active = [active[slot] for slot in keep]
+        mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
+        hidden, cache = run_decoder(model, embed_prompt(model, tokens[:, None]), cache=cache,
+                                    attention_mask=mask, position_ids=next_position[:, None], use_cache=True)
+        next_position = next_position + 1
+    return outputs
+
+
+# ------------------------------------------------------------------------------------------- fine-tuning
+def score_loss(model: torch.nn.Module, pixel_values: torch.Tensor, prompt_ids: torch.Tensor,
+               targets: torch.Tensor) -> torch.Tensor:
+    """The Token-As-Score training objective: cross-entropy of the first answer token.
+
+    Full-vocabulary logits at the score prompt's last position against each image's target score token
+    (ArtiMuse's score fine-tuning; SPEC.md "Token As Score" for the prompt and tokens). The vision tower is
+    frozen, so its forward keeps no graph.
+
+    Args:
+        pixel_values (`torch.Tensor` of shape `(N, 3, 448, 448)`).
+        prompt_ids (`torch.LongTensor` of shape `(L,)`): the full score prompt.
+        targets (`torch.LongTensor` of shape `(N,)`): vocabulary ids of the target score tokens.
+
+    Returns:
+        A scalar tensor: the mean loss in nats, with a graph to the trainable (LoRA) weights.
+    """
+    with torch.no_grad():
+        features = image_features(model, pixel_values)
+    ids = prompt_ids.to(device_of(model)).expand(len(pixel_values), -1)
+    hidden, _ = run_decoder(model, embed_prompt(model, ids, features))
+    logits = head_logits(model, hidden[:, -1])
+    return torch.nn.functional.cross_entropy(logits, targets.to(logits.device))
+
+
+__all__ = [
+    "LORA_TARGETS", "QUANTIZATION_SKIP", "PrefixCache", "PromptSet", "device_of", "embed_prompt",
+    "encode_prefix", "greedy_generate", "head_logits", "image_features", "prompt_logits", "run_decoder",
+    "score_loss", "suffix_logits", "token_as_score",
+]
