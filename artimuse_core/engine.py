@@ -121,7 +121,8 @@ class Engine:
         for i, decoded in enumerate(batch):
             result = ScoreResult(path=decoded.source, score=float(scores[i]), std=float(stds[i]),
                                  probs=probs[i].tolist(), width=decoded.width, height=decoded.height,
-                                 provenance=self.provenance)
+                                 provenance=self.provenance, decoder=decoded.decoder,
+                                 warnings=list(decoded.warnings))
             if wanted[i]:
                 best = int(category_probs[i].argmax())
                 result.category, result.category_probability = CATEGORY_IDS[best], float(category_probs[i, best])

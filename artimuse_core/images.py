@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from . import decoders
 from .errors import (
@@ -60,8 +60,13 @@ IMAGE_EXTENSIONS = PILLOW_EXTENSIONS | decoders.OPTIONAL_EXTENSIONS
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 # Pillow's own "could not read this" exceptions, and those its plugins leak on hostile headers.
 _OPEN_FAILURES = (SyntaxError, IndexError, TypeError, struct.error)
-_ROTATES_SIZE = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
-_RAW_FLIPS = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270}
+_T = Image.Transpose
+# EXIF orientation -> the turn that displays it upright (the table of ImageOps.exif_transpose).
+_EXIF_TURNS = {2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM, 5: _T.TRANSPOSE,
+               6: _T.ROTATE_270, 7: _T.TRANSVERSE, 8: _T.ROTATE_90}
+_SWAPS_SIZE = frozenset({_T.TRANSPOSE, _T.ROTATE_270, _T.TRANSVERSE, _T.ROTATE_90})
+# LibRaw's ``flip`` codes (RAW files keep orientation there, not in the preview's EXIF).
+_RAW_FLIPS = {3: _T.ROTATE_180, 5: _T.ROTATE_90, 6: _T.ROTATE_270}
 
 
 @dataclass(frozen=True)
@@ -136,12 +141,17 @@ def _guarded(name: str, decode) -> DecodedImage:
     except MemoryError as exc:
         raise ImageTooLarge(name, "ran out of memory while decoding it (lower the max_pixels setting)") from exc
     except Exception as exc:  # a hostile file can make a decoder raise anything: it is this file's error
-        raise CorruptImage(name, f"cannot decode ({type(exc).__name__}: {_one_line(exc)})") from exc
+        raise CorruptImage(name, f"cannot decode ({_exception_name(exc)}: {_one_line(exc)})") from exc
 
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _exception_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _stat_error(path: str, exc: OSError) -> ImageError:
@@ -245,11 +255,11 @@ def _pillow_open(handle: BinaryIO, head: bytes, name: str) -> Image.Image | None
                 continue
             tried.add(fmt)
             factory, accept = Image.OPEN[fmt]
-            verdict = accept(head) if accept else True
-            if not verdict or isinstance(verdict, str):
-                continue
-            handle.seek(0)
             try:
+                verdict = accept(head) if accept else True
+                if not verdict or isinstance(verdict, str):
+                    continue
+                handle.seek(0)
                 return factory(handle, name)
             except _OPEN_FAILURES:
                 continue
@@ -275,15 +285,14 @@ def _finish(image: Image.Image, name: str, options: ImageOptions, decoder: str,
         image.draft(None, (IMAGE_SIZE, IMAGE_SIZE))
     image.load()
     if options.exif_transpose and turn is None:
+        # Only the pixels are turned (as ImageOps.exif_transpose turns them), without its rewrite of the
+        # EXIF block, which raises on malformed tags of a picture that is otherwise fine.
         orientation = image.getexif().get(EXIF_ORIENTATION, 1)
-        if orientation in range(2, 9):
-            image = ImageOps.exif_transpose(image)
-            if orientation in _ROTATES_SIZE:
-                width, height = height, width  # record the size as displayed
-    elif options.exif_transpose:
+        turn = _EXIF_TURNS.get(orientation) if isinstance(orientation, int) else None
+    if options.exif_transpose and turn is not None:
         image = image.transpose(turn)
-        if turn != Image.Transpose.ROTATE_180:
-            width, height = height, width
+        if turn in _SWAPS_SIZE:
+            width, height = height, width  # record the size as displayed
     if image.mode in _SIXTEEN_BIT_MODES:
         image, note = _sixteen_bit(image, options.sixteen_bit)
         if note:
@@ -341,7 +350,7 @@ def decode_many(sources: Iterable, options: ImageOptions = ImageOptions(), worke
             return exc
         except Exception as exc:  # open_rgb already types everything; this is the last line of defence
             return CorruptImage(source if not isinstance(source, Image.Image) else "<memory>",
-                                f"cannot decode ({type(exc).__name__}: {_one_line(exc)})")
+                                f"cannot decode ({_exception_name(exc)}: {_one_line(exc)})")
 
     pending: deque = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artimuse-decode") as pool:

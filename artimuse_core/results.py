@@ -35,6 +35,8 @@ class ScoreResult:
     provenance: Provenance | None = field(default=None, repr=False)
     category: str | None = None  # set when the model was asked to predict one
     category_probability: float | None = None
+    decoder: str | None = None  # what read the file: pillow, pillow-heif, pillow-jxl, raw-preview, memory
+    warnings: list[str] = field(default_factory=list)  # one-line notes a person should see (16-bit clipping)
 
     @property
     def ok(self) -> bool:

@@ -17,8 +17,9 @@ from artimuse_core import ArtiMuseError, ImageOptions
 from artimuse_core.checkpoints import DEFAULT_MODEL, KNOWN_MODELS
 from artimuse_core.config import load_config
 from artimuse_core.engine import DEFAULT_MAX_NEW_TOKENS
-from artimuse_core.files import collect_images, inside
+from artimuse_core.files import collect_images, inside, outcome_status, run_summary
 from artimuse_core.images import DEFAULT_MAX_PIXELS
+from artimuse_core.paths import display_path
 from artimuse_core.prompts import ATTRIBUTES
 
 from .output import FORMATS, emit_json, emit_rows
@@ -172,6 +173,9 @@ def score(config, paths, model, device, dtype, quantize, batch_size, max_pixels,
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--category")
     collected = collect_images(list(paths))
+    if not collected.files and not collected.problems:  # an empty or RAW-only folder: say so, load nothing
+        click.echo(run_summary(collected, []), err=True)
+        return
     library = Library(config=config) if save else None
     engine = build_engine(model, device, dtype, quantize, batch_size, max_pixels, exif, background, jpeg_draft,
                           adapter)
@@ -191,17 +195,23 @@ def score(config, paths, model, device, dtype, quantize, batch_size, max_pixels,
             for result in engine.iter_scores(collected.files, progress=bar.update,
                                              predict_category=category is None):
                 row = result.to_dict(with_probs=probs)
-                row["status"] = "scored" if result.ok else "failed"
+                row["status"] = outcome_status(result.ok, result.error_kind)
                 if category:
                     row["category"] = category
                 rows.append(row)
+    for row in rows:
+        row["path"] = display_path(row["path"])
     columns = ["path", "score", "std", "category", "status", "error"]
     if fmt == "table":
         rows_for_table = [dict(r, error=r["error"] and r["error"].removeprefix(f"{r['path']}: ")) for r in rows]
         emit_rows(rows_for_table, fmt, columns)
     else:
         emit_rows(rows, fmt, columns + ["model"])
-    failed = sum(1 for r in rows if r["error"])
+    for row in rows:
+        for warning in row.get("warnings") or ():
+            click.echo(f"warning: {row['path']}: {warning}", err=True)
+    click.echo(run_summary(collected, rows), err=True)
+    failed = sum(1 for r in rows if r["error"] and outcome_status(False, r.get("error_kind")) == "failed")
     if failed:
         click.echo(f"{failed} of {len(rows)} image(s) failed", err=True)
         sys.exit(1)
