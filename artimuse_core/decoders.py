@@ -150,7 +150,7 @@ def _jxl_codestream(data: bytes) -> bytes | None:
         return data
     if not data.startswith(_JXL_CONTAINER):
         return None
-    pos = 0
+    pos, parts = 0, b""
     while pos + 8 <= len(data):
         size = int.from_bytes(data[pos:pos + 4], "big")
         kind = data[pos + 4:pos + 8]
@@ -160,12 +160,14 @@ def _jxl_codestream(data: bytes) -> bytes | None:
         payload = data[pos + header:(pos + size) if size else len(data)]
         if kind == b"jxlc":
             return payload
-        if kind == b"jxlp":
-            return payload[4:]  # a 4-byte part index, then the codestream's first bytes
+        if kind == b"jxlp":  # the codestream in parts, each after a 4-byte part index
+            parts += payload[4:]
+            if len(parts) >= 16:
+                return parts
         if size == 0 or size < header:
-            return None
+            break
         pos += size
-    return None
+    return parts or None
 
 
 # ---------------------------------------------------------------------------------------------- RAW

@@ -177,7 +177,7 @@ def walk_images(root: Path, collected: Collected, pattern: _Pattern | None = Non
                 folders.append((path, here))
                 continue
             seen += 1
-            _classify(path, entry.is_symlink(), root_text, collected, pattern is not None)
+            _classify(path, entry.is_symlink(), root_text, collected)
         for path, here in folders:
             visit(path, here)
 
@@ -185,7 +185,7 @@ def walk_images(root: Path, collected: Collected, pattern: _Pattern | None = Non
     return seen
 
 
-def _classify(path: str, is_link: bool, root: str, collected: Collected, by_pattern: bool) -> None:
+def _classify(path: str, is_link: bool, root: str, collected: Collected) -> None:
     """Put one directory entry (not a real folder) in files, problems or passed_over."""
     try:
         st = os.stat(path) if is_link else os.lstat(path)
@@ -197,9 +197,8 @@ def _classify(path: str, is_link: bool, root: str, collected: Collected, by_patt
                         "symlink outside")
         return
     if stat.S_ISDIR(st.st_mode):
-        if not by_pattern:
-            collected._pass(path, "symlinked_folder", "symlinked folder; not followed (its files are scored "
-                                                      "where they really are)", "symlinked folder")
+        collected._pass(path, "symlinked_folder", "symlinked folder; not followed (its files are scored "
+                                                  "where they really are)", "symlinked folder")
         return
     kind = file_type(st.st_mode)
     if kind:

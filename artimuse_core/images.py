@@ -136,10 +136,17 @@ def _guarded(name: str, decode) -> DecodedImage:
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(name, f"over Pillow's own decompression-bomb limit ({_one_line(exc)}); the "
-                                  f"program hosting ArtiMuse sets PIL.Image.MAX_IMAGE_PIXELS") from exc
+        # Only where our max_pixels is above the limit of the Pillow we share with the host program.
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise ImageTooLarge(name, f"over Pillow's own decompression-bomb limit of {limit / 1e6:.0f} MP "
+                                  f"(PIL.Image.MAX_IMAGE_PIXELS, set by the program hosting ArtiMuse)") from exc
     except MemoryError as exc:
         raise ImageTooLarge(name, "ran out of memory while decoding it (lower the max_pixels setting)") from exc
+    except OSError as exc:
+        if "truncated" in str(exc):
+            raise CorruptImage(name, f"truncated file, a copy still in progress or a broken download "
+                                     f"({_one_line(exc)})") from exc
+        raise CorruptImage(name, f"cannot decode ({_exception_name(exc)}: {_one_line(exc)})") from exc
     except Exception as exc:  # a hostile file can make a decoder raise anything: it is this file's error
         raise CorruptImage(name, f"cannot decode ({_exception_name(exc)}: {_one_line(exc)})") from exc
 
