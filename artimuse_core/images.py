@@ -207,12 +207,21 @@ def _decode_file(path: str, options: ImageOptions) -> DecodedImage:
         raise _stat_error(path, exc) from exc
     with os.fdopen(fd, "rb") as handle:
         _check_regular(path, os.fstat(fd))  # the same file we stat'ed, or a swap caught here
-        if family and family.name == "raw":
-            preview = decoders.open_raw_preview(handle, path, lambda f: _identify(f, path, options)[0])
-            turn = _RAW_FLIPS.get(preview.flip) if options.exif_transpose else None
-            return _finish(preview.image, path, options, "raw-preview", turn=turn)
-        image, decoder = _identify(handle, path, options)
-        return _finish(image, path, options, decoder)
+        if not (family and family.name == "raw"):
+            image, decoder = _identify(handle, path, options)
+            if not _is_dng(image):
+                return _finish(image, path, options, decoder)
+            if not decoders.available("raw"):  # a DNG under a TIFF name: its first page is a thumbnail
+                raise decoders.no_decoder(path, "raw")
+            handle.seek(0)
+        preview = decoders.open_raw_preview(handle, path, lambda f: _identify(f, path, options)[0])
+        turn = _RAW_FLIPS.get(preview.flip) if options.exif_transpose else None
+        return _finish(preview.image, path, options, "raw-preview", turn=turn)
+
+
+def _is_dng(image: Image.Image) -> bool:
+    """A TIFF that is a DNG (DNGVersion tag): Pillow would show its first page, usually a thumbnail."""
+    return image.format == "TIFF" and 50706 in getattr(image, "tag_v2", {})
 
 
 def _identify(handle: BinaryIO, name: str, options: ImageOptions) -> tuple[Image.Image, str]:

@@ -83,6 +83,9 @@ def test_raw_names_are_read_by_libraw_whatever_pillow_thinks(tmp_path):
     # A camera RAW name is routed to LibRaw even where Pillow would open its TIFF structure.
     raw = corpus.write_dng(tmp_path / "IMG_0003.NEF", preview=(800, 600))
     assert open_rgb(raw).decoder == "raw-preview"
+    renamed = tmp_path / "IMG_0003.tif"  # a DNG under a TIFF name is still read as a RAW file
+    renamed.write_bytes(raw.read_bytes())
+    assert (open_rgb(renamed).decoder, open_rgb(renamed).width) == ("raw-preview", 800)
     junk = tmp_path / "junk.cr2"
     junk.write_bytes(b"not a raw file at all" * 10)
     with pytest.raises(ImageError) as info:
@@ -102,6 +105,9 @@ def test_missing_decoders_pass_files_over_with_what_to_install(tmp_path, monkeyp
             open_rgb(tmp_path / name)
         assert info.value.passed_over and label in str(info.value) and hint in str(info.value)
         assert "not an image" not in str(info.value)
+    corpus.write_dng(tmp_path / "IMG_0004.tif")  # a DNG under a TIFF name: not its 160x120 first page
+    with pytest.raises(NoDecoder, match="RAW"):
+        open_rgb(tmp_path / "IMG_0004.tif")
     # HEIC content under a .jpg name is recognised by its signature, not called "not an image".
     (tmp_path / "really_heic.jpg").write_bytes(corpus._HEIC_STUB)
     with pytest.raises(NoDecoder, match="HEIC"):
