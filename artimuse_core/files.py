@@ -159,7 +159,7 @@ def walk_images(root: Path, collected: Collected, pattern: _Pattern | None = Non
         folders = []
         for entry in entries:
             here = rel + (entry.name,)
-            path = os.path.join(folder, entry.name)
+            path = entry.name if folder == "." else os.path.join(folder, entry.name)  # 'a.jpg' for '*.jpg'
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:

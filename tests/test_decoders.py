@@ -11,7 +11,6 @@ import struct
 import subprocess
 import sys
 import warnings
-import zlib
 
 import numpy as np
 import pytest

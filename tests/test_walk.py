@@ -142,3 +142,12 @@ def test_a_walk_with_a_fifo_and_a_loop_finishes(tmp_path):
     corpus.write_photo(tmp_path / "z.jpg", (16, 16))
     collected = corpus.bounded(lambda: collect_images([tmp_path]), 30)
     assert (len(collected.files), len(collected.passed_over), len(collected.problems)) == (1, 1, 1)
+
+
+def test_a_pattern_relative_to_the_current_folder(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    corpus.write_photo(tmp_path / "a.jpg", (16, 16))
+    corpus.write_photo(tmp_path / "sub" / "b.jpg", (16, 16))
+    monkeypatch.chdir(tmp_path)
+    assert [str(p) for p in collect_images(["*.jpg"]).files] == ["a.jpg"]
+    assert [str(p) for p in collect_images(["**/*.jpg"]).files] == ["a.jpg", "sub/b.jpg"]
