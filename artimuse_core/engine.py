@@ -156,7 +156,8 @@ class Engine:
                 result = ScoreResult(path=item.source, score=answers.score, std=answers.std,
                                      distribution=answers.distribution, width=item.width, height=item.height,
                                      provenance=self.provenance, category=answers.category,
-                                     category_probability=answers.category_probability)
+                                     category_probability=answers.category_probability, decoder=item.decoder,
+                                     warnings=list(item.warnings))
                 if attributes:
                     result.critiques = {a: self.decode_response(answers.critiques[a]) for a in attributes}
             if progress:

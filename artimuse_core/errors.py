@@ -7,6 +7,10 @@ file's result and goes on with the rest of the batch.
 
 from __future__ import annotations
 
+import os
+
+from .paths import display_path
+
 
 class ArtiMuseError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -25,14 +29,21 @@ class DeviceError(ArtiMuseError):
 
 
 class ImageError(ArtiMuseError):
-    """One image could not be turned into pixels. ``kind`` is a short machine-readable tag."""
+    """One image could not be turned into pixels. ``kind`` is a short machine-readable tag.
+
+    ``path`` is the path as given (a ``str`` that may hold surrogates from ``os.fsdecode``: use it to
+    match results to inputs); the message shows its printable form (``paths.display_path``).
+    ``passed_over`` is True for files the product chooses not to score (with the reason), as opposed to
+    files that are broken.
+    """
 
     kind = "image"
+    passed_over = False
 
     def __init__(self, path: object, reason: str):
-        self.path = str(path)
+        self.path = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{display_path(self.path)}: {reason}")
 
 
 class NotAnImage(ImageError):
@@ -90,3 +101,50 @@ class ImageTokenMismatch(CheckpointError):
         self.tokens, self.features = tokens, features
         super().__init__(f"image features and image tokens do not match: the prompt has {tokens} "
                          f"<IMG_CONTEXT> placeholders, the vision tower gave {features} feature vectors")
+
+
+class EmptyFile(ImageError):
+    """A zero-byte file: often a copy still in progress, or a failed export."""
+
+    kind = "empty"
+
+
+class FileGone(UnreadableFile):
+    """The file vanished (deleted or renamed) between being found and being read."""
+
+    kind = "gone"
+
+
+class SymlinkLoop(UnreadableFile):
+    """A symbolic link that points (through others) back to itself."""
+
+    kind = "symlink_loop"
+
+
+class PassedOver(ImageError):
+    """A file deliberately not scored, with the reason: not an error of the file."""
+
+    kind = "passed_over"
+    passed_over = True
+
+
+class NotARegularFile(PassedOver):
+    """A FIFO, socket or device: never opened (reading a FIFO blocks forever)."""
+
+    kind = "special"
+
+
+class NoDecoder(PassedOver):
+    """A format (HEIC, JPEG XL, RAW) whose decoder package is not installed; the message says which."""
+
+    kind = "no_decoder"
+
+
+class ThumbnailOnly(PassedOver):
+    """A RAW file whose only embedded picture is a small thumbnail: scoring it would not score the photo."""
+
+    kind = "thumbnail_only"
+
+
+#: ``kind`` tags of files passed over (not failed): counted apart in summaries.
+PASSED_OVER_KINDS = frozenset({PassedOver.kind, NotARegularFile.kind, NoDecoder.kind, ThumbnailOnly.kind})

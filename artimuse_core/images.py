@@ -2,51 +2,82 @@
 
 ``convert("RGB")`` of whatever the file holds, a 448x448 bicubic squash (skipped for 448x448 input, as
 torchvision's Resize does), /255, ImageNet normalisation, one tile. Pillow decodes: scores react to
-single-level pixel changes, so no other decoder is used. Extras the reference lacks (EXIF orientation,
-first frame of animations, optional alpha compositing, optional JPEG draft decoding) are explicit options.
+single-level pixel changes, so no other decoder is used for what Pillow reads. Extras the reference lacks
+(EXIF orientation, first frame of animations, optional alpha compositing, optional JPEG draft decoding,
+optional 16->8-bit scaling) are explicit options; formats Pillow lacks (HEIC, JPEG XL, RAW previews) go
+through ``decoders``.
+
+Every file problem is a typed ``ImageError`` (``errors.py``); nothing else escapes ``open_rgb`` or
+``decode_many``. Only regular files are opened (``stat`` first, then a non-blocking open), so a FIFO
+cannot hang a run. Nothing here changes global state: the pixel limit is our own check on the header
+size, made before any pixel is decoded, instead of a change to ``PIL.Image.MAX_IMAGE_PIXELS`` (which
+would be a process-wide toggle under a thread pool).
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import warnings
+import stat
+import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from .errors import CorruptImage, ImageError, ImageTooLarge, NotAnImage, UnreadableFile
+from . import decoders
+from .errors import (
+    CorruptImage, EmptyFile, FileGone, ImageError, ImageTooLarge, NotAnImage, NotARegularFile, SymlinkLoop,
+    UnreadableFile,
+)
 
 IMAGE_SIZE = 448
 IMAGENET_MEAN = np.array((0.485, 0.456, 0.406), dtype=np.float32)
 IMAGENET_STD = np.array((0.229, 0.224, 0.225), dtype=np.float32)
 DEFAULT_MAX_PIXELS = 200_000_000
 EXIF_ORIENTATION = 0x0112
+SIXTEEN_BIT_CHOICES = ("reference", "scale")
 
-# Our own pixel limit (ImageOptions.max_pixels, typed ImageTooLarge error) replaces Pillow's warning.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-
-# Signatures of formats Pillow reads: a file that starts like one but can't be opened is corrupt, not
+# Signatures of formats we read: a file that starts like one but can't be opened is corrupt, not
 # "not an image".
 _MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*",
-          b"\x00\x00\x00\x0cjP  ", b"qoif")
+          b"\x00\x00\x00\x0cjP  ", b"qoif", b"\xff\x0a", b"\x00\x00\x00\x0cJXL ")
 
-# File name endings the folder walkers treat as images. Decoding decides in the end; this only avoids
-# opening every sidecar file in a photo folder.
-IMAGE_EXTENSIONS = frozenset({
+# File name endings Pillow reads that the folder walkers treat as images (plus ``decoders``' optional
+# families). Decoding decides in the end; this only avoids opening every sidecar file in a photo folder.
+PILLOW_EXTENSIONS = frozenset({
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
-    ".tga", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".j2k", ".avif", ".heic", ".heif", ".ico",
+    ".tga", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".j2k", ".avif", ".ico",
     ".dib", ".pcx", ".sgi", ".qoi",
 })
+IMAGE_EXTENSIONS = PILLOW_EXTENSIONS | decoders.OPTIONAL_EXTENSIONS
+
+# Modes whose samples go above 255: the reference's convert("RGB") clips them (SPEC "Image" 1).
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+# Pillow's own "could not read this" exceptions, and those its plugins leak on hostile headers.
+_OPEN_FAILURES = (SyntaxError, IndexError, TypeError, struct.error)
+_T = Image.Transpose
+# EXIF orientation -> the turn that displays it upright (the table of ImageOps.exif_transpose).
+_EXIF_TURNS = {2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM, 5: _T.TRANSPOSE,
+               6: _T.ROTATE_270, 7: _T.TRANSVERSE, 8: _T.ROTATE_90}
+_SWAPS_SIZE = frozenset({_T.TRANSPOSE, _T.ROTATE_270, _T.TRANSVERSE, _T.ROTATE_90})
+# LibRaw's ``flip`` codes (RAW files keep orientation there, not in the preview's EXIF).
+_RAW_FLIPS = {3: _T.ROTATE_180, 5: _T.ROTATE_90, 6: _T.ROTATE_270}
 
 
 @dataclass(frozen=True)
 class ImageOptions:
-    """How files become pixels. The defaults reproduce the reference exactly."""
+    """How files become pixels. The defaults reproduce the reference exactly.
+
+    ``max_pixels``: refuse images with more pixels than this (width x height, read from the header before
+    decoding: the decompression-bomb guard). ``sixteen_bit``: "reference" converts 16-bit greyscale as the
+    authors' code does (values over 255 clip to white; the result carries a warning), "scale" scores the
+    picture as seen (0..65535 scaled to 0..255).
+    """
 
     max_pixels: int = DEFAULT_MAX_PIXELS
     exif_transpose: bool = True
@@ -54,11 +85,25 @@ class ImageOptions:
     background: tuple[int, int, int] | None = None
     # Let libjpeg decode at the smallest 1/2, 1/4 or 1/8 scale still >= 448 px. Faster, not exact.
     jpeg_draft: bool = False
+    sixteen_bit: str = "reference"
+
+    def __post_init__(self):
+        if self.sixteen_bit not in SIXTEEN_BIT_CHOICES:
+            raise ValueError(f"sixteen_bit must be one of {', '.join(SIXTEEN_BIT_CHOICES)}, "
+                             f"not {self.sixteen_bit!r}")
+        if not isinstance(self.max_pixels, int) or self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be a positive whole number of pixels, not {self.max_pixels!r}")
 
 
 @dataclass
 class DecodedImage:
-    """One preprocessed image: ``pixel_values`` is float32 (3, 448, 448), normalised."""
+    """One preprocessed image: ``pixel_values`` is float32 (3, 448, 448), normalised.
+
+    ``width`` x ``height`` is the picture as displayed (after the EXIF orientation, when applied), in
+    pixels. ``decoder`` says what read it ("pillow", "pillow-heif", "pillow-jxl", "raw-preview": a RAW
+    file's embedded preview; "memory": an in-memory image). ``warnings`` are one-line notes a person
+    should see (e.g. 16-bit values clipped by the reference conversion).
+    """
 
     source: str
     pixel_values: np.ndarray
@@ -66,67 +111,225 @@ class DecodedImage:
     height: int
     format: str | None
     mode: str
+    decoder: str = "pillow"
+    warnings: tuple[str, ...] = ()
 
 
-def _allow_pillow_up_to(max_pixels: int) -> None:
-    # Pillow refuses images above 2x its MAX_IMAGE_PIXELS on its own; our own check (with its own,
-    # configurable limit and typed error) decides instead, so lift Pillow's when ours is higher.
-    current = Image.MAX_IMAGE_PIXELS
-    if current is not None and current < max_pixels:
-        Image.MAX_IMAGE_PIXELS = max_pixels
+def open_rgb(source: str | bytes | os.PathLike | Image.Image,
+             options: ImageOptions = ImageOptions()) -> DecodedImage:
+    """Open, check and preprocess one image (a path as the OS gives it, or an in-memory PIL image).
 
-
-def open_rgb(source: str | os.PathLike | Image.Image, options: ImageOptions = ImageOptions()) -> DecodedImage:
-    """Open, check and convert one image to an RGB PIL image wrapped with its metadata (not yet resized)."""
+    Raises only ``ImageError`` subclasses: ``FileGone``, ``UnreadableFile``, ``SymlinkLoop``,
+    ``NotARegularFile`` and ``NoDecoder`` / ``ThumbnailOnly`` (passed over), ``EmptyFile``,
+    ``NotAnImage``, ``ImageTooLarge`` and ``CorruptImage`` (any other exception a decoder raises on a
+    hostile file becomes ``CorruptImage``).
+    """
     if isinstance(source, Image.Image):
-        return _finish(source, "<memory>", options)
-    path = Path(source)
-    _allow_pillow_up_to(options.max_pixels)
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise UnreadableFile(path, exc.strerror or str(exc)) from exc
-    with handle:
-        try:
-            image = Image.open(handle)
-        except UnidentifiedImageError as exc:
-            handle.seek(0)
-            head = handle.read(16)
-            if head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-                raise CorruptImage(path, "damaged image file (its header is unreadable)") from exc
-            raise NotAnImage(path, "not an image file Pillow can read") from exc
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLarge(path, str(exc)) from exc
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise CorruptImage(path, f"cannot open: {exc}") from exc
-        return _finish(image, str(path), options)
+        return _guarded("<memory>", lambda: _finish(source, "<memory>", options, "memory"))
+    path = os.fsdecode(source)
+    return _guarded(path, lambda: _decode_file(path, options))
 
 
-def _finish(image: Image.Image, name: str, options: ImageOptions) -> DecodedImage:
-    width, height = image.size
-    if width * height > options.max_pixels:
-        raise ImageTooLarge(name, f"{width}x{height} is {width * height / 1e6:.0f} MP, over the "
-                                  f"{options.max_pixels / 1e6:.0f} MP limit (raise it with --max-pixels)")
-    fmt, mode = image.format, image.mode
+def _guarded(name: str, decode) -> DecodedImage:
     try:
-        if getattr(image, "n_frames", 1) > 1:
-            image.seek(0)
-        if options.jpeg_draft and fmt == "JPEG":
-            image.draft(None, (IMAGE_SIZE, IMAGE_SIZE))
-        image.load()
-        if options.exif_transpose and image.getexif().get(EXIF_ORIENTATION, 1) != 1:
-            image = ImageOps.exif_transpose(image)
-        rgb = _to_rgb(image, options.background)
-        if rgb.size != (IMAGE_SIZE, IMAGE_SIZE):
-            rgb = rgb.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC)
-        pixels = normalise(np.asarray(rgb, dtype=np.uint8))
+        return decode()
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(name, str(exc)) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
-        raise CorruptImage(name, f"cannot decode: {exc}") from exc
-    return DecodedImage(name, pixels, width, height, fmt, mode)
+        # Only where our max_pixels is above the limit of the Pillow we share with the host program.
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise ImageTooLarge(name, f"over Pillow's own decompression-bomb limit of {limit / 1e6:.0f} MP "
+                                  f"(PIL.Image.MAX_IMAGE_PIXELS, set by the program hosting ArtiMuse)") from exc
+    except MemoryError as exc:
+        raise ImageTooLarge(name, "ran out of memory while decoding it (lower the max_pixels setting)") from exc
+    except OSError as exc:
+        if "truncated" in str(exc):
+            raise CorruptImage(name, f"truncated file, a copy still in progress or a broken download "
+                                     f"({_one_line(exc)})") from exc
+        raise CorruptImage(name, f"cannot decode ({_exception_name(exc)}: {_one_line(exc)})") from exc
+    except Exception as exc:  # a hostile file can make a decoder raise anything: it is this file's error
+        raise CorruptImage(name, f"cannot decode ({_exception_name(exc)}: {_one_line(exc)})") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _exception_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _stat_error(path: str, exc: OSError) -> ImageError:
+    if isinstance(exc, FileNotFoundError):
+        return FileGone(path, "no longer exists (deleted or renamed since it was found)")
+    if exc.errno == errno.ELOOP:
+        return SymlinkLoop(path, "symbolic link loop (the link leads back to itself); not followed")
+    return UnreadableFile(path, exc.strerror or str(exc))
+
+
+def file_type(mode: int) -> str | None:
+    """'FIFO', 'socket', 'device' or 'folder' for ``st_mode`` values that are not regular files."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "special file"
+
+
+def _check_regular(path: str, st: os.stat_result) -> None:
+    kind = file_type(st.st_mode)
+    if kind:
+        raise NotARegularFile(path, f"a {kind}, not a regular file; not opened")
+    if st.st_size == 0:
+        raise EmptyFile(path, "empty file (0 bytes)")
+
+
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+               | getattr(os, "O_CLOEXEC", 0))
+
+
+def _decode_file(path: str, options: ImageOptions) -> DecodedImage:
+    try:
+        _check_regular(path, os.stat(path))
+        family = decoders.family_of_name(path)
+        if family and family.name == "raw" and not decoders.available("raw"):
+            raise decoders.no_decoder(path, "raw")
+        fd = os.open(path, _OPEN_FLAGS)  # non-blocking: were it swapped for a FIFO, open would not hang
+    except OSError as exc:
+        raise _stat_error(path, exc) from exc
+    with os.fdopen(fd, "rb") as handle:
+        _check_regular(path, os.fstat(fd))  # the same file we stat'ed, or a swap caught here
+        if not (family and family.name == "raw"):
+            image, decoder = _identify(handle, path, options)
+            if not _is_dng(image):
+                return _finish(image, path, options, decoder)
+            if not decoders.available("raw"):  # a DNG under a TIFF name: its first page is a thumbnail
+                raise decoders.no_decoder(path, "raw")
+            handle.seek(0)
+        preview = decoders.open_raw_preview(handle, path, lambda f: _identify(f, path, options)[0])
+        turn = _RAW_FLIPS.get(preview.flip) if options.exif_transpose else None
+        return _finish(preview.image, path, options, "raw-preview", turn=turn)
+
+
+def _is_dng(image: Image.Image) -> bool:
+    """A TIFF that is a DNG (DNGVersion tag): Pillow would show its first page, usually a thumbnail."""
+    return image.format == "TIFF" and 50706 in getattr(image, "tag_v2", {})
+
+
+def _identify(handle: BinaryIO, name: str, options: ImageOptions) -> tuple[Image.Image, str]:
+    """Identify the format and read the header (no pixels yet); check the pixel limit first where a
+    decoder would decode at open (JPEG XL)."""
+    head = handle.read(16)
+    handle.seek(0)
+    sniffed = decoders.sniff(head)
+    if sniffed in ("heif", "jxl"):
+        if not decoders.available(sniffed):
+            raise decoders.no_decoder(name, sniffed)
+        if sniffed == "jxl":
+            size = decoders.jxl_size(handle.read(4096))
+            handle.seek(0)
+            if size:
+                _check_pixels(name, *size, options)
+        try:
+            image = decoders.open_with(sniffed, handle, name)
+        except _OPEN_FAILURES as exc:
+            raise CorruptImage(name, f"damaged {decoders.FAMILIES[sniffed].label} file "
+                                     f"({_one_line(exc)})") from exc
+        return image, decoders.FAMILIES[sniffed].decoder
+    image = _pillow_open(handle, head, name)
+    if image is None:
+        if sniffed == "avif":
+            raise CorruptImage(name, "damaged AVIF file, or this Pillow has no AVIF support "
+                                     "(Pillow >= 11.3 wheels include it)")
+        if head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+            raise CorruptImage(name, "damaged image file (its header is unreadable)")
+        family = decoders.family_of_name(name)
+        if family and not decoders.available(family.name):
+            raise decoders.no_decoder(name, family.name)
+        raise NotAnImage(name, "not an image file Pillow can read")
+    return image, "pillow"
+
+
+def _pillow_open(handle: BinaryIO, head: bytes, name: str) -> Image.Image | None:
+    """``PIL.Image.open`` without its process-wide decompression-bomb check (ours follows, with our own
+    limit): the same plugins, tried in the same order, with the same rule for moving on to the next."""
+    Image.preinit()
+    tried: set[str] = set()
+    for load_all in (False, True):
+        if load_all:
+            Image.init()
+        for fmt in list(Image.ID):
+            if fmt in tried:
+                continue
+            tried.add(fmt)
+            factory, accept = Image.OPEN[fmt]
+            try:
+                verdict = accept(head) if accept else True
+                if not verdict or isinstance(verdict, str):
+                    continue
+                handle.seek(0)
+                return factory(handle, name)
+            except _OPEN_FAILURES:
+                continue
+    return None
+
+
+def _check_pixels(name: str, width: int, height: int, options: ImageOptions) -> None:
+    if width * height > options.max_pixels:
+        raise ImageTooLarge(name, f"{width}x{height} is {width * height / 1e6:.0f} MP, over the "
+                                  f"{options.max_pixels / 1e6:.0f} MP limit (the max_pixels setting; "
+                                  f"raise it to read this image)")
+
+
+def _finish(image: Image.Image, name: str, options: ImageOptions, decoder: str,
+            turn: Image.Transpose | None = None) -> DecodedImage:
+    width, height = image.size
+    _check_pixels(name, width, height, options)
+    fmt, mode = image.format, image.mode
+    notes: list[str] = []
+    # A freshly opened file is at its first frame (animations, multi-page TIFF): no need to count frames,
+    # which would read every frame of a 500-frame GIF and every page of a TIFF.
+    if options.jpeg_draft and fmt == "JPEG":
+        image.draft(None, (IMAGE_SIZE, IMAGE_SIZE))
+    image.load()
+    if options.exif_transpose and turn is None:
+        # Only the pixels are turned (as ImageOps.exif_transpose turns them), without its rewrite of the
+        # EXIF block, which raises on malformed tags of a picture that is otherwise fine.
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+        turn = _EXIF_TURNS.get(orientation) if isinstance(orientation, int) else None
+    if options.exif_transpose and turn is not None:
+        image = image.transpose(turn)
+        if turn in _SWAPS_SIZE:
+            width, height = height, width  # record the size as displayed
+    if image.mode in _SIXTEEN_BIT_MODES:
+        image, note = _sixteen_bit(image, options.sixteen_bit)
+        if note:
+            notes.append(note)
+    rgb = _to_rgb(image, options.background)
+    if rgb.size != (IMAGE_SIZE, IMAGE_SIZE):
+        rgb = rgb.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC)
+    pixels = normalise(np.asarray(rgb, dtype=np.uint8))
+    return DecodedImage(name, pixels, width, height, fmt, mode, decoder, tuple(notes))
+
+
+def _sixteen_bit(image: Image.Image, how: str) -> tuple[Image.Image, str | None]:
+    """The reference's clipping (with a warning saying how much it clipped) or a proper 16->8-bit scale."""
+    values = np.asarray(image)
+    if how == "scale":
+        scaled = (np.clip(values, 0, 65535).astype(np.uint32) * 255 + 32767) // 65535
+        return Image.fromarray(scaled.astype(np.uint8), "L"), None
+    clipped = float((values > 255).mean())
+    return image, (f"16-bit {image.mode} image converted as the reference does (16-bit values read as 8-bit "
+                   f"ones: {clipped:.0%} of pixels clip to white), not as seen; the sixteen_bit setting "
+                   f"\"scale\" scores it as seen")
 
 
 def _to_rgb(image: Image.Image, background: tuple[int, int, int] | None) -> Image.Image:
@@ -144,27 +347,38 @@ def normalise(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(((scaled - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
 
 
+def default_decode_workers() -> int:
+    """Decode threads when the caller does not size the pool: one per core, at most 8."""
+    return min(8, os.cpu_count() or 1)
+
+
 def decode_many(sources: Iterable, options: ImageOptions = ImageOptions(), workers: int | None = None,
                 lookahead: int = 32) -> Iterator[DecodedImage | ImageError]:
-    """Decode in a thread pool (Pillow releases the GIL while decoding and resizing), yielding in input
-    order. A bad file yields its ``ImageError`` in its place instead of stopping the stream."""
-    workers = workers or min(8, os.cpu_count() or 1)
+    """Decode in a pool of ``workers`` threads (default ``default_decode_workers()``; Pillow releases the
+    GIL while decoding and resizing), yielding in input order, at most ``lookahead`` files ahead. A bad
+    file yields its ``ImageError`` in its place instead of stopping the stream."""
+    workers = max(1, workers or default_decode_workers())
 
     def job(source):
         try:
             return open_rgb(source, options)
         except ImageError as exc:
             return exc
+        except Exception as exc:  # open_rgb already types everything; this is the last line of defence
+            return CorruptImage(source if not isinstance(source, Image.Image) else "<memory>",
+                                f"cannot decode ({_exception_name(exc)}: {_one_line(exc)})")
 
     pending: deque = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artimuse-decode") as pool:
         for source in sources:
             pending.append(pool.submit(job, source))
-            if len(pending) >= lookahead:
+            if len(pending) >= max(1, lookahead):
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
 
 
-def is_image_name(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+def is_image_name(path: str | bytes | os.PathLike) -> bool:
+    """True for a file name ending the product reads as a picture (Pillow's formats, HEIC, JPEG XL, RAW),
+    whether or not the optional decoder is installed (a missing one is reported, not ignored)."""
+    return os.path.splitext(os.fsdecode(path))[1].lower() in IMAGE_EXTENSIONS

@@ -78,6 +78,8 @@ class ScoreResult:
     category_probability: float | None = None
     category_source: str | None = None
     critiques: dict[str, str] = field(default_factory=dict)
+    decoder: str | None = None  # what read the file: pillow, pillow-heif, pillow-jxl, raw-preview, memory
+    warnings: list[str] = field(default_factory=list)  # one-line notes a person should see (16-bit clipping)
     status: str = ""
     evaluation_id: int | None = None
 

@@ -129,7 +129,8 @@ def test_adapters_commands_and_base_mismatch(trained, tmp_path):
     other = build_checkpoint(tmp_path / "other", seed=9)
     with pytest.raises(CheckpointError, match="was trained on base model"):
         create_engine(other, adapter="bright")
-    missing = run("score", str(tmp_path), "--model", other, "--adapter", "nope")
+    Image.new("RGB", (32, 32), (90, 120, 200)).save(tmp_path / "a.png")  # a folder with nothing to score
+    missing = run("score", str(tmp_path), "--model", other, "--adapter", "nope")  # would not load a model
     assert missing.exit_code == 2 and "no adapter named" in missing.output
 
 
