@@ -3,7 +3,7 @@
 Speed choices (against the reference's one image per forward with full-vocabulary logits at every
 position): images decode in a thread pool while the model runs; a batch is one forward pass (every score
 prompt has the same length, so no padding); only the last position's hidden state is multiplied by the
-101 score rows of ``lm_head``; the model loads once per process (``get_engine``).
+101 score rows of ``lm_head``; the model loads once per process (``engine_cache.get_engine``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from . import __version__, prompts
 from .categories import CATEGORY_IDS, OPTION_LETTERS, category_question
@@ -26,7 +27,7 @@ from .loading import LoadedModel, load_model
 from .results import CritiqueResult, Provenance, ScoreResult
 
 Progress = Callable[[int], None]
-DEFAULT_MAX_NEW_TOKENS = 512
+DEFAULT_MAX_NEW_TOKENS = prompts.DEFAULT_MAX_NEW_TOKENS
 
 
 @dataclass(frozen=True)
@@ -186,11 +187,14 @@ class Engine:
     # --------------------------------------------------------------------------------------- critiques
     def critique(self, sources: Sequence, attributes: Sequence[str] = prompts.ATTRIBUTES,
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                 progress: Progress | None = None) -> list[CritiqueResult]:
+                 progress: Progress | None = None,
+                 on_step: Callable[[int, int], None] | None = None) -> list[CritiqueResult]:
         """Greedy critiques for every (image, attribute) pair, batched across attributes and images.
 
         Left padding with an attention mask (and position ids from it) keeps every greedy output
-        identical to running its prompt alone.
+        identical to running its prompt alone. ``on_step(step, max_new_tokens)`` is called after every
+        generated token step of each batch (step 1..max_new_tokens); an exception it raises (a host's
+        interrupt, KeyboardInterrupt) aborts generation and propagates.
         """
         attributes = [prompts.resolve_attribute(a) for a in attributes]
         slots: list[CritiqueResult | tuple[DecodedImage, str]] = []
@@ -207,7 +211,7 @@ class Engine:
         while start < len(jobs):
             chunk = jobs[start:start + size]
             try:
-                generated = self._generate([slots[i] for i in chunk], max_new_tokens)
+                generated = self._generate([slots[i] for i in chunk], max_new_tokens, on_step)
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not is_out_of_memory(exc) or size == 1:
                     raise
@@ -223,7 +227,8 @@ class Engine:
         return slots
 
     @torch.inference_mode()
-    def _generate(self, chunk: list[tuple[DecodedImage, str]], max_new_tokens: int) -> list[list[int]]:
+    def _generate(self, chunk: list[tuple[DecodedImage, str]], max_new_tokens: int,
+                  on_step: Callable[[int, int], None] | None = None) -> list[list[int]]:
         loaded, model = self.loaded, self.loaded.model
         tokenizer = loaded.tokenizer
         prompt_ids = [tokenizer.encode(prompts.render_prompt(loaded.system_message,
@@ -251,7 +256,8 @@ class Engine:
             embeds = embeds.masked_scatter(image_mask, features.to(embeds.dtype))
             out = model.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
                                  do_sample=False, num_beams=1, eos_token_id=loaded.eos_token_id,
-                                 pad_token_id=loaded.pad_token_id, temperature=None, top_p=None, top_k=None)
+                                 pad_token_id=loaded.pad_token_id, temperature=None, top_p=None, top_k=None,
+                                 stopping_criteria=_StepHook.list(on_step, max_new_tokens))
         sequences = []
         for row in out.tolist():
             if loaded.eos_token_id in row:
@@ -265,6 +271,23 @@ class Engine:
         kept = [i for i in ids if i not in self.loaded.skip_token_ids]
         text = self.loaded.tokenizer.decode(kept, skip_special_tokens=False)
         return text.split(prompts.IM_END)[0].strip()
+
+
+class _StepHook(StoppingCriteria):
+    """Calls ``on_step(step, max_new_tokens)`` after every generated token; never stops generation itself
+    (an exception raised by ``on_step`` does)."""
+
+    def __init__(self, on_step: Callable[[int, int], None], max_new_tokens: int):
+        self.on_step, self.max_new_tokens, self.step = on_step, max_new_tokens, 0
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+        self.step += 1
+        self.on_step(self.step, self.max_new_tokens)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    @classmethod
+    def list(cls, on_step, max_new_tokens: int) -> StoppingCriteriaList | None:
+        return StoppingCriteriaList([cls(on_step, max_new_tokens)]) if on_step is not None else None
 
 
 def create_engine(model: str | os.PathLike = DEFAULT_MODEL, *, device: str = "auto", dtype: str = "auto",
@@ -286,23 +309,4 @@ def create_engine(model: str | os.PathLike = DEFAULT_MODEL, *, device: str = "au
     return engine
 
 
-_ENGINES: dict[tuple, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
-
-
-def get_engine(model: str | os.PathLike = DEFAULT_MODEL, **kwargs) -> Engine:
-    """``create_engine`` memoised per process: a long-running host loads each model once."""
-    key = (os.fspath(model), tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
-    with _ENGINES_LOCK:
-        if key not in _ENGINES:
-            _ENGINES[key] = create_engine(model, **kwargs)
-        return _ENGINES[key]
-
-
-def release_engines() -> None:
-    """Forget every cached engine (ComfyUI calls this when it needs the memory back)."""
-    with _ENGINES_LOCK:
-        _ENGINES.clear()
-
-
-__all__ = ["Engine", "EngineOptions", "create_engine", "get_engine", "release_engines"]
+__all__ = ["Engine", "EngineOptions", "create_engine"]

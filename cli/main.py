@@ -16,10 +16,9 @@ import artimuse_core
 from artimuse_core import ArtiMuseError, ImageOptions
 from artimuse_core.checkpoints import DEFAULT_MODEL, KNOWN_MODELS
 from artimuse_core.config import load_config
-from artimuse_core.engine import DEFAULT_MAX_NEW_TOKENS
 from artimuse_core.files import collect_images, inside
 from artimuse_core.images import DEFAULT_MAX_PIXELS
-from artimuse_core.prompts import ATTRIBUTES
+from artimuse_core.prompts import ATTRIBUTES, DEFAULT_MAX_NEW_TOKENS
 
 from .output import FORMATS, emit_json, emit_rows
 
