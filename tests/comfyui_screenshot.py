@@ -107,6 +107,8 @@ def main(out: Path) -> int:
     browser = None
     try:
         uploaded = [server.upload_image(p) for p in names]
+        for setting in ("Comfy.TutorialCompleted",):  # no first-run template dialog over the canvas
+            server.request(f"/settings/{setting}", data=b"true", headers={"Content-Type": "application/json"})
         browser = subprocess.Popen(
             ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={work / 'chrome'}",
@@ -126,6 +128,7 @@ def main(out: Path) -> int:
                               "!!window.LiteGraph?.registered_node_types?.ArtiMuseScore"):
                 break
         time.sleep(3)
+        tools.evaluate("document.querySelectorAll('.p-dialog-close-button').forEach((b) => b.click())")
         print(tools.evaluate(GRAPH.replace("%A%", uploaded[0]).replace("%B%", uploaded[1])))
         for _ in range(180):
             time.sleep(1)
