@@ -242,3 +242,39 @@ def test_pack_without_the_core_logs_one_install_line_and_registers_nothing():
     assert "NODES {}" in done.stdout, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("ERROR")]
     assert len(lines) == 1 and f'"{sys.executable}" -m pip install "{PACK.parents[1]}"' in lines[0]
+
+
+def test_published_checkpoints_download_only_when_picked_into_models_artimuse(tmp_path, monkeypatch):
+    """Listed as '<name> (download ~16 GB)'; picking one downloads into ComfyUI/models/artimuse/<name>
+    (not the Hugging Face cache) with progress; offline, the error says where to put the files."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from artimuse_comfyui import models
+
+    monkeypatch.setattr(host, "default_model_root", lambda: tmp_path / "models" / "artimuse")
+    monkeypatch.setattr(host, "model_folders", lambda: [tmp_path / "models" / "artimuse"])
+    assert "ArtiMuse_AVA (download ~16 GB)" in models.choices()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(host.NodeError, match=str(tmp_path / "models" / "artimuse" / "ArtiMuse_AVA")) as offline:
+        models.resolve("ArtiMuse_AVA (download ~16 GB)")
+    assert "--" not in str(offline.value)
+    calls = []
+
+    def fake_download(repo_id, allow_patterns, local_dir, tqdm_class):
+        calls.append((repo_id, Path(local_dir).name))
+        bar = tqdm_class(total=3)
+        for name in ("config.json", "tokenizer_config.json", "model.safetensors"):
+            (Path(local_dir) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(local_dir) / name).write_text("{}")
+            bar.update(1)
+        return str(local_dir)
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    folder = models.resolve("ArtiMuse_AVA (download ~16 GB)", progress=host.download_progress())
+    assert folder == tmp_path / "models" / "artimuse" / "ArtiMuse_AVA" and (folder / "config.json").is_file()
+    assert calls == [("Thunderbolt215215/ArtiMuse_AVA", "ArtiMuse_AVA.download")]
+    assert "ArtiMuse_AVA" in models.choices() and "ArtiMuse_AVA (download ~16 GB)" not in models.choices()
+    assert models.resolve("ArtiMuse_AVA (download ~16 GB)") == folder  # already there: no second download
+    assert len(calls) == 1
