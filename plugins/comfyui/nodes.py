@@ -1,29 +1,40 @@
 """ArtiMuse nodes for ComfyUI: load a model, score, critique, select the best, save with scores.
 
-Small classes with explicit inputs and outputs, in ComfyUI's own conventions. Images arrive as ComfyUI
-IMAGE tensors (B, H, W, C floats in 0..1) and are turned into 8-bit RGB exactly as ComfyUI's SaveImage
-writes them, then go through the engine's own PIL preprocessing, so a node's score equals
-`artimuse score` on the saved PNG whatever the host has installed (torchvision or not).
+Small classes in ComfyUI's own conventions (tooltips on every input and output, like the core nodes); the
+work lives in helpers. Images arrive as ComfyUI IMAGE tensors (B, H, W, C floats in 0..1) and are turned
+into 8-bit RGB exactly as ComfyUI's SaveImage writes them, then go through the engine's own PIL
+preprocessing, so a node's score equals `artimuse score` on the saved PNG.
+
+Results are remembered per set of weights and per image (``host.Memo``): Select Best and Save Image re-use
+the scores and critiques that Score and Critique computed upstream instead of running the model again.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from artimuse_core import ATTRIBUTES, KNOWN_MODELS, get_engine
-from artimuse_core.devices import QUANTIZE_CHOICES
+from artimuse_core import ATTRIBUTES
+from artimuse_core.categories import CATEGORIES
+from artimuse_core.engine_cache import checkpoint_identity, get_engine
 
-from . import host
+from . import host, models
+from .library import record_in_library
 
 CATEGORY = "ArtiMuse"
 MODEL_TYPE = "ARTIMUSE_MODEL"
 ALL_ATTRIBUTES = "all eight"
+AUTO = "auto"
+MODEL_TIP = "The loaded ArtiMuse model (from ArtiMuse Load Model)."
+IMAGES_TIP = "Images to judge (an IMAGE batch, e.g. from VAE Decode or Load Image)."
+TOKENS_TIP = ("Longest critique, in tokens (greedy decoding; most critiques end well before 512). "
+              "Progress moves, and Cancel works, after every token.")
 
 
 def tensor_to_pil(images: torch.Tensor) -> list[Image.Image]:
@@ -37,80 +48,132 @@ def tensor_to_pil(images: torch.Tensor) -> list[Image.Image]:
     return pils
 
 
-def _score(model, images):
-    engine = model.ready()
-    pils = tensor_to_pil(images)
-    results = engine.score(pils, progress=host.Progress(len(pils)))
-    failed = [r.error for r in results if not r.ok]
-    if failed:
-        raise RuntimeError(f"ArtiMuse: {failed[0]}")
-    return engine, results
+# ------------------------------------------------------------------------------------ memoised model work
+def score_images(model: host.ArtiMuseModel, pils: list[Image.Image], predict_category: bool = False):
+    """One ScoreResult per image, from the memo where this model already scored the same pixels.
+    Returns (results, how many were re-used)."""
+    memo = model.memo
+    keys = [("score", host.pixels_key(p), repr(model.engine.image_options)) for p in pils]
+    cached = [memo.get(k) for k in keys]
+    todo = [i for i, r in enumerate(cached) if r is None or (predict_category and r.category is None)]
+    if todo:
+        with host.node_errors():
+            engine = model.ready()
+            fresh = engine.score([pils[i] for i in todo], progress=host.Progress(len(todo)),
+                                 predict_category=predict_category)
+        failed = [r.error for r in fresh if not r.ok]
+        if failed:
+            raise host.NodeError(f"ArtiMuse: {failed[0]}")
+        for i, result in zip(todo, fresh):
+            memo.put(keys[i], result)
+            cached[i] = result
+    return cached, len(pils) - len(todo)
+
+
+def critique_images(model: host.ArtiMuseModel, pils: list[Image.Image], attributes: list[str],
+                    max_new_tokens: int) -> tuple[list[dict[str, str]], int]:
+    """{attribute: text} per image, from the memo where possible. Returns (texts, how many re-used)."""
+    memo = model.memo
+    keys = [("critique", host.pixels_key(p), max_new_tokens) for p in pils]
+    texts = [{a: memo.get(k + (a,)) for a in attributes} for k in keys]
+    todo = [i for i, t in enumerate(texts) if None in t.values()]
+    if todo:
+        with host.node_errors():
+            engine = model.ready()
+            bar = host.TokenProgress(len(todo) * len(attributes), max_new_tokens, engine.batch_size)
+            results = engine.critique([pils[i] for i in todo], attributes, max_new_tokens=max_new_tokens,
+                                      progress=bar.done, on_step=bar.on_step)
+        for j, result in enumerate(results):
+            if not result.ok:
+                raise host.NodeError(f"ArtiMuse: {result.error}")
+            i = todo[j // len(attributes)]
+            memo.put(keys[i] + (result.attribute,), result.text)
+            texts[i][result.attribute] = result.text
+    return texts, len(pils) - len(todo)
+
+
+def _attributes(choice: str) -> list[str]:
+    return list(ATTRIBUTES) if choice == ALL_ATTRIBUTES else [choice]
 
 
 def _summary(results) -> list[str]:
     return [f"#{i}: {r.score:.2f} ± {r.std:.2f}" for i, r in enumerate(results)]
 
 
+# ------------------------------------------------------------------------------------------------ nodes
 class ArtiMuseLoadModel:
     @classmethod
     def INPUT_TYPES(cls):
-        choices = host.local_checkpoints() + list(KNOWN_MODELS)
+        choices = models.choices()
         return {
             "required": {
-                "model": (choices, {"default": choices[0],
-                                    "tooltip": "A folder in models/artimuse, or a published checkpoint "
-                                               "(downloaded to the Hugging Face cache on first use)."}),
-                "device": (["auto", "cuda", "cpu", "mps"], {"default": "auto"}),
-                "dtype": (["auto", "bfloat16", "float16", "float32"], {"default": "auto"}),
-                "quantize": (list(QUANTIZE_CHOICES), {"default": "none"}),
-                "batch_size": ("INT", {"default": 8, "min": 1, "max": 128}),
+                "model": (choices, {"default": choices[0], "tooltip":
+                          "A checkpoint folder in models/artimuse (or a root in extra_model_paths.yaml). "
+                          "Entries marked 'download' fetch a published checkpoint (~16 GB) into "
+                          "ComfyUI/models/artimuse/<name> when you queue."}),
+                "device": (host.device_choices(), {"default": "auto", "tooltip":
+                           "Where the model runs: 'auto' is ComfyUI's device. ComfyUI moves the weights there "
+                           "before each run and may offload them when other models need the memory."}),
+                "dtype": (["auto", "bfloat16", "float16", "float32"], {"default": "auto", "tooltip":
+                          "Weight precision: 'auto' is bfloat16 on a GPU, float32 on the CPU."}),
+                "quantize": (host.quantize_choices(), {"default": "none", "tooltip":
+                             "8/4-bit weights (bitsandbytes, CUDA only) to fit smaller GPUs; scores move slightly."}),
+                "batch_size": ("INT", {"default": 8, "min": 1, "max": 128, "tooltip":
+                               "Images per forward pass. Changing it never loads a second copy of the weights."}),
             },
             "optional": {
-                "adapter": ("STRING", {"default": "", "tooltip": "Name of a fine-tuned adapter (artimuse adapters list)"}),
+                "adapter": ("STRING", {"default": "", "tooltip":
+                            "A fine-tuned adapter (its name from `artimuse adapters list`, or its folder); "
+                            "empty for the base model."}),
             },
         }
 
     RETURN_TYPES = (MODEL_TYPE,)
     RETURN_NAMES = ("artimuse_model",)
+    OUTPUT_TOOLTIPS = ("The loaded model, for the other ArtiMuse nodes.",)
     FUNCTION = "load"
     CATEGORY = CATEGORY
-    DESCRIPTION = "Loads an ArtiMuse checkpoint once; it stays loaded across runs."
+    DESCRIPTION = ("Loads an ArtiMuse checkpoint once; it stays loaded while ComfyUI keeps it, and reloads "
+                   "when its files change on disk.")
 
     @classmethod
     def IS_CHANGED(cls, model, adapter="", **_):
-        """Reload when the checkpoint or adapter files change on disk, not on every queue."""
-        from pathlib import Path
-
-        stamps = []
-        for folder in (Path(host.resolve_local(model)), Path(adapter) if adapter else None):
-            if folder is not None and folder.is_dir():
-                stamps += [(p.name, p.stat().st_mtime, p.stat().st_size) for p in sorted(folder.iterdir())
-                           if p.is_file()]
-        return repr((model, adapter, stamps))
+        """The engine cache's own staleness rule: size, mtime, ctime and inode of every checkpoint file."""
+        folder = host.resolve_local(model.removesuffix(models.DOWNLOAD_SUFFIX))
+        if folder is None:
+            return model
+        try:
+            return repr(checkpoint_identity(folder, adapter=adapter.strip() or None))
+        except Exception as exc:  # a broken folder or adapter: the load itself reports it
+            return f"{model}: {exc}"
 
     def load(self, model, device, dtype, quantize, batch_size, adapter=""):
-        kwargs = dict(device=host.torch_device(device), dtype=dtype, quantize=quantize, batch_size=batch_size)
-        if adapter:
-            kwargs["adapter"] = adapter
-        engine = get_engine(host.resolve_local(model), **kwargs)  # memoised: one load per process
-        return (host.ManagedModel.for_engine(engine),)
+        folder = models.resolve(model, progress=host.download_progress())
+        where = host.load_device(device)  # one owner of the device: the patcher's load_device
+        with host.node_errors():
+            engine = get_engine(folder, device=str(where), dtype=dtype, quantize=quantize,
+                                batch_size=batch_size, adapter=adapter.strip() or None)
+        return (host.ArtiMuseModel(engine, where),)
 
 
 class ArtiMuseScore:
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"artimuse_model": (MODEL_TYPE,), "images": ("IMAGE",)}}
+        return {"required": {"artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
+                             "images": ("IMAGE", {"tooltip": IMAGES_TIP})}}
 
     RETURN_TYPES = ("FLOAT", "STRING")
     RETURN_NAMES = ("scores", "summary")
+    OUTPUT_TOOLTIPS = ("Aesthetic score of each image, 0-100 (a list, one per image).",
+                       "One line per image: score ± std (in score points).")
     OUTPUT_IS_LIST = (True, False)
     FUNCTION = "score"
     CATEGORY = CATEGORY
     OUTPUT_NODE = True
-    DESCRIPTION = "Aesthetic score 0-100 of each image in the batch (shown on the node)."
+    DESCRIPTION = "Aesthetic score 0-100 of each image in the batch (Token As Score; shown on the node)."
 
     def score(self, artimuse_model, images):
-        _, results = _score(artimuse_model, images)
+        results, _ = score_images(artimuse_model, tensor_to_pil(images))
         lines = _summary(results)
         scores = [r.score for r in results]
         return {"ui": {"text": lines, "scores": scores}, "result": (scores, "\n".join(lines))}
@@ -120,14 +183,16 @@ class ArtiMuseCritique:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "artimuse_model": (MODEL_TYPE,),
-            "images": ("IMAGE",),
-            "attribute": ([ALL_ATTRIBUTES, *ATTRIBUTES], {"default": ALL_ATTRIBUTES}),
-            "max_new_tokens": ("INT", {"default": 512, "min": 1, "max": 8192}),
+            "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
+            "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
+            "attribute": ([ALL_ATTRIBUTES, *ATTRIBUTES], {"default": ALL_ATTRIBUTES, "tooltip":
+                          "Which of ArtiMuse's eight attributes to write about, or all of them."}),
+            "max_new_tokens": ("INT", {"default": 512, "min": 1, "max": 8192, "tooltip": TOKENS_TIP}),
         }}
 
     RETURN_TYPES = ("STRING",)
     RETURN_NAMES = ("critiques",)
+    OUTPUT_TOOLTIPS = ("One text per image: each attribute's critique under its name.",)
     OUTPUT_IS_LIST = (True,)
     FUNCTION = "critique"
     CATEGORY = CATEGORY
@@ -135,52 +200,49 @@ class ArtiMuseCritique:
     DESCRIPTION = "Written critique of each image (greedy decoding), one text per image."
 
     def critique(self, artimuse_model, images, attribute, max_new_tokens):
-        engine = artimuse_model.ready()
-        attributes = list(ATTRIBUTES) if attribute == ALL_ATTRIBUTES else [attribute]
-        pils = tensor_to_pil(images)
-        results = engine.critique(pils, attributes, max_new_tokens=max_new_tokens,
-                                  progress=host.Progress(len(pils) * len(attributes)))
-        texts = []
-        for i in range(len(pils)):
-            mine = results[i * len(attributes):(i + 1) * len(attributes)]
-            texts.append("\n\n".join(f"{r.attribute}:\n{r.text}" for r in mine))
-        return {"ui": {"text": texts}, "result": (texts,)}
+        texts, _ = critique_images(artimuse_model, tensor_to_pil(images), _attributes(attribute), max_new_tokens)
+        joined = ["\n\n".join(f"{a}:\n{t}" for a, t in per_image.items()) for per_image in texts]
+        return {"ui": {"text": joined}, "result": (joined,)}
 
 
 class ArtiMuseSelectBest:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "artimuse_model": (MODEL_TYPE,),
-            "images": ("IMAGE",),
-            "top_k": ("INT", {"default": 1, "min": 1, "max": 4096}),
-            "threshold": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 100.0, "step": 0.5,
-                                    "tooltip": "Only images scoring at least this pass (0: no gate)."}),
+            "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
+            "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
+            "top_k": ("INT", {"default": 1, "min": 1, "max": 4096, "tooltip": "How many images to keep, best first."}),
+            "threshold": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 100.0, "step": 0.5, "tooltip":
+                          "Only images scoring at least this pass (0: no gate). When none passes, nothing "
+                          "downstream of any output runs."}),
         }}
 
     RETURN_TYPES = ("IMAGE", "FLOAT", "INT")
     RETURN_NAMES = ("images", "scores", "indices")
+    OUTPUT_TOOLTIPS = ("The kept images, best first.", "Their scores, 0-100 (a list).",
+                       "Their positions in the input batch, from 0 (a list).")
     OUTPUT_IS_LIST = (False, True, True)
     FUNCTION = "select"
     CATEGORY = CATEGORY
     OUTPUT_NODE = True
-    DESCRIPTION = "The top-k images by score, best first; with a threshold, only those above it pass."
+    DESCRIPTION = "The top-k images by score, best first; with a threshold, only those at or above it pass."
 
     def select(self, artimuse_model, images, top_k, threshold):
-        _, results = _score(artimuse_model, images)
+        results, _ = score_images(artimuse_model, tensor_to_pil(images))
         order = sorted(range(len(results)), key=lambda i: results[i].score, reverse=True)
         kept = [i for i in order if results[i].score >= threshold][:top_k]
         lines = [f"#{i}: {results[i].score:.2f}{' (kept)' if i in kept else ''}" for i in range(len(results))]
-        ui = {"text": lines, "scores": [r.score for r in results]}
+        ui = {"text": lines or ["no image"], "scores": [r.score for r in results]}
         if not kept:
             blocked = _blocker()
-            return {"ui": ui, "result": (blocked if blocked is not None else images[:0], [], [])}
+            if blocked is not None:  # inside ComfyUI: every output blocks, so nothing downstream runs
+                return {"ui": ui, "result": blocked}
+            return {"ui": ui, "result": (images[:0], [], [])}
         index = torch.tensor(kept, dtype=torch.long)
         return {"ui": ui, "result": (images[index], [results[i].score for i in kept], kept)}
 
 
 def _blocker():
-    """Inside ComfyUI nothing downstream runs when no image passes the gate."""
     try:
         from comfy_execution.graph import ExecutionBlocker
     except ImportError:
@@ -188,39 +250,56 @@ def _blocker():
     return ExecutionBlocker(None)
 
 
+CATEGORY_CHOICES = [AUTO, *CATEGORIES.values()]
+
+
 class ArtiMuseSaveImage:
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "images": ("IMAGE",),
-                "artimuse_model": (MODEL_TYPE,),
-                "filename_prefix": ("STRING", {"default": "ArtiMuse"}),
-                "critique": (["none", ALL_ATTRIBUTES, *ATTRIBUTES], {"default": "none"}),
-                "save_to_library": ("BOOLEAN", {"default": False}),
+                "images": ("IMAGE", {"tooltip": "The images to save as PNG."}),
+                "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP + " Scores and critiques already computed "
+                                               "upstream with it are re-used, not computed again."}),
+                "filename_prefix": ("STRING", {"default": "ArtiMuse", "tooltip":
+                                    "File name prefix; may hold subfolders of the output folder ('ArtiMuse/best')."}),
+                "critique": (["none", ALL_ATTRIBUTES, *ATTRIBUTES], {"default": "none", "tooltip":
+                             "Also write critiques into the PNG (and the library)."}),
+                "max_new_tokens": ("INT", {"default": 512, "min": 1, "max": 8192, "tooltip": TOKENS_TIP}),
+                "category": (CATEGORY_CHOICES, {"default": AUTO, "tooltip":
+                             "Library category of the saved images. 'auto': the library's rule (the "
+                             "category of a configured folder holding the output, else the model's "
+                             "prediction)."}),
+                "save_to_library": ("BOOLEAN", {"default": False, "tooltip":
+                                    "Also record the saved files in the ArtiMuse library (`artimuse top`)."}),
             },
             "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
         }
 
     RETURN_TYPES = ()
+    OUTPUT_TOOLTIPS = ()
     FUNCTION = "save"
     CATEGORY = CATEGORY
     OUTPUT_NODE = True
-    DESCRIPTION = "Saves PNGs with score, distribution, critiques and provenance in their text chunks."
+    DESCRIPTION = ("Saves PNGs with score, distribution, critiques and provenance in their text chunks "
+                   "('artimuse', 'artimuse_score'), beside ComfyUI's own prompt and workflow.")
 
-    def save(self, images, artimuse_model, filename_prefix, critique, save_to_library, prompt=None,
-             extra_pnginfo=None):
-        engine, results = _score(artimuse_model, images)
-        critiques: list[dict[str, str]] = [{} for _ in results]
-        if critique != "none":
-            attributes = list(ATTRIBUTES) if critique == ALL_ATTRIBUTES else [critique]
-            texts = engine.critique(tensor_to_pil(images), attributes)
-            for j, c in enumerate(texts):
-                critiques[j // len(attributes)][c.attribute] = c.text
+    def save(self, images, artimuse_model, filename_prefix, critique, max_new_tokens=512, category=AUTO,
+             save_to_library=False, prompt=None, extra_pnginfo=None):
+        pils = tensor_to_pil(images)
         height, width = images.shape[1], images.shape[2]
         folder, stem, counter, subfolder, _ = host.save_path(filename_prefix, width, height)
-        saved, ui_images = [], []
-        for pil, result, texts in zip(tensor_to_pil(images), results, critiques):
+        paths = [os.path.join(folder, f"{stem}_{counter + i:05}_.png") for i in range(len(pils))]
+        fixed = None if category == AUTO else category
+        predict = bool(save_to_library and not fixed and _library_needs_prediction(paths))
+        results, reused_scores = score_images(artimuse_model, pils, predict_category=predict)
+        critiques: list[dict[str, str]] = [{} for _ in pils]
+        reused_critiques = 0
+        if critique != "none":
+            critiques, reused_critiques = critique_images(artimuse_model, pils, _attributes(critique),
+                                                          max_new_tokens)
+        ui_images = []
+        for pil, path, result, texts in zip(pils, paths, results, critiques):
             info = PngInfo()
             if prompt is not None:
                 info.add_text("prompt", json.dumps(prompt))
@@ -228,15 +307,21 @@ class ArtiMuseSaveImage:
                 info.add_text(key, json.dumps(value))
             info.add_text("artimuse", json.dumps(metadata(result, texts)))
             info.add_text("artimuse_score", f"{result.score:.4f}")
-            name = f"{stem}_{counter:05}_.png"
-            path = os.path.join(folder, name)
             pil.save(path, pnginfo=info, compress_level=4)
-            saved.append(path)
-            ui_images.append({"filename": name, "subfolder": subfolder, "type": "output"})
-            counter += 1
+            ui_images.append({"filename": os.path.basename(path), "subfolder": subfolder, "type": "output"})
         if save_to_library:
-            record_in_library(saved, results, critiques)
-        return {"ui": {"images": ui_images, "text": _summary(results)}}
+            with host.node_errors():
+                record_in_library(paths, results, critiques, fixed)
+        return {"ui": {"images": ui_images, "text": _summary(results),
+                       "reused": [reused_scores, reused_critiques]}}
+
+
+def _library_needs_prediction(paths: list[str]) -> bool:
+    """Whether some saved file has no category from a configured folder (the library's rule)."""
+    from artimuse_core.config import load_config
+
+    config = load_config()
+    return any(config.category_for(Path(p)) is None for p in paths)
 
 
 def metadata(result, critiques: dict[str, str]) -> dict:
@@ -250,17 +335,6 @@ def metadata(result, critiques: dict[str, str]) -> dict:
     return {"score": result.score, "std": result.std, "mode": int(np.argmax(probs)), **quantiles,
             "distribution": [round(p, 6) for p in probs], "critiques": critiques,
             "provenance": vars(result.provenance)}
-
-
-def record_in_library(paths, results, critiques) -> None:
-    from artimuse_core.library import Library, ScoredFile, file_facts
-
-    library = Library()
-    items = []
-    for path, result, texts in zip(paths, results, critiques):
-        result.path, result.critiques = path, dict(texts)
-        items.append(ScoredFile(file_facts(path), result, "aigc", "option"))
-    library.record_scores(items)
 
 
 NODE_CLASS_MAPPINGS = {

@@ -1,0 +1,67 @@
+"""What the loader offers and where each choice comes from: local checkpoint folders under every
+models/artimuse root first, then the published checkpoints, each labelled with what picking it does.
+
+A published checkpoint is downloaded only when the user picks its "(download ~16 GB)" entry and queues,
+into ComfyUI/models/artimuse/<name> (never the Hugging Face cache), with ComfyUI's progress bar; after
+that it is a local folder like any other.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from artimuse_core import KNOWN_MODELS
+from artimuse_core.checkpoints import DOWNLOAD_PATTERNS
+
+from . import host
+
+DOWNLOAD_SUFFIX = " (download ~16 GB)"
+PARTIAL = ".download"
+
+
+def choices() -> list[str]:
+    """Local folders first (every root), then published names not yet downloaded."""
+    local = [n for n in host.local_checkpoints() if not n.endswith(PARTIAL)]
+    return local + [name + DOWNLOAD_SUFFIX for name in KNOWN_MODELS if name not in local]
+
+
+def download_target(name: str) -> Path:
+    """ComfyUI/models/artimuse/<name>: the default root, whatever extra roots are configured."""
+    return host.default_model_root() / name
+
+
+def resolve(choice: str, progress=None) -> Path:
+    """A checkpoint folder for the loader's choice; downloads a published one the user picked."""
+    if choice.endswith(DOWNLOAD_SUFFIX):
+        name = choice[: -len(DOWNLOAD_SUFFIX)]
+        return host.resolve_local(name) or download(name, progress)
+    folder = host.resolve_local(choice)
+    if folder is None and os.path.isabs(choice) and (Path(choice) / "config.json").is_file():
+        folder = Path(choice)  # a folder named in full (API workflows, scripts)
+    if folder is None:
+        raise host.NodeError(f"no checkpoint folder {choice!r} under {', '.join(map(str, host.model_folders()))}")
+    return folder
+
+
+def download(name: str, progress=None) -> Path:
+    """Fetch the published checkpoint ``name`` (configs, tokenizer, safetensors; never code or pickles)."""
+    from huggingface_hub import constants, snapshot_download
+
+    target = download_target(name)
+    repo_id = KNOWN_MODELS[name].repo_id
+    what = f"the {repo_id} files (config, tokenizer and *.safetensors, about 16 GB) into {target}"
+    if constants.HF_HUB_OFFLINE:
+        raise host.NodeError(f"{name} is not downloaded and downloads are off here (HF_HUB_OFFLINE is set): "
+                             f"put {what}")
+    staging = target.with_name(name + PARTIAL)  # resumable; listed only once complete
+    try:
+        snapshot_download(repo_id, allow_patterns=DOWNLOAD_PATTERNS, local_dir=staging,
+                          tqdm_class=progress)
+    except Exception as exc:  # network, disk, auth: the user needs the same advice
+        raise host.NodeError(f"{name}: downloading {repo_id} failed ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''}); put {what}") from exc
+    shutil.rmtree(staging / ".cache", ignore_errors=True)
+    os.replace(staging, target)
+    return target

