@@ -244,6 +244,8 @@ def test_our_rating_follows_the_score_until_the_user_changes_it(tmp_path, exifto
     assert result.rating == 4 and result.kept_user_rating
     record = read_rating(image)
     assert (record.status, record.stars, record.score, record.source) == ("rated", 4, stars_to_score(4), "xmp:darktable")
+    assert json.loads(json.dumps(record.to_dict()))["origin"] == str(sidecar)
+    assert json.loads(json.dumps(result.to_dict()))["kept_user_rating"] is True
 
 
 def test_repeating_a_write_changes_nothing(tmp_path, exiftool):

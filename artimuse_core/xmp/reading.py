@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import MetadataUnreadable, XmpError
@@ -44,6 +44,10 @@ class RatingRecord:
     picked: bool = False
     reason: str | None = None
     error_kind: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready, for ``--json`` output."""
+        return asdict(self)
 
 
 class _Fields:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..categories import normalise_category
@@ -93,6 +93,10 @@ class XmpWrite:
     label: str | None
     kept_user_label: bool
     retries: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready, for ``--json`` output."""
+        return asdict(self)
 
 
 def _number(value: float) -> str:
