@@ -148,3 +148,39 @@ class ThumbnailOnly(PassedOver):
 
 #: ``kind`` tags of files passed over (not failed): counted apart in summaries.
 PASSED_OVER_KINDS = frozenset({PassedOver.kind, NotARegularFile.kind, NoDecoder.kind, ThumbnailOnly.kind})
+
+
+class XmpError(ArtiMuseError):
+    """One file's XMP metadata could not be read or written; the file itself is left as it was.
+    ``kind`` is a short machine-readable tag, as on ``ImageError``."""
+
+    kind = "xmp"
+
+    def __init__(self, path: object, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class InvalidSidecar(XmpError):
+    """A sidecar (or embedded packet) that is not valid XMP: reported and never overwritten."""
+
+    kind = "invalid_sidecar"
+
+
+class SidecarWriteError(XmpError):
+    """The sidecar or image could not be written (read-only folder, permissions, disk full)."""
+
+    kind = "sidecar_unwritable"
+
+
+class SidecarConflict(XmpError):
+    """Another program kept changing the file while we merged into it; we gave up rather than lose its edit."""
+
+    kind = "sidecar_conflict"
+
+
+class MetadataUnreadable(XmpError):
+    """An image whose metadata exiv2 cannot read (unknown format, truncated, empty)."""
+
+    kind = "metadata_unreadable"
