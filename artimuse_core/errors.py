@@ -93,6 +93,18 @@ class FinetuneError(ArtiMuseError):
     """Fine-tuning cannot start or was interrupted (too few ratings, nothing to resume...)."""
 
 
+class MissingExtra(ArtiMuseError):
+    """An optional part needs a package that is not installed. The GPL-licensed bindings (python-exiv2 for
+    XMP, pillow-heif and pillow-jxl-plugin for HEIC/JPEG XL) are optional extras of this Apache-2.0 project;
+    the message names the extra to install."""
+
+    def __init__(self, extra: str, package: str, feature: str, cause: BaseException | None = None):
+        self.extra, self.package = extra, package
+        detail = f" ({cause})" if cause is not None and str(cause) else ""
+        super().__init__(f"{feature} need {package}, the optional '{extra}' extra: "
+                         f"pip install 'artimuse-studio[{extra}]'{detail}")
+
+
 class ImageTokenMismatch(CheckpointError):
     """A prompt's ``<IMG_CONTEXT>`` placeholders and the image features disagree in number (the checkpoint's
     config, tokenizer or vision tower do not belong together)."""
@@ -157,9 +169,9 @@ class XmpError(ArtiMuseError):
     kind = "xmp"
 
     def __init__(self, path: object, reason: str):
-        self.path = str(path)
+        self.path = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{display_path(self.path)}: {reason}")
 
 
 class InvalidSidecar(XmpError):

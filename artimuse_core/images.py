@@ -31,8 +31,8 @@ from PIL import Image
 
 from . import decoders
 from .errors import (
-    CorruptImage, EmptyFile, FileGone, ImageError, ImageTooLarge, NotAnImage, NotARegularFile, SymlinkLoop,
-    UnreadableFile,
+    CorruptImage, EmptyFile, FileGone, ImageError, ImageTooLarge, InvalidValue, NotAnImage, NotARegularFile,
+    SymlinkLoop, UnreadableFile,
 )
 
 IMAGE_SIZE = 448
@@ -89,10 +89,10 @@ class ImageOptions:
 
     def __post_init__(self):
         if self.sixteen_bit not in SIXTEEN_BIT_CHOICES:
-            raise ValueError(f"sixteen_bit must be one of {', '.join(SIXTEEN_BIT_CHOICES)}, "
-                             f"not {self.sixteen_bit!r}")
+            raise InvalidValue(f"sixteen_bit must be one of {', '.join(SIXTEEN_BIT_CHOICES)}, "
+                               f"not {self.sixteen_bit!r}")
         if not isinstance(self.max_pixels, int) or self.max_pixels < 1:
-            raise ValueError(f"max_pixels must be a positive whole number of pixels, not {self.max_pixels!r}")
+            raise InvalidValue(f"max_pixels must be a positive whole number of pixels, not {self.max_pixels!r}")
 
 
 @dataclass

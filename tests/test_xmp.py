@@ -533,11 +533,25 @@ def test_writes_from_many_threads(tmp_path, read_tags):
 def test_importing_the_module_is_cheap():
     """Commands that only write or read XMP must start fast: no torch, no exiv2 until used."""
     code = (
-        "import sys, types\n"
-        f"package = types.ModuleType('artimuse_core'); package.__path__ = [{str(REPO / 'artimuse_core')!r}]\n"
-        "sys.modules['artimuse_core'] = package  # skip the package __init__, which loads the engine today\n"
+        "import sys\n"
         "import artimuse_core.xmp\n"
         "print(sorted(m for m in ('torch', 'exiv2', 'sqlalchemy', 'numpy') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_without_the_xmp_extra_one_clear_line_names_it(tmp_path, monkeypatch):
+    """python-exiv2 is the optional 'xmp' extra (GPL): without it, writing and reading say what to install."""
+    from artimuse_core.errors import MissingExtra
+    from artimuse_core.xmp import packets
+
+    image = tmp_path / "a.jpg"
+    Image.new("RGB", (8, 8)).save(image)
+    monkeypatch.setattr(packets, "_exiv2", None)
+    monkeypatch.setitem(sys.modules, "exiv2", None)  # what an environment without the package gives
+    for call in (lambda: write_xmp(image, FACTS), lambda: read_rating(image)):
+        with pytest.raises(MissingExtra) as caught:
+            call()
+        assert "pip install 'artimuse-studio[xmp]'" in str(caught.value) and "\n" not in str(caught.value)
+    assert not sidecar_path(image, "darktable").exists()  # nothing half-written

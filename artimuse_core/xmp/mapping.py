@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..errors import InvalidValue
+
 #: The documented default. Fixed thresholds are the inverse of the library's ``STAR_SCORES`` (score =
 #: stars x 20 - 10): each star owns a 20-point bin, so a rating written here and read back by ``ratings
 #: import`` lands on its bin's centre.
@@ -57,7 +59,7 @@ class RatingMapping:
     """How scores become stars. ``cuts``, ``reject_below`` and ``pick_at`` are in the mode's units:
     score points for ``thresholds``, percentiles (0-100, exclusive) for ``percentiles``.
 
-    Raises ``ValueError`` (naming the setting) for cut points that are not strictly ascending or out of range.
+    Raises ``InvalidValue`` (a ``ValueError``, naming the setting) for cut points that are not strictly ascending or out of range.
     """
 
     mode: Literal["thresholds", "percentiles"] = "thresholds"
@@ -67,17 +69,17 @@ class RatingMapping:
 
     def __post_init__(self):
         if self.mode not in ("thresholds", "percentiles"):
-            raise ValueError(f"rating mode must be 'thresholds' or 'percentiles', not {self.mode!r}")
+            raise InvalidValue(f"rating mode must be 'thresholds' or 'percentiles', not {self.mode!r}")
         cuts = self.resolved_cuts
         if len(cuts) != 4 or any(math.isnan(c) for c in cuts):
-            raise ValueError(f"rating cuts must be four numbers, got {self.cuts!r}")
+            raise InvalidValue(f"rating cuts must be four numbers, got {self.cuts!r}")
         inside = (lambda c: 0 < c < 100) if self.mode == "percentiles" else (lambda c: 0 <= c <= 100)
         if list(cuts) != sorted(set(cuts)) or not all(inside(c) for c in cuts):
-            raise ValueError(f"rating cuts must rise strictly within 0-100, got {self.cuts!r}")
+            raise InvalidValue(f"rating cuts must rise strictly within 0-100, got {self.cuts!r}")
         for name in ("reject_below", "pick_at"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and inside(value)):
-                raise ValueError(f"rating {name} must be within 0-100, got {value!r}")
+                raise InvalidValue(f"rating {name} must be within 0-100, got {value!r}")
 
     @property
     def resolved_cuts(self) -> tuple[float, ...]:
@@ -97,7 +99,7 @@ class RatingMapping:
                              "thresholds " + "/".join(f"{c:g}" for c in cuts))
         ordered = sorted(float(s) for s in scores)
         if not ordered:
-            raise ValueError("percentile ratings need the folder's or collection's scores; none were given")
+            raise InvalidValue("percentile ratings need the folder's or collection's scores; none were given")
 
         def at(percentile: float | None) -> float | None:
             if percentile is None:
@@ -155,12 +157,12 @@ class XmpSettings:
 
     def __post_init__(self):
         if self.naming not in ("lightroom", "darktable"):
-            raise ValueError(f"xmp naming must be 'lightroom' or 'darktable', not {self.naming!r}")
+            raise InvalidValue(f"xmp naming must be 'lightroom' or 'darktable', not {self.naming!r}")
         if self.target not in ("sidecar", "embedded"):
-            raise ValueError(f"xmp target must be 'sidecar' or 'embedded', not {self.target!r}")
+            raise InvalidValue(f"xmp target must be 'sidecar' or 'embedded', not {self.target!r}")
         if self.label not in (None, "category", "pick"):
-            raise ValueError(f"xmp label must be None, 'category' or 'pick', not {self.label!r}")
+            raise InvalidValue(f"xmp label must be None, 'category' or 'pick', not {self.label!r}")
         if self.label == "pick" and self.rating.pick_at is None:
-            raise ValueError("xmp label 'pick' needs rating pick_at (the score or percentile that makes a pick)")
+            raise InvalidValue("xmp label 'pick' needs rating pick_at (the score or percentile that makes a pick)")
         if self.retries < 0 or self.lower_bound_k < 0:
-            raise ValueError("xmp retries and lower_bound_k must not be negative")
+            raise InvalidValue("xmp retries and lower_bound_k must not be negative")

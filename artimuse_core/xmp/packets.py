@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InvalidSidecar, MetadataUnreadable
+from ..errors import InvalidSidecar, MetadataUnreadable, MissingExtra
 
 NAMESPACE = "http://ns.artimuse.studio/1.0/"
 PREFIX = "artimuse"
@@ -30,11 +30,18 @@ _exiv2 = None
 
 
 def exiv2_module():
-    """python-exiv2, initialised once with our namespace registered (under the lock)."""
+    """python-exiv2, initialised once with our namespace registered (under the lock).
+
+    Raises:
+        MissingExtra: python-exiv2 is not installed (it is the optional ``xmp`` extra: GPL-3.0-or-later).
+    """
     global _exiv2
     with _LOCK:
         if _exiv2 is None:
-            import exiv2
+            try:
+                import exiv2
+            except ImportError as exc:
+                raise MissingExtra("xmp", "python-exiv2", "XMP sidecars and ratings", exc) from exc
 
             exiv2.XmpParser.initialize()
             exiv2.XmpProperties.registerNs(NAMESPACE, PREFIX)

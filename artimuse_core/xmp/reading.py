@@ -96,7 +96,7 @@ def _from_xmp(fields: _Fields, image: str, source: str, origin: str) -> RatingRe
 
 
 def _rated(stars: float, common: dict) -> RatingRecord:
-    from ..library.api import stars_to_score  # the library's documented mapping (STAR_SCORES)
+    from ..library.records import stars_to_score  # the library's documented mapping (STAR_SCORES)
 
     return RatingRecord(status="rated", stars=stars, score=stars_to_score(stars), **common)
 

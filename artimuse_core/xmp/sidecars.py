@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SidecarConflict, SidecarWriteError
+from ..errors import InvalidValue, SidecarConflict, SidecarWriteError
 
 STYLES = ("lightroom", "darktable")
 #: Files that are renderings, not RAWs: in a RAW + JPEG pair the shared sidecar belongs to the RAW.
@@ -36,7 +36,7 @@ def sidecar_path(image: str | os.PathLike, naming: str = "darktable") -> Path:
         return image.with_suffix(".xmp")
     if naming == "darktable":
         return image.with_name(image.name + ".xmp")
-    raise ValueError(f"xmp naming must be one of {', '.join(STYLES)}, not {naming!r}")
+    raise InvalidValue(f"xmp naming must be one of {', '.join(STYLES)}, not {naming!r}")
 
 
 def find_sidecars(image: str | os.PathLike, prefer: str = "darktable") -> list[Sidecar]:

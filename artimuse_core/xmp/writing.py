@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..categories import normalise_category
-from ..errors import SidecarWriteError
+from ..errors import InvalidValue, SidecarWriteError
 from . import sidecars
 from .mapping import StarScale, XmpSettings, score_keyword
 from .packets import PREFIX, EmbeddedXmp, XmpPacket
@@ -37,7 +37,7 @@ def critique_property(attribute: str) -> str:
     words = re.findall(r"[A-Za-z0-9]+|&", attribute)
     name = "".join("And" if w == "&" else w[:1].upper() + w[1:] for w in words)
     if not name:
-        raise ValueError(f"critique attribute {attribute!r} has no letters or digits")
+        raise InvalidValue(f"critique attribute {attribute!r} has no letters or digits")
     return "Critique" + name
 
 
@@ -61,16 +61,16 @@ class ScoreFacts:
 
     def __post_init__(self):
         if not (isinstance(self.score, (int, float)) and 0 <= self.score <= 100):
-            raise ValueError(f"score must be a number within 0-100, got {self.score!r}")
+            raise InvalidValue(f"score must be a number within 0-100, got {self.score!r}")
         if self.std is not None and not (isinstance(self.std, (int, float)) and self.std >= 0):
-            raise ValueError(f"std must be a number of score points >= 0, got {self.std!r}")
+            raise InvalidValue(f"std must be a number of score points >= 0, got {self.std!r}")
 
     @classmethod
     def from_result(cls, result, critiques: Mapping[str, str] | None = None,
                     scored_at: str | None = None) -> ScoreFacts:
         """From a ``ScoreResult`` (its provenance gives model, fingerprint, adapter, engine version)."""
         if result.score is None:
-            raise ValueError(f"{result.path}: no score to write ({getattr(result, 'error', None) or 'not scored'})")
+            raise InvalidValue(f"{result.path}: no score to write ({getattr(result, 'error', None) or 'not scored'})")
         provenance = getattr(result, "provenance", None)
         return cls(
             score=result.score, std=result.std, category=getattr(result, "category", None),
@@ -218,7 +218,7 @@ def write_xmp(image: str | os.PathLike, facts: ScoreFacts, settings: XmpSettings
     itself (never done otherwise). Returns an ``XmpWrite``. Raises ``InvalidSidecar`` (existing sidecar or
     embedded packet not valid XMP: left untouched), ``SidecarWriteError`` (read-only folder, permissions,
     missing image), ``SidecarConflict`` (another program kept changing it), ``MetadataUnreadable`` (embedded
-    target that exiv2 cannot open), ``ValueError`` (percentile mapping without ``scale``).
+    target that exiv2 cannot open), ``InvalidValue`` (percentile mapping without ``scale``).
     """
     settings = settings or XmpSettings()
     image = Path(image)
