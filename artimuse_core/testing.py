@@ -62,8 +62,9 @@ _WORDS = (
 
 
 class FakeEngine:
-    """Canned, seeded scores and critiques with ``Engine``'s public interface (``score``, ``iter_scores``,
-    ``critique``, ``evaluate``, ``provenance``, ``batch_size``, ``spec``, ``image_options``).
+    """Canned, seeded scores and critiques with ``Engine``'s public interface (``evaluate``, and its thin
+    wrappers ``score``, ``iter_scores`` and ``critique``; ``provenance``, ``batch_size``, ``spec``,
+    ``image_options``).
 
     Args:
         spec: the ``EngineSpec`` (or model name) it pretends to run, with setting ``overrides`` on top
@@ -97,48 +98,7 @@ class FakeEngine:
         """The next images score exactly these (0-100), in order; then seeded scores resume."""
         self._queued.extend(scores)
 
-    # ------------------------------------------------------------------------------------------- scores
-    def score(
-        self,
-        sources: Sequence[Any],
-        progress: Callable[[int], None] | None = None,
-        predict_category: bool | Callable[[Any], bool] = False,
-    ) -> list[ScoreResult]:
-        """``iter_scores`` as a list, like ``Engine.score``."""
-        return list(self.iter_scores(sources, progress, predict_category))
-
-    def iter_scores(
-        self,
-        sources: Iterable[Any],
-        progress: Callable[[int], None] | None = None,
-        predict_category: bool | Callable[[Any], bool] = False,
-    ) -> Iterator[ScoreResult]:
-        """One result per source in input order, a batch at a time, like ``Engine.iter_scores``."""
-        from .errors import ImageError
-        from .images import decode_many
-
-        sources = list(sources)
-        self.calls.append(("iter_scores", [str(s) for s in sources]))
-        batch: list[ScoreResult] = []
-        for item in decode_many(sources, self.image_options, self.spec.decode_workers):
-            if isinstance(item, ImageError):
-                yield from self._flush(batch, progress)
-                batch = []
-                yield ScoreResult(path=item.path, error=str(item), error_kind=item.kind, provenance=self.provenance)
-                if progress:
-                    progress(1)
-                continue
-            if self.before_score:
-                self.before_score(item.source)
-            if self.delay_s:
-                time.sleep(self.delay_s)
-            wanted = predict_category(item.source) if callable(predict_category) else predict_category
-            batch.append(self._result(item, bool(wanted)))
-            if len(batch) >= self.batch_size:
-                yield from self._flush(batch, progress)
-                batch = []
-        yield from self._flush(batch, progress)
-
+    # -------------------------------------------------------------------------------------- the one call
     def evaluate(
         self,
         sources: Iterable[Any],
@@ -147,20 +107,86 @@ class FakeEngine:
         critique: Sequence[str] = (),
         max_new_tokens: int | None = None,
         progress: Callable[[int], None] | None = None,
+        on_step: Callable[[int, int], None] | None = None,
     ) -> Iterator[ScoreResult]:
-        """Score, optional category and optional critiques per source (the ``Engine.evaluate`` contract)."""
+        """Score, optional category and optional critiques per source from one decode each, in input order
+        (the ``Engine.evaluate`` contract: ``progress(1)`` per image; ``on_step(step, max_new_tokens)`` per
+        generated word of a critique, an exception from it stops the call; a bad file yields its error
+        result in its place)."""
+        from .errors import ImageError
+        from .images import decode_many
+
         attributes = [resolve_attribute(a) for a in critique]
-        for result in self.iter_scores(sources, progress, predict_category):
-            if result.ok and attributes:
-                for c in self.critique([result.path], attributes, max_new_tokens or self.spec.max_new_tokens):
-                    result.critiques[c.attribute] = c.text or ""
+        limit = max_new_tokens or self.spec.max_new_tokens
+        sources = list(sources)
+        self.calls.append(("evaluate", [str(s) for s in sources]))
+        for item in decode_many(sources, self.image_options, self.spec.decode_workers):
+            if isinstance(item, ImageError):
+                result = ScoreResult(path=item.path, error=str(item), error_kind=item.kind, provenance=self.provenance)
+            else:
+                if self.before_score:
+                    self.before_score(item.source)
+                if self.delay_s:
+                    time.sleep(self.delay_s)
+                wanted = predict_category(item.source) if callable(predict_category) else predict_category
+                result = self._result(item, bool(wanted))
+                for attribute in attributes:
+                    words = self._words(item, attribute, limit, on_step)
+                    result.critiques[attribute] = " ".join(words).capitalize() + "."
+            if progress:
+                progress(1)
             yield result
 
-    def _flush(self, batch: list[ScoreResult], progress: Callable[[int], None] | None) -> list[ScoreResult]:
-        if batch and progress:
-            progress(len(batch))
-        return batch
+    # ------------------------------------------------------------------------------------ thin wrappers
+    def score(
+        self,
+        sources: Sequence[Any],
+        progress: Callable[[int], None] | None = None,
+        predict_category: bool | Callable[[Any], bool] = False,
+    ) -> list[ScoreResult]:
+        """``evaluate`` without critiques, as a list, like ``Engine.score``."""
+        return list(self.evaluate(sources, predict_category=predict_category, progress=progress))
 
+    def iter_scores(
+        self,
+        sources: Iterable[Any],
+        progress: Callable[[int], None] | None = None,
+        predict_category: bool | Callable[[Any], bool] = False,
+    ) -> Iterator[ScoreResult]:
+        """Like ``score``, yielding results in input order, like ``Engine.iter_scores``."""
+        return self.evaluate(sources, predict_category=predict_category, progress=progress)
+
+    def critique(
+        self,
+        sources: Sequence[Any],
+        attributes: Sequence[str] = ATTRIBUTES,
+        max_new_tokens: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> list[CritiqueResult]:
+        """One seeded text per (source, attribute), in that order, like ``Engine.critique``."""
+        from .errors import ImageError
+        from .images import decode_many
+
+        attributes = [resolve_attribute(a) for a in attributes]
+        if not attributes:
+            return []
+        limit = max_new_tokens or self.spec.max_new_tokens
+        self.calls.append(("critique", [str(s) for s in sources]))
+        results: list[CritiqueResult] = []
+        for item in decode_many(list(sources), self.image_options, self.spec.decode_workers):
+            for attribute in attributes:
+                if isinstance(item, ImageError):
+                    results.append(CritiqueResult(item.path, attribute, error=str(item), error_kind=item.kind))
+                    continue
+                words = self._words(item, attribute, limit, on_step)
+                text = " ".join(words).capitalize() + "."
+                results.append(CritiqueResult(item.source, attribute, text=text, token_ids=list(range(len(words)))))
+            if progress:
+                progress(len(attributes))
+        return results
+
+    # ------------------------------------------------------------------------------------------ internals
     def _result(self, decoded: Any, predict_category: bool) -> ScoreResult:
         rng = random.Random(f"{self.seed}:{hashlib.sha256(decoded.pixel_values.tobytes()).hexdigest()}")
         centre = self._queued.pop(0) if self._queued else rng.uniform(20, 80)
@@ -178,48 +204,22 @@ class FakeEngine:
             width=decoded.width,
             height=decoded.height,
             provenance=self.provenance,
+            decoder=decoded.decoder,
+            warnings=list(decoded.warnings),
         )
         if predict_category:
             result.category = CATEGORY_IDS[rng.randrange(len(CATEGORY_IDS))]
             result.category_probability = rng.uniform(0.4, 0.95)
         return result
 
-    # ---------------------------------------------------------------------------------------- critiques
-    def critique(
-        self,
-        sources: Sequence[Any],
-        attributes: Sequence[str] = ATTRIBUTES,
-        max_new_tokens: int | None = None,
-        progress: Callable[[int], None] | None = None,
-    ) -> list[CritiqueResult]:
-        """One seeded text per (source, attribute), in that order, like ``Engine.critique``."""
-        from .errors import ImageError
-        from .images import decode_many
-
-        attributes = [resolve_attribute(a) for a in attributes]
-        limit = max_new_tokens or self.spec.max_new_tokens
-        self.calls.append(("critique", [str(s) for s in sources]))
-        results: list[CritiqueResult] = []
-        for item in decode_many(list(sources), self.image_options, self.spec.decode_workers):
-            for attribute in attributes:
-                if isinstance(item, ImageError):
-                    results.append(CritiqueResult(item.path, attribute, error=str(item), error_kind=item.kind))
-                    continue
-                rng = random.Random(
-                    f"{self.seed}:{attribute}:{hashlib.sha256(item.pixel_values.tobytes()).hexdigest()}"
-                )
-                words = [rng.choice(_WORDS) for _ in range(min(limit, 12))]
-                results.append(
-                    CritiqueResult(
-                        item.source,
-                        attribute,
-                        text=" ".join(words).capitalize() + ".",
-                        token_ids=list(range(len(words))),
-                    )
-                )
-            if progress:
-                progress(len(attributes))
-        return results
+    def _words(self, decoded: Any, attribute: str, limit: int, on_step: Callable[[int, int], None] | None) -> list[str]:
+        """A critique's seeded words (at most 12, at most ``limit``), "generated" one step at a time."""
+        rng = random.Random(f"{self.seed}:{attribute}:{hashlib.sha256(decoded.pixel_values.tobytes()).hexdigest()}")
+        words = [rng.choice(_WORDS) for _ in range(min(limit, 12))]
+        if on_step is not None:
+            for step in range(1, len(words) + 1):
+                on_step(step, limit)
+        return words
 
 
 __all__ = ["FakeEngine", "PROVENANCE"]

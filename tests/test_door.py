@@ -107,9 +107,28 @@ def test_errors_are_recorded_and_the_run_goes_on(library, files, tmp_path):
     )
     statuses = {r.path: (r.status, r.error_kind) for r in results}
     assert statuses[str(files[0])] == ("scored", None)
-    assert statuses[str(broken)][0] == "failed" and statuses[str(missing)] == ("failed", "unreadable")
+    # a file that is not there when it is read has gone (decoding says the same: FileGone): not an error
+    assert statuses[str(broken)][0] == "failed" and statuses[str(missing)] == ("gone", "gone")
     assert statuses["nowhere/*.png"] == ("failed", "missing")
-    assert {e.path for e in library.errors()} == {str(broken), str(missing), "nowhere/*.png"}
+    assert {e.path for e in library.errors()} == {str(broken), "nowhere/*.png"}
+
+
+def test_passed_over_files_are_not_errors_and_their_jobs_say_why(library, files, tmp_path, monkeypatch):
+    """A file passed over while decoding (here: a RAW without its decoder) is counted as such, never as an
+    error; a watcher job for it ends passed_over with the reason."""
+    from artimuse_core import decoders
+    from tests import corpus
+
+    raw = tmp_path / "a.CR2"
+    corpus.write_dng(raw)
+    monkeypatch.setattr(decoders, "available", lambda family: False)
+    library.enqueue(str(raw), raw.stat().st_size, raw.stat().st_mtime)
+    job = library.pending_jobs()[0]
+    result = list(ingest(FakeEngine(), library, [raw], jobs={job.path: job.id}))[0]
+    assert (result.status, result.error_kind) == ("passed_over", "no_decoder") and "install" in result.error
+    assert library.errors() == [] and library.queue_length() == {}
+    finished = library.last_processed()
+    assert (finished.id, finished.status) == (job.id, "passed_over") and finished.error == result.error
 
 
 def test_a_job_whose_file_vanished_ends_gone(library, files):

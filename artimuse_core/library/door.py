@@ -8,13 +8,16 @@ For each file the door decides, in this order:
 2. **Category**, one rule: the ``category`` given; else the deepest configured folder holding the file
    (``[[folders]]`` of the config, or the ``folders`` given); else what the library already holds for the
    image; else the model predicts it (recorded as ``predicted``, with its probability).
-3. **Score** (and the category prediction and critiques) in one engine call, ``_evaluate``.
+3. **Score** (and the category prediction and critiques) in one engine call, ``Engine.evaluate``: one
+   decode and one vision pass per image for all three.
 4. **Critiques follow the score**: asked-for critiques are stored with the evaluation they describe; with
    ``queue_critiques`` they are queued as a durable job in the same transaction as the score (the watcher
    writes scores first and critiques when no score waits); a cached evaluation only gets the critiques it
    lacks.
-5. **Errors**: a file that cannot be read or decoded is recorded with its reason and yields a ``failed``
-   (or ``gone``/``passed_over``) result; the run goes on.
+5. **Errors**: a file that cannot be read or decoded is recorded with its reason (``artimuse errors``) and
+   yields a ``failed`` result; the run goes on. A file passed over on purpose (no decoder installed, a RAW
+   with only a thumbnail, a FIFO) or gone before it was read is not an error: it yields a ``passed_over``
+   or ``gone`` result, and its watcher job (if any) ends with that status and the reason.
 
 Results are ``ScoreResult``s with ``status`` and ``evaluation_id`` filled, yielded as they are recorded:
 cached and failed files first, then each batch of scored ones.
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..categories import normalise_category
 from ..config import deepest_category
+from ..paths import display_path
 from ..results import ScoreResult
 from ..spec import default_of
 from .records import FileFacts, JobRecord, ScoredFile, file_facts
@@ -59,7 +63,8 @@ def ingest(
     """Score ``sources`` (image files) into ``library`` (``None``: score without recording), one result each.
 
     Args:
-        engine: an ``Engine`` (or anything with its public interface, such as ``testing.FakeEngine``).
+        engine: an ``Engine`` (or anything with its public interface, such as ``testing.FakeEngine``); None
+            when there are no ``sources`` (only ``problems`` to record: no model needs loading for that).
         category: the category of every file (any accepted spelling); None applies the rule above.
         force: score again even when this content was already scored by this model.
         critique: attributes to critique (full names or unique prefixes); empty for none.
@@ -82,12 +87,15 @@ def ingest(
     tokens = max_new_tokens or _spec_value(engine, "max_new_tokens")
     fixed = normalise_category(category) if category else None
     jobs = dict(jobs or {})
-    provenance = engine.provenance
+    provenance = engine.provenance if engine is not None else None
     for path, kind, message in problems:
+        result = ScoreResult(str(path), error=message, error_kind=kind, provenance=provenance)
         if library is not None:
-            library.record_error(path, kind, message)
+            _record_outcome(library, result, None)
         _tick(progress)
-        yield ScoreResult(str(path), error=message, error_kind=kind, provenance=provenance)
+        yield result
+    if not sources:
+        return
     if library is None:
         yield from _score_only(engine, sources, fixed, attributes, tokens, progress)
         return
@@ -143,13 +151,7 @@ def ingest(
     ):
         job_id = jobs.get(result.path)
         if not result.ok:
-            library.record_error(
-                result.path,
-                result.error_kind or "image",
-                result.error or "",
-                job_id,
-                status="gone" if result.status == "gone" else "failed",
-            )
+            _record_outcome(library, result, job_id)
             yield result
             continue
         if result.error:  # scored, but a critique failed: the score is kept, the failure recorded
@@ -187,17 +189,15 @@ def critique_jobs(engine: Any, library: Library, jobs: Iterable[JobRecord]) -> I
         results = engine.critique([job.path], attributes, max_new_tokens=tokens)
         failed = [r for r in results if not r.ok]
         if failed:
-            kind = failed[0].error_kind or "image"
-            library.record_error(
-                job.path, kind, failed[0].error or "", job.id, status="gone" if kind == "gone" else "failed"
-            )
-            yield ScoreResult(
+            result = ScoreResult(
                 job.path,
                 error=failed[0].error,
-                error_kind=kind,
+                error_kind=failed[0].error_kind or "image",
                 evaluation_id=job.evaluation_id,
                 provenance=engine.provenance,
             )
+            _record_outcome(library, result, job.id)
+            yield result
             continue
         texts = {r.attribute: r.text or "" for r in results}
         library.record_critiques(job.evaluation_id, texts, job.id)  # type: ignore[arg-type]
@@ -224,26 +224,16 @@ def _evaluate(
     progress: Progress | None,
 ) -> Iterator[ScoreResult]:
     """The door's one engine call: score, optional category and optional critiques of each source, in
-    input order.
-
-    Until ``Engine.evaluate`` lands (issue 11 move 3: one decode and one vision pass for all three), this is
-    ``iter_scores`` plus one batched ``critique`` call per batch of scored images. At merge, the body becomes
-    ``return engine.evaluate(sources, predict_category=predict_category, critique=critique,
-    max_new_tokens=max_new_tokens, progress=progress)``.
-    """
+    input order, from one decode and one vision-tower pass per image (``Engine.evaluate``)."""
     if not sources:
-        return
-    scores = engine.iter_scores(sources, progress, predict_category=predict_category)
-    if not critique:
-        yield from scores
-        return
-    waiting: list[ScoreResult] = []
-    for result in scores:
-        waiting.append(result)
-        if sum(r.ok for r in waiting) >= engine.batch_size:
-            yield from _with_critiques(engine, waiting, critique, max_new_tokens)
-            waiting = []
-    yield from _with_critiques(engine, waiting, critique, max_new_tokens)
+        return iter(())
+    return engine.evaluate(
+        sources,
+        predict_category=predict_category,
+        critique=critique,
+        max_new_tokens=max_new_tokens,
+        progress=progress,
+    )
 
 
 def _with_critiques(
@@ -261,6 +251,15 @@ def _with_critiques(
             elif target.error is None:
                 target.error, target.error_kind = f"critique {c.attribute}: {c.error}", c.error_kind
     return results
+
+
+def _record_outcome(library: Library, result: ScoreResult, job_id: int | None) -> None:
+    """Where a result without a score goes: a failure is an error row (``artimuse errors``); a file passed
+    over or gone is not an error, so only its watcher job (if any) ends with that status and the reason."""
+    if result.status == "failed":
+        library.record_error(result.path, result.error_kind or "image", result.error or "", job_id)
+    elif job_id is not None:
+        library.finish_jobs([job_id], result.status, result.error)
 
 
 def _critique_cached(
@@ -325,12 +324,12 @@ def _category_rule(
 
 
 def _unreadable(library: Library, path: Path, error: OSError, job_id: int | None, provenance: Any) -> ScoreResult:
-    message = f"{path}: {error.strerror or error}"
-    if job_id is not None and isinstance(error, FileNotFoundError):
-        library.finish_jobs([job_id], "gone", message)  # it vanished before it was read: not an error
-        return ScoreResult(str(path), error=message, error_kind="gone", provenance=provenance)
-    library.record_error(path, "unreadable", message, job_id)
-    return ScoreResult(str(path), error=message, error_kind="unreadable", provenance=provenance)
+    """A file that could not be hashed: gone (vanished before it was read: not an error) or unreadable."""
+    message = f"{display_path(path)}: {error.strerror or error}"
+    kind = "gone" if isinstance(error, FileNotFoundError) else "unreadable"
+    result = ScoreResult(str(path), error=message, error_kind=kind, provenance=provenance)
+    _record_outcome(library, result, job_id)
+    return result
 
 
 def _facts_or_error(path: Path) -> tuple[Path, FileFacts | OSError]:

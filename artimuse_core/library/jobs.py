@@ -13,8 +13,9 @@ from .records import JobRecord, KnownFile
 from .session import LibrarySession, under
 from .tables import evaluations, images, jobs, utcnow
 
-#: Job states: pending until its results commit; then done, failed (with the error) or gone.
-JOB_STATUSES = ("pending", "done", "failed", "gone")
+#: Job states: pending until its results commit; then done, failed (with the error), gone or passed_over
+#: (with the reason).
+JOB_STATUSES = ("pending", "done", "failed", "gone", "passed_over")
 
 
 class Jobs(LibrarySession):
@@ -85,10 +86,10 @@ class Jobs(LibrarySession):
         return self._run(lambda c: {kind: count for kind, count in c.execute(query)}, write=False)
 
     def last_processed(self) -> JobRecord | None:
-        """The job that finished last (done or failed), if any."""
+        """The job that finished last (done, failed, gone or passed over), if any."""
         query = (
             select(jobs)
-            .where(jobs.c.status.in_(("done", "failed")))
+            .where(jobs.c.status.in_(JOB_STATUSES[1:]))
             .order_by(jobs.c.updated_at.desc(), jobs.c.id.desc())
             .limit(1)
         )
