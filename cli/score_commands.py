@@ -10,7 +10,9 @@ from typing import Any
 import click
 
 from artimuse_core.categories import CATEGORIES, normalise_category
+from artimuse_core.paths import display_path
 from artimuse_core.prompts import ATTRIBUTES
+from artimuse_core.results import ScoreResult
 
 from .context import app
 from .options import Failure, category_option, engine_options, flagify, json_option
@@ -75,8 +77,14 @@ def score(
     Results go into the library (`artimuse top`, `artimuse show`); a file whose content was already scored
     by the same model is not scored again (status `cached`) unless --force.
 
-    Exit code 0 when every image scored, 1 when any failed (the failures are still listed, with their
-    error, and recorded: `artimuse errors`), 2 when nothing could run (bad model, bad option).
+    Every file the walk sees is accounted for: scored, cached, failed (with its error, recorded:
+    `artimuse errors`) or passed over with the reason (RAW without a decoder, .txt, hidden files...). A
+    summary line on stderr counts them ("12 scored, 3 cached, 2 failed, 40 passed over: 38 RAW, 2 .txt");
+    json, jsonl and csv also list passed-over files as rows (status passed_over, the reason in error).
+    Nothing to score: the summary says so and no model is loaded.
+
+    Exit code 0 when every image scored (or was passed over), 1 when any failed (still listed, with their
+    error), 2 when nothing could run (bad model, bad option).
 
     \b
     Examples:
@@ -85,7 +93,7 @@ def score(
       artimuse score 'shoots/**/*.jpg' --format jsonl | jq .score
       artimuse score big.tif --max-pixels 400000000 --model ./ArtiMuse_AVA --no-save
     """
-    from artimuse_core.files import collect_images
+    from artimuse_core.files import collect_images, run_summary
     from artimuse_core.library.door import ingest
 
     fmt = "json" if as_json else fmt
@@ -93,45 +101,61 @@ def score(
     category = checked_category(category)
     context = app()
     collected = collect_images(list(paths))
-    library = context.library() if save else None
-    engine = context.engine()
-    order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
+    passed_over = [passed_over_row(p) for p in collected.passed_over]
     rows: list[dict[str, Any]] = []
-    with progress_bar(len(collected.files), "img", "scoring") as bar:
-        for result in ingest(
-            engine,
-            library,
-            collected.files,
-            category=category,
-            force=force,
-            problems=collected.problems,
-            progress=bar.update,
-        ):
-            row = result.to_dict(distribution=with_distribution)
-            if fmt == "jsonl":
-                emit_jsonl(row)
-            rows.append(row)
-    rows.sort(key=lambda r: order.get(r["path"], len(order)))
-    if fmt == "table":
-        emit_rows(
-            [dict(r, error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: "))) for r in rows],
-            fmt,
-            SCORE_COLUMNS,
-        )
-    elif fmt != "jsonl":
-        emit_rows(rows, fmt, SCORE_COLUMNS + ["model"] + (["distribution"] if with_distribution else []))
-    _summary(rows)
-
-
-def _summary(rows: list[dict[str, Any]]) -> None:
-    """The failures on stderr, and exit code 1 when there are any (passed-over files are not failures)."""
-    failed = sum(1 for r in rows if r["error"] and r["status"] != "passed_over")
-    passed_over = sum(1 for r in rows if r["status"] == "passed_over")
-    if passed_over:
-        click.echo(f"{passed_over} of {len(rows)} file(s) passed over", err=True)
+    if collected.files or collected.problems:
+        library = context.library() if save else None
+        engine = context.engine() if collected.files else None  # nothing to score: no model to load
+        order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
+        with progress_bar(len(collected.files), "img", "scoring") as bar:
+            for result in ingest(
+                engine,
+                library,
+                collected.files,
+                category=category,
+                force=force,
+                problems=collected.problems,
+                progress=bar.update,
+            ):
+                row = result.to_dict(distribution=with_distribution)
+                if fmt == "jsonl":
+                    emit_jsonl(printable(row))
+                rows.append(row)
+        rows.sort(key=lambda r: order.get(r["path"], len(order)))
+    if fmt == "jsonl":
+        for row in passed_over:
+            emit_jsonl(printable(row))
+    elif fmt == "table":
+        shown = [printable(r) for r in rows if r["status"] != "passed_over"]  # the summary counts those
+        if shown:
+            emit_rows(
+                [dict(r, error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: "))) for r in shown],
+                fmt,
+                SCORE_COLUMNS,
+            )
+    else:
+        columns = SCORE_COLUMNS + ["error_kind", "model"] + (["distribution"] if with_distribution else [])
+        emit_rows([printable(r) for r in rows + passed_over], fmt, columns)
+    for row in rows:
+        for warning in row.get("warnings") or ():
+            click.echo(f"warning: {display_path(row['path'])}: {warning}", err=True)
+    click.echo(run_summary(collected, rows), err=True)
+    failed = sum(1 for r in rows if r["status"] == "failed")
     if failed:
         click.echo(f"{failed} of {len(rows)} image(s) failed", err=True)
         sys.exit(1)
+
+
+def passed_over_row(item: Any) -> dict[str, Any]:
+    """A file the walk passed over (``files.PassedOverFile``) as a result row: status ``passed_over``, the
+    reason in ``error``, its kind in ``error_kind``."""
+    result = ScoreResult(item.path, error=item.message, error_kind=item.kind, status="passed_over")
+    return result.to_dict()
+
+
+def printable(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its path as a person can read it (``paths.display_path``: non-UTF-8 bytes as \\xNN)."""
+    return dict(row, path=display_path(row["path"]))
 
 
 CRITIQUE_HELP = (
@@ -180,7 +204,7 @@ CRITIQUE_HELP = (
 def critique(
     paths: tuple[str, ...], attributes: tuple[str, ...], save: bool, force: bool, fmt: str, as_json: bool
 ) -> None:
-    from artimuse_core.files import collect_images
+    from artimuse_core.files import collect_images, run_summary
     from artimuse_core.library.door import ingest
     from artimuse_core.prompts import resolve_attribute
 
@@ -189,7 +213,7 @@ def critique(
     context = app()
     collected = collect_images(list(paths))
     library = context.library() if save else None
-    engine = context.engine()
+    engine = context.engine() if collected.files else None  # nothing to critique: no model to load
     order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
     rows: list[dict[str, Any]] = []
     with progress_bar(len(collected.files), "img", "critiquing") as bar:
@@ -211,7 +235,7 @@ def critique(
             error = None if text is not None else (result.error or "no critique")
             rows.append(
                 {
-                    "path": result.path,
+                    "path": display_path(result.path),
                     "attribute": attribute,
                     "text": text,
                     "score": result.score,
@@ -233,7 +257,8 @@ def critique(
                 click.echo("  " + row["text"].replace("\n", "\n  "))
     else:
         emit_rows(rows, fmt, ["path", "attribute", "text", "error"])
-    if any(r["error"] for r in rows):
+    click.echo(run_summary(collected, [r.to_dict() for r in results]), err=True)
+    if any(r["error"] and r["status"] != "passed_over" for r in rows):
         sys.exit(1)
 
 

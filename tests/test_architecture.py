@@ -166,7 +166,11 @@ def test_commands_that_do_not_run_the_model_never_import_torch(tmp_path, mixed_i
     """Each command runs in a fresh interpreter's CLI (one subprocess for all, modules checked after each)."""
     image = tmp_path / "a.png"
     image.write_bytes(mixed_images[0].read_bytes())
-    (tmp_path / "ComfyUI" / "custom_nodes").mkdir(parents=True)
+    comfyui = tmp_path / "ComfyUI"  # what `comfyui install` checks a ComfyUI tree by
+    for folder in ("custom_nodes", "comfy"):
+        (comfyui / folder).mkdir(parents=True)
+    for name in ("main.py", "nodes.py", "folder_paths.py"):
+        (comfyui / name).write_text("")
     home = tmp_path / "home"
     script = textwrap.dedent(f"""
         import json, os, sys

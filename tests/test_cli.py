@@ -31,7 +31,12 @@ def folder_with_a_bad_file(tmp_path, mixed_images):
 def check_folder_run(result) -> None:
     assert result.exit_code == 1
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(rows) == 5  # 4 good (one in a subfolder), 1 broken; .txt and hidden files are not images
+    # .txt and hidden files are not images: listed as passed over, with the reason, and counted apart
+    passed_over = sorted((r["path"].rsplit("/", 1)[-1], r["error_kind"]) for r in rows if r["status"] == "passed_over")
+    assert passed_over == [(".hidden.png", "hidden"), ("readme.txt", "not_an_image_name")]
+    assert all(r["error"] and r["score"] is None for r in rows if r["status"] == "passed_over")
+    rows = [r for r in rows if r["status"] != "passed_over"]
+    assert len(rows) == 5  # 4 good (one in a subfolder), 1 broken
     bad = [r for r in rows if r["error"]]
     assert len(bad) == 1 and bad[0]["path"].endswith("broken.jpg") and bad[0]["error_kind"] == "corrupt"
     assert bad[0]["status"] == "failed"
@@ -39,6 +44,7 @@ def check_folder_run(result) -> None:
         assert {"path", "score", "std", "model", "error", "status", "category"} <= row.keys()
     assert all(0 <= r["score"] <= 100 for r in rows if not r["error"])
     assert "1 of 5 image(s) failed" in result.stderr
+    assert "4 scored, 1 failed, 2 passed over: 1 .txt, 1 hidden" in result.stderr.splitlines()
 
 
 def test_score_folder_reports_the_bad_file_and_exits_nonzero(run_cli, folder_with_a_bad_file):
@@ -56,6 +62,7 @@ def test_score_folder_end_to_end_with_the_real_engine(tiny_chat, folder_with_a_b
         cli, ["score", str(folder_with_a_bad_file), "--model", str(tiny_chat), "--format", "jsonl"]
     )
     assert [json.loads(line)["status"] for line in again.stdout.splitlines()].count("cached") == 4
+    assert "0 scored, 4 cached, 1 failed, 2 passed over: 1 .txt, 1 hidden" in again.stderr.splitlines()
 
 
 def test_score_all_good_exits_zero_in_every_format(run_cli, mixed_images):

@@ -102,11 +102,12 @@ def test_the_cli_accounts_for_every_file(tiny_chat, tmp_path, generator):
     counts, labels = Counter(), Counter()
     for shown, case in expected.items():
         want = case.expected
-        if want.status == "passed_over" and want.kind != "thumbnail_only":
-            assert shown not in rows  # counted in the summary line, not printed as a row
+        row = rows.pop(shown)
+        if want.status == "passed_over" and want.kind != "thumbnail_only":  # passed over by the walk
+            assert (row["status"], row["error_kind"], row["score"]) == ("passed_over", want.kind, None), row
+            assert row["error"].startswith(f"{shown}: ")  # the reason, after the printable path
             labels[want.label] += 1
             continue
-        row = rows.pop(shown)
         if want.status == "passed_over":
             assert (row["status"], row["error_kind"]) == ("passed_over", want.kind)
             labels[passed_over_label(want.kind, shown)] += 1
