@@ -34,13 +34,14 @@ from .errors import (
     CorruptImage, EmptyFile, FileGone, ImageError, ImageTooLarge, InvalidValue, NotAnImage, NotARegularFile,
     SymlinkLoop, UnreadableFile,
 )
+from .spec import choices_of, default_of
 
 IMAGE_SIZE = 448
 IMAGENET_MEAN = np.array((0.485, 0.456, 0.406), dtype=np.float32)
 IMAGENET_STD = np.array((0.229, 0.224, 0.225), dtype=np.float32)
-DEFAULT_MAX_PIXELS = 200_000_000
+DEFAULT_MAX_PIXELS: int = default_of("max_pixels")
 EXIF_ORIENTATION = 0x0112
-SIXTEEN_BIT_CHOICES = ("reference", "scale")
+SIXTEEN_BIT_CHOICES = choices_of("sixteen_bit")  # declared once, in spec.py
 
 # Signatures of formats we read: a file that starts like one but can't be opened is corrupt, not
 # "not an image".

@@ -210,6 +210,13 @@ class EngineSpec:
     jpeg_draft: bool = _setting(
         False, "Decode large JPEGs at a reduced scale (at least 448 px): faster, scores move slightly.", kind="bool"
     )
+    sixteen_bit: str = _setting(
+        "reference",
+        "16-bit images: reference converts them as the authors' code does (values over 255 clip to white; the "
+        "result carries a warning saying how much clipped), scale maps 16 to 8 bits so they score as seen.",
+        kind="choice",
+        choices=("reference", "scale"),
+    )
     adapter: str | None = _setting(
         None, "A fine-tuned adapter: its name in the adapters folder, or its folder.", optional=True, metavar="NAME"
     )
@@ -270,7 +277,11 @@ class EngineSpec:
         from .images import ImageOptions
 
         return ImageOptions(
-            max_pixels=self.max_pixels, exif_transpose=self.exif, background=self.background, jpeg_draft=self.jpeg_draft
+            max_pixels=self.max_pixels,
+            exif_transpose=self.exif,
+            background=self.background,
+            jpeg_draft=self.jpeg_draft,
+            sixteen_bit=self.sixteen_bit,
         )
 
 

@@ -138,7 +138,7 @@ def score(
         emit_rows([printable(r) for r in rows + passed_over], fmt, columns)
     for row in rows:
         for warning in row.get("warnings") or ():
-            click.echo(f"warning: {display_path(row['path'])}: {warning}", err=True)
+            click.echo(f"warning: {display_path(row['path'])}: {flagify(warning)}", err=True)
     click.echo(run_summary(collected, rows), err=True)
     failed = sum(1 for r in rows if r["status"] == "failed")
     if failed:

@@ -214,3 +214,23 @@ def test_third_party_warnings_stay_out_of_the_output_unless_verbose(run_cli, mix
     loud = run_cli("--verbose", "score", mixed_images[0], "--no-save", "--json", engine=noisy)
     assert loud.exit_code == 0 and [w.category for w in recwarn] == [FutureWarning]
     assert warnings.filters == before  # and the host process's filters are as they were
+
+
+def test_sixteen_bit_is_one_setting_everywhere(run_cli, tmp_path, monkeypatch):
+    """decode's 16-bit choice is a spec setting: the flag, ARTIMUSE_SIXTEEN_BIT and config show come from it."""
+    from tests import corpus
+
+    scan = corpus.write_sixteen_bit_png(tmp_path / "scan16.png")
+    reference = run_cli("score", scan, "--json", "--no-save")
+    assert reference.exit_code == 0, reference.output
+    assert "16-bit" in reference.stderr and '--sixteen-bit "scale"' in reference.stderr  # the warning names the flag
+    assert json.loads(reference.stdout)[0]["warnings"]
+    scaled = run_cli("score", scan, "--json", "--no-save", "--sixteen-bit", "scale")
+    assert "16-bit" not in scaled.stderr and json.loads(scaled.stdout)[0]["warnings"] == []
+    assert json.loads(scaled.stdout)[0]["score"] != json.loads(reference.stdout)[0]["score"]  # other pixels
+    monkeypatch.setenv("ARTIMUSE_SIXTEEN_BIT", "scale")
+    from_env = run_cli("score", scan, "--json", "--no-save")
+    assert json.loads(from_env.stdout)[0]["score"] == json.loads(scaled.stdout)[0]["score"]
+    shown = json.loads(run_cli("config", "show", "--json").stdout)["settings"]["sixteen_bit"]
+    assert shown == {"value": "scale", "source": "environment"}
+    assert run_cli("score", scan, "--sixteen-bit", "clip").exit_code == 2
