@@ -59,11 +59,17 @@ def comfyui_python(tree: Path, given: Path | None) -> tuple[Path | None, str]:
     return None, "not found (no python_embeded, venv or .venv in or beside the ComfyUI folder)"
 
 
-def can_import(python: Path) -> tuple[bool, str]:
-    """Ask ComfyUI's Python whether it imports the core (a fast import: no torch)."""
-    probe = "import artimuse_core, os; print(artimuse_core.__version__, os.path.dirname(artimuse_core.__file__))"
+def can_import(python: Path, where: Path) -> tuple[bool, str]:
+    """Ask ComfyUI's Python, started in the ComfyUI folder ``where`` as ComfyUI is, whether artimuse-studio
+    is installed there and its core imports with its dependencies (numpy, Pillow; no torch: fast). Run from
+    here, the current folder (a checkout) would be importable whatever that Python has installed, and the
+    core's package itself imports nothing: the probe imports a module that needs the dependencies."""
+    probe = (
+        "import importlib.metadata as m, os, artimuse_core, artimuse_core.images; "
+        "print(m.version('artimuse-studio'), os.path.dirname(artimuse_core.__file__))"
+    )
     try:
-        done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=120)
+        done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=120, cwd=where)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"could not run it ({exc})"
     if done.returncode == 0:
@@ -101,7 +107,7 @@ def install(comfyui_dir: Path, copy: bool, force: bool, python: Path | None, as_
     else:
         target.symlink_to(source, target_is_directory=True)
     interpreter, how = comfyui_python(tree, python)
-    importable, detail = can_import(interpreter) if interpreter else (False, "")
+    importable, detail = can_import(interpreter, tree) if interpreter else (False, "")
     project = project_source()
     fix = f'"{interpreter or "<ComfyUI python>"}" -m pip install "{project or "artimuse-studio"}"'
     report = {"action": "copied" if copy else "linked", "source": str(source), "target": str(target),

@@ -108,6 +108,29 @@ def test_save_image_writes_scores_beside_comfyui_metadata(model, batch, tmp_path
     assert shown.category == "photography"  # the node's input, not a hard-coded category
 
 
+def test_save_to_library_goes_through_the_door_without_running_the_model_again(model, batch, tmp_path,
+                                                                             monkeypatch):
+    """Scores and critiques computed upstream are what the library records: the door asks the model for
+    nothing; a second save of the same images is new files, recorded the same way."""
+    from artimuse_core.library import Library
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
+    scores = ArtiMuseScore().score(model, batch[:2])["result"][0]
+    ArtiMuseCritique().critique(model, batch[:2], "Overall Gestalt", 5)
+    runs = []
+    real = model.engine.evaluate
+    monkeypatch.setattr(model.engine, "evaluate", lambda *a, **k: runs.append(a) or real(*a, **k))
+    ui = ArtiMuseSaveImage().save(batch[:2], model, "door/d", "Overall Gestalt", 5, "aigc", True)["ui"]
+    assert ui["reused"] == [2, 2] and ui["library_model_runs"] == [0] and runs == []
+    library = Library()
+    for i, score in enumerate(scores):
+        shown = library.show(tmp_path / "output" / "door" / f"d_0000{i + 1}_.png")
+        assert shown.category == "aigc" and shown.category_source == "option"
+        assert shown.evaluations[0].score == pytest.approx(score)
+        assert list(shown.evaluations[0].critiques) == ["Overall Gestalt"]
+
+
 def test_save_to_library_with_auto_category_follows_the_library_rule(model, batch, tmp_path, monkeypatch):
     """'auto': a configured folder's category, else the model's prediction (never a fixed 'aigc')."""
     from artimuse_core.library import Library

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,9 +22,10 @@ from PIL.PngImagePlugin import PngInfo
 from artimuse_core import ATTRIBUTES
 from artimuse_core.categories import CATEGORIES
 from artimuse_core.engine_cache import checkpoint_identity, get_engine
+from artimuse_core.spec import default_of
 
-from . import host, models
-from .library import record_in_library
+from . import host, inputs, models
+from .library import Computed, needs_prediction, record_in_library
 
 CATEGORY = "ArtiMuse"
 MODEL_TYPE = "ARTIMUSE_MODEL"
@@ -33,6 +33,7 @@ ALL_ATTRIBUTES = "all eight"
 AUTO = "auto"
 MODEL_TIP = "The loaded ArtiMuse model (from ArtiMuse Load Model)."
 IMAGES_TIP = "Images to judge (an IMAGE batch, e.g. from VAE Decode or Load Image)."
+DEFAULT_MAX_NEW_TOKENS = default_of("max_new_tokens")
 TOKENS_TIP = ("Longest critique, in tokens (greedy decoding; most critiques end well before 512). "
               "Progress moves, and Cancel works, after every token.")
 
@@ -114,18 +115,15 @@ class ArtiMuseLoadModel:
                 "device": (host.device_choices(), {"default": "auto", "tooltip":
                            "Where the model runs: 'auto' is ComfyUI's device. ComfyUI moves the weights there "
                            "before each run and may offload them when other models need the memory."}),
-                "dtype": (["auto", "bfloat16", "float16", "float32"], {"default": "auto", "tooltip":
-                          "Weight precision: 'auto' is bfloat16 on a GPU, float32 on the CPU."}),
+                "dtype": inputs.setting_input("dtype"),
                 "quantize": (host.quantize_choices(), {"default": "none", "tooltip":
-                             "8/4-bit weights (bitsandbytes, CUDA only) to fit smaller GPUs; scores move slightly."}),
-                "batch_size": ("INT", {"default": 8, "min": 1, "max": 128, "tooltip":
-                               "Images per forward pass. Changing it never loads a second copy of the weights."}),
+                             inputs.setting_input("quantize")[1]["tooltip"] + " Offered only where it can work."}),
+                "batch_size": inputs.setting_input("batch_size", "Images per forward pass; halved automatically "
+                                                   "on out-of-memory. Changing it never loads a second copy of "
+                                                   "the weights."),
             },
-            "optional": {
-                "adapter": ("STRING", {"default": "", "tooltip":
-                            "A fine-tuned adapter (its name from `artimuse adapters list`, or its folder); "
-                            "empty for the base model."}),
-            },
+            # Every other engine setting, generated from the spec (artimuse_core/spec.py).
+            "optional": {name: inputs.setting_input(name) for name in inputs.OPTIONAL},
         }
 
     RETURN_TYPES = (MODEL_TYPE,)
@@ -147,12 +145,13 @@ class ArtiMuseLoadModel:
         except Exception as exc:  # a broken folder or adapter: the load itself reports it
             return f"{model}: {exc}"
 
-    def load(self, model, device, dtype, quantize, batch_size, adapter=""):
+    def load(self, model, device, dtype, quantize, batch_size, **settings):
         folder = models.resolve(model, progress=host.download_progress())
         where = host.load_device(device)  # one owner of the device: the patcher's load_device
         with host.node_errors():
-            engine = get_engine(folder, device=str(where), dtype=dtype, quantize=quantize,
-                                batch_size=batch_size, adapter=adapter.strip() or None)
+            chosen = inputs.spec_values({k: v.strip() if isinstance(v, str) else v for k, v in settings.items()})
+            engine = get_engine(folder, device=str(where), dtype=dtype, quantize=quantize, batch_size=batch_size,
+                                **chosen)
         return (host.ArtiMuseModel(engine, where),)
 
 
@@ -187,7 +186,7 @@ class ArtiMuseCritique:
             "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
             "attribute": ([ALL_ATTRIBUTES, *ATTRIBUTES], {"default": ALL_ATTRIBUTES, "tooltip":
                           "Which of ArtiMuse's eight attributes to write about, or all of them."}),
-            "max_new_tokens": ("INT", {"default": 512, "min": 1, "max": 8192, "tooltip": TOKENS_TIP}),
+            "max_new_tokens": inputs.setting_input("max_new_tokens", TOKENS_TIP),
         }}
 
     RETURN_TYPES = ("STRING",)
@@ -265,7 +264,7 @@ class ArtiMuseSaveImage:
                                     "File name prefix; may hold subfolders of the output folder ('ArtiMuse/best')."}),
                 "critique": (["none", ALL_ATTRIBUTES, *ATTRIBUTES], {"default": "none", "tooltip":
                              "Also write critiques into the PNG (and the library)."}),
-                "max_new_tokens": ("INT", {"default": 512, "min": 1, "max": 8192, "tooltip": TOKENS_TIP}),
+                "max_new_tokens": inputs.setting_input("max_new_tokens", TOKENS_TIP),
                 "category": (CATEGORY_CHOICES, {"default": AUTO, "tooltip":
                              "Library category of the saved images. 'auto': the library's rule (the "
                              "category of a configured folder holding the output, else the model's "
@@ -284,20 +283,28 @@ class ArtiMuseSaveImage:
     DESCRIPTION = ("Saves PNGs with score, distribution, critiques and provenance in their text chunks "
                    "('artimuse', 'artimuse_score'), beside ComfyUI's own prompt and workflow.")
 
-    def save(self, images, artimuse_model, filename_prefix, critique, max_new_tokens=512, category=AUTO,
-             save_to_library=False, prompt=None, extra_pnginfo=None):
+    def save(self, images, artimuse_model, filename_prefix, critique, max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
+             category=AUTO, save_to_library=False, prompt=None, extra_pnginfo=None):
         pils = tensor_to_pil(images)
         height, width = images.shape[1], images.shape[2]
         folder, stem, counter, subfolder, _ = host.save_path(filename_prefix, width, height)
         paths = [os.path.join(folder, f"{stem}_{counter + i:05}_.png") for i in range(len(pils))]
         fixed = None if category == AUTO else category
-        predict = bool(save_to_library and not fixed and _library_needs_prediction(paths))
+        attributes = _attributes(critique) if critique != "none" else []
+        library = None
+        if save_to_library:
+            from artimuse_core.library import Library
+
+            with host.node_errors():
+                library = Library()
+        # The door's category rule asks the model only for files no configured folder categorises: predict
+        # those now, in the same pass as their scores, so that the door need not run the model again.
+        predict = library is not None and needs_prediction(library, paths, fixed)
         results, reused_scores = score_images(artimuse_model, pils, predict_category=predict)
         critiques: list[dict[str, str]] = [{} for _ in pils]
         reused_critiques = 0
-        if critique != "none":
-            critiques, reused_critiques = critique_images(artimuse_model, pils, _attributes(critique),
-                                                          max_new_tokens)
+        if attributes:
+            critiques, reused_critiques = critique_images(artimuse_model, pils, attributes, max_new_tokens)
         ui_images = []
         for pil, path, result, texts in zip(pils, paths, results, critiques):
             info = PngInfo()
@@ -309,19 +316,18 @@ class ArtiMuseSaveImage:
             info.add_text("artimuse_score", f"{result.score:.4f}")
             pil.save(path, pnginfo=info, compress_level=4)
             ui_images.append({"filename": os.path.basename(path), "subfolder": subfolder, "type": "output"})
-        if save_to_library:
+        model_runs = 0
+        if library is not None:  # saved first, then recorded through the library's one door
+            computed = Computed(artimuse_model.engine, artimuse_model.ready,
+                                {p: (r, t) for p, r, t in zip(paths, results, critiques)})
             with host.node_errors():
-                record_in_library(paths, results, critiques, fixed)
+                recorded = record_in_library(library, computed, paths, fixed, attributes, max_new_tokens)
+            failed = [r.error for r in recorded if r.status == "failed"]
+            if failed:
+                raise host.NodeError(f"ArtiMuse: saved, but not recorded in the library: {failed[0]}")
+            model_runs = computed.model_runs
         return {"ui": {"images": ui_images, "text": _summary(results),
-                       "reused": [reused_scores, reused_critiques]}}
-
-
-def _library_needs_prediction(paths: list[str]) -> bool:
-    """Whether some saved file has no category from a configured folder (the library's rule)."""
-    from artimuse_core.config import load_config
-
-    config = load_config()
-    return any(config.category_for(Path(p)) is None for p in paths)
+                       "reused": [reused_scores, reused_critiques], "library_model_runs": [model_runs]}}
 
 
 def metadata(result, critiques: dict[str, str]) -> dict:

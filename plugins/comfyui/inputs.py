@@ -1,0 +1,58 @@
+"""Node inputs generated from the engine spec (``artimuse_core.describe_settings``): each setting's type,
+default, bounds, choices and help are declared once in ``artimuse_core/spec.py``; the CLI makes its options
+and this pack its inputs from the same declarations, so a new setting (``sixteen_bit``...) reaches every
+front end without a second copy. Only the host's own knowledge is added here: which devices and
+quantisations can work in this ComfyUI (``host``), and the checkpoint list (``models``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from artimuse_core.spec import describe_settings, setting_named
+
+#: Loader inputs every workflow sets (the host fills model, device and quantize itself).
+REQUIRED = ("dtype", "batch_size")
+#: Loader inputs with sensible defaults, offered as optional widgets.
+OPTIONAL = ("adapter", "max_pixels", "exif", "background", "jpeg_draft", "sixteen_bit", "attn", "decode_workers")
+_INT_MAX = 2**31 - 1
+
+
+def setting_input(name: str, tooltip: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """One ComfyUI input declaration ``(type or choices, options)`` for the spec setting ``name``.
+
+    Optional settings are written so that a widget can say "none": an empty string for text settings,
+    0 for whole numbers (both mean the setting's automatic value, as its help says)."""
+    (setting,) = describe_settings((name,))
+    help_text = tooltip or setting["help"]
+    default = setting["default"]
+    if setting["type"] == "choice":
+        return list(setting["choices"]), {"default": default, "tooltip": help_text}
+    if setting["type"] == "bool":
+        return "BOOLEAN", {"default": default, "tooltip": help_text}
+    if setting["type"] == "int":
+        low = 0 if setting["optional"] else setting["min"] or 0
+        note = " 0: automatic." if setting["optional"] else ""
+        return "INT", {"default": default or 0, "min": low, "max": setting["max"] or _INT_MAX,
+                       "tooltip": help_text + note}
+    text = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else (default or "")
+    note = " Empty: none." if setting["optional"] else ""
+    return "STRING", {"default": text, "tooltip": help_text + note}
+
+
+def spec_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Widget values -> spec values: "" and 0 become None for optional settings, text is parsed by the
+    setting's own rule (``Setting.parse``, so a bad value is the core's ``InvalidValue``)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        setting = setting_named(name)
+        if setting.optional and value in ("", 0, None):
+            out[name] = None
+        elif isinstance(value, str):
+            out[name] = setting.parse(value)
+        else:
+            out[name] = value
+    return out
+
+
+__all__ = ["OPTIONAL", "REQUIRED", "setting_input", "spec_values"]
