@@ -12,8 +12,6 @@ from .errors import CheckpointError
 
 METADATA_FILE = "artimuse_adapter.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
-# LoRA goes on the language model's attention and MLP projections, never on the vision tower's.
-LANGUAGE_MODEL_TARGETS = r"model\.language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
 
 
 def adapter_dir(name_or_path: str | os.PathLike) -> Path:

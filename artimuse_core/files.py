@@ -29,6 +29,7 @@ from . import decoders
 from .errors import PASSED_OVER_KINDS
 from .images import file_type, is_image_name
 from .paths import display_path
+from .results import status_for
 
 
 @dataclass(frozen=True)
@@ -258,14 +259,9 @@ def collect_images(targets: Iterable[str | os.PathLike]) -> Collected:
 
 # ------------------------------------------------------------------------------------------ summaries
 def outcome_status(ok: bool, error_kind: str | None) -> str:
-    """A result's status from its error: scored, passed_over (a kind in PASSED_OVER_KINDS), gone or failed."""
-    if ok:
-        return "scored"
-    if error_kind in PASSED_OVER_KINDS:
-        return "passed_over"
-    if error_kind == "gone":
-        return "gone"
-    return "failed"
+    """A result's status from its error: scored, passed_over (a kind in PASSED_OVER_KINDS), gone or failed
+    (``results.status_for``, the one rule)."""
+    return "scored" if ok else status_for(error_kind)
 
 
 _STATUS_ORDER = ("scored", "cached", "failed", "gone")

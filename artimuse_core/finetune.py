@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .adapters import LANGUAGE_MODEL_TARGETS, METADATA_FILE
+from .adapters import METADATA_FILE
 from .config import paths
 from .errors import FinetuneError
 from .results import utc_timestamp
@@ -141,13 +141,17 @@ def evaluate(engine: Engine, items: list[dict]) -> dict:
 
 
 def _lora_model(engine: Engine, settings: FinetuneSettings):
+    """LoRA on the language model's attention and MLP projections (``forward.LORA_TARGETS``), never on the
+    vision tower's."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    from .forward import LORA_TARGETS
 
     model = engine.loaded.model
     if engine.loaded.placement.quantize != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha or 2 * settings.rank,
-                        lora_dropout=settings.dropout, target_modules=LANGUAGE_MODEL_TARGETS, bias="none")
+                        lora_dropout=settings.dropout, target_modules=LORA_TARGETS, bias="none")
     return get_peft_model(model, config)
 
 

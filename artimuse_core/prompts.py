@@ -38,8 +38,6 @@ ATTRIBUTES: tuple[str, ...] = (
     "Comprehensive Evaluation",
 )
 
-DEFAULT_MAX_NEW_TOKENS = 512  # longest critique, in tokens, unless a caller asks otherwise
-
 IMG_START, IMG_END, IMG_CONTEXT = "<img>", "</img>", "<IMG_CONTEXT>"
 IM_END = "<|im_end|>"
 NUM_IMAGE_TOKENS = 256

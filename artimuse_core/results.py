@@ -19,10 +19,9 @@ STATUSES = ("scored", "cached", "failed", "passed_over", "gone")
 
 def status_for(error_kind: str | None) -> str:
     """The status of a result that carries an error of this ``kind`` (``ImageError.kind``)."""
-    if error_kind == "gone":
+    if error_kind == errors.FileGone.kind:
         return "gone"
-    # PASSED_OVER_KINDS is declared beside the passed-over error classes (the decode work of issues 10/12).
-    if error_kind in getattr(errors, "PASSED_OVER_KINDS", ()):
+    if error_kind in errors.PASSED_OVER_KINDS:
         return "passed_over"
     return "failed"
 

@@ -15,7 +15,7 @@ from .context import app
 from .options import engine_options, flagify, json_option
 from .output import emit_json, print_table, styled
 
-NOT_ENGINE_LOAD = ("batch_size", "max_new_tokens", "max_pixels", "exif", "background", "jpeg_draft", "decode_workers")
+NOT_ENGINE_LOAD = ("max_new_tokens", "max_pixels", "exif", "background", "jpeg_draft", "decode_workers")
 
 
 @click.command()
@@ -42,7 +42,8 @@ def models(as_json: bool) -> None:
 @json_option
 def doctor(as_json: bool) -> None:
     """Check the installation for the configured model: versions, device, GPU packages, downloads, the
-    checkpoint, the adapter and the library. Each problem comes with what to do about it.
+    checkpoint, the thread plan, the memory the model needs (checked as loading checks it, with the notes
+    loading would print), the adapter and the library. Each problem comes with what to do about it.
 
     Exit code 0 when the configured model can run (or will download on first use), 1 otherwise.
 
@@ -61,6 +62,8 @@ def doctor(as_json: bool) -> None:
                 continue
             if isinstance(value, bool):
                 value = styled("yes", fg="green") if value else styled("no", fg="yellow")
+            elif isinstance(value, list) and value:
+                value = "; ".join(map(str, value))
             click.echo(f"{key:>24}: {value if value not in (None, []) else '-'}")
         for problem in problems:
             click.echo(styled(f"\nproblem: {problem['problem']}", fg="red"))
@@ -80,6 +83,7 @@ def diagnose() -> tuple[dict[str, Any], list[dict[str, str]]]:
 
     from artimuse_core.checkpoints import downloads_enabled, fingerprint, repo_id_for, resolve_checkpoint
     from artimuse_core.devices import bitsandbytes_available, choose_placement, flash_attn_available
+    from artimuse_core.resources import plan_threads
 
     config = app().settings
     spec = config.spec
@@ -100,12 +104,18 @@ def diagnose() -> tuple[dict[str, Any], list[dict[str, str]]]:
         "model": spec.model,
         "model_from": config.source_of("model"),
     }
+    placement = None
     try:
         report["auto_placement"] = choose_placement().describe()
-        report["placement"] = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn).describe()
+        placement = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn)
+        report["placement"] = placement.describe()
     except ArtiMuseError as exc:
         report["placement"] = None
         problems.append({"problem": flagify(str(exc)), "fix": _device_fix(str(exc))})
+    device_type = placement.device.type if placement is not None else "cpu"
+    report["threads"] = plan_threads(device_type, spec.decode_workers).describe()
+    report["memory"] = None
+    report["notes"] = []
     try:
         info = resolve_checkpoint(spec.model, local_only=True)
         report.update(
@@ -115,6 +125,8 @@ def diagnose() -> tuple[dict[str, Any], list[dict[str, str]]]:
             checkpoint_fingerprint=fingerprint(info),
             checkpoint_problem=None,
         )
+        if placement is not None:
+            _memory(report, problems, info, placement, spec)
     except ArtiMuseError as exc:
         report.update(checkpoint_found=False, checkpoint_path=None, checkpoint_problem=flagify(str(exc)))
         repo_id = repo_id_for(spec.model)
@@ -138,6 +150,23 @@ def diagnose() -> tuple[dict[str, Any], list[dict[str, str]]]:
             )
     report["library"] = config.library_url()
     return report, problems
+
+
+def _memory(report: dict[str, Any], problems: list[dict[str, str]], info: Any, placement: Any, spec: Any) -> None:
+    """The configured model's memory estimate, checked as ``create_engine`` checks it before loading
+    (``loading.fit_placement``), and the notes loading would print (a dtype fallback, with its speed cost)."""
+    from artimuse_core.loading import fit_placement
+
+    try:
+        fitted, estimate, note = fit_placement(
+            info, placement, dtype_is_auto=spec.dtype == "auto", batch_size=spec.batch_size
+        )
+    except ArtiMuseError as exc:
+        problems.append({"problem": flagify(str(exc)), "fix": "use a smaller --batch-size, a GPU, or more memory"})
+        return
+    report["placement"] = fitted.describe()
+    report["memory"] = estimate.describe()
+    report["notes"] = [flagify(note)] if note else []
 
 
 def _model_fix(repo_id: str | None) -> str:

@@ -143,8 +143,25 @@ def test_quantisation_skip_list_matches_real_modules(tiny_chat, monkeypatch):
         loading.quantization_skip_modules(config)
 
 
-def test_lora_targets_are_the_adapters_targets():
-    from artimuse_core import forward
-    from artimuse_core.adapters import LANGUAGE_MODEL_TARGETS
+def test_lora_targets_are_every_language_model_projection_and_nothing_else(tiny_chat):
+    """forward.LORA_TARGETS (what finetune puts LoRA on; the only copy of that rule) matches the seven
+    projections of every language-model layer of a built model, and no vision, projector or head module."""
+    import json
+    import re
 
-    assert forward.LORA_TARGETS == LANGUAGE_MODEL_TARGETS
+    from transformers import InternVLForConditionalGeneration
+
+    from artimuse_core import forward
+    from artimuse_core.checkpoints import resolve_checkpoint
+    from artimuse_core.convert import native_config
+
+    info = resolve_checkpoint(tiny_chat)
+    tokenizer = json.loads((tiny_chat / "tokenizer_config.json").read_text())["added_tokens_decoder"]
+    config = native_config(info.config, next(int(k) for k, v in tokenizer.items() if v["content"] == "<IMG_CONTEXT>"))
+    with torch.device("meta"):
+        model = InternVLForConditionalGeneration(config)
+    linears = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    targeted = [n for n in linears if re.fullmatch(forward.LORA_TARGETS, n)]  # peft matches a string in full
+    layers = config.text_config.num_hidden_layers
+    assert len(targeted) == 7 * layers
+    assert all(n.startswith("model.language_model.layers.") for n in targeted)

@@ -44,6 +44,20 @@ def test_doctor_reports_the_configured_model(home, tmp_path, run_cli, monkeypatc
     report = json.loads(result.stdout)
     assert (report["model"], report["model_from"]) == (str(folder), "environment")
     assert report["checkpoint_found"] and report["checkpoint_path"] == str(folder) and report["problems"] == []
+    # the thread plan and the memory the CONFIGURED model needs, as loading would check it
+    assert "torch thread(s)" in report["threads"] and "decode worker(s)" in report["threads"]
+    assert report["memory"].startswith("needs ~") and "available" in report["memory"] and report["notes"] == []
+
+
+def test_doctor_says_when_the_configured_model_does_not_fit(home, tmp_path, run_cli, monkeypatch):
+    from artimuse_core import resources
+
+    folder = checkpoint_folder(tmp_path / "my-ckpt")
+    monkeypatch.setattr(resources, "available_memory", lambda *a, **k: (1_000_000, "a tiny test machine"))
+    result = run_cli("doctor", "--model", folder, "--batch-size", "64", "--json")
+    assert result.exit_code == 1, result.output
+    (problem,) = json.loads(result.stdout)["problems"]
+    assert "does not fit" in problem["problem"] and "--batch-size" in problem["problem"] + problem["fix"]
 
 
 def test_doctor_exits_nonzero_and_says_how_to_fix_a_missing_model(home, run_cli, monkeypatch):
