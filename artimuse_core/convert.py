@@ -18,10 +18,23 @@ from .errors import CheckpointError
 # out on purpose: the reference's transformers 4.37 Qwen2 ignores it, so honouring it would change scores
 # on long inputs (and never on ArtiMuse's prompts).
 _QWEN2_KEYS = (
-    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-    "num_key_value_heads", "hidden_act", "max_position_embeddings", "rms_norm_eps", "rope_theta",
-    "use_sliding_window", "sliding_window", "max_window_layers", "attention_dropout", "bos_token_id",
-    "eos_token_id", "initializer_range",
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "hidden_act",
+    "max_position_embeddings",
+    "rms_norm_eps",
+    "rope_theta",
+    "use_sliding_window",
+    "sliding_window",
+    "max_window_layers",
+    "attention_dropout",
+    "bos_token_id",
+    "eos_token_id",
+    "initializer_range",
 )
 
 # (chat, native) substrings of vision tower keys, applied in order.
@@ -63,7 +76,8 @@ def native_config(chat: dict, image_token_id: int) -> InternVLConfig:
     ratio = chat.get("downsample_ratio", 0.5)
     if chat.get("ps_version", "v2") != "v2":
         raise CheckpointError("only pixel-shuffle 'v2' checkpoints are supported (ArtiMuse uses v2)")
-    patches = (image_size // vision_config.patch_size[0]) ** 2
+    patch = vision_config.patch_size  # an int, or (height, width)
+    patches = (image_size // (patch if isinstance(patch, int) else patch[0])) ** 2
     return InternVLConfig(
         vision_config=vision_config.to_dict(),
         text_config=text_config.to_dict(),
@@ -79,7 +93,7 @@ def native_config(chat: dict, image_token_id: int) -> InternVLConfig:
 def chat_to_native(key: str, tensor: torch.Tensor) -> Iterator[tuple[str, torch.Tensor]]:
     """One chat state-dict entry -> its native entries (three for a fused qkv)."""
     if key.startswith("vision_model."):
-        name = "model.vision_tower." + key[len("vision_model."):]
+        name = "model.vision_tower." + key[len("vision_model.") :]
         if ".attn.qkv." in name:
             q, k, v = tensor.chunk(3, dim=0)
             for part, value in (("q_proj", q), ("k_proj", k), ("v_proj", v)):
@@ -89,7 +103,7 @@ def chat_to_native(key: str, tensor: torch.Tensor) -> Iterator[tuple[str, torch.
     elif key.startswith("mlp1."):
         yield "model.multi_modal_projector." + _rename(key, _PROJECTOR_RENAMES), tensor
     elif key.startswith("language_model.model."):
-        yield "model.language_model." + key[len("language_model.model."):], tensor
+        yield "model.language_model." + key[len("language_model.model.") :], tensor
     elif key == "language_model.lm_head.weight":
         yield "lm_head.weight", tensor
     else:
@@ -102,7 +116,7 @@ def native_to_chat_state_dict(native: dict[str, torch.Tensor]) -> dict[str, torc
     fused: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in native.items():
         if key.startswith("model.vision_tower."):
-            name = "vision_model." + key[len("model.vision_tower."):]
+            name = "vision_model." + key[len("model.vision_tower.") :]
             for old, new in _VISION_RENAMES:  # same order: the generic '.attn.' must come last
                 name = name.replace(new, old)
             for part in ("q_proj", "k_proj", "v_proj"):
@@ -113,13 +127,13 @@ def native_to_chat_state_dict(native: dict[str, torch.Tensor]) -> dict[str, torc
             else:
                 chat[name] = tensor
         elif key.startswith("model.multi_modal_projector."):
-            name = key[len("model.multi_modal_projector."):]
+            name = key[len("model.multi_modal_projector.") :]
             for old, new in _PROJECTOR_RENAMES:
                 if name.startswith(new):
-                    name = old + name[len(new):]
+                    name = old + name[len(new) :]
             chat[name] = tensor
         elif key.startswith("model.language_model."):
-            chat["language_model.model." + key[len("model.language_model."):]] = tensor
+            chat["language_model.model." + key[len("model.language_model.") :]] = tensor
         elif key == "lm_head.weight":
             chat["language_model.lm_head.weight"] = tensor
         else:

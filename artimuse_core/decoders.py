@@ -17,17 +17,56 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import numpy as np
 from PIL import Image
 
 from .errors import CorruptImage, NoDecoder, NotAnImage, ThumbnailOnly
 
 # Camera RAW name endings (LibRaw reads all of these). Routed by name: most are TIFF inside, and Pillow
 # would open their small first-page thumbnail as if it were the photo.
-RAW_EXTENSIONS = frozenset({
-    ".3fr", ".ari", ".arw", ".bay", ".cap", ".cr2", ".cr3", ".crw", ".dcr", ".dcs", ".dng", ".drf", ".eip",
-    ".erf", ".fff", ".gpr", ".iiq", ".k25", ".kdc", ".mdc", ".mef", ".mos", ".mrw", ".nef", ".nrw", ".orf",
-    ".pef", ".ptx", ".pxn", ".r3d", ".raf", ".raw", ".rw2", ".rwl", ".rwz", ".sr2", ".srf", ".srw", ".x3f",
-})
+RAW_EXTENSIONS = frozenset(
+    {
+        ".3fr",
+        ".ari",
+        ".arw",
+        ".bay",
+        ".cap",
+        ".cr2",
+        ".cr3",
+        ".crw",
+        ".dcr",
+        ".dcs",
+        ".dng",
+        ".drf",
+        ".eip",
+        ".erf",
+        ".fff",
+        ".gpr",
+        ".iiq",
+        ".k25",
+        ".kdc",
+        ".mdc",
+        ".mef",
+        ".mos",
+        ".mrw",
+        ".nef",
+        ".nrw",
+        ".orf",
+        ".pef",
+        ".ptx",
+        ".pxn",
+        ".r3d",
+        ".raf",
+        ".raw",
+        ".rw2",
+        ".rwl",
+        ".rwz",
+        ".sr2",
+        ".srf",
+        ".srw",
+        ".x3f",
+    }
+)
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif", ".heics", ".heifs"})
 JXL_EXTENSIONS = frozenset({".jxl"})
 
@@ -152,12 +191,12 @@ def _jxl_codestream(data: bytes) -> bytes | None:
         return None
     pos, parts = 0, b""
     while pos + 8 <= len(data):
-        size = int.from_bytes(data[pos:pos + 4], "big")
-        kind = data[pos + 4:pos + 8]
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
         header = 8
         if size == 1:
-            size, header = int.from_bytes(data[pos + 8:pos + 16], "big"), 16
-        payload = data[pos + header:(pos + size) if size else len(data)]
+            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        payload = data[pos + header : (pos + size) if size else len(data)]
         if kind == b"jxlc":
             return payload
         if kind == b"jxlp":  # the codestream in parts, each after a 4-byte part index
@@ -201,16 +240,20 @@ def open_raw_preview(handle: BinaryIO, name: str, open_image) -> RawPreview:
         try:
             thumb = raw.extract_thumb()
         except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError) as exc:
-            raise ThumbnailOnly(name, "RAW file without a usable embedded preview; not scored "
-                                      "(export a JPEG or TIFF to score it)") from exc
+            raise ThumbnailOnly(
+                name, "RAW file without a usable embedded preview; not scored (export a JPEG or TIFF to score it)"
+            ) from exc
         except rawpy.LibRawError as exc:
             raise CorruptImage(name, f"damaged RAW preview ({exc})") from exc
     if thumb.format == rawpy.ThumbFormat.JPEG:
         image = open_image(io.BytesIO(bytes(thumb.data)))
-    else:
-        image = Image.fromarray(thumb.data)
+    else:  # a BITMAP thumbnail: rawpy gives an (h, w, 3) uint8 array
+        image = Image.fromarray(np.asarray(thumb.data))
     width, height = image.size
     if min(width, height) < MIN_PREVIEW_SIDE:
-        raise ThumbnailOnly(name, f"RAW file whose only embedded picture is a {width}x{height} thumbnail; not "
-                                  f"scored as the photo (export a JPEG or TIFF to score it)")
+        raise ThumbnailOnly(
+            name,
+            f"RAW file whose only embedded picture is a {width}x{height} thumbnail; not "
+            f"scored as the photo (export a JPEG or TIFF to score it)",
+        )
     return RawPreview(image, int(sizes.flip), (int(sizes.width), int(sizes.height)))

@@ -13,8 +13,14 @@ import torch
 from .errors import DeviceError
 from .spec import choices_of
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 QUANTIZE_CHOICES = choices_of("quantize")
 
 
@@ -47,8 +53,9 @@ def bitsandbytes_available() -> bool:
     return importlib.util.find_spec("bitsandbytes") is not None
 
 
-def choose_placement(device: str = "auto", dtype: str = "auto", quantize: str = "none",
-                     attn: str = "auto") -> Placement:
+def choose_placement(
+    device: str = "auto", dtype: str = "auto", quantize: str = "none", attn: str = "auto"
+) -> Placement:
     """``auto``: CUDA in bf16 (flash-attention 2 when importable, else sdpa), otherwise CPU in fp32."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -75,11 +82,15 @@ def choose_placement(device: str = "auto", dtype: str = "auto", quantize: str = 
             raise DeviceError(f"quantize {quantize} needs bitsandbytes: pip install 'artimuse-studio[gpu]'")
     auto = attn == "auto"
     if auto:
-        attn = "flash_attention_2" if dev.type == "cuda" and torch_dtype in (torch.bfloat16, torch.float16) \
-            and flash_attn_available() else "sdpa"
+        attn = (
+            "flash_attention_2"
+            if dev.type == "cuda" and torch_dtype in (torch.bfloat16, torch.float16) and flash_attn_available()
+            else "sdpa"
+        )
     elif attn == "flash_attention_2" and not flash_attn_available():
-        raise DeviceError("attention 'flash_attention_2' asked for, but flash-attn is not installed "
-                          "(or does not import)")
+        raise DeviceError(
+            "attention 'flash_attention_2' asked for, but flash-attn is not installed (or does not import)"
+        )
     return Placement(dev, torch_dtype, attn, quantize, attn_auto=auto)
 
 

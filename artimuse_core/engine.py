@@ -20,14 +20,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from . import __version__, forward, prompts
+from . import __version__, batching, forward, prompts
+from .batching import CATEGORY, SCORE, critique_key
 from .categories import CATEGORY_IDS, OPTION_LETTERS, category_question
 from .checkpoints import DEFAULT_MODEL, resolve_checkpoint
 from .devices import OomBackoff, choose_placement
 from .errors import ImageError
-from .images import DecodedImage, ImageOptions, decode_many
+from .images import ImageOptions
 from .loading import LoadedModel, fit_placement, load_model
-from .resources import MemoryEstimate, ThreadPlan, plan_threads, torch_threads_for
+from .resources import MemoryEstimate, ThreadPlan, plan_threads
 from .results import CritiqueResult, Provenance, ScoreResult
 from .spec import EngineSpec, default_of
 
@@ -36,11 +37,6 @@ log = logging.getLogger("artimuse")
 Progress = Callable[[int], None]
 StepHook = forward.StepHook
 DEFAULT_MAX_NEW_TOKENS: int = default_of("max_new_tokens")  # declared once, in spec.py
-SCORE, CATEGORY = "score", "category"
-
-
-def _critique_key(attribute: str) -> str:
-    return f"critique:{attribute}"
 
 
 @dataclass(frozen=True)
@@ -54,19 +50,6 @@ class EngineOptions:
     decode_workers: int | None = None
 
 
-@dataclass
-class _Answers:
-    """What the model said about one image (internal; ``ScoreResult``/``CritiqueResult`` are the API)."""
-
-    distribution: list[float] | None = None
-    score: float | None = None
-    std: float | None = None
-    category: str | None = None
-    category_probability: float | None = None
-    category_distribution: list[float] | None = None
-    critiques: dict[str, list[int]] = field(default_factory=dict)
-
-
 class Engine:
     """Scores and critiques images with one ArtiMuse checkpoint. Build it with ``create_engine``.
 
@@ -78,9 +61,16 @@ class Engine:
     ``notes`` (one-line remarks on choices made at load, e.g. a dtype fallback), ``provenance``.
     """
 
-    def __init__(self, loaded: LoadedModel, options: EngineOptions = EngineOptions(),
-                 image_options: ImageOptions = ImageOptions(), *, memory: MemoryEstimate | None = None,
-                 notes: Sequence[str] = (), spec: EngineSpec | None = None):
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        options: EngineOptions = EngineOptions(),
+        image_options: ImageOptions = ImageOptions(),
+        *,
+        memory: MemoryEstimate | None = None,
+        notes: Sequence[str] = (),
+        spec: EngineSpec | None = None,
+    ):
         self.loaded = loaded
         self.options = options
         self.image_options = image_options
@@ -90,7 +80,9 @@ class Engine:
         self.memory = memory
         self.notes = list(notes)
         self.spec = spec  # the settings it was built from (create_engine / get_engine)
-        self._lock = threading.Lock()  # one forward at a time: the watcher and ComfyUI share an engine
+        # One forward at a time: the watcher and ComfyUI share an engine (engine_cache shares it between
+        # engines over the same weights).
+        self.forward_lock = threading.Lock()
         tokenizer = loaded.tokenizer
 
         def ids(question: str) -> list[int]:
@@ -98,22 +90,31 @@ class Engine:
             return tokenizer.encode(text, add_special_tokens=False)
 
         self.prompts = forward.PromptSet.from_prompts(
-            {SCORE: ids(prompts.SCORE_QUESTION), CATEGORY: ids(category_question()),
-             **{_critique_key(a): ids(prompts.critique_question(a)) for a in prompts.ATTRIBUTES}},
-            loaded.image_token_id)
-        self.score_prompt = prompts.render_prompt(loaded.system_message, prompts.SCORE_QUESTION,
-                                                  loaded.num_image_tokens)
+            {
+                SCORE: ids(prompts.SCORE_QUESTION),
+                CATEGORY: ids(category_question()),
+                **{critique_key(a): ids(prompts.critique_question(a)) for a in prompts.ATTRIBUTES},
+            },
+            loaded.image_token_id,
+        )
+        self.score_prompt = prompts.render_prompt(
+            loaded.system_message, prompts.SCORE_QUESTION, loaded.num_image_tokens
+        )
         self.score_prompt_ids = self.prompts.full(SCORE)
         self.score_token_ids = torch.tensor(loaded.score_token_ids)
         letters = [tokenizer.encode(letter, add_special_tokens=False) for letter in OPTION_LETTERS]
         self.category_token_ids = torch.tensor([ids_[0] for ids_ in letters])
         placement = loaded.placement
         self.provenance = Provenance(
-            model=loaded.info.name, repo_id=loaded.info.repo_id, fingerprint=loaded.fingerprint,
-            layout=loaded.info.layout, device=str(placement.device),
-            dtype=str(placement.dtype).removeprefix("torch.") + ("" if placement.quantize == "none"
-                                                                 else f"+{placement.quantize}"),
-            engine_version=__version__, prompt_hash=prompts.sha256_text(self.score_prompt)[:16],
+            model=loaded.info.name,
+            repo_id=loaded.info.repo_id,
+            fingerprint=loaded.fingerprint,
+            layout=loaded.info.layout,
+            device=str(placement.device),
+            dtype=str(placement.dtype).removeprefix("torch.")
+            + ("" if placement.quantize == "none" else f"+{placement.quantize}"),
+            engine_version=__version__,
+            prompt_hash=prompts.sha256_text(self.score_prompt)[:16],
         )
 
     @property
@@ -122,9 +123,16 @@ class Engine:
         return forward.device_of(self.loaded.model)
 
     # -------------------------------------------------------------------------------------- the one call
-    def evaluate(self, sources: Iterable, *, predict_category: bool | Callable[[str], bool] = False,
-                 critique: Sequence[str] = (), max_new_tokens: int | None = None,
-                 progress: Progress | None = None, on_step: StepHook | None = None) -> Iterator[ScoreResult]:
+    def evaluate(
+        self,
+        sources: Iterable,
+        *,
+        predict_category: bool | Callable[[str], bool] = False,
+        critique: Sequence[str] = (),
+        max_new_tokens: int | None = None,
+        progress: Progress | None = None,
+        on_step: StepHook | None = None,
+    ) -> Iterator[ScoreResult]:
         """Everything one image needs, from one decode and one vision-tower pass per image.
 
         Args:
@@ -148,17 +156,32 @@ class Engine:
             ValueError: an unknown or ambiguous attribute (before any work).
         """
         attributes = [prompts.resolve_attribute(a) for a in critique]
-        for item, answers in self._answers(sources, want_score=True, predict_category=predict_category,
-                                           attributes=attributes, max_new_tokens=max_new_tokens, on_step=on_step):
+        for item, answers in batching.stream(
+            self,
+            sources,
+            want_score=True,
+            predict_category=predict_category,
+            attributes=attributes,
+            max_new_tokens=max_new_tokens,
+            on_step=on_step,
+        ):
             if isinstance(item, ImageError):
-                result = ScoreResult(path=item.path, error=str(item), error_kind=item.kind,
-                                     provenance=self.provenance)
+                result = ScoreResult(path=item.path, error=str(item), error_kind=item.kind, provenance=self.provenance)
             else:
-                result = ScoreResult(path=item.source, score=answers.score, std=answers.std,
-                                     distribution=answers.distribution, width=item.width, height=item.height,
-                                     provenance=self.provenance, category=answers.category,
-                                     category_probability=answers.category_probability, decoder=item.decoder,
-                                     warnings=list(item.warnings))
+                assert answers is not None  # every decoded image has its answers
+                result = ScoreResult(
+                    path=item.source,
+                    score=answers.score,
+                    std=answers.std,
+                    distribution=answers.distribution,
+                    width=item.width,
+                    height=item.height,
+                    provenance=self.provenance,
+                    category=answers.category,
+                    category_probability=answers.category_probability,
+                    decoder=item.decoder,
+                    warnings=list(item.warnings),
+                )
                 if attributes:
                     result.critiques = {a: self.decode_response(answers.critiques[a]) for a in attributes}
             if progress:
@@ -166,20 +189,33 @@ class Engine:
             yield result
 
     # ------------------------------------------------------------------------------------ thin wrappers
-    def score(self, sources: Sequence, progress: Progress | None = None,
-              predict_category: bool | Callable[[str], bool] = False) -> list[ScoreResult]:
+    def score(
+        self,
+        sources: Sequence,
+        progress: Progress | None = None,
+        predict_category: bool | Callable[[str], bool] = False,
+    ) -> list[ScoreResult]:
         """Score files (paths) or in-memory PIL images; a bad one gets an error result, the rest score.
         ``evaluate`` without critiques, as a list."""
         return list(self.evaluate(sources, predict_category=predict_category, progress=progress))
 
-    def iter_scores(self, sources: Iterable, progress: Progress | None = None,
-                    predict_category: bool | Callable[[str], bool] = False) -> Iterator[ScoreResult]:
+    def iter_scores(
+        self,
+        sources: Iterable,
+        progress: Progress | None = None,
+        predict_category: bool | Callable[[str], bool] = False,
+    ) -> Iterator[ScoreResult]:
         """Like ``score`` but yields results in input order as each batch finishes."""
         return self.evaluate(sources, predict_category=predict_category, progress=progress)
 
-    def critique(self, sources: Sequence, attributes: Sequence[str] = prompts.ATTRIBUTES,
-                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, progress: Progress | None = None,
-                 on_step: StepHook | None = None) -> list[CritiqueResult]:
+    def critique(
+        self,
+        sources: Sequence,
+        attributes: Sequence[str] = prompts.ATTRIBUTES,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        progress: Progress | None = None,
+        on_step: StepHook | None = None,
+    ) -> list[CritiqueResult]:
         """Greedy critiques for every (image, attribute) pair, in that order, with their token ids.
 
         The attributes of an image share its system + image prefix and decode as one batch; each text is
@@ -193,14 +229,24 @@ class Engine:
         if not attributes:
             return []
         results: list[CritiqueResult] = []
-        for item, answers in self._answers(sources, want_score=False, predict_category=False,
-                                           attributes=attributes, max_new_tokens=max_new_tokens, on_step=on_step):
+        for item, answers in batching.stream(
+            self,
+            sources,
+            want_score=False,
+            predict_category=False,
+            attributes=attributes,
+            max_new_tokens=max_new_tokens,
+            on_step=on_step,
+        ):
             if isinstance(item, ImageError):
-                results.extend(CritiqueResult(item.path, a, error=str(item), error_kind=item.kind)
-                               for a in attributes)
+                results.extend(CritiqueResult(item.path, a, error=str(item), error_kind=item.kind) for a in attributes)
             else:
-                results.extend(CritiqueResult(item.source, a, text=self.decode_response(answers.critiques[a]),
-                                              token_ids=answers.critiques[a]) for a in attributes)
+                assert answers is not None  # every decoded image has its answers
+                texts = answers.critiques
+                results.extend(
+                    CritiqueResult(item.source, a, text=self.decode_response(texts[a]), token_ids=texts[a])
+                    for a in attributes
+                )
             if progress:
                 progress(len(attributes))
         return results
@@ -218,8 +264,14 @@ class Engine:
         """
         pixels = torch.as_tensor(pixel_values)
         flags = list(categories) if categories is not None else [False] * len(pixels)
-        answers = self._run_batches([(pixels[i], flags[i]) for i in range(len(pixels))], want_score=True,
-                                    attributes=[], max_new_tokens=0, on_step=None)
+        answers = batching.run_batches(
+            self,
+            [(pixels[i], flags[i]) for i in range(len(pixels))],
+            want_score=True,
+            attributes=[],
+            max_new_tokens=0,
+            on_step=None,
+        )
         probs = torch.tensor([a.distribution for a in answers]) if answers else torch.empty(0, 101)
         if categories is None:
             return probs
@@ -234,102 +286,8 @@ class Engine:
         (InternVL's <img>, <ref>... stay as text), cut at <|im_end|>, strip (SPEC.md "Critique")."""
         kept = [i for i in ids if i not in self.loaded.skip_token_ids]
         text = self.loaded.tokenizer.decode(kept, skip_special_tokens=False)
+        assert isinstance(text, str)  # one id list decodes to one string (the stub also allows batches)
         return text.split(prompts.IM_END)[0].strip()
-
-    # ------------------------------------------------------------------------------------------ internals
-    def _answers(self, sources: Iterable, *, want_score: bool, predict_category, attributes: list[str],
-                 max_new_tokens: int | None, on_step: StepHook | None):
-        """(decoded image or ImageError, _Answers or None) per source, in input order; a batch runs once it
-        holds ``batch_size`` good images (bad ones wait in their place, or pass at once if none is waiting)."""
-        max_new = max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-
-        def wants(decoded: DecodedImage) -> bool:
-            return bool(predict_category(decoded.source) if callable(predict_category) else predict_category)
-
-        def run(window: list):
-            good = [d for d in window if not isinstance(d, ImageError)]
-            answers = iter(self._run_batches([(d.pixel_values, wants(d)) for d in good], want_score=want_score,
-                                             attributes=attributes, max_new_tokens=max_new, on_step=on_step))
-            for item in window:
-                yield item, (None if isinstance(item, ImageError) else next(answers))
-
-        window: list = []
-        waiting = 0
-        for item in decode_many(sources, self.image_options, self.threads.decode_workers,
-                                lookahead=max(2 * self.batch_size, 8)):
-            if isinstance(item, ImageError) and not waiting:
-                yield item, None
-                continue
-            window.append(item)
-            waiting += not isinstance(item, ImageError)
-            if waiting >= self.batch_size:
-                yield from run(window)
-                window, waiting = [], 0
-        if window:
-            yield from run(window)
-
-    def _run_batches(self, items: list, *, want_score: bool, attributes: list[str], max_new_tokens: int,
-                     on_step: StepHook | None) -> list[_Answers]:
-        """Model work for (pixels, wants_category) items, ``batch_size`` at a time, with OOM back-off."""
-        answers: list[_Answers] = []
-        for start in range(0, len(items), self.batch_size):
-            chunk = items[start:start + self.batch_size]
-            answers += self.backoff.run(
-                lambda part: self._model_work(part, want_score, attributes, max_new_tokens, on_step),
-                chunk, self.device)
-        return answers
-
-    def _model_work(self, items: Sequence, want_score: bool, attributes: list[str], max_new_tokens: int,
-                    on_step: StepHook | None) -> list[_Answers]:
-        """One vision pass and one shared prefix for these images; then the score, category and critique
-        suffixes. Only the last position meets only the lm_head rows it needs (forward.py)."""
-        model = self.loaded.model
-        pixels = torch.stack([torch.as_tensor(p) for p, _ in items])  # numpy (decoded) or tensors (score_pixels)
-        category_rows = [i for i, (_, flag) in enumerate(items) if flag]
-        answers = [_Answers() for _ in items]
-        with self._lock, torch_threads_for(self.threads), torch.inference_mode():
-            features = forward.image_features(model, pixels)
-            if want_score and not category_rows and not attributes:  # one prompt: nothing to share
-                logits = forward.prompt_logits(model, features, self.score_prompt_ids, self.score_token_ids)
-                self._fill_scores(answers, logits)
-                return answers
-            prefix = forward.encode_prefix(model, features, self.prompts.prefix)
-            del features
-            if want_score:
-                self._fill_scores(answers, forward.suffix_logits(
-                    model, prefix, torch.arange(len(items)), self.prompts.suffixes[SCORE], self.score_token_ids))
-            if category_rows:
-                probs = forward.suffix_logits(model, prefix, torch.tensor(category_rows),
-                                              self.prompts.suffixes[CATEGORY], self.category_token_ids)
-                probs = probs.softmax(-1).cpu()
-                for row, p in zip(category_rows, probs):
-                    best = int(p.argmax())
-                    answers[row].category, answers[row].category_probability = CATEGORY_IDS[best], float(p[best])
-                    answers[row].category_distribution = p.tolist()
-            if attributes:
-                self._fill_critiques(answers, prefix, attributes, max_new_tokens, on_step)
-        return answers
-
-    def _fill_scores(self, answers: list[_Answers], logits: torch.Tensor) -> None:
-        distribution, score, std = (t.cpu() for t in forward.token_as_score(logits))
-        for i, a in enumerate(answers):
-            a.distribution, a.score, a.std = distribution[i].tolist(), float(score[i]), float(std[i])
-
-    def _fill_critiques(self, answers: list[_Answers], prefix: forward.PrefixCache, attributes: list[str],
-                        max_new_tokens: int, on_step: StepHook | None) -> None:
-        """All (image, attribute) prompts, whole images per decoding batch of up to ``2 x batch_size`` rows
-        (at least one image's attributes). Every step reads the whole lm_head, so more rows per step
-        amortise it (16 rows cost 1.2x of 8 on the CPU); a row's KV cache at 512 new tokens is about a
-        quarter of a scoring image's activations, so twice the rows stay inside what ``batch_size`` allows."""
-        images_per_call = max(1, 2 * self.batch_size // len(attributes))
-        for first in range(0, len(answers), images_per_call):
-            jobs = [(i, a) for i in range(first, min(first + images_per_call, len(answers))) for a in attributes]
-            generated = forward.greedy_generate(
-                self.loaded.model, prefix, torch.tensor([i for i, _ in jobs]),
-                [self.prompts.suffixes[_critique_key(a)] for _, a in jobs], max_new_tokens=max_new_tokens,
-                eos_token_id=self.loaded.eos_token_id, pad_token_id=self.loaded.pad_token_id, on_step=on_step)
-            for (i, attribute), ids in zip(jobs, generated):
-                answers[i].critiques[attribute] = ids
 
 
 @dataclass
@@ -350,8 +308,9 @@ def load_weights(spec: EngineSpec) -> Weights:
     """
     placement = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn)
     info = resolve_checkpoint(spec.model)
-    placement, memory, note = fit_placement(info, placement, dtype_is_auto=spec.dtype == "auto",
-                                            batch_size=spec.batch_size)
+    placement, memory, note = fit_placement(
+        info, placement, dtype_is_auto=spec.dtype == "auto", batch_size=spec.batch_size
+    )
     if note:
         log.warning("%s: %s", info.name or info.path, note)
     loaded = load_model(info, placement)
@@ -365,10 +324,18 @@ def load_weights(spec: EngineSpec) -> Weights:
 
 def engine_for(weights: Weights, spec: EngineSpec) -> Engine:
     """An engine with ``spec``'s batch, decode and image settings over weights already loaded."""
-    options = EngineOptions(model=spec.model, device=spec.device, dtype=spec.dtype, quantize=spec.quantize,
-                            attn=spec.attn, batch_size=spec.batch_size, decode_workers=spec.decode_workers)
-    engine = Engine(weights.loaded, options, spec.image_options(), memory=weights.memory, notes=weights.notes,
-                    spec=spec)
+    options = EngineOptions(
+        model=spec.model,
+        device=spec.device,
+        dtype=spec.dtype,
+        quantize=spec.quantize,
+        attn=spec.attn,
+        batch_size=spec.batch_size,
+        decode_workers=spec.decode_workers,
+    )
+    engine = Engine(
+        weights.loaded, options, spec.image_options(), memory=weights.memory, notes=weights.notes, spec=spec
+    )
     if weights.adapter:
         engine.provenance = replace(engine.provenance, adapter=weights.adapter)
     return engine
@@ -393,5 +360,12 @@ def create_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, *
     return engine_for(load_weights(spec), spec)
 
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Engine", "EngineOptions", "Weights", "create_engine", "engine_for",
-           "load_weights"]
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "Engine",
+    "EngineOptions",
+    "Weights",
+    "create_engine",
+    "engine_for",
+    "load_weights",
+]

@@ -102,8 +102,14 @@ def get_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **ov
     spec = EngineSpec.coerce(spec_or_model, **overrides)
     placement = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn)
     info = resolve_checkpoint(spec.model)
-    key = WeightsKey(str(info.path.resolve()), str(placement.device), str(placement.dtype), placement.quantize,
-                     placement.attn_implementation, spec.adapter)
+    key = WeightsKey(
+        str(info.path.resolve()),
+        str(placement.device),
+        str(placement.dtype),
+        placement.quantize,
+        placement.attn_implementation,
+        spec.adapter,
+    )
     identity = file_identity(info.path, _adapter_folder(spec.adapter))
     with _LOCK:  # one load at a time: two callers asking for the same weights share one copy
         entry = _ENTRIES.get(key)
@@ -112,10 +118,11 @@ def get_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **ov
             _ENTRIES.pop(key, None)  # replaced: forget it now, its memory goes with its last user
             weights = load_weights(spec)
             loaded = weights.loaded
-            entry = _ENTRIES[key] = _Entry(weakref.ref(loaded), identity, weights.memory, weights.notes,
-                                           weights.adapter, threading.Lock())
+            entry = _ENTRIES[key] = _Entry(
+                weakref.ref(loaded), identity, weights.memory, weights.notes, weights.adapter, threading.Lock()
+            )
     engine = engine_for(Weights(loaded, entry.memory, entry.notes, entry.adapter), spec)
-    engine._lock = entry.lock  # engines over the same weights share its forward lock
+    engine.forward_lock = entry.lock  # engines over the same weights share its forward lock
     return engine
 
 
@@ -132,5 +139,4 @@ def release_engines() -> None:
         _ENTRIES.clear()
 
 
-__all__ = ["WeightsKey", "checkpoint_identity", "file_identity", "get_engine", "loaded_weights",
-           "release_engines"]
+__all__ = ["WeightsKey", "checkpoint_identity", "file_identity", "get_engine", "loaded_weights", "release_engines"]

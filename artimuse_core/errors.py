@@ -101,8 +101,9 @@ class MissingExtra(ArtiMuseError):
     def __init__(self, extra: str, package: str, feature: str, cause: BaseException | None = None):
         self.extra, self.package = extra, package
         detail = f" ({cause})" if cause is not None and str(cause) else ""
-        super().__init__(f"{feature} need {package}, the optional '{extra}' extra: "
-                         f"pip install 'artimuse-studio[{extra}]'{detail}")
+        super().__init__(
+            f"{feature} need {package}, the optional '{extra}' extra: pip install 'artimuse-studio[{extra}]'{detail}"
+        )
 
 
 class ImageTokenMismatch(CheckpointError):
@@ -111,8 +112,10 @@ class ImageTokenMismatch(CheckpointError):
 
     def __init__(self, tokens: int, features: int):
         self.tokens, self.features = tokens, features
-        super().__init__(f"image features and image tokens do not match: the prompt has {tokens} "
-                         f"<IMG_CONTEXT> placeholders, the vision tower gave {features} feature vectors")
+        super().__init__(
+            f"image features and image tokens do not match: the prompt has {tokens} "
+            f"<IMG_CONTEXT> placeholders, the vision tower gave {features} feature vectors"
+        )
 
 
 class EmptyFile(ImageError):

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from . import decoders
 from .errors import PASSED_OVER_KINDS
-from .images import file_type, is_image_name
+from .images import is_image_name
+from .opening import file_type
 from .paths import display_path
 from .results import status_for
 
@@ -49,8 +50,15 @@ class PassedOverFile:
 
     def to_dict(self) -> dict:
         """A row in the results' shape (status ``passed_over``), with the printable path."""
-        return {"path": display_path(self.path), "status": "passed_over", "score": None, "std": None,
-                "error": self.message, "error_kind": self.kind, "label": self.label}
+        return {
+            "path": display_path(self.path),
+            "status": "passed_over",
+            "score": None,
+            "std": None,
+            "error": self.message,
+            "error_kind": self.kind,
+            "label": self.label,
+        }
 
 
 @dataclass
@@ -154,8 +162,9 @@ def walk_images(root: Path, collected: Collected, pattern: _Pattern | None = Non
                 entries = sorted(listing, key=lambda e: e.name)
         except OSError as exc:
             seen += 1
-            collected._fail(folder, "unreadable", f"cannot list this folder ({exc.strerror or exc}); "
-                                                  "its files were not scored")
+            collected._fail(
+                folder, "unreadable", f"cannot list this folder ({exc.strerror or exc}); its files were not scored"
+            )
             return
         folders = []
         for entry in entries:
@@ -171,8 +180,7 @@ def walk_images(root: Path, collected: Collected, pattern: _Pattern | None = Non
                     continue
             elif entry.name.startswith("."):
                 seen += 1
-                collected._pass(path, "hidden", "hidden folder; not walked" if is_dir else "hidden file",
-                                "hidden")
+                collected._pass(path, "hidden", "hidden folder; not walked" if is_dir else "hidden file", "hidden")
                 continue
             if is_dir:
                 folders.append((path, here))
@@ -194,12 +202,17 @@ def _classify(path: str, is_link: bool, root: str, collected: Collected) -> None
         _stat_problem(path, exc, collected, is_link)
         return
     if is_link and not inside(path, root):
-        collected._pass(path, "outside", f"symlink pointing outside {display_path(root)}; not followed",
-                        "symlink outside")
+        collected._pass(
+            path, "outside", f"symlink pointing outside {display_path(root)}; not followed", "symlink outside"
+        )
         return
     if stat.S_ISDIR(st.st_mode):
-        collected._pass(path, "symlinked_folder", "symlinked folder; not followed (its files are scored "
-                                                  "where they really are)", "symlinked folder")
+        collected._pass(
+            path,
+            "symlinked_folder",
+            "symlinked folder; not followed (its files are scored where they really are)",
+            "symlinked folder",
+        )
         return
     kind = file_type(st.st_mode)
     if kind:
@@ -207,8 +220,9 @@ def _classify(path: str, is_link: bool, root: str, collected: Collected) -> None
         return
     family = decoders.family_of_name(path)
     if family and not decoders.available(family.name):
-        collected._pass(path, "no_decoder", f"{family.label} file passed over: {decoders.install_hint(family.name)}",
-                        family.label)
+        collected._pass(
+            path, "no_decoder", f"{family.label} file passed over: {decoders.install_hint(family.name)}", family.label
+        )
     elif is_image_name(path):
         collected.files.append(Path(path))
     else:
@@ -247,13 +261,11 @@ def collect_images(targets: Iterable[str | os.PathLike]) -> Collected:
             continue
         if stat.S_ISDIR(st.st_mode):
             walk_images(Path(text), collected)
-        elif file_type(st.st_mode):
-            collected._pass(text, "special", f"a {file_type(st.st_mode)}, not a regular file; not opened",
-                            file_type(st.st_mode))
+        elif special := file_type(st.st_mode):
+            collected._pass(text, "special", f"a {special}, not a regular file; not opened", special)
         else:
             collected.files.append(Path(text))
-    seen: set[Path] = set()
-    collected.files = [p for p in collected.files if not (p in seen or seen.add(p))]
+    collected.files = list(dict.fromkeys(collected.files))  # each file once, in the order first met
     return collected
 
 

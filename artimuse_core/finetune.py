@@ -103,9 +103,11 @@ def build_split(ratings: list[dict], settings: FinetuneSettings) -> Split:
     usable = [r for r in ratings if Path(r["path"]).is_file()]
     val_size = max(2, round(len(usable) * settings.val_split))
     if len(usable) < settings.min_ratings or len(usable) - val_size < 2:
-        raise FinetuneError(f"too few ratings to train and validate: {len(usable)} usable, need at least "
-                            f"{max(settings.min_ratings, val_size + 2)} (rate more images, or lower the "
-                            "min_ratings setting)")
+        raise FinetuneError(
+            f"too few ratings to train and validate: {len(usable)} usable, need at least "
+            f"{max(settings.min_ratings, val_size + 2)} (rate more images, or lower the "
+            "min_ratings setting)"
+        )
     shuffled = sorted(usable, key=lambda r: r["path"])
     random.Random(settings.seed).shuffle(shuffled)
     return Split(train=shuffled[val_size:], val=shuffled[:val_size])
@@ -150,8 +152,13 @@ def _lora_model(engine: Engine, settings: FinetuneSettings):
     model = engine.loaded.model
     if engine.loaded.placement.quantize != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha or 2 * settings.rank,
-                        lora_dropout=settings.dropout, target_modules=LORA_TARGETS, bias="none")
+    config = LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha or 2 * settings.rank,
+        lora_dropout=settings.dropout,
+        target_modules=LORA_TARGETS,
+        bias="none",
+    )
     return get_peft_model(model, config)
 
 
@@ -216,8 +223,14 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
         peft_model.save_pretrained(work_dir / "adapter", safe_serialization=True, save_embedding_layers=False)
         torch.save(optimizer.state_dict(), work_dir / "optimizer.pt")
         torch.save(scheduler.state_dict(), work_dir / "scheduler.pt")
-        state = {"epoch": epoch, "micro": micro, "step": step, "before": before,
-                 "split": {"train": split.train, "val": split.val}, "settings": asdict(settings)}
+        state = {
+            "epoch": epoch,
+            "micro": micro,
+            "step": step,
+            "before": before,
+            "split": {"train": split.train, "val": split.val},
+            "settings": asdict(settings),
+        }
         state_file.write_text(json.dumps(state))
         callbacks.checkpoints.append(work_dir)
 
@@ -227,7 +240,7 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
         for epoch in range(start_epoch, settings.epochs):
             order = list(split.train)
             random.Random(settings.seed * 1000 + epoch).shuffle(order)
-            batches = [order[i:i + settings.micro_batch] for i in range(0, len(order), settings.micro_batch)]
+            batches = [order[i : i + settings.micro_batch] for i in range(0, len(order), settings.micro_batch)]
             applied = start_micro if epoch == start_epoch else 0
             accumulated, losses = 0, []
             for micro in range(applied, len(batches)):
@@ -259,8 +272,10 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
         optimizer.zero_grad(set_to_none=True)  # a half-accumulated step is redone on resume
         work_dir.mkdir(parents=True, exist_ok=True)
         checkpoint(epoch, applied)
-        raise FinetuneError(f"interrupted at step {step} of {total_steps}; progress saved in {work_dir}. "
-                            f"Continue it: the same name ({settings.name}) with the resume setting") from None
+        raise FinetuneError(
+            f"interrupted at step {step} of {total_steps}; progress saved in {work_dir}. "
+            f"Continue it: the same name ({settings.name}) with the resume setting"
+        ) from None
     finally:
         engine.loaded.model.eval()
         if use_checkpointing:
@@ -272,13 +287,18 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
         shutil.rmtree(out_dir)
     peft_model.save_pretrained(out_dir, safe_serialization=True, save_embedding_layers=False)
     record = {
-        "name": settings.name, "path": str(out_dir), "base_model": engine.provenance.model,
-        "base_fingerprint": engine.provenance.fingerprint, "train_size": len(split.train),
-        "val_size": len(split.val), "metrics": {"before": before, "after": after},
+        "name": settings.name,
+        "path": str(out_dir),
+        "base_model": engine.provenance.model,
+        "base_fingerprint": engine.provenance.fingerprint,
+        "train_size": len(split.train),
+        "val_size": len(split.val),
+        "metrics": {"before": before, "after": after},
         "hyperparameters": settings.hyperparameters(),
     }
-    (out_dir / METADATA_FILE).write_text(json.dumps({**record, "created_at": utc_timestamp(),
-                                                     "val_images": [r["path"] for r in split.val]}, indent=2))
+    (out_dir / METADATA_FILE).write_text(
+        json.dumps({**record, "created_at": utc_timestamp(), "val_images": [r["path"] for r in split.val]}, indent=2)
+    )
     library.register_adapter(**record)
     shutil.rmtree(work_dir, ignore_errors=True)
     return record

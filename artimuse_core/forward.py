@@ -10,9 +10,9 @@ product where 101 or 5 rows suffice).
 Prompts that share their start share its work: every ArtiMuse prompt of one image begins with the same
 system turn and image (298 of 510 score-prompt tokens, 298 of ~320 critique-prompt tokens), so that prefix
 runs once per image and only the question suffixes run per prompt (``PromptSet``, ``encode_prefix``,
-``suffix_logits``, ``greedy_generate``). Attention is causal, so a prefix computed alone equals the same
-positions computed inside the full prompt; results match the full-prompt reference within float noise
-(tests/test_forward.py against ../shared/conformance).
+``suffix_logits``; critiques decode from it in ``generation.greedy_generate``). Attention is causal, so a
+prefix computed alone equals the same positions computed inside the full prompt; results match the
+full-prompt reference within float noise (tests/test_forward.py against ../shared/conformance).
 
 Shapes, as in ``modeling_internvl.py``: ``N`` images, ``T`` image tokens per image (256), ``H`` the
 language model's hidden size, ``P`` the shared prefix length, ``S`` a suffix length, ``R`` the number of
@@ -25,10 +25,14 @@ import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from .errors import ImageTokenMismatch
+
+if TYPE_CHECKING:  # the model these functions run: loading.load_model builds one (transformers' InternVL)
+    from transformers import InternVLForConditionalGeneration as VisionLanguageModel
 
 # Module names of transformers 5.x ``InternVLForConditionalGeneration`` (``model.named_modules()``).
 VISION_TOWER = "model.vision_tower"
@@ -45,12 +49,19 @@ StepHook = Callable[[int, int], None]
 
 
 # ------------------------------------------------------------------------------------------ building blocks
-def device_of(model: torch.nn.Module) -> torch.device:
+def _weight(layer: torch.nn.Module) -> torch.Tensor:
+    """An embedding or linear layer's weight (``nn.Module`` attributes are untyped)."""
+    weight = layer.weight
+    assert isinstance(weight, torch.Tensor)
+    return weight
+
+
+def device_of(model: VisionLanguageModel) -> torch.device:
     """Where the model's input embeddings are now (a host such as ComfyUI may move the model)."""
-    return model.get_input_embeddings().weight.device
+    return _weight(model.get_input_embeddings()).device
 
 
-def image_features(model: torch.nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
+def image_features(model: VisionLanguageModel, pixel_values: torch.Tensor) -> torch.Tensor:
     """The projected image tokens that replace the ``<IMG_CONTEXT>`` placeholders.
 
     Args:
@@ -65,12 +76,14 @@ def image_features(model: torch.nn.Module, pixel_values: torch.Tensor) -> torch.
     out = model.model.get_image_features(
         pixel_values=pixel_values.to(device_of(model), model.dtype),
         vision_feature_layer=config.vision_feature_layer,
-        vision_feature_select_strategy=config.vision_feature_select_strategy)
+        vision_feature_select_strategy=config.vision_feature_select_strategy,
+    )
     return out.pooler_output if hasattr(out, "pooler_output") else out
 
 
-def embed_prompt(model: torch.nn.Module, input_ids: torch.Tensor,
-                 features: torch.Tensor | None = None) -> torch.Tensor:
+def embed_prompt(
+    model: VisionLanguageModel, input_ids: torch.Tensor, features: torch.Tensor | None = None
+) -> torch.Tensor:
     """Token embeddings with the image features written into the ``<IMG_CONTEXT>`` slots, in order.
 
     Args:
@@ -96,8 +109,9 @@ def embed_prompt(model: torch.nn.Module, input_ids: torch.Tensor,
     try:
         mask = model.model.get_placeholder_mask(input_ids, inputs_embeds=embeds, image_features=features)
     except ValueError as exc:  # transformers' own count check ("tokens: N, features: M")
-        raise ImageTokenMismatch(int((input_ids == image_token_id).sum()),
-                                 features.shape[0] * features.shape[1]) from exc
+        raise ImageTokenMismatch(
+            int((input_ids == image_token_id).sum()), features.shape[0] * features.shape[1]
+        ) from exc
     slots = int(mask.sum()) // embeds.shape[-1] if mask.shape[-1] == embeds.shape[-1] else int(mask.sum())
     if slots != features.shape[0] * features.shape[1]:  # also when TRANSFORMERS_DISABLE_TORCH_CHECK is set
         raise ImageTokenMismatch(slots, features.shape[0] * features.shape[1])
@@ -107,9 +121,15 @@ def embed_prompt(model: torch.nn.Module, input_ids: torch.Tensor,
 _CACHE_KWARG: dict[type, str] = {}
 
 
-def run_decoder(model: torch.nn.Module, embeds: torch.Tensor, *, cache=None,
-                attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
-                use_cache: bool = False):
+def run_decoder(
+    model: VisionLanguageModel,
+    embeds: torch.Tensor,
+    *,
+    cache=None,
+    attention_mask: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
+    use_cache: bool = False,
+):
     """The language model (Qwen2 decoder, final norm included, no ``lm_head``) over ``embeds``.
 
     Args:
@@ -124,18 +144,18 @@ def run_decoder(model: torch.nn.Module, embeds: torch.Tensor, *, cache=None,
     decoder = model.model.language_model
     kind = type(decoder)
     if kind not in _CACHE_KWARG:  # transformers 5.24 calls it ``cache``; earlier 5.x ``past_key_values``
-        _CACHE_KWARG[kind] = "cache" if "cache" in inspect.signature(decoder.forward).parameters \
-            else "past_key_values"
+        _CACHE_KWARG[kind] = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
     kwargs = {_CACHE_KWARG[kind]: cache} if cache is not None else {}
-    out = decoder(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                  use_cache=use_cache, **kwargs)
+    out = decoder(
+        inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=use_cache, **kwargs
+    )
     new_cache = getattr(out, "cache", None)
     if new_cache is None:
         new_cache = getattr(out, "past_key_values", None)
     return out.last_hidden_state, new_cache
 
 
-def head_logits(model: torch.nn.Module, hidden: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+def head_logits(model: VisionLanguageModel, hidden: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
     """Answer logits at one position: the hidden state times the ``lm_head`` rows it needs.
 
     Args:
@@ -150,7 +170,8 @@ def head_logits(model: torch.nn.Module, hidden: torch.Tensor, rows: torch.Tensor
     head = model.get_output_embeddings()
     if rows is None:
         return head(hidden).float()
-    weight = head.weight[rows.to(head.weight.device)]  # (R, H): a gather, never the (V, H) product
+    full = _weight(head)
+    weight = full[rows.to(full.device)]  # (R, H): a gather, never the (V, H) product
     return (hidden.to(weight.dtype) @ weight.T).float()
 
 
@@ -208,7 +229,7 @@ class PrefixCache:
         return cache
 
 
-def encode_prefix(model: torch.nn.Module, features: torch.Tensor, prefix_ids: torch.Tensor) -> PrefixCache:
+def encode_prefix(model: VisionLanguageModel, features: torch.Tensor, prefix_ids: torch.Tensor) -> PrefixCache:
     """Run the shared prefix once per image and keep its keys and values.
 
     Args:
@@ -224,8 +245,13 @@ def encode_prefix(model: torch.nn.Module, features: torch.Tensor, prefix_ids: to
     return PrefixCache(layers, int(prefix_ids.numel()))
 
 
-def suffix_logits(model: torch.nn.Module, prefix: PrefixCache, image_index: torch.Tensor,
-                  suffix_ids: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+def suffix_logits(
+    model: VisionLanguageModel,
+    prefix: PrefixCache,
+    image_index: torch.Tensor,
+    suffix_ids: torch.Tensor,
+    rows: torch.Tensor | None,
+) -> torch.Tensor:
     """Answer logits of ``prefix + suffix`` at its last position, for the images ``image_index``.
 
     Args:
@@ -241,13 +267,15 @@ def suffix_logits(model: torch.nn.Module, prefix: PrefixCache, image_index: torc
     count, length = len(image_index), int(suffix_ids.numel())
     ids = suffix_ids.to(device).expand(count, -1)
     positions = torch.arange(prefix.length, prefix.length + length, device=device).expand(count, -1)
-    hidden, _ = run_decoder(model, embed_prompt(model, ids), cache=prefix.select(image_index),
-                            position_ids=positions, use_cache=True)
+    hidden, _ = run_decoder(
+        model, embed_prompt(model, ids), cache=prefix.select(image_index), position_ids=positions, use_cache=True
+    )
     return head_logits(model, hidden[:, -1], rows)
 
 
-def prompt_logits(model: torch.nn.Module, features: torch.Tensor, prompt_ids: torch.Tensor,
-                  rows: torch.Tensor | None) -> torch.Tensor:
+def prompt_logits(
+    model: VisionLanguageModel, features: torch.Tensor, prompt_ids: torch.Tensor, rows: torch.Tensor | None
+) -> torch.Tensor:
     """Answer logits of one whole prompt per image, no prefix sharing (the reference's way; tests compare).
 
     Args:
@@ -279,72 +307,10 @@ def token_as_score(score_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return distribution, score, std
 
 
-# ------------------------------------------------------------------------------------------- generation
-def greedy_generate(model: torch.nn.Module, prefix: PrefixCache, image_index: torch.Tensor,
-                    suffixes: Sequence[torch.Tensor], *, max_new_tokens: int, eos_token_id: int,
-                    pad_token_id: int, on_step: StepHook | None = None) -> list[list[int]]:
-    """Greedy decoding of ``prefix + suffix`` for several prompts at once, stopping each at ``eos_token_id``.
-
-    The suffixes (different lengths) are right-aligned after the shared prefix, with the gap masked out of
-    attention and rotary positions counted over real tokens only, so each row computes what its prompt alone
-    would. Finished rows leave the batch. Logits are computed at the last position only.
-
-    Args:
-        image_index (`torch.LongTensor` of shape `(J,)`): the prefix image of each prompt.
-        suffixes: J `torch.LongTensor`s of shape `(S_j,)`.
-        max_new_tokens: the most tokens generated per prompt.
-        on_step: called as ``on_step(step, max_new_tokens)`` after every generated token step (step is 1 for
-            the first token of this batch). An exception it raises stops generation and propagates.
-
-    Returns:
-        J lists of generated ids, without the stop token (SPEC.md "Critique": greedy, stop at
-        ``<|im_end|>``; the reference runs each prompt alone, and its token ids are what tests compare).
-    """
-    device = device_of(model)
-    count, width, past = len(suffixes), max(int(s.numel()) for s in suffixes), prefix.length
-    ids = torch.full((count, width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((count, past + width), dtype=torch.long)
-    mask[:, :past] = 1
-    positions = torch.full((count, width), past, dtype=torch.long)
-    lengths = torch.tensor([int(s.numel()) for s in suffixes])
-    for row, suffix in enumerate(suffixes):
-        n = int(suffix.numel())
-        ids[row, width - n:] = suffix
-        mask[row, past + width - n:] = 1
-        positions[row, width - n:] = torch.arange(past, past + n)
-    ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
-    hidden, cache = run_decoder(model, embed_prompt(model, ids), cache=prefix.select(image_index),
-                                attention_mask=mask, position_ids=positions, use_cache=True)
-    next_position = (past + lengths).to(device)
-    outputs: list[list[int]] = [[] for _ in range(count)]
-    active = list(range(count))
-    for step in range(1, max_new_tokens + 1):
-        tokens = head_logits(model, hidden[:, -1]).argmax(-1)  # (A,)
-        keep = []
-        for slot, token in enumerate(tokens.tolist()):
-            if token == eos_token_id:
-                continue
-            outputs[active[slot]].append(token)
-            keep.append(slot)
-        if on_step is not None:
-            on_step(step, max_new_tokens)
-        if step == max_new_tokens or not keep:
-            break
-        if len(keep) < len(active):
-            index = torch.tensor(keep, device=device)
-            cache.batch_select_indices(index)
-            tokens, mask, next_position = tokens[index], mask[index], next_position[index]
-            active = [active[slot] for slot in keep]
-        mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
-        hidden, cache = run_decoder(model, embed_prompt(model, tokens[:, None]), cache=cache,
-                                    attention_mask=mask, position_ids=next_position[:, None], use_cache=True)
-        next_position = next_position + 1
-    return outputs
-
-
 # ------------------------------------------------------------------------------------------- fine-tuning
-def score_loss(model: torch.nn.Module, pixel_values: torch.Tensor, prompt_ids: torch.Tensor,
-               targets: torch.Tensor) -> torch.Tensor:
+def score_loss(
+    model: VisionLanguageModel, pixel_values: torch.Tensor, prompt_ids: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """The Token-As-Score training objective: cross-entropy of the first answer token.
 
     Full-vocabulary logits at the score prompt's last position against each image's target score token
@@ -368,7 +334,18 @@ def score_loss(model: torch.nn.Module, pixel_values: torch.Tensor, prompt_ids: t
 
 
 __all__ = [
-    "LORA_TARGETS", "QUANTIZATION_SKIP", "PrefixCache", "PromptSet", "device_of", "embed_prompt",
-    "encode_prefix", "greedy_generate", "head_logits", "image_features", "prompt_logits", "run_decoder",
-    "score_loss", "suffix_logits", "token_as_score",
+    "LORA_TARGETS",
+    "QUANTIZATION_SKIP",
+    "PrefixCache",
+    "PromptSet",
+    "device_of",
+    "embed_prompt",
+    "encode_prefix",
+    "head_logits",
+    "image_features",
+    "prompt_logits",
+    "run_decoder",
+    "score_loss",
+    "suffix_logits",
+    "token_as_score",
 ]

@@ -16,9 +16,7 @@ would be a process-wide toggle under a thread pool).
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -31,9 +29,13 @@ from PIL import Image
 
 from . import decoders
 from .errors import (
-    CorruptImage, EmptyFile, FileGone, ImageError, ImageTooLarge, InvalidValue, NotAnImage, NotARegularFile,
-    SymlinkLoop, UnreadableFile,
+    CorruptImage,
+    ImageError,
+    ImageTooLarge,
+    InvalidValue,
+    NotAnImage,
 )
+from .opening import OPEN_FLAGS, check_regular, exception_name, guarded, one_line, stat_error
 from .spec import choices_of, default_of
 
 IMAGE_SIZE = 448
@@ -45,16 +47,49 @@ SIXTEEN_BIT_CHOICES = choices_of("sixteen_bit")  # declared once, in spec.py
 
 # Signatures of formats we read: a file that starts like one but can't be opened is corrupt, not
 # "not an image".
-_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*",
-          b"\x00\x00\x00\x0cjP  ", b"qoif", b"\xff\x0a", b"\x00\x00\x00\x0cJXL ")
+_MAGIC = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+    b"\x00\x00\x00\x0cjP  ",
+    b"qoif",
+    b"\xff\x0a",
+    b"\x00\x00\x00\x0cJXL ",
+)
 
 # File name endings Pillow reads that the folder walkers treat as images (plus ``decoders``' optional
 # families). Decoding decides in the end; this only avoids opening every sidecar file in a photo folder.
-PILLOW_EXTENSIONS = frozenset({
-    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
-    ".tga", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".j2k", ".avif", ".ico",
-    ".dib", ".pcx", ".sgi", ".qoi",
-})
+PILLOW_EXTENSIONS = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".webp",
+        ".gif",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".tga",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".jp2",
+        ".j2k",
+        ".avif",
+        ".ico",
+        ".dib",
+        ".pcx",
+        ".sgi",
+        ".qoi",
+    }
+)
 IMAGE_EXTENSIONS = PILLOW_EXTENSIONS | decoders.OPTIONAL_EXTENSIONS
 
 # Modes whose samples go above 255: the reference's convert("RGB") clips them (SPEC "Image" 1).
@@ -63,8 +98,15 @@ _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _OPEN_FAILURES = (SyntaxError, IndexError, TypeError, struct.error)
 _T = Image.Transpose
 # EXIF orientation -> the turn that displays it upright (the table of ImageOps.exif_transpose).
-_EXIF_TURNS = {2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM, 5: _T.TRANSPOSE,
-               6: _T.ROTATE_270, 7: _T.TRANSVERSE, 8: _T.ROTATE_90}
+_EXIF_TURNS = {
+    2: _T.FLIP_LEFT_RIGHT,
+    3: _T.ROTATE_180,
+    4: _T.FLIP_TOP_BOTTOM,
+    5: _T.TRANSPOSE,
+    6: _T.ROTATE_270,
+    7: _T.TRANSVERSE,
+    8: _T.ROTATE_90,
+}
 _SWAPS_SIZE = frozenset({_T.TRANSPOSE, _T.ROTATE_270, _T.TRANSVERSE, _T.ROTATE_90})
 # LibRaw's ``flip`` codes (RAW files keep orientation there, not in the preview's EXIF).
 _RAW_FLIPS = {3: _T.ROTATE_180, 5: _T.ROTATE_90, 6: _T.ROTATE_270}
@@ -90,8 +132,7 @@ class ImageOptions:
 
     def __post_init__(self):
         if self.sixteen_bit not in SIXTEEN_BIT_CHOICES:
-            raise InvalidValue(f"sixteen_bit must be one of {', '.join(SIXTEEN_BIT_CHOICES)}, "
-                               f"not {self.sixteen_bit!r}")
+            raise InvalidValue(f"sixteen_bit must be one of {', '.join(SIXTEEN_BIT_CHOICES)}, not {self.sixteen_bit!r}")
         if not isinstance(self.max_pixels, int) or self.max_pixels < 1:
             raise InvalidValue(f"max_pixels must be a positive whole number of pixels, not {self.max_pixels!r}")
 
@@ -116,8 +157,7 @@ class DecodedImage:
     warnings: tuple[str, ...] = ()
 
 
-def open_rgb(source: str | bytes | os.PathLike | Image.Image,
-             options: ImageOptions = ImageOptions()) -> DecodedImage:
+def open_rgb(source: str | bytes | os.PathLike | Image.Image, options: ImageOptions = ImageOptions()) -> DecodedImage:
     """Open, check and preprocess one image (a path as the OS gives it, or an in-memory PIL image).
 
     Raises only ``ImageError`` subclasses: ``FileGone``, ``UnreadableFile``, ``SymlinkLoop``,
@@ -126,88 +166,22 @@ def open_rgb(source: str | bytes | os.PathLike | Image.Image,
     hostile file becomes ``CorruptImage``).
     """
     if isinstance(source, Image.Image):
-        return _guarded("<memory>", lambda: _finish(source, "<memory>", options, "memory"))
+        return guarded("<memory>", lambda: _finish(source, "<memory>", options, "memory"))
     path = os.fsdecode(source)
-    return _guarded(path, lambda: _decode_file(path, options))
-
-
-def _guarded(name: str, decode) -> DecodedImage:
-    try:
-        return decode()
-    except ImageError:
-        raise
-    except Image.DecompressionBombError as exc:
-        # Only where our max_pixels is above the limit of the Pillow we share with the host program.
-        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
-        raise ImageTooLarge(name, f"over Pillow's own decompression-bomb limit of {limit / 1e6:.0f} MP "
-                                  f"(PIL.Image.MAX_IMAGE_PIXELS, set by the program hosting ArtiMuse)") from exc
-    except MemoryError as exc:
-        raise ImageTooLarge(name, "ran out of memory while decoding it (lower the max_pixels setting)") from exc
-    except OSError as exc:
-        if "truncated" in str(exc):
-            raise CorruptImage(name, f"truncated file, a copy still in progress or a broken download "
-                                     f"({_one_line(exc)})") from exc
-        raise CorruptImage(name, f"cannot decode ({_exception_name(exc)}: {_one_line(exc)})") from exc
-    except Exception as exc:  # a hostile file can make a decoder raise anything: it is this file's error
-        raise CorruptImage(name, f"cannot decode ({_exception_name(exc)}: {_one_line(exc)})") from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _exception_name(exc: BaseException) -> str:
-    kind = type(exc)
-    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-
-
-def _stat_error(path: str, exc: OSError) -> ImageError:
-    if isinstance(exc, FileNotFoundError):
-        return FileGone(path, "no longer exists (deleted or renamed since it was found)")
-    if exc.errno == errno.ELOOP:
-        return SymlinkLoop(path, "symbolic link loop (the link leads back to itself); not followed")
-    return UnreadableFile(path, exc.strerror or str(exc))
-
-
-def file_type(mode: int) -> str | None:
-    """'FIFO', 'socket', 'device' or 'folder' for ``st_mode`` values that are not regular files."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    if stat.S_ISDIR(mode):
-        return "folder"
-    return "special file"
-
-
-def _check_regular(path: str, st: os.stat_result) -> None:
-    kind = file_type(st.st_mode)
-    if kind:
-        raise NotARegularFile(path, f"a {kind}, not a regular file; not opened")
-    if st.st_size == 0:
-        raise EmptyFile(path, "empty file (0 bytes)")
-
-
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-               | getattr(os, "O_CLOEXEC", 0))
+    return guarded(path, lambda: _decode_file(path, options))
 
 
 def _decode_file(path: str, options: ImageOptions) -> DecodedImage:
     try:
-        _check_regular(path, os.stat(path))
+        check_regular(path, os.stat(path))
         family = decoders.family_of_name(path)
         if family and family.name == "raw" and not decoders.available("raw"):
             raise decoders.no_decoder(path, "raw")
-        fd = os.open(path, _OPEN_FLAGS)  # non-blocking: were it swapped for a FIFO, open would not hang
+        fd = os.open(path, OPEN_FLAGS)  # non-blocking: were it swapped for a FIFO, open would not hang
     except OSError as exc:
-        raise _stat_error(path, exc) from exc
+        raise stat_error(path, exc) from exc
     with os.fdopen(fd, "rb") as handle:
-        _check_regular(path, os.fstat(fd))  # the same file we stat'ed, or a swap caught here
+        check_regular(path, os.fstat(fd))  # the same file we stat'ed, or a swap caught here
         if not (family and family.name == "raw"):
             image, decoder = _identify(handle, path, options)
             if not _is_dng(image):
@@ -240,16 +214,16 @@ def _identify(handle: BinaryIO, name: str, options: ImageOptions) -> tuple[Image
             if size:
                 _check_pixels(name, *size, options)
         try:
-            image = decoders.open_with(sniffed, handle, name)
+            plugin_image = decoders.open_with(sniffed, handle, name)
         except _OPEN_FAILURES as exc:
-            raise CorruptImage(name, f"damaged {decoders.FAMILIES[sniffed].label} file "
-                                     f"({_one_line(exc)})") from exc
-        return image, decoders.FAMILIES[sniffed].decoder
+            raise CorruptImage(name, f"damaged {decoders.FAMILIES[sniffed].label} file ({one_line(exc)})") from exc
+        return plugin_image, decoders.FAMILIES[sniffed].decoder
     image = _pillow_open(handle, head, name)
     if image is None:
         if sniffed == "avif":
-            raise CorruptImage(name, "damaged AVIF file, or this Pillow has no AVIF support "
-                                     "(Pillow >= 11.3 wheels include it)")
+            raise CorruptImage(
+                name, "damaged AVIF file, or this Pillow has no AVIF support (Pillow >= 11.3 wheels include it)"
+            )
         if head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
             raise CorruptImage(name, "damaged image file (its header is unreadable)")
         family = decoders.family_of_name(name)
@@ -285,13 +259,17 @@ def _pillow_open(handle: BinaryIO, head: bytes, name: str) -> Image.Image | None
 
 def _check_pixels(name: str, width: int, height: int, options: ImageOptions) -> None:
     if width * height > options.max_pixels:
-        raise ImageTooLarge(name, f"{width}x{height} is {width * height / 1e6:.0f} MP, over the "
-                                  f"{options.max_pixels / 1e6:.0f} MP limit (the max_pixels setting; "
-                                  f"raise it to read this image)")
+        raise ImageTooLarge(
+            name,
+            f"{width}x{height} is {width * height / 1e6:.0f} MP, over the "
+            f"{options.max_pixels / 1e6:.0f} MP limit (the max_pixels setting; "
+            f"raise it to read this image)",
+        )
 
 
-def _finish(image: Image.Image, name: str, options: ImageOptions, decoder: str,
-            turn: Image.Transpose | None = None) -> DecodedImage:
+def _finish(
+    image: Image.Image, name: str, options: ImageOptions, decoder: str, turn: Image.Transpose | None = None
+) -> DecodedImage:
     width, height = image.size
     _check_pixels(name, width, height, options)
     fmt, mode = image.format, image.mode
@@ -328,9 +306,11 @@ def _sixteen_bit(image: Image.Image, how: str) -> tuple[Image.Image, str | None]
         scaled = (np.clip(values, 0, 65535).astype(np.uint32) * 255 + 32767) // 65535
         return Image.fromarray(scaled.astype(np.uint8), "L"), None
     clipped = float((values > 255).mean())
-    return image, (f"16-bit {image.mode} image converted as the reference does (16-bit values read as 8-bit "
-                   f"ones: {clipped:.0%} of pixels clip to white), not as seen; the sixteen_bit setting "
-                   f"\"scale\" scores it as seen")
+    return image, (
+        f"16-bit {image.mode} image converted as the reference does (16-bit values read as 8-bit "
+        f"ones: {clipped:.0%} of pixels clip to white), not as seen; the sixteen_bit setting "
+        f'"scale" scores it as seen'
+    )
 
 
 def _to_rgb(image: Image.Image, background: tuple[int, int, int] | None) -> Image.Image:
@@ -353,8 +333,9 @@ def default_decode_workers() -> int:
     return min(8, os.cpu_count() or 1)
 
 
-def decode_many(sources: Iterable, options: ImageOptions = ImageOptions(), workers: int | None = None,
-                lookahead: int = 32) -> Iterator[DecodedImage | ImageError]:
+def decode_many(
+    sources: Iterable, options: ImageOptions = ImageOptions(), workers: int | None = None, lookahead: int = 32
+) -> Iterator[DecodedImage | ImageError]:
     """Decode in a pool of ``workers`` threads (default ``default_decode_workers()``; Pillow releases the
     GIL while decoding and resizing), yielding in input order, at most ``lookahead`` files ahead. A bad
     file yields its ``ImageError`` in its place instead of stopping the stream."""
@@ -366,8 +347,10 @@ def decode_many(sources: Iterable, options: ImageOptions = ImageOptions(), worke
         except ImageError as exc:
             return exc
         except Exception as exc:  # open_rgb already types everything; this is the last line of defence
-            return CorruptImage(source if not isinstance(source, Image.Image) else "<memory>",
-                                f"cannot decode ({_exception_name(exc)}: {_one_line(exc)})")
+            return CorruptImage(
+                source if not isinstance(source, Image.Image) else "<memory>",
+                f"cannot decode ({exception_name(exc)}: {one_line(exc)})",
+            )
 
     pending: deque = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artimuse-decode") as pool:

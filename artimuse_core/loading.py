@@ -6,6 +6,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -21,13 +22,16 @@ from .errors import CheckpointError, DeviceError
 from .forward import QUANTIZATION_SKIP
 from .resources import MemoryEstimate, bf16_speed_note, estimate_memory
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
 
 @dataclass
 class LoadedModel:
     """The model plus everything the prompts need from its checkpoint."""
 
     model: InternVLForConditionalGeneration
-    tokenizer: object
+    tokenizer: PreTrainedTokenizerBase
     info: CheckpointInfo
     placement: Placement
     system_message: str
@@ -56,8 +60,9 @@ def load_tokenizer(path: Path):
 def _token_id(tokenizer, text: str, where: Path) -> int:
     ids = tokenizer.encode(text, add_special_tokens=False)
     if len(ids) != 1:
-        raise CheckpointError(f"{where}: tokenizer splits {text!r} into {len(ids)} tokens; "
-                              "this is not an ArtiMuse tokenizer")
+        raise CheckpointError(
+            f"{where}: tokenizer splits {text!r} into {len(ids)} tokens; this is not an ArtiMuse tokenizer"
+        )
     return ids[0]
 
 
@@ -75,8 +80,9 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def fit_placement(info: CheckpointInfo, placement: Placement, *, dtype_is_auto: bool,
-                  batch_size: int) -> tuple[Placement, MemoryEstimate, str | None]:
+def fit_placement(
+    info: CheckpointInfo, placement: Placement, *, dtype_is_auto: bool, batch_size: int
+) -> tuple[Placement, MemoryEstimate, str | None]:
     """Check the load fits the device's memory; under ``dtype=auto`` on the CPU fall back to bf16.
 
     Returns:
@@ -94,13 +100,18 @@ def fit_placement(info: CheckpointInfo, placement: Placement, *, dtype_is_auto: 
     if dtype_is_auto and placement.device.type == "cpu" and placement.dtype == torch.float32:
         smaller = estimate_memory(info, device, "bfloat16", placement.quantize, batch_size)
         if smaller.fits:
-            note = (f"float32 does not fit ({estimate.total_bytes / 1e9:.1f} GB needed, "
-                    f"{(estimate.available_bytes or 0) / 1e9:.1f} GB available): loading in bfloat16; "
-                    f"{bf16_speed_note()}")
+            note = (
+                f"float32 does not fit ({estimate.total_bytes / 1e9:.1f} GB needed, "
+                f"{(estimate.available_bytes or 0) / 1e9:.1f} GB available): loading in bfloat16; "
+                f"{bf16_speed_note()}"
+            )
             return replace(placement, dtype=torch.bfloat16), smaller, note
         estimate = smaller
-    hint = "a smaller batch_size, quantize 8bit/4bit on a GPU, or a machine with more memory" \
-        if placement.device.type != "cpu" else "a smaller batch_size, a GPU, or a machine with more memory"
+    hint = (
+        "a smaller batch_size, quantize 8bit/4bit on a GPU, or a machine with more memory"
+        if placement.device.type != "cpu"
+        else "a smaller batch_size, a GPU, or a machine with more memory"
+    )
     raise DeviceError(f"{info.name or info.path} does not fit: {estimate.describe()}; try {hint}")
 
 
@@ -131,25 +142,36 @@ def _load(info: CheckpointInfo, placement: Placement) -> LoadedModel:
         if placement.attn_implementation != "flash_attention_2":
             raise
         if not placement.attn_auto:
-            raise DeviceError(f"attention 'flash_attention_2' asked for, but flash-attn fails to load "
-                              f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
+            raise DeviceError(
+                f"attention 'flash_attention_2' asked for, but flash-attn fails to load "
+                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            ) from exc
         placement = replace(placement, attn_implementation="sdpa")
         model = _weights(info, placement, image_token_id)
     model.eval().requires_grad_(False)
     if model.config.image_token_id != image_token_id:
-        raise CheckpointError(f"{info.path}: config image_token_id {model.config.image_token_id} is not the "
-                              f"tokenizer's <IMG_CONTEXT> ({image_token_id})")
+        raise CheckpointError(
+            f"{info.path}: config image_token_id {model.config.image_token_id} is not the "
+            f"tokenizer's <IMG_CONTEXT> ({image_token_id})"
+        )
     return LoadedModel(
-        model=model, tokenizer=tokenizer, info=info, placement=placement,
+        model=model,
+        tokenizer=tokenizer,
+        info=info,
+        placement=placement,
         system_message=prompts.system_message(info.config),
-        num_image_tokens=model.config.image_seq_length, image_token_id=image_token_id,
-        eos_token_id=eos_token_id, pad_token_id=pad_token_id, score_token_ids=score_ids,
-        skip_token_ids=skip, fingerprint=fingerprint(info),
+        num_image_tokens=model.config.image_seq_length,
+        image_token_id=image_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        score_token_ids=score_ids,
+        skip_token_ids=skip,
+        fingerprint=fingerprint(info),
     )
 
 
 def _weights(info: CheckpointInfo, placement: Placement, image_token_id: int) -> InternVLForConditionalGeneration:
-    kwargs = dict(dtype=placement.dtype, attn_implementation=placement.attn_implementation)
+    kwargs: dict[str, Any] = dict(dtype=placement.dtype, attn_implementation=placement.attn_implementation)
     if placement.device.type != "cpu":
         kwargs["device_map"] = {"": str(placement.device)}
     if placement.quantize != "none":
@@ -161,9 +183,11 @@ def _weights(info: CheckpointInfo, placement: Placement, image_token_id: int) ->
             # (quantised loads keep the stored dtype: bitsandbytes quantises from it).
             cast = placement.dtype if placement.quantize == "none" else None
             return InternVLForConditionalGeneration.from_pretrained(
-                None, config=config, state_dict=_chat_state_dict(info, cast), **kwargs)
+                None, config=config, state_dict=_chat_state_dict(info, cast), **kwargs
+            )
         return InternVLForConditionalGeneration.from_pretrained(
-            info.path, use_safetensors=True, trust_remote_code=False, **kwargs)
+            info.path, use_safetensors=True, trust_remote_code=False, **kwargs
+        )
     except CheckpointError:
         raise
     except (OSError, RuntimeError, ValueError, KeyError, SafetensorError) as exc:
@@ -200,18 +224,28 @@ def quantization_skip_modules(config) -> list[str]:
         names = [name for name, _ in InternVLForConditionalGeneration(config).named_modules() if name]
     for entry in QUANTIZATION_SKIP:
         if all(should_convert_module(name, [entry]) for name in names):
-            raise CheckpointError(f"quantisation skip entry {entry!r} matches no module of "
-                                  f"{type(config).__name__}; the vision tower or lm_head would be quantised")
+            raise CheckpointError(
+                f"quantisation skip entry {entry!r} matches no module of "
+                f"{type(config).__name__}; the vision tower or lm_head would be quantised"
+            )
     return list(QUANTIZATION_SKIP)
 
 
 def _quantization_config(placement: Placement, info: CheckpointInfo, image_token_id: int):
     from transformers import AutoConfig, BitsAndBytesConfig
 
-    config = native_config(info.config, image_token_id) if info.layout == "chat" \
+    config = (
+        native_config(info.config, image_token_id)
+        if info.layout == "chat"
         else AutoConfig.from_pretrained(info.path, trust_remote_code=False)
+    )
     skip = quantization_skip_modules(config)
     if placement.quantize == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=placement.dtype, llm_int8_skip_modules=skip)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=placement.dtype,
+        llm_int8_skip_modules=skip,
+    )

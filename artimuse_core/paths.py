@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 
 # Control characters (a newline in a file name would split a "one-line" error in two) shown as escapes.
-_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {0x7F: "\\x7f", ord("\t"): "\\t", ord("\n"): "\\n",
-                                                     ord("\r"): "\\r"}
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {0x7F: "\\x7f", ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r"}
 
 
 def display_path(path: str | bytes | os.PathLike) -> str:

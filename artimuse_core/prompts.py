@@ -53,8 +53,9 @@ def resolve_attribute(name: str) -> str:
     for attribute in ATTRIBUTES:
         if attribute.lower() == name.strip().lower():
             return attribute
-    matches = [a for a in ATTRIBUTES if a.lower().replace("&", "and").startswith(wanted)
-               or a.lower().startswith(wanted)]
+    matches = [
+        a for a in ATTRIBUTES if a.lower().replace("&", "and").startswith(wanted) or a.lower().startswith(wanted)
+    ]
     if len(matches) == 1:
         return matches[0]
     if matches:

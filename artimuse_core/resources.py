@@ -26,8 +26,8 @@ _CGROUP = Path("/sys/fs/cgroup")
 def _cgroup_cpu_quota(root: Path = _CGROUP) -> float | None:
     """CPUs allowed by the cgroup (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), None when unlimited."""
     try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
+        limit, interval = (root / "cpu.max").read_text().split()[:2]
+        return None if limit == "max" else int(limit) / int(interval)
     except (OSError, ValueError):
         pass
     try:
@@ -121,12 +121,15 @@ class ThreadPlan:
         return self.source == "auto"
 
     def describe(self) -> str:
-        return (f"{self.cores_how} cores: {self.torch_threads} torch thread(s) [{self.source}], "
-                f"{self.decode_workers} decode worker(s)")
+        return (
+            f"{self.cores_how} cores: {self.torch_threads} torch thread(s) [{self.source}], "
+            f"{self.decode_workers} decode worker(s)"
+        )
 
 
-def plan_threads(device_type: str = "cpu", decode_workers: int | None = None,
-                 cgroup_root: Path = _CGROUP) -> ThreadPlan:
+def plan_threads(
+    device_type: str = "cpu", decode_workers: int | None = None, cgroup_root: Path = _CGROUP
+) -> ThreadPlan:
     """Choose torch threads and decode workers together so that they never oversubscribe the cores.
 
     On the CPU the model and the decoders run at the same time; their sum stays at the core count, with
@@ -174,8 +177,10 @@ def torch_threads_for(plan: ThreadPlan) -> Iterator[None]:
 
 # ------------------------------------------------------------------------------------------------- memory
 def _cgroup_memory_left(root: Path = _CGROUP) -> int | None:
-    for limit_file, usage_file in (("memory.max", "memory.current"),
-                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+    for limit_file, usage_file in (
+        ("memory.max", "memory.current"),
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),
+    ):
         try:
             limit = (root / limit_file).read_text().strip()
             if limit == "max" or int(limit) >= 1 << 60:
@@ -255,10 +260,12 @@ class MemoryEstimate:
     def describe(self) -> str:
         quant = "" if self.quantize == "none" else f" {self.quantize}"
         have = "unknown" if self.available_bytes is None else f"{self.available_bytes / GB:.1f} GB"
-        return (f"needs ~{self.total_bytes / GB:.1f} GB on {self.device} ({self.parameters / 1e9:.2f}B parameters "
-                f"in {self.dtype}{quant}: weights {self.weights_bytes / GB:.1f} GB + activations "
-                f"{self.activation_bytes / GB:.1f} GB at batch {self.batch_size} + runtime "
-                f"{self.runtime_bytes / GB:.1f} GB); {have} available ({self.available_how})")
+        return (
+            f"needs ~{self.total_bytes / GB:.1f} GB on {self.device} ({self.parameters / 1e9:.2f}B parameters "
+            f"in {self.dtype}{quant}: weights {self.weights_bytes / GB:.1f} GB + activations "
+            f"{self.activation_bytes / GB:.1f} GB at batch {self.batch_size} + runtime "
+            f"{self.runtime_bytes / GB:.1f} GB); {have} available ({self.available_how})"
+        )
 
 
 def _text_and_vision(info) -> tuple[dict, dict]:
@@ -268,8 +275,9 @@ def _text_and_vision(info) -> tuple[dict, dict]:
     return config.get("text_config", {}), config.get("vision_config", {})
 
 
-def estimate_memory(info, device: str, dtype: str, quantize: str = "none", batch_size: int = 8,
-                    prompt_tokens: int = 510) -> MemoryEstimate:
+def estimate_memory(
+    info, device: str, dtype: str, quantize: str = "none", batch_size: int = 8, prompt_tokens: int = 510
+) -> MemoryEstimate:
     """Weights x dtype + activations at ``batch_size`` + the runtime, against ``available_memory``.
 
     Args:
@@ -298,14 +306,19 @@ def estimate_memory(info, device: str, dtype: str, quantize: str = "none", batch
     kv_heads = text.get("num_key_value_heads", heads)
     v_hidden, v_inter = vision.get("hidden_size", 0), vision.get("intermediate_size", 0)
     v_heads, v_tokens = vision.get("num_attention_heads", 1), 1025
-    per_image = (prompt_tokens * (6 * hidden + 3 * inter) + heads * prompt_tokens ** 2
-                 + layers * 2 * prompt_tokens * kv_heads * (hidden // max(1, heads))
-                 + v_tokens * (6 * v_hidden + 2 * v_inter) + v_heads * v_tokens ** 2)
+    per_image = (
+        prompt_tokens * (6 * hidden + 3 * inter)
+        + heads * prompt_tokens**2
+        + layers * 2 * prompt_tokens * kv_heads * (hidden // max(1, heads))
+        + v_tokens * (6 * v_hidden + 2 * v_inter)
+        + v_heads * v_tokens**2
+    )
     activations = per_image * batch_size * (4 if quantize != "none" else size)
     runtime = int(0.8 * GB) if device == "cpu" else int(1.0 * GB)  # torch, tokenizer, kernels, allocator slack
     available, how = available_memory(device)
-    return MemoryEstimate(device, dtype, quantize, batch_size, parameters, int(weights), int(activations),
-                          runtime, available, how)
+    return MemoryEstimate(
+        device, dtype, quantize, batch_size, parameters, int(weights), int(activations), runtime, available, how
+    )
 
 
 def bf16_speed_note() -> str:
@@ -316,9 +329,19 @@ def bf16_speed_note() -> str:
         flags = ""
     if "amx_bf16" in flags or "avx512_bf16" in flags:
         return "this CPU has bf16 instructions: expect about the fp32 speed"
-    return ("this CPU has no bf16 instructions (avx512_bf16/amx): bf16 matrix products run far slower than "
-            "fp32 here (over 100x in a 2-core measurement); scoring will be slow")
+    return (
+        "this CPU has no bf16 instructions (avx512_bf16/amx): bf16 matrix products run far slower than "
+        "fp32 here (over 100x in a 2-core measurement); scoring will be slow"
+    )
 
 
-__all__ = ["MemoryEstimate", "ThreadPlan", "available_cores", "available_memory", "bf16_speed_note",
-           "estimate_memory", "plan_threads", "torch_threads_for"]
+__all__ = [
+    "MemoryEstimate",
+    "ThreadPlan",
+    "available_cores",
+    "available_memory",
+    "bf16_speed_note",
+    "estimate_memory",
+    "plan_threads",
+    "torch_threads_for",
+]

@@ -37,10 +37,30 @@ import torch  # noqa: E402
 PINNED_TRANSFORMERS = "5.24.0"
 VOCAB = 151674
 # InternVL3-8B (SPEC.md "Model"): Qwen2.5-7B-shaped language model, InternViT-300M vision tower.
-FULL = dict(vocab_size=VOCAB, text_hidden=3584, text_layers=28, text_heads=28, kv_heads=4, text_intermediate=18944,
-            vision_hidden=1024, vision_layers=24, vision_heads=16, vision_intermediate=4096)
-TINY = dict(vocab_size=VOCAB, text_hidden=64, text_layers=2, text_heads=4, kv_heads=2, text_intermediate=128,
-            vision_hidden=32, vision_layers=2, vision_heads=2, vision_intermediate=64)
+FULL = dict(
+    vocab_size=VOCAB,
+    text_hidden=3584,
+    text_layers=28,
+    text_heads=28,
+    kv_heads=4,
+    text_intermediate=18944,
+    vision_hidden=1024,
+    vision_layers=24,
+    vision_heads=16,
+    vision_intermediate=4096,
+)
+TINY = dict(
+    vocab_size=VOCAB,
+    text_hidden=64,
+    text_layers=2,
+    text_heads=4,
+    kv_heads=2,
+    text_intermediate=128,
+    vision_hidden=32,
+    vision_layers=2,
+    vision_heads=2,
+    vision_intermediate=64,
+)
 # Dense bf16 tensor throughput by device name (NVIDIA datasheets, SXM parts), for MFU.
 PEAK_TFLOPS = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "4090": 165.2}
 
@@ -99,6 +119,7 @@ class Device:
 
 def guarded(table: Table, case: str, deadline: float, needs_s: float):
     """Run a case unless the time budget is spent; an error becomes a row, not the end of the window."""
+
     def wrap(fn):
         left = deadline - time.monotonic()
         if left < needs_s:
@@ -110,6 +131,7 @@ def guarded(table: Table, case: str, deadline: float, needs_s: float):
             table.add(case, "", f"error: {type(exc).__name__}", str(exc).splitlines()[0][:150] if str(exc) else "")
             traceback.print_exc(file=sys.stderr)
             return None
+
     return wrap
 
 
@@ -141,11 +163,17 @@ def flops_per_image(engine, with_category: bool) -> float:
     (4 x tokens x context x width per layer); the lm_head rows read (101 + 5). Embedding lookups are free."""
     model = engine.loaded.model
     cfg = model.config
+
     def linear_params(prefix: str) -> int:
-        return sum(m.weight.numel() for n, m in model.named_modules()
-                   if n.startswith(prefix) and isinstance(m, torch.nn.Linear))
+        return sum(
+            m.weight.numel()
+            for n, m in model.named_modules()
+            if n.startswith(prefix) and isinstance(m, torch.nn.Linear)
+        )
+
     def first(value):
         return value[0] if isinstance(value, (list, tuple)) else value
+
     v_tokens = (first(cfg.vision_config.image_size) // first(cfg.vision_config.patch_size)) ** 2 + 1
     v_width, v_layers = cfg.vision_config.hidden_size, cfg.vision_config.num_hidden_layers
     flops = 2 * linear_params("model.vision_tower") * v_tokens + 4 * v_tokens * v_tokens * v_width * v_layers
@@ -197,14 +225,21 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
     from artimuse_core.synthetic import build_checkpoint
 
     note = "" if transformers.__version__ == PINNED_TRANSFORMERS else f" (project pins {PINNED_TRANSFORMERS})"
-    table.add("environment", device.name, f"torch {torch.__version__}",
-              f"transformers {transformers.__version__}{note}; python {platform.python_version()}; "
-              f"bitsandbytes {'yes' if bitsandbytes_available() else 'no'}; flash-attn "
-              f"{'importable' if flash_attn_available() else 'no (sdpa)'}")
+    table.add(
+        "environment",
+        device.name,
+        f"torch {torch.__version__}",
+        f"transformers {transformers.__version__}{note}; python {platform.python_version()}; "
+        f"bitsandbytes {'yes' if bitsandbytes_available() else 'no'}; flash-attn "
+        f"{'importable' if flash_attn_available() else 'no (sdpa)'}",
+    )
     tokenizer = find_tokenizer(args.tokenizer)
     need = 20 * 2**30 if not args.smoke else 2**28
-    base = Path(args.workdir) if args.workdir else (
-        Path("/dev/shm") if Path("/dev/shm").is_dir() and shutil.disk_usage("/dev/shm").free > need else None)
+    base = (
+        Path(args.workdir)
+        if args.workdir
+        else (Path("/dev/shm") if Path("/dev/shm").is_dir() and shutil.disk_usage("/dev/shm").free > need else None)
+    )
     work = Path(tempfile.mkdtemp(prefix="artimuse-gpu-suite-", dir=base))
     try:
         state: dict = {}
@@ -212,14 +247,26 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
         def build():
             t = time.perf_counter()
             shard = 4 * 2**30 if not args.smoke else 2**22
-            state["ckpt"] = build_checkpoint(work / "ckpt", seed=0, dtype=dtype, device=device.torch_device,
-                                             tokenizer_from=tokenizer, max_shard_bytes=shard, **shapes)
+            state["ckpt"] = build_checkpoint(
+                work / "ckpt",
+                seed=0,
+                dtype=dtype,
+                device=device.torch_device,
+                tokenizer_from=tokenizer,
+                max_shard_bytes=shard,
+                **shapes,
+            )
             device.free()
             files = sorted(state["ckpt"].glob("*.safetensors"))
             size = sum(f.stat().st_size for f in files) / 2**30
-            table.add("build", f"{'8B' if not args.smoke else 'tiny'} {str(dtype)[6:]} on {device.torch_device}",
-                      f"{time.perf_counter() - t:.1f} s", f"{len(files)} chat-layout shard(s), {size:.2f} GiB, "
-                      f"tokenizer {'real' if tokenizer else 'synthetic (prompts longer than the real 510)'}")
+            table.add(
+                "build",
+                f"{'8B' if not args.smoke else 'tiny'} {str(dtype)[6:]} on {device.torch_device}",
+                f"{time.perf_counter() - t:.1f} s",
+                f"{len(files)} chat-layout shard(s), {size:.2f} GiB, "
+                f"tokenizer {'real' if tokenizer else 'synthetic (prompts longer than the real 510)'}",
+            )
+
         guarded(table, "build", deadline, 10)(build)
         if "ckpt" not in state:
             table.errors += 1
@@ -229,13 +276,19 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
         def load():
             device.reset_peak()
             t = time.perf_counter()
-            engine = create_engine(state["ckpt"], device=device.torch_device, dtype=str(dtype)[6:], attn="sdpa",
-                                   batch_size=max(batches))
+            engine = create_engine(
+                state["ckpt"], device=device.torch_device, dtype=str(dtype)[6:], attn="sdpa", batch_size=max(batches)
+            )
             device.sync()
             state["engine"] = engine
-            table.add("load (chat layout)", f"{engine.loaded.placement.describe()}", f"{time.perf_counter() - t:.1f} s",
-                      f"peak {device.peak_gib():.1f} GiB; prompt {len(engine.score_prompt_ids)} tokens, shared prefix "
-                      f"{len(engine.prompts.prefix)}; {engine.threads.describe()}; {engine.memory.describe()}")
+            table.add(
+                "load (chat layout)",
+                f"{engine.loaded.placement.describe()}",
+                f"{time.perf_counter() - t:.1f} s",
+                f"peak {device.peak_gib():.1f} GiB; prompt {len(engine.score_prompt_ids)} tokens, shared prefix "
+                f"{len(engine.prompts.prefix)}; {engine.threads.describe()}; {engine.memory.describe()}",
+            )
+
         guarded(table, "load", deadline, 20)(load)
         engine = state.get("engine")
         if engine is None:
@@ -246,8 +299,13 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
             t = time.perf_counter()
             count = sum(1 for _ in decode_many(paths, engine.image_options, engine.threads.decode_workers))
             seconds = time.perf_counter() - t
-            table.add("decode only", f"{engine.threads.decode_workers} workers", f"{count / seconds:.1f} images/s",
-                      "1024x768 JPEGs; the scoring rate cannot exceed this")
+            table.add(
+                "decode only",
+                f"{engine.threads.decode_workers} workers",
+                f"{count / seconds:.1f} images/s",
+                "1024x768 JPEGs; the scoring rate cannot exceed this",
+            )
+
         guarded(table, "decode only", deadline, 5)(decode_ceiling)
 
         peak = device.peak_tflops()
@@ -268,9 +326,15 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
             reference_scores[batch] = [r.score for r in results]
             rate = n / seconds
             mfu = f"MFU {100 * rate * per_image / (peak * 1e12):.1f}%" if peak else "MFU n/a (no peak known)"
-            table.add("score+category", f"batch {batch}", f"{rate:.1f} images/s", f"{mfu}; "
-                      f"{1000 * seconds / n:.1f} ms/image; peak {device.peak_gib():.1f} GiB; "
-                      f"{per_image / 1e12:.2f} TFLOP/image")
+            table.add(
+                "score+category",
+                f"batch {batch}",
+                f"{rate:.1f} images/s",
+                f"{mfu}; "
+                f"{1000 * seconds / n:.1f} ms/image; peak {device.peak_gib():.1f} GiB; "
+                f"{per_image / 1e12:.2f} TFLOP/image",
+            )
+
         for batch in batches:
             guarded(table, "score+category", deadline, 15)(lambda b=batch: sweep(b))
         engine.batch_size = max(batches)
@@ -288,9 +352,13 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
             alone_s = time.perf_counter() - t
             tokens = sum(len(r.token_ids) for r in batched)
             same = [r.token_ids for r in batched] == [r.token_ids for r in alone]
-            table.add("critique tokens/s", f"8 attributes x {max_new} tokens", f"{tokens / batched_s:.1f} batched",
-                      f"{tokens / alone_s:.1f} one prompt per call ({alone_s / batched_s:.1f}x); "
-                      f"token ids equal: {same}")
+            table.add(
+                "critique tokens/s",
+                f"8 attributes x {max_new} tokens",
+                f"{tokens / batched_s:.1f} batched",
+                f"{tokens / alone_s:.1f} one prompt per call ({alone_s / batched_s:.1f}x); token ids equal: {same}",
+            )
+
         guarded(table, "critique tokens/s", deadline, 30)(critiques)
 
         def oom():
@@ -324,6 +392,7 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
                     if len(pixels) > 2:
                         raise torch.OutOfMemoryError("CUDA out of memory (simulated for the smoke run)")
                     return real(model, pixels)
+
                 forward.image_features = small_memory
                 setting = f"fake OOM > 2 images, batch {batch}"
                 try:
@@ -336,9 +405,14 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
             engine.backoff.events.clear()
             list(engine.evaluate(files, predict_category=True))
             back = not engine.backoff.events and engine.batch_size == batch
-            table.add("oom back-off", setting, "halved" if events else "no OOM (cap too high)",
-                      f"events {events[:4]}{'...' if len(events) > 4 else ''}; all scored: "
-                      f"{all(r.ok for r in results)}; scores equal: {equal}; next batch at {batch} again: {back}")
+            table.add(
+                "oom back-off",
+                setting,
+                "halved" if events else "no OOM (cap too high)",
+                f"events {events[:4]}{'...' if len(events) > 4 else ''}; all scored: "
+                f"{all(r.ok for r in results)}; scores equal: {equal}; next batch at {batch} again: {back}",
+            )
+
         guarded(table, "oom back-off", deadline, 30)(oom)
 
         def lora_step():
@@ -347,8 +421,12 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
             micro = 8 if not args.smoke else 2
             rank = 128 if not args.smoke else 4
             model = engine.loaded.model
-            peft = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=forward.LORA_TARGETS,
-                                                    lora_dropout=0.05, bias="none"))
+            peft = get_peft_model(
+                model,
+                LoraConfig(
+                    r=rank, lora_alpha=2 * rank, target_modules=forward.LORA_TARGETS, lora_dropout=0.05, bias="none"
+                ),
+            )
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.train()
             optimizer = torch.optim.AdamW([p for p in peft.parameters() if p.requires_grad], lr=2e-5)
@@ -366,8 +444,13 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
                 times.append(time.perf_counter() - t)
             trainable = sum(p.numel() for p in peft.parameters() if p.requires_grad)
             model.eval()
-            table.add("LoRA step", f"rank {rank}, micro-batch {micro}", f"{1000 * times[-1]:.0f} ms/step",
-                      f"peak {device.peak_gib():.1f} GiB; {trainable / 1e6:.1f}M trainable; gradient checkpointing")
+            table.add(
+                "LoRA step",
+                f"rank {rank}, micro-batch {micro}",
+                f"{1000 * times[-1]:.0f} ms/step",
+                f"peak {device.peak_gib():.1f} GiB; {trainable / 1e6:.1f}M trainable; gradient checkpointing",
+            )
+
         guarded(table, "LoRA step", deadline, 30)(lora_step)
         engine = None
         state.pop("engine", None)
@@ -380,8 +463,9 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
             from artimuse_core.loading import quantization_skip_modules
 
             tokenizer_config = json.loads((state["ckpt"] / "tokenizer_config.json").read_text())
-            image_id = next(int(k) for k, v in tokenizer_config["added_tokens_decoder"].items()
-                            if v["content"] == "<IMG_CONTEXT>")
+            image_id = next(
+                int(k) for k, v in tokenizer_config["added_tokens_decoder"].items() if v["content"] == "<IMG_CONTEXT>"
+            )
             chat = json.loads((state["ckpt"] / "config.json").read_text())
             skip = quantization_skip_modules(native_config(chat, image_id))
             if not bitsandbytes_available() or not device.cuda:
@@ -399,12 +483,17 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
             results = list(q.evaluate(paths[:16], predict_category=True))
             device.sync()
             rate = 16 / (time.perf_counter() - t)
-            table.add(f"{mode} load", f"skip {', '.join(skip)}", f"{rate:.1f} images/s",
-                      f"load {load_s:.0f} s; peak {device.peak_gib():.1f} GiB; "
-                      f"all scored {all(r.ok for r in results)}; "
-                      f"quantised vision modules: {quantised_vision or 'none'}")
+            table.add(
+                f"{mode} load",
+                f"skip {', '.join(skip)}",
+                f"{rate:.1f} images/s",
+                f"load {load_s:.0f} s; peak {device.peak_gib():.1f} GiB; "
+                f"all scored {all(r.ok for r in results)}; "
+                f"quantised vision modules: {quantised_vision or 'none'}",
+            )
             del q
             device.free()
+
         for mode in ("8bit", "4bit"):
             guarded(table, f"{mode} load", deadline, 40)(lambda m=mode: quantised(m))
     finally:

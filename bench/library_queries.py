@@ -36,8 +36,23 @@ def fill(db: Path, images: int, evaluations: int, seed: int = 0) -> None:
     image_rows, eval_rows = [], []
     eval_id = 0
     for image_id in range(1, images + 1):
-        image_rows.append((image_id, f"/photos/{image_id % 500:03d}/img_{image_id:06d}.jpg", f"{image_id:064x}",
-                           2_000_000, 1.7e9, 6000, 4000, CATEGORIES[image_id % 5], "predicted", 0.9, now, now, 0))
+        image_rows.append(
+            (
+                image_id,
+                f"/photos/{image_id % 500:03d}/img_{image_id:06d}.jpg",
+                f"{image_id:064x}",
+                2_000_000,
+                1.7e9,
+                6000,
+                4000,
+                CATEGORIES[image_id % 5],
+                "predicted",
+                0.9,
+                now,
+                now,
+                0,
+            )
+        )
         for j in range(per_image):
             eval_id += 1
             model, fingerprint = MODELS[j % 2]
@@ -45,9 +60,25 @@ def fill(db: Path, images: int, evaluations: int, seed: int = 0) -> None:
             std = rng.uniform(3, 20)
             distribution = [round(max(0.0, 1 - abs(i - score) / 30) / 15.5, 5) for i in range(101)]
             current = 1 if j >= per_image - 2 else 0
-            eval_rows.append((eval_id, image_id, model, fingerprint, None, score, std, json.dumps(distribution),
-                              "p" * 16, "0.1.0", "cuda", "bfloat16", f"2026-11-{1 + j:02d}T10:00:00", current,
-                              CATEGORIES[image_id % 5]))
+            eval_rows.append(
+                (
+                    eval_id,
+                    image_id,
+                    model,
+                    fingerprint,
+                    None,
+                    score,
+                    std,
+                    json.dumps(distribution),
+                    "p" * 16,
+                    "0.1.0",
+                    "cuda",
+                    "bfloat16",
+                    f"2026-11-{1 + j:02d}T10:00:00",
+                    current,
+                    CATEGORIES[image_id % 5],
+                )
+            )
         if len(eval_rows) >= 100_000:
             _flush(conn, image_rows, eval_rows)
     _flush(conn, image_rows, eval_rows)
@@ -57,12 +88,18 @@ def fill(db: Path, images: int, evaluations: int, seed: int = 0) -> None:
 
 
 def _flush(conn, image_rows, eval_rows) -> None:
-    conn.executemany("INSERT INTO images (id, path, content_hash, size, mtime, width, height, category, "
-                     "category_source, category_confidence, first_seen, last_seen, missing) "
-                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", image_rows)
-    conn.executemany("INSERT INTO evaluations (id, image_id, model_name, model_fingerprint, adapter, score, std, "
-                     "distribution, prompt_hash, engine_version, device, dtype, created_at, current, category) "
-                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", eval_rows)
+    conn.executemany(
+        "INSERT INTO images (id, path, content_hash, size, mtime, width, height, category, "
+        "category_source, category_confidence, first_seen, last_seen, missing) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        image_rows,
+    )
+    conn.executemany(
+        "INSERT INTO evaluations (id, image_id, model_name, model_fingerprint, adapter, score, std, "
+        "distribution, prompt_hash, engine_version, device, dtype, created_at, current, category) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        eval_rows,
+    )
     conn.commit()
     image_rows.clear()
     eval_rows.clear()
@@ -94,14 +131,17 @@ def main() -> None:
         if not db.exists():
             start = time.perf_counter()
             fill(db, args.images, args.evaluations)
-            print(f"filled {args.evaluations:,} evaluations over {args.images:,} images in "
-                  f"{time.perf_counter() - start:.0f} s ({db.stat().st_size / 2**20:.0f} MB)")
+            print(
+                f"filled {args.evaluations:,} evaluations over {args.images:,} images in "
+                f"{time.perf_counter() - start:.0f} s ({db.stat().st_size / 2**20:.0f} MB)"
+            )
         library = Library.at(db)
         target = "/photos/123/img_100123.jpg"
         queries = {
             "top --category photography --limit 50": lambda: library.top(category="photography", limit=50),
             "top --category photography --limit 50 --rank lower": lambda: library.top(
-                category="photography", limit=50, rank="lower"),
+                category="photography", limit=50, rank="lower"
+            ),
             "top --limit 50 --since 7d --min-score 60": lambda: library.top(limit=50, since=None, min_score=60),
             "show IMAGE": lambda: library.show(target),
             "stats": library.stats,

@@ -49,9 +49,21 @@ def make_checkpoint(folder: Path) -> Path:
     from artimuse_core.synthetic import build_checkpoint
 
     tokenizer = REAL_TOKENIZER if (REAL_TOKENIZER / "vocab.json").is_file() else None
-    return build_checkpoint(folder / "mid", seed=7, vocab_size=VOCAB, text_hidden=256, text_layers=4, text_heads=8,
-                            kv_heads=2, text_intermediate=1024, vision_hidden=64, vision_layers=2,
-                            vision_heads=2, vision_intermediate=256, tokenizer_from=tokenizer)
+    return build_checkpoint(
+        folder / "mid",
+        seed=7,
+        vocab_size=VOCAB,
+        text_hidden=256,
+        text_layers=4,
+        text_heads=8,
+        kv_heads=2,
+        text_intermediate=1024,
+        vision_hidden=64,
+        vision_layers=2,
+        vision_heads=2,
+        vision_intermediate=256,
+        tokenizer_from=tokenizer,
+    )
 
 
 def make_jpegs(folder: Path, count: int = 64) -> list[Path]:
@@ -127,8 +139,12 @@ def reference_critiques(engine, paths: list[Path], attributes, max_new_tokens: i
                     if token == loaded.eos_token_id:
                         break
                     tokens.append(token)
-                    out = lm(inputs_embeds=model.get_input_embeddings()(torch.tensor([[token]])), cache=cache,
-                             position_ids=torch.tensor([[position]]), use_cache=True)
+                    out = lm(
+                        inputs_embeds=model.get_input_embeddings()(torch.tensor([[token]])),
+                        cache=cache,
+                        position_ids=torch.tensor([[position]]),
+                        use_cache=True,
+                    )
                     logits, cache, position = head(out.last_hidden_state), out.cache, position + 1
             results.append(tokens)
     return results
@@ -148,7 +164,7 @@ def child(args) -> None:
         torch.set_num_threads(args.reference_threads or engine.threads.torch_threads)
     attributes = list(ATTRIBUTES)
     if task == "score":
-        paths = paths[:args.images]
+        paths = paths[: args.images]
         if side == "reference":
             reference_scores(engine, paths[:1])
             start = time.perf_counter()
@@ -158,7 +174,7 @@ def child(args) -> None:
             start = time.perf_counter()
             answers = [(r.score, r.category) for r in engine.score(paths, predict_category=True)]
     else:
-        paths = paths[:args.critique_images]
+        paths = paths[: args.critique_images]
         if side == "reference":
             reference_critiques(engine, paths[:1], attributes[:1], 2)
             start = time.perf_counter()
@@ -166,23 +182,50 @@ def child(args) -> None:
         elif side == "sequential":  # our engine, one prompt per call: no batching, no prefix sharing
             engine.critique(paths[:1], attributes[:1], max_new_tokens=2)
             start = time.perf_counter()
-            answers = [engine.critique([p], [a], max_new_tokens=args.max_new_tokens)[0].token_ids
-                       for p in paths for a in attributes]
+            answers = [
+                engine.critique([p], [a], max_new_tokens=args.max_new_tokens)[0].token_ids
+                for p in paths
+                for a in attributes
+            ]
         else:
             engine.critique(paths[:1], attributes[:1], max_new_tokens=2)
             start = time.perf_counter()
             answers = [r.token_ids for r in engine.critique(paths, attributes, max_new_tokens=args.max_new_tokens)]
     elapsed = time.perf_counter() - start
     threads = engine.threads.describe() if side != "reference" else f"{torch.get_num_threads()} torch thread(s)"
-    print(json.dumps({"answers": answers, "seconds": elapsed, "threads": threads,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "answers": answers,
+                "seconds": elapsed,
+                "threads": threads,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def _run_side(args, side: str, checkpoint: Path, image_dir: Path) -> dict:
-    command = [sys.executable, __file__, "--child", side, "--checkpoint", str(checkpoint), "--image-dir",
-               str(image_dir), "--batch-size", str(args.batch_size), "--images", str(args.images),
-               "--critique-images", str(args.critique_images), "--max-new-tokens", str(args.max_new_tokens),
-               "--reference-threads", str(args.reference_threads or 0)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        side,
+        "--checkpoint",
+        str(checkpoint),
+        "--image-dir",
+        str(image_dir),
+        "--batch-size",
+        str(args.batch_size),
+        "--images",
+        str(args.images),
+        "--critique-images",
+        str(args.critique_images),
+        "--max-new-tokens",
+        str(args.max_new_tokens),
+        "--reference-threads",
+        str(args.reference_threads or 0),
+    ]
     out = subprocess.run(command, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"{side} failed:\n{out.stderr[-3000:]}")
@@ -194,31 +237,48 @@ def compare(args) -> None:
         tmp = Path(tmp)
         checkpoint = make_checkpoint(tmp)
         make_jpegs(tmp / "images", max(args.images, args.critique_images))
-        print(f"checkpoint: seeded mid-size, vocab {VOCAB}; JPEGs 320x240..4000x3000; {os.cpu_count()} CPUs; "
-              f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+        print(
+            f"checkpoint: seeded mid-size, vocab {VOCAB}; JPEGs 320x240..4000x3000; {os.cpu_count()} CPUs; "
+            f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
+            flush=True,
+        )
         if args.only in (None, "score"):
             r = {side: _run_side(args, f"{side}-score", checkpoint, tmp / "images") for side in ("reference", "engine")}
             for side in r:
-                print(f"  score+category {side:>9}: {args.images / r[side]['seconds']:7.2f} images/s  "
-                      f"{1000 * r[side]['seconds'] / args.images:8.1f} ms/image  peak RSS "
-                      f"{r[side]['peak_rss_mb']:.0f} MB  [{r[side]['threads']}]", flush=True)
+                print(
+                    f"  score+category {side:>9}: {args.images / r[side]['seconds']:7.2f} images/s  "
+                    f"{1000 * r[side]['seconds'] / args.images:8.1f} ms/image  peak RSS "
+                    f"{r[side]['peak_rss_mb']:.0f} MB  [{r[side]['threads']}]",
+                    flush=True,
+                )
             diff = max(abs(a[0] - b[0]) for a, b in zip(r["reference"]["answers"], r["engine"]["answers"]))
             same = sum(a[1] == b[1] for a, b in zip(r["reference"]["answers"], r["engine"]["answers"]))
-            print(f"  score+category ratio: {r['reference']['seconds'] / r['engine']['seconds']:.1f}x the reference "
-                  f"(batch {args.batch_size}); max score difference {diff:.2e}; categories equal "
-                  f"{same}/{args.images}", flush=True)
+            print(
+                f"  score+category ratio: {r['reference']['seconds'] / r['engine']['seconds']:.1f}x the reference "
+                f"(batch {args.batch_size}); max score difference {diff:.2e}; categories equal "
+                f"{same}/{args.images}",
+                flush=True,
+            )
         if args.only in (None, "critique"):
-            r = {side: _run_side(args, f"{side}-critique", checkpoint, tmp / "images")
-                 for side in ("reference", "sequential", "engine")}
+            r = {
+                side: _run_side(args, f"{side}-critique", checkpoint, tmp / "images")
+                for side in ("reference", "sequential", "engine")
+            }
             tokens = sum(len(t) for t in r["reference"]["answers"])
             for side in r:
-                print(f"  critiques     {side:>10}: {tokens / r[side]['seconds']:7.1f} tokens/s  "
-                      f"{r[side]['seconds']:7.2f} s for {args.critique_images} images x 8 attributes, up to "
-                      f"{args.max_new_tokens} tokens  [{r[side]['threads']}]", flush=True)
+                print(
+                    f"  critiques     {side:>10}: {tokens / r[side]['seconds']:7.1f} tokens/s  "
+                    f"{r[side]['seconds']:7.2f} s for {args.critique_images} images x 8 attributes, up to "
+                    f"{args.max_new_tokens} tokens  [{r[side]['threads']}]",
+                    flush=True,
+                )
             same = r["reference"]["answers"] == r["engine"]["answers"] == r["sequential"]["answers"]
-            print(f"  critiques ratio: {r['reference']['seconds'] / r['engine']['seconds']:.1f}x the sequential "
-                  f"reference loop, {r['sequential']['seconds'] / r['engine']['seconds']:.1f}x our engine one prompt "
-                  f"per call; token ids identical: {same} ({tokens} tokens)", flush=True)
+            print(
+                f"  critiques ratio: {r['reference']['seconds'] / r['engine']['seconds']:.1f}x the sequential "
+                f"reference loop, {r['sequential']['seconds'] / r['engine']['seconds']:.1f}x our engine one prompt "
+                f"per call; token ids identical: {same} ({tokens} tokens)",
+                flush=True,
+            )
         print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
@@ -229,8 +289,12 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", default=24, type=int, help="tokens per critique")
     parser.add_argument("--batch-size", default=8, type=int)
     parser.add_argument("--only", choices=("score", "critique"))
-    parser.add_argument("--reference-threads", type=int, default=None,
-                        help="torch threads for the reference side (default: the product's choice)")
+    parser.add_argument(
+        "--reference-threads",
+        type=int,
+        default=None,
+        help="torch threads for the reference side (default: the product's choice)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--image-dir", help=argparse.SUPPRESS)

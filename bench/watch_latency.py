@@ -58,9 +58,23 @@ def main() -> None:
         folder.mkdir()
         db = home / "library.db"
         env = dict(os.environ, ARTIMUSE_HOME=str(home))
-        proc = subprocess.Popen([sys.executable, "-m", "artimuse_cli", "watch", str(folder), "--model", str(checkpoint),
-                                 "--debounce", str(args.debounce), "--batch-size", str(args.batch_size)],
-                                env=env, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "artimuse_cli",
+                "watch",
+                str(folder),
+                "--model",
+                str(checkpoint),
+                "--debounce",
+                str(args.debounce),
+                "--batch-size",
+                str(args.batch_size),
+            ],
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
         status = home / "run" / "watcher.json"
         while not (status.exists() and json.loads(status.read_text())["pid"] == proc.pid):
             time.sleep(0.05)
@@ -75,9 +89,11 @@ def main() -> None:
             latencies.append(time.perf_counter() - closed)
             time.sleep(0.1)
         latencies.sort()
-        print(f"latency close -> row ({args.files} files one at a time, debounce {args.debounce} s): "
-              f"median {1000 * statistics.median(latencies):.0f} ms, "
-              f"p95 {1000 * latencies[int(0.95 * (len(latencies) - 1))]:.0f} ms")
+        print(
+            f"latency close -> row ({args.files} files one at a time, debounce {args.debounce} s): "
+            f"median {1000 * statistics.median(latencies):.0f} ms, "
+            f"p95 {1000 * latencies[int(0.95 * (len(latencies) - 1))]:.0f} ms"
+        )
         flood = folder / "flood"
         flood.mkdir()
         start = time.perf_counter()
@@ -87,9 +103,11 @@ def main() -> None:
         while len(scored(db)) < args.files + args.flood:
             time.sleep(0.05)
         end = time.perf_counter()
-        print(f"flood of {args.flood}: written in {written - start:.1f} s, all in the library after "
-              f"{end - start:.1f} s: {args.flood / (end - start):.1f} files/s "
-              f"(batch {args.batch_size}, {os.cpu_count()} cores)")
+        print(
+            f"flood of {args.flood}: written in {written - start:.1f} s, all in the library after "
+            f"{end - start:.1f} s: {args.flood / (end - start):.1f} files/s "
+            f"(batch {args.batch_size}, {os.cpu_count()} cores)"
+        )
         proc.send_signal(signal.SIGTERM)
         print(f"watcher exit code after SIGTERM: {proc.wait(timeout=60)}")
 

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 NS = "http://ns.artimuse.studio/1.0/"
-CRITIQUE = "Strong diagonal & <leading> lines;\nwarm \"light\" - ünïcödé 日本"
+CRITIQUE = 'Strong diagonal & <leading> lines;\nwarm "light" - ünïcödé 日本'
 KEYWORD = "artimuse/score/80-89"
 DARKTABLE_CONFIG = """%Image::ExifTool::UserDefined = ('Image::ExifTool::XMP::Main' => {
   darktable => { SubDirectory => { TagTable => 'Image::ExifTool::UserDefined::darktable' } } });
@@ -47,18 +47,38 @@ def user_sidecar(folder: Path) -> Path:
     config.write_text(DARKTABLE_CONFIG)
     sidecar = folder / "user.xmp"
     subprocess.run(
-        ["exiftool", "-config", str(config), "-q", "-o", str(sidecar), "-XMP-xmp:Rating=3", "-XMP-xmp:Label=Red",
-         "-XMP-lr:HierarchicalSubject=Places|Europe|Paris", "-XMP-lr:HierarchicalSubject=People|Anna",
-         "-XMP-dc:Subject=paris", "-XMP-dc:Subject=anna", "-XMP-dc:Description=Café at dusk",
-         "-XMP-dc:Description-de=Café in der Dämmerung", "-XMP-darktable:XmpVersion=5",
-         "-XMP-darktable:History=[{Operation=exposure,Enabled=1,Params=0000803f},{Operation=sharpen,Enabled=0,Params=ab}]",
-         "-XMP-exif:DateTimeOriginal=2024:05:06 07:08:09", "-XMP-crs:Exposure2012=+0.50"], check=True)
+        [
+            "exiftool",
+            "-config",
+            str(config),
+            "-q",
+            "-o",
+            str(sidecar),
+            "-XMP-xmp:Rating=3",
+            "-XMP-xmp:Label=Red",
+            "-XMP-lr:HierarchicalSubject=Places|Europe|Paris",
+            "-XMP-lr:HierarchicalSubject=People|Anna",
+            "-XMP-dc:Subject=paris",
+            "-XMP-dc:Subject=anna",
+            "-XMP-dc:Description=Café at dusk",
+            "-XMP-dc:Description-de=Café in der Dämmerung",
+            "-XMP-darktable:XmpVersion=5",
+            "-XMP-darktable:History=[{Operation=exposure,Enabled=1,Params=0000803f},{Operation=sharpen,Enabled=0,Params=ab}]",
+            "-XMP-exif:DateTimeOriginal=2024:05:06 07:08:09",
+            "-XMP-crs:Exposure2012=+0.50",
+        ],
+        check=True,
+    )
     return sidecar
 
 
 def exiftool_dump(path: Path, config: Path) -> dict:
-    out = subprocess.run(["exiftool", "-config", str(config), "-j", "-G1", "-struct", "-XMP:all", str(path)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["exiftool", "-config", str(config), "-j", "-G1", "-struct", "-XMP:all", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     data = json.loads(out)[0]
     data.pop("SourceFile")
     data.pop("XMP-x:XMPToolkit", None)
@@ -69,6 +89,7 @@ def adapter(name: str):
     """(merge(packet, keyword) -> packet, new() -> packet) for one library."""
     if name == "pyexiv2":
         import pyexiv2
+
         pyexiv2.registerNs(NS, "artimuse")
 
         def merge(src: bytes, keyword: bool = False) -> bytes:
@@ -81,10 +102,12 @@ def adapter(name: str):
                 return image.get_bytes()
             finally:
                 image.close()
+
         empty = b"<?xpacket begin='\xef\xbb\xbf' id='W5M0MpCehiHzreSzNTczkc9d'?><x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
         return merge, lambda: merge(empty + b"<?xpacket end='w'?>")
     if name == "python-xmp-toolkit":
         from libxmp import XMPMeta, consts
+
         XMPMeta.register_namespace(NS, "artimuse")
 
         def fill(meta, keyword):
@@ -94,9 +117,13 @@ def adapter(name: str):
             if keyword:
                 meta.append_array_item(consts.XMP_NS_DC, "subject", KEYWORD, {"prop_array_is_unordered": True})
             return meta.serialize_to_str().encode()
-        return (lambda src, keyword=False: fill(XMPMeta(xmp_str=src.decode()), keyword)), (lambda: fill(XMPMeta(), False))
+
+        return (lambda src, keyword=False: fill(XMPMeta(xmp_str=src.decode()), keyword)), (
+            lambda: fill(XMPMeta(), False)
+        )
     if name == "exiv2":
         import exiv2
+
         exiv2.XmpParser.initialize()
         exiv2.XmpProperties.registerNs(NS, "artimuse")
 
@@ -120,15 +147,19 @@ def adapter(name: str):
             finally:
                 io.munmap()
                 io.close()
-        return (lambda src, keyword=False: edit(exiv2.ImageFactory.open(src), keyword)), \
-            (lambda: edit(exiv2.ImageFactory.create(exiv2.ImageType.xmp), False))
+
+        return (lambda src, keyword=False: edit(exiv2.ImageFactory.open(src), keyword)), (
+            lambda: edit(exiv2.ImageFactory.create(exiv2.ImageType.xmp), False)
+        )
     raise SystemExit(f"unknown library {name}")
 
 
 def import_seconds(module: str) -> float:
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-            for _ in range(3)]
+    runs = [
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+        for _ in range(3)
+    ]
     return round(statistics.median(runs), 3)
 
 
@@ -143,10 +174,12 @@ def measure(name: str, folder: Path) -> dict:
     out.write_bytes(merge(source, True))
     after = exiftool_dump(out, config)
     ours = {"XMP-xmp:Rating", "XMP-artimuse:Score", "XMP-artimuse:Critique", "XMP-dc:Subject"}
-    result["others_kept"] = sorted(k for k in set(before) | set(after) if k not in ours and before.get(k) != after.get(k)) or True
+    result["others_kept"] = (
+        sorted(k for k in set(before) | set(after) if k not in ours and before.get(k) != after.get(k)) or True
+    )
     result["critique_exact"] = after.get("XMP-artimuse:Critique") == CRITIQUE
     text = out.read_text(encoding="utf-8")
-    subject = text[text.find("dc:subject"):][:80]
+    subject = text[text.find("dc:subject") :][:80]
     result["keyword_keeps_bag"] = "rdf:Bag" in subject and after.get("XMP-dc:Subject") == ["paris", "anna", KEYWORD]
     try:
         fresh = folder / f"new-{name}.xmp"
@@ -172,6 +205,7 @@ def measure(name: str, folder: Path) -> dict:
                     errors.append("different output")
             except Exception as exc:  # noqa: BLE001
                 errors.append(repr(exc))
+
     threads = [threading.Thread(target=work) for _ in range(8)]
     for thread in threads:
         thread.start()

@@ -48,10 +48,14 @@ def comfyui_python(tree: Path, given: Path | None) -> tuple[Path | None, str]:
     windows = sys.platform == "win32"
     candidates = [
         (tree.parent / "python_embeded" / "python.exe", "the portable build's python_embeded"),
-        *[(tree / venv / ("Scripts/python.exe" if windows else "bin/python"), f"the {venv} inside ComfyUI")
-          for venv in ("venv", ".venv")],
-        *[(tree.parent / venv / ("Scripts/python.exe" if windows else "bin/python"), f"the {venv} beside ComfyUI")
-          for venv in ("venv", ".venv")],
+        *[
+            (tree / venv / ("Scripts/python.exe" if windows else "bin/python"), f"the {venv} inside ComfyUI")
+            for venv in ("venv", ".venv")
+        ],
+        *[
+            (tree.parent / venv / ("Scripts/python.exe" if windows else "bin/python"), f"the {venv} beside ComfyUI")
+            for venv in ("venv", ".venv")
+        ],
     ]
     for path, how in candidates:
         if path.is_file():
@@ -82,8 +86,12 @@ def can_import(python: Path, where: Path) -> tuple[bool, str]:
 @click.argument("comfyui_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--copy", is_flag=True, help="Copy the pack instead of linking it (a link follows upgrades).")
 @click.option("--force", is_flag=True, help="Replace an existing ComfyUI-ArtiMuse in custom_nodes.")
-@click.option("--python", "python", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The Python that runs ComfyUI, when it is not the portable build's or a venv in or beside it.")
+@click.option(
+    "--python",
+    "python",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The Python that runs ComfyUI, when it is not the portable build's or a venv in or beside it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def install(comfyui_dir: Path, copy: bool, force: bool, python: Path | None, as_json: bool):
     """Link (or copy) the node pack into COMFYUI_DIR/custom_nodes/ComfyUI-ArtiMuse.
@@ -110,23 +118,35 @@ def install(comfyui_dir: Path, copy: bool, force: bool, python: Path | None, as_
     importable, detail = can_import(interpreter, tree) if interpreter else (False, "")
     project = project_source()
     fix = f'"{interpreter or "<ComfyUI python>"}" -m pip install "{project or "artimuse-studio"}"'
-    report = {"action": "copied" if copy else "linked", "source": str(source), "target": str(target),
-              "comfyui_python": str(interpreter) if interpreter else None, "found": how,
-              "importable": importable, "detail": detail, "fix": None if importable else fix}
+    report = {
+        "action": "copied" if copy else "linked",
+        "source": str(source),
+        "target": str(target),
+        "comfyui_python": str(interpreter) if interpreter else None,
+        "found": how,
+        "importable": importable,
+        "detail": detail,
+        "fix": None if importable else fix,
+    }
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(f"{report['action']} {source} -> {target}")
     click.echo(f"ComfyUI's Python: {interpreter or '?'} ({how})")
     if importable:
-        click.echo(f"it imports artimuse-studio {detail}; restart ComfyUI, the nodes are under 'ArtiMuse'. "
-                   f"Checkpoints go in {tree / 'models' / 'artimuse'}/<name>/.")
+        click.echo(
+            f"it imports artimuse-studio {detail}; restart ComfyUI, the nodes are under 'ArtiMuse'. "
+            f"Checkpoints go in {tree / 'models' / 'artimuse'}/<name>/."
+        )
     elif interpreter:
-        click.echo(f"it cannot import artimuse-studio ({detail}). Install it into that Python:\n  {fix}\n"
-                   "then restart ComfyUI.")
+        click.echo(
+            f"it cannot import artimuse-studio ({detail}). Install it into that Python:\n  {fix}\nthen restart ComfyUI."
+        )
     else:
-        click.echo(f"install artimuse-studio into the Python that runs ComfyUI:\n  {fix}\n"
-                   "(or run this again with --python PATH to have it checked), then restart ComfyUI.")
+        click.echo(
+            f"install artimuse-studio into the Python that runs ComfyUI:\n  {fix}\n"
+            "(or run this again with --python PATH to have it checked), then restart ComfyUI."
+        )
 
 
 COMMANDS = [comfyui]

@@ -110,10 +110,24 @@ def main(out: Path) -> int:
         for setting in ("Comfy.TutorialCompleted",):  # no first-run template dialog over the canvas
             server.request(f"/settings/{setting}", data=b"true", headers={"Content-Type": "application/json"})
         browser = subprocess.Popen(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={work / 'chrome'}",
-             f"--remote-debugging-port={port}", "--remote-allow-origins=*", "--window-size=1600,1000",
-             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={work / 'chrome'}",
+                f"--remote-debugging-port={port}",
+                "--remote-allow-origins=*",
+                "--window-size=1600,1000",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(60):
             try:
                 tools = DevTools(port)
@@ -124,8 +138,10 @@ def main(out: Path) -> int:
         tools.call("Page.navigate", url=server.url)
         for _ in range(120):
             time.sleep(1)
-            if tools.evaluate("!!(window.comfyAPI?.app?.app?.graph ?? window.app?.graph) && "
-                              "!!window.LiteGraph?.registered_node_types?.ArtiMuseScore"):
+            if tools.evaluate(
+                "!!(window.comfyAPI?.app?.app?.graph ?? window.app?.graph) && "
+                "!!window.LiteGraph?.registered_node_types?.ArtiMuseScore"
+            ):
                 break
         time.sleep(3)
         tools.evaluate("document.querySelectorAll('.p-dialog-close-button').forEach((b) => b.click())")
@@ -133,8 +149,9 @@ def main(out: Path) -> int:
         for _ in range(180):
             time.sleep(1)
             history = server.get("/history")
-            if history and all(e["status"].get("completed") or e["status"].get("status_str") == "error"
-                               for e in history.values()):
+            if history and all(
+                e["status"].get("completed") or e["status"].get("status_str") == "error" for e in history.values()
+            ):
                 break
         time.sleep(3)
         shot = tools.call("Page.captureScreenshot", format="png")

@@ -75,8 +75,9 @@ def venv_dir(archive: Path = ARCHIVE) -> Path:
     """ARTIMUSE_COMFYUI_VENV, or a cache folder keyed on everything that goes into the environment."""
     if os.environ.get("ARTIMUSE_COMFYUI_VENV"):
         return Path(os.environ["ARTIMUSE_COMFYUI_VENV"])
-    key = hashlib.sha256("\n".join([HARNESS_VERSION, TORCH, sys.version, *_requirements(archive),
-                                    *_project_dependencies()]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(
+        "\n".join([HARNESS_VERSION, TORCH, sys.version, *_requirements(archive), *_project_dependencies()]).encode()
+    ).hexdigest()[:12]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "artimuse-studio" / f"comfyui-{COMFYUI_VERSION}-venv-{key}"
 
@@ -117,8 +118,9 @@ def ensure_venv(archive: Path = ARCHIVE, log=lambda _: None) -> Path:
 
 
 def _check_torch(python: Path) -> None:
-    version = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('torch'))"],
-                             capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('torch'))"], capture_output=True, text=True
+    ).stdout.strip()
     if not version.startswith(TORCH.split("==")[1]):
         raise RuntimeError(f"pip replaced torch in the ComfyUI environment ({version}); see {python}")
 
@@ -129,8 +131,21 @@ def _install_project(python: Path, log) -> None:
     where = subprocess.run([str(python), "-c", probe], capture_output=True, text=True).stdout.strip()
     if where.startswith(str(REPO.resolve()) + os.sep):
         return
-    _run([str(python), "-m", "pip", "--disable-pip-version-check", "install", "--quiet", "--no-deps",
-          "--no-build-isolation", "-e", str(REPO)], log)
+    _run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "--disable-pip-version-check",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-e",
+            str(REPO),
+        ],
+        log,
+    )
     _check_torch(python)
 
 
@@ -186,14 +201,30 @@ class ComfyUI:
         self.port = free_port()
         env = dict(os.environ)
         env.pop("PYTHONHOME", None)
-        env.update({"PYTHONPATH": str(STANDIN), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
-                    "TOKENIZERS_PARALLELISM": "false"})
+        env.update(
+            {
+                "PYTHONPATH": str(STANDIN),
+                "HF_HUB_OFFLINE": "1",
+                "PYTHONUNBUFFERED": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+            }
+        )
         env.update(self.env)
-        cmd = [str(self.python), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--disable-api-nodes", *self.extra_args]
+        cmd = [
+            str(self.python),
+            "main.py",
+            "--cpu",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--disable-api-nodes",
+            *self.extra_args,
+        ]
         self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            cmd, cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         self.started = time.monotonic()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -238,13 +269,21 @@ class ComfyUI:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def request(self, path: str, payload: dict | None = None, *, data: bytes | None = None,
-                headers: dict | None = None, timeout: float = 60):
+    def request(
+        self,
+        path: str,
+        payload: dict | None = None,
+        *,
+        data: bytes | None = None,
+        headers: dict | None = None,
+        timeout: float = 60,
+    ):
         if payload is not None:
             data = json.dumps(payload).encode()
             headers = {"Content-Type": "application/json"}
-        request = urllib.request.Request(self.url + path, data=data, headers=headers or {},
-                                         method="POST" if data is not None else "GET")
+        request = urllib.request.Request(
+            self.url + path, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -260,12 +299,20 @@ class ComfyUI:
         """POST /upload/image (multipart); returns the name to give LoadImage."""
         boundary = uuid.uuid4().hex
         name = name or Path(path).name
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
-                f"Content-Type: application/octet-stream\r\n\r\n").encode() + Path(path).read_bytes() + \
-            (f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\ntrue"
-             f"\r\n--{boundary}--\r\n").encode()
-        answer = self.request("/upload/image", data=body,
-                              headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + Path(path).read_bytes()
+            + (
+                f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\ntrue'
+                f"\r\n--{boundary}--\r\n"
+            ).encode()
+        )
+        answer = self.request(
+            "/upload/image", data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
         return answer["name"] if not answer.get("subfolder") else f"{answer['subfolder']}/{answer['name']}"
 
     def queue(self, workflow: dict, client_id: str | None = None) -> str:
@@ -309,8 +356,10 @@ def failure(entry: dict) -> str | None:
     """ComfyUI's execution_error of a history entry, as one readable text, or None."""
     for kind, data in entry.get("status", {}).get("messages", []):
         if kind == "execution_error":
-            return (f"{data.get('node_type')} (node {data.get('node_id')}): {data.get('exception_type')}: "
-                    f"{data.get('exception_message')}\n" + "".join(data.get("traceback") or [])[-3000:])
+            return (
+                f"{data.get('node_type')} (node {data.get('node_id')}): {data.get('exception_type')}: "
+                f"{data.get('exception_message')}\n" + "".join(data.get("traceback") or [])[-3000:]
+            )
     return None
 
 
@@ -328,8 +377,10 @@ def main(argv: list[str]) -> int:
         return 0
     started = time.monotonic()
     python = ensure_venv(log=print)
-    print(f"ComfyUI {COMFYUI_VERSION} environment ready: {python.parent.parent} "
-          f"({time.monotonic() - started:.0f} s this time; {(python.parent.parent / '.complete').read_text().strip()})")
+    print(
+        f"ComfyUI {COMFYUI_VERSION} environment ready: {python.parent.parent} "
+        f"({time.monotonic() - started:.0f} s this time; {(python.parent.parent / '.complete').read_text().strip()})"
+    )
     return 0
 
 

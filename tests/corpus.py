@@ -17,8 +17,9 @@ One file of a kind (each returns the path it wrote; sizes are (width, height) in
   counting its frames)
 * ``write_truncated_jpeg(path, seed=0)``: the first third of a JPEG (a half-copied file)
 * ``write_decompression_bomb(path, width=20000, height=20000)``: a PNG whose header claims 400 MP
-* ``write_dng(path, preview=(1024, 768), seed=0, orientation=1)``: a minimal valid DNG: a 160x120 RGB thumbnail as its first
-  TIFF page, a 16-bit CFA raw SubIFD and, unless ``preview`` is None, a JPEG preview SubIFD of that size
+* ``write_dng(path, preview=(1024, 768), seed=0, orientation=1)``: a minimal valid DNG: a 160x120 RGB
+  thumbnail as its first TIFF page, a 16-bit CFA raw SubIFD and, unless ``preview`` is None, a JPEG preview
+  SubIFD of that size
 * ``write_heic(path, seed=0)``, ``write_avif(path, seed=0)``, ``write_jxl(path, seed=0)``: real files when
   pillow-heif / Pillow's AVIF / pillow-jxl-plugin can write them, else a stub with the format's signature
 * ``make_fifo(path)``, ``make_socket(path)``, ``make_device(path)`` (None where the OS refuses),
@@ -118,15 +119,27 @@ def write_malformed_exif_png(path: Path) -> Path:
     """A 4x4 PNG (155 bytes) whose eXIf IFD holds orientation 6 and two tags with impossible types (a
     DOUBLE JPEGInterchangeFormat, an UNDEFINED YCbCrCoefficients): ``ImageOps.exif_transpose`` raised
     ``struct.error`` rewriting it. The pixels are fine; the picture is 4x4 displayed."""
-    entries = [struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0),             # Orientation SHORT 6
-               struct.pack(">HHII", 0x0202, 14, 3, 26),                # impossible type 14
-               struct.pack(">HHII", 0x0213, 7, 3, 26)]                 # YCbCrPositioning as UNDEFINED x3
-    exif = (b"MM\x00\x2a\x00\x00\x00\x08" + struct.pack(">H", len(entries)) + b"".join(entries)
-            + b"\x00\x00\x00\x00" + bytes.fromhex("5b95e4e83781234823c1189ecc40fc"))
+    entries = [
+        struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0),  # Orientation SHORT 6
+        struct.pack(">HHII", 0x0202, 14, 3, 26),  # impossible type 14
+        struct.pack(">HHII", 0x0213, 7, 3, 26),
+    ]  # YCbCrPositioning as UNDEFINED x3
+    exif = (
+        b"MM\x00\x2a\x00\x00\x00\x08"
+        + struct.pack(">H", len(entries))
+        + b"".join(entries)
+        + b"\x00\x00\x00\x00"
+        + bytes.fromhex("5b95e4e83781234823c1189ecc40fc")
+    )
     ihdr = struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0)
     pixels = zlib.compress(b"".join(b"\x00" + bytes([40 * r] * 12) for r in range(4)))
-    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"eXIf", exif)
-                           + _png_chunk(b"IDAT", pixels) + _png_chunk(b"IEND", b""))
+    Path(path).write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"eXIf", exif)
+        + _png_chunk(b"IDAT", pixels)
+        + _png_chunk(b"IEND", b"")
+    )
     return Path(path)
 
 
@@ -157,8 +170,12 @@ def write_truncated_jpeg(path: Path, seed: int = 0) -> Path:
 def write_decompression_bomb(path: Path, width: int = 20000, height: int = 20000) -> Path:
     """A PNG of a few dozen bytes whose header claims width x height pixels."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
-                           + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _png_chunk(b"IEND", b""))
+    Path(path).write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
     return Path(path)
 
 
@@ -206,8 +223,7 @@ class _TiffWriter:
         return bytes(self.data)
 
 
-def write_dng(path: Path, preview: tuple[int, int] | None = (1024, 768), seed: int = 0,
-              orientation: int = 1) -> Path:
+def write_dng(path: Path, preview: tuple[int, int] | None = (1024, 768), seed: int = 0, orientation: int = 1) -> Path:
     """A minimal valid DNG 1.4 that LibRaw opens: IFD0 is a 160x120 RGB thumbnail (what Pillow shows as
     the "image"), SubIFD 1 a 256x192 16-bit RGGB CFA raw, SubIFD 2 (unless ``preview`` is None) a baseline
     JPEG preview of ``preview`` pixels (NewSubFileType 1, YCbCr, sRGB), as cameras and converters embed.
@@ -218,25 +234,75 @@ def write_dng(path: Path, preview: tuple[int, int] | None = (1024, 768), seed: i
     thumb_at = tiff.blob(thumb.tobytes())
     cfa = rng.integers(0, 4000, (192, 256)).astype("<u2")
     cfa_at = tiff.blob(cfa.tobytes())
-    subs = [tiff.ifd([(254, "L", 0), (256, "L", 256), (257, "L", 192), (258, "H", 16), (259, "H", 1),
-                      (262, "H", 32803), (273, "L", cfa_at), (277, "H", 1), (278, "L", 192),
-                      (279, "L", cfa.nbytes), (284, "H", 1), (33421, "H", [2, 2]), (33422, "B", [0, 1, 1, 2]),
-                      (50714, "L", 0), (50717, "L", 4095)])]
+    subs = [
+        tiff.ifd(
+            [
+                (254, "L", 0),
+                (256, "L", 256),
+                (257, "L", 192),
+                (258, "H", 16),
+                (259, "H", 1),
+                (262, "H", 32803),
+                (273, "L", cfa_at),
+                (277, "H", 1),
+                (278, "L", 192),
+                (279, "L", cfa.nbytes),
+                (284, "H", 1),
+                (33421, "H", [2, 2]),
+                (33422, "B", [0, 1, 1, 2]),
+                (50714, "L", 0),
+                (50717, "L", 4095),
+            ]
+        )
+    ]
     if preview:
         buffer = io.BytesIO()
         Image.fromarray(photo_pixels(preview, seed + 1)).save(buffer, "JPEG", quality=85)
         jpeg = buffer.getvalue()
         jpeg_at = tiff.blob(jpeg)
-        subs.append(tiff.ifd([(254, "L", 1), (256, "L", preview[0]), (257, "L", preview[1]),
-                              (258, "H", [8, 8, 8]), (259, "H", 7), (262, "H", 6), (273, "L", jpeg_at),
-                              (277, "H", 3), (278, "L", preview[1]), (279, "L", len(jpeg)), (284, "H", 1),
-                              (50970, "L", 2)]))
+        subs.append(
+            tiff.ifd(
+                [
+                    (254, "L", 1),
+                    (256, "L", preview[0]),
+                    (257, "L", preview[1]),
+                    (258, "H", [8, 8, 8]),
+                    (259, "H", 7),
+                    (262, "H", 6),
+                    (273, "L", jpeg_at),
+                    (277, "H", 3),
+                    (278, "L", preview[1]),
+                    (279, "L", len(jpeg)),
+                    (284, "H", 1),
+                    (50970, "L", 2),
+                ]
+            )
+        )
     identity = [(1, 1), (0, 1), (0, 1), (0, 1), (1, 1), (0, 1), (0, 1), (0, 1), (1, 1)]
-    ifd0 = tiff.ifd([(254, "L", 1), (256, "L", 160), (257, "L", 120), (258, "H", [8, 8, 8]), (259, "H", 1),
-                     (262, "H", 2), (271, "A", "ArtiMuse"), (272, "A", "Test Camera"), (273, "L", thumb_at),
-                     (274, "H", orientation), (277, "H", 3), (278, "L", 120), (279, "L", thumb.nbytes), (284, "H", 1),
-                     (330, "L", subs), (50706, "B", [1, 4, 0, 0]), (50707, "B", [1, 1, 0, 0]),
-                     (50708, "A", "ArtiMuse Test Camera"), (50721, "SR", identity), (50778, "H", 21)])
+    ifd0 = tiff.ifd(
+        [
+            (254, "L", 1),
+            (256, "L", 160),
+            (257, "L", 120),
+            (258, "H", [8, 8, 8]),
+            (259, "H", 1),
+            (262, "H", 2),
+            (271, "A", "ArtiMuse"),
+            (272, "A", "Test Camera"),
+            (273, "L", thumb_at),
+            (274, "H", orientation),
+            (277, "H", 3),
+            (278, "L", 120),
+            (279, "L", thumb.nbytes),
+            (284, "H", 1),
+            (330, "L", subs),
+            (50706, "B", [1, 4, 0, 0]),
+            (50707, "B", [1, 1, 0, 0]),
+            (50708, "A", "ArtiMuse Test Camera"),
+            (50721, "SR", identity),
+            (50778, "H", 21),
+        ]
+    )
     Path(path).write_bytes(tiff.finish(ifd0))
     return Path(path)
 
@@ -392,12 +458,16 @@ def hostile_corpus(folder: Path, seed: int = 0) -> Corpus:
     add("socket", make_socket(root / "sock.png"), Expected("passed_over", "special", "socket"))
     add("device", make_device(root / "device.jpg"), Expected("passed_over", "special", "device"))
     add("non_utf8_good", write_photo(os_name(root, b"caf\xe9.png"), (120, 90), seed + 2), _scored(size=(120, 90)))
-    add("non_utf8_broken", write_truncated_jpeg(os_name(root, b"r\xe9sum\xe9.jpg"), seed),
-        Expected("failed", "corrupt"))
+    add(
+        "non_utf8_broken", write_truncated_jpeg(os_name(root, b"r\xe9sum\xe9.jpg"), seed), Expected("failed", "corrupt")
+    )
     add("non_utf8_text", _text(os_name(root, b"l\xe9gende.txt")), Expected("passed_over", "not_an_image_name", ".txt"))
     add("text", _text(root / "readme.txt"), Expected("passed_over", "not_an_image_name", ".txt"))
-    add("sixteen_bit_png", write_sixteen_bit_png(root / "scan16.png", seed=seed),
-        _scored(size=(200, 150), warning="16-bit"))
+    add(
+        "sixteen_bit_png",
+        write_sixteen_bit_png(root / "scan16.png", seed=seed),
+        _scored(size=(200, 150), warning="16-bit"),
+    )
     add("exif_rotated_jpeg", write_exif_rotated_jpeg(root / "rotated.jpg", seed), _scored(size=(400, 600)))
     add("dng_preview", write_dng(root / "IMG_0001.dng", (1024, 768), seed), _raw(size=(1024, 768)))
     add("dng_thumbnail_only", write_dng(root / "IMG_0002.dng", None, seed), _raw(thumbnail_only=True))
@@ -429,28 +499,45 @@ def messy_export_folder(folder: Path, seed: int = 0) -> Corpus:
     for i in range(1, 4):
         size = (int(rng.integers(300, 500)), int(rng.integers(200, 400)))
         add(f"shoot_jpeg_{i}", write_photo(shoot / f"IMG_000{i}.JPG", size, seed + i, quality=90), _scored(size=size))
-        add(f"shoot_xmp_{i}", _text(shoot / f"IMG_000{i}.xmp", "<x:xmpmeta/>"),
-            Expected("passed_over", "not_an_image_name", ".xmp"))
+        add(
+            f"shoot_xmp_{i}",
+            _text(shoot / f"IMG_000{i}.xmp", "<x:xmpmeta/>"),
+            Expected("passed_over", "not_an_image_name", ".xmp"),
+        )
     add("raw_cr2", write_dng(shoot / "IMG_0001.CR2", (900, 600), seed), _raw(size=(900, 600)))
     add("raw_nef", write_dng(shoot / "IMG_0002.NEF", (640, 480), seed + 1), _raw(size=(640, 480)))
     add("raw_dng_thumb", write_dng(shoot / "IMG_0003.dng", None, seed + 2), _raw(thumbnail_only=True))
     add("exif_rotated", write_exif_rotated_jpeg(shoot / "IMG_0004.jpg", seed), _scored(size=(400, 600)))
-    add("partial_download", write_photo(shoot / "IMG_0005.jpg.part", (100, 80), seed, format="JPEG"),
-        Expected("passed_over", "not_an_image_name", ".part"))
+    add(
+        "partial_download",
+        write_photo(shoot / "IMG_0005.jpg.part", (100, 80), seed, format="JPEG"),
+        Expected("passed_over", "not_an_image_name", ".part"),
+    )
     add("half_copied", write_truncated_jpeg(shoot / "IMG_0006.jpg", seed), Expected("failed", "corrupt"))
     add("zero_bytes", _touch(shoot / "IMG_0007.jpg"), Expected("failed", "empty"))
     add("ds_store", _text(shoot / ".DS_Store", "\x00\x00\x00\x01Bud1"), Expected("passed_over", "hidden", "hidden"))
     add("heic", write_heic(phone / "IMG_1001.HEIC", seed), _optional("heif", "pillow-heif", (320, 240)))
     add("avif", write_avif(phone / "IMG_1002.avif", seed), _scored(size=(320, 240)))
     add("jxl", write_jxl(phone / "IMG_1003.jxl", seed), _optional("jxl", "pillow-jxl", (320, 240)))
-    for name, size in (("render.webp", (300, 200)), ("poster.gif", (150, 200)), ("scan.tif", (240, 180)),
-                       ("logo.bmp", (64, 64)), ("frame.png", (256, 144))):
+    for name, size in (
+        ("render.webp", (300, 200)),
+        ("poster.gif", (150, 200)),
+        ("scan.tif", (240, 180)),
+        ("logo.bmp", (64, 64)),
+        ("frame.png", (256, 144)),
+    ):
         add(f"export_{name}", write_photo(exports / name, size, seed), _scored(size=size))
-    add("sixteen_bit", write_sixteen_bit_png(exports / "scan16.png", seed=seed), _scored(size=(200, 150), warning="16-bit"))
+    add(
+        "sixteen_bit",
+        write_sixteen_bit_png(exports / "scan16.png", seed=seed),
+        _scored(size=(200, 150), warning="16-bit"),
+    )
     add("two_page_tiff", write_two_page_tiff(exports / "layers.tiff", seed), _scored(size=(64, 48)))
     add("malformed_exif", write_malformed_exif_png(exports / "exif.png"), _scored(size=(4, 4)))
     add("non_utf8_good", write_photo(os_name(exports, b"caf\xe9.jpg"), (160, 120), seed), _scored(size=(160, 120)))
-    add("non_utf8_broken", write_truncated_jpeg(os_name(exports, b"\xc9t\xe9.jpg"), seed), Expected("failed", "corrupt"))
+    add(
+        "non_utf8_broken", write_truncated_jpeg(os_name(exports, b"\xc9t\xe9.jpg"), seed), Expected("failed", "corrupt")
+    )
     add("notes", _text(exports / "notes.txt"), Expected("passed_over", "not_an_image_name", ".txt"))
     add("thumbs_db", _text(exports / "Thumbs.db", "\x00"), Expected("passed_over", "not_an_image_name", ".db"))
     add("bomb", write_decompression_bomb(exports / "panorama.png"), Expected("failed", "too_large"))
@@ -500,8 +587,11 @@ class Observed:
     decoded: DecodedImage | None = None
 
 
-def observe(targets: Iterable[str | os.PathLike], options: ImageOptions | None = None,
-            before_decode: Callable[[], None] | None = None) -> dict[str, Observed]:
+def observe(
+    targets: Iterable[str | os.PathLike],
+    options: ImageOptions | None = None,
+    before_decode: Callable[[], None] | None = None,
+) -> dict[str, Observed]:
     """Collect ``targets`` and decode every file collected (``before_decode`` runs in between, e.g.
     ``Corpus.vanish``); return each file's outcome keyed by its path as the OS gives it."""
     collected = collect_images(list(targets))

@@ -29,6 +29,7 @@ def build_checkpoint(*args, **kwargs):
 def copy_of(tiny_chat, tmp_path):
     def make(name="ckpt"):
         return shutil.copytree(tiny_chat, tmp_path / name)
+
     return make
 
 
@@ -62,13 +63,16 @@ def test_missing_folder_and_unknown_name(tmp_path):
         resolve_checkpoint("NotAModel")
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: (p / "config.json").unlink(), "no config.json"),
-    (lambda p: (p / "model.safetensors").unlink(), "no model.safetensors"),
-    (lambda p: (p / "vocab.json").unlink(), "missing tokenizer.json"),
-    (lambda p: (p / "config.json").write_text(json.dumps({"model_type": "llama"})), "not an InternVL"),
-    (lambda p: (p / "config.json").write_text("{not json"), "unreadable config"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: (p / "config.json").unlink(), "no config.json"),
+        (lambda p: (p / "model.safetensors").unlink(), "no model.safetensors"),
+        (lambda p: (p / "vocab.json").unlink(), "missing tokenizer.json"),
+        (lambda p: (p / "config.json").write_text(json.dumps({"model_type": "llama"})), "not an InternVL"),
+        (lambda p: (p / "config.json").write_text("{not json"), "unreadable config"),
+    ],
+)
 def test_wrong_or_incomplete_folder_names_what_is_wrong(copy_of, damage, message):
     folder = copy_of()
     damage(folder)

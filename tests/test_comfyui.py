@@ -18,8 +18,14 @@ from click.testing import CliRunner
 import artimuse_comfyui
 from artimuse_cli.main import cli
 from artimuse_comfyui import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, host
-from artimuse_comfyui.nodes import ArtiMuseCritique, ArtiMuseLoadModel, ArtiMuseSaveImage, ArtiMuseScore, \
-    ArtiMuseSelectBest, tensor_to_pil
+from artimuse_comfyui.nodes import (
+    ArtiMuseCritique,
+    ArtiMuseLoadModel,
+    ArtiMuseSaveImage,
+    ArtiMuseScore,
+    ArtiMuseSelectBest,
+)
+from artimuse_comfyui.work import tensor_to_pil
 
 PACK = Path(artimuse_comfyui.__file__).resolve().parent
 
@@ -56,8 +62,10 @@ def test_node_conventions():
 
 
 def test_errors_name_node_inputs_not_cli_flags():
-    assert host.in_node_terms("--quantize 8bit needs a CUDA GPU; pass --max-pixels") == \
-        "quantize 8bit needs a CUDA GPU; pass max_pixels"
+    assert (
+        host.in_node_terms("--quantize 8bit needs a CUDA GPU; pass --max-pixels")
+        == "quantize 8bit needs a CUDA GPU; pass max_pixels"
+    )
     assert host.in_node_terms("score 0-100 and a-b--c") == "score 0-100 and a-b--c"
 
 
@@ -72,13 +80,15 @@ def test_save_reuses_upstream_scores_and_equals_the_cli(model, batch, tmp_path, 
     scores, summary = output["result"]
     assert len(scores) == 4 and output["ui"]["scores"] == scores and summary.count("\n") == 3
     monkeypatch.chdir(tmp_path)
-    ui = ArtiMuseSaveImage().save(batch, model, "run/x", "none", 16, "auto", False, prompt={"1": {}},
-                                  extra_pnginfo={"workflow": {}})["ui"]
+    ui = ArtiMuseSaveImage().save(
+        batch, model, "run/x", "none", 16, "auto", False, prompt={"1": {}}, extra_pnginfo={"workflow": {}}
+    )["ui"]
     assert ui["reused"] == [4, 0]  # Score's results, not a second model run
     saved = sorted((tmp_path / "output" / "run").glob("x_*_.png"))
     assert len(saved) == 4
-    result = CliRunner().invoke(cli, ["score", *map(str, saved), "--model", str(model.engine.loaded.info.path),
-                                      "--no-save", "-f", "json"])
+    result = CliRunner().invoke(
+        cli, ["score", *map(str, saved), "--model", str(model.engine.loaded.info.path), "--no-save", "-f", "json"]
+    )
     cli_scores = [row["score"] for row in json.loads(result.stdout)]
     assert np.max(np.abs(np.array(cli_scores) - scores)) <= 1e-4
 
@@ -88,9 +98,17 @@ def test_save_image_writes_scores_beside_comfyui_metadata(model, batch, tmp_path
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
-    ui = ArtiMuseSaveImage().save(batch[:2], model, "best", "Overall Gestalt", 6, "Photography", True,
-                                  prompt={"7": {"class_type": "ArtiMuseLoadModel"}},
-                                  extra_pnginfo={"workflow": {"nodes": []}})["ui"]
+    ui = ArtiMuseSaveImage().save(
+        batch[:2],
+        model,
+        "best",
+        "Overall Gestalt",
+        6,
+        "Photography",
+        True,
+        prompt={"7": {"class_type": "ArtiMuseLoadModel"}},
+        extra_pnginfo={"workflow": {"nodes": []}},
+    )["ui"]
     assert [i["filename"] for i in ui["images"]] == ["best_00001_.png", "best_00002_.png"]
     with Image.open(tmp_path / "output" / "best_00001_.png") as png:
         text = png.text
@@ -108,8 +126,7 @@ def test_save_image_writes_scores_beside_comfyui_metadata(model, batch, tmp_path
     assert shown.category == "photography"  # the node's input, not a hard-coded category
 
 
-def test_save_to_library_goes_through_the_door_without_running_the_model_again(model, batch, tmp_path,
-                                                                             monkeypatch):
+def test_save_to_library_goes_through_the_door_without_running_the_model_again(model, batch, tmp_path, monkeypatch):
     """Scores and critiques computed upstream are what the library records: the door asks the model for
     nothing; a second save of the same images is new files, recorded the same way."""
     from artimuse_core.library import Library
@@ -137,8 +154,9 @@ def test_save_to_library_with_auto_category_follows_the_library_rule(model, batc
 
     home = tmp_path / "home"
     home.mkdir()
-    (home / "config.toml").write_text(f'[[folders]]\npath = "{tmp_path / "output" / "paintings"}"\n'
-                                      'category = "painting"\n')
+    (home / "config.toml").write_text(
+        f'[[folders]]\npath = "{tmp_path / "output" / "paintings"}"\ncategory = "painting"\n'
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ARTIMUSE_HOME", str(home))
     ArtiMuseSaveImage().save(batch[:1], model, "paintings/p", "none", 16, "auto", True)
@@ -167,7 +185,7 @@ def test_critique_node_gives_one_text_per_image_and_remembers_it(model, batch):
     assert len(texts) == 2 and all(t.startswith("Technical Execution:") for t in texts)
     direct = model.engine.critique(tensor_to_pil(batch[:1]), ["Technical Execution"], max_new_tokens=6)[0]
     assert texts[0] == f"Technical Execution:\n{direct.text}"
-    from artimuse_comfyui.nodes import critique_images
+    from artimuse_comfyui.work import critique_images
 
     again, reused = critique_images(model, tensor_to_pil(batch[:2]), ["Technical Execution"], 6)
     assert reused == 2 and again[0]["Technical Execution"] == direct.text

@@ -25,8 +25,11 @@ from PIL import Image
 
 from tests.comfyui_server import REPO, ComfyUI, ensure_venv, message, missing_reason
 
-pytestmark = [pytest.mark.slow, pytest.mark.comfyui,
-              pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or "")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.comfyui,
+    pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or ""),
+]
 
 PACK = REPO / "plugins" / "comfyui"
 # ~165 MB of fp32 weights, nearly all in layers every forward reads (so each copy shows in RSS).
@@ -64,11 +67,13 @@ def comfy(tmp_path_factory, tiny_chat):
     build_checkpoint(root / "extra" / "artimuse" / "tiny-b", seed=2)
     (models / "broken").mkdir()
     (models / "broken" / "config.json").write_text("{}")
-    (server.root / "extra_model_paths.yaml").write_text(textwrap.dedent(f"""\
+    (server.root / "extra_model_paths.yaml").write_text(
+        textwrap.dedent(f"""\
         artimuse_tests:
-            base_path: {root / 'extra'}
+            base_path: {root / "extra"}
             artimuse: artimuse
-        """))
+        """)
+    )
     server.env["ARTIMUSE_HOME"] = str(root / "artimuse_home")
     server.env["HF_HOME"] = str(root / "hf_home")
     server.start()
@@ -100,14 +105,29 @@ def _batch(names: list[str], first: int = 100) -> tuple[dict, list]:
 
 
 def _loader(model="tiny-a", batch_size=8, **extra) -> dict:
-    return {"class_type": "ArtiMuseLoadModel",
-            "inputs": {"model": model, "device": "auto", "dtype": "auto", "quantize": "none",
-                       "batch_size": batch_size, **extra}}
+    return {
+        "class_type": "ArtiMuseLoadModel",
+        "inputs": {
+            "model": model,
+            "device": "auto",
+            "dtype": "auto",
+            "quantize": "none",
+            "batch_size": batch_size,
+            **extra,
+        },
+    }
 
 
 def _save(images, prefix: str, **extra) -> dict:
-    inputs = {"images": images, "artimuse_model": ["2", 0], "filename_prefix": prefix, "critique": "none",
-              "max_new_tokens": 16, "category": "auto", "save_to_library": False}
+    inputs = {
+        "images": images,
+        "artimuse_model": ["2", 0],
+        "filename_prefix": prefix,
+        "critique": "none",
+        "max_new_tokens": 16,
+        "category": "auto",
+        "save_to_library": False,
+    }
     inputs.update(extra)
     return {"class_type": "ArtiMuseSaveImage", "inputs": inputs}
 
@@ -119,8 +139,7 @@ def _saved(comfy, entry: dict, node: str) -> list[Path]:
 def _cli_scores(paths: list[Path], checkpoint: Path) -> list[float]:
     from artimuse_cli.main import cli
 
-    result = CliRunner().invoke(cli, ["score", *map(str, paths), "--model", str(checkpoint), "--no-save",
-                                      "-f", "json"])
+    result = CliRunner().invoke(cli, ["score", *map(str, paths), "--model", str(checkpoint), "--no-save", "-f", "json"])
     assert result.exit_code == 0, result.output
     return [row["score"] for row in json.loads(result.stdout)]
 
@@ -129,8 +148,13 @@ def _cli_scores(paths: list[Path], checkpoint: Path) -> list[float]:
 def test_object_info_declares_tooltips_and_only_working_choices(comfy):
     info = comfy.object_info()
     ours = {name: node for name, node in info.items() if name.startswith("ArtiMuse")}
-    assert set(ours) == {"ArtiMuseLoadModel", "ArtiMuseScore", "ArtiMuseCritique", "ArtiMuseSelectBest",
-                         "ArtiMuseSaveImage"}
+    assert set(ours) == {
+        "ArtiMuseLoadModel",
+        "ArtiMuseScore",
+        "ArtiMuseCritique",
+        "ArtiMuseSelectBest",
+        "ArtiMuseSaveImage",
+    }
     for name, node in ours.items():
         for section in ("required", "optional"):
             for input_name, spec in node["input"].get(section, {}).items():
@@ -162,12 +186,21 @@ def test_web_extension_is_served_and_uses_the_public_api(comfy):
 def test_model_nodes_run_and_provenance_names_where_the_weights_are(comfy, uploaded):
     """Defect 1: ModelPatcher assigned `device` on a transformers model; every model node failed."""
     nodes, batch = _batch(uploaded[:2])
-    workflow = {**nodes, "2": _loader("tiny-b"),  # from the extra root
-                "3": {"class_type": "ArtiMuseScore", "inputs": {"artimuse_model": ["2", 0], "images": batch}},
-                "4": {"class_type": "ArtiMuseCritique",
-                      "inputs": {"artimuse_model": ["2", 0], "images": batch, "attribute": "Composition & Design",
-                                 "max_new_tokens": 4}},
-                "5": _save(batch, "defect1/run")}
+    workflow = {
+        **nodes,
+        "2": _loader("tiny-b"),  # from the extra root
+        "3": {"class_type": "ArtiMuseScore", "inputs": {"artimuse_model": ["2", 0], "images": batch}},
+        "4": {
+            "class_type": "ArtiMuseCritique",
+            "inputs": {
+                "artimuse_model": ["2", 0],
+                "images": batch,
+                "attribute": "Composition & Design",
+                "max_new_tokens": 4,
+            },
+        },
+        "5": _save(batch, "defect1/run"),
+    }
     entry = comfy.run(workflow)
     assert len(entry["outputs"]["3"]["scores"]) == 2 and len(entry["outputs"]["4"]["text"]) == 2
     device = comfy.get("/system_stats")["devices"][0]["type"]
@@ -180,15 +213,22 @@ def test_model_nodes_run_and_provenance_names_where_the_weights_are(comfy, uploa
 def test_select_best_gate_blocks_every_output(comfy, uploaded):
     """Defect 2: with nothing over the threshold, consumers of `scores` and `indices` still ran."""
     nodes, batch = _batch(uploaded[:2])
-    workflow = {**nodes, "2": _loader(),
-                "3": {"class_type": "ArtiMuseSelectBest",
-                      "inputs": {"artimuse_model": ["2", 0], "images": batch, "top_k": 2, "threshold": 100.0}},
-                "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}},
-                "5": {"class_type": "ImageScaleBy",
-                      "inputs": {"image": batch, "upscale_method": "nearest-exact", "scale_by": ["3", 1]}},
-                "6": {"class_type": "PreviewImage", "inputs": {"images": ["5", 0]}},
-                "7": {"class_type": "ImageFromBatch", "inputs": {"image": batch, "batch_index": ["3", 2], "length": 1}},
-                "8": {"class_type": "PreviewImage", "inputs": {"images": ["7", 0]}}}
+    workflow = {
+        **nodes,
+        "2": _loader(),
+        "3": {
+            "class_type": "ArtiMuseSelectBest",
+            "inputs": {"artimuse_model": ["2", 0], "images": batch, "top_k": 2, "threshold": 100.0},
+        },
+        "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}},
+        "5": {
+            "class_type": "ImageScaleBy",
+            "inputs": {"image": batch, "upscale_method": "nearest-exact", "scale_by": ["3", 1]},
+        },
+        "6": {"class_type": "PreviewImage", "inputs": {"images": ["5", 0]}},
+        "7": {"class_type": "ImageFromBatch", "inputs": {"image": batch, "batch_index": ["3", 2], "length": 1}},
+        "8": {"class_type": "PreviewImage", "inputs": {"images": ["7", 0]}},
+    }
     entry = comfy.run(workflow)
     assert "3" in entry["outputs"] and len(entry["outputs"]["3"]["scores"]) == 2
     assert not {"4", "6", "8"} & set(entry["outputs"]), entry["outputs"].keys()
@@ -202,10 +242,14 @@ def test_interrupt_ends_a_2048_token_critique_within_10_s(comfy, uploaded):
     client = uuid.uuid4().hex
     ws = websocket.create_connection(f"ws://127.0.0.1:{comfy.port}/ws?clientId={client}", timeout=5)
     nodes, batch = _batch(uploaded[:2])
-    workflow = {**nodes, "2": _loader("roomy", batch_size=8),
-                "3": {"class_type": "ArtiMuseCritique",
-                      "inputs": {"artimuse_model": ["2", 0], "images": batch, "attribute": "all eight",
-                                 "max_new_tokens": 2048}}}
+    workflow = {
+        **nodes,
+        "2": _loader("roomy", batch_size=8),
+        "3": {
+            "class_type": "ArtiMuseCritique",
+            "inputs": {"artimuse_model": ["2", 0], "images": batch, "attribute": "all eight", "max_new_tokens": 2048},
+        },
+    }
     prompt_id = comfy.queue(workflow, client_id=client)
     steps = []
     deadline = time.monotonic() + 180
@@ -240,8 +284,13 @@ def test_three_loader_settings_hold_one_copy_and_free_releases_it(comfy, uploade
     weights = (comfy.models / "artimuse" / "roomy" / "model.safetensors").stat().st_size
     rss = []
     for batch_size in (8, 4, 2):
-        comfy.run({**nodes, "2": _loader("roomy", batch_size=batch_size),
-                   "3": {"class_type": "ArtiMuseScore", "inputs": {"artimuse_model": ["2", 0], "images": batch}}})
+        comfy.run(
+            {
+                **nodes,
+                "2": _loader("roomy", batch_size=batch_size),
+                "3": {"class_type": "ArtiMuseScore", "inputs": {"artimuse_model": ["2", 0], "images": batch}},
+            }
+        )
         time.sleep(1.5)
         rss.append(comfy.rss())
     comfy.free()
@@ -252,12 +301,19 @@ def test_three_loader_settings_hold_one_copy_and_free_releases_it(comfy, uploade
         if freed < rss[-1] - weights // 2:
             break
     mib = [round(r / 2**20) for r in rss]
-    print(f"\nRSS after batch_size 8, 4, 2: {mib} MiB; after /free: {freed / 2**20:.0f} MiB; "
-          f"weights {weights / 2**20:.0f} MiB")
+    print(
+        f"\nRSS after batch_size 8, 4, 2: {mib} MiB; after /free: {freed / 2**20:.0f} MiB; "
+        f"weights {weights / 2**20:.0f} MiB"
+    )
     assert rss[2] - rss[0] < weights // 2, f"RSS grew {mib} MiB with {weights / 2**20:.0f} MiB of weights"
     assert freed < rss[-1] - weights // 2, f"/free released nothing: {freed / 2**20:.0f} MiB from {mib[-1]}"
-    comfy.run({**nodes, "2": _loader("roomy", batch_size=2),
-               "3": {"class_type": "ArtiMuseScore", "inputs": {"artimuse_model": ["2", 0], "images": batch}}})
+    comfy.run(
+        {
+            **nodes,
+            "2": _loader("roomy", batch_size=2),
+            "3": {"class_type": "ArtiMuseScore", "inputs": {"artimuse_model": ["2", 0], "images": batch}},
+        }
+    )
 
 
 def test_replaced_or_overwritten_checkpoint_reloads(comfy, uploaded, tmp_path):
@@ -298,8 +354,13 @@ def test_replaced_or_overwritten_checkpoint_reloads(comfy, uploaded, tmp_path):
 # ------------------------------------------------------------------------------------------ acceptance
 def test_node_scores_equal_the_cli_on_the_saved_pngs(comfy, uploaded):
     nodes, batch = _batch(uploaded)
-    scored = comfy.run({**nodes, "2": _loader(batch_size=3),
-                        "3": {"class_type": "ArtiMuseScore", "inputs": {"artimuse_model": ["2", 0], "images": batch}}})
+    scored = comfy.run(
+        {
+            **nodes,
+            "2": _loader(batch_size=3),
+            "3": {"class_type": "ArtiMuseScore", "inputs": {"artimuse_model": ["2", 0], "images": batch}},
+        }
+    )
     node_scores = scored["outputs"]["3"]["scores"]
     entry = comfy.run({**nodes, "2": _loader(batch_size=3), "5": _save(batch, "equal/x")})  # loader output cached
     saved = _saved(comfy, entry, "5")
@@ -353,8 +414,15 @@ def test_shipped_api_workflow_runs_end_to_end(comfy, uploaded):
 def test_model_errors_inside_comfyui_name_no_cli_flags(comfy, uploaded):
     nodes, batch = _batch(uploaded[:1])
     for model in ("broken", "ArtiMuse_AVA (download ~16 GB)"):
-        entry = comfy.wait(comfy.queue({**nodes, "2": _loader(model), "3": {
-            "class_type": "ArtiMuseScore", "inputs": {"artimuse_model": ["2", 0], "images": batch}}}))
+        entry = comfy.wait(
+            comfy.queue(
+                {
+                    **nodes,
+                    "2": _loader(model),
+                    "3": {"class_type": "ArtiMuseScore", "inputs": {"artimuse_model": ["2", 0], "images": batch}},
+                }
+            )
+        )
         error = message(entry, "execution_error")
         assert error is not None, entry["status"]
         text = error["exception_message"]
@@ -381,8 +449,9 @@ def test_pack_without_the_core_registers_nothing_and_says_what_to_install(comfy,
         print("LOADED", ok, sorted(k for k in nodes.NODE_CLASS_MAPPINGS if k.startswith("ArtiMuse")))
     """)
     env = dict(os.environ, PYTHONPATH=str(REPO / "tests" / "comfyui_standin"))
-    done = subprocess.run([str(comfy.python), "-c", script], cwd=comfy.root, capture_output=True, text=True,
-                          timeout=300, env=env)
+    done = subprocess.run(
+        [str(comfy.python), "-c", script], cwd=comfy.root, capture_output=True, text=True, timeout=300, env=env
+    )
     out = done.stdout + done.stderr
     assert "LOADED True []" in out, out[-3000:]
     lines = [line for line in out.splitlines() if "ArtiMuse" in line and "install" in line]
@@ -393,9 +462,22 @@ def test_pack_without_the_core_registers_nothing_and_says_what_to_install(comfy,
 
 def test_check_server_tool_passes_against_the_live_server(comfy, tmp_path):
     image = _images(tmp_path, 1, seed=21)[0]
-    done = subprocess.run([sys.executable, str(PACK / "tools" / "check_server.py"), "--server", comfy.url,
-                           "--image", str(image), "--model", "roomy",
-                           "--checkpoint", str(comfy.models / "artimuse" / "roomy")],
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(PACK / "tools" / "check_server.py"),
+            "--server",
+            comfy.url,
+            "--image",
+            str(image),
+            "--model",
+            "roomy",
+            "--checkpoint",
+            str(comfy.models / "artimuse" / "roomy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "interrupt" in done.stdout and "equal" in done.stdout

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from artimuse_cli.main import cli
 from artimuse_core import create_engine, prompts
 from artimuse_core.images import open_rgb
-from artimuse_cli.main import cli
 
 from .conftest import conformance_dirs
 
@@ -83,8 +83,9 @@ def test_decode_matches_reference_post_processing(fixture_set):
 
 def test_cli_scores_the_images_folder(fixture_set):
     folder, expected, _ = fixture_set
-    result = CliRunner().invoke(cli, ["score", str(folder / "images"), "--model", str(_checkpoint(folder)),
-                                      "--format", "jsonl"])
+    result = CliRunner().invoke(
+        cli, ["score", str(folder / "images"), "--model", str(_checkpoint(folder)), "--format", "jsonl"]
+    )
     assert result.exit_code == 0, result.output
     rows = {Path(r["path"]).name: r for r in map(json.loads, result.stdout.splitlines())}
     assert len(rows) == len(expected["images"])

@@ -18,7 +18,14 @@ from PIL import Image
 
 from artimuse_core import decoders
 from artimuse_core.errors import (
-    CorruptImage, EmptyFile, FileGone, ImageError, ImageTooLarge, NoDecoder, NotARegularFile, SymlinkLoop,
+    CorruptImage,
+    EmptyFile,
+    FileGone,
+    ImageError,
+    ImageTooLarge,
+    NoDecoder,
+    NotARegularFile,
+    SymlinkLoop,
     ThumbnailOnly,
 )
 from artimuse_core.images import IMAGE_SIZE, ImageOptions, decode_many, default_decode_workers, normalise, open_rgb
@@ -94,8 +101,11 @@ def test_raw_names_are_read_by_libraw_whatever_pillow_thinks(tmp_path):
 
 def test_missing_decoders_pass_files_over_with_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(decoders, "available", lambda family: False)
-    cases = {"IMG_0001.dng": ("RAW", "pip install rawpy"), "IMG_1001.heic": ("HEIC", "pillow-heif"),
-             "render.jxl": ("JPEG XL", "pillow-jxl-plugin")}
+    cases = {
+        "IMG_0001.dng": ("RAW", "pip install rawpy"),
+        "IMG_1001.heic": ("HEIC", "pillow-heif"),
+        "render.jxl": ("JPEG XL", "pillow-jxl-plugin"),
+    }
     corpus.write_dng(tmp_path / "IMG_0001.dng")
     (tmp_path / "IMG_1001.heic").write_bytes(corpus._HEIC_STUB)
     (tmp_path / "render.jxl").write_bytes(corpus._JXL_STUB)
@@ -138,8 +148,23 @@ def test_jpeg_xl_decodes_and_its_size_is_read_from_the_header_first(tmp_path):
     assert (decoded.decoder, decoded.width, decoded.height) == ("pillow-jxl", 320, 240)
     # Every SizeHeader form: small (multiples of 8), 9/13/18-bit heights and widths (30 bits: the bomb
     # test), each aspect ratio code.
-    for size in [(1, 1), (8, 8), (64, 256), (2000, 1), (333, 444), (9000, 2), (1, 600), (2, 9000),
-                 (160, 90), (120, 80), (40, 30), (96, 80), (24, 20), (12, 10), (200, 100)]:
+    for size in [
+        (1, 1),
+        (8, 8),
+        (64, 256),
+        (2000, 1),
+        (333, 444),
+        (9000, 2),
+        (1, 600),
+        (2, 9000),
+        (160, 90),
+        (120, 80),
+        (40, 30),
+        (96, 80),
+        (24, 20),
+        (12, 10),
+        (200, 100),
+    ]:
         buffer = io.BytesIO()
         Image.new("L", size).save(buffer, "JXL")
         assert decoders.jxl_size(buffer.getvalue()) == size
@@ -208,12 +233,22 @@ def test_pillows_own_bomb_error_becomes_the_typed_error(tmp_path):
     # A TIFF whose header claims 15000x13000 (195 MP): under a raised max_pixels, Pillow's own check
     # (2 x PIL.Image.MAX_IMAGE_PIXELS, 179 MP) still stops it while loading; that is typed too.
     data = bytearray(b"II*\x00\x08\x00\x00\x00")
-    entries = [(256, 4, 15000), (257, 4, 13000), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 200),
-               (277, 3, 1), (278, 4, 13000), (279, 4, 16)]
+    entries = [
+        (256, 4, 15000),
+        (257, 4, 13000),
+        (258, 3, 8),
+        (259, 3, 1),
+        (262, 3, 1),
+        (273, 4, 200),
+        (277, 3, 1),
+        (278, 4, 13000),
+        (279, 4, 16),
+    ]
     data += struct.pack("<H", len(entries))
     for tag, kind, value in entries:
-        data += struct.pack("<HHI", tag, kind, 1) + (struct.pack("<H", value) + b"\0\0" if kind == 3
-                                                     else struct.pack("<I", value))
+        data += struct.pack("<HHI", tag, kind, 1) + (
+            struct.pack("<H", value) + b"\0\0" if kind == 3 else struct.pack("<I", value)
+        )
     data += b"\0\0\0\0"
     data = data.ljust(216, b"\0")
     (tmp_path / "huge.tif").write_bytes(bytes(data))
@@ -232,11 +267,14 @@ def test_zero_byte_files_are_their_own_kind(tmp_path):
 
 
 def test_fifos_sockets_and_devices_are_never_opened(tmp_path):
-    special = [corpus.make_fifo(tmp_path / "pipe.jpg"), corpus.make_socket(tmp_path / "sock.png"),
-               corpus.make_device(tmp_path / "null.jpg")]
+    special = [
+        corpus.make_fifo(tmp_path / "pipe.jpg"),
+        corpus.make_socket(tmp_path / "sock.png"),
+        corpus.make_device(tmp_path / "null.jpg"),
+    ]
     for path in filter(None, special):
         with pytest.raises(NotARegularFile) as info:
-            corpus.bounded(lambda: open_rgb(path), 10)  # opening a FIFO for reading blocks forever
+            corpus.bounded(lambda path=path: open_rgb(path), 10)  # opening a FIFO for reading blocks forever
         assert info.value.passed_over and "not a regular file; not opened" in str(info.value)
 
 
@@ -268,8 +306,16 @@ def test_display_path():
 
 
 # --------------------------------------------------------------------------------- anything typed
-@pytest.mark.parametrize("exception", [KeyError("ImageWidth"), struct.error("unpack requires 4 bytes"),
-                                       TypeError("bad operand"), RuntimeError("decoder"), AttributeError("x")])
+@pytest.mark.parametrize(
+    "exception",
+    [
+        KeyError("ImageWidth"),
+        struct.error("unpack requires 4 bytes"),
+        TypeError("bad operand"),
+        RuntimeError("decoder"),
+        AttributeError("x"),
+    ],
+)
 def test_any_exception_while_decoding_becomes_the_files_corrupt_error(tmp_path, monkeypatch, exception):
     from PIL import PngImagePlugin
 
@@ -330,8 +376,12 @@ def test_importing_and_decoding_change_no_global_state(tmp_path):
     bomb = corpus.write_decompression_bomb(tmp_path / "bomb.png", 20000, 20000)
     photo = corpus.write_photo(tmp_path / "a.jpg", (64, 64))
     dng = corpus.write_dng(tmp_path / "a.dng")
-    run = subprocess.run([sys.executable, "-c", HOST_MANNERS, str(bomb), str(photo), str(dng)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", HOST_MANNERS, str(bomb), str(photo), str(dng)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
 
 

@@ -31,7 +31,7 @@ def picture():
 def test_non_weight_settings_share_one_copy(checkpoint, picture):
     engines = [get_engine(checkpoint, batch_size=b, decode_workers=w) for b, w in ((8, None), (4, 1), (2, 2))]
     assert len({id(e.loaded) for e in engines}) == 1 and [e.batch_size for e in engines] == [8, 4, 2]
-    assert engines[0]._lock is engines[2]._lock  # one forward at a time on shared weights
+    assert engines[0].forward_lock is engines[2].forward_lock  # one forward at a time on shared weights
     scores = [e.score([picture])[0].score for e in engines]
     assert scores[0] == scores[1] == scores[2]
     assert get_engine(checkpoint, dtype="bfloat16").loaded is not engines[0].loaded  # dtype defines weights
@@ -84,8 +84,12 @@ def test_release_engines_forgets_so_the_next_call_loads_afresh(checkpoint):
 def test_critique_calls_on_step_after_every_token_and_stops_when_it_raises(checkpoint, picture):
     engine = get_engine(checkpoint, batch_size=2)
     steps = []
-    results = engine.critique([picture], ["Overall Gestalt", "Technical Execution"], max_new_tokens=5,
-                              on_step=lambda step, total: steps.append((step, total)))
+    results = engine.critique(
+        [picture],
+        ["Overall Gestalt", "Technical Execution"],
+        max_new_tokens=5,
+        on_step=lambda step, total: steps.append((step, total)),
+    )
     longest = max(len(r.token_ids) for r in results)
     assert steps[:longest] == [(i, 5) for i in range(1, longest + 1)]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from artimuse_core import ATTRIBUTES, create_engine, forward
+from artimuse_core import ATTRIBUTES, create_engine, forward, generation
 from artimuse_core.errors import ImageTokenMismatch
 from artimuse_core.images import open_rgb
 
@@ -53,10 +53,15 @@ def test_prefix_shared_critiques_equal_the_fixture_token_ids(fixture_set):
     with torch.inference_mode():
         prefix = forward.encode_prefix(model, forward.image_features(model, pixels), engine.prompts.prefix)
         jobs = [(files.index(c["file"]), c["attribute"]) for c in expected["critiques"]]
-        generated = forward.greedy_generate(
-            model, prefix, torch.tensor([i for i, _ in jobs]),
-            [engine.prompts.suffixes[f"critique:{a}"] for _, a in jobs], max_new_tokens=max_new,
-            eos_token_id=loaded.eos_token_id, pad_token_id=loaded.pad_token_id)
+        generated = generation.greedy_generate(
+            model,
+            prefix,
+            torch.tensor([i for i, _ in jobs]),
+            [engine.prompts.suffixes[f"critique:{a}"] for _, a in jobs],
+            max_new_tokens=max_new,
+            eos_token_id=loaded.eos_token_id,
+            pad_token_id=loaded.pad_token_id,
+        )
     for ids, case in zip(generated, expected["critiques"]):
         assert engine.prompts.full(f"critique:{case['attribute']}").tolist() == case["prompt_token_ids"]
         assert ids == [i for i in case["new_token_ids"] if i != loaded.eos_token_id]
@@ -112,8 +117,9 @@ def test_batched_prefix_sharing_equals_one_prompt_at_a_time(engine, mixed_images
         with torch.inference_mode():
             features = forward.image_features(model, pixels)
             score = forward.prompt_logits(model, features, engine.prompts.full("score"), engine.score_token_ids)
-            category = forward.prompt_logits(model, features, engine.prompts.full("category"),
-                                             engine.category_token_ids).softmax(-1)[0]
+            category = forward.prompt_logits(
+                model, features, engine.prompts.full("category"), engine.category_token_ids
+            ).softmax(-1)[0]
         distribution, value, _ = forward.token_as_score(score)
         assert abs(result.score - float(value[0])) < 1e-4
         assert np.max(np.abs(np.array(result.distribution) - distribution[0].numpy())) < 1e-5
@@ -128,8 +134,7 @@ def _greedy_alone(engine, features, name: str, max_new: int) -> list[int]:
     model, ids, out = engine.loaded.model, engine.prompts.full(name), []
     with torch.inference_mode():
         for _ in range(max_new):
-            logits = forward.prompt_logits(model, features, torch.cat([ids, torch.tensor(out, dtype=torch.long)]),
-                                           None)
+            logits = forward.prompt_logits(model, features, torch.cat([ids, torch.tensor(out, dtype=torch.long)]), None)
             token = int(logits[0].argmax())
             if token == engine.loaded.eos_token_id:
                 break

@@ -18,8 +18,14 @@ from artimuse_core.errors import ImageError
 from artimuse_core.images import DecodedImage, open_rgb
 from tests.corpus import photo_pixels
 
-FORMATS = {"png": ("PNG", {}), "jpg": ("JPEG", {"quality": 85}), "tif": ("TIFF", {}),
-           "webp": ("WEBP", {"quality": 80}), "gif": ("GIF", {}), "tiff2": ("TIFF", {"save_all": True})}
+FORMATS = {
+    "png": ("PNG", {}),
+    "jpg": ("JPEG", {"quality": 85}),
+    "tif": ("TIFF", {}),
+    "webp": ("WEBP", {"quality": 80}),
+    "gif": ("GIF", {}),
+    "tiff2": ("TIFF", {"save_all": True}),
+}
 
 
 def _valid(name: str) -> bytes:
@@ -64,8 +70,12 @@ def _check(folder: str, case) -> None:
         assert isinstance(result, DecodedImage) and result.pixel_values.shape == (3, 448, 448)
 
 
-COMMON = dict(derandomize=True, database=None, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+COMMON = dict(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @settings(max_examples=300, **COMMON)

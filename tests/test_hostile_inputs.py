@@ -48,7 +48,8 @@ def test_every_file_gets_its_exact_outcome(built):
             if want.size and (decoded.width, decoded.height) != want.size:
                 wrong.append((case.name, (decoded.width, decoded.height), want.size))
             if bool(want.warning) != bool(decoded.warnings) or (
-                    want.warning and not any(want.warning in w for w in decoded.warnings)):
+                want.warning and not any(want.warning in w for w in decoded.warnings)
+            ):
                 wrong.append((case.name, decoded.warnings, want.warning))
         elif got.message:
             assert "\n" not in got.message and got.message.encode("utf-8")  # one printable line
@@ -59,12 +60,38 @@ def test_every_file_gets_its_exact_outcome(built):
 def test_the_corpus_covers_every_kind(tmp_path):
     """The generators hold what issues 10 and 12 list, so a lost case fails here, not silently."""
     names = set(corpus.hostile_corpus(tmp_path / "h").by_name()) | set(
-        corpus.messy_export_folder(tmp_path / "m").by_name())
-    assert {"malformed_exif_png", "two_page_tiff", "symlink_loop", "fifo", "socket", "zero_bytes",
-            "truncated_jpeg", "decompression_bomb", "vanishes_mid_run", "non_utf8_good", "non_utf8_broken",
-            "dng_preview", "dng_thumbnail_only", "raw_cr2", "raw_nef", "jxl", "heic", "avif", "sixteen_bit_png",
-            "exif_rotated_jpeg", "text", "hidden", "symlink_outside", "symlinked_folder", "half_copied",
-            "partial_download", "shoot_xmp_1", "broken_symlink"} <= names
+        corpus.messy_export_folder(tmp_path / "m").by_name()
+    )
+    assert {
+        "malformed_exif_png",
+        "two_page_tiff",
+        "symlink_loop",
+        "fifo",
+        "socket",
+        "zero_bytes",
+        "truncated_jpeg",
+        "decompression_bomb",
+        "vanishes_mid_run",
+        "non_utf8_good",
+        "non_utf8_broken",
+        "dng_preview",
+        "dng_thumbnail_only",
+        "raw_cr2",
+        "raw_nef",
+        "jxl",
+        "heic",
+        "avif",
+        "sixteen_bit_png",
+        "exif_rotated_jpeg",
+        "text",
+        "hidden",
+        "symlink_outside",
+        "symlinked_folder",
+        "half_copied",
+        "partial_download",
+        "shoot_xmp_1",
+        "broken_symlink",
+    } <= names
 
 
 def test_the_summary_of_a_messy_folder(tmp_path):
@@ -85,9 +112,25 @@ def test_the_summary_of_a_messy_folder(tmp_path):
 # ------------------------------------------------------------------------------------------------ CLI
 def _score(root, model, *extra, timeout=600):
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
-    return subprocess.run([sys.executable, "-m", "artimuse_cli", "score", os.fspath(root), "--no-save",
-                           "--model", str(model), "--format", "jsonl", *extra],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "artimuse_cli",
+            "score",
+            os.fspath(root),
+            "--no-save",
+            "--model",
+            str(model),
+            "--format",
+            "jsonl",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 @pytest.mark.slow
@@ -136,8 +179,10 @@ def test_nothing_to_score_says_so_without_loading_a_model(tmp_path, monkeypatch)
     corpus.write_dng(raw_only / "b.dng")
     (raw_only / ".DS_Store").write_bytes(b"\0")
     monkeypatch.setattr(decoders, "available", lambda family: False)
-    for folder, line in ((empty, "nothing to score: no files found"),
-                         (raw_only, "nothing to score: 3 passed over: 2 RAW, 1 hidden")):
+    for folder, line in (
+        (empty, "nothing to score: no files found"),
+        (raw_only, "nothing to score: 3 passed over: 2 RAW, 1 hidden"),
+    ):
         # A model that does not exist: loading it would fail with exit code 2.
         result = CliRunner().invoke(cli, ["score", str(folder), "--no-save", "--model", str(tmp_path / "nope")])
         assert result.exit_code == 0 and line in result.stderr and result.stdout == "", result.output

@@ -17,11 +17,14 @@ from artimuse_core.images import open_rgb
 
 def _png_header_only(path, width, height):
     """A PNG whose header claims width x height (a decompression bomb as far as anyone can tell)."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -37,8 +40,12 @@ def bad_files(tmp_path_factory, mixed_images):
 
 
 def test_each_bad_file_has_its_typed_error(bad_files):
-    cases = {"truncated.jpg": CorruptImage, "garbage.png": CorruptImage, "notes.jpg": NotAnImage,
-             "huge_20000.png": ImageTooLarge}
+    cases = {
+        "truncated.jpg": CorruptImage,
+        "garbage.png": CorruptImage,
+        "notes.jpg": NotAnImage,
+        "huge_20000.png": ImageTooLarge,
+    }
     for name, error in cases.items():
         with pytest.raises(error) as info:
             open_rgb(bad_files / name)
@@ -53,8 +60,14 @@ def test_pixel_limit_is_configurable(mixed_images):
 
 
 def test_bad_files_fail_alone_in_a_batch(engine, bad_files, mixed_images):
-    sources = [mixed_images[0], bad_files / "truncated.jpg", mixed_images[2], bad_files / "notes.jpg",
-               bad_files / "huge_20000.png", mixed_images[3]]
+    sources = [
+        mixed_images[0],
+        bad_files / "truncated.jpg",
+        mixed_images[2],
+        bad_files / "notes.jpg",
+        bad_files / "huge_20000.png",
+        mixed_images[3],
+    ]
     results = engine.score(sources)
     assert [r.path for r in results] == [str(s) for s in sources]
     assert [r.ok for r in results] == [True, False, True, False, False, True]
@@ -69,16 +82,17 @@ def test_exif_orientation_is_applied(engine, tmp_path):
     upright.save(tmp_path / "upright.png")
     exif = Image.Exif()
     exif[0x0112] = 6  # stored rotated; "rotate 90 CW to display"
-    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "tagged.jpg", exif=exif, quality=100,
-                                                      subsampling=0)
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "tagged.jpg", exif=exif, quality=100, subsampling=0)
     upright.save(tmp_path / "upright.jpg", quality=100, subsampling=0)
     tagged = open_rgb(tmp_path / "tagged.jpg")
     # The size as displayed (issue 10 fault 12), not the stored 120x200; without EXIF, the stored size.
     assert (tagged.width, tagged.height) == (200, 120)
     assert open_rgb(tmp_path / "tagged.jpg", ImageOptions(exif_transpose=False)).width == 120
     decoded = np.abs(tagged.pixel_values - open_rgb(tmp_path / "upright.jpg").pixel_values).mean()
-    raw = np.abs(open_rgb(tmp_path / "tagged.jpg", ImageOptions(exif_transpose=False)).pixel_values
-                 - open_rgb(tmp_path / "upright.jpg").pixel_values).mean()
+    raw = np.abs(
+        open_rgb(tmp_path / "tagged.jpg", ImageOptions(exif_transpose=False)).pixel_values
+        - open_rgb(tmp_path / "upright.jpg").pixel_values
+    ).mean()
     assert decoded < 0.05 < raw
 
 

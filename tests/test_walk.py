@@ -11,7 +11,12 @@ import pytest
 
 from artimuse_core import decoders
 from artimuse_core.files import (
-    collect_images, inside, outcome_status, passed_over_label, run_summary, summary_line,
+    collect_images,
+    inside,
+    outcome_status,
+    passed_over_label,
+    run_summary,
+    summary_line,
 )
 from tests import corpus
 
@@ -21,14 +26,18 @@ def _names(paths) -> list[str]:
 
 
 def test_summary_line_reads_like_the_issue_asks():
-    assert summary_line({"scored": 12, "cached": 3, "failed": 2}, {"RAW": 38, ".txt": 2}) == \
-        "12 scored, 3 cached, 2 failed, 40 passed over: 38 RAW, 2 .txt"
+    assert (
+        summary_line({"scored": 12, "cached": 3, "failed": 2}, {"RAW": 38, ".txt": 2})
+        == "12 scored, 3 cached, 2 failed, 40 passed over: 38 RAW, 2 .txt"
+    )
     assert summary_line({"scored": 5}) == "5 scored"
     assert summary_line({"failed": 1, "gone": 1}) == "0 scored, 1 failed, 1 gone"
     assert summary_line({}, {}) == "nothing to score: no files found"
     assert summary_line({}, {"RAW": 2}) == "nothing to score: 2 passed over: 2 RAW"
-    assert summary_line({"scored": 1}, {".xmp": 1, ".txt": 1, "RAW": 3}) == \
-        "1 scored, 5 passed over: 3 RAW, 1 .txt, 1 .xmp"
+    assert (
+        summary_line({"scored": 1}, {".xmp": 1, ".txt": 1, "RAW": 3})
+        == "1 scored, 5 passed over: 3 RAW, 1 .txt, 1 .xmp"
+    )
 
 
 def test_result_statuses():
@@ -68,8 +77,12 @@ def test_explicit_targets_of_every_kind(tmp_path):
     assert collected.files == [good, text]
     assert [(p.kind, p.label) for p in collected.passed_over] == [("special", "FIFO")]
     kinds = {Path(path).name: kind for path, kind, _ in collected.problems}
-    assert kinds == {"loop.jpg": "symlink_loop", "dangling.jpg": "broken_symlink", "missing.jpg": "missing",
-                     "*.webp": "missing"}
+    assert kinds == {
+        "loop.jpg": "symlink_loop",
+        "dangling.jpg": "broken_symlink",
+        "missing.jpg": "missing",
+        "*.webp": "missing",
+    }
     assert all("\n" not in message for _, _, message in collected.problems)
 
 
@@ -95,10 +108,10 @@ def linked_tree(tmp_path):
     corpus.write_photo(d / "sub" / "d.jpg", (32, 32))
     corpus.write_photo(out / "secret.jpg", (32, 32))
     corpus.write_photo(out / "secret.png", (32, 32))
-    os.symlink(out, d / "escape")                    # a folder outside d
-    os.symlink(out / "secret.jpg", d / "leak.jpg")   # a file outside d
-    os.symlink("sub", d / "alias")                   # a folder inside d (walked once, where it is)
-    os.symlink(".", d / "sub" / "again")             # a loop of folders
+    os.symlink(out, d / "escape")  # a folder outside d
+    os.symlink(out / "secret.jpg", d / "leak.jpg")  # a file outside d
+    os.symlink("sub", d / "alias")  # a folder inside d (walked once, where it is)
+    os.symlink(".", d / "sub" / "again")  # a loop of folders
     (d / "notes.txt").write_text("x")
     return d
 
@@ -114,8 +127,12 @@ def test_globs_never_follow_symlinks_out_of_the_folder(linked_tree):
     everything = collect_images([str(d / "**" / "*")])
     assert _names(everything.files) == ["a.jpg", "b.png", "c.png", "d.jpg"]
     assert {Path(p.path).name: p.kind for p in everything.passed_over} == {
-        "escape": "outside", "leak.jpg": "outside", "alias": "symlinked_folder", "again": "symlinked_folder",
-        "notes.txt": "not_an_image_name"}
+        "escape": "outside",
+        "leak.jpg": "outside",
+        "alias": "symlinked_folder",
+        "again": "symlinked_folder",
+        "notes.txt": "not_an_image_name",
+    }
 
 
 def test_a_glob_and_a_walk_of_the_same_folder_agree(linked_tree):
@@ -124,8 +141,12 @@ def test_a_glob_and_a_walk_of_the_same_folder_agree(linked_tree):
     assert walked.files == globbed.files
     assert walked.passed_over == globbed.passed_over
     assert {Path(p.path).name: p.kind for p in walked.passed_over} == {
-        "escape": "outside", "leak.jpg": "outside", "alias": "symlinked_folder", "again": "symlinked_folder",
-        "notes.txt": "not_an_image_name"}
+        "escape": "outside",
+        "leak.jpg": "outside",
+        "alias": "symlinked_folder",
+        "again": "symlinked_folder",
+        "notes.txt": "not_an_image_name",
+    }
 
 
 def test_python_glob_would_have_followed_the_links(linked_tree):

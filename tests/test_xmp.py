@@ -21,10 +21,20 @@ from artimuse_core.library import stars_to_score
 from artimuse_core.prompts import ATTRIBUTES
 from artimuse_core.results import Provenance, ScoreResult
 from artimuse_core.xmp import (
-    NAMESPACE, InvalidSidecar, RatingMapping, ScoreFacts, SidecarConflict, SidecarWriteError, XmpSettings,
-    critique_property, iter_ratings, read_rating, sidecar_path, write_xmp,
+    NAMESPACE,
+    InvalidSidecar,
+    RatingMapping,
+    ScoreFacts,
+    SidecarConflict,
+    SidecarWriteError,
+    XmpSettings,
+    critique_property,
+    iter_ratings,
+    read_rating,
+    sidecar_path,
+    write_xmp,
+    writing,
 )
-from artimuse_core.xmp import writing
 
 REPO = Path(__file__).resolve().parents[1]
 EXIFTOOL = shutil.which("exiftool")
@@ -44,10 +54,18 @@ DARKTABLE_CONFIG = """%Image::ExifTool::UserDefined = ('Image::ExifTool::XMP::Ma
     operation => { }, enabled => { Writable => 'integer' }, params => { } } } );
 1;
 """
-CRITIQUES = {a: f"{a}: strong diagonal & <leading> lines;\nwarm \"light\" — ünïcödé 日本" for a in ATTRIBUTES}
-FACTS = ScoreFacts(score=83.456, std=4.2, category="photography", model="artimuse-tiny",
-                   fingerprint="0123456789abcdef", adapter="my-stars", engine_version="0.1.0",
-                   scored_at="2026-11-29T21:00:00+00:00", critiques=CRITIQUES)
+CRITIQUES = {a: f'{a}: strong diagonal & <leading> lines;\nwarm "light" — ünïcödé 日本' for a in ATTRIBUTES}
+FACTS = ScoreFacts(
+    score=83.456,
+    std=4.2,
+    category="photography",
+    model="artimuse-tiny",
+    fingerprint="0123456789abcdef",
+    adapter="my-stars",
+    engine_version="0.1.0",
+    scored_at="2026-11-29T21:00:00+00:00",
+    critiques=CRITIQUES,
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +80,14 @@ class ExifTool:
 
     def __init__(self, config: Path):
         self.process = subprocess.Popen(
-            [EXIFTOOL, "-config", str(config), "-stay_open", "True", "-@", "-"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape")
+            [EXIFTOOL, "-config", str(config), "-stay_open", "True", "-@", "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+        )
         self.count = 0
 
     def __call__(self, *args: str | os.PathLike) -> str:
@@ -103,11 +127,13 @@ def exiftool(exif_config):
 @pytest.fixture()
 def read_tags(exiftool):
     """Every XMP (and EXIF) tag exiftool finds, as {group:tag: value}, numbers as numbers."""
+
     def read(path: Path, groups: str = "-XMP:all") -> dict:
         data = json.loads(exiftool("-j", "-G1", "-struct", "-n", groups, path))[0]
         data.pop("SourceFile")
         data.pop("XMP-x:XMPToolkit", None)
         return data
+
     return read
 
 
@@ -124,14 +150,25 @@ def make_raw(path: Path) -> Path:
 
 def user_sidecar(exiftool, path: Path, rating: int | None = 2) -> Path:
     """A sidecar as Lightroom, darktable and a keyword tool leave it, written by exiftool."""
-    args = ["-q", "-o", path, "-XMP-xmp:Label=Red",
-            "-XMP-lr:HierarchicalSubject=Places|Europe|Paris", "-XMP-lr:HierarchicalSubject=People|Anna",
-            "-XMP-dc:Subject=paris", "-XMP-dc:Subject=anna", "-XMP-dc:Description=Café at dusk",
-            "-XMP-dc:Description-de=Café in der Dämmerung", "-XMP-darktable:XmpVersion=5",
-            "-XMP-darktable:History=[{Operation=exposure,Enabled=1,Params=0000803f},"
-            "{Operation=sharpen,Enabled=0,Params=ab}]",
-            "-XMP-exif:DateTimeOriginal=2024:05:06 07:08:09+02:00", "-XMP-crs:Exposure2012=+0.50",
-            "-XMP-digiKam:TagsList=Places/Europe/Paris", "-XMP-photoshop:City=Paris"]
+    args = [
+        "-q",
+        "-o",
+        path,
+        "-XMP-xmp:Label=Red",
+        "-XMP-lr:HierarchicalSubject=Places|Europe|Paris",
+        "-XMP-lr:HierarchicalSubject=People|Anna",
+        "-XMP-dc:Subject=paris",
+        "-XMP-dc:Subject=anna",
+        "-XMP-dc:Description=Café at dusk",
+        "-XMP-dc:Description-de=Café in der Dämmerung",
+        "-XMP-darktable:XmpVersion=5",
+        "-XMP-darktable:History=[{Operation=exposure,Enabled=1,Params=0000803f},"
+        "{Operation=sharpen,Enabled=0,Params=ab}]",
+        "-XMP-exif:DateTimeOriginal=2024:05:06 07:08:09+02:00",
+        "-XMP-crs:Exposure2012=+0.50",
+        "-XMP-digiKam:TagsList=Places/Europe/Paris",
+        "-XMP-photoshop:City=Paris",
+    ]
     if rating is not None:
         args.append(f"-XMP-xmp:Rating={rating}")
     exiftool(*args)
@@ -155,10 +192,15 @@ def test_sidecar_names_follow_the_photo_manager():
         sidecar_path("/p/a.jpg", "capture-one")
 
 
-@pytest.mark.parametrize("naming, image_name, expected", [
-    ("lightroom", "IMG_0001.CR2", "IMG_0001.xmp"), ("darktable", "IMG_0001.CR2", "IMG_0001.CR2.xmp"),
-    ("lightroom", "IMG_0002.jpg", "IMG_0002.xmp"), ("darktable", "IMG_0002.jpg", "IMG_0002.jpg.xmp"),
-])
+@pytest.mark.parametrize(
+    "naming, image_name, expected",
+    [
+        ("lightroom", "IMG_0001.CR2", "IMG_0001.xmp"),
+        ("darktable", "IMG_0001.CR2", "IMG_0001.CR2.xmp"),
+        ("lightroom", "IMG_0002.jpg", "IMG_0002.xmp"),
+        ("darktable", "IMG_0002.jpg", "IMG_0002.jpg.xmp"),
+    ],
+)
 def test_exiftool_reads_everything_we_write(tmp_path, read_tags, naming, image_name, expected):
     image = make_jpeg(tmp_path / image_name) if image_name.endswith(".jpg") else make_raw(tmp_path / image_name)
     before = image.read_bytes()
@@ -177,11 +219,22 @@ def test_exiftool_reads_everything_we_write(tmp_path, read_tags, naming, image_n
     assert tags["XMP-dc:Subject"] == ["artimuse/score/80-89"]
     assert tags["XMP-lr:HierarchicalSubject"] == ["artimuse|score|80-89"]
     expected_ours = {
-        "Score": 83.46, "Std": 4.2, "LowerBound": 79.26, "LowerBoundK": 1, "Category": "photography",
-        "Model": "artimuse-tiny", "ModelFingerprint": "0123456789abcdef", "Adapter": "my-stars",
-        "EngineVersion": "0.1.0", "ScoredAt": "2026:11:29 21:00:00+00:00", "SourceFile": image_name,
-        "SuggestedRating": 5, "RatingMapping": "thresholds 20/40/60/80", "WrittenRating": 5,
-        "WrittenLabel": "Blue", "WrittenDescription": tags["XMP-dc:Description"],
+        "Score": 83.46,
+        "Std": 4.2,
+        "LowerBound": 79.26,
+        "LowerBoundK": 1,
+        "Category": "photography",
+        "Model": "artimuse-tiny",
+        "ModelFingerprint": "0123456789abcdef",
+        "Adapter": "my-stars",
+        "EngineVersion": "0.1.0",
+        "ScoredAt": "2026:11:29 21:00:00+00:00",
+        "SourceFile": image_name,
+        "SuggestedRating": 5,
+        "RatingMapping": "thresholds 20/40/60/80",
+        "WrittenRating": 5,
+        "WrittenLabel": "Blue",
+        "WrittenDescription": tags["XMP-dc:Description"],
         **{critique_property(a)[0].upper() + critique_property(a)[1:]: text for a, text in CRITIQUES.items()},
     }
     assert ours(tags) == expected_ours
@@ -228,7 +281,10 @@ def test_keywords_join_the_users_keywords_in_their_bag(tmp_path, exiftool, read_
     assert tags["XMP-dc:Description"] == "Café at dusk"  # the user's caption: never ours to change
     rdf = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
     root = ElementTree.parse(sidecar).getroot()
-    for prop in ("{http://purl.org/dc/elements/1.1/}subject", "{http://ns.adobe.com/lightroom/1.0/}hierarchicalSubject"):
+    for prop in (
+        "{http://purl.org/dc/elements/1.1/}subject",
+        "{http://ns.adobe.com/lightroom/1.0/}hierarchicalSubject",
+    ):
         (element,) = root.iter(prop)
         assert element.find(rdf + "Bag") is not None  # still an unordered bag, as the spec and the user had it
 
@@ -243,7 +299,12 @@ def test_our_rating_follows_the_score_until_the_user_changes_it(tmp_path, exifto
     result = write_xmp(image, ScoreFacts(score=91.0))
     assert result.rating == 4 and result.kept_user_rating
     record = read_rating(image)
-    assert (record.status, record.stars, record.score, record.source) == ("rated", 4, stars_to_score(4), "xmp:darktable")
+    assert (record.status, record.stars, record.score, record.source) == (
+        "rated",
+        4,
+        stars_to_score(4),
+        "xmp:darktable",
+    )
     assert json.loads(json.dumps(record.to_dict()))["origin"] == str(sidecar)
     assert json.loads(json.dumps(result.to_dict()))["kept_user_rating"] is True
 
@@ -273,9 +334,11 @@ BROKEN = {
     "binary": bytes(range(256)),
     "truncated": b"<?xpacket begin='' id='W5M0MpCehiHzreSzNTczkc9d'?><x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF",
     "not-xmp": b"<?xml version='1.0'?><html><body>hello</body></html>",
-    "bad-rdf": (b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>"
-                b"<rdf:Description rdf:about='' xmlns:xmp='http://ns.adobe.com/xap/1.0/'><xmp:Rating><rdf:li>3"
-                b"</rdf:li></xmp:Rating></rdf:Description></rdf:RDF></x:xmpmeta>"),
+    "bad-rdf": (
+        b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>"
+        b"<rdf:Description rdf:about='' xmlns:xmp='http://ns.adobe.com/xap/1.0/'><xmp:Rating><rdf:li>3"
+        b"</rdf:li></xmp:Rating></rdf:Description></rdf:RDF></x:xmpmeta>"
+    ),
     "jpeg-named-xmp": None,  # filled below: a JPEG's bytes in a .xmp file
 }
 
@@ -310,6 +373,7 @@ def make_read_only():
         if done.returncode != 0:
             pytest.skip(f"cannot make a read-only folder as root here: {done.stderr.strip()}")
         undo.append(lambda: subprocess.run(["chattr", "-i", str(folder)], check=True))
+
     yield lock
     for step in undo:
         step()
@@ -341,6 +405,7 @@ def test_a_user_edit_during_our_write_is_kept(tmp_path, exiftool, read_tags, mon
         if len(calls) == 1:
             exiftool("-q", "-overwrite_original", "-XMP-xmp:Rating=1", "-XMP-dc:Subject+=edited-meanwhile", sidecar)
         return real_merge(packet, *args)
+
     monkeypatch.setattr(writing, "merge_score", merge_while_the_user_edits)
     result = write_xmp(image, ScoreFacts(score=95.0))
 
@@ -361,6 +426,7 @@ def test_a_sidecar_created_during_our_write_is_not_overwritten(tmp_path, exiftoo
         if len(calls) == 1:
             user_sidecar(exiftool, sidecar, rating=3)
         return real_merge(packet, *args)
+
     monkeypatch.setattr(writing, "merge_score", merge_while_darktable_creates_it)
     result = write_xmp(image, ScoreFacts(score=95.0))
     assert (result.status, result.retries, result.rating) == ("updated", 1, 3)
@@ -375,6 +441,7 @@ def test_an_editor_that_never_stops_wins(tmp_path, exiftool, monkeypatch):
     def merge_while_editing(packet, *args):
         exiftool("-q", "-overwrite_original", f"-XMP-dc:Title=edit {next(count)}", sidecar)
         return real_merge(packet, *args)
+
     monkeypatch.setattr(writing, "merge_score", merge_while_editing)
     with pytest.raises(SidecarConflict):
         write_xmp(image, ScoreFacts(score=50.0), XmpSettings(retries=2))
@@ -383,13 +450,29 @@ def test_an_editor_that_never_stops_wins(tmp_path, exiftool, monkeypatch):
 
 
 def test_score_facts_from_an_engine_result():
-    provenance = Provenance(model="artimuse-tiny", repo_id=None, fingerprint="f" * 16, layout="chat",
-                            device="cpu", dtype="float32", engine_version="0.1.0", prompt_hash="p", adapter="mine")
+    provenance = Provenance(
+        model="artimuse-tiny",
+        repo_id=None,
+        fingerprint="f" * 16,
+        layout="chat",
+        device="cpu",
+        dtype="float32",
+        engine_version="0.1.0",
+        prompt_hash="p",
+        adapter="mine",
+    )
     result = ScoreResult(path="a.jpg", score=61.5, std=3.5, provenance=provenance, category="aigc")
     facts = ScoreFacts.from_result(result, critiques={"Overall Gestalt": "ok"}, scored_at="2026-01-01T00:00:00+00:00")
-    assert (facts.score, facts.std, facts.category, facts.model, facts.fingerprint, facts.adapter,
-            facts.engine_version, dict(facts.critiques)) == (61.5, 3.5, "aigc", "artimuse-tiny", "f" * 16, "mine",
-                                                             "0.1.0", {"Overall Gestalt": "ok"})
+    assert (
+        facts.score,
+        facts.std,
+        facts.category,
+        facts.model,
+        facts.fingerprint,
+        facts.adapter,
+        facts.engine_version,
+        dict(facts.critiques),
+    ) == (61.5, 3.5, "aigc", "artimuse-tiny", "f" * 16, "mine", "0.1.0", {"Overall Gestalt": "ok"})
     with pytest.raises(ValueError, match="no score to write"):
         ScoreFacts.from_result(ScoreResult(path="b.jpg", error="corrupt"))
     with pytest.raises(ValueError, match="within 0-100"):
@@ -400,8 +483,9 @@ def test_missing_image_and_bad_settings_are_clear_errors(tmp_path):
     with pytest.raises(SidecarWriteError, match="image is not there"):
         write_xmp(tmp_path / "gone.jpg", ScoreFacts(score=50.0))
     with pytest.raises(ValueError, match="percentile ratings need"):
-        write_xmp(make_jpeg(tmp_path / "p.jpg"), ScoreFacts(score=50.0),
-                  XmpSettings(rating=RatingMapping(mode="percentiles")))
+        write_xmp(
+            make_jpeg(tmp_path / "p.jpg"), ScoreFacts(score=50.0), XmpSettings(rating=RatingMapping(mode="percentiles"))
+        )
     with pytest.raises(ValueError, match="cuts must rise"):
         RatingMapping(cuts=(50, 40, 60, 80))
     with pytest.raises(ValueError, match="pick_at"):
@@ -416,8 +500,9 @@ def test_embedded_xmp_only_on_request_and_pixels_untouched(tmp_path, exiftool, r
     write_xmp(image, ScoreFacts(score=64.0))
     assert image.read_bytes() == original  # default: a sidecar, the JPEG untouched
 
-    result = write_xmp(image, ScoreFacts(score=64.0), XmpSettings(target="embedded", label="pick",
-                                                                  rating=RatingMapping(pick_at=60)))
+    result = write_xmp(
+        image, ScoreFacts(score=64.0), XmpSettings(target="embedded", label="pick", rating=RatingMapping(pick_at=60))
+    )
     assert (result.path, result.style, result.status) == (str(image), "embedded", "updated")
     tags = read_tags(image, "-All")
     assert (tags["XMP-xmp:Rating"], tags["XMP-xmp:Label"], ours(tags)["Score"]) == (4, "Green", 64.0)
@@ -454,6 +539,7 @@ def test_ratings_from_embedded_xmp_exif_and_flags(tmp_path, exiftool):
         if tags:
             exiftool("-q", "-overwrite_original", *tags, path)
         return path
+
     cases = {
         jpeg("xmp.jpg", "-XMP-xmp:Rating=5", "-EXIF:Rating=2"): ("rated", 5, "xmp:embedded"),
         jpeg("exif.jpg", "-EXIF:Rating=3"): ("rated", 3, "exif"),
@@ -521,6 +607,7 @@ def test_writes_from_many_threads(tmp_path, read_tags):
                 assert read_rating(image).stars == RatingMapping().scale().stars(score)
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(repr(exc))
+
     threads = [threading.Thread(target=work, args=(images[i::6],)) for i in range(6)]
     for thread in threads:
         thread.start()

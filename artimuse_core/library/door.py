@@ -96,6 +96,7 @@ def ingest(
         yield result
     if not sources:
         return
+    provenance = engine.provenance
     if library is None:
         yield from _score_only(engine, sources, fixed, attributes, tokens, progress)
         return

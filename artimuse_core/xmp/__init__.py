@@ -13,8 +13,16 @@ importing this package does not import it (nor torch).
 
 from ..errors import InvalidSidecar, MetadataUnreadable, SidecarConflict, SidecarWriteError, XmpError
 from .mapping import (
-    DEFAULT_CATEGORY_LABELS, DEFAULT_PERCENTILES, DEFAULT_THRESHOLDS, LABELS, RATING_MAPPING, RatingMapping,
-    StarScale, XmpSettings, scales_by_folder, score_keyword,
+    DEFAULT_CATEGORY_LABELS,
+    DEFAULT_PERCENTILES,
+    DEFAULT_THRESHOLDS,
+    LABELS,
+    RATING_MAPPING,
+    RatingMapping,
+    StarScale,
+    XmpSettings,
+    scales_by_folder,
+    score_keyword,
 )
 from .packets import NAMESPACE, PREFIX
 from .reading import RatingRecord, iter_ratings, read_rating
@@ -22,9 +30,34 @@ from .sidecars import STYLES, Sidecar, choose_sidecar, find_sidecars, sidecar_pa
 from .writing import PROPERTIES, ScoreFacts, XmpWrite, critique_property, write_xmp
 
 __all__ = [
-    "NAMESPACE", "PREFIX", "PROPERTIES", "RATING_MAPPING", "DEFAULT_THRESHOLDS", "DEFAULT_PERCENTILES", "LABELS",
-    "DEFAULT_CATEGORY_LABELS", "STYLES", "RatingMapping", "StarScale", "XmpSettings", "ScoreFacts", "XmpWrite",
-    "RatingRecord", "Sidecar", "XmpError", "InvalidSidecar", "SidecarWriteError", "SidecarConflict",
-    "MetadataUnreadable", "write_xmp", "read_rating", "iter_ratings", "sidecar_path", "find_sidecars",
-    "choose_sidecar", "scales_by_folder", "score_keyword", "critique_property",
+    "NAMESPACE",
+    "PREFIX",
+    "PROPERTIES",
+    "RATING_MAPPING",
+    "DEFAULT_THRESHOLDS",
+    "DEFAULT_PERCENTILES",
+    "LABELS",
+    "DEFAULT_CATEGORY_LABELS",
+    "STYLES",
+    "RatingMapping",
+    "StarScale",
+    "XmpSettings",
+    "ScoreFacts",
+    "XmpWrite",
+    "RatingRecord",
+    "Sidecar",
+    "XmpError",
+    "InvalidSidecar",
+    "SidecarWriteError",
+    "SidecarConflict",
+    "MetadataUnreadable",
+    "write_xmp",
+    "read_rating",
+    "iter_ratings",
+    "sidecar_path",
+    "find_sidecars",
+    "choose_sidecar",
+    "scales_by_folder",
+    "score_keyword",
+    "critique_property",
 ]

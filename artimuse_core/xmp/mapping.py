@@ -31,7 +31,11 @@ DEFAULT_PERCENTILES = (10.0, 30.0, 70.0, 90.0)
 #: Lightroom's default label set; photo managers match ``xmp:Label`` by these names.
 LABELS = ("Red", "Yellow", "Green", "Blue", "Purple")
 DEFAULT_CATEGORY_LABELS: Mapping[str, str] = {
-    "photography": "Blue", "painting": "Purple", "aigc": "Yellow", "3d": "Green", "graphic": "Red",
+    "photography": "Blue",
+    "painting": "Purple",
+    "aigc": "Yellow",
+    "3d": "Green",
+    "graphic": "Red",
 }
 
 
@@ -59,7 +63,8 @@ class RatingMapping:
     """How scores become stars. ``cuts``, ``reject_below`` and ``pick_at`` are in the mode's units:
     score points for ``thresholds``, percentiles (0-100, exclusive) for ``percentiles``.
 
-    Raises ``InvalidValue`` (a ``ValueError``, naming the setting) for cut points that are not strictly ascending or out of range.
+    Raises ``InvalidValue`` (a ``ValueError``, naming the setting) for cut points that are not strictly
+    ascending or out of range.
     """
 
     mode: Literal["thresholds", "percentiles"] = "thresholds"
@@ -82,9 +87,12 @@ class RatingMapping:
                 raise InvalidValue(f"rating {name} must be within 0-100, got {value!r}")
 
     @property
-    def resolved_cuts(self) -> tuple[float, ...]:
+    def resolved_cuts(self) -> tuple[float, float, float, float]:
         if self.cuts is not None:
-            return tuple(float(c) for c in self.cuts)
+            values = tuple(float(c) for c in self.cuts)
+            if len(values) != 4:
+                raise InvalidValue(f"rating cuts must be four numbers, got {self.cuts!r}")
+            return values[0], values[1], values[2], values[3]
         return DEFAULT_THRESHOLDS if self.mode == "thresholds" else DEFAULT_PERCENTILES
 
     def scale(self, scores: Iterable[float] = ()) -> StarScale:
@@ -95,20 +103,22 @@ class RatingMapping:
         """
         cuts = self.resolved_cuts
         if self.mode == "thresholds":
-            return StarScale(cuts, self.reject_below, self.pick_at,  # type: ignore[arg-type]
-                             "thresholds " + "/".join(f"{c:g}" for c in cuts))
+            return StarScale(cuts, self.reject_below, self.pick_at, "thresholds " + "/".join(f"{c:g}" for c in cuts))
         ordered = sorted(float(s) for s in scores)
         if not ordered:
             raise InvalidValue("percentile ratings need the folder's or collection's scores; none were given")
 
-        def at(percentile: float | None) -> float | None:
-            if percentile is None:
-                return None
+        def at(percentile: float) -> float:
             return ordered[min(len(ordered) - 1, math.floor(percentile / 100 * len(ordered)))]
-        absolute = tuple(at(c) for c in cuts)
-        text = (f"percentiles {'/'.join(f'{c:g}' for c in cuts)} of {len(ordered)} scores = "
-                + "/".join(f"{c:.2f}" for c in absolute))
-        return StarScale(absolute, at(self.reject_below), at(self.pick_at), text)  # type: ignore[arg-type]
+
+        def maybe(percentile: float | None) -> float | None:
+            return None if percentile is None else at(percentile)
+
+        absolute = (at(cuts[0]), at(cuts[1]), at(cuts[2]), at(cuts[3]))
+        text = f"percentiles {'/'.join(f'{c:g}' for c in cuts)} of {len(ordered)} scores = " + "/".join(
+            f"{c:.2f}" for c in absolute
+        )
+        return StarScale(absolute, maybe(self.reject_below), maybe(self.pick_at), text)
 
 
 def scales_by_folder(mapping: RatingMapping, scores: Mapping[str | Path, float]) -> dict[Path, StarScale]:

@@ -253,8 +253,9 @@ def _items(value) -> list[str]:
 
 
 def read_image_metadata(path: str | os.PathLike) -> tuple[dict[str, str | list[str]], dict[str, str]]:
-    """(XMP, EXIF) of an image file as {exiv2 key: text, or items for a bag or sequence}, reading only the metadata (memory-mapped, so a
-    40 MB RAW is not read whole; any file name, UTF-8 or not). Raises ``MetadataUnreadable``."""
+    """(XMP, EXIF) of an image file as {exiv2 key: text, or items for a bag or sequence}, reading only the
+    metadata (memory-mapped, so a 40 MB RAW is not read whole; any file name, UTF-8 or not).
+    Raises ``MetadataUnreadable``."""
     path = Path(path)
     exiv2 = exiv2_module()
     try:
@@ -272,8 +273,9 @@ def read_image_metadata(path: str | os.PathLike) -> tuple[dict[str, str | list[s
                     image.readMetadata()
                 except exiv2.Exiv2Error as exc:
                     raise MetadataUnreadable(path, _message(exc)) from None
-                xmp = {d.key(): _items(d.getValue()) if d.typeName() in _ARRAYS else d.toString()
-                       for d in image.xmpData()}
+                xmp = {
+                    d.key(): _items(d.getValue()) if d.typeName() in _ARRAYS else d.toString() for d in image.xmpData()
+                }
                 exif = {d.key(): d.toString() for d in image.exifData()}
                 del image
         finally:

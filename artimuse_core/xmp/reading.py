@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import MetadataUnreadable, XmpError
 from .packets import PREFIX, XmpPacket, read_image_metadata
@@ -72,10 +73,11 @@ class _Fields:
 def _from_xmp(fields: _Fields, image: str, source: str, origin: str) -> RatingRecord | None:
     """A record when this source holds a rating, a reject or a pick; None to look further."""
     label = fields.get("Xmp.xmp.Label") or next(
-        (DARKTABLE_LABELS[i] for i in fields.items("Xmp.darktable.colorlabels") if i in DARKTABLE_LABELS), None)
+        (DARKTABLE_LABELS[i] for i in fields.items("Xmp.darktable.colorlabels") if i in DARKTABLE_LABELS), None
+    )
     pick = (fields.get("Xmp.digiKam.PickLabel") or "").strip()
     picked = pick == "3" or (fields.get("Xmp.photomechanic.Tagged") or "").strip().lower() in ("true", "yes", "1")
-    common = {"image": image, "source": source, "origin": origin, "label": label, "picked": picked}
+    common: dict[str, Any] = {"image": image, "source": source, "origin": origin, "label": label, "picked": picked}
     text = (fields.get("Xmp.xmp.Rating") or "").strip()
     if text:
         try:
@@ -95,7 +97,7 @@ def _from_xmp(fields: _Fields, image: str, source: str, origin: str) -> RatingRe
     return None
 
 
-def _rated(stars: float, common: dict) -> RatingRecord:
+def _rated(stars: float, common: dict[str, Any]) -> RatingRecord:
     from ..library.records import stars_to_score  # the library's documented mapping (STAR_SCORES)
 
     return RatingRecord(status="rated", stars=stars, score=stars_to_score(stars), **common)
@@ -113,8 +115,9 @@ def _from_exif(exif: dict, image: str) -> RatingRecord | None:
     return _rated(stars, common) if 1 <= stars <= 5 else None
 
 
-def read_rating(image: str | os.PathLike, *, prefer: str = "darktable", embedded: bool = True,
-                exif: bool = True) -> RatingRecord:
+def read_rating(
+    image: str | os.PathLike, *, prefer: str = "darktable", embedded: bool = True, exif: bool = True
+) -> RatingRecord:
     """The rating of one image (see the module docstring for the order of sources).
 
     Returns a ``RatingRecord`` (``unrated`` with a reason when no source holds one). Raises
@@ -130,8 +133,9 @@ def read_rating(image: str | os.PathLike, *, prefer: str = "darktable", embedded
             data = sidecar.path.read_bytes()
         except OSError as exc:
             raise MetadataUnreadable(sidecar.path, exc.strerror or str(exc)) from None
-        record = _from_xmp(_Fields(XmpPacket.parse_sidecar(data, sidecar.path)), name,
-                           f"xmp:{sidecar.style}", str(sidecar.path))
+        record = _from_xmp(
+            _Fields(XmpPacket.parse_sidecar(data, sidecar.path)), name, f"xmp:{sidecar.style}", str(sidecar.path)
+        )
         if record is not None:
             return record
     if embedded or exif:
@@ -140,10 +144,12 @@ def read_rating(image: str | os.PathLike, *, prefer: str = "darktable", embedded
         except MetadataUnreadable as exc:
             if not found:
                 raise MetadataUnreadable(image, f"no sidecar, and exiv2 cannot read the image: {exc.reason}") from None
-            return RatingRecord(name, "unrated", reason=f"no rating in {found[0].path.name}; the image "
-                                                         f"itself: {exc.reason}")
-        record = (_from_xmp(_Fields(xmp), name, "xmp:embedded", name) if embedded else None) \
-            or (_from_exif(exif_data, name) if exif else None)
+            return RatingRecord(
+                name, "unrated", reason=f"no rating in {found[0].path.name}; the image itself: {exc.reason}"
+            )
+        record = (_from_xmp(_Fields(xmp), name, "xmp:embedded", name) if embedded else None) or (
+            _from_exif(exif_data, name) if exif else None
+        )
         if record is not None:
             return record
     where = ", ".join(s.path.name for s in found) or "no sidecar"

@@ -19,8 +19,21 @@ from ..errors import InvalidValue, SidecarConflict, SidecarWriteError
 
 STYLES = ("lightroom", "darktable")
 #: Files that are renderings, not RAWs: in a RAW + JPEG pair the shared sidecar belongs to the RAW.
-RENDERED = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp", ".avif", ".gif", ".bmp",
-            ".psd"}
+RENDERED = {
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".png",
+    ".tif",
+    ".tiff",
+    ".heic",
+    ".heif",
+    ".webp",
+    ".avif",
+    ".gif",
+    ".bmp",
+    ".psd",
+}
 
 
 @dataclass(frozen=True)
@@ -67,8 +80,11 @@ def owns_stem_sidecar(image: str | os.PathLike) -> bool:
     """Whether a Lightroom-style ``IMG_0001.xmp`` is this image's: no other file shares the stem, or this is
     the RAW of a RAW + JPEG pair (Lightroom files the pair under the RAW and its sidecar)."""
     image = Path(image)
-    siblings = [other for other in image.parent.glob(glob.escape(image.stem) + ".*")
-                if other.name != image.name and other.suffix.lower() != ".xmp"]
+    siblings = [
+        other
+        for other in image.parent.glob(glob.escape(image.stem) + ".*")
+        if other.name != image.name and other.suffix.lower() != ".xmp"
+    ]
     rendered = lambda path: path.suffix.lower() in RENDERED  # noqa: E731
     return not siblings or (not rendered(image) and all(rendered(other) for other in siblings))
 
@@ -128,8 +144,15 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def replace_file(path: str | os.PathLike, edit: Callable[[bytes | None], bytes | None], *, retries: int = 5,
-                 new_mode: int = 0o644, compare_content: bool = True, expect_existing: bool = False) -> tuple[str, int]:
+def replace_file(
+    path: str | os.PathLike,
+    edit: Callable[[bytes | None], bytes | None],
+    *,
+    retries: int = 5,
+    new_mode: int = 0o644,
+    compare_content: bool = True,
+    expect_existing: bool = False,
+) -> tuple[str, int]:
     """Rewrite ``path`` as ``edit(current bytes or None) -> new bytes (None: no change)``, atomically.
 
     Compare-and-swap: the new content goes to a temporary file beside ``path``; just before the rename the
@@ -167,8 +190,10 @@ def replace_file(path: str | os.PathLike, edit: Callable[[bytes | None], bytes |
             temp.unlink(missing_ok=True)
         _sync_folder(path.parent)
         return ("created" if signature is None else "updated"), attempt
-    raise SidecarConflict(path, f"another program changed it {retries + 1} times while we merged into it; "
-                                "left it as that program wrote it")
+    raise SidecarConflict(
+        path,
+        f"another program changed it {retries + 1} times while we merged into it; left it as that program wrote it",
+    )
 
 
 def _create_exclusive(temp: Path, path: Path) -> bool:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, SidecarWriteError
@@ -25,9 +26,22 @@ RATING, LABEL, DESCRIPTION = "Xmp.xmp.Rating", "Xmp.xmp.Label", "Xmp.dc.descript
 SUBJECT, HIERARCHICAL = "Xmp.dc.subject", "Xmp.lr.hierarchicalSubject"
 #: Every property we write into the artimuse namespace (critiques add one ``Critique<Attribute>`` each).
 PROPERTIES = (
-    "Score", "Std", "LowerBound", "LowerBoundK", "Category", "Model", "ModelFingerprint", "Adapter",
-    "EngineVersion", "ScoredAt", "SourceFile", "SuggestedRating", "RatingMapping",
-    "WrittenRating", "WrittenLabel", "WrittenDescription",
+    "Score",
+    "Std",
+    "LowerBound",
+    "LowerBoundK",
+    "Category",
+    "Model",
+    "ModelFingerprint",
+    "Adapter",
+    "EngineVersion",
+    "ScoredAt",
+    "SourceFile",
+    "SuggestedRating",
+    "RatingMapping",
+    "WrittenRating",
+    "WrittenLabel",
+    "WrittenDescription",
 )
 EMBEDDABLE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".dng"}
 
@@ -66,17 +80,24 @@ class ScoreFacts:
             raise InvalidValue(f"std must be a number of score points >= 0, got {self.std!r}")
 
     @classmethod
-    def from_result(cls, result, critiques: Mapping[str, str] | None = None,
-                    scored_at: str | None = None) -> ScoreFacts:
+    def from_result(
+        cls, result, critiques: Mapping[str, str] | None = None, scored_at: str | None = None
+    ) -> ScoreFacts:
         """From a ``ScoreResult`` (its provenance gives model, fingerprint, adapter, engine version)."""
         if result.score is None:
             raise InvalidValue(f"{result.path}: no score to write ({getattr(result, 'error', None) or 'not scored'})")
         provenance = getattr(result, "provenance", None)
         return cls(
-            score=result.score, std=result.std, category=getattr(result, "category", None),
-            model=getattr(provenance, "model", None), fingerprint=getattr(provenance, "fingerprint", None),
-            adapter=getattr(provenance, "adapter", None), engine_version=getattr(provenance, "engine_version", None),
-            scored_at=scored_at, critiques=dict(critiques or getattr(result, "critiques", None) or {}))
+            score=result.score,
+            std=result.std,
+            category=getattr(result, "category", None),
+            model=getattr(provenance, "model", None),
+            fingerprint=getattr(provenance, "fingerprint", None),
+            adapter=getattr(provenance, "adapter", None),
+            engine_version=getattr(provenance, "engine_version", None),
+            scored_at=scored_at,
+            critiques=dict(critiques or getattr(result, "critiques", None) or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -113,22 +134,30 @@ def _ours_to_replace(packet: XmpPacket, key: str, written_key: str, new: str, ov
     return False, current != new
 
 
-def merge_score(packet: XmpPacket, image: Path, facts: ScoreFacts, settings: XmpSettings,
-                scale: StarScale) -> dict:
+def merge_score(packet: XmpPacket, image: Path, facts: ScoreFacts, settings: XmpSettings, scale: StarScale) -> dict:
     """Put ``facts`` into ``packet`` following the rules in the module docstring; returns what was done."""
     stars = scale.stars(facts.score)
     written = {name: packet.get(OURS + "Written" + name) for name in ("Rating", "Label", "Description")}
     for key in packet.keys(OURS):
         packet.delete(key)
     values = {
-        "Score": _number(facts.score), "Category": facts.category, "Model": facts.model,
-        "ModelFingerprint": facts.fingerprint, "Adapter": facts.adapter, "EngineVersion": facts.engine_version,
-        "ScoredAt": facts.scored_at, "SourceFile": image.name, "SuggestedRating": str(stars),
+        "Score": _number(facts.score),
+        "Category": facts.category,
+        "Model": facts.model,
+        "ModelFingerprint": facts.fingerprint,
+        "Adapter": facts.adapter,
+        "EngineVersion": facts.engine_version,
+        "ScoredAt": facts.scored_at,
+        "SourceFile": image.name,
+        "SuggestedRating": str(stars),
         "RatingMapping": scale.description,
     }
     if facts.std is not None:
-        values.update(Std=_number(facts.std), LowerBound=_number(facts.score - settings.lower_bound_k * facts.std),
-                      LowerBoundK=f"{settings.lower_bound_k:g}")
+        values.update(
+            Std=_number(facts.std),
+            LowerBound=_number(facts.score - settings.lower_bound_k * facts.std),
+            LowerBoundK=f"{settings.lower_bound_k:g}",
+        )
     for attribute, text in facts.critiques.items():
         values[critique_property(attribute)] = text
     for name, value in values.items():
@@ -138,8 +167,13 @@ def merge_score(packet: XmpPacket, image: Path, facts: ScoreFacts, settings: Xmp
         if value is not None:
             packet.set(OURS + "Written" + name, value)
 
-    outcome = {"rating": None, "kept_user_rating": False, "label": None, "kept_user_label": False,
-               "suggested_rating": stars}
+    outcome: dict[str, Any] = {
+        "rating": None,
+        "kept_user_rating": False,
+        "label": None,
+        "kept_user_label": False,
+        "suggested_rating": stars,
+    }
     write, kept = _ours_to_replace(packet, RATING, OURS + "WrittenRating", str(stars), settings.overwrite_ratings)
     if write:
         packet.set(RATING, str(stars))
@@ -205,12 +239,15 @@ def _description(facts: ScoreFacts, settings: XmpSettings) -> str:
         parts[0] += f" (± {facts.std:.1f})"
     if facts.category:
         parts.append(facts.category)
-    summary = next((facts.critiques[a] for a in ("Comprehensive Evaluation", "Overall Gestalt") if a in facts.critiques), None)
+    summary = next(
+        (facts.critiques[a] for a in ("Comprehensive Evaluation", "Overall Gestalt") if a in facts.critiques), None
+    )
     return ". ".join(parts) + (f". {summary}" if summary else "")
 
 
-def write_xmp(image: str | os.PathLike, facts: ScoreFacts, settings: XmpSettings | None = None, *,
-              scale: StarScale | None = None) -> XmpWrite:
+def write_xmp(
+    image: str | os.PathLike, facts: ScoreFacts, settings: XmpSettings | None = None, *, scale: StarScale | None = None
+) -> XmpWrite:
     """Create or update the XMP of ``image`` with ``facts``; see the module docstring for what is kept.
 
     ``scale``: the star cut points, from ``settings.rating.scale(folder_scores)``; needed for percentile
@@ -236,9 +273,11 @@ def write_xmp(image: str | os.PathLike, facts: ScoreFacts, settings: XmpSettings
             before = embedded.packet.snapshot()
             outcome.update(merge_score(embedded.packet, image, facts, settings, scale))
             return None if embedded.packet.snapshot() == before else embedded.serialize()
+
         target, style = image, "embedded"
-        status, retries = sidecars.replace_file(image, edit, retries=settings.retries, compare_content=False,
-                                                expect_existing=True)
+        status, retries = sidecars.replace_file(
+            image, edit, retries=settings.retries, compare_content=False, expect_existing=True
+        )
     else:
         sidecar = sidecars.choose_sidecar(image, settings.naming)
 
@@ -247,7 +286,9 @@ def write_xmp(image: str | os.PathLike, facts: ScoreFacts, settings: XmpSettings
             before = None if data is None else packet.snapshot()
             outcome.update(merge_score(packet, image, facts, settings, scale))
             return None if packet.snapshot() == before else packet.serialize()
+
         target, style = sidecar.path, sidecar.style
-        status, retries = sidecars.replace_file(target, edit, retries=settings.retries,
-                                                new_mode=image.stat().st_mode & 0o666)
+        status, retries = sidecars.replace_file(
+            target, edit, retries=settings.retries, new_mode=image.stat().st_mode & 0o666
+        )
     return XmpWrite(image=str(image), path=str(target), style=style, status=status, retries=retries, **outcome)

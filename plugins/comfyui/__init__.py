@@ -17,8 +17,10 @@ def _install_hint(error: ImportError) -> str:
     here = Path(__file__).resolve().parent
     source = here.parents[1] if (here.parents[1] / "artimuse_core").is_dir() else None
     what = f'"{source}"' if source else "artimuse-studio (from its source folder: pip install /path/to/artimuse-studio)"
-    return (f"ArtiMuse nodes not loaded: {error} in ComfyUI's Python ({sys.executable}). Install it there: "
-            f'"{sys.executable}" -m pip install {what}  - then restart ComfyUI.')
+    return (
+        f"ArtiMuse nodes not loaded: {error} in ComfyUI's Python ({sys.executable}). Install it there: "
+        f'"{sys.executable}" -m pip install {what}  - then restart ComfyUI.'
+    )
 
 
 try:

@@ -89,15 +89,19 @@ def quantize_choices() -> list[str]:
     """8/4-bit weights need bitsandbytes and a CUDA device ComfyUI may use."""
     from artimuse_core.devices import bitsandbytes_available
 
-    return ["none"] + (["8bit", "4bit"] if any(c.startswith("cuda") for c in device_choices())
-                       and bitsandbytes_available() else [])
+    return ["none"] + (
+        ["8bit", "4bit"] if any(c.startswith("cuda") for c in device_choices()) and bitsandbytes_available() else []
+    )
 
 
 def load_device(choice: str) -> torch.device:
     """The device the weights live on while a node runs: ComfyUI's own choice for 'auto'."""
     if choice == "auto":
-        return model_management.get_torch_device() if model_management is not None else \
-            torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return (
+            model_management.get_torch_device()
+            if model_management is not None
+            else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        )
     return torch.device(choice)
 
 
@@ -156,8 +160,9 @@ class WeightsHandle:
         if model_management is not None and loaded.placement.quantize == "none":  # bitsandbytes weights stay put
             import comfy.model_patcher
 
-            self.patcher = comfy.model_patcher.ModelPatcher(self.module, load_device=device,
-                                                            offload_device=offload_device(device))
+            self.patcher = comfy.model_patcher.ModelPatcher(
+                self.module, load_device=device, offload_device=offload_device(device)
+            )
 
 
 _HANDLES: dict[int, WeightsHandle] = {}  # id(LoadedModel) -> its handle, while the LoadedModel lives
@@ -206,8 +211,9 @@ def save_path(prefix: str, width: int, height: int):
     folder = Path(output_directory()) / Path(prefix).parent
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(prefix).name
-    counter = 1 + max([int(p.stem.split("_")[-2]) for p in folder.glob(f"{stem}_*_.png")
-                       if p.stem.split("_")[-2].isdigit()] or [0])
+    counter = 1 + max(
+        [int(p.stem.split("_")[-2]) for p in folder.glob(f"{stem}_*_.png") if p.stem.split("_")[-2].isdigit()] or [0]
+    )
     return str(folder), stem, counter, str(Path(prefix).parent), prefix
 
 

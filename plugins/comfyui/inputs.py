@@ -33,8 +33,12 @@ def setting_input(name: str, tooltip: str | None = None) -> tuple[Any, dict[str,
     if setting["type"] == "int":
         low = 0 if setting["optional"] else setting["min"] or 0
         note = " 0: automatic." if setting["optional"] else ""
-        return "INT", {"default": default or 0, "min": low, "max": setting["max"] or _INT_MAX,
-                       "tooltip": help_text + note}
+        return "INT", {
+            "default": default or 0,
+            "min": low,
+            "max": setting["max"] or _INT_MAX,
+            "tooltip": help_text + note,
+        }
     text = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else (default or "")
     note = " Empty: none." if setting["optional"] else ""
     return "STRING", {"default": text, "tooltip": help_text + note}

@@ -53,15 +53,15 @@ def download(name: str, progress=None) -> Path:
     repo_id = KNOWN_MODELS[name].repo_id
     what = f"the {repo_id} files (config, tokenizer and *.safetensors, about 16 GB) into {target}"
     if constants.HF_HUB_OFFLINE:
-        raise host.NodeError(f"{name} is not downloaded and downloads are off here (HF_HUB_OFFLINE is set): "
-                             f"put {what}")
+        raise host.NodeError(f"{name} is not downloaded and downloads are off here (HF_HUB_OFFLINE is set): put {what}")
     staging = target.with_name(name + PARTIAL)  # resumable; listed only once complete
     try:
-        snapshot_download(repo_id, allow_patterns=DOWNLOAD_PATTERNS, local_dir=staging,
-                          tqdm_class=progress)
+        snapshot_download(repo_id, allow_patterns=DOWNLOAD_PATTERNS, local_dir=staging, tqdm_class=progress)
     except Exception as exc:  # network, disk, auth: the user needs the same advice
-        raise host.NodeError(f"{name}: downloading {repo_id} failed ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''}); put {what}") from exc
+        raise host.NodeError(
+            f"{name}: downloading {repo_id} failed ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); put {what}"
+        ) from exc
     shutil.rmtree(staging / ".cache", ignore_errors=True)
     os.replace(staging, target)
     return target

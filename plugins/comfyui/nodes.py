@@ -1,9 +1,9 @@
 """ArtiMuse nodes for ComfyUI: load a model, score, critique, select the best, save with scores.
 
 Small classes in ComfyUI's own conventions (tooltips on every input and output, like the core nodes); the
-work lives in helpers. Images arrive as ComfyUI IMAGE tensors (B, H, W, C floats in 0..1) and are turned
-into 8-bit RGB exactly as ComfyUI's SaveImage writes them, then go through the engine's own PIL
-preprocessing, so a node's score equals `artimuse score` on the saved PNG.
+work lives in helpers (``work.py``, ``inputs.py``, ``library.py``). Images arrive as ComfyUI IMAGE tensors
+(B, H, W, C floats in 0..1) and are turned into 8-bit RGB exactly as ComfyUI's SaveImage writes them, then go
+through the engine's own PIL preprocessing, so a node's score equals `artimuse score` on the saved PNG.
 
 Results are remembered per set of weights and per image (``host.Memo``): Select Best and Save Image re-use
 the scores and critiques that Score and Critique computed upstream instead of running the model again.
@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 import torch
-from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from artimuse_core import ATTRIBUTES
@@ -26,6 +24,7 @@ from artimuse_core.spec import default_of
 
 from . import host, inputs, models
 from .library import Computed, needs_prediction, record_in_library
+from .work import critique_images, metadata, score_images, tensor_to_pil
 
 CATEGORY = "ArtiMuse"
 MODEL_TYPE = "ARTIMUSE_MODEL"
@@ -34,63 +33,10 @@ AUTO = "auto"
 MODEL_TIP = "The loaded ArtiMuse model (from ArtiMuse Load Model)."
 IMAGES_TIP = "Images to judge (an IMAGE batch, e.g. from VAE Decode or Load Image)."
 DEFAULT_MAX_NEW_TOKENS = default_of("max_new_tokens")
-TOKENS_TIP = ("Longest critique, in tokens (greedy decoding; most critiques end well before 512). "
-              "Progress moves, and Cancel works, after every token.")
-
-
-def tensor_to_pil(images: torch.Tensor) -> list[Image.Image]:
-    """IMAGE batch -> 8-bit PIL images, rounding exactly as ComfyUI's SaveImage does."""
-    pils = []
-    for image in images:
-        array = np.clip(255.0 * image.cpu().float().numpy(), 0, 255).astype(np.uint8)
-        if array.ndim == 3 and array.shape[-1] == 1:
-            array = array[..., 0]
-        pils.append(Image.fromarray(array))
-    return pils
-
-
-# ------------------------------------------------------------------------------------ memoised model work
-def score_images(model: host.ArtiMuseModel, pils: list[Image.Image], predict_category: bool = False):
-    """One ScoreResult per image, from the memo where this model already scored the same pixels.
-    Returns (results, how many were re-used)."""
-    memo = model.memo
-    keys = [("score", host.pixels_key(p), repr(model.engine.image_options)) for p in pils]
-    cached = [memo.get(k) for k in keys]
-    todo = [i for i, r in enumerate(cached) if r is None or (predict_category and r.category is None)]
-    if todo:
-        with host.node_errors():
-            engine = model.ready()
-            fresh = engine.score([pils[i] for i in todo], progress=host.Progress(len(todo)),
-                                 predict_category=predict_category)
-        failed = [r.error for r in fresh if not r.ok]
-        if failed:
-            raise host.NodeError(f"ArtiMuse: {failed[0]}")
-        for i, result in zip(todo, fresh):
-            memo.put(keys[i], result)
-            cached[i] = result
-    return cached, len(pils) - len(todo)
-
-
-def critique_images(model: host.ArtiMuseModel, pils: list[Image.Image], attributes: list[str],
-                    max_new_tokens: int) -> tuple[list[dict[str, str]], int]:
-    """{attribute: text} per image, from the memo where possible. Returns (texts, how many re-used)."""
-    memo = model.memo
-    keys = [("critique", host.pixels_key(p), max_new_tokens) for p in pils]
-    texts = [{a: memo.get(k + (a,)) for a in attributes} for k in keys]
-    todo = [i for i, t in enumerate(texts) if None in t.values()]
-    if todo:
-        with host.node_errors():
-            engine = model.ready()
-            bar = host.TokenProgress(len(todo) * len(attributes), max_new_tokens, engine.batch_size)
-            results = engine.critique([pils[i] for i in todo], attributes, max_new_tokens=max_new_tokens,
-                                      progress=bar.done, on_step=bar.on_step)
-        for j, result in enumerate(results):
-            if not result.ok:
-                raise host.NodeError(f"ArtiMuse: {result.error}")
-            i = todo[j // len(attributes)]
-            memo.put(keys[i] + (result.attribute,), result.text)
-            texts[i][result.attribute] = result.text
-    return texts, len(pils) - len(todo)
+TOKENS_TIP = (
+    "Longest critique, in tokens (greedy decoding; most critiques end well before 512). "
+    "Progress moves, and Cancel works, after every token."
+)
 
 
 def _attributes(choice: str) -> list[str]:
@@ -108,19 +54,37 @@ class ArtiMuseLoadModel:
         choices = models.choices()
         return {
             "required": {
-                "model": (choices, {"default": choices[0], "tooltip":
-                          "A checkpoint folder in models/artimuse (or a root in extra_model_paths.yaml). "
-                          "Entries marked 'download' fetch a published checkpoint (~16 GB) into "
-                          "ComfyUI/models/artimuse/<name> when you queue."}),
-                "device": (host.device_choices(), {"default": "auto", "tooltip":
-                           "Where the model runs: 'auto' is ComfyUI's device. ComfyUI moves the weights there "
-                           "before each run and may offload them when other models need the memory."}),
+                "model": (
+                    choices,
+                    {
+                        "default": choices[0],
+                        "tooltip": "A checkpoint folder in models/artimuse (or a root in extra_model_paths.yaml). "
+                        "Entries marked 'download' fetch a published checkpoint (~16 GB) into "
+                        "ComfyUI/models/artimuse/<name> when you queue.",
+                    },
+                ),
+                "device": (
+                    host.device_choices(),
+                    {
+                        "default": "auto",
+                        "tooltip": "Where the model runs: 'auto' is ComfyUI's device. ComfyUI moves the weights there "
+                        "before each run and may offload them when other models need the memory.",
+                    },
+                ),
                 "dtype": inputs.setting_input("dtype"),
-                "quantize": (host.quantize_choices(), {"default": "none", "tooltip":
-                             inputs.setting_input("quantize")[1]["tooltip"] + " Offered only where it can work."}),
-                "batch_size": inputs.setting_input("batch_size", "Images per forward pass; halved automatically "
-                                                   "on out-of-memory. Changing it never loads a second copy of "
-                                                   "the weights."),
+                "quantize": (
+                    host.quantize_choices(),
+                    {
+                        "default": "none",
+                        "tooltip": inputs.setting_input("quantize")[1]["tooltip"] + " Offered only where it can work.",
+                    },
+                ),
+                "batch_size": inputs.setting_input(
+                    "batch_size",
+                    "Images per forward pass; halved automatically "
+                    "on out-of-memory. Changing it never loads a second copy of "
+                    "the weights.",
+                ),
             },
             # Every other engine setting, generated from the spec (artimuse_core/spec.py).
             "optional": {name: inputs.setting_input(name) for name in inputs.OPTIONAL},
@@ -131,8 +95,10 @@ class ArtiMuseLoadModel:
     OUTPUT_TOOLTIPS = ("The loaded model, for the other ArtiMuse nodes.",)
     FUNCTION = "load"
     CATEGORY = CATEGORY
-    DESCRIPTION = ("Loads an ArtiMuse checkpoint once; it stays loaded while ComfyUI keeps it, and reloads "
-                   "when its files change on disk.")
+    DESCRIPTION = (
+        "Loads an ArtiMuse checkpoint once; it stays loaded while ComfyUI keeps it, and reloads "
+        "when its files change on disk."
+    )
 
     @classmethod
     def IS_CHANGED(cls, model, adapter="", **_):
@@ -150,21 +116,28 @@ class ArtiMuseLoadModel:
         where = host.load_device(device)  # one owner of the device: the patcher's load_device
         with host.node_errors():
             chosen = inputs.spec_values({k: v.strip() if isinstance(v, str) else v for k, v in settings.items()})
-            engine = get_engine(folder, device=str(where), dtype=dtype, quantize=quantize, batch_size=batch_size,
-                                **chosen)
+            engine = get_engine(
+                folder, device=str(where), dtype=dtype, quantize=quantize, batch_size=batch_size, **chosen
+            )
         return (host.ArtiMuseModel(engine, where),)
 
 
 class ArtiMuseScore:
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
-                             "images": ("IMAGE", {"tooltip": IMAGES_TIP})}}
+        return {
+            "required": {
+                "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
+                "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
+            }
+        }
 
     RETURN_TYPES = ("FLOAT", "STRING")
     RETURN_NAMES = ("scores", "summary")
-    OUTPUT_TOOLTIPS = ("Aesthetic score of each image, 0-100 (a list, one per image).",
-                       "One line per image: score ± std (in score points).")
+    OUTPUT_TOOLTIPS = (
+        "Aesthetic score of each image, 0-100 (a list, one per image).",
+        "One line per image: score ± std (in score points).",
+    )
     OUTPUT_IS_LIST = (True, False)
     FUNCTION = "score"
     CATEGORY = CATEGORY
@@ -181,13 +154,20 @@ class ArtiMuseScore:
 class ArtiMuseCritique:
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {
-            "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
-            "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
-            "attribute": ([ALL_ATTRIBUTES, *ATTRIBUTES], {"default": ALL_ATTRIBUTES, "tooltip":
-                          "Which of ArtiMuse's eight attributes to write about, or all of them."}),
-            "max_new_tokens": inputs.setting_input("max_new_tokens", TOKENS_TIP),
-        }}
+        return {
+            "required": {
+                "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
+                "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
+                "attribute": (
+                    [ALL_ATTRIBUTES, *ATTRIBUTES],
+                    {
+                        "default": ALL_ATTRIBUTES,
+                        "tooltip": "Which of ArtiMuse's eight attributes to write about, or all of them.",
+                    },
+                ),
+                "max_new_tokens": inputs.setting_input("max_new_tokens", TOKENS_TIP),
+            }
+        }
 
     RETURN_TYPES = ("STRING",)
     RETURN_NAMES = ("critiques",)
@@ -207,19 +187,35 @@ class ArtiMuseCritique:
 class ArtiMuseSelectBest:
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {
-            "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
-            "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
-            "top_k": ("INT", {"default": 1, "min": 1, "max": 4096, "tooltip": "How many images to keep, best first."}),
-            "threshold": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 100.0, "step": 0.5, "tooltip":
-                          "Only images scoring at least this pass (0: no gate). When none passes, nothing "
-                          "downstream of any output runs."}),
-        }}
+        return {
+            "required": {
+                "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
+                "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
+                "top_k": (
+                    "INT",
+                    {"default": 1, "min": 1, "max": 4096, "tooltip": "How many images to keep, best first."},
+                ),
+                "threshold": (
+                    "FLOAT",
+                    {
+                        "default": 0.0,
+                        "min": 0.0,
+                        "max": 100.0,
+                        "step": 0.5,
+                        "tooltip": "Only images scoring at least this pass (0: no gate). When none passes, nothing "
+                        "downstream of any output runs.",
+                    },
+                ),
+            }
+        }
 
     RETURN_TYPES = ("IMAGE", "FLOAT", "INT")
     RETURN_NAMES = ("images", "scores", "indices")
-    OUTPUT_TOOLTIPS = ("The kept images, best first.", "Their scores, 0-100 (a list).",
-                       "Their positions in the input batch, from 0 (a list).")
+    OUTPUT_TOOLTIPS = (
+        "The kept images, best first.",
+        "Their scores, 0-100 (a list).",
+        "Their positions in the input batch, from 0 (a list).",
+    )
     OUTPUT_IS_LIST = (False, True, True)
     FUNCTION = "select"
     CATEGORY = CATEGORY
@@ -258,19 +254,41 @@ class ArtiMuseSaveImage:
         return {
             "required": {
                 "images": ("IMAGE", {"tooltip": "The images to save as PNG."}),
-                "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP + " Scores and critiques already computed "
-                                               "upstream with it are re-used, not computed again."}),
-                "filename_prefix": ("STRING", {"default": "ArtiMuse", "tooltip":
-                                    "File name prefix; may hold subfolders of the output folder ('ArtiMuse/best')."}),
-                "critique": (["none", ALL_ATTRIBUTES, *ATTRIBUTES], {"default": "none", "tooltip":
-                             "Also write critiques into the PNG (and the library)."}),
+                "artimuse_model": (
+                    MODEL_TYPE,
+                    {
+                        "tooltip": MODEL_TIP + " Scores and critiques already computed "
+                        "upstream with it are re-used, not computed again."
+                    },
+                ),
+                "filename_prefix": (
+                    "STRING",
+                    {
+                        "default": "ArtiMuse",
+                        "tooltip": "File name prefix; may hold subfolders of the output folder ('ArtiMuse/best').",
+                    },
+                ),
+                "critique": (
+                    ["none", ALL_ATTRIBUTES, *ATTRIBUTES],
+                    {"default": "none", "tooltip": "Also write critiques into the PNG (and the library)."},
+                ),
                 "max_new_tokens": inputs.setting_input("max_new_tokens", TOKENS_TIP),
-                "category": (CATEGORY_CHOICES, {"default": AUTO, "tooltip":
-                             "Library category of the saved images. 'auto': the library's rule (the "
-                             "category of a configured folder holding the output, else the model's "
-                             "prediction)."}),
-                "save_to_library": ("BOOLEAN", {"default": False, "tooltip":
-                                    "Also record the saved files in the ArtiMuse library (`artimuse top`)."}),
+                "category": (
+                    CATEGORY_CHOICES,
+                    {
+                        "default": AUTO,
+                        "tooltip": "Library category of the saved images. 'auto': the library's rule (the "
+                        "category of a configured folder holding the output, else the model's "
+                        "prediction).",
+                    },
+                ),
+                "save_to_library": (
+                    "BOOLEAN",
+                    {
+                        "default": False,
+                        "tooltip": "Also record the saved files in the ArtiMuse library (`artimuse top`).",
+                    },
+                ),
             },
             "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
         }
@@ -280,11 +298,23 @@ class ArtiMuseSaveImage:
     FUNCTION = "save"
     CATEGORY = CATEGORY
     OUTPUT_NODE = True
-    DESCRIPTION = ("Saves PNGs with score, distribution, critiques and provenance in their text chunks "
-                   "('artimuse', 'artimuse_score'), beside ComfyUI's own prompt and workflow.")
+    DESCRIPTION = (
+        "Saves PNGs with score, distribution, critiques and provenance in their text chunks "
+        "('artimuse', 'artimuse_score'), beside ComfyUI's own prompt and workflow."
+    )
 
-    def save(self, images, artimuse_model, filename_prefix, critique, max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
-             category=AUTO, save_to_library=False, prompt=None, extra_pnginfo=None):
+    def save(
+        self,
+        images,
+        artimuse_model,
+        filename_prefix,
+        critique,
+        max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
+        category=AUTO,
+        save_to_library=False,
+        prompt=None,
+        extra_pnginfo=None,
+    ):
         pils = tensor_to_pil(images)
         height, width = images.shape[1], images.shape[2]
         folder, stem, counter, subfolder, _ = host.save_path(filename_prefix, width, height)
@@ -318,29 +348,23 @@ class ArtiMuseSaveImage:
             ui_images.append({"filename": os.path.basename(path), "subfolder": subfolder, "type": "output"})
         model_runs = 0
         if library is not None:  # saved first, then recorded through the library's one door
-            computed = Computed(artimuse_model.engine, artimuse_model.ready,
-                                {p: (r, t) for p, r, t in zip(paths, results, critiques)})
+            computed = Computed(
+                artimuse_model.engine, artimuse_model.ready, {p: (r, t) for p, r, t in zip(paths, results, critiques)}
+            )
             with host.node_errors():
                 recorded = record_in_library(library, computed, paths, fixed, attributes, max_new_tokens)
             failed = [r.error for r in recorded if r.status == "failed"]
             if failed:
                 raise host.NodeError(f"ArtiMuse: saved, but not recorded in the library: {failed[0]}")
             model_runs = computed.model_runs
-        return {"ui": {"images": ui_images, "text": _summary(results),
-                       "reused": [reused_scores, reused_critiques], "library_model_runs": [model_runs]}}
-
-
-def metadata(result, critiques: dict[str, str]) -> dict:
-    """What goes into the PNG: score, the distribution (and its summary), critiques, model provenance."""
-    probs = result.distribution
-    cumulative, quantiles, q = 0.0, {}, [0.1, 0.5, 0.9]
-    for i, p in enumerate(probs):
-        cumulative += p
-        while q and cumulative >= q[0]:
-            quantiles[f"p{int(q.pop(0) * 100)}"] = i
-    return {"score": result.score, "std": result.std, "mode": int(np.argmax(probs)), **quantiles,
-            "distribution": [round(p, 6) for p in probs], "critiques": critiques,
-            "provenance": vars(result.provenance)}
+        return {
+            "ui": {
+                "images": ui_images,
+                "text": _summary(results),
+                "reused": [reused_scores, reused_critiques],
+                "library_model_runs": [model_runs],
+            }
+        }
 
 
 NODE_CLASS_MAPPINGS = {

@@ -33,8 +33,10 @@ EXPECTED = {
     "ArtiMuseScore": (["artimuse_model", "images"], ["FLOAT", "STRING"]),
     "ArtiMuseCritique": (["artimuse_model", "images", "attribute", "max_new_tokens"], ["STRING"]),
     "ArtiMuseSelectBest": (["artimuse_model", "images", "top_k", "threshold"], ["IMAGE", "FLOAT", "INT"]),
-    "ArtiMuseSaveImage": (["images", "artimuse_model", "filename_prefix", "critique", "max_new_tokens", "category",
-                           "save_to_library"], []),
+    "ArtiMuseSaveImage": (
+        ["images", "artimuse_model", "filename_prefix", "critique", "max_new_tokens", "category", "save_to_library"],
+        [],
+    ),
 }
 
 
@@ -46,8 +48,15 @@ class Server:
     def __init__(self, url: str):
         self.url = url.rstrip("/")
 
-    def call(self, path: str, payload: dict | None = None, *, data: bytes | None = None,
-             headers: dict | None = None, raw: bool = False):
+    def call(
+        self,
+        path: str,
+        payload: dict | None = None,
+        *,
+        data: bytes | None = None,
+        headers: dict | None = None,
+        raw: bool = False,
+    ):
         if payload is not None:
             data, headers = json.dumps(payload).encode(), {"Content-Type": "application/json"}
         request = urllib.request.Request(self.url + path, data=data, headers=headers or {})
@@ -57,12 +66,20 @@ class Server:
 
     def upload(self, path: Path) -> str:
         boundary = uuid.uuid4().hex
-        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{path.name}"\r\n'
-                "Content-Type: application/octet-stream\r\n\r\n").encode() + path.read_bytes() + \
-            (f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\ntrue\r\n'
-             f"--{boundary}--\r\n").encode()
-        answer = self.call("/upload/image", data=body,
-                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{path.name}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + path.read_bytes()
+            + (
+                f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\ntrue\r\n'
+                f"--{boundary}--\r\n"
+            ).encode()
+        )
+        answer = self.call(
+            "/upload/image", data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
         return f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") else answer["name"]
 
     def queue(self, workflow: dict) -> str:
@@ -112,8 +129,10 @@ def check_nodes(server: Server, model: str | None) -> str:
 
 
 def loader(model: str) -> dict:
-    return {"class_type": "ArtiMuseLoadModel", "inputs": {"model": model, "device": "auto", "dtype": "auto",
-                                                          "quantize": "none", "batch_size": 8}}
+    return {
+        "class_type": "ArtiMuseLoadModel",
+        "inputs": {"model": model, "device": "auto", "dtype": "auto", "quantize": "none", "batch_size": 8},
+    }
 
 
 def check_workflow(server: Server, image: str, model: str, checkpoint: Path | None, timeout: float) -> None:
@@ -121,11 +140,22 @@ def check_workflow(server: Server, image: str, model: str, checkpoint: Path | No
         "1": {"class_type": "LoadImage", "inputs": {"image": image}},
         "2": loader(model),
         "3": {"class_type": "ArtiMuseScore", "inputs": {"artimuse_model": ["2", 0], "images": ["1", 0]}},
-        "4": {"class_type": "ArtiMuseSelectBest", "inputs": {"artimuse_model": ["2", 0], "images": ["1", 0],
-                                                             "top_k": 1, "threshold": 0.0}},
-        "5": {"class_type": "ArtiMuseSaveImage", "inputs": {
-            "images": ["4", 0], "artimuse_model": ["2", 0], "filename_prefix": "artimuse_check/check",
-            "critique": "none", "max_new_tokens": 64, "category": "auto", "save_to_library": False}},
+        "4": {
+            "class_type": "ArtiMuseSelectBest",
+            "inputs": {"artimuse_model": ["2", 0], "images": ["1", 0], "top_k": 1, "threshold": 0.0},
+        },
+        "5": {
+            "class_type": "ArtiMuseSaveImage",
+            "inputs": {
+                "images": ["4", 0],
+                "artimuse_model": ["2", 0],
+                "filename_prefix": "artimuse_check/check",
+                "critique": "none",
+                "max_new_tokens": 64,
+                "category": "auto",
+                "save_to_library": False,
+            },
+        },
     }
     entry = server.run(workflow, timeout)
     node_score = entry["outputs"]["3"]["scores"][0]
@@ -157,19 +187,25 @@ def check_workflow(server: Server, image: str, model: str, checkpoint: Path | No
         here = create_engine(checkpoint).score([copy])[0]
     if not here.ok or abs(here.score - node_score) > 1e-4:
         raise CheckFailed(f"node score {node_score} differs from `artimuse score` {here.score} ({here.error})")
-    print(f"equal: node {node_score:.6f} vs `artimuse score` {here.score:.6f} on the saved PNG "
-          f"(|diff| {abs(here.score - node_score):.1e})")
+    print(
+        f"equal: node {node_score:.6f} vs `artimuse score` {here.score:.6f} on the saved PNG "
+        f"(|diff| {abs(here.score - node_score):.1e})"
+    )
 
 
 def check_gate(server: Server, image: str, model: str, timeout: float) -> None:
     workflow = {
         "1": {"class_type": "LoadImage", "inputs": {"image": image}},
         "2": loader(model),
-        "3": {"class_type": "ArtiMuseSelectBest", "inputs": {"artimuse_model": ["2", 0], "images": ["1", 0],
-                                                             "top_k": 1, "threshold": 100.0}},
+        "3": {
+            "class_type": "ArtiMuseSelectBest",
+            "inputs": {"artimuse_model": ["2", 0], "images": ["1", 0], "top_k": 1, "threshold": 100.0},
+        },
         "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}},
-        "5": {"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "nearest-exact",
-                                                       "scale_by": ["3", 1]}},
+        "5": {
+            "class_type": "ImageScaleBy",
+            "inputs": {"image": ["1", 0], "upscale_method": "nearest-exact", "scale_by": ["3", 1]},
+        },
         "6": {"class_type": "PreviewImage", "inputs": {"images": ["5", 0]}},
         "7": {"class_type": "ImageFromBatch", "inputs": {"image": ["1", 0], "batch_index": ["3", 2], "length": 1}},
         "8": {"class_type": "PreviewImage", "inputs": {"images": ["7", 0]}},
@@ -184,8 +220,15 @@ def check_interrupt(server: Server, image: str, model: str, timeout: float) -> N
     workflow = {
         "1": {"class_type": "LoadImage", "inputs": {"image": image}},
         "2": loader(model),
-        "3": {"class_type": "ArtiMuseCritique", "inputs": {"artimuse_model": ["2", 0], "images": ["1", 0],
-                                                           "attribute": "Overall Gestalt", "max_new_tokens": 2048}},
+        "3": {
+            "class_type": "ArtiMuseCritique",
+            "inputs": {
+                "artimuse_model": ["2", 0],
+                "images": ["1", 0],
+                "attribute": "Overall Gestalt",
+                "max_new_tokens": 2048,
+            },
+        },
     }
     prompt_id = server.queue(workflow)
     deadline = time.monotonic() + timeout

@@ -39,6 +39,7 @@ def _module_getattr(module_name: str):
         if name.startswith("__"):
             raise AttributeError(name)
         return _Missing(f"{module_name}.{name}")
+
     return __getattr__
 
 
