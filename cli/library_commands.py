@@ -14,7 +14,7 @@ from artimuse_core.library.search import SEARCH_SYNTAX
 
 from .context import app
 from .options import category_option, json_option, limit_option, since_option
-from .output import csv_cell, csv_writer, emit_json, emit_jsonl, print_table, secho
+from .output import csv_cell, csv_writer, emit_json, emit_jsonl, plain, print_table, printable, secho
 
 CATEGORY_HELP = f"Only this category: {', '.join(CATEGORIES)} (full names like 'Painting & Calligraphy' work too)."
 EXPORT_COLUMNS = [
@@ -151,7 +151,7 @@ def show(image: str, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    secho(data.path, bold=True)
+    secho(printable(data.path), bold=True)
     size = f"{data.width}x{data.height}" if data.width else "size unknown"
     category = data.category or "uncategorised"
     if data.category_source == "predicted" and data.category_confidence is not None:
@@ -206,7 +206,7 @@ def search(query: str, limit: int, as_json: bool) -> None:
         emit_json(hits)
         return
     for hit in hits:
-        secho(f"{hit.path}  ({hit.score:.1f}, {hit.attribute})", bold=True)
+        secho(f"{printable(hit.path)}  ({hit.score:.1f}, {hit.attribute})", bold=True)
         click.echo("  " + hit.text[:300].replace("\n", " "))
     if not hits:
         click.echo("no critique matches")
@@ -269,7 +269,7 @@ def export(fmt: str, as_json: bool, everything: bool, distribution: bool) -> Non
         else:
             import json
 
-            click.echo(("[\n" if first else ",\n") + json.dumps(row, ensure_ascii=False), nl=False)
+            click.echo(("[\n" if first else ",\n") + json.dumps(plain(row), ensure_ascii=False), nl=False)
             first = False
     if fmt == "json":
         click.echo("[]" if first else "\n]")
@@ -324,7 +324,7 @@ def rate(image: str, stars: float | None, score: float | None, as_json: bool) ->
     if as_json:
         emit_json(record)
     else:
-        click.echo(f"rated {record.path}: {record.score:g}" + (f" ({stars:g}★)" if stars else ""))
+        click.echo(f"rated {printable(record.path)}: {record.score:g}" + (f" ({stars:g}★)" if stars else ""))
 
 
 @click.command()

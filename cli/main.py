@@ -8,6 +8,7 @@ third-party warnings out of the output unless ``--verbose``, and registers the c
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from typing import Any
 
@@ -87,6 +88,11 @@ for module in COMMAND_MODULES:
 
 def main() -> None:  # pragma: no cover - console entry point (also `python -m artimuse_cli`)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Paths are printed through paths.display_path; should one slip through with undecodable bytes, it is
+    # printed escaped rather than ending the command with a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     cli(prog_name="artimuse")
 
 

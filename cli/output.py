@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from artimuse_core.paths import display_path
+
 FORMATS = ("table", "json", "jsonl", "csv")
 
 
@@ -32,19 +34,34 @@ def emit_jsonl(row: Any) -> None:
 
 
 def plain(data: Any) -> Any:
-    """Records (anything with ``to_dict``) and containers of them as JSON-ready data."""
+    """Records (anything with ``to_dict``) and containers of them as JSON-ready, printable data: a path
+    that is not valid UTF-8 (lone surrogates from ``os.fsdecode``) is shown as ``paths.display_path``
+    writes it (``caf\\xe9.png``), since no output can encode it as it is."""
     if hasattr(data, "to_dict"):
-        return data.to_dict()
+        return plain(data.to_dict())
     if isinstance(data, Mapping):
         return {k: plain(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return [plain(v) for v in data]
+    if isinstance(data, str):
+        return printable(data)
     return data
 
 
+def printable(text: str) -> str:
+    """``text`` itself, or, when it holds lone surrogates (an undecodable file name), its display form."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return display_path(text)
+    return text
+
+
 def csv_cell(value: Any) -> Any:
-    """A cell for CSV: lists and dicts as JSON."""
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
+    """A cell for CSV: lists and dicts as JSON, undecodable paths in their display form."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(plain(value), ensure_ascii=False)
+    return printable(value) if isinstance(value, str) else value
 
 
 def csv_writer(columns: Sequence[str]) -> csv.DictWriter:
@@ -63,7 +80,7 @@ def emit_rows(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str]) -> N
     elif fmt == "csv":
         writer = csv_writer(columns)
         for row in rows:
-            writer.writerow({c: csv_cell(row.get(c)) for c in columns})
+            writer.writerow({c: csv_cell(plain(row.get(c))) for c in columns})
     else:
         print_table(rows, columns)
 
@@ -85,7 +102,7 @@ def cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.2f}"
-    return str(value)
+    return printable(str(value))
 
 
 def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, terminal: bool | None = None) -> str:

@@ -12,7 +12,7 @@ from artimuse_core.config import paths
 
 from .context import app
 from .options import engine_options, flag, json_option
-from .output import emit_json, styled
+from .output import emit_json, printable, styled
 
 
 @click.command()
@@ -156,7 +156,7 @@ def status(as_json: bool) -> None:
     queue = info["queue"]
     click.echo(f"queue: {queue.get('score', 0)} to score, {queue.get('critique', 0)} to critique")
     last = info["last_processed"]
-    click.echo(f"last: {last['path']} ({last['status']}, {last['updated_at']})" if last else "last: -")
+    click.echo(f"last: {printable(last['path'])} ({last['status']}, {last['updated_at']})" if last else "last: -")
     click.echo(f"errors: {info['errors']} (see `artimuse errors`)")
 
 

@@ -166,3 +166,42 @@ def test_the_example_config_is_a_valid_config(tmp_path):
     config = load_config(file, environ={})
     assert config.spec.background == (255, 255, 255) and config.folders[0].category == "photography"
     assert {name for name, source in config.sources.items() if source == "file"} >= {"model", "batch_size"}
+
+
+def test_a_name_that_is_not_utf8_is_scored_stored_and_shown(home, tmp_path, mixed_images, run):
+    """Issue 10, fault 1, through the library: ``caf\\xe9.png`` (Latin-1 bytes) is recorded under its real
+    bytes, found again by them, and printed escaped; the other files of the run are not affected."""
+    import os
+
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.png")  # a str with a lone surrogate, as the OS gives it
+    shutil.copy(mixed_images[0], folder / name)
+    shutil.copy(mixed_images[1], folder / "plain.png")
+    scored = run("score", folder, "--json")
+    assert scored.exit_code == 0, scored.output
+    shown = {r["path"].rsplit("/", 1)[-1]: r for r in json.loads(scored.stdout)}
+    assert set(shown) == {"caf\\xe9.png", "plain.png"} and shown["caf\\xe9.png"]["status"] == "scored"
+    again = json.loads(run("score", folder, "--json").stdout)
+    assert [r["status"] for r in again] == ["cached", "cached"]  # found again under the same bytes
+    top = json.loads(run("top", "--json").stdout)
+    assert sorted(r["path"].rsplit("/", 1)[-1] for r in top) == ["caf\\xe9.png", "plain.png"]
+    record = run("show", folder / name, "--json")
+    assert record.exit_code == 0 and json.loads(record.stdout)["path"].endswith("caf\\xe9.png")
+    assert run("rate", folder / name, "--stars", "4").exit_code == 0
+    assert "caf\\xe9.png" in run("export", "--format", "csv").stdout
+    assert "caf\\xe9.png" in run("history").stdout
+
+
+def test_stored_paths_round_trip_any_bytes(tmp_path):
+    """The library's path column keeps valid UTF-8 as text and anything else as its exact bytes."""
+    import os
+
+    from artimuse_core.library.tables import StoredPath
+
+    column = StoredPath()
+    for raw in (b"/photos/caf\xc3\xa9.png", b"/photos/caf\xe9.png", b"/photos/\xff\xfe.jpg"):
+        path = os.fsdecode(raw)
+        stored = column.process_bind_param(path, None)
+        assert isinstance(stored, str if raw.decode("utf-8", "ignore").encode() == raw else bytes)
+        assert column.process_result_value(stored, None) == path

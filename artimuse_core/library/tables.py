@@ -10,7 +10,9 @@ cli_latency.py``).
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     false,
     true,
 )
@@ -35,6 +38,29 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+class StoredPath(TypeDecorator):
+    """A file path exactly as the OS gives it, whatever its bytes (issue 10: a name that is not valid UTF-8,
+    ``caf\\xe9.png``, comes from ``os.fsdecode`` as a ``str`` with lone surrogates, which SQLite's UTF-8 text
+    cannot hold). Valid UTF-8 paths are stored as text, as always (no migration); any other path is stored
+    as its raw bytes (a BLOB in the same column: SQLite columns hold any type) and read back through
+    ``os.fsdecode``, so equality and prefix (``LIKE``) queries match it and it round-trips exactly.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return os.fsencode(value)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
 metadata = MetaData()
 
 #: Image files, by absolute path; ``category_source`` is option, config, predicted or user.
@@ -42,7 +68,7 @@ images = Table(
     "images",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("path", Text, nullable=False, unique=True),
+    Column("path", StoredPath, nullable=False, unique=True),
     Column("content_hash", String(64), nullable=False, index=True),
     Column("size", Integer, nullable=False),
     Column("mtime", Float, nullable=False),
@@ -108,7 +134,7 @@ errors = Table(
     "errors",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("path", Text, nullable=False, index=True),
+    Column("path", StoredPath, nullable=False, index=True),
     Column("kind", String(32), nullable=False),
     Column("message", Text, nullable=False),
     Column("created_at", DateTime, nullable=False, default=utcnow, index=True),
@@ -120,7 +146,7 @@ jobs = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", String(16), nullable=False),
-    Column("path", Text, nullable=False, index=True),
+    Column("path", StoredPath, nullable=False, index=True),
     Column("size", Integer),
     Column("mtime", Float),
     Column("status", String(16), nullable=False, default="pending"),
