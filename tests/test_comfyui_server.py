@@ -407,8 +407,8 @@ def test_shipped_api_workflow_runs_end_to_end(comfy, uploaded):
         shown = Library().show(saved[-1])
     finally:
         os.environ["ARTIMUSE_HOME"] = old
-    assert shown["evaluations"][0]["score"] == pytest.approx(meta["score"], abs=1e-4)
-    assert shown["category"] == "aigc"  # the workflow's category input, not a hard-coded value
+    assert shown.evaluations[0].score == pytest.approx(meta["score"], abs=1e-4)
+    assert shown.category == "aigc"  # the workflow's category input, not a hard-coded value
 
 
 def test_model_errors_inside_comfyui_name_no_cli_flags(comfy, uploaded):
