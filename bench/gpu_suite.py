@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import platform
 import resource
@@ -198,6 +199,8 @@ def main() -> None:
     parser.add_argument("--tokenizer", help="folder with the real vocab.json/merges.txt/tokenizer_config.json")
     parser.add_argument("--workdir", help="where the checkpoint is written (default: /dev/shm when it fits)")
     args = parser.parse_args()
+    # bitsandbytes logs one line per 8-bit matmul ("inputs will be cast ... to float16"): thousands per run.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     start = time.monotonic()
     deadline = start + args.budget_s
     device = Device(args.smoke)
