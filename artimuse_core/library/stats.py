@@ -35,6 +35,10 @@ def library_stats(conn: Connection, *, scan: bool = False) -> LibraryStats:
         counts, bins = _from_counters(conn)
     else:
         counts, bins = _from_scan(conn)
+    # Errors still open, once per file (an error is resolved when the file later succeeds: issue 10, fault 5).
+    counts["errors"] = (
+        conn.scalar(select(func.count(func.distinct(errors.c.path))).where(errors.c.resolved_at.is_(None))) or 0
+    )
     categories = {}
     for category, histogram in bins.items():
         n = sum(count for _, count, _ in histogram)

@@ -13,11 +13,12 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
+from ..paths import display_path
 from ..results import ScoreResult
 from .jobs import add_job, finish_job
 from .records import FileFacts, RatingRecord, ScoredFile, file_facts, stars_to_score
 from .session import LibrarySession, absolute, same_adapter, under
-from .tables import adapters, critiques, errors, evaluations, images, ratings, utcnow
+from .tables import adapters, critiques, errors, evaluations, images, iso_utc, ratings, utcnow
 
 #: Category sources that replace whatever the image had; "predicted" only fills an empty or predicted one.
 AUTHORITATIVE_SOURCES = ("option", "config", "user")
@@ -48,6 +49,7 @@ class Writes(LibrarySession):
                     _set_category(conn, image, item.category, item.category_source, item.category_confidence)
                 evaluation_id = _add_evaluation(conn, image, result)
                 _add_critiques(conn, evaluation_id, result.critiques)
+                _resolve_errors(conn, [image["path"]])
                 ids.append(evaluation_id)
                 if item.job_id is not None:
                     finish_job(conn, item.job_id, "done", evaluation_id=evaluation_id)
@@ -90,20 +92,75 @@ class Writes(LibrarySession):
     def record_error(
         self, path: str | os.PathLike, kind: str, message: str, job_id: int | None = None, status: str = "failed"
     ) -> None:
-        """Record why a file could not be scored; ends ``job_id`` with ``status`` (failed or gone)."""
+        """Record why a file could not be scored (under its absolute path, ``session.absolute``, like every
+        other row); ends ``job_id`` with ``status`` (failed or gone). The error stays open until the same
+        file succeeds (``record_scores``, ``resolve_errors``)."""
 
         def write(conn: Connection) -> None:
-            conn.execute(insert(errors).values(path=str(path), kind=kind, message=message))
+            conn.execute(insert(errors).values(path=absolute(path), kind=kind, message=message))
             if job_id is not None:
                 finish_job(conn, job_id, status, error=message)
 
         self._run(write)
 
+    def resolve_errors(self, paths: Iterable[str | os.PathLike]) -> int:
+        """Close the open errors of these files (they have just succeeded, e.g. a slow copy that failed as
+        truncated and is now complete: issue 10, fault 5); returns how many were closed. ``record_scores``
+        does this itself; the watcher calls it for a file it finds cached."""
+        where = [absolute(p) for p in paths]
+        return self._run(lambda c: _resolve_errors(c, where)) if where else 0
+
+    def adopt_moved(self, facts: FileFacts, fingerprint: str, adapter: str | None) -> bool:
+        """A file renamed or moved outside the watcher (``mv a.png b.png``): when an image with this exact
+        content is missing from its old path and has a current evaluation by this model (+ adapter), its row
+        and history follow the file to ``facts.path`` (issue 10, fault 10: the door then answers "cached"
+        instead of running the model). False when there is no such image, or another image holds the path."""
+        new_path = str(facts.path)
+        scored = (
+            select(evaluations.c.id)
+            .where(
+                evaluations.c.image_id == images.c.id,
+                evaluations.c.current.is_(True),
+                evaluations.c.model_fingerprint == fingerprint,
+                same_adapter(adapter),
+            )
+            .exists()
+        )
+
+        def find(conn: Connection) -> int | None:
+            if conn.scalar(select(images.c.id).where(images.c.path == new_path)) is not None:
+                return None
+            candidates = conn.execute(
+                select(images.c.id, images.c.path, images.c.missing).where(
+                    images.c.content_hash == facts.content_hash, scored
+                )
+            ).all()
+            for candidate in candidates:
+                if candidate.missing or not os.path.lexists(candidate.path):
+                    return int(candidate.id)
+            return None
+
+        found = self._run(find, write=False)  # most new files have no twin: no write lock taken for them
+        if found is None:
+            return False
+
+        def write(conn: Connection) -> bool:
+            if conn.scalar(select(images.c.id).where(images.c.path == new_path)) is not None:
+                return False
+            values = {"path": new_path, "size": facts.size, "mtime": facts.mtime, "missing": False, "last_seen": utcnow()}
+            return conn.execute(update(images).where(images.c.id == found).values(**values)).rowcount > 0
+
+        return self._run(write)
+
     def rate(self, path: str | os.PathLike, *, stars: float | None = None, score: float | None = None) -> RatingRecord:
         """Record the user's own rating of an image (added to the library if new).
 
+        Only an image the library has scored (this content) or can read is rated (issue 10, fault 11):
+        ratings train adapters, and a rating of ``notes.txt`` or an empty file would teach them noise.
+
         Raises:
             InvalidValue: neither or both of stars and score, or a value out of range.
+            ImageError: not an image the library can read (the reason: empty file, not an image, corrupt...).
             OSError: the file cannot be read.
         """
         if (stars is None) == (score is None):
@@ -112,17 +169,23 @@ class Writes(LibrarySession):
             raise InvalidValue(f"score must be between 0 and 100, not {score:g}")
         value = stars_to_score(stars) if stars is not None else float(score)  # type: ignore[arg-type]
         facts = file_facts(path)
+        known = select(images.c.id).where(images.c.content_hash == facts.content_hash).where(
+            select(evaluations.c.id).where(evaluations.c.image_id == images.c.id).exists()
+        )
+        if self._run(lambda c: c.scalar(known.limit(1)), write=False) is None:
+            _check_rateable(facts.path)
         now = utcnow()
 
         def write(conn: Connection) -> RatingRecord:
             image = _upsert_image(conn, facts, None, None)
             conn.execute(insert(ratings).values(image_id=image["id"], score=value, stars=stars, created_at=now))
-            return RatingRecord(image["path"], value, stars, now.isoformat(), image["category"])
+            return RatingRecord(image["path"], value, stars, iso_utc(now), image["category"])
 
         return self._run(write)
 
-    def set_category(self, path: str | os.PathLike, category: str) -> str:
-        """Set an image's category by hand (source ``user``: it then wins over predictions); returns its id.
+    def set_category(self, path: str | os.PathLike, category: str, source: str = "user") -> str:
+        """Set an image's category by hand (source ``user``: it then wins over predictions) or by an explicit
+        option (``option``); returns its id.
 
         Raises:
             InvalidValue: not a category.
@@ -134,23 +197,52 @@ class Writes(LibrarySession):
         def write(conn: Connection) -> None:
             image = conn.execute(select(images).where(images.c.path == where)).mappings().first()
             if image is None:
-                raise LibraryError(f"{where}: not in the library")
-            _set_category(conn, dict(image), category, "user", None)
+                raise LibraryError(f"{display_path(where)}: not in the library (score it first)")
+            _set_category(conn, dict(image), category, source, None)
 
         self._run(write)
         return category
 
+    def set_categories(self, paths: Iterable[str | os.PathLike], category: str) -> list[tuple[str, str]]:
+        """Set the category (source ``user``) of many images at once: each path a file in the library or a
+        folder (every image under it), in one transaction; returns (path, category) per image changed.
+
+        Raises:
+            InvalidValue: not a category.
+            LibraryError: a path that is neither an image in the library nor a folder holding some (nothing
+                is changed then).
+        """
+        category = normalise_category(category)
+        given = list(paths)
+
+        def write(conn: Connection) -> list[tuple[str, str]]:
+            found: dict[int, dict[str, Any]] = {}
+            unknown = []
+            for path in given:
+                if os.path.isdir(path):
+                    rows = conn.execute(select(images).where(under(path))).mappings().all()
+                else:
+                    rows = conn.execute(select(images).where(images.c.path == absolute(path))).mappings().all()
+                if not rows:
+                    unknown.append(display_path(path))
+                found.update((row["id"], dict(row)) for row in rows)
+            if unknown:
+                raise LibraryError(f"not in the library (score them first): {', '.join(unknown)}")
+            for image in found.values():
+                _set_category(conn, image, category, "user", None)
+            return [(image["path"], category) for image in found.values()]
+
+        return self._run(write)
+
     def move(self, source: str | os.PathLike, destination: str | os.PathLike) -> bool:
         """Follow a rename/move: the image keeps its row and history under its new path."""
+        old, new = absolute(source), absolute(destination)
 
         def write(conn: Connection) -> bool:
-            taken = conn.scalar(select(images.c.id).where(images.c.path == str(destination)))
+            taken = conn.scalar(select(images.c.id).where(images.c.path == new))
             if taken:
                 return False
-            return (
-                conn.execute(update(images).where(images.c.path == str(source)).values(path=str(destination))).rowcount
-                > 0
-            )
+            return conn.execute(update(images).where(images.c.path == old).values(path=new)).rowcount > 0
 
         return self._run(write)
 
@@ -177,6 +269,23 @@ class Writes(LibrarySession):
     def remove_adapter(self, name: str) -> bool:
         """Forget an adapter's record (its files are the caller's); False when there was none."""
         return self._run(lambda c: c.execute(delete(adapters).where(adapters.c.name == name)).rowcount > 0)
+
+
+def _check_rateable(path: Path) -> None:
+    """Decode the file as scoring would; its ``ImageError`` says why it cannot be rated."""
+    from ..errors import ImageError
+    from ..images import open_rgb
+
+    try:
+        open_rgb(path)
+    except ImageError as exc:
+        raise type(exc)(exc.path, f"{exc.reason}; only images the library can read or has scored can be rated") from exc
+
+
+def _resolve_errors(conn: Connection, paths: list[str]) -> int:
+    """Mark the open errors of these (absolute) paths resolved now."""
+    query = update(errors).where(errors.c.resolved_at.is_(None), errors.c.path.in_(paths)).values(resolved_at=utcnow())
+    return conn.execute(query).rowcount
 
 
 def _upsert_image(conn: Connection, facts: FileFacts, width: int | None, height: int | None) -> dict[str, Any]:
