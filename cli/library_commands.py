@@ -319,10 +319,16 @@ def errors(limit: int, since: str | None, everything: bool, as_json: bool) -> No
     if as_json:
         emit_json(entries)
     elif entries:
-        columns = ["created_at", "resolved_at", "kind", "message"] if everything else ["created_at", "count", "kind", "message"]
+        columns = (
+            ["created_at", "resolved_at", "kind", "message"]
+            if everything
+            else ["created_at", "count", "kind", "message"]
+        )
         print_table([e.to_dict() for e in entries], columns)
     else:
-        click.echo("no errors recorded" if everything else "no open errors (`artimuse errors --all` shows resolved ones)")
+        click.echo(
+            "no errors recorded" if everything else "no open errors (`artimuse errors --all` shows resolved ones)"
+        )
 
 
 RATE_HELP = (

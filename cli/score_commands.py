@@ -138,7 +138,9 @@ def score(
                 SCORE_COLUMNS,
             )
     else:
-        columns = SCORE_COLUMNS + ["error_kind", "model", "path_bytes"] + (["distribution"] if with_distribution else [])
+        columns = (
+            SCORE_COLUMNS + ["error_kind", "model", "path_bytes"] + (["distribution"] if with_distribution else [])
+        )
         emit_rows([printable(r) for r in rows + passed_over], fmt, columns)
     unsaved = []
     for row in rows:

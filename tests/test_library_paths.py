@@ -48,7 +48,7 @@ def test_non_utf8_names_in_every_table_export_and_folder_filter(home, tmp_path, 
     latin.mkdir()
     good = corpus.write_photo(corpus.os_name(folder, b"caf\xe9.png"), (64, 48), seed=1)
     inner = corpus.write_photo(latin / "x.png", (64, 48), seed=2)
-    broken = corpus.write_truncated_jpeg(corpus.os_name(folder, b"r\xe9sum\xe9.jpg"))
+    corpus.write_truncated_jpeg(corpus.os_name(folder, b"r\xe9sum\xe9.jpg"))
     corpus.write_photo(folder / "plain.png", (64, 48), seed=3)
 
     scored = run("score", folder, "--format", "jsonl")
@@ -79,7 +79,11 @@ def test_non_utf8_names_in_every_table_export_and_folder_filter(home, tmp_path, 
     }
     assert all("\udce9" not in line for line in exported.splitlines())
     lines = [json.loads(line) for line in run("export").stdout.splitlines()]
-    assert {os.fsdecode(bytes.fromhex(r["path_bytes"])) for r in lines} == {str(good), str(inner), str(folder / "plain.png")}
+    assert {os.fsdecode(bytes.fromhex(r["path_bytes"])) for r in lines} == {
+        str(good),
+        str(inner),
+        str(folder / "plain.png"),
+    }
 
     with _library(home) as library:
         known = library.known_files(latin)
@@ -92,10 +96,11 @@ def test_non_utf8_names_in_every_table_export_and_folder_filter(home, tmp_path, 
 
 def test_folder_filter_is_byte_exact_and_case_sensitive(home, tmp_path):
     """A folder named ``Shoot`` does not match ``shoot`` (SQLite's LIKE would), nor ``shoot2``."""
+    from sqlalchemy import select
+
     from artimuse_core.library.records import file_facts
     from artimuse_core.library.session import under
     from artimuse_core.library.tables import images
-    from sqlalchemy import select
 
     paths = []
     for name in ("shoot", "Shoot", "shoot2"):
@@ -108,7 +113,9 @@ def test_folder_filter_is_byte_exact_and_case_sensitive(home, tmp_path):
                 for i, p in enumerate(paths)
             ]
         )
-        found = library._run(lambda c: c.scalars(select(images.c.path).where(under(tmp_path / "shoot"))).all(), write=False)
+        found = library._run(
+            lambda c: c.scalars(select(images.c.path).where(under(tmp_path / "shoot"))).all(), write=False
+        )
     assert found == [str(paths[0])]
 
 
@@ -160,7 +167,9 @@ def test_a_renamed_file_is_cached_and_keeps_its_history(home, tmp_path, run, fak
     os.rename(folder / "a.png", folder / "b.png")
     moved = json.loads(run("score", folder / "b.png", "--json").stdout)[0]
     assert moved["status"] == "cached" and moved["score"] == first["score"]
-    assert [len(e.calls) for e in fake_engines[: len(calls)]] == calls and not any(e.calls for e in fake_engines[len(calls) :])
+    assert [len(e.calls) for e in fake_engines[: len(calls)]] == calls and not any(
+        e.calls for e in fake_engines[len(calls) :]
+    )
     shown = json.loads(run("show", folder / "b.png", "--json").stdout)
     assert shown["ratings"][0]["stars"] == 4 and len(shown["evaluations"]) == 1
     # a copy (the original still there) is a new image, scored on its own
@@ -279,7 +288,9 @@ def test_adapter_filter_and_label(home, tmp_path, run):
     both = json.loads(run("top", "--json").stdout)
     assert sorted(str(r["adapter"]) for r in both) == ["=HYPERLINK(x)", "None"]
     assert [r["adapter"] for r in json.loads(run("top", "--adapter", "none", "--json").stdout)] == [None]
-    assert [r["adapter"] for r in json.loads(run("top", "--adapter", "=HYPERLINK(x)", "--json").stdout)] == ["=HYPERLINK(x)"]
+    assert [r["adapter"] for r in json.loads(run("top", "--adapter", "=HYPERLINK(x)", "--json").stdout)] == [
+        "=HYPERLINK(x)"
+    ]
     assert "+ =HYPERLINK(x)" in run("top").stdout
 
 

@@ -132,9 +132,12 @@ def test_a_damaged_header_is_one_clear_line_everywhere(home, tmp_path, run):
     db = home / "library.db"
     with open(db, "r+b") as handle:
         handle.write(b"this is not sqlite at all")
-    for args in (("top",), ("stats",), ("rate", files[0], "--stars", "3"), ("db", "check"), ("export",)):
+    for args in (("top",), ("stats",), ("rate", files[0], "--stars", "3"), ("export",), ("errors",)):
         line = _one_clear_line(run(*args))
         assert "damaged" in line and ".recover" in line and ".bak" in line, args
+    checked = run("db", "check")
+    assert checked.exit_code == 1 and "not a database" in checked.output and "DAMAGED" in checked.output
+    assert "Traceback" not in checked.output
     scored = run("score", files[0])
     assert "Traceback" not in scored.output and "damaged" in scored.output
 
@@ -165,8 +168,7 @@ def test_random_bytes_mid_file_are_noticed_before_writing(home, tmp_path, run):
 
 
 def test_the_check_is_skipped_while_recent(home, tmp_path, monkeypatch):
-    from artimuse_core.library import Library
-    from artimuse_core.library import database
+    from artimuse_core.library import Library, database
 
     _filled_library(home, tmp_path, 2)
     ran = []
@@ -190,11 +192,11 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_escaped(home, tmp_path, run)
     names = sorted(r["path"].rsplit("/", 1)[-1] for r in rows)
     assert names == ["+sum.png", "=cmd|calc.png"]  # inside a longer absolute path: no formula
     assert all(float(r["score"]) == pytest.approx(float(r["score"])) for r in rows)  # numbers stay numbers
-    tuned = lambda spec: FakeEngine(spec.replace(adapter="=HYPERLINK(\"http://x\",\"y\")"))  # noqa: E731
+    tuned = lambda spec: FakeEngine(spec.replace(adapter='=HYPERLINK("http://x","y")'))  # noqa: E731
     run("score", folder, engine=tuned)
     exported = list(csv.DictReader(io.StringIO(run("export", "--format", "csv").stdout)))
     adapters = sorted(r["adapter"] for r in exported)
-    assert adapters == ["", "", "'=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"]
+    assert adapters == ["", "", '\'=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")']
     assert all(not r["score"].startswith("'") for r in exported)
 
 

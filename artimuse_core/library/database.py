@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError
 
 from ..errors import LibraryError
 from .migrations import HEAD, SCRIPT_LOCATION
@@ -183,21 +183,21 @@ def _backup(engine: Engine, revision: str) -> str | None:
 
 def check_file(engine: Engine) -> list[str]:
     """SQLite's ``PRAGMA quick_check`` (every page and index structure, no cross-checks: seconds for
-    a large library): an empty list when the file is sound, else SQLite's findings (at most 20). The time
-    of a passing check is recorded (``<file>.checked``); a failing one is recorded too, so that every
-    later write refuses until the file is recovered.
+    a large library): an empty list when the file is sound, else SQLite's findings (at most 20; a file
+    too damaged to check, such as a damaged header, gives SQLite's error). The time of a passing check is
+    recorded (``<file>.checked``); a failing one is recorded too, so that every later write refuses until
+    the file is recovered.
 
     Raises:
-        LibraryError: the file is not even a database (damaged header).
+        LibraryError: the database cannot be read for another reason (locked past the busy timeout...).
     """
     try:
         with engine.connect() as conn:
             rows = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check(20)")]
     except DatabaseError as exc:
-        if is_damage(exc):
-            record_check(engine, ok=False)
-            raise damaged(engine.url.database, str(exc.orig)) from exc
-        raise LibraryError(f"{engine.url.database}: {exc.orig}") from exc
+        if not is_damage(exc):
+            raise LibraryError(f"{engine.url.database}: {exc.orig}") from exc
+        rows = [str(exc.orig)]  # so damaged that the check itself cannot run (a damaged header)
     problems = [] if rows == ["ok"] else rows
     record_check(engine, ok=not problems)
     return problems

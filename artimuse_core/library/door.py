@@ -7,9 +7,10 @@ For each file the door decides, in this order:
    adapter is not scored again (status ``cached``) unless ``force``; a file renamed or moved since keeps
    its history and is cached too. Paths are the library's spelling (``session.absolute``), so
    ``sub/../b.png`` and ``b.png`` are one image.
-2. **Category**, one rule: the ``category`` given (applied to cached files too); else the deepest configured folder holding the file
-   (``[[folders]]`` of the config, or the ``folders`` given); else what the library already holds for the
-   image; else the model predicts it (recorded as ``predicted``, with its probability).
+2. **Category**, one rule: the ``category`` given (applied to cached files too); else the deepest
+   configured folder holding the file (``[[folders]]`` of the config, or the ``folders`` given); else what
+   the library already holds for the image; else the model predicts it (recorded as ``predicted``, with its
+   probability).
 3. **Score** (and the category prediction and critiques) in one engine call, ``Engine.evaluate``: one
    decode and one vision pass per image for all three.
 4. **Critiques follow the score**: asked-for critiques are stored with the evaluation they describe; with

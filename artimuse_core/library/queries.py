@@ -282,16 +282,16 @@ class Queries(LibrarySession):
         with when it was resolved (None while open)."""
         X = errors.c
         if everything:
-            query = select(errors, literal(1).label("count")).order_by(X.created_at.desc(), X.id.desc())
+            query = select(errors, literal(1).label("times")).order_by(X.created_at.desc(), X.id.desc())
         else:
             per_file = (
-                select(func.max(X.id).label("last_id"), func.count().label("count"))
+                select(func.max(X.id).label("last_id"), func.count().label("times"))
                 .where(X.resolved_at.is_(None))
                 .group_by(X.path)
                 .subquery()
             )
             query = (
-                select(errors, per_file.c.count)
+                select(errors, per_file.c.times)
                 .join(per_file, per_file.c.last_id == X.id)
                 .order_by(X.created_at.desc(), X.id.desc())
             )
@@ -305,7 +305,7 @@ class Queries(LibrarySession):
                     e.kind,
                     e.message,
                     iso_utc(e.created_at),
-                    count=e.count,
+                    count=e.times,
                     resolved_at=iso_utc(e.resolved_at) if e.resolved_at else None,
                 )
                 for e in conn.execute(query.limit(limit))

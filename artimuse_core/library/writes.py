@@ -147,7 +147,13 @@ class Writes(LibrarySession):
         def write(conn: Connection) -> bool:
             if conn.scalar(select(images.c.id).where(images.c.path == new_path)) is not None:
                 return False
-            values = {"path": new_path, "size": facts.size, "mtime": facts.mtime, "missing": False, "last_seen": utcnow()}
+            values = {
+                "path": new_path,
+                "size": facts.size,
+                "mtime": facts.mtime,
+                "missing": False,
+                "last_seen": utcnow(),
+            }
             return conn.execute(update(images).where(images.c.id == found).values(**values)).rowcount > 0
 
         return self._run(write)
@@ -169,8 +175,10 @@ class Writes(LibrarySession):
             raise InvalidValue(f"score must be between 0 and 100, not {score:g}")
         value = stars_to_score(stars) if stars is not None else float(score)  # type: ignore[arg-type]
         facts = file_facts(path)
-        known = select(images.c.id).where(images.c.content_hash == facts.content_hash).where(
-            select(evaluations.c.id).where(evaluations.c.image_id == images.c.id).exists()
+        known = (
+            select(images.c.id)
+            .where(images.c.content_hash == facts.content_hash)
+            .where(select(evaluations.c.id).where(evaluations.c.image_id == images.c.id).exists())
         )
         if self._run(lambda c: c.scalar(known.limit(1)), write=False) is None:
             _check_rateable(facts.path)
