@@ -285,3 +285,17 @@ def _malformed(file: Path, size: int, header_len: int) -> str:
         f"{file}: not a valid safetensors file (header length {header_len} bytes in a {size}-byte file); "
         "the download is incomplete or the file is damaged: download it again"
     )
+
+
+#: What artimuse says instead of transformers' advice to pass ``trust_remote_code=True`` (never taken).
+REMOTE_CODE_REFUSAL = (
+    "this checkpoint asks to run its own Python code (remote code), which artimuse never runs; "
+    "use a checkpoint that transformers' native InternVL classes load (safetensors, no auto_map)"
+)
+
+
+def refusal_text(exc: BaseException) -> str:
+    """The first line of a loading error, with any advice to pass ``trust_remote_code=True`` (an option
+    artimuse does not have) replaced by ``REMOTE_CODE_REFUSAL``."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return REMOTE_CODE_REFUSAL if "trust_remote_code" in str(exc) else text

@@ -225,15 +225,19 @@ def search(query: str, limit: int, as_json: bool) -> None:
 
 
 @click.command()
+@click.option("--model", "-m", help="Only scores by this model name.")
+@click.option("--adapter", help="Only scores with this fine-tuned adapter ('none': the base model's only).")
 @json_option
-def stats(as_json: bool) -> None:
-    """Counts, and score percentiles per category (current scores).
+def stats(model: str | None, adapter: str | None, as_json: bool) -> None:
+    """Counts, and score percentiles per category (current scores; of one model or adapter with --model,
+    --adapter: scores of different weights are not comparable). `errors` counts files with an open error.
 
     \b
-    Example:
+    Examples:
       artimuse stats --json
+      artimuse stats --adapter my-taste
     """
-    data = app().library().stats()
+    data = app().library().stats(model=model, adapter=adapter)
     if as_json:
         emit_json(data)
         return

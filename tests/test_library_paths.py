@@ -292,6 +292,34 @@ def test_adapter_filter_and_label(home, tmp_path, run):
         "=HYPERLINK(x)"
     ]
     assert "+ =HYPERLINK(x)" in run("top").stdout
+    base = json.loads(run("stats", "--adapter", "none", "--json").stdout)
+    tuned_stats = json.loads(run("stats", "--adapter", "=HYPERLINK(x)", "--json").stdout)
+    base_score = next(r["score"] for r in both if r["adapter"] is None)
+    (base_category,) = base["categories"]
+    assert base["categories"][base_category]["count"] == 1 and base["categories"][base_category]["p50"] == base_score
+    assert sum(c["count"] for c in tuned_stats["categories"].values()) == 1
+    assert sum(c["count"] for c in json.loads(run("stats", "--json").stdout)["categories"].values()) == 2
+
+
+def test_filtered_stats_match_numpy_quantiles(home, tmp_path):
+    import numpy as np
+
+    from artimuse_core.library import Library, ScoredFile, file_facts
+    from artimuse_core.testing import FakeEngine
+
+    files = [corpus.write_photo(tmp_path / f"{i}.png", (8, 8), seed=i) for i in range(23)]
+    engine = FakeEngine()
+    with Library.at(home / "library.db") as library:
+        results = list(engine.evaluate(files, predict_category=False, critique=(), max_new_tokens=8))
+        library.record_scores(
+            [ScoredFile(file_facts(r.path), r, category="photography", category_source="option") for r in results]
+        )
+        filtered = library.stats(model=engine.provenance.model).categories["photography"]
+        whole = library.stats().categories["photography"]
+    scores = np.array([r.score for r in results])
+    for q in (10, 25, 50, 75, 90):
+        assert getattr(filtered, f"p{q}") == pytest.approx(np.quantile(scores, q / 100)) == getattr(whole, f"p{q}")
+    assert filtered.count == 23 and filtered.mean == pytest.approx(scores.mean())
 
 
 def test_times_are_aware_utc_shown_local_and_since_is_local(home, tmp_path, run, monkeypatch):

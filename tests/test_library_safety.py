@@ -122,7 +122,7 @@ def _filled_library(home, tmp_path, count=120):
     files = [corpus.write_photo(folder / f"{i:03}.png", (8, 8), seed=i) for i in range(count)]
     engine = FakeEngine()
     with Library.at(home / "library.db") as library:
-        results = engine.evaluate(files, predict_category=False, critique=(), max_new_tokens=8)
+        results = list(engine.evaluate(files, predict_category=False, critique=(), max_new_tokens=8))
         library.record_scores([ScoredFile(file_facts(r.path), r) for r in results])
     return files
 
@@ -318,3 +318,14 @@ def test_fingerprint_of_a_malformed_safetensors_is_a_typed_error(header, tmp_pat
     info = types.SimpleNamespace(path=tmp_path, weight_files=[weights])
     with pytest.raises(CheckpointError, match="not a valid safetensors file"):
         fingerprint(info)
+
+
+def test_the_remote_code_refusal_never_advises_trust_remote_code():
+    from artimuse_core.checkpoints import REMOTE_CODE_REFUSAL, refusal_text
+
+    bait = ValueError(
+        "The repository x contains custom code which must be executed to correctly load the model. "
+        "Please pass the argument `trust_remote_code=True` to allow custom code to be run.\nmore"
+    )
+    assert refusal_text(bait) == REMOTE_CODE_REFUSAL and "trust_remote_code" not in REMOTE_CODE_REFUSAL
+    assert refusal_text(OSError("no file named model.safetensors\nsecond line")) == "no file named model.safetensors"

@@ -68,13 +68,8 @@ def parse_since(text_value: str | None) -> datetime | None:
     match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text_value)
     if match:
         amount, unit = int(match.group(1)), match.group(2)
-        delta = {
-            "m": timedelta(minutes=amount),
-            "h": timedelta(hours=amount),
-            "d": timedelta(days=amount),
-            "w": timedelta(weeks=amount),
-        }[unit]
-        return utcnow() - delta
+        unit_name = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]
+        return utcnow() - timedelta(**{unit_name: amount})
     try:
         moment = datetime.fromisoformat(text_value.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -256,9 +251,11 @@ class Queries(LibrarySession):
 
         return self._run(read, write=False)
 
-    def stats(self) -> LibraryStats:
-        """Row counts, and per category the count, mean and percentiles of current scores (in SQL)."""
-        return self._run(library_stats, write=False)
+    def stats(self, *, model: str | None = None, adapter: str | None = None) -> LibraryStats:
+        """Row counts, and per category the count, mean and percentiles of current scores (in SQL); with
+        ``model``/``adapter`` (as ``top``) of that model's or adapter's scores only."""
+        only = model_filter(model, adapter)
+        return self._run(lambda c: library_stats(c, only=only), write=False)
 
     def export(self, *, current_only: bool = True) -> Iterator[EvaluationRecord]:
         """Every (current) evaluation with its distribution, oldest first, streamed 1000 rows at a time.
