@@ -28,6 +28,7 @@ cached and failed files first, then each batch of scored ones.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -150,6 +151,9 @@ def ingest(
         chosen[key] = _category_rule(library, facts.path, fixed, known_folders)
         to_score.append(facts.path)
 
+    cached = [str(f.path) for _, f in hashed if not isinstance(f, OSError) and str(f.path) not in facts_by_path]
+    with contextlib.suppress(LibraryError):
+        library.resolve_errors(cached)  # a cached file has succeeded too: its old errors close
     pending: list[ScoredFile] = []
     flush_every = flush_every or engine.batch_size
 
@@ -241,8 +245,7 @@ def critique_jobs(engine: Any, library: Library, jobs: Iterable[JobRecord]) -> I
 
 
 def _cached(library: Library, facts: FileFacts, provenance: Any) -> Any:
-    """The stored current evaluation of this content by these weights, at this path or (a file renamed or
-    moved behind the library's back: ``Library.adopt_moved``) at the path it was scored under."""
+    """The stored evaluation of this content by these weights, here or where it was (``adopt_moved``)."""
     stored = library.find_current(facts, provenance.fingerprint, provenance.adapter)
     try:
         moved = stored is None and library.adopt_moved(facts, provenance.fingerprint, provenance.adapter)
