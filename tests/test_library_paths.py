@@ -346,3 +346,23 @@ def test_times_are_aware_utc_shown_local_and_since_is_local(home, tmp_path, run,
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_watcher_jobs_keep_non_utf8_paths_and_complete_through_the_door(home, tmp_path):
+    """A job for ``caf\\xe9.png`` round-trips its exact path and is completed by the door's transaction;
+    a job queued under a ``..`` spelling is completed too (the door maps it to the library's spelling)."""
+    from artimuse_core.library import Library, ingest
+    from artimuse_core.testing import FakeEngine
+
+    image = corpus.write_photo(corpus.os_name(tmp_path, b"caf\xe9.png"), (16, 16))
+    (tmp_path / "sub").mkdir()
+    other = corpus.write_photo(tmp_path / "b.png", (16, 16), seed=2)
+    spelled = str(tmp_path / "sub" / ".." / "b.png")
+    with Library.at(home / "library.db") as library:
+        for path in (str(image), spelled):
+            assert library.enqueue(path, 1, 0.0)
+        jobs = {job.path: job.id for job in library.pending_jobs()}
+        assert set(jobs) == {str(image), spelled}
+        results = list(ingest(FakeEngine(), library, [image, spelled], jobs=jobs))
+        assert {r.path for r in results} == {str(image), str(other)}
+        assert library.pending_jobs() == [] and library.queue_length().get("score", 0) == 0
