@@ -5,13 +5,71 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 from .config import paths
-from .errors import CheckpointError
+from .errors import CheckpointError, InvalidValue
 
 METADATA_FILE = "artimuse_adapter.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
+#: What an adapter name may be: it becomes a folder name inside the adapters folder, so never ``..``, ``''``,
+#: a path (``a/b``), a hidden name, or a cell a spreadsheet would run (``=HYPERLINK(...)``).
+NAME_RULE = "1 to 64 characters: letters, digits, '.', '_' and '-', starting and ending with a letter or a digit"
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
+_WORK_DIR = re.compile(r"\.(?P<name>.+)\.training")
+#: Files that only an adapter folder this code wrote holds (PEFT's config; our metadata).
+_ADAPTER_MARKERS = (METADATA_FILE, "adapter_config.json")
+
+
+def check_name(name: str) -> str:
+    """``name`` when it is a safe adapter name (``NAME_RULE``: issue 12, item 2).
+
+    Raises:
+        InvalidValue: any other name (``..``, empty, ``a/b``, ``.hidden``, too long, other characters).
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise InvalidValue(f"adapter name {name!r} is not allowed: use {NAME_RULE} (no '..')")
+    return name
+
+
+def work_dir(name: str) -> Path:
+    """Where a training run of adapter ``name`` keeps its checkpoints (a hidden folder beside the adapters)."""
+    return paths().adapters_dir / f".{check_name(name)}.training"
+
+
+def remove_own_folder(folder: str | os.PathLike) -> bool:
+    """Delete ``folder`` only when it is a real directory (not a symlink) directly inside the adapters folder
+    that this code made: a training run's ``.<name>.training`` folder, or an adapter folder (it holds
+    ``adapter_config.json`` or ``artimuse_adapter.json``) named by the name rule. Returns whether it was
+    deleted; a folder that is not there is not an error.
+
+    Raises:
+        FinetuneError: ``folder`` exists but is not a folder this code may delete (nothing is deleted).
+    """
+    from .errors import FinetuneError
+
+    path = Path(folder)
+    if not os.path.lexists(path):
+        return False
+    root = paths().adapters_dir.resolve()
+    work = _WORK_DIR.fullmatch(path.name)
+    named = (work.group("name") if work else path.name) if path.name else ""
+    own = (
+        not path.is_symlink()
+        and path.is_dir()
+        and path.parent.resolve() == root
+        and bool(_NAME.fullmatch(named))
+        and ".." not in named
+        and (work is not None or any((path / marker).is_file() for marker in _ADAPTER_MARKERS))
+    )
+    if not own:
+        raise FinetuneError(
+            f"refusing to delete {path}: not an adapter folder artimuse made inside {root}; move it away by hand"
+        )
+    shutil.rmtree(path)
+    return True
 
 
 def adapter_dir(name_or_path: str | os.PathLike) -> Path:
@@ -43,9 +101,27 @@ def read_metadata(folder: Path) -> dict:
         CheckpointError: missing or unreadable.
     """
     try:
-        return json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+        data = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{folder}: not an ArtiMuse adapter ({METADATA_FILE} unreadable: {exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{folder}: not an ArtiMuse adapter ({METADATA_FILE} is not a JSON object)")
+    return data
+
+
+def check_config(folder: Path) -> None:
+    """PEFT's ``adapter_config.json`` must be a JSON object (else PEFT fails with a traceback deep inside).
+
+    Raises:
+        CheckpointError: unreadable, not JSON, or not an object; the message names the file.
+    """
+    config = folder / "adapter_config.json"
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{config}: not a valid adapter config (not JSON: {exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{config}: not a valid adapter config (not a JSON object)")
 
 
 def apply_adapter(loaded, name_or_path: str | os.PathLike) -> str:
@@ -59,6 +135,7 @@ def apply_adapter(loaded, name_or_path: str | os.PathLike) -> str:
 
     folder = adapter_dir(name_or_path)
     metadata = read_metadata(folder)
+    check_config(folder)
     if metadata.get("base_fingerprint") != loaded.fingerprint:
         raise CheckpointError(
             f"adapter {metadata.get('name', folder.name)!r} was trained on base model "

@@ -261,10 +261,41 @@ def fingerprint(info: CheckpointInfo, samples: int = 16, sample_bytes: int = 409
     for file in info.weight_files:
         size = file.stat().st_size
         with open(file, "rb") as handle:
-            header_len = struct.unpack("<Q", handle.read(8))[0]
+            head = handle.read(8)
+            header_len = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+            if not 0 < header_len <= min(size - 8, MAX_SAFETENSORS_HEADER):
+                raise CheckpointError(_malformed(file, size, header_len))
             digest.update(file.name.encode() + size.to_bytes(8, "little") + handle.read(header_len))
             body = size - 8 - header_len
             for i in range(samples):
                 handle.seek(8 + header_len + (body * i) // samples)
                 digest.update(handle.read(sample_bytes))
     return digest.hexdigest()[:16]
+
+
+#: safetensors' own limit on the JSON header (100 MB): a larger length field is a damaged or hostile file.
+MAX_SAFETENSORS_HEADER = 100_000_000
+
+
+def _malformed(file: Path, size: int, header_len: int) -> str:
+    """Why a safetensors file cannot be read (its first 8 bytes give the JSON header's length)."""
+    if header_len < 0:
+        return f"{file}: not a valid safetensors file ({size} bytes, shorter than its 8-byte header length)"
+    return (
+        f"{file}: not a valid safetensors file (header length {header_len} bytes in a {size}-byte file); "
+        "the download is incomplete or the file is damaged: download it again"
+    )
+
+
+#: What artimuse says instead of transformers' advice to pass ``trust_remote_code=True`` (never taken).
+REMOTE_CODE_REFUSAL = (
+    "this checkpoint asks to run its own Python code (remote code), which artimuse never runs; "
+    "use a checkpoint that transformers' native InternVL classes load (safetensors, no auto_map)"
+)
+
+
+def refusal_text(exc: BaseException) -> str:
+    """The first line of a loading error, with any advice to pass ``trust_remote_code=True`` (an option
+    artimuse does not have) replaced by ``REMOTE_CODE_REFUSAL``."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return REMOTE_CODE_REFUSAL if "trust_remote_code" in str(exc) else text

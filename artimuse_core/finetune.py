@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import math
 import random
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .adapters import METADATA_FILE
+from .adapters import METADATA_FILE, check_name, remove_own_folder
 from .config import paths
 from .errors import FinetuneError
 from .results import utc_timestamp
@@ -51,6 +50,11 @@ class FinetuneSettings:
     max_grad_norm: float = 1.0
     gradient_checkpointing: bool | None = None  # default: on CUDA
     resume: bool = False
+
+    def __post_init__(self) -> None:
+        from .adapters import check_name
+
+        check_name(self.name)  # the name becomes a folder: never "..", "", "a/b" (issue 12, item 2)
 
     def hyperparameters(self) -> dict:
         """What is recorded with the adapter: every setting but its name and ``resume`` (alpha resolved)."""
@@ -131,7 +135,9 @@ def plan(library, settings: FinetuneSettings) -> Plan:
 
 
 def _work_dir(name: str) -> Path:
-    return paths().adapters_dir / f".{name}.training"
+    from .adapters import work_dir
+
+    return work_dir(name)
 
 
 def evaluate(engine: Engine, items: list[dict]) -> dict:
@@ -190,11 +196,11 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
         raise FinetuneError("fine-tune from the base model, not from a model with an adapter already applied")
     chosen = settings if isinstance(settings, Plan) else plan(library, settings)
     settings, split, saved = chosen.settings, chosen.split, chosen.saved or {}
-    out_dir = paths().adapters_dir / settings.name
+    out_dir = paths().adapters_dir / check_name(settings.name)
     work_dir = _work_dir(settings.name)
     state_file = work_dir / "trainer_state.json"
     if not settings.resume:
-        shutil.rmtree(work_dir, ignore_errors=True)
+        remove_own_folder(work_dir)
     torch.manual_seed(settings.seed)
     callbacks.on_message(f"{len(split.train)} training and {len(split.val)} validation ratings")
     before = saved["before"] if settings.resume else evaluate(engine, split.val)
@@ -283,8 +289,7 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
 
     after = evaluate(engine, split.val)
     callbacks.on_message(_metrics_line("after", after))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    remove_own_folder(out_dir)  # only an adapter this code saved before is replaced
     peft_model.save_pretrained(out_dir, safe_serialization=True, save_embedding_layers=False)
     record = {
         "name": settings.name,
@@ -300,7 +305,7 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
         json.dumps({**record, "created_at": utc_timestamp(), "val_images": [r["path"] for r in split.val]}, indent=2)
     )
     library.register_adapter(**record)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    remove_own_folder(work_dir)
     return record
 
 

@@ -15,7 +15,7 @@ from transformers.models.auto.tokenization_auto import AutoTokenizer, tokenizer_
 from transformers.utils import logging as hf_logging
 
 from . import prompts
-from .checkpoints import CheckpointInfo, fingerprint
+from .checkpoints import CheckpointInfo, fingerprint, refusal_text
 from .convert import chat_to_native, native_config
 from .devices import Placement
 from .errors import CheckpointError, DeviceError
@@ -54,7 +54,7 @@ def load_tokenizer(path: Path):
             return cls.from_pretrained(path), tokenizer_config
         return AutoTokenizer.from_pretrained(path, trust_remote_code=False), tokenizer_config
     except Exception as exc:
-        raise CheckpointError(f"{path}: tokenizer cannot be loaded ({exc})") from exc
+        raise CheckpointError(f"{path}: tokenizer cannot be loaded ({refusal_text(exc)})") from exc
 
 
 def _token_id(tokenizer, text: str, where: Path) -> int:
@@ -191,7 +191,9 @@ def _weights(info: CheckpointInfo, placement: Placement, image_token_id: int) ->
     except CheckpointError:
         raise
     except (OSError, RuntimeError, ValueError, KeyError, SafetensorError) as exc:
-        raise CheckpointError(f"{info.path}: weights do not fit the config ({str(exc).splitlines()[0]})") from exc
+        if "trust_remote_code" in str(exc):
+            raise CheckpointError(f"{info.path}: {refusal_text(exc)}") from exc
+        raise CheckpointError(f"{info.path}: weights do not fit the config ({refusal_text(exc)})") from exc
 
 
 def _chat_state_dict(info: CheckpointInfo, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:

@@ -4,6 +4,8 @@ database's migrations."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import click
 
@@ -132,7 +134,49 @@ def db_current(as_json: bool) -> None:
     if as_json:
         emit_json({"current": current, "head": head, "up_to_date": current == head})
     else:
-        click.echo(f"{current or 'empty'} (head {head}){'' if current == head else ' - run `artimuse db upgrade`'}")
+        click.echo(f"{current or 'empty'} (head {head}){_advice(current, head)}")
+
+
+def _advice(current: str | None, head: str) -> str:
+    """What to do about a database that is not at this artimuse's head revision."""
+    from artimuse_core.library.database import alembic_config
+
+    if current is None or current == head:
+        return ""
+    from alembic.script import ScriptDirectory
+
+    known = {r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    if current not in known:
+        return " - the database is NEWER than this artimuse: upgrade artimuse (pip install -U artimuse-studio)"
+    return " - run `artimuse db upgrade` (or any command: it upgrades on open)"
+
+
+@db.command("check")
+@json_option
+def db_check(as_json: bool) -> None:
+    """Check the library file for damage now (SQLite's quick_check; writes also run it daily).
+
+    Exit code 0 when the file is sound, 1 when it is damaged (with how to recover).
+
+    \b
+    Example:
+      artimuse db check
+    """
+    from artimuse_core.library.database import RECOVERY, check_file, create_db_engine
+
+    engine = create_db_engine(app().settings.library_url())
+    problems = check_file(engine)
+    if as_json:
+        emit_json({"database": engine.url.database, "ok": not problems, "problems": problems})
+    elif not problems:
+        click.echo(f"{engine.url.database}: ok")
+    else:
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        name = Path(engine.url.database or "library.db").name
+        click.echo(f"{engine.url.database}: DAMAGED; " + RECOVERY.format(name=name), err=True)
+    if problems:
+        sys.exit(1)
 
 
 @db.command("history")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
-from pathlib import Path
 
 import click
 
+from artimuse_core.adapters import remove_own_folder
 from artimuse_core.finetune import FinetuneSettings
 
 from .context import app
@@ -186,8 +185,8 @@ def adapters_remove(name: str, yes: bool, as_json: bool) -> None:
         raise Failure(f"no adapter named {name!r}")
     if not yes:
         click.confirm(f"remove adapter {name} and its files in {record.path}?", abort=True)
+    remove_own_folder(record.path)  # only a folder artimuse made inside the adapters folder (issue 12, item 2)
     library.remove_adapter(name)
-    shutil.rmtree(Path(record.path), ignore_errors=True)
     if as_json:
         emit_json({"removed": name, "path": record.path})
     else:

@@ -9,12 +9,13 @@ from typing import Any
 import click
 
 from artimuse_core.categories import CATEGORIES
+from artimuse_core.errors import LibraryError
 from artimuse_core.library.records import STAR_SCORES
 from artimuse_core.library.search import SEARCH_SYNTAX
 
 from .context import app
 from .options import category_option, json_option, limit_option, since_option
-from .output import csv_cell, csv_writer, emit_json, emit_jsonl, plain, print_table, printable, secho
+from .output import csv_cell, csv_writer, emit_json, emit_jsonl, lossless, plain, print_table, printable, secho
 
 CATEGORY_HELP = f"Only this category: {', '.join(CATEGORIES)} (full names like 'Painting & Calligraphy' work too)."
 EXPORT_COLUMNS = [
@@ -29,6 +30,7 @@ EXPORT_COLUMNS = [
     "current",
     "prompt_hash",
     "engine_version",
+    "path_bytes",
 ]
 
 
@@ -38,6 +40,7 @@ EXPORT_COLUMNS = [
 @since_option
 @click.option("--min-score", type=float, help="Only scores at least this high (0-100).")
 @click.option("--model", "-m", help="Only scores by this model name.")
+@click.option("--adapter", help="Only scores with this fine-tuned adapter ('none': the base model's only).")
 @click.option("--folder", type=click.Path(file_okay=False), help="Only images under this folder.")
 @click.option(
     "--rank",
@@ -54,6 +57,7 @@ def top(
     since: str | None,
     min_score: float | None,
     model: str | None,
+    adapter: str | None,
     folder: str | None,
     rank: str,
     k: float,
@@ -76,6 +80,7 @@ def top(
             since=_since(since),
             min_score=min_score,
             model=model,
+            adapter=adapter,
             folder=folder,
             rank=rank,
             k=k,
@@ -90,6 +95,7 @@ def top(
         row["rank"] = i
         if record.category_source == "predicted":
             row["category"] = f"{record.category}?"
+        row["model"] = labelled_model(record)
         rows.append(row)
     columns = ["rank", "score", "std"] + (["lower_bound"] if rank == "lower" else []) + ["category", "model", "path"]
     if rows:
@@ -98,6 +104,11 @@ def top(
         click.echo("no matching images in the library")
     if any(r.category_source == "predicted" for r in records):
         click.echo("(? = category predicted by the model; set it with `artimuse categorize`)", err=True)
+
+
+def labelled_model(record: Any) -> str:
+    """The weights that made a score: the model name, plus ``+ adapter`` for a fine-tuned adapter."""
+    return f"{record.model} + {record.adapter}" if record.adapter else record.model
 
 
 def _since(value: str | None) -> Any:
@@ -121,7 +132,8 @@ def history(limit: int, since: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(records)
     elif records:
-        print_table([r.to_dict() for r in records], ["created_at", "score", "std", "category", "model", "path"])
+        rows = [dict(r.to_dict(), model=labelled_model(r)) for r in records]
+        print_table(rows, ["created_at", "score", "std", "category", "model", "path"])
     else:
         click.echo("the library is empty")
 
@@ -213,15 +225,19 @@ def search(query: str, limit: int, as_json: bool) -> None:
 
 
 @click.command()
+@click.option("--model", "-m", help="Only scores by this model name.")
+@click.option("--adapter", help="Only scores with this fine-tuned adapter ('none': the base model's only).")
 @json_option
-def stats(as_json: bool) -> None:
-    """Counts, and score percentiles per category (current scores).
+def stats(model: str | None, adapter: str | None, as_json: bool) -> None:
+    """Counts, and score percentiles per category (current scores; of one model or adapter with --model,
+    --adapter: scores of different weights are not comparable). `errors` counts files with an open error.
 
     \b
-    Example:
+    Examples:
       artimuse stats --json
+      artimuse stats --adapter my-taste
     """
-    data = app().library().stats()
+    data = app().library().stats(model=model, adapter=adapter)
     if as_json:
         emit_json(data)
         return
@@ -247,6 +263,10 @@ def stats(as_json: bool) -> None:
 def export(fmt: str, as_json: bool, everything: bool, distribution: bool) -> None:
     """Write the library's scores to stdout, streamed row by row (1 M rows need little memory).
 
+    `path` is readable (a byte that is not UTF-8 as \\xNN); `path_bytes` is the exact name in hex, for
+    scripts. csv cells that a spreadsheet would run as a formula (= + - @) start with a ' (OWASP). A database
+    that fails mid-way ends the export with an error line and exit code 1, never silently short.
+
     \b
     Examples:
       artimuse export --format csv > library.csv
@@ -256,44 +276,63 @@ def export(fmt: str, as_json: bool, everything: bool, distribution: bool) -> Non
     columns = EXPORT_COLUMNS + (["distribution"] if distribution else [])
     writer = csv_writer(columns) if fmt == "csv" else None
     first = True
-    for record in app().library().export(current_only=not everything):
-        row = record.to_dict()
-        row.pop("lower_bound")
-        row.pop("critiques")
-        if not distribution:
-            row.pop("distribution")
-        if writer is not None:
-            writer.writerow({k: csv_cell(v) for k, v in row.items()})
-        elif fmt == "jsonl":
-            emit_jsonl(row)
-        else:
-            import json
-
-            click.echo(("[\n" if first else ",\n") + json.dumps(plain(row), ensure_ascii=False), nl=False)
-            first = False
+    written = 0
+    try:
+        for record in app().library().export(current_only=not everything):
+            _export_row(lossless(record.to_dict()), fmt, writer, distribution, first)
+            first, written = False, written + 1
+    except LibraryError as exc:
+        sys.stdout.flush()
+        raise LibraryError(f"export stopped after {written} row(s), the output is INCOMPLETE: {exc}") from exc
     if fmt == "json":
         click.echo("[]" if first else "\n]")
     sys.stdout.flush()
 
 
+def _export_row(row: dict[str, Any], fmt: str, writer: Any, distribution: bool, first: bool) -> None:
+    """One exported row in its format (json: the array's opening or separator comes first)."""
+    row.pop("lower_bound")
+    row.pop("critiques")
+    if not distribution:
+        row.pop("distribution")
+    if writer is not None:
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
+    elif fmt == "jsonl":
+        emit_jsonl(row)
+    else:
+        import json
+
+        click.echo(("[\n" if first else ",\n") + json.dumps(plain(row), ensure_ascii=False), nl=False)
+
+
 @click.command()
 @limit_option(50)
 @since_option
+@click.option("--all", "everything", is_flag=True, help="Every error ever recorded, resolved ones too (history).")
 @json_option
-def errors(limit: int, since: str | None, as_json: bool) -> None:
-    """Files that could not be scored, with the reason, newest first.
+def errors(limit: int, since: str | None, everything: bool, as_json: bool) -> None:
+    """Files that could not be scored, with the reason, newest first: each file once, with how many times it
+    failed. An error is resolved (and leaves this list) when the same file later scores.
 
     \b
-    Example:
+    Examples:
       artimuse errors --since 1d
+      artimuse errors --all --json
     """
-    entries = app().library().errors(limit=limit, since=_since(since))
+    entries = app().library().errors(limit=limit, since=_since(since), everything=everything)
     if as_json:
         emit_json(entries)
     elif entries:
-        print_table([e.to_dict() for e in entries], ["created_at", "kind", "message"])
+        columns = (
+            ["created_at", "resolved_at", "kind", "message"]
+            if everything
+            else ["created_at", "count", "kind", "message"]
+        )
+        print_table([e.to_dict() for e in entries], columns)
     else:
-        click.echo("no errors recorded")
+        click.echo(
+            "no errors recorded" if everything else "no open errors (`artimuse errors --all` shows resolved ones)"
+        )
 
 
 RATE_HELP = (
@@ -328,21 +367,26 @@ def rate(image: str, stars: float | None, score: float | None, as_json: bool) ->
 
 
 @click.command()
-@click.argument("image", type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.argument("category")
 @json_option
-def categorize(image: str, category: str, as_json: bool) -> None:
-    """Set an image's category by hand (it then wins over the model's prediction).
+def categorize(paths: tuple[str, ...], category: str, as_json: bool) -> None:
+    """Set the category of images by hand (it then wins over the model's prediction): files, folders
+    (every library image under them) or both. CATEGORY comes last.
 
     \b
-    Example:
+    Examples:
       artimuse categorize ~/Exports/a.jpg painting
+      artimuse categorize ~/Exports/wedding ~/Exports/b.jpg photography
     """
-    chosen = app().library().set_category(image, category)
+    changed = app().library().set_categories(paths, category)
     if as_json:
-        emit_json({"path": image, "category": chosen})
-    else:
-        click.echo(f"{image}: {chosen}")
+        emit_json([{"path": p, "category": c} for p, c in changed])
+        return
+    for path, chosen in changed:
+        click.echo(f"{printable(path)}: {chosen}")
+    if not changed:
+        raise click.ClickException("none of these paths is an image in the library (score them first)")
 
 
 COMMANDS = [top, history, show, search, stats, export, errors, rate, categorize]

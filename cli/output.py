@@ -57,11 +57,46 @@ def printable(text: str) -> str:
     return text
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_cell(value: Any) -> Any:
-    """A cell for CSV: lists and dicts as JSON, undecodable paths in their display form."""
+    """A cell for CSV: lists and dicts as JSON, undecodable paths in their display form, and any text that
+    a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR: a file named
+    ``=cmd|calc.png``, an adapter named ``=HYPERLINK(...)``) escaped the OWASP way, with a leading ``'``
+    (issue 12, item 7). Numbers stay numbers (a negative number is a float here, not text)."""
     if isinstance(value, (dict, list)):
-        return json.dumps(plain(value), ensure_ascii=False)
-    return printable(value) if isinstance(value, str) else value
+        value = json.dumps(plain(value), ensure_ascii=False)
+    if not isinstance(value, str):
+        return value
+    value = printable(value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def lossless(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its path printable (``paths.display_path``: an undecodable byte as ``\\xNN``, control
+    characters escaped) and, for scripts, ``path_bytes``: the path's exact bytes in hex
+    (``bytes.fromhex(row["path_bytes"])`` is what ``open()`` takes), whatever its name."""
+    path = row.get("path")
+    if path is None:
+        return row
+    return dict(row, path=display_path(path), path_bytes=os.fsencode(path).hex())
+
+
+def local_time(value: str) -> str:
+    """A stored ISO time (UTC) in the user's local time with its zone, to the second: ``2026-11-30 06:12:00
+    CET``; anything that is not a time is returned unchanged."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+    if moment.tzinfo is None:
+        return value
+    local = moment.astimezone()
+    return local.strftime("%Y-%m-%d %H:%M:%S ") + (local.tzname() or local.strftime("%z"))
 
 
 def csv_writer(columns: Sequence[str]) -> csv.DictWriter:
@@ -94,10 +129,12 @@ def secho(text: str, *, err: bool = False, **styles: Any) -> None:
     click.echo(styled(text, **styles), err=err)
 
 
-def cell(value: Any) -> str:
-    """A table cell: '-' for nothing, two decimals for floats."""
+def cell(value: Any, column: str = "") -> str:
+    """A table cell: '-' for nothing, two decimals for floats, times in local time with the zone."""
     if value is None:
         return "-"
+    if column in _TIMES and isinstance(value, str):
+        return local_time(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -128,7 +165,7 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, terminal
             justify="right" if column in _NUMERIC else "left",
         )
     for row in rows:
-        grid.add_row(*[cell(row.get(c)) for c in columns])
+        grid.add_row(*[cell(row.get(c), c) for c in columns])
     buffer = io.StringIO()
     console = Console(
         file=buffer,
@@ -154,6 +191,7 @@ def _terminal_width() -> int:
     return shutil.get_terminal_size((100, 24)).columns
 
 
+_TIMES = {"created_at", "updated_at", "resolved_at", "first_seen", "last_seen"}
 _NUMERIC = {
     "score",
     "std",

@@ -10,13 +10,14 @@ from typing import Any
 import click
 
 from artimuse_core.categories import CATEGORIES, normalise_category
+from artimuse_core.library.door import NOT_SAVED
 from artimuse_core.paths import display_path
 from artimuse_core.prompts import ATTRIBUTES
 from artimuse_core.results import ScoreResult
 
 from .context import app
 from .options import Failure, category_option, engine_options, flagify, json_option
-from .output import FORMATS, emit_json, emit_jsonl, emit_rows, secho
+from .output import FORMATS, emit_json, emit_jsonl, emit_rows, lossless, secho
 
 SCORE_COLUMNS = ["path", "score", "std", "category", "status", "error"]
 
@@ -81,10 +82,13 @@ def score(
     `artimuse errors`) or passed over with the reason (RAW without a decoder, .txt, hidden files...). A
     summary line on stderr counts them ("12 scored, 3 cached, 2 failed, 40 passed over: 38 RAW, 2 .txt");
     json, jsonl and csv also list passed-over files as rows (status passed_over, the reason in error).
-    Nothing to score: the summary says so and no model is loaded.
+    Nothing to score: the summary says so and no model is loaded. Rows print `path` readable (a byte that is
+    not UTF-8 as \\xNN) and `path_bytes`, the exact name in hex for scripts; csv cells that a spreadsheet
+    would run as a formula (= + - @) start with a ' (OWASP).
 
     Exit code 0 when every image scored (or was passed over), 1 when any failed (still listed, with their
-    error), 2 when nothing could run (bad model, bad option).
+    error), 2 when nothing could run (bad model, bad option), 3 when scores were computed and printed but
+    the library could not record them (read-only, full, locked or damaged database: the reason is shown).
 
     \b
     Examples:
@@ -134,15 +138,25 @@ def score(
                 SCORE_COLUMNS,
             )
     else:
-        columns = SCORE_COLUMNS + ["error_kind", "model"] + (["distribution"] if with_distribution else [])
+        columns = (
+            SCORE_COLUMNS + ["error_kind", "model", "path_bytes"] + (["distribution"] if with_distribution else [])
+        )
         emit_rows([printable(r) for r in rows + passed_over], fmt, columns)
+    unsaved = []
     for row in rows:
         for warning in row.get("warnings") or ():
+            if warning.startswith(NOT_SAVED):
+                unsaved.append(warning)
+                continue
             click.echo(f"warning: {display_path(row['path'])}: {flagify(warning)}", err=True)
     click.echo(run_summary(collected, rows), err=True)
     failed = sum(1 for r in rows if r["status"] == "failed")
     if failed:
         click.echo(f"{failed} of {len(rows)} image(s) failed", err=True)
+    if unsaved:
+        click.echo(f"{len(unsaved)} result(s) shown above were NOT saved: {unsaved[-1]}", err=True)
+        sys.exit(3)
+    if failed:
         sys.exit(1)
 
 
@@ -154,8 +168,9 @@ def passed_over_row(item: Any) -> dict[str, Any]:
 
 
 def printable(row: dict[str, Any]) -> dict[str, Any]:
-    """The row with its path as a person can read it (``paths.display_path``: non-UTF-8 bytes as \\xNN)."""
-    return dict(row, path=display_path(row["path"]))
+    """The row with its path as a person can read it (``paths.display_path``: non-UTF-8 bytes as \\xNN) and
+    its exact bytes for scripts (``path_bytes``, hex: ``output.lossless``)."""
+    return lossless(row)
 
 
 CRITIQUE_HELP = (

@@ -319,3 +319,19 @@ def test_published_checkpoints_download_only_when_picked_into_models_artimuse(tm
     assert "ArtiMuse_AVA" in models.choices() and "ArtiMuse_AVA (download ~16 GB)" not in models.choices()
     assert models.resolve("ArtiMuse_AVA (download ~16 GB)") == folder  # already there: no second download
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("prefix", ["../../escape", "../escape", "/tmp/artimuse-escape/x", "ok/../../escape"])
+def test_save_prefix_cannot_leave_the_output_folder(prefix, tmp_path, monkeypatch):
+    """Issue 12, item 9: outside a ComfyUI server (no folder_paths) the node itself confines the prefix:
+    nothing is written and no folder is made outside ``output/``; the refusal names the output folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    images = torch.zeros((1, 8, 8, 3))
+    with pytest.raises(ValueError, match="inside the output folder"):
+        ArtiMuseSaveImage().save(images, None, prefix, "none", 16, "auto", False)
+    assert sorted(p.name for p in work.iterdir()) in ([], ["output"])
+    assert not (tmp_path / "escape").exists() and not Path("/tmp/artimuse-escape").exists()
+    inside = host.save_path("sub/x", 8, 8)
+    assert Path(inside[0]) == (work / "output" / "sub").resolve()

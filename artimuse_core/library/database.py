@@ -7,23 +7,53 @@ an immediate one waits its turn. Before a migration changes an existing file, a 
 
 Opening an up-to-date database reads its revision with one plain SQL query and compares it with
 ``migrations.HEAD``: Alembic is imported only when there is something to migrate.
+
+A damaged file is noticed (issue 12, item 6): SQLite's ``PRAGMA quick_check`` runs before the first write
+of a process when the last check is more than a day old (its time is kept beside the database, in
+``<file>.checked``, so it costs one ``stat`` otherwise) and after a check found damage; a malformed file is
+never written into, and every error that says the file is damaged becomes one ``LibraryError`` that says how
+to recover (``RECOVERY``). ``artimuse db check`` runs the check now.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 
 from ..errors import LibraryError
 from .migrations import HEAD, SCRIPT_LOCATION
 
 BUSY_TIMEOUT_S = 30
+#: How old the last integrity check may be before a write runs it again.
+CHECK_EVERY_S = 24 * 3600
+#: What a user can do with a damaged library file.
+RECOVERY = (
+    "recover: stop artimuse (and the watcher), then either restore a backup set aside before a migration "
+    "({name}.<revision>-<time>.bak beside it) or rebuild what can be read with "
+    "`sqlite3 {name} .recover | sqlite3 recovered.db` and move recovered.db to {name}"
+)
+#: Words of SQLite errors that mean the file itself is damaged (not locked, not busy).
+DAMAGE_WORDS = ("malformed", "not a database", "file is encrypted", "disk image", "corrupt")
+
+
+def is_damage(exc: BaseException) -> bool:
+    """True when a database error says the file is damaged (SQLite ``SQLITE_CORRUPT``/``SQLITE_NOTADB``)."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(word in text for word in DAMAGE_WORDS)
+
+
+def damaged(database: str | None, detail: str) -> LibraryError:
+    """The one error for a damaged library file: what SQLite said and how to recover."""
+    name = Path(database).name if database else "library.db"
+    return LibraryError(f"{database}: the library database is damaged ({detail}); " + RECOVERY.format(name=name))
 
 
 def alembic_config(connection: Any = None) -> Any:
@@ -112,27 +142,115 @@ def migrate(engine: Engine) -> str | None:
             if MigrationContext.configure(conn).get_current_revision() != HEAD:
                 command.upgrade(alembic_config(conn), "head")
         return backup
-    except OperationalError as exc:
+    except DatabaseError as exc:
+        if is_damage(exc):
+            raise damaged(engine.url.database, str(exc.orig)) from exc
         raise LibraryError(f"{engine.url.database}: {exc.orig}") from exc
 
 
 def _backup(engine: Engine, revision: str) -> str | None:
+    """Set a consistent copy of the file aside before migrating it; a copy that does not fit (disk full,
+    file size limit) leaves nothing behind and stops the migration with one clear line (issue 12, item 8).
+
+    Raises:
+        LibraryError: the copy could not be written (the database is left as it was).
+    """
     database = engine.url.database
     if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     target = Path(database).with_name(f"{Path(database).name}.{revision}-{stamp}.bak")
-    source = sqlite3.connect(database, timeout=BUSY_TIMEOUT_S)
     try:
-        with sqlite3.connect(target) as copy:
-            source.backup(copy)  # consistent even while other processes write (WAL included)
-    finally:
-        source.close()
+        source = sqlite3.connect(database, timeout=BUSY_TIMEOUT_S)
+        try:
+            copy = sqlite3.connect(target)
+            try:
+                source.backup(copy)  # consistent even while other processes write (WAL included)
+            finally:
+                copy.close()
+        finally:
+            source.close()
+    except (OSError, sqlite3.Error) as exc:
+        for litter in (target, Path(f"{target}-journal"), Path(f"{target}-wal"), Path(f"{target}-shm")):
+            litter.unlink(missing_ok=True)
+        size = Path(database).stat().st_size if Path(database).exists() else 0
+        raise LibraryError(
+            f"{database}: cannot set aside a backup before upgrading the library ({exc}); it needs "
+            f"{size / 1e6:.1f} MB free in {target.parent}. Nothing was changed: free some space and run again"
+        ) from exc
     return str(target)
 
 
+def check_file(engine: Engine) -> list[str]:
+    """SQLite's ``PRAGMA quick_check`` (every page and index structure, no cross-checks: seconds for
+    a large library): an empty list when the file is sound, else SQLite's findings (at most 20; a file
+    too damaged to check, such as a damaged header, gives SQLite's error). The time of a passing check is
+    recorded (``<file>.checked``); a failing one is recorded too, so that every later write refuses until
+    the file is recovered.
+
+    Raises:
+        LibraryError: the database cannot be read for another reason (locked past the busy timeout...).
+    """
+    try:
+        with engine.connect() as conn:
+            rows = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check(20)")]
+    except DatabaseError as exc:
+        if not is_damage(exc):
+            raise LibraryError(f"{engine.url.database}: {exc.orig}") from exc
+        rows = [str(exc.orig)]  # so damaged that the check itself cannot run (a damaged header)
+    problems = [] if rows == ["ok"] else rows
+    record_check(engine, ok=not problems)
+    return problems
+
+
+def _marker(engine: Engine) -> Path | None:
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database).expanduser().with_name(Path(database).name + ".checked")
+
+
+def record_check(engine: Engine, *, ok: bool) -> None:
+    """Record the verdict of a check (or of a damaged page met on the way) beside the database."""
+    marker = _marker(engine)
+    if marker is None:
+        return
+    try:
+        partial = marker.with_name(marker.name + ".partial")
+        partial.write_text("ok\n" if ok else "damaged\n")
+        os.replace(partial, marker)
+    except OSError:
+        pass  # a read-only or full folder: the check runs again next time
+
+
+def ensure_writable(engine: Engine) -> None:
+    """Before the first write of a process: refuse to write into a file found damaged, and run the check
+    when the last one is more than ``CHECK_EVERY_S`` old (or never ran).
+
+    Raises:
+        LibraryError: the file is damaged (with how to recover).
+    """
+    marker = _marker(engine)
+    if marker is None:
+        return
+    try:
+        age = time.time() - marker.stat().st_mtime
+        verdict = marker.read_text().strip()
+    except OSError:
+        age, verdict = float("inf"), ""
+    if verdict == "ok" and 0 <= age < CHECK_EVERY_S:
+        return
+    problems = check_file(engine)
+    if problems:
+        raise damaged(engine.url.database, "quick_check: " + "; ".join(problems[:3]))
+
+
 def open_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
-    """A migrated engine for ``url`` (see ``migrate``)."""
+    """A migrated engine for ``url`` (see ``migrate``).
+
+    Raises:
+        LibraryError: as ``migrate``; a damaged file says how to recover.
+    """
     engine = create_db_engine(url, busy_timeout_s)
     migrate(engine)
     return engine

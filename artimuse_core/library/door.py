@@ -4,10 +4,13 @@ none of them repeats a rule or writes a row itself.
 For each file the door decides, in this order:
 
 1. **Cached or new**: the same content (SHA-256) already scored by the same weights (fingerprint) and
-   adapter is not scored again (status ``cached``) unless ``force``.
-2. **Category**, one rule: the ``category`` given; else the deepest configured folder holding the file
-   (``[[folders]]`` of the config, or the ``folders`` given); else what the library already holds for the
-   image; else the model predicts it (recorded as ``predicted``, with its probability).
+   adapter is not scored again (status ``cached``) unless ``force``; a file renamed or moved since keeps
+   its history and is cached too. Paths are the library's spelling (``session.absolute``), so
+   ``sub/../b.png`` and ``b.png`` are one image.
+2. **Category**, one rule: the ``category`` given (applied to cached files too); else the deepest
+   configured folder holding the file (``[[folders]]`` of the config, or the ``folders`` given); else what
+   the library already holds for the image; else the model predicts it (recorded as ``predicted``, with its
+   probability).
 3. **Score** (and the category prediction and critiques) in one engine call, ``Engine.evaluate``: one
    decode and one vision pass per image for all three.
 4. **Critiques follow the score**: asked-for critiques are stored with the evaluation they describe; with
@@ -25,6 +28,8 @@ cached and failed files first, then each batch of scored ones.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..categories import normalise_category
 from ..config import deepest_category
+from ..errors import LibraryError
 from ..paths import display_path
 from ..results import ScoreResult
 from ..spec import default_of
@@ -42,6 +48,8 @@ if TYPE_CHECKING:
     from .library import Library
 
 Progress = Callable[[int], None]
+#: The start of the warning a result carries when its score or error could not be written to the library.
+NOT_SAVED = "not saved in the library"
 
 
 def ingest(
@@ -105,6 +113,7 @@ def ingest(
     chosen: dict[str, tuple[str | None, str]] = {}
     to_score: list[Path] = []
     to_critique: list[ScoreResult] = []
+    not_saved: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=4) as pool:
         hashed = list(pool.map(_facts_or_error, [Path(p) for p in sources]))
     for given, facts in hashed:
@@ -112,10 +121,21 @@ def ingest(
             yield _unreadable(library, given, facts, jobs.get(str(given)), provenance)
             _tick(progress)
             continue
-        key = str(facts.path)
-        stored = None if force else library.find_current(facts, provenance.fingerprint, provenance.adapter)
+        key = str(facts.path)  # the library's spelling (``session.absolute``): one image per file
+        for alias in (str(given), os.path.abspath(given)):
+            if key not in jobs and alias in jobs:
+                jobs[key] = jobs[alias]
+        stored = None if force else _cached(library, facts, provenance)
         if stored is not None:
+            if fixed and (stored.category, stored.category_source) != (fixed, "option"):
+                try:
+                    library.set_category(key, fixed, source="option")  # an explicit category always applies
+                    stored = dataclasses.replace(stored, category=fixed, category_source="option")
+                except LibraryError as exc:
+                    not_saved[key] = f"{NOT_SAVED}: {exc}"
             result = stored.to_result(path=key)
+            if key in not_saved:
+                result.warnings.append(not_saved[key])
             missing = [a for a in attributes if a not in result.critiques]
             if missing and queue_critiques:
                 library.queue_follow_up(key, stored.evaluation_id, _follow_up(missing, tokens), jobs.get(key))
@@ -131,11 +151,20 @@ def ingest(
         chosen[key] = _category_rule(library, facts.path, fixed, known_folders)
         to_score.append(facts.path)
 
+    cached = [str(f.path) for _, f in hashed if not isinstance(f, OSError) and str(f.path) not in facts_by_path]
+    with contextlib.suppress(LibraryError):
+        library.resolve_errors(cached)  # a cached file has succeeded too: its old errors close
     pending: list[ScoredFile] = []
     flush_every = flush_every or engine.batch_size
 
     def flush() -> list[ScoreResult]:
-        for item, evaluation_id in zip(pending, library.record_scores(pending)):
+        try:
+            ids: list[int | None] = list(library.record_scores(pending)) if pending else []
+        except LibraryError as exc:  # read-only, full, locked, damaged: the scores are still the user's
+            ids = [None] * len(pending)
+            for item in pending:
+                item.result.warnings.append(f"{NOT_SAVED}: {exc}")
+        for item, evaluation_id in zip(pending, ids):
             item.result.evaluation_id = evaluation_id
         done = [item.result for item in pending]
         pending.clear()
@@ -215,6 +244,16 @@ def critique_jobs(engine: Any, library: Library, jobs: Iterable[JobRecord]) -> I
             yield stored.to_result(path=job.path)
 
 
+def _cached(library: Library, facts: FileFacts, provenance: Any) -> Any:
+    """The stored evaluation of this content by these weights, here or where it was (``adopt_moved``)."""
+    stored = library.find_current(facts, provenance.fingerprint, provenance.adapter)
+    try:
+        moved = stored is None and library.adopt_moved(facts, provenance.fingerprint, provenance.adapter)
+    except LibraryError:  # cannot write: the file is scored (and its save fails the same way, with a warning)
+        moved = False
+    return library.find_current(facts, provenance.fingerprint, provenance.adapter) if moved else stored
+
+
 def _evaluate(
     engine: Any,
     sources: Sequence[Any],
@@ -256,11 +295,15 @@ def _with_critiques(
 
 def _record_outcome(library: Library, result: ScoreResult, job_id: int | None) -> None:
     """Where a result without a score goes: a failure is an error row (``artimuse errors``); a file passed
-    over or gone is not an error, so only its watcher job (if any) ends with that status and the reason."""
-    if result.status == "failed":
-        library.record_error(result.path, result.error_kind or "image", result.error or "", job_id)
-    elif job_id is not None:
-        library.finish_jobs([job_id], result.status, result.error)
+    over or gone is not an error, so only its watcher job (if any) ends with that status and the reason.
+    A database that cannot be written leaves a ``NOT_SAVED`` warning on the result instead of ending the run."""
+    try:
+        if result.status == "failed":
+            library.record_error(result.path, result.error_kind or "image", result.error or "", job_id)
+        elif job_id is not None:
+            library.finish_jobs([job_id], result.status, result.error)
+    except LibraryError as exc:
+        result.warnings.append(f"{NOT_SAVED}: {exc}")
 
 
 def _critique_cached(

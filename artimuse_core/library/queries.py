@@ -7,10 +7,11 @@ import heapq
 import os
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select, text
+from sqlalchemy import ColumnElement, Connection, and_, func, literal, select, text
+from sqlalchemy.exc import DatabaseError
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
@@ -27,7 +28,7 @@ from .records import (
 from .search import fts_query
 from .session import LibrarySession, absolute, same_adapter, under
 from .stats import library_stats
-from .tables import adapters, critiques, errors, evaluations, images, ratings, utcnow
+from .tables import adapters, critiques, errors, evaluations, images, iso_utc, ratings, utcnow
 
 RANKS = ("mean", "lower")
 E, IMG = evaluations.c, images.c
@@ -55,7 +56,9 @@ JOINED = evaluations.join(images, IMG.id == E.image_id)
 
 
 def parse_since(text_value: str | None) -> datetime | None:
-    """'7d', '12h', '30m', '2w' ago, or an ISO date/time; None for None or ''.
+    """'7d', '12h', '30m', '2w' ago, or an ISO date/time, as the naive UTC time the library stores; None for
+    None or ''. A date/time without a zone is the user's local time (``2026-11-30T05:12`` means 05:12 on the
+    user's clock); one with a zone (``...+01:00``, ``...Z``) is taken as written.
 
     Raises:
         InvalidValue: anything else (the message names the ``since`` setting and shows the forms).
@@ -65,17 +68,15 @@ def parse_since(text_value: str | None) -> datetime | None:
     match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text_value)
     if match:
         amount, unit = int(match.group(1)), match.group(2)
-        delta = {
-            "m": timedelta(minutes=amount),
-            "h": timedelta(hours=amount),
-            "d": timedelta(days=amount),
-            "w": timedelta(weeks=amount),
-        }[unit]
-        return utcnow() - delta
+        unit_name = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]
+        return utcnow() - timedelta(**{unit_name: amount})
     try:
-        return datetime.fromisoformat(text_value)
+        moment = datetime.fromisoformat(text_value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise InvalidValue(f"since {text_value!r}: use 30m, 12h, 7d, 2w or a date like 2026-11-01") from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # local time, with the zone in force on that date
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 class Queries(LibrarySession):
@@ -117,12 +118,15 @@ class Queries(LibrarySession):
         since: datetime | None = None,
         min_score: float | None = None,
         model: str | None = None,
+        adapter: str | None = None,
         folder: str | os.PathLike | None = None,
         rank: str = "mean",
         k: float = 1.0,
         include_missing: bool = False,
     ) -> list[EvaluationRecord]:
         """Best images by current score (``rank='mean'``) or by the lower bound score - k * std (``'lower'``).
+        ``model`` keeps one model's scores, ``adapter`` one adapter's (``"none"``: the base model's only), so
+        scores of different weights are not mixed.
 
         Rows come off the (current, category, score) index in score order; for the lower bound the scan stops
         as soon as the score itself falls below the limit-th best bound, which no later row can beat.
@@ -139,8 +143,7 @@ class Queries(LibrarySession):
             conditions.append(E.created_at >= since)
         if min_score is not None:
             conditions.append(E.score >= min_score)
-        if model:
-            conditions.append(E.model_name == model)
+        conditions.extend(model_filter(model, adapter))
         if folder:
             conditions.append(under(folder))
         if not include_missing:
@@ -204,11 +207,11 @@ class Queries(LibrarySession):
                 category=image.category,
                 category_source=image.category_source,
                 category_confidence=image.category_confidence,
-                first_seen=image.first_seen.isoformat(),
+                first_seen=iso_utc(image.first_seen),
                 missing=image.missing,
                 evaluations=[row_record(r, critiques=texts.get(r.evaluation_id, {})) for r in rows],
                 ratings=[
-                    RatingRecord(image.path, r.score, r.stars, r.created_at.isoformat(), image.category) for r in rated
+                    RatingRecord(image.path, r.score, r.stars, iso_utc(r.created_at), image.category) for r in rated
                 ],
             )
 
@@ -248,30 +251,69 @@ class Queries(LibrarySession):
 
         return self._run(read, write=False)
 
-    def stats(self) -> LibraryStats:
-        """Row counts, and per category the count, mean and percentiles of current scores (in SQL)."""
-        return self._run(library_stats, write=False)
+    def stats(self, *, model: str | None = None, adapter: str | None = None) -> LibraryStats:
+        """Row counts, and per category the count, mean and percentiles of current scores (in SQL); with
+        ``model``/``adapter`` (as ``top``) of that model's or adapter's scores only."""
+        only = model_filter(model, adapter)
+        return self._run(lambda c: library_stats(c, only=only), write=False)
 
     def export(self, *, current_only: bool = True) -> Iterator[EvaluationRecord]:
-        """Every (current) evaluation with its distribution, oldest first, streamed 1000 rows at a time."""
+        """Every (current) evaluation with its distribution, oldest first, streamed 1000 rows at a time.
+
+        Raises:
+            LibraryError: the database fails mid-stream (rows already yielded are all there were before it).
+        """
         query = select(*RECORD_COLUMNS, E.distribution).select_from(JOINED).order_by(E.id)
         if current_only:
             query = query.where(E.current.is_(True))
-        with self.engine.connect() as conn:
-            for row in conn.execution_options(yield_per=1000).execute(query):
-                yield row_record(row)
+        try:
+            with self.engine.connect() as conn:
+                for row in conn.execution_options(yield_per=1000).execute(query):
+                    yield row_record(row)
+        except DatabaseError as exc:  # a damaged page mid-stream: the caller says the export is incomplete
+            raise self.database_error(exc) from exc
 
-    def errors(self, *, limit: int = 100, since: datetime | None = None) -> list[ErrorEntry]:
-        """Files that could not be scored, newest first."""
-        query = select(errors).order_by(errors.c.created_at.desc(), errors.c.id.desc())
+    def errors(self, *, limit: int = 100, since: datetime | None = None, everything: bool = False) -> list[ErrorEntry]:
+        """Files that could not be scored, newest first: the open errors once per file, with how many times
+        it failed and its latest reason (issue 10, fault 5); ``everything``: every error ever recorded, each
+        with when it was resolved (None while open)."""
+        X = errors.c
+        if everything:
+            query = select(errors, literal(1).label("times")).order_by(X.created_at.desc(), X.id.desc())
+        else:
+            per_file = (
+                select(func.max(X.id).label("last_id"), func.count().label("times"))
+                .where(X.resolved_at.is_(None))
+                .group_by(X.path)
+                .subquery()
+            )
+            query = (
+                select(errors, per_file.c.times)
+                .join(per_file, per_file.c.last_id == X.id)
+                .order_by(X.created_at.desc(), X.id.desc())
+            )
         if since:
-            query = query.where(errors.c.created_at >= since)
-        return self._run(
-            lambda c: [
-                ErrorEntry(e.path, e.kind, e.message, e.created_at.isoformat()) for e in c.execute(query.limit(limit))
-            ],
-            write=False,
-        )
+            query = query.where(X.created_at >= since)
+
+        def read(conn: Connection) -> list[ErrorEntry]:
+            return [
+                ErrorEntry(
+                    e.path,
+                    e.kind,
+                    e.message,
+                    iso_utc(e.created_at),
+                    count=e.times,
+                    resolved_at=iso_utc(e.resolved_at) if e.resolved_at else None,
+                )
+                for e in conn.execute(query.limit(limit))
+            ]
+
+        return self._run(read, write=False)
+
+    def open_errors(self) -> int:
+        """How many files have an open error (what ``status`` and ``stats`` count)."""
+        query = select(func.count(func.distinct(errors.c.path))).where(errors.c.resolved_at.is_(None))
+        return self._run(lambda c: c.scalar(query) or 0, write=False)
 
     def adapters(self) -> list[AdapterRecord]:
         """Every registered adapter, oldest first."""
@@ -298,11 +340,21 @@ class Queries(LibrarySession):
             query = query.where(under(folder))
         return self._run(
             lambda c: [
-                RatingRecord(r.path, r.score, r.stars, r.created_at.isoformat(), r.category)
+                RatingRecord(r.path, r.score, r.stars, iso_utc(r.created_at), r.category)
                 for r in c.execute(query.order_by(IMG.id))
             ],
             write=False,
         )
+
+
+def model_filter(model: str | None, adapter: str | None) -> list[ColumnElement[bool]]:
+    """Conditions on evaluations: by this model name, by this adapter (``"none"``: no adapter)."""
+    conditions: list[ColumnElement[bool]] = []
+    if model:
+        conditions.append(E.model_name == model)
+    if adapter:
+        conditions.append(same_adapter(None if adapter.lower() == "none" else adapter))
+    return conditions
 
 
 def _one_record(conn: Connection, query: Any) -> EvaluationRecord | None:
@@ -326,7 +378,7 @@ def _critiques(conn: Connection, evaluation_ids: list[int]) -> dict[int, dict[st
 def row_record(r: Any, **extra: Any) -> EvaluationRecord:
     """An ``EvaluationRecord`` from a row of ``RECORD_COLUMNS`` (and the distribution, when selected)."""
     data = r._asdict()
-    data["created_at"] = data["created_at"].isoformat()
+    data["created_at"] = iso_utc(data["created_at"])
     return EvaluationRecord(**data, **extra)
 
 
@@ -341,5 +393,5 @@ def adapter_record(a: Any) -> AdapterRecord:
         a.val_size,
         a.metrics,
         a.hyperparameters,
-        a.created_at.isoformat(),
+        iso_utc(a.created_at),
     )

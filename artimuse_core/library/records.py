@@ -48,12 +48,15 @@ class FileFacts(_Record):
 
 
 def file_facts(path: str | os.PathLike) -> FileFacts:
-    """Read a file once (1 MiB blocks) for its ``FileFacts``; the path is made absolute, ~ expanded.
+    """Read a file once (1 MiB blocks) for its ``FileFacts``; the path is the library's spelling of it
+    (``session.absolute``: absolute, ``..`` and inner symlinks resolved, case as on disk).
 
     Raises:
         OSError: the file cannot be read (FileNotFoundError when it is gone).
     """
-    path = Path(path).expanduser().absolute()
+    from .session import absolute
+
+    path = Path(absolute(path))
     stat = path.stat()
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -144,12 +147,16 @@ class ImageRecord(_Record):
 
 @dataclass(frozen=True)
 class ErrorEntry(_Record):
-    """A file that could not be scored: its path, the error kind tag and the one-line message."""
+    """A file that could not be scored: its path, the error kind tag, the one-line message and when (the
+    latest, for an open error shown once per file); ``count`` how many times it failed (open errors), and
+    ``resolved_at`` when the same file later succeeded (None while open)."""
 
     path: str
     kind: str
     message: str
     created_at: str
+    count: int = 1
+    resolved_at: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import ColumnElement, Connection, LargeBinary, Text, cast, func, literal, type_coerce
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ..config import Config, load_config
 from ..errors import LibraryError
-from .database import BUSY_TIMEOUT_S, open_engine
+from .database import BUSY_TIMEOUT_S, damaged, ensure_writable, is_damage, open_engine, record_check
 from .tables import evaluations, images
 
 T = TypeVar("T")
@@ -36,6 +36,7 @@ class LibrarySession:
         self.url = url or self.config.library_url()
         self.busy_timeout_s = busy_timeout_s
         self.engine = open_engine(self.url, busy_timeout_s)
+        self._checked = False
         self._search_fts = self.engine.dialect.name == "sqlite"
 
     @classmethod
@@ -55,27 +56,105 @@ class LibrarySession:
 
     def _run(self, func: Callable[[Connection], T], write: bool = True) -> T:
         """Run ``func(connection)`` in one transaction (``BEGIN IMMEDIATE`` when it writes); lock timeouts
-        become one clear error."""
+        become one clear error, a damaged file one error that says how to recover. The first write of a
+        session checks the file first when its last check is old (``database.ensure_writable``)."""
+        if write and not self._checked:
+            ensure_writable(self.engine)
+            self._checked = True
         try:
             with (self.engine.execution_options(write=True) if write else self.engine).begin() as connection:
                 return func(connection)
-        except OperationalError as exc:
-            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
-                raise LibraryError(
-                    f"{self.url}: database is locked by another process for more than "
-                    f"{self.busy_timeout_s:g} s ({exc.orig})"
-                ) from exc
-            raise LibraryError(f"{self.url}: {exc.orig}") from exc
+        except DatabaseError as exc:
+            raise self.database_error(exc) from exc
+
+    def database_error(self, exc: DatabaseError) -> LibraryError:
+        """The one-line ``LibraryError`` for a database error: locked, damaged (with how to recover), other."""
+        if is_damage(exc):
+            record_check(self.engine, ok=False)  # every later write refuses until the file is recovered
+            return damaged(self.engine.url.database, str(exc.orig))
+        if isinstance(exc, OperationalError) and ("locked" in str(exc.orig) or "busy" in str(exc.orig)):
+            return LibraryError(
+                f"{self.url}: database is locked by another process for more than "
+                f"{self.busy_timeout_s:g} s ({exc.orig})"
+            )
+        return LibraryError(f"{self.url}: {exc.orig}")
 
 
 def absolute(path: str | os.PathLike) -> str:
-    """How the library stores paths: absolute, ~ expanded, symlinks not resolved."""
-    return str(Path(path).expanduser().absolute())
+    """How the library stores paths (issue 10, fault 9: one image per file, whatever the spelling): absolute,
+    ~ expanded, ``..`` resolved against the real folder (``sub/../b.png`` is ``b.png`` even when ``sub`` is a
+    symlink), the folder's symlinks resolved, the file's own symlink resolved when its target stays inside
+    that folder's tree (a link out of it keeps its own name, as the walk treats it), and on a case-insensitive
+    file system the name spelled as the folder holds it. A path that does not exist is only made absolute and
+    ``..``-free. Never raises for a symlink loop (the loop keeps its name)."""
+    full = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    parent, name = os.path.split(full)
+    try:
+        real_parent = os.path.realpath(parent)
+    except (OSError, RuntimeError, ValueError):
+        return full
+    if not name:
+        return real_parent
+    name = _spelled_as_on_disk(real_parent, name)
+    candidate = os.path.join(real_parent, name)
+    if os.path.islink(candidate):
+        try:
+            target = os.path.realpath(candidate, strict=True)
+        except (OSError, RuntimeError, ValueError):
+            return candidate
+        if target.startswith(real_parent.rstrip(os.sep) + os.sep):
+            return target
+    return candidate
 
 
-def under(folder: str | os.PathLike) -> ColumnElement[bool]:
-    """Images whose path lies inside ``folder``."""
-    return images.c.path.startswith(absolute(folder).rstrip(os.sep) + os.sep, autoescape=True)
+_CASE_INSENSITIVE: dict[str, bool] = {}
+
+
+def case_insensitive(folder: str) -> bool:
+    """Whether ``folder`` lies on a case-insensitive file system (macOS, Windows, vfat, some SMB shares):
+    tested once per folder by looking the folder up under its own name with the case swapped."""
+    known = _CASE_INSENSITIVE.get(folder)
+    if known is None:
+        head, tail = os.path.split(folder.rstrip(os.sep))
+        swapped = tail.swapcase()
+        if not tail or swapped == tail:
+            known = False
+        else:
+            try:
+                known = os.path.samefile(folder, os.path.join(head, swapped))
+            except OSError:
+                known = False
+        _CASE_INSENSITIVE[folder] = known
+    return known
+
+
+def _spelled_as_on_disk(folder: str, name: str) -> str:
+    """``name`` as ``folder`` lists it, on a case-insensitive file system (else ``name`` unchanged)."""
+    if not case_insensitive(folder):
+        return name
+    for refresh in (False, True):
+        listing = _LISTINGS.get(folder)
+        if listing is None or refresh:
+            try:
+                listing = _LISTINGS[folder] = {entry.casefold(): entry for entry in os.listdir(folder)}
+            except OSError:
+                return name
+        if name.casefold() in listing:
+            return listing[name.casefold()]
+    return name
+
+
+_LISTINGS: dict[str, dict[str, str]] = {}
+
+
+def under(folder: str | os.PathLike, column: Any = None) -> ColumnElement[bool]:
+    """Rows whose path (``column``, default the images' path) lies inside ``folder``: a byte-exact,
+    case-sensitive prefix test on the stored bytes (a path that is not UTF-8 is stored as a BLOB, the rest
+    as text; ``CAST(path AS BLOB)`` gives both as bytes), so ``caf\\xe9/`` matches its own files only."""
+    prefix = os.fsencode(os.path.realpath(os.path.expanduser(os.fspath(folder))).rstrip(os.sep) + os.sep)
+    column = images.c.path if column is None else column
+    as_bytes = cast(type_coerce(column, Text), LargeBinary)
+    return func.substr(as_bytes, 1, len(prefix)) == literal(prefix, LargeBinary)
 
 
 def same_adapter(adapter: str | None) -> ColumnElement[bool]:

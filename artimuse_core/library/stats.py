@@ -12,6 +12,7 @@ statistic is found inside its bin with a short ``ORDER BY score LIMIT 1 OFFSET k
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Integer, cast, func, select, text
@@ -25,16 +26,23 @@ COUNTED = {"images": images, "evaluations": evaluations, "critiques": critiques,
 Bins = dict[str | None, list[tuple[int, int, float]]]  # category -> sorted (bin, count, sum of scores)
 
 
-def library_stats(conn: Connection, *, scan: bool = False) -> LibraryStats:
+def library_stats(conn: Connection, *, scan: bool = False, only: Sequence[Any] = ()) -> LibraryStats:
     """Counts of every table (and of missing images), then ``CategoryStats`` per category of the current
     evaluations (their copy of the image's category; ``uncategorised`` for none).
 
     ``scan`` ignores the counters and counts everything afresh (what other databases do; tests compare).
+    ``only``: conditions on evaluations (one model's, one adapter's scores): the category stats are then
+    computed from those scores alone (read out in one ordered pass; the counts stay the library's).
     """
+    if only:
+        counts, _ = _from_counters(conn) if conn.dialect.name == "sqlite" else _from_scan(conn)
+        counts["errors"] = _open_errors(conn)
+        return LibraryStats(counts=counts, categories=_filtered(conn, only))
     if conn.dialect.name == "sqlite" and not scan:
         counts, bins = _from_counters(conn)
     else:
         counts, bins = _from_scan(conn)
+    counts["errors"] = _open_errors(conn)
     categories = {}
     for category, histogram in bins.items():
         n = sum(count for _, count, _ in histogram)
@@ -42,6 +50,33 @@ def library_stats(conn: Connection, *, scan: bool = False) -> LibraryStats:
         values = {f"p{round(q * 100)}": _quantile(conn, category, histogram, n, q) for q in QUANTILES}
         categories[category or UNCATEGORISED] = CategoryStats(count=n, mean=total / n, **values)
     return LibraryStats(counts=counts, categories=dict(sorted(categories.items())))
+
+
+def _open_errors(conn: Connection) -> int:
+    """Files with an open error (an error is resolved when the file later succeeds: issue 10, fault 5)."""
+    return conn.scalar(select(func.count(func.distinct(errors.c.path))).where(errors.c.resolved_at.is_(None))) or 0
+
+
+def _filtered(conn: Connection, only: Sequence[Any]) -> dict[str, CategoryStats]:
+    """``CategoryStats`` of the current scores matching ``only``, percentiles as ``numpy.quantile``."""
+    E = evaluations.c
+    query = select(E.category, E.score).where(E.current.is_(True), *only).order_by(E.category, E.score)
+    scores: dict[str, list[float]] = {}
+    for category, score in conn.execute(query):
+        scores.setdefault(category or UNCATEGORISED, []).append(float(score))
+    found = {}
+    for category, values in sorted(scores.items()):
+        n = len(values)
+
+        def at(q: float, values: list[float] = values, n: int = n) -> float:
+            position = q * (n - 1)
+            low = math.floor(position)
+            return values[low] + (values[min(low + 1, n - 1)] - values[low]) * (position - low)
+
+        found[category] = CategoryStats(
+            count=n, mean=sum(values) / n, **{f"p{round(q * 100)}": at(q) for q in QUANTILES}
+        )
+    return found
 
 
 def _from_counters(conn: Connection) -> tuple[dict[str, int], Bins]:

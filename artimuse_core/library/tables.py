@@ -34,8 +34,13 @@ from sqlalchemy import (
 
 
 def utcnow() -> datetime:
-    """Now in UTC, naive (as SQLite stores it)."""
+    """Now in UTC, naive (as SQLite stores it: every time column holds UTC)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def iso_utc(moment: datetime) -> str:
+    """A stored time (naive UTC) as an aware ISO 8601 string: ``2026-11-30T05:12:00+00:00``."""
+    return moment.replace(tzinfo=timezone.utc).isoformat() if moment.tzinfo is None else moment.isoformat()
 
 
 class StoredPath(TypeDecorator):
@@ -129,7 +134,7 @@ ratings = Table(
     Column("created_at", DateTime, nullable=False, default=utcnow),
 )
 
-#: Files that could not be scored: a kind tag and a one-line message.
+#: Files that could not be scored: a kind tag and a one-line message; open until ``resolved_at``.
 errors = Table(
     "errors",
     metadata,
@@ -138,6 +143,8 @@ errors = Table(
     Column("kind", String(32), nullable=False),
     Column("message", Text, nullable=False),
     Column("created_at", DateTime, nullable=False, default=utcnow, index=True),
+    Column("resolved_at", DateTime),  # set when the same file later succeeds (migration 0008)
+    Index("ix_errors_open_path", "resolved_at", "path"),
 )
 
 #: The watcher's durable queue: a job is pending until its results commit, in the same transaction.
@@ -165,7 +172,7 @@ adapters = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
-    Column("path", Text, nullable=False),
+    Column("path", StoredPath, nullable=False),
     Column("base_model", String(200), nullable=False),
     Column("base_fingerprint", String(32), nullable=False),
     Column("train_size", Integer, nullable=False),

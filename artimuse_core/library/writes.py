@@ -13,11 +13,12 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
+from ..paths import display_path
 from ..results import ScoreResult
 from .jobs import add_job, finish_job
 from .records import FileFacts, RatingRecord, ScoredFile, file_facts, stars_to_score
 from .session import LibrarySession, absolute, same_adapter, under
-from .tables import adapters, critiques, errors, evaluations, images, ratings, utcnow
+from .tables import adapters, critiques, errors, evaluations, images, iso_utc, ratings, utcnow
 
 #: Category sources that replace whatever the image had; "predicted" only fills an empty or predicted one.
 AUTHORITATIVE_SOURCES = ("option", "config", "user")
@@ -48,6 +49,7 @@ class Writes(LibrarySession):
                     _set_category(conn, image, item.category, item.category_source, item.category_confidence)
                 evaluation_id = _add_evaluation(conn, image, result)
                 _add_critiques(conn, evaluation_id, result.critiques)
+                _resolve_errors(conn, [image["path"]])
                 ids.append(evaluation_id)
                 if item.job_id is not None:
                     finish_job(conn, item.job_id, "done", evaluation_id=evaluation_id)
@@ -90,20 +92,36 @@ class Writes(LibrarySession):
     def record_error(
         self, path: str | os.PathLike, kind: str, message: str, job_id: int | None = None, status: str = "failed"
     ) -> None:
-        """Record why a file could not be scored; ends ``job_id`` with ``status`` (failed or gone)."""
+        """Record why a file could not be scored (under its absolute path, ``session.absolute``, like every
+        other row); ends ``job_id`` with ``status`` (failed or gone). The error stays open until the same
+        file succeeds (``record_scores``, ``resolve_errors``)."""
 
         def write(conn: Connection) -> None:
-            conn.execute(insert(errors).values(path=str(path), kind=kind, message=message))
+            conn.execute(insert(errors).values(path=absolute(path), kind=kind, message=message))
             if job_id is not None:
                 finish_job(conn, job_id, status, error=message)
 
         self._run(write)
 
+    def resolve_errors(self, paths: Iterable[str | os.PathLike]) -> int:
+        """Close the open errors of these files (they have just succeeded, e.g. a slow copy that failed as
+        truncated and is now complete: issue 10, fault 5); returns how many were closed. ``record_scores``
+        does this itself; the watcher calls it for a file it finds cached."""
+        where = [absolute(p) for p in paths]
+        open_ = select(errors.c.id).where(errors.c.resolved_at.is_(None), errors.c.path.in_(where)).limit(1)
+        if not where or self._run(lambda c: c.scalar(open_), write=False) is None:
+            return 0  # the usual case: a read, no write lock
+        return self._run(lambda c: _resolve_errors(c, where))
+
     def rate(self, path: str | os.PathLike, *, stars: float | None = None, score: float | None = None) -> RatingRecord:
         """Record the user's own rating of an image (added to the library if new).
 
+        Only an image the library has scored (this content) or can read is rated (issue 10, fault 11):
+        ratings train adapters, and a rating of ``notes.txt`` or an empty file would teach them noise.
+
         Raises:
             InvalidValue: neither or both of stars and score, or a value out of range.
+            ImageError: not an image the library can read (the reason: empty file, not an image, corrupt...).
             OSError: the file cannot be read.
         """
         if (stars is None) == (score is None):
@@ -112,17 +130,25 @@ class Writes(LibrarySession):
             raise InvalidValue(f"score must be between 0 and 100, not {score:g}")
         value = stars_to_score(stars) if stars is not None else float(score)  # type: ignore[arg-type]
         facts = file_facts(path)
+        known = (
+            select(images.c.id)
+            .where(images.c.content_hash == facts.content_hash)
+            .where(select(evaluations.c.id).where(evaluations.c.image_id == images.c.id).exists())
+        )
+        if self._run(lambda c: c.scalar(known.limit(1)), write=False) is None:
+            _check_rateable(facts.path)
         now = utcnow()
 
         def write(conn: Connection) -> RatingRecord:
             image = _upsert_image(conn, facts, None, None)
             conn.execute(insert(ratings).values(image_id=image["id"], score=value, stars=stars, created_at=now))
-            return RatingRecord(image["path"], value, stars, now.isoformat(), image["category"])
+            return RatingRecord(image["path"], value, stars, iso_utc(now), image["category"])
 
         return self._run(write)
 
-    def set_category(self, path: str | os.PathLike, category: str) -> str:
-        """Set an image's category by hand (source ``user``: it then wins over predictions); returns its id.
+    def set_category(self, path: str | os.PathLike, category: str, source: str = "user") -> str:
+        """Set an image's category by hand (source ``user``: it then wins over predictions) or by an explicit
+        option (``option``); returns its id.
 
         Raises:
             InvalidValue: not a category.
@@ -134,36 +160,42 @@ class Writes(LibrarySession):
         def write(conn: Connection) -> None:
             image = conn.execute(select(images).where(images.c.path == where)).mappings().first()
             if image is None:
-                raise LibraryError(f"{where}: not in the library")
-            _set_category(conn, dict(image), category, "user", None)
+                raise LibraryError(f"{display_path(where)}: not in the library (score it first)")
+            _set_category(conn, dict(image), category, source, None)
 
         self._run(write)
         return category
 
-    def move(self, source: str | os.PathLike, destination: str | os.PathLike) -> bool:
-        """Follow a rename/move: the image keeps its row and history under its new path."""
+    def set_categories(self, paths: Iterable[str | os.PathLike], category: str) -> list[tuple[str, str]]:
+        """Set the category (source ``user``) of many images at once: each path a file in the library or a
+        folder (every image under it), in one transaction; returns (path, category) per image changed.
 
-        def write(conn: Connection) -> bool:
-            taken = conn.scalar(select(images.c.id).where(images.c.path == str(destination)))
-            if taken:
-                return False
-            return (
-                conn.execute(update(images).where(images.c.path == str(source)).values(path=str(destination))).rowcount
-                > 0
-            )
+        Raises:
+            InvalidValue: not a category.
+            LibraryError: a path that is neither an image in the library nor a folder holding some (nothing
+                is changed then).
+        """
+        category = normalise_category(category)
+        given = list(paths)
+
+        def write(conn: Connection) -> list[tuple[str, str]]:
+            found: dict[int, dict[str, Any]] = {}
+            unknown = []
+            for path in given:
+                if os.path.isdir(path):
+                    rows = conn.execute(select(images).where(under(path))).mappings().all()
+                else:
+                    rows = conn.execute(select(images).where(images.c.path == absolute(path))).mappings().all()
+                if not rows:
+                    unknown.append(display_path(path))
+                found.update((row["id"], dict(row)) for row in rows)
+            if unknown:
+                raise LibraryError(f"not in the library (score them first): {', '.join(unknown)}")
+            for image in found.values():
+                _set_category(conn, image, category, "user", None)
+            return [(image["path"], category) for image in found.values()]
 
         return self._run(write)
-
-    def mark_missing_under(self, folder: str | os.PathLike) -> int:
-        """Mark every image under ``folder`` missing (it leaves the rankings; history stays)."""
-        return self._run(lambda c: c.execute(update(images).where(under(folder)).values(missing=True)).rowcount)
-
-    def mark_missing(self, path: str | os.PathLike) -> bool:
-        """Mark one image missing (deleted, or moved out of view); False when it is not in the library."""
-        where = absolute(path)
-        return self._run(
-            lambda c: c.execute(update(images).where(images.c.path == where).values(missing=True)).rowcount > 0
-        )
 
     def register_adapter(self, **fields: Any) -> None:
         """Add or replace an adapter's record (name, path, base_model, base_fingerprint, sizes, metrics...)."""
@@ -177,6 +209,23 @@ class Writes(LibrarySession):
     def remove_adapter(self, name: str) -> bool:
         """Forget an adapter's record (its files are the caller's); False when there was none."""
         return self._run(lambda c: c.execute(delete(adapters).where(adapters.c.name == name)).rowcount > 0)
+
+
+def _check_rateable(path: Path) -> None:
+    """Decode the file as scoring would; its ``ImageError`` says why it cannot be rated."""
+    from ..errors import ImageError
+    from ..images import open_rgb
+
+    try:
+        open_rgb(path)
+    except ImageError as exc:
+        raise type(exc)(exc.path, f"{exc.reason}; only images the library can read or has scored can be rated") from exc
+
+
+def _resolve_errors(conn: Connection, paths: list[str]) -> int:
+    """Mark the open errors of these (absolute) paths resolved now."""
+    query = update(errors).where(errors.c.resolved_at.is_(None), errors.c.path.in_(paths)).values(resolved_at=utcnow())
+    return conn.execute(query).rowcount
 
 
 def _upsert_image(conn: Connection, facts: FileFacts, width: int | None, height: int | None) -> dict[str, Any]:

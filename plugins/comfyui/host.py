@@ -204,11 +204,23 @@ def output_directory() -> str:
     return folder_paths.get_output_directory() if folder_paths is not None else os.path.abspath("output")
 
 
+def confined(folder: str | os.PathLike) -> str:
+    """``folder`` when it lies inside the output folder (symlinks and ``..`` resolved), else ``ValueError``:
+    a filename prefix like ``../../escape`` or ``/tmp/x`` must not write anywhere else (issue 12, item 9)."""
+    root = os.path.realpath(output_directory())
+    real = os.path.realpath(folder)
+    if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+        raise ValueError(
+            f"filename_prefix must stay inside the output folder {root}; {os.fspath(folder)!r} is outside it"
+        )
+    return real
+
+
 def save_path(prefix: str, width: int, height: int):
     """ComfyUI's own naming (prefix_00001_.png, subfolders in the prefix) or the same scheme outside it."""
     if folder_paths is not None:
         return folder_paths.get_save_image_path(prefix, output_directory(), width, height)
-    folder = Path(output_directory()) / Path(prefix).parent
+    folder = Path(confined(Path(output_directory()) / Path(prefix).parent))
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(prefix).name
     counter = 1 + max(

@@ -318,6 +318,7 @@ class ArtiMuseSaveImage:
         pils = tensor_to_pil(images)
         height, width = images.shape[1], images.shape[2]
         folder, stem, counter, subfolder, _ = host.save_path(filename_prefix, width, height)
+        folder = host.confined(folder)  # whatever built the path, nothing is written outside the output folder
         paths = [os.path.join(folder, f"{stem}_{counter + i:05}_.png") for i in range(len(pils))]
         fixed = None if category == AUTO else category
         attributes = _attributes(critique) if critique != "none" else []
