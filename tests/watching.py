@@ -93,7 +93,8 @@ class WatcherProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_file.read_text(errors="replace")
 
     def events(self) -> list[dict]:

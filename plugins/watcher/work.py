@@ -102,7 +102,7 @@ class Worker:
         if spec is None:
             return None
         try:
-            from artimuse_core.engine_cache import checkpoint_identity
+            from artimuse_core.staleness import checkpoint_identity
 
             return checkpoint_identity(spec)
         except Exception:  # noqa: BLE001 - a name that resolves nowhere (a fake engine): nothing to watch
