@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -119,6 +120,7 @@ def test_a_model_that_cannot_load_exits_non_zero_and_status_says_failed(dirs):
     assert "MemoryError: not enough memory for the weights" in status["error"]
 
 
+@pytest.mark.slow  # real `artimuse watch` processes
 def test_status_of_a_killed_watcher_says_killed(dirs):
     home, folder = dirs
     watcher = WatcherProcess(home, folder).start()
@@ -136,6 +138,7 @@ def _can_limit_inotify() -> bool:
     )
 
 
+@pytest.mark.slow  # real `artimuse watch` processes in a user namespace
 @pytest.mark.skipif(not _can_limit_inotify(), reason="no user namespaces here (unshare -U -r)")
 @pytest.mark.parametrize("limit", [0, 2])
 def test_the_inotify_limit_falls_back_to_polling_with_one_message(dirs, limit):
@@ -212,7 +215,10 @@ def test_an_empty_file_is_one_error_then_scored_when_it_grows(dirs):
     assert watcher.stop() == 0
     assert first["error_kinds"] == again["error_kinds"] == {str(empty): ["empty"]}
     assert result["evaluations"] == {str(empty): 1}
-    assert result["errors"] == {str(empty): 1}  # nothing new; resolving the old one is the library's rule
+    assert result["errors"] == {str(empty): 1}  # no new error row
+    with sqlite3.connect(db) as conn:  # resolving the old one is the library's rule (errors.resolved_at)
+        resolvable = "resolved_at" in [row[1] for row in conn.execute("PRAGMA table_info(errors)")]
+    assert _status(home)["errors"] == (0 if resolvable else 1)
 
 
 # ------------------------------------------------------------------------ 4. poison jobs
@@ -247,6 +253,7 @@ def test_a_job_that_keeps_failing_is_retried_then_recorded_and_never_blocks_the_
     assert watcher.events.count("gave_up") == 1
 
 
+@pytest.mark.slow  # real `artimuse watch` processes
 def test_a_file_that_kills_the_watcher_is_given_up_after_the_restarts(dirs):
     """The worst poison: the process dies on the file (a segfault in a decoder). Each restart counts a try
     and runs it alone; after MAX_ATTEMPTS the job is failed and the restarted watcher lives."""
@@ -278,6 +285,7 @@ def test_a_file_that_kills_the_watcher_is_given_up_after_the_restarts(dirs):
 
 
 # ------------------------------------------------------------------------ 5. one watcher per library
+@pytest.mark.slow  # real `artimuse watch` processes
 def test_a_second_watcher_on_the_same_library_is_refused_naming_the_first(dirs, tmp_path):
     home, folder = dirs
     other = tmp_path / "other"
@@ -297,6 +305,7 @@ def test_a_second_watcher_on_the_same_library_is_refused_naming_the_first(dirs, 
     assert heartbeat(home) == {}  # the refused watcher never touched the first one's heartbeat
 
 
+@pytest.mark.slow  # real `artimuse watch` processes
 def test_two_watchers_started_together_never_double_a_job(dirs):
     home, folder = dirs
     for i in range(30):
@@ -396,6 +405,7 @@ def test_a_failing_database_backs_off_with_one_line_per_step_then_catches_up(dir
 
 
 # ------------------------------------------------------------------------ 7. reload on a new checkpoint
+@pytest.mark.slow  # builds a tiny checkpoint (torch)
 def test_the_engine_reloads_when_the_checkpoint_files_change(dirs, tmp_path):
     from artimuse_core.synthetic import build_checkpoint
 
@@ -471,6 +481,7 @@ def test_a_stop_during_a_long_critique_ends_promptly_and_the_job_resumes(dirs):
 
 
 # ------------------------------------------------------------------------ 9. non-UTF-8 names
+@pytest.mark.slow  # real `artimuse watch` processes
 def test_a_non_utf8_name_then_a_good_file_both_scored_and_status_truthful(dirs):
     home, folder = dirs
     watcher = WatcherProcess(home, folder).start()
@@ -498,6 +509,7 @@ def test_a_non_utf8_name_then_a_good_file_both_scored_and_status_truthful(dirs):
 
 
 # ------------------------------------------------------------------------ 10. the corpora through a live watcher
+@pytest.mark.slow  # ~80 files of every kind
 @pytest.mark.parametrize("make", ["hostile_corpus", "messy_export_folder"])
 def test_every_file_of_the_corpus_dropped_into_a_live_watcher_is_accounted_for(dirs, make):
     """Dropped while the watcher runs: every file meant to score scores once, every bad one is exactly one

@@ -184,7 +184,16 @@ def _text(path) -> str:
 
 def counts(db: Path) -> dict:
     """What the library holds, per path (as ``os.fsdecode`` gives it): evaluations, errors (and their kinds),
-    pending jobs."""
+    pending jobs. A database still being created reads as empty."""
+    try:
+        return _counts(db)
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        return {"evaluations": {}, "errors": {}, "error_kinds": {}, "jobs": {}, "pending": 0}
+
+
+def _counts(db: Path) -> dict:
     with sqlite3.connect(db) as conn:
         evaluations: dict[str, int] = {}
         for path, n in conn.execute(
