@@ -38,6 +38,16 @@ def _status(home: Path) -> dict:
         return read_status(library, home / STATUS)
 
 
+def _status_command(home: Path) -> str:
+    from click.testing import CliRunner
+
+    from artimuse_cli.main import cli
+
+    result = CliRunner().invoke(cli, ["status"], env={"ARTIMUSE_HOME": str(home), "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 # ------------------------------------------------------------------------ 1. no thread dies silently
 def test_an_exception_in_the_settler_is_logged_and_the_watcher_carries_on(dirs):
     home, folder = dirs
@@ -97,7 +107,10 @@ def test_status_says_starting_while_the_model_loads_then_lists_the_live_worker(d
     while heartbeat(home).get("state") != "running" and time.time() < deadline:
         time.sleep(0.05)
     running = _status(home)
+    shown = _status_command(home)
     assert watcher.stop() == 0
+    assert shown.splitlines()[0] == f"watcher: running (pid {os.getpid()})"
+    assert shown.splitlines()[1].startswith(f"worker: pid {os.getpid()} on ")
     assert (starting["state"], starting["running"]) == ("starting", True)
     assert running["state"] == "running"
     assert [w["pid"] for w in running["workers"]] == [os.getpid()]
@@ -118,6 +131,7 @@ def test_a_model_that_cannot_load_exits_non_zero_and_status_says_failed(dirs):
     status = _status(home)
     assert status["state"] == "failed" and not status["running"]
     assert "MemoryError: not enough memory for the weights" in status["error"]
+    assert _status_command(home).splitlines()[0] == "watcher: failed: MemoryError: not enough memory for the weights"
 
 
 @pytest.mark.slow  # real `artimuse watch` processes
