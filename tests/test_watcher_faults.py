@@ -90,6 +90,34 @@ def test_an_exception_in_an_observer_callback_is_recorded_against_the_file(dirs)
     assert result["error_kinds"][str(folder / "boom.png")][0] == "internal"
 
 
+def test_a_dead_observer_is_restarted_and_hears_again(dirs):
+    home, folder = dirs
+    watcher = WatcherThread(home, folder).start()
+    watcher.watcher.observers.native.stop()  # as if an exception had killed watchdog's thread
+    deadline = time.time() + 30
+    while "observer_restart" not in watcher.events and time.time() < deadline:
+        time.sleep(0.05)
+    (folder / "heard.png").write_bytes(png_bytes(4))
+    result = wait_for(home / "library.db", 1, 0)
+    assert watcher.stop() == 0
+    assert result["evaluations"] == {str(folder / "heard.png"): 1}
+    assert watcher.events.count("observer_restart") == 1
+
+
+def test_a_thread_that_cannot_go_on_makes_the_daemon_exit_non_zero_and_status_say_so(dirs):
+    home, folder = dirs
+    watcher = WatcherThread(home, folder).start()
+
+    def fatal():
+        raise SystemExit("beyond any turn's guard")
+
+    watcher.watcher._check_folders = fatal
+    watcher.thread.join(30)
+    assert watcher.codes == [1]
+    status = _status(home)
+    assert status["state"] == "failed" and "the settler thread stopped" in status["error"]
+
+
 def test_status_says_starting_while_the_model_loads_then_lists_the_live_worker(dirs):
     import threading
 

@@ -72,6 +72,8 @@ class Watcher:
         self.failure: str | None = None
         self._db_backoff = Backoff("database")
         self._unwatchable: set[Path] = set()  # folders that could not be watched (said once)
+        self._settler: threading.Thread | None = None
+        self.settler_error: str | None = None
 
     @property
     def processed(self) -> int:
@@ -103,6 +105,12 @@ class Watcher:
         )
         if path is not None:
             self.safely(self.library.record_error, os.fsdecode(path), "internal", message)
+
+    def check_threads(self) -> None:
+        """Raise when the settler thread is gone (something no turn could catch): the daemon cannot go on
+        deaf, so it exits non-zero and `status` says why."""
+        if self._settler is not None and not self._settler.is_alive() and not self.stop_event.is_set():
+            raise RuntimeError(f"the settler thread stopped ({self.settler_error}); new files would never be queued")
 
     def lock_path(self) -> Path:
         """The one-watcher lock lives beside the library's database file (else in the run folder)."""
@@ -146,13 +154,17 @@ class Watcher:
         """Settler thread: move stable files into the durable queue; notice vanished/returned folders and
         dead observers. One turn's failure is logged and the next turn goes on."""
         interval = max(0.05, self.settings.debounce_s / 4)
-        while not self.stop_event.wait(interval):
-            self.heartbeat.beat("settler", processed=self.processed, polling=self.observers.polled())
-            try:
-                self._check_folders()
-                self._queue_ready()
-            except Exception as exc:  # noqa: BLE001 - the settler must not die
-                self.unexpected("settler", exc)
+        try:
+            while not self.stop_event.wait(interval):
+                self.heartbeat.beat("settler", processed=self.processed, polling=self.observers.polled())
+                try:
+                    self._check_folders()
+                    self._queue_ready()
+                except Exception as exc:  # noqa: BLE001 - the settler must not die
+                    self.unexpected("settler", exc)
+        except BaseException as exc:  # beyond any turn's guard: say it; the worker ends the daemon (exit 1)
+            self.settler_error = f"{type(exc).__name__}: {exc}"
+            log.error("the settler thread stopped: %s", self.settler_error, extra={"event": "thread_died"})
 
     def _queue_ready(self) -> None:
         if self._db_backoff.waiting():
@@ -239,7 +251,7 @@ class Watcher:
         if install_signals:
             signal.signal(signal.SIGINT, self.request_stop)
             signal.signal(signal.SIGTERM, self.request_stop)
-        settler = threading.Thread(target=self._settle, name="artimuse-settle", daemon=True)
+        settler = self._settler = threading.Thread(target=self._settle, name="artimuse-settle", daemon=True)
         try:
             self.heartbeat.beat("worker", force=True, state="starting")
             _ = self.worker.engine  # load the model before watching: errors surface now

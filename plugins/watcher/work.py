@@ -121,6 +121,7 @@ class Worker:
         watcher = self.watcher
         while not watcher.stop_event.is_set():
             watcher.heartbeat.beat("worker", processed=self.processed)
+            watcher.check_threads()
             try:
                 done = self.run_jobs("score") or self.run_jobs("critique")
             except Stopping:
