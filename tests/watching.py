@@ -238,3 +238,23 @@ def wait_for(db: Path, good: int, bad: int, timeout: float = 60, cap: float = 90
                 last, last_move = progress, time.time()
         time.sleep(0.25)
     raise AssertionError(f"timed out (nothing moved for {timeout:g} s): {counts(db) if db.exists() else 'no database'}")
+
+
+def status_of(home: Path) -> dict:
+    """What `artimuse status --json` says for this home."""
+    from artimuse_core.library import Library
+    from artimuse_watcher.daemon import read_status
+
+    with Library.at(home / "library.db") as library:
+        return read_status(library, home / STATUS)
+
+
+def status_command(home: Path) -> str:
+    """What `artimuse status` prints for this home (no colours)."""
+    from click.testing import CliRunner
+
+    from artimuse_cli.main import cli
+
+    result = CliRunner().invoke(cli, ["status"], env={"ARTIMUSE_HOME": str(home), "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    return result.output
