@@ -56,6 +56,7 @@ def test_an_exception_in_the_settler_is_logged_and_the_watcher_carries_on(dirs):
     assert watcher.events.count("internal_error") == 1
 
 
+@pytest.mark.slow  # the fast tier has one test of this fault's kind
 def test_an_exception_in_an_observer_callback_is_recorded_against_the_file(dirs):
     home, folder = dirs
     watcher = WatcherThread(home, folder).start()
@@ -77,6 +78,7 @@ def test_an_exception_in_an_observer_callback_is_recorded_against_the_file(dirs)
     assert result["error_kinds"][str(folder / "boom.png")][0] == "internal"
 
 
+@pytest.mark.slow  # the fast tier has one test of this fault's kind
 def test_a_dead_observer_is_restarted_and_hears_again(dirs):
     home, folder = dirs
     watcher = WatcherThread(home, folder).start()
@@ -218,6 +220,7 @@ def test_an_inotify_limit_at_schedule_time_falls_back_to_polling(dirs, monkeypat
     assert watcher.events.count("inotify_limit") == 1 and watcher.events.count("watching") == 1
 
 
+@pytest.mark.slow  # the fast tier has one test of this fault's kind
 def test_poll_watches_network_shares_by_polling(dirs):
     home, folder = dirs
     watcher = WatcherThread(home, folder, poll=True).start()

@@ -231,7 +231,7 @@ def wait_for(db: Path, good: int, bad: int, timeout: float = 60, cap: float = 90
         if db.exists():
             c = counts(db)
             if len(c["evaluations"]) >= good and len(c["errors"]) >= bad and c["pending"] == 0:
-                time.sleep(1.5)  # anything extra (a duplicate) would show up now
+                time.sleep(1.0)  # anything extra (a duplicate) would show up now
                 return counts(db)
             progress = (sum(c["evaluations"].values()), sum(c["errors"].values()), c["pending"], len(c["jobs"]))
             if progress != last:
