@@ -248,6 +248,13 @@ class Watcher:
         except AlreadyWatching as exc:
             log.error("%s", exc, extra={"event": "already_watching", "error": str(exc)})
             return 1
+        except OSError as exc:  # a read-only folder, a file system without locks: watch anyway, say so
+            log.warning(
+                "cannot take the one-watcher lock %s (%s): a second watcher on this library would not be refused",
+                lock.path,
+                exc.strerror or exc,
+                extra={"event": "lock_error", "error": str(exc)},
+            )
         if install_signals:
             signal.signal(signal.SIGINT, self.request_stop)
             signal.signal(signal.SIGTERM, self.request_stop)
