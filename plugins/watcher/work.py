@@ -24,6 +24,8 @@ from .logs import LOGGER as log
 if TYPE_CHECKING:
     from .daemon import Watcher
 
+#: How the door marks a result it could not write to the library (it goes on without the database).
+NOT_SAVED = "not saved in the library"
 #: Problems of the walk that mean the file went away before its turn (not an error).
 GONE = ("missing", "gone")
 #: Tries of one job before it is recorded as failed.
@@ -243,6 +245,9 @@ class Worker:
                 progress=self._progress,
                 on_step=self._on_step,
             ):
+                unsaved = [w for w in getattr(result, "warnings", None) or [] if w.startswith(NOT_SAVED)]
+                if unsaved:  # the door kept going without the database: not this job's fault, back off
+                    raise LibraryError(unsaved[0])
                 self.processed += 1
                 self._not_before.pop(mapping.get(result.path, -1), None)
                 _log(result)
