@@ -21,7 +21,6 @@ import os
 import threading
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
 
 from .checkpoints import resolve_checkpoint
 from .devices import choose_placement
@@ -29,8 +28,7 @@ from .engine import Engine, Weights, engine_for, load_weights
 from .loading import LoadedModel
 from .resources import MemoryEstimate
 from .spec import EngineSpec
-
-FileIdentity = tuple[tuple[str, int, int, int, int], ...]
+from .staleness import FileIdentity, adapter_folder, checkpoint_identity, file_identity
 
 
 @dataclass(frozen=True)
@@ -53,38 +51,6 @@ class _Entry:
     notes: list[str]
     adapter: str | None
     lock: threading.Lock  # one forward at a time on these weights, whichever engine runs it
-
-
-def file_identity(*folders: Path | None) -> FileIdentity:
-    """(name, size, mtime_ns, ctime_ns, inode) of every file in ``folders`` (symlinks followed, as the
-    Hugging Face cache's snapshot links are)."""
-    stamps = []
-    for folder in folders:
-        if folder is None or not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            try:
-                st = path.stat()
-            except OSError:
-                continue
-            if path.is_file():
-                stamps.append((str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-    return tuple(stamps)
-
-
-def checkpoint_identity(spec_or_model: EngineSpec | str | os.PathLike | None = None, **overrides) -> FileIdentity:
-    """The staleness rule, for hosts that decide cheaply whether to ask again (ComfyUI's IS_CHANGED): the
-    identity of the files of the spec's checkpoint and adapter."""
-    spec = EngineSpec.coerce(spec_or_model, **overrides)
-    return file_identity(resolve_checkpoint(spec.model).path, _adapter_folder(spec.adapter))
-
-
-def _adapter_folder(adapter: str | None) -> Path | None:
-    if not adapter:
-        return None
-    from .adapters import adapter_dir
-
-    return adapter_dir(adapter)
 
 
 _ENTRIES: dict[WeightsKey, _Entry] = {}
@@ -110,7 +76,7 @@ def get_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **ov
         placement.attn_implementation,
         spec.adapter,
     )
-    identity = file_identity(info.path, _adapter_folder(spec.adapter))
+    identity = file_identity(info.path, adapter_folder(spec.adapter))
     with _LOCK:  # one load at a time: two callers asking for the same weights share one copy
         entry = _ENTRIES.get(key)
         loaded: LoadedModel | None = entry.loaded() if entry is not None else None

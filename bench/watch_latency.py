@@ -76,8 +76,8 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         status = home / "run" / "watcher.json"
-        while not (status.exists() and json.loads(status.read_text())["pid"] == proc.pid):
-            time.sleep(0.05)
+        while not (status.exists() and json.loads(status.read_text()).get("state") == "running"):
+            time.sleep(0.05)  # "starting" while the model loads
         latencies = []
         for i in range(args.files):
             path = folder / f"single{i:03d}.png"

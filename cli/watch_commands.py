@@ -32,6 +32,13 @@ from .output import emit_json, printable, styled
     type=click.FloatRange(0.05),
     help="Seconds a file's size and mtime must stay unchanged before it is scored.",
 )
+@click.option(
+    "--poll",
+    is_flag=True,
+    help="Poll the folders for changes instead of using inotify: for network shares (SMB/NFS, where "
+    "inotify sees nothing written by other machines). Folders inotify cannot watch (its limit reached) are "
+    "polled anyway.",
+)
 @engine_options()
 @click.option("--json-logs", is_flag=True, help="One JSON object per log line (for log collectors).")
 @click.option("--verbose", "-v", is_flag=True, help="Also log ignored files.")
@@ -43,6 +50,7 @@ def watch(
     critique: bool,
     attributes: tuple[str, ...],
     debounce: float,
+    poll: bool,
     json_logs: bool,
     verbose: bool,
     print_service: bool,
@@ -53,12 +61,16 @@ def watch(
     Folders come from the arguments, else from `[[folders]]` in the config. Files are scored once complete
     (size and mtime stable for --debounce seconds); temp files, .part/.crdownload downloads, hidden files
     and non-images are ignored. Moves keep history, deletions mark images missing. Ctrl-C (or SIGTERM)
-    finishes the batch in progress and exits 0; a killed watcher resumes its unfinished jobs on restart.
+    stops within a token of a critique (a batch of scores finishes) and exits 0; a killed watcher resumes
+    its unfinished jobs on restart. One watcher per library: a second one exits 1 naming the first. A job
+    that keeps failing is retried alone 3 times, then recorded in `artimuse errors`. Network shares
+    (SMB/NFS) need --poll.
 
     \b
     Examples:
       artimuse watch ~/Exports
       artimuse watch ~/Exports/ai --category aigc --critique -a composition
+      artimuse watch /mnt/nas/photos --poll       # a network share
       artimuse watch --install-service            # start at login with the config's folders
     """
     from artimuse_core.categories import normalise_category
@@ -67,7 +79,7 @@ def watch(
     context = app()
     config = context.settings
     if print_service or install_service:
-        _service(folders, category, critique, attributes, config.sources, print_service)
+        _service(folders, category, critique, attributes, poll, config.sources, print_service)
         return
     fixed = normalise_category(category) if category else None
     chosen = tuple(resolve_attribute(a) for a in attributes) or (tuple(ATTRIBUTES) if critique else ())
@@ -90,6 +102,7 @@ def watch(
         max_new_tokens=config.spec.max_new_tokens,
         debounce_s=debounce,
         batch_size=config.spec.batch_size,
+        poll=poll,
     )
     watcher = Watcher(settings, context.library(), lambda: context.engine(config.spec))
     sys.exit(watcher.run())
@@ -100,6 +113,7 @@ def _service(
     category: str | None,
     critique: bool,
     attributes: tuple[str, ...],
+    poll: bool,
     sources: Any,
     print_only: bool,
 ) -> None:
@@ -111,6 +125,7 @@ def _service(
     args = [str(Path(f).expanduser().resolve()) for f in folders]
     args += ["--category", category] if category else []
     args += ["--critique"] if critique else []
+    args += ["--poll"] if poll else []
     for a in attributes:
         args += ["--attributes", a]
     for name, value in config.spec.to_dict().items():
@@ -144,15 +159,27 @@ def status(as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
-    state = (
-        styled("running", fg="green") + f" (pid {info['pid']})"
-        if info["running"]
-        else styled("not running", fg="yellow")
-        + (" (stale status file: it was killed)" if info["stale_status_file"] else "")
-    )
+    colours = {"running": "green", "starting": "cyan", "stuck": "red", "failed": "red", "killed": "yellow"}
+    state = styled(info["state"], fg=colours.get(info["state"], "yellow"))
+    if info["pid"] and info["state"] in ("running", "starting", "stuck"):
+        state += f" (pid {info['pid']})"
+    notes = {
+        "starting": " (loading the model)",
+        "stuck": " (alive, but a loop has not moved for over a minute)",
+        "killed": " (stale status file: it was killed)",
+    }
+    state += notes.get(info["state"], "")
+    if info["state"] == "failed":
+        state += f": {info.get('error')}"
     click.echo(f"watcher: {state}")
+    for worker in info["workers"]:
+        ages = ", ".join(f"{k} {v:.0f} s ago" for k, v in sorted(worker["beat_ages_s"].items()))
+        polled = f"; polling {', '.join(worker['polling'])}" if worker["polling"] else ""
+        click.echo(
+            f"worker: pid {worker['pid']} on {worker['host']}, {worker['processed']} file(s); beats: {ages}{polled}"
+        )
     if info["folders"]:
-        click.echo("folders: " + ", ".join(info["folders"]))
+        click.echo("folders: " + ", ".join(printable(f) for f in info["folders"]))
     queue = info["queue"]
     click.echo(f"queue: {queue.get('score', 0)} to score, {queue.get('critique', 0)} to critique")
     last = info["last_processed"]

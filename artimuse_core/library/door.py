@@ -67,6 +67,7 @@ def ingest(
     progress: Progress | None = None,
     flush_every: int | None = None,
     jobs: Mapping[str, int] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Iterator[ScoreResult]:
     """Score ``sources`` (image files) into ``library`` (``None``: score without recording), one result each.
 
@@ -79,11 +80,13 @@ def ingest(
         max_new_tokens: longest critique in tokens; None uses the engine's spec.
         queue_critiques: queue the critiques as watcher jobs instead of writing them now.
         problems: (path, kind, message) of inputs that never became files (missing, outside...):
-            recorded as errors and yielded as failed results first.
+            recorded as errors (ending their ``jobs``) and yielded as failed results first.
         folders: (folder, category) pairs for the category rule instead of the config's ``[[folders]]``.
         progress: called with the number of files finished, as they finish.
         flush_every: scored files per library transaction (default: the engine's batch size).
         jobs: absolute path -> watcher job id, each completed in the transaction of its file's result.
+        on_step: ``Engine.evaluate``'s per-token hook for the critiques written now; an exception from it
+            stops the run (the watcher's clean stop): files already recorded stay, the rest are not.
 
     Raises:
         InvalidValue: an unknown category or attribute.
@@ -99,7 +102,7 @@ def ingest(
     for path, kind, message in problems:
         result = ScoreResult(str(path), error=message, error_kind=kind, provenance=provenance)
         if library is not None:
-            _record_outcome(library, result, None)
+            _record_outcome(library, result, jobs.get(str(path)))
         _tick(progress)
         yield result
     if not sources:
@@ -178,6 +181,7 @@ def ingest(
         critique=() if queue_critiques else attributes,
         max_new_tokens=tokens,
         progress=progress,
+        on_step=on_step,
     ):
         job_id = jobs.get(result.path)
         if not result.ok:
@@ -209,14 +213,17 @@ def ingest(
     yield from _critique_cached(engine, library, to_critique, attributes, tokens, progress)
 
 
-def critique_jobs(engine: Any, library: Library, jobs: Iterable[JobRecord]) -> Iterator[ScoreResult]:
+def critique_jobs(
+    engine: Any, library: Library, jobs: Iterable[JobRecord], on_step: Callable[[int, int], None] | None = None
+) -> Iterator[ScoreResult]:
     """Run queued critique jobs (``queue_critiques``), each stored with its evaluation and completed in that
     transaction; yields the evaluation's result with its critiques (or the failure) per job, lazily, so a
-    caller may stop between jobs."""
+    caller may stop between jobs. ``on_step`` (per generated token) may raise to stop inside a job, which
+    then stays pending."""
     for job in jobs:
         attributes = job.options.get("attributes") or ()
         tokens = job.options.get("max_new_tokens") or _spec_value(engine, "max_new_tokens")
-        results = engine.critique([job.path], attributes, max_new_tokens=tokens)
+        results = engine.critique([job.path], attributes, max_new_tokens=tokens, on_step=on_step)
         failed = [r for r in results if not r.ok]
         if failed:
             result = ScoreResult(
@@ -262,6 +269,7 @@ def _evaluate(
     critique: Sequence[str],
     max_new_tokens: int,
     progress: Progress | None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Iterator[ScoreResult]:
     """The door's one engine call: score, optional category and optional critiques of each source, in
     input order, from one decode and one vision-tower pass per image (``Engine.evaluate``)."""
@@ -273,6 +281,7 @@ def _evaluate(
         critique=critique,
         max_new_tokens=max_new_tokens,
         progress=progress,
+        on_step=on_step,
     )
 
 

@@ -75,10 +75,14 @@ class Jobs(LibrarySession):
 
         self._run(write)
 
-    def count_attempt(self, job_ids: Iterable[int]) -> None:
-        """One more try of these jobs."""
+    def count_attempt(self, job_ids: Iterable[int], by: int = 1, error: str | None = None) -> None:
+        """One more try of these jobs (``by=-1`` gives back a try that was interrupted on purpose);
+        ``error`` keeps why the last try failed, for the message when the watcher gives up on a job."""
         ids = list(job_ids)
-        self._run(lambda c: c.execute(update(jobs).where(jobs.c.id.in_(ids)).values(attempts=jobs.c.attempts + 1)))
+        values: dict[str, Any] = {"attempts": func.max(jobs.c.attempts + by, 0)}
+        if error is not None:
+            values["error"] = error
+        self._run(lambda c: c.execute(update(jobs).where(jobs.c.id.in_(ids)).values(**values)))
 
     def queue_length(self) -> dict[str, int]:
         """Pending jobs per kind: {"score": n, "critique": m} (kinds with none are absent)."""

@@ -1,33 +1,40 @@
-"""The watcher: a real watchdog observer feeds a stability tracker; settled files become durable jobs in
-the library; one worker (the only thread that touches the model) scores jobs in batches, then critiques.
+"""The watcher: watchdog observers feed a stability tracker; settled files become durable jobs in the
+library; one worker (the only thread that touches the model) scores jobs in batches, then critiques.
 
 Crash safety comes from the job table: a job is written before its file is processed and completed in the
 transaction that stores its results, so after ``kill -9`` a restart finds exactly the unfinished jobs
-(run first), and the start-up scan finds files that changed while nothing was watching.
+(run first), and the start-up scan finds files that changed while nothing was watching. Every try of a job
+is counted (``jobs.attempts``) before it runs, so a job that crashes the process or keeps raising is retried
+alone, with backoff, ``MAX_ATTEMPTS`` times, then recorded as failed: it never blocks the queue.
+
+No thread dies silently: each loop turn and each observer callback is guarded (the error is logged and
+recorded against its file; the loop goes on); a failing database backs off exponentially with one log
+line per step. When the daemon cannot go on (the model does not load, a loop breaks), it exits non-zero and
+its heartbeat says ``failed`` with the reason (`artimuse status`).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import threading
-import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
+from typing import Any
 
 from artimuse_core.config import paths as artimuse_paths
-from artimuse_core.errors import ArtiMuseError
-from artimuse_core.library import Library, critique_jobs, ingest
+from artimuse_core.errors import ArtiMuseError, LibraryError
+from artimuse_core.library import Library
+from artimuse_core.paths import display_path
 from artimuse_core.spec import default_of
 
+from .events import Events
+from .heartbeat import Heartbeat, LibraryLock
 from .logs import LOGGER as log
+from .observing import Observers
 from .tracker import StabilityTracker, should_watch
+from .work import Backoff, Stopping, Worker
 
 
 @dataclass
@@ -39,124 +46,104 @@ class WatcherSettings:
     debounce_s: float = 1.0
     flush_after_s: float = 0.3
     batch_size: int = default_of("batch_size")
+    poll: bool = False  # --poll: poll every folder (network shares) instead of inotify
+    retry_after_s: float = 2.0  # a failed job waits retry_after_s * 2**(attempts-1), at most 60 s
     status_file: Path = field(default_factory=lambda: artimuse_paths().run_dir / "watcher.json")
-
-
-class _Events(FileSystemEventHandler):
-    """Observer callbacks: cheap bookkeeping only; the model never runs on this thread."""
-
-    def __init__(self, watcher: Watcher, root: Path):
-        self.watcher, self.root = watcher, root
-
-    def _candidate(self, path: str) -> None:
-        candidate = Path(path)
-        ok, reason = should_watch(candidate, self.root)
-        if ok:
-            self.watcher.tracker.touch(candidate)
-        else:
-            log.debug("ignored %s: %s", path, reason, extra={"event": "ignored", "path": path})
-
-    def on_created(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
-            self.watcher.scan(Path(event.src_path), self.root)
-        else:
-            self._candidate(event.src_path)
-
-    def on_modified(self, event: FileSystemEvent) -> None:
-        if not event.is_directory:
-            self._candidate(event.src_path)
-
-    def on_closed(self, event: FileSystemEvent) -> None:
-        self._candidate(event.src_path)
-
-    def on_moved(self, event: FileSystemEvent) -> None:
-        source, destination = Path(event.src_path), Path(event.dest_path)
-        inside_root = should_watch(destination, self.root)[0] if not event.is_directory else True
-        try:
-            destination.relative_to(self.root)
-        except ValueError:
-            inside_root = False
-        if event.is_directory:
-            self.watcher.safely(self.watcher.library.mark_missing_under, source)
-            if inside_root:
-                self.watcher.scan(destination, self.root)
-            return
-        self.watcher.tracker.forget(source)
-        if inside_root:
-            moved = self.watcher.safely(self.watcher.library.move, source, destination)
-            if moved:
-                log.info(
-                    "moved %s -> %s (history kept)",
-                    source,
-                    destination,
-                    extra={"event": "moved", "path": str(destination)},
-                )
-            self._candidate(event.dest_path)
-        else:
-            self.watcher.safely(self.watcher.library.mark_missing, source)
-
-    def on_deleted(self, event: FileSystemEvent) -> None:
-        path = Path(event.src_path)
-        self.watcher.tracker.forget(path)
-        if event.is_directory:
-            self.watcher.safely(self.watcher.library.mark_missing_under, path)
-        elif self.watcher.safely(self.watcher.library.mark_missing, path):
-            log.info("deleted %s: marked missing", path, extra={"event": "missing", "path": str(path)})
 
 
 class Watcher:
     """Watches ``settings.folders`` and scores settled files into ``library`` through the library door.
 
-    ``engine_factory`` builds the engine once, on first need (the model loads in the worker, never on the
-    observer thread); tests and hosts pass their own (``lambda: FakeEngine()``).
+    ``engine_factory`` builds the engine on first need (the model loads in the worker, never on the observer
+    thread), and again when the checkpoint's files change on disk (the engine cache's staleness rule,
+    ``engine_cache.checkpoint_identity``); tests and hosts pass their own (``lambda: FakeEngine()``).
     """
 
-    def __init__(self, settings: WatcherSettings, library: Library, engine_factory: Callable):
+    def __init__(self, settings: WatcherSettings, library: Library, engine_factory: Callable[[], Any]):
         self.settings = settings
         self.library = library
-        self._engine_factory = engine_factory
-        self._engine = None
         self.tracker = StabilityTracker(settings.debounce_s)
         self.stop_event = threading.Event()
         self.work_event = threading.Event()
-        self._observer = None
-        self._watched: dict[Path, object] = {}
-        self.processed = 0
+        self.observers = Observers(poll_all=settings.poll)
+        self.handlers: dict[Path, Events] = {}
+        self.heartbeat = Heartbeat(settings.status_file, [str(f) for f, _ in settings.folders])
+        self.worker = Worker(self, engine_factory)
+        self.failure: str | None = None
+        self._db_backoff = Backoff("database")
+        self._unwatchable: set[Path] = set()  # folders that could not be watched (said once)
+        self._settler: threading.Thread | None = None
+        self.settler_error: str | None = None
+
+    @property
+    def processed(self) -> int:
+        return self.worker.processed
 
     # ----------------------------------------------------------------------------------- plumbing
-    @property
-    def engine(self):
-        if self._engine is None:
-            self._engine = self._engine_factory()  # once per process
-        return self._engine
-
-    def safely(self, func, *args):
-        """Library calls from the observer/settler threads: a locked or full database is logged, not fatal."""
+    def safely(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Library calls from the observer/settler threads: a locked or full database is logged (one line
+        per backoff step, not per call) and gives None."""
         try:
-            return func(*args)
+            result = func(*args)
         except ArtiMuseError as exc:
-            log.error("%s", exc, extra={"event": "library_error", "error": str(exc)})
+            self._db_backoff.failed(exc)
             return None
+        self._db_backoff.ok()
+        return result
+
+    def unexpected(self, where: str, exc: BaseException, path: Any = None) -> None:
+        """Any exception nobody expected: logged with its traceback, recorded against ``path`` (when there is
+        one) as an ``internal`` error, and the calling thread carries on."""
+        shown = display_path(path) if path is not None else None
+        message = f"unexpected {type(exc).__name__} in the {where}: {exc}"
+        log.error(
+            "%s%s\n%s",
+            message,
+            f" ({shown})" if shown else "",
+            "".join(traceback.format_exception(exc)).rstrip(),
+            extra={"event": "internal_error", "path": shown, "error": message},
+        )
+        if path is not None:
+            self.safely(self.library.record_error, os.fsdecode(path), "internal", message)
+
+    def check_threads(self) -> None:
+        """Raise when the settler thread is gone (something no turn could catch): the daemon cannot go on
+        deaf, so it exits non-zero and `status` says why."""
+        if self._settler is not None and not self._settler.is_alive() and not self.stop_event.is_set():
+            raise RuntimeError(f"the settler thread stopped ({self.settler_error}); new files would never be queued")
+
+    def lock_path(self) -> Path:
+        """The one-watcher lock lives beside the library's database file (else in the run folder)."""
+        url = str(self.library.url)
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            database = Path(url[len("sqlite:///") :])
+            return database.with_name(database.name + ".watch.lock")
+        return self.settings.status_file.with_name("watcher.lock")
 
     # ----------------------------------------------------------------------------------- discovery
     def scan(self, directory: Path, root: Path) -> int:
-        """Start-up catch-up (and folders moved in): queue files new or changed since the library saw them."""
+        """Start-up catch-up (and folders moved in): queue files new or changed since the library saw them.
+        Files already settling keep their clock (a rescan never restarts the debounce)."""
         known = self.safely(self.library.known_files, directory) or {}
         queued = 0
         for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in filenames:
                 path = Path(dirpath) / name
-                if not should_watch(path, root)[0]:
-                    continue
                 try:
+                    if not should_watch(path, root)[0]:
+                        continue
                     stat = path.stat()
-                except OSError:
+                except FileNotFoundError:
+                    continue
+                except (OSError, RuntimeError):  # a symlink loop, a permission problem: that file's error
+                    self.tracker.add(path)
+                    queued += 1
                     continue
                 seen = known.pop(str(path), None)
                 if seen and (seen.size, seen.mtime) == (stat.st_size, stat.st_mtime) and not seen.missing:
                     continue
-                self.tracker.touch(path)
+                self.tracker.add(path)
                 queued += 1
         for gone, record in known.items():  # in the library, no longer on disk
             if not record.missing and not Path(gone).exists():
@@ -164,206 +151,157 @@ class Watcher:
         return queued
 
     def _settle(self) -> None:
-        """Settler thread: move stable files into the durable queue; notice vanished/returned folders."""
+        """Settler thread: move stable files into the durable queue; notice vanished/returned folders and
+        dead observers. One turn's failure is logged and the next turn goes on."""
         interval = max(0.05, self.settings.debounce_s / 4)
-        while not self.stop_event.wait(interval):
-            self._check_folders()
-            for path, size, mtime in self.tracker.ready():
-                options = (
-                    {"critique": list(self.settings.critique), "max_new_tokens": self.settings.max_new_tokens}
-                    if self.settings.critique
-                    else None
-                )
+        try:
+            while not self.stop_event.wait(interval):
+                self.heartbeat.beat("settler", processed=self.processed, polling=self.observers.polled())
+                try:
+                    self._check_folders()
+                    self._queue_ready()
+                except Exception as exc:  # noqa: BLE001 - the settler must not die
+                    self.unexpected("settler", exc)
+        except BaseException as exc:  # beyond any turn's guard: say it; the worker ends the daemon (exit 1)
+            self.settler_error = f"{type(exc).__name__}: {exc}"
+            log.error("the settler thread stopped: %s", self.settler_error, extra={"event": "thread_died"})
+
+    def _queue_ready(self) -> None:
+        if self._db_backoff.waiting():
+            return  # the database failed lately: files stay in the tracker until the backoff step ends
+        options = (
+            {"critique": list(self.settings.critique), "max_new_tokens": self.settings.max_new_tokens}
+            if self.settings.critique
+            else None
+        )
+        for path, size, mtime in self.tracker.ready():
+            try:
                 queued = self.safely(self.library.enqueue, str(path), size, mtime, "score", options)
-                if queued is None:
-                    self.tracker.touch(path)  # library unavailable: try again later
-                elif queued:
-                    self.work_event.set()
+            except Exception as exc:  # noqa: BLE001 - one file's problem, not the settler's
+                self.unexpected("settler", exc, path)
+                continue
+            if queued is None:
+                self.tracker.add(path)  # library unavailable: try again after the backoff
+            elif queued:
+                self.work_event.set()
 
     def _check_folders(self) -> None:
         for folder, _ in self.settings.folders:
-            watching = folder in self._watched
+            watching = folder in self.observers.watches
             exists = folder.is_dir()
             if watching and not exists:
                 log.warning(
                     "folder %s vanished; waiting for it to come back",
-                    folder,
-                    extra={"event": "folder_vanished", "folder": str(folder)},
+                    display_path(folder),
+                    extra={"event": "folder_vanished", "folder": display_path(folder)},
                 )
-                try:
-                    self._observer.unschedule(self._watched.pop(folder))
-                except (KeyError, ValueError, OSError):
-                    self._watched.pop(folder, None)
+                self.observers.unschedule(folder)
             elif not watching and exists:
-                self._schedule(folder)
-                queued = self.scan(folder, folder)
-                log.info(
-                    "watching %s (%d file(s) to check)",
-                    folder,
-                    queued,
-                    extra={"event": "watching", "folder": str(folder), "count": queued},
-                )
+                self._watch(folder)
+        self.observers.verify(self.handlers)
+        dead = self.observers.dead()
+        if dead:
+            log.error("the %s observer stopped; restarting it", dead[0], extra={"event": "observer_restart"})
+            self.observers.stop()
+            self.observers = Observers(poll_all=self.settings.poll)
+            self.observers.start()
 
-    def _schedule(self, folder: Path) -> None:
+    def _watch(self, folder: Path) -> None:
+        handler = self.handlers.setdefault(folder, Events(self, folder))
         try:
-            self._watched[folder] = self._observer.schedule(_Events(self, folder), str(folder), recursive=True)
+            self.observers.schedule(folder, handler)
         except OSError as exc:
-            log.error("cannot watch %s: %s", folder, exc, extra={"event": "watch_error", "folder": str(folder)})
-
-    # ----------------------------------------------------------------------------------- work
-    def _process_scores(self) -> int:
-        jobs = self.safely(self.library.pending_jobs, "score", self.settings.batch_size)
-        if jobs and len(jobs) < self.settings.batch_size and len(self.tracker) and self.settings.flush_after_s > 0:
-            time.sleep(self.settings.flush_after_s)  # more files are settling: let the batch fill
-            jobs = self.safely(self.library.pending_jobs, "score", self.settings.batch_size)
-        if not jobs:
-            return 0
-        # Jobs queued by an earlier run may ask for other critiques: one door call per request.
-        by_request: dict[tuple[tuple[str, ...], int], dict[str, int]] = {}
-        for job in jobs:
-            request = (
-                tuple(job.options.get("critique") or ()),
-                job.options.get("max_new_tokens") or self.settings.max_new_tokens,
-            )
-            mapping = by_request.setdefault(request, {})
-            if job.path in mapping:  # the file changed again before its first job ran: one score will do
-                self.library.finish_jobs([mapping[job.path]], "done", "superseded by a newer version")
-            mapping[job.path] = job.id
-        for (attributes, max_new_tokens), mapping in by_request.items():
-            for result in ingest(
-                self.engine,
-                self.library,
-                list(mapping),
-                category=self.settings.category,
-                critique=attributes,
-                max_new_tokens=max_new_tokens,
-                queue_critiques=True,
-                folders=self.settings.folders,
-                jobs=mapping,
-            ):
-                self.processed += 1
-                self._log(result)
-        return len(jobs)
-
-    def _log(self, result) -> None:
-        extra = {
-            "event": result.status,
-            "path": result.path,
-            "score": result.score,
-            "category": result.category,
-            "error": result.error,
-        }
-        if result.status == "scored":
-            suffix = "?" if result.category_source == "predicted" else ""
-            log.info(
-                "scored %.2f ± %.2f %s (%s%s)",
-                result.score,
-                result.std,
-                result.path,
-                result.category,
-                suffix,
-                extra=extra,
-            )
-        elif result.status == "failed":
-            log.warning("error %s", result.error, extra=extra)
-        else:
-            log.info("%s %s", result.status, result.path, extra=extra)
-
-    def _process_critiques(self) -> int:
-        jobs = self.safely(self.library.pending_jobs, "critique", self.settings.batch_size)
-        if not jobs:
-            return 0
-        for result in critique_jobs(self.engine, self.library, jobs):  # one job (image) at a time
-            if result.ok:
-                log.info("critiqued %s", result.path, extra={"event": "critiqued", "path": result.path})
-            else:
-                log.warning(
-                    "error %s", result.error, extra={"event": result.status, "path": result.path, "error": result.error}
+            if folder not in self._unwatchable:
+                log.error(
+                    "cannot watch %s: %s",
+                    display_path(folder),
+                    exc,
+                    extra={"event": "watch_error", "folder": display_path(folder)},
                 )
-            if self.stop_event.is_set() or (self.safely(self.library.queue_length) or {}).get("score"):
-                break  # scores of new files go first
-        return len(jobs)
+                self._unwatchable.add(folder)
+            return
+        self._unwatchable.discard(folder)
+        queued = self.scan(folder, folder)
+        log.info(
+            "watching %s (%d file(s) to check)",
+            display_path(folder),
+            queued,
+            extra={"event": "watching", "folder": display_path(folder), "count": queued},
+        )
 
-    def _write_status(self) -> None:
-        status = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_at": time.time(),
-            "folders": [str(f) for f, _ in self.settings.folders],
-        }
-        self.settings.status_file.parent.mkdir(parents=True, exist_ok=True)
-        # Written aside and renamed into place: a reader (`artimuse status`) never sees a half-written file.
-        partial = self.settings.status_file.with_name(self.settings.status_file.name + ".partial")
-        partial.write_text(json.dumps(status))
-        os.replace(partial, self.settings.status_file)
-
-    def request_stop(self, *_args) -> None:
+    # ----------------------------------------------------------------------------------- life
+    def request_stop(self, *_args: Any) -> None:
         self.stop_event.set()
         self.work_event.set()
 
     def run(self, install_signals: bool = True) -> int:
-        """Watch until SIGINT/SIGTERM: the batch in progress finishes and commits, then exit 0."""
+        """Watch until SIGINT/SIGTERM, then exit 0: a critique in progress stops at its next token (its job
+        stays pending and resumes next time); a batch of scores finishes and commits. Exits 1 when another
+        watcher holds this library, when the model cannot load, or when a loop breaks (status: failed)."""
+        import signal
+
+        from .heartbeat import AlreadyWatching
+
+        lock = LibraryLock(self.lock_path())
+        try:
+            lock.acquire()
+        except AlreadyWatching as exc:
+            log.error("%s", exc, extra={"event": "already_watching", "error": str(exc)})
+            return 1
+        except OSError as exc:  # a read-only folder, a file system without locks: watch anyway, say so
+            log.warning(
+                "cannot take the one-watcher lock %s (%s): a second watcher on this library would not be refused",
+                lock.path,
+                exc.strerror or exc,
+                extra={"event": "lock_error", "error": str(exc)},
+            )
         if install_signals:
             signal.signal(signal.SIGINT, self.request_stop)
             signal.signal(signal.SIGTERM, self.request_stop)
-        _ = self.engine  # load the model before watching: errors surface now
-        self._observer = Observer()
-        self._observer.start()
-        self._write_status()
-        pending = self.safely(self.library.queue_length) or {}
-        if pending:
-            log.info(
-                "resuming %d unfinished job(s) first",
-                sum(pending.values()),
-                extra={"event": "resume", "queue": pending},
-            )
-        self._check_folders()
-        settler = threading.Thread(target=self._settle, name="artimuse-settle", daemon=True)
-        settler.start()
-        backoff = 1.0
+        settler = self._settler = threading.Thread(target=self._settle, name="artimuse-settle", daemon=True)
         try:
-            while not self.stop_event.is_set():
-                try:
-                    done = self._process_scores() or self._process_critiques()
-                    backoff = 1.0
-                except ArtiMuseError as exc:  # locked or full database: report, wait, retry
-                    log.error("%s; retrying in %.0f s", exc, backoff, extra={"event": "retry", "error": str(exc)})
-                    self.stop_event.wait(backoff)
-                    backoff = min(backoff * 2, 60)
-                    continue
-                if not done:
-                    self.work_event.wait(0.5)
-                    self.work_event.clear()
+            self.heartbeat.beat("worker", force=True, state="starting")
+            _ = self.worker.engine  # load the model before watching: errors surface now
+            self.observers.start()
+            pending = self.safely(self.library.queue_length) or {}
+            if pending:
+                log.info(
+                    "resuming %d unfinished job(s) first",
+                    sum(pending.values()),
+                    extra={"event": "resume", "queue": pending},
+                )
+            self._check_folders()
+            self.heartbeat.beat("worker", force=True, state="running", polling=self.observers.polled())
+            settler.start()
+            self.worker.loop()
+        except Stopping:
+            pass
+        except BaseException as exc:  # the daemon cannot go on: say so where `status` looks, exit non-zero
+            if isinstance(exc, KeyboardInterrupt):
+                self.request_stop()
+            else:
+                self.failure = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ArtiMuseError) else str(exc)
+                log.error("watcher failed: %s", self.failure, extra={"event": "failed", "error": self.failure})
         finally:
             self.stop_event.set()
-            self._observer.stop()
-            self._observer.join(timeout=5)
-            settler.join(timeout=5)
-            try:
-                self.settings.status_file.unlink()
-            except FileNotFoundError:
-                pass
+            self.observers.stop()
+            if settler.is_alive():
+                settler.join(timeout=5)
+            if self.failure:
+                self.heartbeat.beat("worker", force=True, state="failed", error=self.failure)
+            else:
+                self.heartbeat.remove()
+            lock.release()
             log.info("stopped after %d file(s)", self.processed, extra={"event": "stopped", "count": self.processed})
-        return 0
+        return 1 if self.failure else 0
 
 
 def read_status(library: Library, status_file: Path | None = None) -> dict:
-    """What `artimuse status` shows: is a watcher running, on what, how far behind, what went wrong."""
-    status_file = status_file or artimuse_paths().run_dir / "watcher.json"
-    info: dict = {"running": False, "pid": None, "folders": [], "stale_status_file": False}
-    if status_file.is_file():
-        try:
-            data = json.loads(status_file.read_text())
-            alive = _alive(data["pid"]) if data.get("host") == socket.gethostname() else None
-            info.update(
-                running=bool(alive),
-                pid=data["pid"],
-                folders=data.get("folders", []),
-                started_at=data.get("started_at"),
-                stale_status_file=alive is False,
-            )
-        except (OSError, ValueError, KeyError):
-            info["stale_status_file"] = True
+    """What `artimuse status` shows: the watcher's state from its heartbeat (starting, running, stuck,
+    failed, killed, not running), its live workers, how far behind it is, what went wrong."""
+    from .heartbeat import read_heartbeat
+
+    info = read_heartbeat(status_file or artimuse_paths().run_dir / "watcher.json")
     info["queue"] = library.queue_length()
     last = library.last_processed()
     info["last_processed"] = last.to_dict() if last else None
@@ -371,11 +309,4 @@ def read_status(library: Library, status_file: Path | None = None) -> dict:
     return info
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+__all__ = ["LibraryError", "Watcher", "WatcherSettings", "read_status"]

@@ -1,6 +1,9 @@
 """Which files are complete: a file is ready once its size and mtime have not changed for the debounce
-interval. Exports written as temp-then-rename, browser .part/.crdownload files, hidden files and non-image
-names never become candidates; symlinks are not followed out of the watched folders."""
+interval. An empty file is ready too (the door records it once as "empty file (0 bytes)"; if it grows
+later, the new version is queued and scored); a file that cannot be examined (a symlink loop, no
+permission, a dangling link) is ready at once, so the door records its error instead of it waiting for
+ever. Exports written as temp-then-rename, browser .part/.crdownload files, hidden files and non-image names
+never become candidates; symlinks are not followed out of the watched folders."""
 
 from __future__ import annotations
 
@@ -31,8 +34,11 @@ def should_watch(path: Path, root: Path) -> tuple[bool, str]:
         return False, "hidden"
     if not is_image_name(path):
         return False, "not an image name (temp, partial download or other file)"
-    if path.is_symlink() and not inside(path, root):
-        return False, "symlink pointing outside the watched folder"
+    try:
+        if path.is_symlink() and not inside(path, root):
+            return False, "symlink pointing outside the watched folder"
+    except (OSError, RuntimeError):  # a symlink loop: the door records it as that file's error
+        return True, ""
     return True, ""
 
 
@@ -47,6 +53,11 @@ class StabilityTracker:
     def touch(self, path: Path) -> None:
         with self._lock:
             self._files[path] = None  # re-examined from scratch at the next poll
+
+    def add(self, path: Path) -> None:
+        """Like ``touch`` for a scan: a file already settling keeps its clock."""
+        with self._lock:
+            self._files.setdefault(path, None)
 
     def forget(self, path: Path) -> None:
         with self._lock:
@@ -67,8 +78,12 @@ class StabilityTracker:
                 stat = os.stat(path)
             except FileNotFoundError:
                 self.forget(path)  # deleted or renamed away (temp-then-rename): the new name has its own event
+                if os.path.islink(path):  # a dangling symlink: the door says so (once per version)
+                    done.append((path, 0, 0.0))
                 continue
             except OSError:
+                self.forget(path)
+                done.append((path, 0, 0.0))  # unexaminable: the door says why (once per version)
                 continue
             with self._lock:
                 if path not in self._files:
@@ -78,7 +93,7 @@ class StabilityTracker:
                     continue
                 if seen is None or (seen.size, seen.mtime) != (stat.st_size, stat.st_mtime):
                     self._files[path] = _Seen(stat.st_size, stat.st_mtime, now)
-                elif now - seen.stable_since >= self.debounce_s and stat.st_size > 0:
+                elif now - seen.stable_since >= self.debounce_s:
                     del self._files[path]
                     done.append((path, stat.st_size, stat.st_mtime))
         return done
