@@ -15,7 +15,7 @@ from artimuse_core.prompts import ATTRIBUTES
 from artimuse_core.results import ScoreResult
 
 from .context import app
-from .options import Failure, category_option, engine_options, flagify, json_option
+from .options import Failure, category_option, engine_options, flagify, json_option, xmp_options
 from .output import FORMATS, emit_json, emit_jsonl, emit_rows, secho
 
 SCORE_COLUMNS = ["path", "score", "std", "category", "status", "error"]
@@ -62,6 +62,13 @@ def checked_category(category: str | None) -> str | None:
 @json_option
 @click.option("--distribution", is_flag=True, help="Include the 101-way score distribution (json, jsonl, csv).")
 @click.option("--probs", "distribution_alias", is_flag=True, hidden=True, help="Old name of --distribution.")
+@click.option(
+    "--xmp",
+    "write_xmp",
+    is_flag=True,
+    help="Also write each score into the image's XMP sidecar (see `artimuse xmp write --help`; needs the xmp extra).",
+)
+@xmp_options
 def score(
     paths: tuple[str, ...],
     category: str | None,
@@ -71,6 +78,7 @@ def score(
     as_json: bool,
     distribution: bool,
     distribution_alias: bool,
+    write_xmp: bool,
 ) -> None:
     """Score images: files, folders (walked recursively) or glob patterns.
 
@@ -83,8 +91,11 @@ def score(
     json, jsonl and csv also list passed-over files as rows (status passed_over, the reason in error).
     Nothing to score: the summary says so and no model is loaded.
 
+    --xmp also writes each score into the image's XMP sidecar after the library recorded it (settings as
+    for `artimuse xmp write`); a sidecar that cannot be written is that file's error and the run goes on.
+
     Exit code 0 when every image scored (or was passed over), 1 when any failed (still listed, with their
-    error), 2 when nothing could run (bad model, bad option).
+    error; or its XMP could not be written), 2 when nothing could run (bad model, bad option).
 
     \b
     Examples:
@@ -103,6 +114,12 @@ def score(
     collected = collect_images(list(paths))
     passed_over = [passed_over_row(p) for p in collected.passed_over]
     rows: list[dict[str, Any]] = []
+    results: list[ScoreResult] = []
+    library = None
+    if write_xmp:
+        from .xmp_commands import check_xmp
+
+        check_xmp()  # a missing extra or settings that do not fit: said before any model loads
     if collected.files or collected.problems:
         library = context.library() if save else None
         engine = context.engine() if collected.files else None  # nothing to score: no model to load
@@ -118,6 +135,7 @@ def score(
                 progress=bar.update,
             ):
                 row = result.to_dict(distribution=with_distribution)
+                results.append(result)
                 if fmt == "jsonl":
                     emit_jsonl(printable(row))
                 rows.append(row)
@@ -140,9 +158,17 @@ def score(
         for warning in row.get("warnings") or ():
             click.echo(f"warning: {display_path(row['path'])}: {flagify(warning)}", err=True)
     click.echo(run_summary(collected, rows), err=True)
+    xmp_failed = 0
+    if write_xmp:
+        from .xmp_commands import write_after_scoring
+
+        counts = write_after_scoring(library, results, context.settings, echo=lambda m: click.echo(m, err=True))
+        click.echo(counts.summary(), err=True)
+        xmp_failed = sum(counts.failed.values())
     failed = sum(1 for r in rows if r["status"] == "failed")
     if failed:
         click.echo(f"{failed} of {len(rows)} image(s) failed", err=True)
+    if failed or xmp_failed:
         sys.exit(1)
 
 

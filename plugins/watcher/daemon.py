@@ -40,6 +40,8 @@ class WatcherSettings:
     flush_after_s: float = 0.3
     batch_size: int = default_of("batch_size")
     status_file: Path = field(default_factory=lambda: artimuse_paths().run_dir / "watcher.json")
+    # Called with each door call's results once the library recorded them (``watch --xmp`` writes sidecars).
+    after_scoring: Callable[[list], object] | None = None
 
 
 class _Events(FileSystemEventHandler):
@@ -230,6 +232,7 @@ class Watcher:
                 self.library.finish_jobs([mapping[job.path]], "done", "superseded by a newer version")
             mapping[job.path] = job.id
         for (attributes, max_new_tokens), mapping in by_request.items():
+            recorded = []
             for result in ingest(
                 self.engine,
                 self.library,
@@ -243,6 +246,9 @@ class Watcher:
             ):
                 self.processed += 1
                 self._log(result)
+                recorded.append(result)
+            if self.settings.after_scoring:
+                self.safely(self.settings.after_scoring, recorded)
         return len(jobs)
 
     def _log(self, result) -> None:
