@@ -173,6 +173,6 @@ class XmpSettings:
         if self.label not in (None, "category", "pick"):
             raise InvalidValue(f"xmp_label must be None, 'category' or 'pick', not {self.label!r}")
         if self.label == "pick" and self.rating.pick_at is None:
-            raise InvalidValue("xmp_label 'pick' needs pick_at (the score or percentile that makes a pick)")
+            raise InvalidValue("xmp_label 'pick' needs the pick_at setting (the score or percentile that makes a pick)")
         if self.retries < 0 or self.lower_bound_k < 0:
             raise InvalidValue("xmp retries and lower_bound_k must not be negative")
