@@ -292,6 +292,7 @@ def test_ratings_import_stores_every_source_and_counts_the_rest(tmp_path, run, f
     ]
     assert [Path(r.path).name for r in library.ratings(sources=["exif"])] == ["IMG_4.jpg"]
     assert library.show(raw).ratings[0].source == "xmp:darktable"
+    assert "70 (4★) from xmp:darktable" in run("show", raw).output
     assert "4 imported, 1 rejects stored" in result.stderr and "IMG_7.jpg" in result.output
 
     again = json.loads(run("ratings", "import", shoot, "--json").stdout)["counts"]
@@ -357,3 +358,14 @@ def test_without_the_xmp_extra_the_commands_say_what_to_install(tmp_path, run, m
         assert result.exit_code == 2, (args, result.output)
         assert "pip install 'artimuse-studio[xmp]'" in result.output and "Traceback" not in result.output
     assert not list(tmp_path.glob("*.xmp"))
+
+
+def test_watch_xmp_settings_travel_into_the_login_service(run, monkeypatch, tmp_path):
+    monkeypatch.setenv("ARTIMUSE_REJECT_BELOW", "12.5")
+    result = run("watch", tmp_path, "--xmp", "--xmp-naming", "lightroom", "--xmp-keywords", "--print-service")
+    assert result.exit_code == 0, result.output
+    assert "--xmp --xmp-naming lightroom" in result.output and "--xmp-keywords" in result.output
+    assert "--reject-below 12.5" in result.output  # from the environment: the service has no such variable
+    monkeypatch.setenv("ARTIMUSE_REJECT_BELOW", "low")
+    bad = run("config", "show")
+    assert bad.exit_code != 0 and "ARTIMUSE_REJECT_BELOW" in bad.output and "a number from 0 to 100" in bad.output
