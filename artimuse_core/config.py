@@ -22,6 +22,7 @@ from typing import Any
 from .categories import normalise_category
 from .errors import ConfigError, InvalidValue
 from .spec import SETTINGS, EngineSpec, setting_named
+from .xmp.settings import XMP_SETTING_NAMES, checked_xmp_values, xmp_setting_named, xmp_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -79,7 +80,9 @@ class WatchedFolder:
 
 @dataclass(frozen=True)
 class Config:
-    """The resolved settings: one ``EngineSpec`` plus the library's own settings.
+    """The resolved settings: one ``EngineSpec``, the library's own settings and the XMP settings
+    (``xmp``: name -> value for every ``xmp.settings.XMP_SETTINGS``; ``xmp_settings()`` builds what
+    ``write_xmp`` takes).
 
     ``sources`` maps a setting name to where its value came from (one of ``SOURCES``); settings absent
     from it are defaults. ``file`` is the config file that was read, None when there is none.
@@ -90,6 +93,7 @@ class Config:
     folders: tuple[WatchedFolder, ...] = ()
     file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    xmp: Mapping[str, Any] = field(default_factory=lambda: checked_xmp_values({}))
 
     def source_of(self, name: str) -> str:
         """Where the value of setting ``name`` came from: default, file, environment or argument."""
@@ -105,9 +109,20 @@ class Config:
         if not given:
             return self
         library = {k: given.pop(k) for k in LIBRARY_SETTINGS if k in given}
+        xmp = {k: given.pop(k) for k in XMP_SETTING_NAMES if k in given}
         spec = self.spec.replace(**given)
-        sources = {**self.sources, **{k: "argument" for k in (*given, *library)}}
-        return Config(spec, library.get("database_url", self.database_url), self.folders, self.file, sources)
+        sources = {**self.sources, **{k: "argument" for k in (*given, *library, *xmp)}}
+        xmp_values = checked_xmp_values({**self.xmp, **xmp})
+        database = library.get("database_url", self.database_url)
+        return Config(spec, database, self.folders, self.file, sources, xmp_values)
+
+    def xmp_settings(self) -> Any:
+        """The resolved ``xmp.XmpSettings`` (what ``write_xmp`` takes).
+
+        Raises:
+            InvalidValue: XMP settings that do not fit together (``xmp_label`` pick without ``pick_at``...).
+        """
+        return xmp_settings(self.xmp)
 
     def library_url(self) -> str:
         """The library's SQLAlchemy URL: ``database_url`` when set, else ``library.db`` in the home."""
@@ -115,7 +130,7 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting with its effective value and its source, plus the file, home and folders."""
-        values = {**self.spec.to_dict(), "database_url": self.library_url()}
+        values = {**self.spec.to_dict(), "database_url": self.library_url(), **_json_ready(self.xmp)}
         return {
             "file": str(self.file) if self.file else None,
             "home": str(paths().data_dir),
@@ -153,7 +168,7 @@ def load_config(file: Path | None = None, environ: Mapping[str, str] | None = No
     if file.is_file():
         read = file
         data = _read_toml(file)
-        known = [s.name for s in SETTINGS] + list(LIBRARY_SETTINGS) + ["folders"]
+        known = [s.name for s in SETTINGS] + list(LIBRARY_SETTINGS) + list(XMP_SETTING_NAMES) + ["folders"]
         for key, value in data.items():
             if key not in known:
                 raise ConfigError(f"{file}: unknown key '{key}' (known: {', '.join(sorted(known))})")
@@ -162,17 +177,22 @@ def load_config(file: Path | None = None, environ: Mapping[str, str] | None = No
                 continue
             values[key] = _checked(key, value, f"{file}: '{key}'", from_text=False)
             sources[key] = "file"
-    for key in [s.name for s in SETTINGS] + list(LIBRARY_SETTINGS):
+    for key in [s.name for s in SETTINGS] + list(LIBRARY_SETTINGS) + list(XMP_SETTING_NAMES):
         variable = f"ARTIMUSE_{key.upper()}"
         if variable in environ:
             values[key] = _checked(key, environ[variable], variable, from_text=True)
             sources[key] = "environment"
     database = values.pop("database_url", None)
+    xmp = checked_xmp_values({k: values.pop(k) for k in XMP_SETTING_NAMES if k in values})
     try:
         spec = EngineSpec(**values)
     except InvalidValue as exc:  # pragma: no cover - every value was checked above
         raise ConfigError(str(exc)) from exc
-    return Config(spec, database, folders, read, sources)
+    return Config(spec, database, folders, read, sources, xmp)
+
+
+def _json_ready(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
@@ -187,7 +207,7 @@ def _checked(key: str, value: Any, where: str, *, from_text: bool) -> Any:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where} must be a non-empty string")
         return value
-    setting = setting_named(key)
+    setting = xmp_setting_named(key) if key in XMP_SETTING_NAMES else setting_named(key)
     try:
         return setting.parse(value) if from_text else setting.check(value)
     except InvalidValue as exc:

@@ -29,13 +29,15 @@ if TYPE_CHECKING:  # torch loads with the model, not with the plan (ratings are 
 
 @dataclass
 class FinetuneSettings:
-    """The fine-tuning run: adapter name, which ratings (category, folder), and hyper-parameters (the paper's
+    """The fine-tuning run: adapter name, which ratings (category, folder, ``rating_sources``: ``user``,
+    ``xmp:lightroom``... or None for all; rejects are never used), and hyper-parameters (the paper's
     score fine-tuning by default: LoRA rank 128, alpha 2 x rank, lr 2e-5, cosine with 3% warm-up, 2 epochs,
     effective batch micro_batch x grad_accum = 16)."""
 
     name: str
     category: str | None = None
     folder: str | None = None
+    rating_sources: tuple[str, ...] | None = None
     min_ratings: int = 20
     epochs: int = 2
     rank: int = 128
@@ -130,7 +132,9 @@ def plan(library, settings: FinetuneSettings) -> Plan:
             raise FinetuneError(f"nothing to resume for {settings.name!r} ({state_file.parent} has no checkpoint)")
         saved = json.loads(state_file.read_text())
         return Plan(FinetuneSettings(**{**saved["settings"], "resume": True}), Split(**saved["split"]), saved)
-    ratings = [r.to_dict() for r in library.ratings(category=settings.category, folder=settings.folder)]
+    sources = tuple(settings.rating_sources) if settings.rating_sources else None
+    chosen = library.ratings(category=settings.category, folder=settings.folder, sources=sources)
+    ratings = [r.to_dict() for r in chosen]
     return Plan(settings, build_split(ratings, settings))
 
 

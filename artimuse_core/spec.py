@@ -31,7 +31,8 @@ _NONE = {"", "none", "auto", "null"}
 class Setting:
     """The declaration of one setting.
 
-    ``kind`` is one of ``str``, ``choice``, ``int``, ``bool``, ``rgb`` (an (r, g, b) triple of 0-255).
+    ``kind`` is one of ``str``, ``choice``, ``int``, ``float``, ``floats`` (a tuple of numbers written
+    ``20,40,60,80``), ``bool``, ``rgb`` (an (r, g, b) triple of 0-255); ``min``/``max`` bound numbers.
     ``optional`` settings also accept None (meaning "none" or "automatic", as ``help`` says).
     """
 
@@ -83,6 +84,12 @@ class Setting:
             if raw.lower() in _FALSE:
                 return False
             raise InvalidValue(f"{self.name} must be true or false, not {text!r}")
+        if self.kind in ("float", "floats"):
+            try:
+                numbers = tuple(float(v) for v in raw.split(","))
+                return self.check(numbers[0] if self.kind == "float" and len(numbers) == 1 else numbers)
+            except ValueError:
+                raise InvalidValue(f"{self.name} must be {self._expected()}, not {text!r}") from None
         if self.kind == "rgb":
             try:
                 return self.check(tuple(int(v) for v in raw.split(",")))
@@ -123,6 +130,13 @@ class Setting:
             ):
                 raise InvalidValue(f"{self.name} must be {self._expected()}, not {value!r}")
             return value
+        if self.kind in ("float", "floats"):
+            if isinstance(value, str):
+                return self.parse(value)
+            numbers = (value,) if self.kind == "float" else tuple(value) if isinstance(value, (list, tuple)) else ()
+            if not numbers or not all(self._in_bounds(v) for v in numbers):
+                raise InvalidValue(f"{self.name} must be {self._expected()}, not {value!r}")
+            return float(value) if self.kind == "float" else tuple(float(v) for v in numbers)
         if self.kind == "rgb":
             if isinstance(value, str):
                 return self.parse(value)
@@ -135,8 +149,20 @@ class Setting:
             return rgb
         raise AssertionError(f"unknown setting kind {self.kind}")  # pragma: no cover - a declaration bug
 
+    def _in_bounds(self, value: Any) -> bool:
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value == value  # not NaN
+            and (self.min is None or value >= self.min)
+            and (self.max is None or value <= self.max)
+        )
+
     def _expected(self) -> str:
-        if self.kind == "int":
+        if self.kind in ("float", "floats"):
+            bounds = f" from {self.min} to {self.max}" if self.min is not None and self.max is not None else ""
+            text = ("a number" if self.kind == "float" else "numbers separated by commas") + bounds
+        elif self.kind == "int":
             low = f"from {self.min}" if self.min is not None else ""
             high = f" to {self.max}" if self.max is not None else ""
             text = f"a whole number {low}{high}".rstrip()

@@ -22,6 +22,14 @@ DEFAULTS = FinetuneSettings(name="my-taste")  # the run's defaults are declared 
 @click.option("--category", "-c", help="Only ratings of images in this category.")
 @click.option("--folder", type=click.Path(file_okay=False), help="Only ratings of images under this folder.")
 @click.option(
+    "--rating-source",
+    "rating_source",
+    multiple=True,
+    help="Only ratings from these sources (repeatable or comma-separated): user (artimuse rate), xmp:lightroom, "
+    "xmp:darktable, xmp:embedded, exif (artimuse ratings import), or xmp for every xmp:*. Default: all. "
+    "Rejects are never trained on.",
+)
+@click.option(
     "--min-ratings",
     default=DEFAULTS.min_ratings,
     show_default=True,
@@ -69,6 +77,7 @@ def finetune(
     name: str,
     category: str | None,
     folder: str | None,
+    rating_source: tuple[str, ...],
     min_ratings: int,
     epochs: int,
     rank: int,
@@ -80,7 +89,8 @@ def finetune(
     resume: bool,
     as_json: bool,
 ) -> None:
-    """Teach the model your taste: a LoRA adapter trained on your ratings (`artimuse rate`).
+    """Teach the model your taste: a LoRA adapter trained on your ratings (`artimuse rate`, or the stars of
+    your photo manager: `artimuse ratings import`).
 
     Prints validation SRCC, PLCC and mean absolute error before and after training; saves a checkpoint each
     epoch; Ctrl-C saves progress (resume with --resume). Use the result with --adapter NAME. The ratings are
@@ -91,12 +101,14 @@ def finetune(
     Examples:
       artimuse finetune --from-db --name portraits --category photography
       artimuse finetune --from-db --name portraits --resume
+      artimuse finetune --from-db --name lightroom-stars --rating-source xmp
       artimuse score ~/Exports --adapter portraits
     """
     from tqdm import tqdm
 
     from artimuse_core.finetune import Callbacks, FinetuneSettings, plan
     from artimuse_core.finetune import finetune as run_finetune
+    from artimuse_core.library.records import rating_sources
 
     context = app()
     library = context.library()
@@ -104,6 +116,7 @@ def finetune(
         name=name,
         category=category,
         folder=folder,
+        rating_sources=rating_sources(rating_source) or None,
         min_ratings=min_ratings,
         epochs=epochs,
         rank=rank,

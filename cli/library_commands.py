@@ -194,7 +194,11 @@ def show(image: str, as_json: bool) -> None:
     if data.ratings:
         click.echo(
             "\n  your ratings: "
-            + ", ".join(f"{r.score:.0f}" + (f" ({r.stars:g}★)" if r.stars else "") for r in data.ratings)
+            + ", ".join(
+                ("rejected" if r.rejected else f"{r.score:.0f}" + (f" ({r.stars:g}★)" if r.stars else ""))
+                + ("" if r.source == "user" else f" from {r.source}")
+                for r in data.ratings
+            )
         )
 
 

@@ -17,13 +17,25 @@ import click
 
 from artimuse_core.errors import ArtiMuseError, InvalidValue
 from artimuse_core.spec import SETTINGS, Setting
+from artimuse_core.xmp.settings import XMP_SETTINGS
 
 from .context import app
 
 #: The CLI's short spellings of some settings (presentation only; the declarations stay in the spec).
 SHORT = {"model": "-m", "batch_size": "-b"}
 #: Setting names the core may mention that are not engine settings, each an option of some command.
-OTHER_SETTINGS = ("min_ratings", "resume", "since", "stars", "score", "category", "rank", "attribute", "name")
+OTHER_SETTINGS = (
+    "min_ratings",
+    "resume",
+    "since",
+    "stars",
+    "score",
+    "category",
+    "rank",
+    "attribute",
+    "name",
+    "rating_source",
+)
 
 
 class Failure(click.ClickException):
@@ -40,7 +52,7 @@ def flag(name: str) -> str:
 def flagify(message: str) -> str:
     """A core message in this CLI's words: "the max_pixels setting" -> "--max-pixels", and a message that
     starts with a setting's name ("batch_size must be...") starts with its flag."""
-    names = [s.name for s in SETTINGS] + list(OTHER_SETTINGS)
+    names = [s.name for s in (*SETTINGS, *XMP_SETTINGS)] + list(OTHER_SETTINGS)
     pattern = "|".join(sorted(names, key=len, reverse=True))
     message = re.sub(rf"\bthe ({pattern}) setting\b", lambda m: flag(m.group(1)), message)
     return re.sub(rf"^({pattern})(?= )", lambda m: flag(m.group(1)), message)
@@ -85,7 +97,17 @@ def setting_option(setting: Setting) -> Callable[[Any], Any]:
 def engine_options(*, exclude: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Every engine setting as an option (minus ``exclude``). The command does not receive them: those typed
     on the command line go on top of the configuration (``app().config``, recorded as arguments)."""
-    chosen = [s for s in SETTINGS if s.name not in exclude]
+    return declared_options([s for s in SETTINGS if s.name not in exclude])
+
+
+def xmp_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Every XMP setting (``artimuse_core.xmp.settings.XMP_SETTINGS``) as an option, like ``engine_options``:
+    what is typed goes on top of the configuration (``app().config.xmp``)."""
+    return declared_options(list(XMP_SETTINGS))(func)
+
+
+def declared_options(chosen: list[Setting]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """These declarations as options; the command does not receive them, the configuration does."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)

@@ -16,7 +16,7 @@ from artimuse_core.prompts import ATTRIBUTES
 from artimuse_core.results import ScoreResult
 
 from .context import app
-from .options import Failure, category_option, engine_options, flagify, json_option
+from .options import Failure, category_option, engine_options, flagify, json_option, xmp_options
 from .output import FORMATS, emit_json, emit_jsonl, emit_rows, lossless, secho
 
 SCORE_COLUMNS = ["path", "score", "std", "category", "status", "error"]
@@ -63,6 +63,13 @@ def checked_category(category: str | None) -> str | None:
 @json_option
 @click.option("--distribution", is_flag=True, help="Include the 101-way score distribution (json, jsonl, csv).")
 @click.option("--probs", "distribution_alias", is_flag=True, hidden=True, help="Old name of --distribution.")
+@click.option(
+    "--xmp",
+    "write_xmp",
+    is_flag=True,
+    help="Also write each score into the image's XMP sidecar (see `artimuse xmp write --help`; needs the xmp extra).",
+)
+@xmp_options
 def score(
     paths: tuple[str, ...],
     category: str | None,
@@ -72,6 +79,7 @@ def score(
     as_json: bool,
     distribution: bool,
     distribution_alias: bool,
+    write_xmp: bool,
 ) -> None:
     """Score images: files, folders (walked recursively) or glob patterns.
 
@@ -86,9 +94,11 @@ def score(
     not UTF-8 as \\xNN) and `path_bytes`, the exact name in hex for scripts; csv cells that a spreadsheet
     would run as a formula (= + - @) start with a ' (OWASP).
 
+    --xmp also writes each score into the image's XMP sidecar after the library recorded it (settings as
+    for `artimuse xmp write`); a sidecar that cannot be written is that file's error and the run goes on.
+
     Exit code 0 when every image scored (or was passed over), 1 when any failed (still listed, with their
-    error), 2 when nothing could run (bad model, bad option), 3 when scores were computed and printed but
-    the library could not record them (read-only, full, locked or damaged database: the reason is shown).
+    error; or its XMP could not be written), 2 when nothing could run (bad model, bad option).
 
     \b
     Examples:
@@ -107,6 +117,12 @@ def score(
     collected = collect_images(list(paths))
     passed_over = [passed_over_row(p) for p in collected.passed_over]
     rows: list[dict[str, Any]] = []
+    results: list[ScoreResult] = []
+    library = None
+    if write_xmp:
+        from .xmp_commands import check_xmp
+
+        check_xmp()  # a missing extra or settings that do not fit: said before any model loads
     if collected.files or collected.problems:
         library = context.library() if save else None
         engine = context.engine() if collected.files else None  # nothing to score: no model to load
@@ -122,6 +138,7 @@ def score(
                 progress=bar.update,
             ):
                 row = result.to_dict(distribution=with_distribution)
+                results.append(result)
                 if fmt == "jsonl":
                     emit_jsonl(printable(row))
                 rows.append(row)
@@ -150,13 +167,20 @@ def score(
                 continue
             click.echo(f"warning: {display_path(row['path'])}: {flagify(warning)}", err=True)
     click.echo(run_summary(collected, rows), err=True)
+    xmp_failed = 0
+    if write_xmp:
+        from .xmp_commands import write_after_scoring
+
+        counts = write_after_scoring(library, results, context.settings, echo=lambda m: click.echo(m, err=True))
+        click.echo(counts.summary(), err=True)
+        xmp_failed = sum(counts.failed.values())
     failed = sum(1 for r in rows if r["status"] == "failed")
     if failed:
         click.echo(f"{failed} of {len(rows)} image(s) failed", err=True)
     if unsaved:
         click.echo(f"{len(unsaved)} result(s) shown above were NOT saved: {unsaved[-1]}", err=True)
         sys.exit(3)
-    if failed:
+    if failed or xmp_failed:
         sys.exit(1)
 
 

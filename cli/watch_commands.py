@@ -11,7 +11,7 @@ import click
 from artimuse_core.config import paths
 
 from .context import app
-from .options import engine_options, flag, json_option
+from .options import engine_options, flag, json_option, xmp_options
 from .output import emit_json, printable, styled
 
 
@@ -40,6 +40,13 @@ from .output import emit_json, printable, styled
     "polled anyway.",
 )
 @engine_options()
+@click.option(
+    "--xmp",
+    "write_xmp",
+    is_flag=True,
+    help="Also write each new score into the image's XMP sidecar (settings as for `artimuse xmp write`).",
+)
+@xmp_options
 @click.option("--json-logs", is_flag=True, help="One JSON object per log line (for log collectors).")
 @click.option("--verbose", "-v", is_flag=True, help="Also log ignored files.")
 @click.option("--print-service", is_flag=True, help="Print the login service file (systemd/launchd) and exit.")
@@ -51,6 +58,7 @@ def watch(
     attributes: tuple[str, ...],
     debounce: float,
     poll: bool,
+    write_xmp: bool,
     json_logs: bool,
     verbose: bool,
     print_service: bool,
@@ -79,7 +87,7 @@ def watch(
     context = app()
     config = context.settings
     if print_service or install_service:
-        _service(folders, category, critique, attributes, poll, config.sources, print_service)
+        _service(folders, category, critique, attributes, poll, config.sources, print_service, write_xmp)
         return
     fixed = normalise_category(category) if category else None
     chosen = tuple(resolve_attribute(a) for a in attributes) or (tuple(ATTRIBUTES) if critique else ())
@@ -95,6 +103,17 @@ def watch(
     from artimuse_watcher.logs import setup
 
     setup(json_logs=json_logs, verbose=verbose)
+    library = context.library()
+    after_scoring = None
+    if write_xmp:
+        from .xmp_commands import check_xmp, write_after_scoring
+
+        check_xmp()
+        from artimuse_watcher.logs import LOGGER
+
+        def after_scoring(results: list) -> None:
+            write_after_scoring(library, results, config, echo=LOGGER.warning)
+
     settings = WatcherSettings(
         folders=watched,
         category=fixed,
@@ -103,8 +122,9 @@ def watch(
         debounce_s=debounce,
         batch_size=config.spec.batch_size,
         poll=poll,
+        after_scoring=after_scoring,
     )
-    watcher = Watcher(settings, context.library(), lambda: context.engine(config.spec))
+    watcher = Watcher(settings, library, lambda: context.engine(config.spec))
     sys.exit(watcher.run())
 
 
@@ -116,6 +136,7 @@ def _service(
     poll: bool,
     sources: Any,
     print_only: bool,
+    write_xmp: bool = False,
 ) -> None:
     """The login service runs this same command; settings given here (options, ARTIMUSE_* variables) are
     written into it as options, those of the config file are read by the service itself."""
@@ -128,13 +149,14 @@ def _service(
     args += ["--poll"] if poll else []
     for a in attributes:
         args += ["--attributes", a]
-    for name, value in config.spec.to_dict().items():
+    args += ["--xmp"] if write_xmp else []
+    for name, value in [*config.spec.to_dict().items(), *config.xmp.items()]:
         if sources.get(name) not in ("argument", "environment"):
             continue  # from the config file or a default: the service reads the config itself
         if isinstance(value, bool):
             args.append(flag(name) if value else "--no-" + flag(name)[2:])
         else:
-            args += [flag(name), ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+            args += [flag(name), ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
     target, text, start = service_file(args)
     if print_only:
         click.echo(f"# {target}\n{text}")

@@ -159,7 +159,11 @@ FAST_COMMANDS = [
     ["comfyui", "install", "{comfyui}"],
     ["score", "--help"],
     ["finetune", "--help"],
+    ["xmp", "write", "{image}"],
+    ["ratings", "import", "{image}"],
 ]
+#: The only commands that may import exiv2 (the optional, GPL 'xmp' extra).
+XMP_COMMANDS = ("xmp", "ratings")
 
 
 def test_commands_that_do_not_run_the_model_never_import_torch(tmp_path, mixed_images):
@@ -184,7 +188,7 @@ def test_commands_that_do_not_run_the_model_never_import_torch(tmp_path, mixed_i
             result = ScoreResult({str(image)!r}, score=50.0, std=5.0, distribution=[1 / 101] * 101,
                                  provenance=PROVENANCE, critiques={{"Overall Gestalt": "a dummy critique"}})
             library.record_scores([ScoredFile(file_facts({str(image)!r}), result, "aigc", "option")])
-        for name in ("alembic", "torch", "transformers", "sqlalchemy.orm"):
+        for name in ("alembic", "torch", "transformers", "sqlalchemy.orm", "exiv2"):
             for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
                 del sys.modules[module]
         report = []
@@ -192,6 +196,7 @@ def test_commands_that_do_not_run_the_model_never_import_torch(tmp_path, mixed_i
             outcome = CliRunner().invoke(cli, args)
             heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch", "transformers", "alembic"}})
             heavy += ["sqlalchemy.orm"] if "sqlalchemy.orm" in sys.modules else []
+            heavy += ["exiv2"] if "exiv2" in sys.modules and args[0] not in {XMP_COMMANDS!r} else []
             report.append([args, outcome.exit_code, heavy, outcome.output[-300:]])
         print(json.dumps(report))
     """)

@@ -18,6 +18,8 @@ _EXPORTS = {
     "SEARCH_SYNTAX": "search",
     "STAR_SCORES": "records",
     "stars_to_score": "records",
+    "RATING_SOURCES": "records",
+    "rating_sources": "records",
     "LibraryError": "..errors",
     **{
         name: "records"

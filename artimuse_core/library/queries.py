@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -211,7 +211,10 @@ class Queries(LibrarySession):
                 missing=image.missing,
                 evaluations=[row_record(r, critiques=texts.get(r.evaluation_id, {})) for r in rows],
                 ratings=[
-                    RatingRecord(image.path, r.score, r.stars, iso_utc(r.created_at), image.category) for r in rated
+                    RatingRecord(
+                        image.path, r.score, r.stars, iso_utc(r.created_at), image.category, r.source, r.rejected
+                    )
+                    for r in rated
                 ],
             )
 
@@ -325,22 +328,36 @@ class Queries(LibrarySession):
         row = self._run(lambda c: c.execute(select(adapters).where(adapters.c.name == name)).first(), write=False)
         return adapter_record(row) if row else None
 
-    def ratings(self, *, category: str | None = None, folder: str | os.PathLike | None = None) -> list[RatingRecord]:
-        """The latest rating of each image that still exists: what fine-tuning learns from."""
+    def ratings(
+        self,
+        *,
+        category: str | None = None,
+        folder: str | os.PathLike | None = None,
+        sources: Iterable[str] | None = None,
+        include_rejected: bool = False,
+    ) -> list[RatingRecord]:
+        """The latest rating of each image that still exists: what fine-tuning learns from. ``sources``: only
+        ratings from these (``user``, ``xmp:lightroom``...); a reject (the latest rating being one) is left out
+        unless ``include_rejected``."""
         R = ratings.c
-        latest = select(R.image_id, func.max(R.id).label("rid")).group_by(R.image_id).subquery()
+        latest = select(R.image_id, func.max(R.id).label("rid")).group_by(R.image_id)
+        if sources is not None:
+            latest = latest.where(R.source.in_(list(sources)))
+        chosen = latest.subquery()
         query = (
-            select(IMG.path, R.score, R.stars, R.created_at, IMG.category)
-            .select_from(ratings.join(latest, latest.c.rid == R.id).join(images, IMG.id == R.image_id))
+            select(IMG.path, R.score, R.stars, R.created_at, IMG.category, R.source, R.rejected)
+            .select_from(ratings.join(chosen, chosen.c.rid == R.id).join(images, IMG.id == R.image_id))
             .where(IMG.missing.is_(False))
         )
+        if not include_rejected:
+            query = query.where(R.rejected.is_(False))
         if category:
             query = query.where(IMG.category == normalise_category(category))
         if folder:
             query = query.where(under(folder))
         return self._run(
             lambda c: [
-                RatingRecord(r.path, r.score, r.stars, iso_utc(r.created_at), r.category)
+                RatingRecord(r.path, r.score, r.stars, iso_utc(r.created_at), r.category, r.source, r.rejected)
                 for r in c.execute(query.order_by(IMG.id))
             ],
             write=False,

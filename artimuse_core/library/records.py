@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,30 @@ from ..errors import InvalidValue
 from ..results import ScoreResult
 
 STAR_SCORES = "score = stars x 20 - 10: 1 star = 10, 2 = 30, 3 = 50, 4 = 70, 5 = 90 (half stars allowed)"
+
+
+#: Where a rating came from: ``user`` (``artimuse rate``) or what ``ratings import`` read (``xmp.RatingRecord``).
+RATING_SOURCES = ("user", "xmp:lightroom", "xmp:darktable", "xmp:embedded", "exif")
+
+
+def rating_sources(names: Iterable[str]) -> tuple[str, ...]:
+    """Names of rating sources (``RATING_SOURCES``, ``xmp`` for every ``xmp:*``; comma-separated lists too)
+    -> the sources, in declaration order.
+
+    Raises:
+        InvalidValue: an unknown source (the message names the rating_source setting and lists them).
+    """
+    wanted: set[str] = set()
+    for text in names:
+        for name in filter(None, (n.strip() for n in text.split(","))):
+            if name == "xmp":
+                wanted.update(s for s in RATING_SOURCES if s.startswith("xmp:"))
+            elif name in RATING_SOURCES:
+                wanted.add(name)
+            else:
+                known = ", ".join((*RATING_SOURCES, "xmp"))
+                raise InvalidValue(f"rating_source must be among {known}, not {name!r}")
+    return tuple(s for s in RATING_SOURCES if s in wanted)
 
 
 def stars_to_score(stars: float) -> float:
@@ -117,13 +142,17 @@ class EvaluationRecord(_Record):
 
 @dataclass(frozen=True)
 class RatingRecord(_Record):
-    """The user's own rating of an image: ``score`` 0-100, ``stars`` 0.5-5 when given as stars."""
+    """The user's own rating of an image: ``score`` 0-100, ``stars`` 0.5-5 when given as stars; ``source``
+    ``user`` or where ``ratings import`` read it (``xmp:lightroom``...); ``rejected``: a photo manager's
+    reject (score 0, never trained on)."""
 
     path: str
     score: float
     stars: float | None
     created_at: str
     category: str | None = None
+    source: str = "user"
+    rejected: bool = False
 
 
 @dataclass(frozen=True)
@@ -243,9 +272,11 @@ __all__ = [
     "KnownFile",
     "LibraryStats",
     "RatingRecord",
+    "RATING_SOURCES",
     "STAR_SCORES",
     "ScoredFile",
     "SearchHit",
     "file_facts",
+    "rating_sources",
     "stars_to_score",
 ]

@@ -123,7 +123,9 @@ critiques = Table(
     Column("created_at", DateTime, nullable=False, default=utcnow),
 )
 
-#: The user's own ratings: score 0-100, stars when given as stars.
+#: The user's own ratings: score 0-100, stars when given as stars; ``source`` ``user`` (``artimuse rate``) or
+#: where ``ratings import`` read it (``xmp:lightroom``, ``xmp:darktable``, ``xmp:embedded``, ``exif``);
+#: ``rejected``: a photo manager's reject, kept but never trained on.
 ratings = Table(
     "ratings",
     metadata,
@@ -132,6 +134,8 @@ ratings = Table(
     Column("score", Float, nullable=False),
     Column("stars", Float),
     Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("source", String(64), nullable=False, default="user", server_default="user", index=True),
+    Column("rejected", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 #: Files that could not be scored: a kind tag and a one-line message; open until ``resolved_at``.

@@ -113,22 +113,52 @@ class Writes(LibrarySession):
             return 0  # the usual case: a read, no write lock
         return self._run(lambda c: _resolve_errors(c, where))
 
-    def rate(self, path: str | os.PathLike, *, stars: float | None = None, score: float | None = None) -> RatingRecord:
-        """Record the user's own rating of an image (added to the library if new).
+    def rate(
+        self,
+        path: str | os.PathLike,
+        *,
+        stars: float | None = None,
+        score: float | None = None,
+        source: str = "user",
+        rejected: bool = False,
+    ) -> RatingRecord:
+        """Record the user's own rating of an image (added to the library if new). ``source``: ``user``, or
+        where it was read (``xmp:lightroom``...); ``rejected``: a reject flag, given without stars or score
+        (stored as score 0 and never trained on).
 
         Only an image the library has scored (this content) or can read is rated (issue 10, fault 11):
         ratings train adapters, and a rating of ``notes.txt`` or an empty file would teach them noise.
 
         Raises:
-            InvalidValue: neither or both of stars and score, or a value out of range.
+            InvalidValue: neither or both of stars and score (or either with ``rejected``), a value out of range.
             ImageError: not an image the library can read (the reason: empty file, not an image, corrupt...).
             OSError: the file cannot be read.
         """
-        if (stars is None) == (score is None):
-            raise InvalidValue("give either stars (0.5-5) or a score (0-100)")
-        if score is not None and not 0 <= score <= 100:
-            raise InvalidValue(f"score must be between 0 and 100, not {score:g}")
-        value = stars_to_score(stars) if stars is not None else float(score)  # type: ignore[arg-type]
+        return self.import_rating(path, stars=stars, score=score, source=source, rejected=rejected, always=True)[0]
+
+    def import_rating(
+        self,
+        path: str | os.PathLike,
+        *,
+        stars: float | None = None,
+        score: float | None = None,
+        source: str,
+        rejected: bool = False,
+        always: bool = False,
+    ) -> tuple[RatingRecord, bool]:
+        """``rate``, except that a rating equal to the image's latest one (same score, source and reject flag)
+        is not stored again unless ``always``: returns (the latest rating, whether a row was added), so
+        importing the same sidecars twice adds nothing."""
+        if rejected:
+            if stars is not None or score is not None:
+                raise InvalidValue("a rejected image has no stars or score")
+            value = 0.0
+        else:
+            if (stars is None) == (score is None):
+                raise InvalidValue("give either stars (0.5-5) or a score (0-100)")
+            if score is not None and not 0 <= score <= 100:
+                raise InvalidValue(f"score must be between 0 and 100, not {score:g}")
+            value = stars_to_score(stars) if stars is not None else float(score)  # type: ignore[arg-type]
         facts = file_facts(path)
         known = (
             select(images.c.id)
@@ -139,10 +169,24 @@ class Writes(LibrarySession):
             _check_rateable(facts.path)
         now = utcnow()
 
-        def write(conn: Connection) -> RatingRecord:
+        def write(conn: Connection) -> tuple[RatingRecord, bool]:
             image = _upsert_image(conn, facts, None, None)
-            conn.execute(insert(ratings).values(image_id=image["id"], score=value, stars=stars, created_at=now))
-            return RatingRecord(image["path"], value, stars, iso_utc(now), image["category"])
+            if not always:
+                R = ratings.c
+                last = conn.execute(
+                    select(ratings).where(R.image_id == image["id"]).order_by(R.id.desc()).limit(1)
+                ).first()
+                if last is not None and (last.score, last.source, last.rejected) == (value, source, rejected):
+                    when = iso_utc(last.created_at)
+                    return RatingRecord(
+                        image["path"], value, last.stars, when, image["category"], source, rejected
+                    ), False
+            conn.execute(
+                insert(ratings).values(
+                    image_id=image["id"], score=value, stars=stars, created_at=now, source=source, rejected=rejected
+                )
+            )
+            return RatingRecord(image["path"], value, stars, iso_utc(now), image["category"], source, rejected), True
 
         return self._run(write)
 

@@ -74,24 +74,24 @@ class RatingMapping:
 
     def __post_init__(self):
         if self.mode not in ("thresholds", "percentiles"):
-            raise InvalidValue(f"rating mode must be 'thresholds' or 'percentiles', not {self.mode!r}")
+            raise InvalidValue(f"rating_mode must be 'thresholds' or 'percentiles', not {self.mode!r}")
         cuts = self.resolved_cuts
         if len(cuts) != 4 or any(math.isnan(c) for c in cuts):
-            raise InvalidValue(f"rating cuts must be four numbers, got {self.cuts!r}")
+            raise InvalidValue(f"rating_cuts must be four numbers, got {self.cuts!r}")
         inside = (lambda c: 0 < c < 100) if self.mode == "percentiles" else (lambda c: 0 <= c <= 100)
         if list(cuts) != sorted(set(cuts)) or not all(inside(c) for c in cuts):
-            raise InvalidValue(f"rating cuts must rise strictly within 0-100, got {self.cuts!r}")
+            raise InvalidValue(f"rating_cuts must rise strictly within 0-100, got {self.cuts!r}")
         for name in ("reject_below", "pick_at"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and inside(value)):
-                raise InvalidValue(f"rating {name} must be within 0-100, got {value!r}")
+                raise InvalidValue(f"{name} must be within 0-100, got {value!r}")
 
     @property
     def resolved_cuts(self) -> tuple[float, float, float, float]:
         if self.cuts is not None:
             values = tuple(float(c) for c in self.cuts)
             if len(values) != 4:
-                raise InvalidValue(f"rating cuts must be four numbers, got {self.cuts!r}")
+                raise InvalidValue(f"rating_cuts must be four numbers, got {self.cuts!r}")
             return values[0], values[1], values[2], values[3]
         return DEFAULT_THRESHOLDS if self.mode == "thresholds" else DEFAULT_PERCENTILES
 
@@ -167,12 +167,12 @@ class XmpSettings:
 
     def __post_init__(self):
         if self.naming not in ("lightroom", "darktable"):
-            raise InvalidValue(f"xmp naming must be 'lightroom' or 'darktable', not {self.naming!r}")
+            raise InvalidValue(f"xmp_naming must be 'lightroom' or 'darktable', not {self.naming!r}")
         if self.target not in ("sidecar", "embedded"):
-            raise InvalidValue(f"xmp target must be 'sidecar' or 'embedded', not {self.target!r}")
+            raise InvalidValue(f"xmp_target must be 'sidecar' or 'embedded', not {self.target!r}")
         if self.label not in (None, "category", "pick"):
-            raise InvalidValue(f"xmp label must be None, 'category' or 'pick', not {self.label!r}")
+            raise InvalidValue(f"xmp_label must be None, 'category' or 'pick', not {self.label!r}")
         if self.label == "pick" and self.rating.pick_at is None:
-            raise InvalidValue("xmp label 'pick' needs rating pick_at (the score or percentile that makes a pick)")
+            raise InvalidValue("xmp_label 'pick' needs the pick_at setting (the score or percentile that makes a pick)")
         if self.retries < 0 or self.lower_bound_k < 0:
             raise InvalidValue("xmp retries and lower_bound_k must not be negative")

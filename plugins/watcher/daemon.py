@@ -49,6 +49,8 @@ class WatcherSettings:
     poll: bool = False  # --poll: poll every folder (network shares) instead of inotify
     retry_after_s: float = 2.0  # a failed job waits retry_after_s * 2**(attempts-1), at most 60 s
     status_file: Path = field(default_factory=lambda: artimuse_paths().run_dir / "watcher.json")
+    # Called with each door call's results once the library recorded them (``watch --xmp`` writes sidecars).
+    after_scoring: Callable[[list], object] | None = None
 
 
 class Watcher:

@@ -231,6 +231,7 @@ class Worker:
                 log.info(
                     "passed over %s", passed.message, extra={"event": "passed_over", "path": display_path(passed.path)}
                 )
+            recorded = []
             for result in ingest(
                 engine,
                 self.library,
@@ -251,6 +252,12 @@ class Worker:
                 self.processed += 1
                 self._not_before.pop(mapping.get(result.path, -1), None)
                 _log(result)
+                recorded.append(result)
+            if self.settings.after_scoring:  # `watch --xmp` writes the sidecars of what the library recorded
+                try:
+                    self.settings.after_scoring(recorded)
+                except Exception as exc:  # a sidecar problem is logged; it never stops the scoring
+                    self.watcher.unexpected("writing XMP sidecars", exc)
 
     def _critique(self, jobs: list[JobRecord]) -> None:
         engine = self.engine

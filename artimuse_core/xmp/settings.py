@@ -1,0 +1,160 @@
+"""The XMP settings, declared once: what ``artimuse xmp write``, ``score --xmp`` and ``watch --xmp`` write.
+
+Each ``Setting`` here (same declaration type as the engine's ``spec.SETTINGS``) is a key of ``config.toml``,
+an ``ARTIMUSE_<NAME>`` environment variable (``ARTIMUSE_XMP_NAMING=lightroom``) and a generated command-line
+option (``--xmp-naming``); ``Config.xmp`` holds the resolved values and ``xmp_settings`` turns them into the
+``XmpSettings`` that ``write_xmp`` takes. Nothing else writes a default or a help text for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import InvalidValue
+from ..spec import Setting
+from .mapping import RatingMapping, XmpSettings
+
+XMP_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "xmp_naming",
+        "choice",
+        "darktable",
+        "Sidecar names: darktable (IMG_1.CR2.xmp: darktable, digiKam) or lightroom (IMG_1.xmp: Lightroom, "
+        "Capture One). An existing sidecar in either style is updated where it is.",
+        choices=("darktable", "lightroom"),
+    ),
+    Setting(
+        "xmp_target",
+        "choice",
+        "sidecar",
+        "sidecar (default), or embedded: into the JPEG/TIFF/DNG itself (rewrites the original file).",
+        choices=("sidecar", "embedded"),
+    ),
+    Setting(
+        "rating_mode",
+        "choice",
+        "thresholds",
+        "How scores become stars: thresholds (fixed scores) or percentiles (of the folder's or the run's scores, "
+        "so the best 10% get 5 stars whatever the model's scale).",
+        choices=("thresholds", "percentiles"),
+    ),
+    Setting(
+        "rating_scope",
+        "choice",
+        "folder",
+        "With percentiles: the scores of each folder in the library (folder) or of all images named in the "
+        "command (collection).",
+        choices=("folder", "collection"),
+    ),
+    Setting(
+        "rating_cuts",
+        "floats",
+        None,
+        "Four rising cut points for 2, 3, 4 and 5 stars, in the mode's units (default 20,40,60,80 scores; "
+        "10,30,70,90 percentiles).",
+        min=0,
+        max=100,
+        optional=True,
+        metavar="C2,C3,C4,C5",
+    ),
+    Setting(
+        "reject_below",
+        "float",
+        None,
+        "Write -1 (reject) below this score (or percentile). Default: never reject.",
+        min=0,
+        max=100,
+        optional=True,
+        metavar="SCORE",
+    ),
+    Setting(
+        "pick_at",
+        "float",
+        None,
+        "A pick at or above this score (or percentile): the xmp_label 'pick' colour.",
+        min=0,
+        max=100,
+        optional=True,
+        metavar="SCORE",
+    ),
+    Setting(
+        "xmp_label",
+        "choice",
+        "none",
+        "Colour label (xmp:Label): none, category (photography Blue, painting Purple, aigc Yellow, 3d Green, "
+        "graphic Red) or pick (Green at or above pick_at).",
+        choices=("none", "category", "pick"),
+    ),
+    Setting("xmp_description", "bool", False, "Also write dc:description (score, category, summary critique)."),
+    Setting("xmp_keywords", "bool", False, "Also add the keyword artimuse/score/80-89 (for keyword-only tools)."),
+    Setting(
+        "overwrite_ratings",
+        "bool",
+        False,
+        "Replace a rating or colour label the user set (by default only empty ones and our own are replaced).",
+    ),
+)
+_BY_NAME = {s.name: s for s in XMP_SETTINGS}
+XMP_SETTING_NAMES = tuple(_BY_NAME)
+
+
+def xmp_setting_named(name: str) -> Setting:
+    """The declaration of one XMP setting.
+
+    Raises:
+        InvalidValue: no XMP setting has that name.
+    """
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise InvalidValue(f"unknown setting {name!r} (known: {', '.join(_BY_NAME)})") from None
+
+
+def xmp_defaults() -> dict[str, Any]:
+    """{setting: declared default} for every XMP setting."""
+    return {s.name: s.default for s in XMP_SETTINGS}
+
+
+def checked_xmp_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults with ``values`` on top, each checked by its declaration.
+
+    Raises:
+        InvalidValue: an unknown setting or a bad value (the message names the setting).
+    """
+    merged = xmp_defaults()
+    for name, value in values.items():
+        merged[name] = xmp_setting_named(name).check(value)
+    return merged
+
+
+def xmp_settings(values: Mapping[str, Any] | None = None) -> XmpSettings:
+    """The ``XmpSettings`` for these setting values (missing ones take their declared defaults).
+
+    Raises:
+        InvalidValue: a bad value, or values that do not fit together (rising cuts, xmp_label 'pick'
+            without pick_at); the message names the settings.
+    """
+    v = checked_xmp_values(values or {})
+    rating = RatingMapping(
+        mode=v["rating_mode"], cuts=v["rating_cuts"], reject_below=v["reject_below"], pick_at=v["pick_at"]
+    )
+    return XmpSettings(
+        naming=v["xmp_naming"],
+        target=v["xmp_target"],
+        rating=rating,
+        overwrite_ratings=v["overwrite_ratings"],
+        label=None if v["xmp_label"] == "none" else v["xmp_label"],
+        description=v["xmp_description"],
+        keywords=v["xmp_keywords"],
+    )
+
+
+__all__ = [
+    "XMP_SETTINGS",
+    "XMP_SETTING_NAMES",
+    "checked_xmp_values",
+    "xmp_defaults",
+    "xmp_setting_named",
+    "xmp_settings",
+]

@@ -1,0 +1,279 @@
+"""`artimuse xmp write` and `artimuse ratings import`: the library and photo managers, both ways.
+
+Both need the optional ``xmp`` extra (python-exiv2, GPL-3.0-or-later); without it they stop with one line
+saying what to install. ``write_after_scoring`` is the hook ``score --xmp`` and ``watch --xmp`` call after
+the library door has recorded their results.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import click
+
+from artimuse_core.paths import display_path
+
+from .context import app
+from .options import flagify, json_option, xmp_options
+from .output import emit_json, print_table
+from .score_commands import progress_bar
+
+XMP_HELP = """Scores and critiques into XMP sidecars that Lightroom, darktable, digiKam, Capture One read.
+
+\b
+Stars (xmp:Rating) come from the score through --rating-mode: fixed thresholds (20/40/60/80 by default:
+score 80+ = 5 stars) or percentiles of each folder's scores (10/30/70/90: the best 10% get 5 stars);
+--reject-below writes -1 (reject). Everything ArtiMuse knows goes into the artimuse: namespace
+(http://ns.artimuse.studio/1.0/). A rating or label the user set is never replaced unless
+--overwrite-ratings; every other property of an existing sidecar is kept exactly.
+"""
+
+
+def _images(paths: Iterable[str]) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+    """(images, failed (path, reason), passed over (path, reason)) for PATHS: files as given, folders walked.
+    RAW files are images here (their sidecars hold ratings); sidecars found by the walk go with their image."""
+    from artimuse_core.files import collect_images
+
+    collected = collect_images(list(paths))
+    images = [str(p) for p in collected.files]
+    passed: list[tuple[str, str]] = []
+    for item in collected.passed_over:
+        if item.kind == "no_decoder":
+            images.append(item.path)
+        elif item.path.lower().endswith(".xmp"):
+            passed.append((item.path, "XMP sidecar"))
+        else:
+            passed.append((item.path, item.label))
+    failed = [(path, message) for path, _kind, message in collected.problems]
+    return images, failed, passed
+
+
+def _need_exiv2() -> None:
+    from artimuse_core.xmp.packets import exiv2_module
+
+    exiv2_module()  # raises MissingExtra: "... pip install 'artimuse-studio[xmp]'"
+
+
+def check_xmp() -> None:
+    """For ``score --xmp`` / ``watch --xmp``, before a model loads: the extra is installed and the XMP
+    settings fit together (raises ``MissingExtra`` / ``InvalidValue``)."""
+    app().settings.xmp_settings()
+    _need_exiv2()
+
+
+@click.group(help=XMP_HELP, short_help="Scores into XMP sidecars for photo managers.")
+def xmp() -> None:
+    pass
+
+
+@xmp.command("write")
+@click.argument("paths", nargs=-1, required=True)
+@xmp_options
+@json_option
+def xmp_write(paths: tuple[str, ...], as_json: bool) -> None:
+    """Write the library's scores and critiques into the XMP of images (files or folders); no model runs.
+
+    Each image gets its latest current evaluation. Images the library holds no score for are passed over
+    with the reason; a sidecar that is not valid XML, a read-only folder, a sidecar another program keeps
+    changing: that file fails with the reason, left untouched, and the run goes on. Exit code 1 when any
+    failed.
+
+    \b
+    Examples:
+      artimuse xmp write ~/Photos/2026 --xmp-naming lightroom
+      artimuse xmp write shoot/ --rating-mode percentiles --xmp-label pick --pick-at 90
+      artimuse xmp write a.jpg --xmp-target embedded --json
+    """
+    from artimuse_core.xmp.batch import XmpCounts, XmpOutcome, library_facts, library_folder_scores, write_many
+
+    context = app()
+    config = context.settings
+    settings = config.xmp_settings()
+    _need_exiv2()
+    images, failed, passed = _images(paths)
+    library = context.library()
+    facts, no_score = library_facts(library, images)
+    outcomes = [XmpOutcome(path, "failed", reason=message, error_kind="missing") for path, message in failed]
+    with progress_bar(len(facts), "img", "writing XMP") as bar:
+        outcomes += write_many(
+            facts,
+            settings,
+            scope=config.xmp["rating_scope"],
+            folder_scores=library_folder_scores(library),
+            progress=bar.update,
+        )
+    outcomes += no_score + [XmpOutcome(path, "passed_over", reason=reason) for path, reason in passed]
+    counts = XmpCounts()
+    for outcome in outcomes:
+        counts.add(outcome)
+    if as_json:
+        emit_json({"counts": counts.to_dict(), "files": [dict(o.to_dict(), image=o.image) for o in outcomes]})
+    else:
+        _print_outcomes(outcomes)
+    click.echo(counts.summary(), err=True)
+    if counts.failed:
+        sys.exit(1)
+
+
+def _print_outcomes(outcomes: list[Any]) -> None:
+    rows = [
+        {
+            "image": display_path(o.image),
+            "status": o.status,
+            "rating": o.rating,
+            "sidecar": display_path(o.sidecar) if o.sidecar else "",
+            "note": flagify(o.reason) if o.reason else ("kept the user's rating" if o.kept_user_rating else ""),
+        }
+        for o in outcomes
+        if o.status != "passed_over"
+    ]
+    if rows:
+        print_table(rows, ["image", "status", "rating", "sidecar", "note"])
+
+
+def write_after_scoring(
+    library: Any, results: Iterable[Any], config: Any, echo: Callable[[str], Any] | None = None
+) -> Any:
+    """``score --xmp`` / ``watch --xmp``: XMP for results the door has just recorded (or, without a library,
+    from the results themselves). Each failure is that file's error (recorded in the library's errors, with
+    its kind, and echoed); it never stops the run. ``config``: the resolved ``Config`` (the watcher calls this
+    from its worker thread, outside any click context). Returns the ``XmpCounts``."""
+    from artimuse_core.errors import InvalidValue
+    from artimuse_core.xmp.batch import XmpCounts, library_facts, library_folder_scores, write_many
+    from artimuse_core.xmp.writing import ScoreFacts
+
+    settings = config.xmp_settings()
+    scored = [r for r in results if r.score is not None]
+    counts = XmpCounts()
+    if library is not None:
+        facts, _passed = library_facts(library, [r.path for r in scored])
+        folder_scores = library_folder_scores(library)
+    else:
+        facts, folder_scores = {}, None
+        for result in scored:
+            try:
+                facts[result.path] = ScoreFacts.from_result(result)
+            except InvalidValue:
+                continue
+    for outcome in write_many(facts, settings, scope=config.xmp["rating_scope"], folder_scores=folder_scores):
+        counts.add(outcome)
+        if outcome.status == "failed":
+            message = f"{display_path(outcome.image)}: XMP not written: {outcome.reason}"
+            if library is not None:
+                library.record_error(outcome.image, outcome.error_kind or "xmp", message)
+            if echo:
+                echo(message)
+    return counts
+
+
+@click.group()
+def ratings() -> None:
+    """The stars you already gave, from your photo manager's XMP, into the library (to fine-tune on)."""
+
+
+@ratings.command("import")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--prefer",
+    type=click.Choice(["darktable", "lightroom"]),
+    help="Which sidecar wins when an image has both IMG_1.CR2.xmp (darktable) and IMG_1.xmp (lightroom). "
+    "Default: the xmp_naming setting.",
+)
+@click.option("--no-embedded", is_flag=True, help="Do not read the XMP embedded in the images.")
+@click.option("--no-exif", is_flag=True, help="Do not read the images' EXIF Rating.")
+@json_option
+def ratings_import(paths: tuple[str, ...], prefer: str | None, no_embedded: bool, no_exif: bool, as_json: bool) -> None:
+    """Read the stars of images (files or folders) and store them in the library as ratings with their source.
+
+    Sources, first found wins: the sidecars (both naming styles; a RAW is rated by its sidecar), the XMP
+    embedded in the image, its EXIF Rating. 1-5 stars become scores 10-90 (score = stars x 20 - 10). A
+    reject (-1, or digiKam's reject flag) is stored as a reject: kept, never trained on (a cull is not a
+    grade). A rating that ArtiMuse wrote itself (`artimuse xmp write`) is passed over: training on it
+    would teach the model its own guesses. Importing the same ratings again adds nothing (unchanged).
+
+    \b
+    Examples:
+      artimuse ratings import ~/Pictures/darktable
+      artimuse ratings import ~/Lightroom/2026 --prefer lightroom --json
+      artimuse finetune --from-db --rating-source xmp --name my-stars
+    """
+    from artimuse_core.xmp import iter_ratings
+
+    context = app()
+    _need_exiv2()
+    images, failed, passed = _images(paths)
+    library = context.library()
+    prefer = prefer or context.settings.xmp["xmp_naming"]
+    rows: list[dict[str, Any]] = [
+        {"image": path, "status": "failed", "reason": message, "error_kind": "missing"} for path, message in failed
+    ]
+    counts: Counter = Counter()
+    failed_kinds: Counter = Counter()
+    with progress_bar(len(images), "img", "reading ratings") as bar:
+        for record in iter_ratings(images, prefer=prefer, embedded=not no_embedded, exif=not no_exif):
+            bar.update(1)
+            row = record.to_dict()
+            if record.status in ("rated", "rejected"):
+                try:
+                    _, added = library.import_rating(
+                        record.image,
+                        stars=record.stars if record.status == "rated" else None,
+                        source=record.source,
+                        rejected=record.status == "rejected",
+                    )
+                except OSError as exc:
+                    row.update(status="failed", reason=exc.strerror or str(exc), error_kind="unreadable")
+                else:
+                    row["stored"] = "imported" if added else "unchanged"
+            rows.append(row)
+    rows += [{"image": path, "status": "passed_over", "reason": reason} for path, reason in passed]
+    for row in rows:
+        if row["status"] == "failed":
+            failed_kinds[row.get("error_kind") or "xmp"] += 1
+        stored = row.get("stored")
+        counts["rejected" if stored == "imported" and row["status"] == "rejected" else stored or row["status"]] += 1
+    summary = {
+        "imported": counts["imported"],
+        "rejected": counts["rejected"],
+        "unchanged": counts["unchanged"],
+        "ours": counts["ours"],
+        "unrated": counts["unrated"],
+        "failed": dict(failed_kinds),
+        "passed_over": counts["passed_over"],
+    }
+    if as_json:
+        emit_json({"counts": summary, "files": [dict(r, image=display_path(r["image"])) for r in rows]})
+    else:
+        shown = [r for r in rows if r["status"] in ("failed", "rejected") or r.get("stored") == "imported"]
+        if shown:
+            print_table(
+                [
+                    {
+                        "image": display_path(r["image"]),
+                        "status": r.get("stored") or r["status"],
+                        "stars": r.get("stars"),
+                        "source": r.get("source") or "",
+                        "note": r.get("reason") or "",
+                    }
+                    for r in shown
+                ],
+                ["image", "status", "stars", "source", "note"],
+            )
+    kinds = ", ".join(f"{k}: {n}" for k, n in sorted(failed_kinds.items()))
+    click.echo(
+        f"ratings: {summary['imported']} imported, {summary['rejected']} rejects stored, {summary['unchanged']} "
+        f"unchanged, {summary['ours']} written by ArtiMuse (passed over), {summary['unrated']} unrated, "
+        f"{sum(failed_kinds.values())} failed"
+        + (f" ({kinds})" if kinds else "")
+        + f", {summary['passed_over']} passed over (not images)",
+        err=True,
+    )
+    if failed_kinds:
+        sys.exit(1)
+
+
+COMMANDS = [xmp, ratings]
+__all__ = ["COMMANDS", "write_after_scoring"]
