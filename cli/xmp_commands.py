@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from artimuse_core.errors import ImageError
 from artimuse_core.paths import display_path
 
 from .context import app
@@ -224,6 +225,8 @@ def ratings_import(paths: tuple[str, ...], prefer: str | None, no_embedded: bool
                         source=record.source,
                         rejected=record.status == "rejected",
                     )
+                except ImageError as exc:  # a rating of what the library cannot read would train noise
+                    row.update(status="failed", reason=exc.reason, error_kind=exc.kind)
                 except OSError as exc:
                     row.update(status="failed", reason=exc.strerror or str(exc), error_kind="unreadable")
                 else:

@@ -118,9 +118,11 @@ def test_config_and_db_commands(home, run):
     shown = json.loads(run("config", "show", "--json").stdout)["settings"]
     assert shown["database_url"]["value"].endswith("library.db") and shown["model"]["value"] == "ArtiMuse"
     assert "0005" in run("db", "history").stdout
-    assert "0008" in run("db", "history").stdout
+    from artimuse_core.library.migrations import HEAD
+
+    assert HEAD in run("db", "history").stdout
     assert run("db", "upgrade").exit_code == 0
-    assert run("db", "current").stdout.startswith("0008 (head 0008)")
+    assert run("db", "current").stdout.startswith(f"{HEAD} (head {HEAD})")
 
 
 def test_config_show_reflects_the_environment_and_says_where_each_value_came_from(home, run, monkeypatch):

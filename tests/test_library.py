@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 
-from artimuse_core.library import Library, LibraryError, ScoredFile, file_facts, ingest, stars_to_score
+from artimuse_core.library import Library, LibraryError, ScoredFile, file_facts, ingest, migrations, stars_to_score
 from artimuse_core.library.database import alembic_config, create_db_engine, current_revision, head_revision
 from artimuse_core.library.stats import library_stats
 from artimuse_core.results import Provenance, ScoreResult
@@ -286,7 +286,7 @@ def test_a_library_at_the_previous_head_upgrades_keeps_every_row_and_searches_by
         assert conn.execute("SELECT count(*) FROM critiques_fts WHERE critiques_fts MATCH 'line'").fetchone()[0] == 0
     engine.dispose()
     with Library.at(path) as library:
-        assert current_revision(library.engine) == head_revision() == "0008"
+        assert current_revision(library.engine) == head_revision() == migrations.HEAD
         counts = library.stats().counts
         assert {k: counts[k] for k in ("images", "evaluations", "critiques", "ratings", "errors")} == {
             "images": 1,

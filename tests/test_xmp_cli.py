@@ -16,7 +16,8 @@ from artimuse_core.library import Library
 from artimuse_core.prompts import ATTRIBUTES
 from artimuse_core.testing import FakeEngine
 from artimuse_core.xmp import PROPERTIES, critique_property, sidecar_path
-from tests.test_xmp import DARKTABLE_CONFIG, EXIFTOOL, ExifTool, make_jpeg, make_raw, make_read_only, user_sidecar
+from tests.corpus import write_dng
+from tests.test_xmp import DARKTABLE_CONFIG, EXIFTOOL, ExifTool, make_jpeg, make_read_only, user_sidecar
 
 pytestmark = pytest.mark.skipif(EXIFTOOL is None, reason="needs exiftool (apt install libimage-exiftool-perl)")
 
@@ -254,8 +255,8 @@ def test_the_watcher_writes_sidecars_and_keeps_an_edit_the_user_makes_meanwhile(
 def test_ratings_import_stores_every_source_and_counts_the_rest(tmp_path, run, fake, tool):
     shoot = tmp_path / "shoot"
     shoot.mkdir()
-    raw = make_raw(shoot / "IMG_1.CR2")  # RAW + darktable sidecar
-    tool("-q", "-o", shoot / "IMG_1.CR2.xmp", "-XMP-xmp:Rating=4")
+    raw = write_dng(shoot / "IMG_1.dng")  # RAW (LibRaw reads it) + darktable sidecar
+    tool("-q", "-o", shoot / "IMG_1.dng.xmp", "-XMP-xmp:Rating=4")
     tool("-q", "-o", shoot / "IMG_2.xmp", "-XMP-xmp:Rating=2")  # Lightroom naming
     make_jpeg(shoot / "IMG_2.jpg")
     embedded = make_jpeg(shoot / "IMG_3.jpg")
@@ -282,7 +283,7 @@ def test_ratings_import_stores_every_source_and_counts_the_rest(tmp_path, run, f
     library = Library()
     got = {Path(r.path).name: (r.stars, r.score, r.source) for r in library.ratings()}
     assert got == {
-        "IMG_1.CR2": (4.0, 70.0, "xmp:darktable"),
+        "IMG_1.dng": (4.0, 70.0, "xmp:darktable"),
         "IMG_2.jpg": (2.0, 30.0, "xmp:lightroom"),
         "IMG_3.jpg": (5.0, 90.0, "xmp:embedded"),
         "IMG_4.jpg": (3.0, 50.0, "exif"),

@@ -6,16 +6,16 @@
 grade). Both are added in place (``ALTER TABLE ADD COLUMN``): every existing row and the counters' triggers
 on the table are kept.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
