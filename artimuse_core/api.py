@@ -115,7 +115,7 @@ def expand_inputs(inputs: Input | Iterable[Input]) -> tuple[list[Slot], bool]:
         elif isinstance(item, np.ndarray) or _is_tensor(item):
             slots.extend(_pictures(item))
         elif isinstance(item, _PATHS):
-            collected = collect_images([item])
+            collected = collect_images([os.fsdecode(item)])
             slots.extend(ScoreResult(path=p, error=m, error_kind=k) for p, k, m in collected.problems)
             slots.extend(os.fsdecode(f) for f in collected.files)
             slots.extend(
