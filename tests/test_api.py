@@ -139,7 +139,9 @@ def test_get_model_loads_a_real_checkpoint_once(tiny_chat):
     results = model(SAMPLES)
     assert [Path(r.path).name for r in results] == sorted(p.name for p in SAMPLES.iterdir())
     assert all(r.status == "scored" for r in results)
-    direct = artimuse_core.create_engine(tiny_chat).score([str(SAMPLES / "sunset.jpg")])[0]
+    bare = artimuse_core.create_engine(tiny_chat).score(str(SAMPLES / "sunset.jpg"))  # a bare str: one image
+    assert len(bare) == 1 and bare[0].ok
+    direct = bare[0]
     assert model(SAMPLES / "sunset.jpg").score == pytest.approx(direct.score, abs=1e-4)
     again = artimuse_core.get_model(str(tiny_chat), batch_size=2)
     assert again.engine.loaded is model.engine.loaded  # one copy of the weights per process
