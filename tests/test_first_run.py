@@ -71,10 +71,38 @@ def test_without_the_weights_command_1_ends_with_the_one_clear_message(monkeypat
     assert "--model" in message and "Traceback" not in result.output
 
 
-def test_command_1_scores_the_samples_through_the_real_engine(tiny_chat, monkeypatch):
+def test_command_1_scores_the_samples_with_the_default_model_from_the_cache(tiny_chat, tmp_path, monkeypatch):
+    """README command 1 word for word, with "the weights in the HF cache": the tiny checkpoint placed as
+    the default model's snapshot in a private Hugging Face cache, so the short name resolves through the
+    cache exactly as the published checkpoint does after its download."""
+    import shutil
+
+    import huggingface_hub.constants as hf
+
+    hub = tmp_path / "hub"
+    repo = hub / "models--Thunderbolt215215--ArtiMuse"
+    shutil.copytree(tiny_chat, repo / "snapshots" / ("b" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("b" * 40)
+    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(hub))
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("ARTIMUSE_MODEL", raising=False)
+    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(cli, first_score_arguments(), obj=AppContext())
+    assert result.exit_code == 0, result.output
+    assert "5 scored" in result.stderr
+    for name in SAMPLES:
+        assert name in result.stdout
+    rows = json.loads(CliRunner().invoke(cli, [*first_score_arguments(), "--json"], obj=AppContext()).stdout)
+    assert {r["provenance"]["repo_id"] for r in rows} == {None}  # read back from the library (not stored)
+    assert {r["model"] for r in rows} == {"ArtiMuse"} and {r["status"] for r in rows} == {"cached"}
+
+
+def test_command_1_scores_the_samples_through_the_real_engine(tiny_chat, tmp_path, monkeypatch):
     """The same step and code path (config -> spec -> checkpoint -> engine), the model named by
     ARTIMUSE_MODEL as a user would name a downloaded folder."""
     monkeypatch.chdir(REPO)
+    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ARTIMUSE_MODEL", str(tiny_chat))
     result = CliRunner().invoke(cli, first_score_arguments(), obj=AppContext())
     assert result.exit_code == 0, result.output
