@@ -1,11 +1,16 @@
 """ArtiMuse Studio core: the scoring engine, its one settings spec, results and the library.
 
-Knows nothing of any front end. Importing the package is cheap: names load on first use (PEP 562), so
+Knows nothing of any front end. The Python API's one way in is ``get_model`` (``api.py``), like pyiqa's
+``create_metric``; ``list_models()`` says which checkpoints exist, their scale and which are in the cache.
+Importing the package is cheap: names load on first use (PEP 562), so
 ``from artimuse_core import EngineSpec`` does not import torch; ``create_engine`` does. Long-running hosts
 (ComfyUI, the watcher) use ``get_engine``: one copy of each checkpoint's weights per process, reloaded when
 its files change.
 
-    >>> from artimuse_core import create_engine
+    >>> import artimuse_core
+    >>> model = artimuse_core.get_model()                        # default checkpoint; or a name/folder
+    >>> model("a.jpg").score                                     # one input -> one ScoreResult
+    >>> from artimuse_core import create_engine                  # the engine underneath
     >>> engine = create_engine("ArtiMuse", batch_size=16)        # or an EngineSpec, or a folder
     >>> [r.score for r in engine.score(["a.jpg", "b.png"])]      # 0-100, higher is better
 """
@@ -19,6 +24,8 @@ __version__ = "0.1.0"
 
 # name -> the module (relative to this package) that defines it
 _EXPORTS = {
+    "get_model": "api",
+    "Model": "api",
     "ATTRIBUTES": "prompts",
     "DEFAULT_MODEL": "checkpoints",
     "KNOWN_MODELS": "checkpoints",

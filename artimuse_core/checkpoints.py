@@ -22,23 +22,57 @@ HF_ORG = "Thunderbolt215215"
 @dataclass(frozen=True)
 class KnownModel:
     """A published checkpoint: its short name, Hugging Face id, training set and the SRCC/PLCC the ArtiMuse
-    paper reports on that set's test split. Every checkpoint scores on 0-100 (``score_range``)."""
+    paper reports on that set's test split. Every checkpoint scores on 0-100 (``score_range``), but each
+    learnt the spread of its own training labels: ``scale`` says what they were (from the datasets' papers,
+    not measured here), which is why percentiles of your own library read better than raw numbers."""
 
     name: str
     repo_id: str
     trained_on: str
     paper_srcc_plcc: tuple[float, float]
+    scale: str = ""
     score_range: tuple[float, float] = (0.0, 100.0)
 
 
 KNOWN_MODELS: dict[str, KnownModel] = {
     m.name: m
     for m in (
-        KnownModel("ArtiMuse", f"{HF_ORG}/ArtiMuse", "ArtiMuse-10K (recommended)", (0.614, 0.627)),
-        KnownModel("ArtiMuse_AVA", f"{HF_ORG}/ArtiMuse_AVA", "AVA", (0.827, 0.826)),
-        KnownModel("ArtiMuse_FLICKR-AES", f"{HF_ORG}/ArtiMuse_FLICKR-AES", "FLICKR-AES", (0.814, 0.837)),
-        KnownModel("ArtiMuse_PARA", f"{HF_ORG}/ArtiMuse_PARA", "PARA", (0.936, 0.958)),
-        KnownModel("ArtiMuse_TAD66K", f"{HF_ORG}/ArtiMuse_TAD66K", "TAD66K", (0.510, 0.543)),
+        KnownModel(
+            "ArtiMuse",
+            f"{HF_ORG}/ArtiMuse",
+            "ArtiMuse-10K (recommended)",
+            (0.614, 0.627),
+            "expert scores over five categories (photography, painting, AIGC, 3D, graphic design), with "
+            "critiques on eight attributes: the widest use of 0-100",
+        ),
+        KnownModel(
+            "ArtiMuse_AVA",
+            f"{HF_ORG}/ArtiMuse_AVA",
+            "AVA",
+            (0.827, 0.826),
+            "means of ~200 amateur votes on 1-10 that crowd around 5-6: scores squeeze into a narrow middle band",
+        ),
+        KnownModel(
+            "ArtiMuse_FLICKR-AES",
+            f"{HF_ORG}/ArtiMuse_FLICKR-AES",
+            "FLICKR-AES",
+            (0.814, 0.837),
+            "means of 5 crowd ratings on 1-5 of Flickr photos",
+        ),
+        KnownModel(
+            "ArtiMuse_PARA",
+            f"{HF_ORG}/ArtiMuse_PARA",
+            "PARA",
+            (0.936, 0.958),
+            "means of ~25 ratings on 1-5 of photos; a middle-heavy spread",
+        ),
+        KnownModel(
+            "ArtiMuse_TAD66K",
+            f"{HF_ORG}/ArtiMuse_TAD66K",
+            "TAD66K",
+            (0.510, 0.543),
+            "ratings judged within 47 themes: a score compares an image with others of its theme",
+        ),
     )
 }
 DEFAULT_MODEL = "ArtiMuse"
@@ -98,6 +132,7 @@ class ModelListing:
             "paper_srcc": m.paper_srcc_plcc[0],
             "paper_plcc": m.paper_srcc_plcc[1],
             "score_range": list(m.score_range),
+            "scale": m.scale,
             "available": self.available,
             "path": self.path,
         }

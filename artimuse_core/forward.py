@@ -149,9 +149,8 @@ def run_decoder(
     out = decoder(
         inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=use_cache, **kwargs
     )
-    new_cache = getattr(out, "cache", None)
-    if new_cache is None:
-        new_cache = getattr(out, "past_key_values", None)
+    # Read the output under the same name (5.24's ``out.past_key_values`` logs a deprecation note).
+    new_cache = getattr(out, _CACHE_KWARG[kind], None)
     return out.last_hidden_state, new_cache
 
 

@@ -338,7 +338,10 @@ def decode_many(
 ) -> Iterator[DecodedImage | ImageError]:
     """Decode in a pool of ``workers`` threads (default ``default_decode_workers()``; Pillow releases the
     GIL while decoding and resizing), yielding in input order, at most ``lookahead`` files ahead. A bad
-    file yields its ``ImageError`` in its place instead of stopping the stream."""
+    file yields its ``ImageError`` in its place instead of stopping the stream. One path or picture given
+    bare is one source (a ``str`` is never iterated as characters)."""
+    if isinstance(sources, (str, bytes, os.PathLike, Image.Image)):
+        sources = [sources]
     workers = max(1, workers or default_decode_workers())
 
     def job(source):

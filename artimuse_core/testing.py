@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -118,7 +119,7 @@ class FakeEngine:
 
         attributes = [resolve_attribute(a) for a in critique]
         limit = max_new_tokens or self.spec.max_new_tokens
-        sources = list(sources)
+        sources = [sources] if isinstance(sources, (str, bytes, os.PathLike)) else list(sources)
         self.calls.append(("evaluate", [str(s) for s in sources]))
         for item in decode_many(sources, self.image_options, self.spec.decode_workers):
             if isinstance(item, ImageError):

@@ -43,13 +43,24 @@ CONFIG_EXAMPLE = "\n".join(
 
 @click.group()
 def config() -> None:
-    """Where the config file is, and the settings in force."""
+    """Where the config file is, and the settings in force.
+
+    \b
+    Examples:
+      artimuse config path
+      artimuse config show --json
+    """
 
 
 @config.command("path")
 @json_option
 def config_path(as_json: bool) -> None:
-    """Print the config file's path (ARTIMUSE_HOME moves everything)."""
+    """Print the config file's path (ARTIMUSE_HOME moves everything).
+
+    \b
+    Example:
+      artimuse config path
+    """
     if as_json:
         emit_json({"config_file": str(paths().config_file), "home": str(paths().data_dir)})
     else:
@@ -105,13 +116,24 @@ def _origin(name: str, source: str) -> str:
 
 @click.group()
 def db() -> None:
-    """The library database's schema version (migrations run automatically when it is opened)."""
+    """The library database's schema version (migrations run automatically when it is opened).
+
+    \b
+    Examples:
+      artimuse db current
+      artimuse db upgrade
+    """
 
 
 @db.command("upgrade")
 @json_option
 def db_upgrade(as_json: bool) -> None:
-    """Bring the database up to date now (a copy of the old file is set aside first)."""
+    """Bring the database up to date now (a copy of the old file is set aside first).
+
+    \b
+    Example:
+      artimuse db upgrade --json
+    """
     from artimuse_core.library.database import create_db_engine, current_revision, migrate
 
     engine = create_db_engine(app().settings.library_url())
@@ -126,7 +148,12 @@ def db_upgrade(as_json: bool) -> None:
 @db.command("current")
 @json_option
 def db_current(as_json: bool) -> None:
-    """The database's revision, and the newest this artimuse knows."""
+    """The database's revision, and the newest this artimuse knows.
+
+    \b
+    Example:
+      artimuse db current
+    """
     from artimuse_core.library.database import create_db_engine, current_revision, head_revision
 
     current = current_revision(create_db_engine(app().settings.library_url()))
@@ -182,7 +209,12 @@ def db_check(as_json: bool) -> None:
 @db.command("history")
 @json_option
 def db_history(as_json: bool) -> None:
-    """Every migration, oldest first."""
+    """Every migration, oldest first.
+
+    \b
+    Example:
+      artimuse db history --json
+    """
     from alembic.script import ScriptDirectory
 
     from artimuse_core.library.database import alembic_config

@@ -18,7 +18,12 @@ COMFYUI_MARKERS = ("main.py", "nodes.py", "folder_paths.py", "comfy", "custom_no
 
 @click.group()
 def comfyui():
-    """The ComfyUI node pack (ArtiMuse Load Model, Score, Critique, Select Best, Save Image)."""
+    """The ComfyUI node pack (ArtiMuse Load Model, Score, Critique, Select Best, Save Image).
+
+    \b
+    Example:
+      artimuse comfyui install ~/ComfyUI
+    """
 
 
 def pack_source() -> Path:
@@ -99,6 +104,11 @@ def install(comfyui_dir: Path, copy: bool, force: bool, python: Path | None, as_
     COMFYUI_DIR is the ComfyUI folder (or the portable build's folder holding it). Then it reports which
     Python runs ComfyUI and whether that Python can import artimuse-studio; if not, it prints the exact
     pip command to run with it. Restart ComfyUI afterwards; the nodes are under "ArtiMuse".
+
+    \b
+    Examples:
+      artimuse comfyui install ~/ComfyUI
+      artimuse comfyui install ~/ComfyUI_windows_portable --copy --json
     """
     tree = comfyui_tree(comfyui_dir)
     source = pack_source()

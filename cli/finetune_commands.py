@@ -154,13 +154,24 @@ def finetune(
 
 @click.group()
 def adapters() -> None:
-    """Fine-tuned adapters: list, show, remove."""
+    """Fine-tuned adapters: list, show, remove.
+
+    \b
+    Examples:
+      artimuse adapters list
+      artimuse adapters show portraits
+    """
 
 
 @adapters.command("list")
 @json_option
 def adapters_list(as_json: bool) -> None:
-    """Every adapter, oldest first, with its validation SRCC before and after training."""
+    """Every adapter, oldest first, with its validation SRCC before and after training.
+
+    \b
+    Example:
+      artimuse adapters list --json
+    """
     records = app().library().adapters()
     if as_json:
         emit_json(records)
@@ -179,7 +190,12 @@ def adapters_list(as_json: bool) -> None:
 @click.argument("name")
 @json_option
 def adapters_show(name: str, as_json: bool) -> None:
-    """One adapter's record: base model, data sizes, metrics, hyper-parameters (always JSON)."""
+    """One adapter's record: base model, data sizes, metrics, hyper-parameters (always JSON).
+
+    \b
+    Example:
+      artimuse adapters show portraits
+    """
     record = app().library().adapter(name)
     if record is None:
         raise Failure(f"no adapter named {name!r}")
@@ -191,7 +207,12 @@ def adapters_show(name: str, as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @json_option
 def adapters_remove(name: str, yes: bool, as_json: bool) -> None:
-    """Remove an adapter: its record and its files."""
+    """Remove an adapter: its record and its files.
+
+    \b
+    Example:
+      artimuse adapters remove portraits --yes
+    """
     library = app().library()
     record = library.adapter(name)
     if record is None:

@@ -21,7 +21,8 @@ NOT_ENGINE_LOAD = ("max_new_tokens", "max_pixels", "exif", "background", "jpeg_d
 @click.command()
 @json_option
 def models(as_json: bool) -> None:
-    """The published ArtiMuse checkpoints and whether each is in the local Hugging Face cache.
+    """The published ArtiMuse checkpoints, how each uses the 0-100 scale (it learnt its training set's
+    ratings), and whether each is in the local Hugging Face cache.
 
     \b
     Example:
@@ -33,7 +34,7 @@ def models(as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    print_table(rows, ["name", "repo_id", "trained_on", "paper_srcc", "available"])
+    print_table(rows, ["name", "trained_on", "paper_srcc", "available", "scale"])
     click.echo("\nGet one with: hf download Thunderbolt215215/ArtiMuse  (or pass --model /path/to/folder)")
 
 

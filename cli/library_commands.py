@@ -50,6 +50,14 @@ EXPORT_COLUMNS = [
     help="mean: the score; lower: score - k*std, which favours images the model is sure about.",
 )
 @click.option("-k", "k", default=1.0, show_default=True, help="How many std to subtract with --rank lower.")
+@click.option(
+    "--percentile",
+    "-p",
+    "with_percentile",
+    is_flag=True,
+    help="Add each image's percentile: the share of the library's other scores by the same model that it "
+    "beats, readable without knowing that checkpoint's scale.",
+)
 @json_option
 def top(
     category: str | None,
@@ -61,43 +69,50 @@ def top(
     folder: str | None,
     rank: str,
     k: float,
+    with_percentile: bool,
     as_json: bool,
 ) -> None:
     """The best images in the library, ranked.
+
+    Each checkpoint uses 0-100 in its own way (one trained on AVA crowds its scores into a narrow middle
+    band), so --percentile adds where each image stands among your library's scores by the same model:
+    95 means it beats 95 % of them.
 
     \b
     Examples:
       artimuse top --category photography
       artimuse top -c aigc --since 7d --limit 50 --rank lower
+      artimuse top --percentile --limit 10
       artimuse top --folder ~/Exports/wedding --json
     """
-    records = (
-        app()
-        .library()
-        .top(
-            category=category,
-            limit=limit,
-            since=_since(since),
-            min_score=min_score,
-            model=model,
-            adapter=adapter,
-            folder=folder,
-            rank=rank,
-            k=k,
-        )
+    library = app().library()
+    records = library.top(
+        category=category,
+        limit=limit,
+        since=_since(since),
+        min_score=min_score,
+        model=model,
+        adapter=adapter,
+        folder=folder,
+        rank=rank,
+        k=k,
     )
+    ranks = library.percentile_ranks([(r.fingerprint, r.score) for r in records]) if with_percentile else []
     if as_json:
-        emit_json(records)
+        emit_json([{**r.to_dict(), "percentile": p} for r, p in zip(records, ranks)] if with_percentile else records)
         return
     rows = []
     for i, record in enumerate(records, 1):
         row = record.to_dict()
         row["rank"] = i
+        if with_percentile:
+            row["percentile"] = "-" if ranks[i - 1] is None else f"{ranks[i - 1]:.0f}"
         if record.category_source == "predicted":
             row["category"] = f"{record.category}?"
         row["model"] = labelled_model(record)
         rows.append(row)
-    columns = ["rank", "score", "std"] + (["lower_bound"] if rank == "lower" else []) + ["category", "model", "path"]
+    columns = ["rank", "score", "std"] + (["lower_bound"] if rank == "lower" else [])
+    columns += (["percentile"] if with_percentile else []) + ["category", "model", "path"]
     if rows:
         print_table(rows, columns)
     else:
@@ -153,15 +168,24 @@ def histogram(distribution: list[float], width: int = 40) -> str:
 @click.argument("image", type=click.Path())
 @json_option
 def show(image: str, as_json: bool) -> None:
-    """Everything the library knows about one image: score, distribution, critiques, ratings, provenance.
+    """Everything the library knows about one image: score, where it stands in your library ("better than
+    83 % of your library's scores by this model"), distribution, critiques, ratings, provenance.
 
     \b
     Example:
       artimuse show ~/Exports/a.jpg
     """
-    data = app().library().show(image)
+    library = app().library()
+    data = library.show(image)
+    current = [e for e in data.evaluations if e.current]
+    ranks = dict(
+        zip((e.evaluation_id for e in current), library.percentile_ranks([(e.fingerprint, e.score) for e in current]))
+    )
     if as_json:
-        emit_json(data)
+        shown = data.to_dict()
+        for evaluation in shown["evaluations"]:
+            evaluation["percentile"] = ranks.get(evaluation["evaluation_id"])
+        emit_json(shown)
         return
     secho(printable(data.path), bold=True)
     size = f"{data.width}x{data.height}" if data.width else "size unknown"
@@ -179,6 +203,8 @@ def show(image: str, as_json: bool) -> None:
             f"\n  score {evaluation.score:.2f} ± {evaluation.std:.2f}   {evaluation.model}{adapter}"
             f"   {evaluation.created_at}"
         )
+        if ranks.get(evaluation.evaluation_id) is not None:
+            click.echo(f"  better than {ranks[evaluation.evaluation_id]:.0f} % of your library's scores by this model")
         if evaluation.distribution:
             click.echo(histogram(evaluation.distribution))
         click.echo(

@@ -79,8 +79,35 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     context.verbose = verbose or context.verbose
     # Third-party warnings (a transformers FutureWarning...) are not the user's business unless asked for.
     warnings.simplefilter("default" if context.verbose else "ignore")
+    if not context.verbose:
+        ctx.call_on_close(quiet_library_loggers())
     if context.config is None:
         context.config = load_config()
+
+
+#: Libraries that print through their own loggers (not ``warnings``): a deprecation note from transformers
+#: during fine-tuning is not the user's business unless --verbose.
+LIBRARY_LOGGERS = ("transformers", "peft", "huggingface_hub", "accelerate")
+
+
+def quiet_library_loggers() -> Any:
+    """Raise the libraries' loggers to ERROR for this command (``TRANSFORMERS_VERBOSITY`` too, for a
+    transformers imported later, which sets its level from it); returns what puts them back."""
+    import logging
+
+    saved = [(logging.getLogger(name), logging.getLogger(name).level) for name in LIBRARY_LOGGERS]
+    had_env = "TRANSFORMERS_VERBOSITY" in os.environ
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    for logger, _ in saved:
+        logger.setLevel(logging.ERROR)
+
+    def restore() -> None:
+        for logger, level in saved:
+            logger.setLevel(level)
+        if not had_env:
+            os.environ.pop("TRANSFORMERS_VERBOSITY", None)
+
+    return restore
 
 
 for module in COMMAND_MODULES:

@@ -228,6 +228,7 @@ def test_every_command_and_option_has_help_text():
                 assert "%%" not in param.help, f"`artimuse {' '.join(path)}` {param.opts[0]}: {param.help}"
         text = command.get_help(click.Context(command, info_name=path[-1] if path else "artimuse"))
         assert "%%" not in text
+        assert "Example" in text or "Quick start" in text, f"`artimuse {' '.join(path)}` --help has no example"
 
 
 # Leaf commands that print no data of their own, and why.

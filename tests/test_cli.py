@@ -234,3 +234,21 @@ def test_sixteen_bit_is_one_setting_everywhere(run_cli, tmp_path, monkeypatch):
     shown = json.loads(run_cli("config", "show", "--json").stdout)["settings"]["sixteen_bit"]
     assert shown == {"value": "scale", "source": "environment"}
     assert run_cli("score", scan, "--sixteen-bit", "clip").exit_code == 2
+
+
+def test_library_loggers_are_quiet_during_a_command_unless_verbose(run_cli, mixed_images):
+    """transformers/peft print deprecation notes through their own loggers, not `warnings`: a command
+    raises them to ERROR (and puts them back after), --verbose leaves them alone."""
+    import logging
+
+    levels = []
+
+    def engine(spec):
+        levels.append(logging.getLogger("transformers").getEffectiveLevel())
+        return FakeEngine(spec)
+
+    before = logging.getLogger("transformers").level
+    assert run_cli("score", mixed_images[0], "--no-save", "--json", engine=engine).exit_code == 0
+    assert run_cli("--verbose", "score", mixed_images[0], "--no-save", "--json", engine=engine).exit_code == 0
+    assert levels[0] == logging.ERROR and levels[1] < logging.ERROR
+    assert logging.getLogger("transformers").level == before

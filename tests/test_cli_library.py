@@ -207,3 +207,33 @@ def test_stored_paths_round_trip_any_bytes(tmp_path):
         stored = column.process_bind_param(path, None)
         assert isinstance(stored, str if raw.decode("utf-8", "ignore").encode() == raw else bytes)
         assert column.process_result_value(stored, None) == path
+
+
+def test_percentiles_read_scores_without_knowing_the_scale(home, shoot, run):
+    """`top --percentile` and `show`: the share of the library's other scores by the same model each image
+    beats (ties half), against numpy's oracle (scipy's percentileofscore, kind="mean", over the others)."""
+    import numpy as np
+
+    scored = [r for r in json.loads(run("score", shoot, "--json").stdout) if r["status"] == "scored"]
+    scores = np.array([r["score"] for r in scored])
+
+    def oracle(value: float) -> float:
+        others = list(scores)
+        others.remove(value)
+        below = sum(s < value for s in others)
+        tied = sum(s == value for s in others)
+        return 100 * (below + 0.5 * tied) / len(others)
+
+    ranked = json.loads(run("top", "--percentile", "--json", "--limit", "100").stdout)
+    assert len(ranked) == len(scored)
+    for row in ranked:
+        assert row["percentile"] == pytest.approx(oracle(row["score"]))
+    assert ranked[0]["percentile"] == 100 and ranked[-1]["percentile"] == 0
+    table = run("top", "--percentile").stdout
+    assert "PERCENTILE" in table and " 100 " in table
+    best = ranked[0]["path"]
+    shown = run("show", best)
+    assert "better than 100 % of your library's scores by this model" in shown.stdout
+    as_json = json.loads(run("show", best, "--json").stdout)
+    assert as_json["evaluations"][0]["percentile"] == 100
+    assert "percentile" not in json.loads(run("top", "--json").stdout)[0]  # only when asked for

@@ -161,3 +161,16 @@ def test_interrupt_saves_and_resume_finishes(rated, tiny_chat):
     )
     assert steps[0][0] == 6 and steps[-1][0] == steps[-1][1] == 12
     assert resumed["hyperparameters"]["epochs"] == 3 and library.adapter("resumable") is not None
+
+
+def test_score_with_an_adapter_prints_no_third_party_warnings(trained, tiny_chat):
+    """peft/transformers warnings (Python warnings or their own loggers) stay out unless --verbose."""
+    home, ratings, _ = trained
+    paths = sorted(ratings)[:2]
+    command = [sys.executable, "-m", "artimuse_cli", "score", *paths, "--model", str(tiny_chat)]
+    command += ["--adapter", "bright", "--no-save", "--json"]
+    env = {**__import__("os").environ, "ARTIMUSE_HOME": str(home)}
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert [line for line in quiet.stderr.splitlines() if line.strip()] == ["2 scored"], quiet.stderr
+    assert len(json.loads(quiet.stdout)) == 2

@@ -6,11 +6,11 @@ from __future__ import annotations
 import heapq
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, literal, select, text
+from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, select, text
 from sqlalchemy.exc import DatabaseError
 
 from ..categories import normalise_category
@@ -259,6 +259,29 @@ class Queries(LibrarySession):
         ``model``/``adapter`` (as ``top``) of that model's or adapter's scores only."""
         only = model_filter(model, adapter)
         return self._run(lambda c: library_stats(c, only=only), write=False)
+
+    def percentile_ranks(self, scored: Sequence[tuple[str, float]]) -> list[float | None]:
+        """For each (model fingerprint, score) of a current evaluation: the percentage (0-100) of the other
+        current scores by that same model that it beats, ties counting half, so a reader needs no knowledge
+        of the checkpoint's scale ("better than 83 % of your library"). None when the model has no other
+        current score. One counting query per distinct pair."""
+
+        def read(conn: Connection) -> list[float | None]:
+            ranks: dict[tuple[str, float], float | None] = {}
+            for fingerprint, value in dict.fromkeys(scored):
+                same = and_(E.current.is_(True), E.model_fingerprint == fingerprint)
+                row = conn.execute(
+                    select(
+                        func.count(),
+                        func.sum(case((E.score < value, 1), else_=0)),
+                        func.sum(case((E.score == value, 1), else_=0)),
+                    ).where(same)
+                ).one()
+                others, below, tied = (row[0] or 0) - 1, row[1] or 0, max(0, (row[2] or 0) - 1)  # not itself
+                ranks[(fingerprint, value)] = 100.0 * (below + 0.5 * tied) / others if others > 0 else None
+            return [ranks[pair] for pair in scored]
+
+        return self._run(read, write=False)
 
     def export(self, *, current_only: bool = True) -> Iterator[EvaluationRecord]:
         """Every (current) evaluation with its distribution, oldest first, streamed 1000 rows at a time.
