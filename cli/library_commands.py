@@ -13,7 +13,7 @@ from artimuse_core.library.records import STAR_SCORES
 from artimuse_core.library.search import SEARCH_SYNTAX
 
 from .context import app
-from .options import category_option, json_option, limit_option, since_option
+from .options import category_option, dimension_option, json_option, limit_option, since_option
 from .output import csv_cell, csv_writer, emit_json, emit_jsonl, plain, print_table, printable, secho
 
 CATEGORY_HELP = f"Only this category: {', '.join(CATEGORIES)} (full names like 'Painting & Calligraphy' work too)."
@@ -29,10 +29,12 @@ EXPORT_COLUMNS = [
     "current",
     "prompt_hash",
     "engine_version",
+    "dimension",  # last: existing CSV consumers keep their column positions
 ]
 
 
 @click.command()
+@dimension_option("Rank by this score", default="iaa")
 @category_option(CATEGORY_HELP)
 @limit_option(20)
 @since_option
@@ -49,6 +51,7 @@ EXPORT_COLUMNS = [
 @click.option("-k", "k", default=1.0, show_default=True, help="How many std to subtract with --rank lower.")
 @json_option
 def top(
+    dimension: str,
     category: str | None,
     limit: int,
     since: str | None,
@@ -66,11 +69,13 @@ def top(
       artimuse top --category photography
       artimuse top -c aigc --since 7d --limit 50 --rank lower
       artimuse top --folder ~/Exports/wedding --json
+      artimuse top --dimension iqa      (UniPercept: the technically best)
     """
     records = (
         app()
         .library()
         .top(
+            dimension=dimension,
             category=category,
             limit=limit,
             since=_since(since),
@@ -88,10 +93,15 @@ def top(
     for i, record in enumerate(records, 1):
         row = record.to_dict()
         row["rank"] = i
+        row[dimension] = record.score
         if record.category_source == "predicted":
             row["category"] = f"{record.category}?"
         rows.append(row)
-    columns = ["rank", "score", "std"] + (["lower_bound"] if rank == "lower" else []) + ["category", "model", "path"]
+    columns = (
+        ["rank", "score" if dimension == "iaa" else dimension, "std"]
+        + (["lower_bound"] if rank == "lower" else [])
+        + ["category", "model", "path"]
+    )
     if rows:
         print_table(rows, columns)
     else:
@@ -213,15 +223,17 @@ def search(query: str, limit: int, as_json: bool) -> None:
 
 
 @click.command()
+@dimension_option("Percentiles of this score", default="iaa")
 @json_option
-def stats(as_json: bool) -> None:
-    """Counts, and score percentiles per category (current scores).
+def stats(dimension: str, as_json: bool) -> None:
+    """Counts, and score percentiles per category (current scores of one dimension).
 
     \b
     Example:
       artimuse stats --json
+      artimuse stats --dimension iqa
     """
-    data = app().library().stats()
+    data = app().library().stats(dimension=dimension)
     if as_json:
         emit_json(data)
         return
@@ -244,7 +256,8 @@ def stats(as_json: bool) -> None:
 @json_option
 @click.option("--all", "everything", is_flag=True, help="Every evaluation, not only the current ones.")
 @click.option("--distribution", is_flag=True, help="Include the 101 probabilities (csv: as a JSON list).")
-def export(fmt: str, as_json: bool, everything: bool, distribution: bool) -> None:
+@dimension_option("Only scores of this dimension; default: every dimension, one row each")
+def export(fmt: str, as_json: bool, everything: bool, distribution: bool, dimension: str | None) -> None:
     """Write the library's scores to stdout, streamed row by row (1 M rows need little memory).
 
     \b
@@ -256,10 +269,10 @@ def export(fmt: str, as_json: bool, everything: bool, distribution: bool) -> Non
     columns = EXPORT_COLUMNS + (["distribution"] if distribution else [])
     writer = csv_writer(columns) if fmt == "csv" else None
     first = True
-    for record in app().library().export(current_only=not everything):
+    for record in app().library().export(current_only=not everything, dimension=dimension):
         row = record.to_dict()
-        row.pop("lower_bound")
-        row.pop("critiques")
+        for key in ("lower_bound", "critiques", "scores", "stds", "distributions"):
+            row.pop(key)
         if not distribution:
             row.pop("distribution")
         if writer is not None:

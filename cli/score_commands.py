@@ -15,10 +15,20 @@ from artimuse_core.prompts import ATTRIBUTES
 from artimuse_core.results import ScoreResult
 
 from .context import app
-from .options import Failure, category_option, engine_options, flagify, json_option
+from .options import Failure, category_option, dimension_option, engine_options, flagify, json_option
 from .output import FORMATS, emit_json, emit_jsonl, emit_rows, secho
 
 SCORE_COLUMNS = ["path", "score", "std", "category", "status", "error"]
+
+
+def dimension_columns(rows: list[dict[str, Any]], chosen: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows and table columns: ArtiMuse's single score as ``score std``; several dimensions (UniPercept) or a
+    chosen one as one column each (``iaa iqa ista``)."""
+    shown = list(chosen) or list(dict.fromkeys(k for r in rows for k in (r.get("scores") or {})))
+    if not chosen and shown in ([], ["iaa"]):
+        return rows, SCORE_COLUMNS
+    flat = [dict(r, **{d: (r.get("scores") or {}).get(d) for d in shown}) for r in rows]
+    return flat, ["path", *shown, "category", "status", "error"]
 
 
 def progress_bar(total: int, unit: str, desc: str) -> Any:
@@ -62,6 +72,11 @@ def checked_category(category: str | None) -> str | None:
 @json_option
 @click.option("--distribution", is_flag=True, help="Include the 101-way score distribution (json, jsonl, csv).")
 @click.option("--probs", "distribution_alias", is_flag=True, hidden=True, help="Old name of --distribution.")
+@dimension_option(
+    "Score column(s) to show, repeatable; default: every dimension the model scores (json rows hold them all "
+    "under 'scores')",
+    multiple=True,
+)
 def score(
     paths: tuple[str, ...],
     category: str | None,
@@ -71,8 +86,13 @@ def score(
     as_json: bool,
     distribution: bool,
     distribution_alias: bool,
+    dimensions: tuple[str, ...],
 ) -> None:
     """Score images: files, folders (walked recursively) or glob patterns.
+
+    ArtiMuse models give one aesthetic score; UniPercept models (--model UniPercept or a folder, --family)
+    give three, shown as columns: iaa (aesthetics), iqa (technical quality) and ista (structure and texture
+    richness); --dimension picks the columns.
 
     Results go into the library (`artimuse top`, `artimuse show`); a file whose content was already scored
     by the same model is not scored again (status `cached`) unless --force.
@@ -92,6 +112,7 @@ def score(
       artimuse score ~/Exports --category photography
       artimuse score 'shoots/**/*.jpg' --format jsonl | jq .score
       artimuse score big.tif --max-pixels 400000000 --model ./ArtiMuse_AVA --no-save
+      artimuse score ~/Shoot --model ./UniPercept --dimension iqa
     """
     from artimuse_core.files import collect_images, run_summary
     from artimuse_core.library.door import ingest
@@ -106,6 +127,8 @@ def score(
     if collected.files or collected.problems:
         library = context.library() if save else None
         engine = context.engine() if collected.files else None  # nothing to score: no model to load
+        for dimension in dimensions if engine is not None else ():
+            engine.family.dimension(dimension)  # InvalidValue: this model does not score it
         order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
         with progress_bar(len(collected.files), "img", "scoring") as bar:
             for result in ingest(
@@ -128,14 +151,18 @@ def score(
     elif fmt == "table":
         shown = [printable(r) for r in rows if r["status"] != "passed_over"]  # the summary counts those
         if shown:
+            table, columns = dimension_columns(shown, dimensions)
             emit_rows(
-                [dict(r, error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: "))) for r in shown],
+                [dict(r, error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: "))) for r in table],
                 fmt,
-                SCORE_COLUMNS,
+                columns,
             )
     else:
-        columns = SCORE_COLUMNS + ["error_kind", "model"] + (["distribution"] if with_distribution else [])
-        emit_rows([printable(r) for r in rows + passed_over], fmt, columns)
+        table, columns = dimension_columns([printable(r) for r in rows + passed_over], dimensions)
+        if columns is SCORE_COLUMNS or fmt == "json":
+            table, columns = [printable(r) for r in rows + passed_over], list(SCORE_COLUMNS)
+        columns += ["error_kind", "model"] + (["distribution"] if with_distribution else [])
+        emit_rows(table, fmt, columns)
     for row in rows:
         for warning in row.get("warnings") or ():
             click.echo(f"warning: {display_path(row['path'])}: {flagify(warning)}", err=True)

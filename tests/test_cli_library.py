@@ -120,7 +120,8 @@ def test_config_and_db_commands(home, run):
     assert "0005" in run("db", "history").stdout
     assert "0007" in run("db", "history").stdout
     assert run("db", "upgrade").exit_code == 0
-    assert run("db", "current").stdout.startswith("0007 (head 0007)")
+    assert "0008" in run("db", "history").stdout
+    assert run("db", "current").stdout.startswith("0008 (head 0008)")
 
 
 def test_config_show_reflects_the_environment_and_says_where_each_value_came_from(home, run, monkeypatch):

@@ -17,7 +17,10 @@ from artimuse_core.images import open_rgb
 from .conftest import conformance_dirs
 
 pytestmark = pytest.mark.slow  # every test here but one loads a real (tiny) model
-SETS = conformance_dirs()
+# ArtiMuse-layout sets (one score prompt, attribute critiques); UniPercept's run in test_conformance.py.
+SETS = [
+    p for p in conformance_dirs() if "dimensions" not in json.loads((p / "expected.json").read_text())["score_prompt"]
+]
 needs_fixtures = pytest.mark.skipif(not SETS, reason="no conformance fixtures (../shared/conformance) present")
 
 

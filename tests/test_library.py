@@ -286,7 +286,7 @@ def test_a_library_at_the_previous_head_upgrades_keeps_every_row_and_searches_by
         assert conn.execute("SELECT count(*) FROM critiques_fts WHERE critiques_fts MATCH 'line'").fetchone()[0] == 0
     engine.dispose()
     with Library.at(path) as library:
-        assert current_revision(library.engine) == head_revision() == "0007"
+        assert current_revision(library.engine) == head_revision() == "0008"
         counts = library.stats().counts
         assert {k: counts[k] for k in ("images", "evaluations", "critiques", "ratings", "errors")} == {
             "images": 1,

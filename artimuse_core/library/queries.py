@@ -50,6 +50,7 @@ RECORD_COLUMNS = (
     E.current,
     IMG.width,
     IMG.height,
+    E.dimension,
 )
 JOINED = evaluations.join(images, IMG.id == E.image_id)
 
@@ -83,7 +84,8 @@ class Queries(LibrarySession):
 
     def find_current(self, facts: FileFacts, fingerprint: str, adapter: str | None) -> EvaluationRecord | None:
         """The stored current evaluation of this exact file content by this model (+ adapter), with its
-        distribution and critiques; None when there is none (the door then scores the file)."""
+        distribution and critiques, and every current dimension in ``scores``/``stds``/``distributions``;
+        None when there is none (the door then scores the file)."""
         query = (
             select(*RECORD_COLUMNS, E.distribution)
             .select_from(JOINED)
@@ -95,9 +97,8 @@ class Queries(LibrarySession):
                 same_adapter(adapter),
             )
             .order_by(E.id.desc())
-            .limit(1)
         )
-        return self._run(lambda c: _one_record(c, query), write=False)
+        return self._run(lambda c: _current_record(c, query), write=False)
 
     def evaluation(self, evaluation_id: int) -> EvaluationRecord | None:
         """One evaluation by id, with its distribution and critiques (None when it no longer exists)."""
@@ -112,6 +113,7 @@ class Queries(LibrarySession):
     def top(
         self,
         *,
+        dimension: str = "iaa",
         category: str | None = None,
         limit: int = 20,
         since: datetime | None = None,
@@ -122,9 +124,10 @@ class Queries(LibrarySession):
         k: float = 1.0,
         include_missing: bool = False,
     ) -> list[EvaluationRecord]:
-        """Best images by current score (``rank='mean'``) or by the lower bound score - k * std (``'lower'``).
+        """Best images by current score of ``dimension`` (``rank='mean'``) or by the lower bound score - k * std
+        (``'lower'``).
 
-        Rows come off the (current, category, score) index in score order; for the lower bound the scan stops
+        Rows come off the (current, dimension, category, score) index in score order; for the lower bound the scan stops
         as soon as the score itself falls below the limit-th best bound, which no later row can beat.
 
         Raises:
@@ -132,7 +135,7 @@ class Queries(LibrarySession):
         """
         if rank not in RANKS:
             raise InvalidValue(f"rank must be one of {', '.join(RANKS)}, not {rank!r}")
-        conditions: list[ColumnElement[bool]] = [E.current.is_(True)]
+        conditions: list[ColumnElement[bool]] = [E.current.is_(True), E.dimension == dimension]
         if category:
             conditions.append(E.category == normalise_category(category))
         if since:
@@ -248,13 +251,17 @@ class Queries(LibrarySession):
 
         return self._run(read, write=False)
 
-    def stats(self) -> LibraryStats:
-        """Row counts, and per category the count, mean and percentiles of current scores (in SQL)."""
-        return self._run(library_stats, write=False)
+    def stats(self, *, dimension: str = "iaa") -> LibraryStats:
+        """Row counts, and per category the count, mean and percentiles of current scores of ``dimension``
+        (in SQL)."""
+        return self._run(lambda c: library_stats(c, dimension=dimension), write=False)
 
-    def export(self, *, current_only: bool = True) -> Iterator[EvaluationRecord]:
-        """Every (current) evaluation with its distribution, oldest first, streamed 1000 rows at a time."""
+    def export(self, *, current_only: bool = True, dimension: str | None = None) -> Iterator[EvaluationRecord]:
+        """Every (current) evaluation with its distribution (of ``dimension`` only, when given; each record
+        names its dimension), oldest first, streamed 1000 rows at a time."""
         query = select(*RECORD_COLUMNS, E.distribution).select_from(JOINED).order_by(E.id)
+        if dimension:
+            query = query.where(E.dimension == dimension)
         if current_only:
             query = query.where(E.current.is_(True))
         with self.engine.connect() as conn:
@@ -310,6 +317,25 @@ def _one_record(conn: Connection, query: Any) -> EvaluationRecord | None:
     if row is None:
         return None
     return row_record(row, critiques=_critiques(conn, [row.evaluation_id]).get(row.evaluation_id, {}))
+
+
+def _current_record(conn: Connection, query: Any) -> EvaluationRecord | None:
+    """The latest current row of each dimension, as one record: the ``iaa`` row (else the first written)
+    with every dimension's score, spread and distribution."""
+    latest: dict[str, Any] = {}
+    for row in conn.execute(query):
+        latest.setdefault(row.dimension, row)
+    if not latest:
+        return None
+    rows = sorted(latest.values(), key=lambda r: r.evaluation_id)
+    primary = latest.get("iaa") or rows[0]
+    return row_record(
+        primary,
+        critiques=_critiques(conn, [primary.evaluation_id]).get(primary.evaluation_id, {}),
+        scores={r.dimension: r.score for r in rows},
+        stds={r.dimension: r.std for r in rows},
+        distributions={r.dimension: r.distribution for r in rows},
+    )
 
 
 def _critiques(conn: Connection, evaluation_ids: list[int]) -> dict[int, dict[str, str]]:

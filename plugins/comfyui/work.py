@@ -74,7 +74,8 @@ def critique_images(
 
 
 def metadata(result, critiques: dict[str, str]) -> dict:
-    """What goes into the PNG: score, the distribution (and its summary), critiques, model provenance."""
+    """What goes into the PNG: score, the distribution (and its summary), every dimension's score, critiques,
+    model provenance."""
     probs = result.distribution
     cumulative, quantiles, q = 0.0, {}, [0.1, 0.5, 0.9]
     for i, p in enumerate(probs):
@@ -87,6 +88,7 @@ def metadata(result, critiques: dict[str, str]) -> dict:
         "mode": int(np.argmax(probs)),
         **quantiles,
         "distribution": [round(p, 6) for p in probs],
+        "scores": dict(result.scores),  # every dimension (UniPercept: iaa, iqa, ista)
         "critiques": critiques,
         "provenance": vars(result.provenance),
     }

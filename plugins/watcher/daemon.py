@@ -250,15 +250,18 @@ class Watcher:
             "event": result.status,
             "path": result.path,
             "score": result.score,
+            "scores": dict(result.scores),  # every dimension (UniPercept: iaa, iqa, ista)
             "category": result.category,
             "error": result.error,
         }
         if result.status == "scored":
             suffix = "?" if result.category_source == "predicted" else ""
+            several = len(result.scores) > 1
             log.info(
-                "scored %.2f ± %.2f %s (%s%s)",
-                result.score,
-                result.std,
+                "scored %s %s (%s%s)",
+                "  ".join(f"{d} {v:.2f}" for d, v in result.scores.items())
+                if several
+                else f"{result.score:.2f} ± {result.std:.2f}",
                 result.path,
                 result.category,
                 suffix,
