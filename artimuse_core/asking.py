@@ -8,7 +8,7 @@ family's system message. Images of one batch share one vision pass and decode to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -57,7 +57,7 @@ def ask_stream(
     """
     prompt = forward.PromptSet.from_prompts({"ask": chat_prompt_ids(engine, question)}, engine.loaded.image_token_id)
 
-    def work(pixels: list) -> list[list[int]]:
+    def work(pixels: Sequence) -> list[list[int]]:
         model = engine.loaded.model
         with engine.forward_lock, torch_threads_for(engine.threads), torch.inference_mode():
             features = forward.image_features(model, torch.stack([torch.as_tensor(p) for p in pixels]))

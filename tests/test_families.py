@@ -92,3 +92,33 @@ def test_a_third_family_is_one_declaration():
     text = third.score_prompt("sys", "iqa", num_image_tokens=2)
     assert text == prompts.render_prompt("sys", UNIPERCEPT.dimension("iqa").question, 2)
     assert third.primary == "iqa" and not third.attributes and third.can_ask
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "conformance-unipercept").is_dir(), reason="no UniPercept fixture")
+def test_the_family_setting_and_config_key_choose_the_prompts(tmp_path):
+    """The fixture checkpoint under a neutral name loads as ArtiMuse (other prompt ids, other scores); the
+    ``family`` setting, or a ``family`` key in its config.json, makes it UniPercept again: reference ids."""
+    import shutil
+
+    from artimuse_core import create_engine
+
+    folder = SHARED / "conformance-unipercept"
+    expected = json.loads((folder / "expected.json").read_text())
+    reference = {k: d["token_ids"] for k, d in expected["score_prompt"]["dimensions"].items()}
+    plain = shutil.copytree(folder / "tiny-unipercept", tmp_path / "checkpoint")
+    as_artimuse = create_engine(plain, batch_size=2)
+    assert as_artimuse.family is ARTIMUSE and as_artimuse.score_prompt_ids.tolist() != reference["iaa"]
+    chosen = create_engine(plain, batch_size=2, family="unipercept")
+    assert chosen.family is UNIPERCEPT and chosen.provenance.family == "UniPercept"
+    assert {k: v.tolist() for k, v in chosen.dimension_prompt_ids.items()} == reference
+    with pytest.raises(InvalidValue, match="UniPercept writes no attribute critiques"):
+        chosen.critique([folder / "images" / "u02_square_448.jpg"], ["composition"])
+    result = next(chosen.evaluate([folder / "images" / "u02_square_448.jpg"], predict_category=True))
+    assert result.category is None and list(result.scores) == ["iaa", "iqa", "ista"]  # no category question
+    wanted = expected["images"][1]["dimensions"]
+    assert all(abs(result.scores[k] - wanted[k]["score"]) <= 1e-3 for k in wanted)
+
+    config = json.loads((plain / "config.json").read_text())
+    (plain / "config.json").write_text(json.dumps({**config, "family": "UniPercept"}))
+    assert create_engine(plain, batch_size=2).family is UNIPERCEPT

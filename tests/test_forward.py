@@ -119,7 +119,7 @@ def test_batched_prefix_sharing_equals_one_prompt_at_a_time(engine, mixed_images
         pixels = torch.as_tensor(open_rgb(path).pixel_values[None])
         with torch.inference_mode():
             features = forward.image_features(model, pixels)
-            score = forward.prompt_logits(model, features, engine.prompts.full("score"), engine.score_token_ids)
+            score = forward.prompt_logits(model, features, engine.prompts.full("score:iaa"), engine.score_token_ids)
             category = forward.prompt_logits(
                 model, features, engine.prompts.full("category"), engine.category_token_ids
             ).softmax(-1)[0]

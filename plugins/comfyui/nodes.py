@@ -25,7 +25,7 @@ from artimuse_core.spec import default_of
 
 from . import host, inputs, models
 from .library import Computed, needs_prediction, record_in_library
-from .work import critique_images, metadata, score_images, tensor_to_pil
+from .work import critique_images, metadata, score_images, summary_lines, tensor_to_pil
 
 CATEGORY = "ArtiMuse"
 MODEL_TYPE = "ARTIMUSE_MODEL"
@@ -42,17 +42,6 @@ TOKENS_TIP = (
 
 def _attributes(choice: str) -> list[str]:
     return list(ATTRIBUTES) if choice == ALL_ATTRIBUTES else [choice]
-
-
-def _summary(results) -> list[str]:
-    """One line per image: ArtiMuse's score ± std; every dimension for UniPercept (iaa 72.85 iqa 73.34...)."""
-    lines = []
-    for i, r in enumerate(results):
-        if len(r.scores) > 1:
-            lines.append(f"#{i}: " + "  ".join(f"{d} {v:.2f} ± {r.stds[d]:.2f}" for d, v in r.scores.items()))
-        else:
-            lines.append(f"#{i}: {r.score:.2f} ± {r.std:.2f}")
-    return lines
 
 
 DIMENSION_TIP = (
@@ -166,7 +155,7 @@ class ArtiMuseScore:
         with host.node_errors():
             artimuse_model.engine.family.dimension(dimension)  # a clear error before any work
         results, _ = score_images(artimuse_model, tensor_to_pil(images))
-        lines = _summary(results)
+        lines = summary_lines(results)
         scores = [r.scores.get(dimension, r.score) for r in results]
         ui = {"text": lines, "scores": scores, "dimension": [dimension]}
         return {"ui": ui, "result": (scores, "\n".join(lines))}
@@ -381,7 +370,7 @@ class ArtiMuseSaveImage:
         return {
             "ui": {
                 "images": ui_images,
-                "text": _summary(results),
+                "text": summary_lines(results),
                 "reused": [reused_scores, reused_critiques],
                 "library_model_runs": [model_runs],
             }

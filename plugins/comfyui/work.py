@@ -45,6 +45,17 @@ def score_images(model: host.ArtiMuseModel, pils: list[Image.Image], predict_cat
     return cached, len(pils) - len(todo)
 
 
+def summary_lines(results) -> list[str]:
+    """One line per image: ArtiMuse's score ± std; every dimension for UniPercept (iaa 72.85 ± 3.10  iqa ...)."""
+    lines = []
+    for i, r in enumerate(results):
+        if len(r.scores) > 1:
+            lines.append(f"#{i}: " + "  ".join(f"{d} {v:.2f} ± {r.stds[d]:.2f}" for d, v in r.scores.items()))
+        else:
+            lines.append(f"#{i}: {r.score:.2f} ± {r.std:.2f}")
+    return lines
+
+
 def critique_images(
     model: host.ArtiMuseModel, pils: list[Image.Image], attributes: list[str], max_new_tokens: int
 ) -> tuple[list[dict[str, str]], int]:
@@ -94,4 +105,4 @@ def metadata(result, critiques: dict[str, str]) -> dict:
     }
 
 
-__all__ = ["critique_images", "metadata", "score_images", "tensor_to_pil"]
+__all__ = ["critique_images", "metadata", "score_images", "summary_lines", "tensor_to_pil"]
