@@ -173,8 +173,9 @@ def show(image: str, as_json: bool) -> None:
         if i and not evaluation.current:
             continue
         adapter = f" + {evaluation.adapter}" if evaluation.adapter else ""
+        label = "score" if evaluation.dimension == "iaa" else evaluation.dimension  # UniPercept: iqa, ista too
         click.echo(
-            f"\n  score {evaluation.score:.2f} ± {evaluation.std:.2f}   {evaluation.model}{adapter}"
+            f"\n  {label} {evaluation.score:.2f} ± {evaluation.std:.2f}   {evaluation.model}{adapter}"
             f"   {evaluation.created_at}"
         )
         if evaluation.distribution:

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.comfyui_server import REPO, ComfyUI, ensure_venv, message, missing_reason
+from tests.comfyui_server import REPO, STANDIN, ComfyUI, ensure_venv, message, missing_reason
 
 pytestmark = [
     pytest.mark.slow,
@@ -78,6 +78,9 @@ def comfy(tmp_path_factory, tiny_chat):
         """)
     )
     server.env["ARTIMUSE_HOME"] = str(root / "artimuse_home")
+    # This checkout's core first: the cached ComfyUI environment is shared by every checkout on the machine,
+    # and its editable install may point at another one by the time the server imports the pack.
+    server.env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(STANDIN)])
     server.env["HF_HOME"] = str(root / "hf_home")
     server.start()
     server.inputs = {}

@@ -68,6 +68,9 @@ def test_unipercept_scores_show_as_columns_and_are_stored_per_dimension(home, sh
     assert only_iqa[0].startswith("path,score") and only_iqa[0].endswith(",dimension") and len(only_iqa) == 7
     assert all(line.endswith(",iqa") for line in only_iqa[1:])
 
+    shown = run_cli("show", rows[0]["path"]).stdout
+    assert f"iqa {rows[0]['scores']['iqa']:.2f}" in shown and f"ista {rows[0]['scores']['ista']:.2f}" in shown
+
     # Scoring again: every dimension comes back from the cache.
     again = json.loads(run_cli("score", shoot, "--family", "unipercept", "--format", "json").stdout)
     assert all(r["status"] == "cached" for r in again)
