@@ -95,7 +95,14 @@ class WatcherThread:
     """The watcher in this process (a thread), built through its public seam: ``Watcher(settings, library,
     engine_factory)`` with the fake engine. Its log records are kept in ``events``."""
 
-    def __init__(self, home: Path, folder: Path, critique: tuple[str, ...] = (), max_new_tokens: int = 512):
+    def __init__(
+        self,
+        home: Path,
+        folder: Path,
+        critique: tuple[str, ...] = (),
+        max_new_tokens: int = 512,
+        family: str | None = None,
+    ):
         from artimuse_core.library import Library
         from artimuse_core.testing import FakeEngine
         from artimuse_watcher import Watcher, WatcherSettings
@@ -114,7 +121,7 @@ class WatcherThread:
             batch_size=16,
             status_file=home / "run" / "watcher.json",
         )
-        self.watcher = Watcher(settings, self.library, lambda: FakeEngine(batch_size=16))
+        self.watcher = Watcher(settings, self.library, lambda: FakeEngine(batch_size=16, family=family))
         self.codes: list[int] = []
         self.thread = threading.Thread(target=lambda: self.codes.append(self.watcher.run(install_signals=False)))
 
@@ -349,3 +356,18 @@ def test_critiques_follow_the_scores(setup_dirs):
         time.sleep(0.25)
     assert watcher.stop() == 0
     assert dict(rows) == {"Overall Gestalt": 3, "Technical Execution": 3}
+
+
+def test_unipercept_scores_are_stored_per_dimension(setup_dirs):
+    """Issue 13: with a UniPercept model every new file gets its iaa, iqa and ista rows, all current."""
+    home, folder = setup_dirs
+    db = home / "library.db"
+    watcher = WatcherThread(home, folder, family="unipercept").start()
+    for i in range(2):
+        (folder / f"u{i}.png").write_bytes(png_bytes(40 + i))
+    result = wait_for(db, 2, 0)
+    assert watcher.stop() == 0
+    assert result["evaluations"] == {str(folder / "u0.png"): 3, str(folder / "u1.png"): 3}
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT dimension, count(*) FROM evaluations WHERE current GROUP BY dimension").fetchall()
+    assert dict(rows) == {"iaa": 2, "iqa": 2, "ista": 2}
