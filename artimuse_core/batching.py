@@ -22,7 +22,12 @@ from .spec import default_of
 if TYPE_CHECKING:
     from .engine import Engine
 
-SCORE, CATEGORY = "score", "category"
+CATEGORY = "category"
+
+
+def score_key(dimension: str) -> str:
+    """The name of a dimension's score prompt in the engine's ``PromptSet``."""
+    return f"score:{dimension}"
 
 
 def critique_key(attribute: str) -> str:
@@ -34,12 +39,16 @@ def critique_key(attribute: str) -> str:
 class Answers:
     """What the model said about one image (internal; ``ScoreResult``/``CritiqueResult`` are the API).
 
-    ``distribution``: 101 probabilities; ``score`` (0-100) and ``std`` (score points) from it;
+    ``distribution``: the primary dimension's 101 probabilities; ``score`` (0-100) and ``std`` (score points)
+    from it; ``scores``/``stds``/``distributions``: the same for every dimension, by key;
     ``category_distribution``: 5 probabilities; ``critiques``: attribute -> generated token ids."""
 
     distribution: list[float] | None = None
     score: float | None = None
     std: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    stds: dict[str, float] = field(default_factory=dict)
+    distributions: dict[str, list[float]] = field(default_factory=dict)
     category: str | None = None
     category_probability: float | None = None
     category_distribution: list[float] | None = None
@@ -61,6 +70,8 @@ def stream(
     max_new = max_new_tokens or default_of("max_new_tokens")
 
     def wants(decoded: DecodedImage) -> bool:
+        if not engine.family.categories:
+            return False
         return bool(predict_category(decoded.source) if callable(predict_category) else predict_category)
 
     def run(window: list) -> Iterator[tuple[DecodedImage | ImageError, Answers | None]]:
@@ -123,24 +134,28 @@ def model_work(
     max_new_tokens: int,
     on_step: forward.StepHook | None,
 ) -> list[Answers]:
-    """One vision pass and one shared prefix for these images; then the score, category and critique
-    suffixes. Only the last position meets only the lm_head rows it needs (forward.py)."""
+    """One vision pass and one shared prefix for these images; then the score suffix of every dimension,
+    the category and critique suffixes. Only the last position meets only the lm_head rows it needs
+    (forward.py)."""
     model = engine.loaded.model
     pixels = torch.stack([torch.as_tensor(p) for p, _ in items])  # numpy (decoded) or tensors (score_pixels)
     category_rows = [i for i, (_, flag) in enumerate(items) if flag]
     answers = [Answers() for _ in items]
+    family = engine.family
     with engine.forward_lock, torch_threads_for(engine.threads), torch.inference_mode():
         features = forward.image_features(model, pixels)
-        if want_score and not category_rows and not attributes:  # one prompt: nothing to share
+        if want_score and len(family.dimensions) == 1 and not category_rows and not attributes:  # one prompt
             logits = forward.prompt_logits(model, features, engine.score_prompt_ids, engine.score_token_ids)
-            _fill_scores(answers, logits)
+            _fill_scores(answers, family.primary, logits, primary=True)
             return answers
         prefix = forward.encode_prefix(model, features, engine.prompts.prefix)
         del features
         if want_score:
             rows = torch.arange(len(items))
-            logits = forward.suffix_logits(model, prefix, rows, engine.prompts.suffixes[SCORE], engine.score_token_ids)
-            _fill_scores(answers, logits)
+            for dimension in family.dimension_keys:
+                suffix = engine.prompts.suffixes[score_key(dimension)]
+                logits = forward.suffix_logits(model, prefix, rows, suffix, engine.score_token_ids)
+                _fill_scores(answers, dimension, logits, primary=dimension == family.primary)
         if category_rows:
             suffix = engine.prompts.suffixes[CATEGORY]
             logits = forward.suffix_logits(
@@ -155,10 +170,13 @@ def model_work(
     return answers
 
 
-def _fill_scores(answers: list[Answers], logits: torch.Tensor) -> None:
+def _fill_scores(answers: list[Answers], dimension: str, logits: torch.Tensor, *, primary: bool) -> None:
     distribution, score, std = (t.cpu() for t in forward.token_as_score(logits))
     for i, a in enumerate(answers):
-        a.distribution, a.score, a.std = distribution[i].tolist(), float(score[i]), float(std[i])
+        a.distributions[dimension] = distribution[i].tolist()
+        a.scores[dimension], a.stds[dimension] = float(score[i]), float(std[i])
+        if primary:
+            a.distribution, a.score, a.std = a.distributions[dimension], a.scores[dimension], a.stds[dimension]
 
 
 def _fill_critiques(
@@ -190,4 +208,4 @@ def _fill_critiques(
             answers[i].critiques[attribute] = ids
 
 
-__all__ = ["Answers", "CATEGORY", "SCORE", "critique_key", "model_work", "run_batches", "stream"]
+__all__ = ["Answers", "CATEGORY", "critique_key", "model_work", "run_batches", "score_key", "stream"]

@@ -15,22 +15,24 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from . import __version__, batching, forward, prompts
-from .batching import CATEGORY, SCORE, critique_key
+from . import __version__, asking, batching, forward, prompts
+from .batching import CATEGORY, critique_key, score_key
 from .categories import CATEGORY_IDS, OPTION_LETTERS, category_question
-from .checkpoints import DEFAULT_MODEL, resolve_checkpoint
-from .devices import OomBackoff, choose_placement
-from .errors import ImageError
+from .checkpoints import DEFAULT_MODEL
+from .devices import OomBackoff
+from .errors import ImageError, InvalidValue
+from .families import Family, match_family
 from .images import ImageOptions
-from .loading import LoadedModel, fit_placement, load_model
+from .loading import LoadedModel
 from .resources import MemoryEstimate, ThreadPlan, plan_threads
-from .results import CritiqueResult, Provenance, ScoreResult
+from .results import AskResult, CritiqueResult, Provenance, ScoreResult
 from .spec import EngineSpec, default_of
+from .weights import Weights, load_weights
 
 log = logging.getLogger("artimuse")
 
@@ -51,14 +53,17 @@ class EngineOptions:
 
 
 class Engine:
-    """Scores and critiques images with one ArtiMuse checkpoint. Build it with ``create_engine``.
+    """Scores and critiques images with one checkpoint of a model family (ArtiMuse, UniPercept:
+    ``families.py``). Build it with ``create_engine``.
 
-    Public attributes: ``device`` (where the model is now), ``score_prompt_ids`` (the 510-token score prompt,
-    `(L,)` ids), ``score_token_ids`` (`(101,)` ids of ``aa``..``ey``), ``category_token_ids`` (`(5,)` ids of
-    the option letters), ``prompts`` (the shared-prefix ``PromptSet``), ``batch_size`` (the configured
-    images per forward; out-of-memory back-off retries smaller but never lowers it), ``backoff`` (its
-    record), ``threads`` (the ``ThreadPlan``), ``memory`` (the load's ``MemoryEstimate``, when checked),
-    ``notes`` (one-line remarks on choices made at load, e.g. a dtype fallback), ``provenance``.
+    Public attributes: ``family`` (the ``Family``: dimensions, abilities), ``device`` (where the model is
+    now), ``score_prompt_ids`` (the primary dimension's score prompt, `(L,)` ids; 510 tokens for ArtiMuse),
+    ``dimension_prompt_ids`` (dimension -> its score prompt ids), ``system_message``, ``score_token_ids``
+    (`(101,)` ids of ``aa``..``ey``), ``category_token_ids`` (`(5,)` ids of the option letters), ``prompts``
+    (the shared-prefix ``PromptSet``), ``batch_size`` (the configured images per forward; out-of-memory
+    back-off retries smaller but never lowers it), ``backoff`` (its record), ``threads`` (the ``ThreadPlan``),
+    ``memory`` (the load's ``MemoryEstimate``, when checked), ``notes`` (one-line remarks on choices made at
+    load, e.g. a dtype fallback), ``provenance``.
     """
 
     def __init__(
@@ -84,23 +89,29 @@ class Engine:
         # engines over the same weights).
         self.forward_lock = threading.Lock()
         tokenizer = loaded.tokenizer
+        info = loaded.info
+        self.family: Family = match_family([info.name, info.repo_id], info.config, spec.family if spec else None)
+        family, system, n = self.family, self.family.system_message(info.config), loaded.num_image_tokens
 
-        def ids(question: str) -> list[int]:
-            text = prompts.render_prompt(loaded.system_message, question, loaded.num_image_tokens)
+        def ids(text: str) -> list[int]:
             return tokenizer.encode(text, add_special_tokens=False)
 
+        def chat(question: str) -> list[int]:
+            return ids(prompts.render_prompt(system, question, n))
+
+        score_texts = {d: family.score_prompt(system, d, n) for d in family.dimension_keys}
         self.prompts = forward.PromptSet.from_prompts(
             {
-                SCORE: ids(prompts.SCORE_QUESTION),
-                CATEGORY: ids(category_question()),
-                **{critique_key(a): ids(prompts.critique_question(a)) for a in prompts.ATTRIBUTES},
+                **{score_key(d): ids(text) for d, text in score_texts.items()},
+                **({CATEGORY: chat(category_question())} if family.categories else {}),
+                **{critique_key(a): chat(prompts.critique_question(a)) for a in family.attributes},
             },
             loaded.image_token_id,
         )
-        self.score_prompt = prompts.render_prompt(
-            loaded.system_message, prompts.SCORE_QUESTION, loaded.num_image_tokens
-        )
-        self.score_prompt_ids = self.prompts.full(SCORE)
+        self.system_message = system
+        self.score_prompt = score_texts[family.primary]
+        self.score_prompt_ids = self.prompts.full(score_key(family.primary))
+        self.dimension_prompt_ids = {d: self.prompts.full(score_key(d)) for d in family.dimension_keys}
         self.score_token_ids = torch.tensor(loaded.score_token_ids)
         letters = [tokenizer.encode(letter, add_special_tokens=False) for letter in OPTION_LETTERS]
         self.category_token_ids = torch.tensor([ids_[0] for ids_ in letters])
@@ -114,7 +125,8 @@ class Engine:
             dtype=str(placement.dtype).removeprefix("torch.")
             + ("" if placement.quantize == "none" else f"+{placement.quantize}"),
             engine_version=__version__,
-            prompt_hash=prompts.sha256_text(self.score_prompt)[:16],
+            prompt_hash=prompts.sha256_text("\x00".join(score_texts.values()))[:16],
+            family=family.name,
         )
 
     @property
@@ -147,15 +159,17 @@ class Engine:
                 an exception it raises stops the work and propagates (interrupts, Ctrl-C).
 
         Yields:
-            One ``ScoreResult`` per source, in input order: ``score`` (0-100), ``std`` (score points),
-            ``distribution`` (101 values, ``distribution[i]`` = P(score = i)), ``width``/``height`` (pixels),
-            ``category``/``category_probability`` when asked, ``critiques`` (attribute -> text) when asked.
+            One ``ScoreResult`` per source, in input order: ``score`` (0-100, the primary dimension), ``std``
+            (score points), ``distribution`` (101 values, ``distribution[i]`` = P(score = i)), ``scores``/
+            ``stds``/``distributions`` per dimension (every one the family scores, from one shared prefix),
+            ``width``/``height`` (pixels), ``category``/``category_probability`` when asked, ``critiques``
+            (attribute -> text) when asked.
             A bad image yields its error result in its place; the others go on.
 
         Raises:
-            ValueError: an unknown or ambiguous attribute (before any work).
+            InvalidValue: an unknown or ambiguous attribute, or critiques from a family without them.
         """
-        attributes = [prompts.resolve_attribute(a) for a in critique]
+        attributes = self._attributes(critique)
         for item, answers in batching.stream(
             self,
             sources,
@@ -174,6 +188,9 @@ class Engine:
                     score=answers.score,
                     std=answers.std,
                     distribution=answers.distribution,
+                    scores=answers.scores,
+                    stds=answers.stds,
+                    distributions=answers.distributions,
                     width=item.width,
                     height=item.height,
                     provenance=self.provenance,
@@ -225,7 +242,7 @@ class Engine:
         Raises:
             ValueError: an unknown or ambiguous attribute.
         """
-        attributes = [prompts.resolve_attribute(a) for a in attributes]
+        attributes = self._attributes(attributes)
         if not attributes:
             return []
         results: list[CritiqueResult] = []
@@ -250,6 +267,38 @@ class Engine:
             if progress:
                 progress(len(attributes))
         return results
+
+    def ask(
+        self,
+        sources: Sequence,
+        question: str,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        progress: Progress | None = None,
+        on_step: StepHook | None = None,
+    ) -> list[AskResult]:
+        """Greedy free-form answers to ``question`` about each image, as InternVL's ``chat()`` gives them
+        (UniPercept's VQA, ArtiMuse's chat): token-identical to the reference (asking.py). ``progress`` is
+        called with 1 per image, ``on_step`` as in ``evaluate``; a bad image gets its error in its place.
+
+        Raises:
+            InvalidValue: an empty question, or ``<image>`` other than at its start.
+        """
+        results: list[AskResult] = []
+        for item, ids in asking.ask_stream(self, sources, question, max_new_tokens=max_new_tokens, on_step=on_step):
+            if isinstance(item, ImageError):
+                results.append(AskResult(item.path, question, error=str(item), error_kind=item.kind))
+            else:
+                assert ids is not None
+                results.append(AskResult(item.source, question, text=self.decode_response(ids), token_ids=ids))
+            if progress:
+                progress(1)
+        return results
+
+    def _attributes(self, names: Sequence[str]) -> list[str]:
+        """Attribute names resolved; InvalidValue when the family writes no attribute critiques."""
+        if names and not self.family.attributes:
+            raise InvalidValue(f"{self.family.name} writes no attribute critiques; ask it a question instead (ask)")
+        return [prompts.resolve_attribute(a) for a in names]
 
     def score_pixels(self, pixel_values: np.ndarray | torch.Tensor, categories: Sequence[bool] | None = None):
         """Score already preprocessed pixels.
@@ -288,38 +337,6 @@ class Engine:
         text = self.loaded.tokenizer.decode(kept, skip_special_tokens=False)
         assert isinstance(text, str)  # one id list decodes to one string (the stub also allows batches)
         return text.split(prompts.IM_END)[0].strip()
-
-
-@dataclass
-class Weights:
-    """One loaded copy of a checkpoint (plus adapter) and what was learnt loading it; engines share it."""
-
-    loaded: LoadedModel
-    memory: MemoryEstimate | None = None
-    notes: list[str] = field(default_factory=list)
-    adapter: str | None = None  # the adapter's recorded name (provenance), when one was applied
-
-
-def load_weights(spec: EngineSpec) -> Weights:
-    """Resolve, fit against the device's memory, load, and apply the adapter: the part of ``create_engine``
-    that defines the weights (``engine_cache`` keys its copies on the same settings).
-
-    Raises what ``create_engine`` raises, except ``InvalidValue`` (the spec is already checked).
-    """
-    placement = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn)
-    info = resolve_checkpoint(spec.model)
-    placement, memory, note = fit_placement(
-        info, placement, dtype_is_auto=spec.dtype == "auto", batch_size=spec.batch_size
-    )
-    if note:
-        log.warning("%s: %s", info.name or info.path, note)
-    loaded = load_model(info, placement)
-    adapter = None
-    if spec.adapter:
-        from .adapters import apply_adapter
-
-        adapter = apply_adapter(loaded, spec.adapter)
-    return Weights(loaded, memory, [note] if note else [], adapter)
 
 
 def engine_for(weights: Weights, spec: EngineSpec) -> Engine:

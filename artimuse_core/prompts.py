@@ -70,12 +70,16 @@ def system_message(chat_config: dict) -> str:
     return DEFAULT_SYSTEM_MESSAGE
 
 
-def render_prompt(system: str, question: str, num_image_tokens: int = NUM_IMAGE_TOKENS) -> str:
-    """The ``internvl2_5`` chat template with one image in front of the question."""
-    image = IMG_START + IMG_CONTEXT * num_image_tokens + IMG_END
+def render_prompt(system: str, question: str, num_image_tokens: int = NUM_IMAGE_TOKENS, *, newline: bool = True) -> str:
+    """The ``internvl2_5`` chat template with one image in front of the question.
+
+    ``newline``: ``</img>\n{question}`` as ``chat()`` writes it (the question gets ``<image>\n`` in front);
+    False for a question that carries its own ``<image>`` placeholder (UniPercept's score prompts).
+    """
+    image = IMG_START + IMG_CONTEXT * num_image_tokens + IMG_END + ("\n" if newline else "")
     return (
         f"<|im_start|>system\n{system}<|im_end|>\n"
-        f"<|im_start|>user\n{image}\n{question}<|im_end|>\n"
+        f"<|im_start|>user\n{image}{question}<|im_end|>\n"
         "<|im_start|>assistant\n"
     )
 

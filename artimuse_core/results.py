@@ -44,6 +44,7 @@ class Provenance:
     engine_version: str
     prompt_hash: str
     adapter: str | None = None
+    family: str | None = None  # the model family (``families.py``); None when read back from the library
 
 
 @dataclass
@@ -52,13 +53,17 @@ class ScoreResult:
 
     Attributes:
         path: the input as given (a file path, or ``<memory>`` for an in-memory image).
-        score: the expected score, sum of i * p_i over i = 0..100 (0-100, higher is better); None unless ok.
+        score: the expected score, sum of i * p_i over i = 0..100 (0-100, higher is better), of the model
+            family's primary dimension (``iaa``, aesthetics); None unless ok.
         std: the spread of the distribution, in score points.
         distribution: 101 probabilities, ``distribution[i]`` = P(score = i) (Token As Score, SPEC.md).
         width, height: the image's size in pixels, before the 448x448 resize.
         category, category_source, category_probability: one of the five ArtiMuse-10K categories, where it
             came from (option, config, library, user or predicted) and, when predicted, its probability.
         critiques: attribute -> critique text, when critiques were asked for.
+        scores, stds: dimension (``iaa``, ``iqa``, ``ista``...) -> score (0-100) and spread (score points),
+            every dimension the family scores, the primary one included (``score == scores["iaa"]``).
+        distributions: dimension -> its 101 probabilities (printed only with ``to_dict(distribution=True)``).
         status: one of ``STATUSES``; derived from ``error_kind`` when not given.
         evaluation_id: the library row holding this score, when it was recorded or read from the library.
         error, error_kind: why it failed or was passed over (one line), and a machine-readable tag.
@@ -77,6 +82,9 @@ class ScoreResult:
     category_probability: float | None = None
     category_source: str | None = None
     critiques: dict[str, str] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+    stds: dict[str, float] = field(default_factory=dict)
+    distributions: dict[str, list[float]] = field(default_factory=dict, repr=False)
     decoder: str | None = None  # what read the file: pillow, pillow-heif, pillow-jxl, raw-preview, memory
     warnings: list[str] = field(default_factory=list)  # one-line notes a person should see (16-bit clipping)
     status: str = ""
@@ -101,12 +109,15 @@ class ScoreResult:
     def to_dict(self, distribution: bool = False) -> dict[str, Any]:
         """The JSON row every front end prints: the same keys for every status (None when unknown);
         ``distribution`` (101 floats) only when asked for."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("provenance", "distribution")}
+        hidden = ("provenance", "distribution", "distributions")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         data["critiques"] = dict(self.critiques)
+        data["scores"], data["stds"] = dict(self.scores), dict(self.stds)
         data["model"] = self.model
         data["provenance"] = asdict(self.provenance) if self.provenance else None
         if distribution:
             data["distribution"] = self.distribution
+            data["distributions"] = {k: list(v) for k, v in self.distributions.items()}
         return data
 
     @classmethod
@@ -137,6 +148,8 @@ class ScoreResult:
                 adapter=row.get("adapter"),
             )
         data["critiques"] = dict(data.get("critiques") or {})
+        for key in ("scores", "stds", "distributions"):
+            data[key] = dict(data.get(key) or {})
         data.update(changes)
         return cls(**data)
 
@@ -167,6 +180,29 @@ class CritiqueResult:
         return data
 
 
+@dataclass
+class AskResult:
+    """One free-form answer about one image (``Engine.ask``): greedy-decoded text, or the error that stopped it."""
+
+    path: str
+    question: str
+    text: str | None = None
+    token_ids: list[int] | None = field(default=None, repr=False)
+    error: str | None = None
+    error_kind: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the answer was written."""
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON row: path, question, text, error, error_kind (token ids left out)."""
+        data = asdict(self)
+        data.pop("token_ids")
+        return data
+
+
 def utc_timestamp() -> str:
     """Now, in UTC, as an ISO 8601 string to the second."""
     from datetime import datetime, timezone
@@ -174,4 +210,4 @@ def utc_timestamp() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-__all__ = ["CritiqueResult", "Provenance", "STATUSES", "ScoreResult", "status_for", "utc_timestamp"]
+__all__ = ["AskResult", "CritiqueResult", "Provenance", "STATUSES", "ScoreResult", "status_for", "utc_timestamp"]

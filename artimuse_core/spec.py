@@ -21,6 +21,7 @@ from typing import Any
 
 from .checkpoints import DEFAULT_MODEL, KNOWN_MODELS
 from .errors import InvalidValue
+from .families import FAMILIES
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -195,6 +196,15 @@ class EngineSpec:
         DEFAULT_MODEL,
         "Checkpoint: a folder, a Hugging Face id or a short name (" + ", ".join(KNOWN_MODELS) + ").",
         metavar="NAME|PATH",
+    )
+    family: str | None = _setting(
+        None,
+        "Model family (prompts and dimensions): auto-detected from the checkpoint's name or config; "
+        "ArtiMuse scores iaa, UniPercept iaa, iqa and ista.",
+        kind="choice",
+        choices=tuple(FAMILIES),
+        optional=True,
+        metavar="FAMILY",
     )
     device: str = _setting("auto", "auto (CUDA if present, else CPU), cpu, cuda, cuda:N or mps.", metavar="DEVICE")
     dtype: str = _setting(

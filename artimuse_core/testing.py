@@ -23,8 +23,9 @@ from dataclasses import replace
 from typing import Any
 
 from .categories import CATEGORY_IDS
+from .families import match_family
 from .prompts import ATTRIBUTES, resolve_attribute
-from .results import CritiqueResult, Provenance, ScoreResult
+from .results import AskResult, CritiqueResult, Provenance, ScoreResult
 from .spec import EngineSpec
 
 #: The provenance of every fake result (its fingerprint never matches a real checkpoint's).
@@ -90,7 +91,8 @@ class FakeEngine:
         self.seed = seed
         self.batch_size = self.spec.batch_size
         self.image_options = self.spec.image_options()
-        self.provenance = replace(PROVENANCE, adapter=self.spec.adapter)
+        self.family = match_family([self.spec.model], {}, self.spec.family)  # "UniPercept" -> three dimensions
+        self.provenance = replace(PROVENANCE, adapter=self.spec.adapter, family=self.family.name)
         self.before_score = before_score
         self.calls: list[tuple[str, list[str]]] = []  # (method, sources) of every call, for assertions
         self._queued: list[float] = []
@@ -187,21 +189,52 @@ class FakeEngine:
                 progress(len(attributes))
         return results
 
+    def ask(
+        self,
+        sources: Sequence[Any],
+        question: str,
+        max_new_tokens: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> list[AskResult]:
+        """One seeded answer per source, like ``Engine.ask`` (InvalidValue for an empty question)."""
+        from .errors import ImageError, InvalidValue
+        from .images import decode_many
+
+        if not question.strip():
+            raise InvalidValue("question must not be empty")
+        self.calls.append(("ask", [str(s) for s in sources]))
+        results: list[AskResult] = []
+        for item in decode_many(list(sources), self.image_options, self.spec.decode_workers):
+            if isinstance(item, ImageError):
+                results.append(AskResult(item.path, question, error=str(item), error_kind=item.kind))
+            else:
+                words = self._words(item, question, max_new_tokens or self.spec.max_new_tokens, on_step)
+                text = " ".join(words).capitalize() + "."
+                results.append(AskResult(item.source, question, text=text, token_ids=list(range(len(words)))))
+            if progress:
+                progress(1)
+        return results
+
     # ------------------------------------------------------------------------------------------ internals
     def _result(self, decoded: Any, predict_category: bool) -> ScoreResult:
         rng = random.Random(f"{self.seed}:{hashlib.sha256(decoded.pixel_values.tobytes()).hexdigest()}")
         centre = self._queued.pop(0) if self._queued else rng.uniform(20, 80)
         spread = rng.uniform(3, 12)
-        weights = [math.exp(-0.5 * ((i - centre) / spread) ** 2) for i in range(101)]
-        total = sum(weights)
-        distribution = [w / total for w in weights]
-        score = sum(i * p for i, p in enumerate(distribution))
-        std = math.sqrt(sum((i - score) ** 2 * p for i, p in enumerate(distribution)))
+        scores, stds, distributions = {}, {}, {}
+        for index, key in enumerate(self.family.dimension_keys):  # further dimensions: near the primary one
+            moved = centre if index == 0 else min(95.0, max(5.0, centre + rng.uniform(-15, 15)))
+            distributions[key], scores[key], stds[key] = _gaussian(moved, spread)
+        primary = self.family.primary
+        distribution, score, std = distributions[primary], scores[primary], stds[primary]
         result = ScoreResult(
             path=decoded.source,
             score=score,
             std=std,
             distribution=distribution,
+            scores=scores,
+            stds=stds,
+            distributions=distributions,
             width=decoded.width,
             height=decoded.height,
             provenance=self.provenance,
@@ -224,3 +257,12 @@ class FakeEngine:
 
 
 __all__ = ["FakeEngine", "PROVENANCE"]
+
+
+def _gaussian(centre: float, spread: float) -> tuple[list[float], float, float]:
+    """A 101-way distribution around ``centre`` (score points), its expectation and standard deviation."""
+    weights = [math.exp(-0.5 * ((i - centre) / spread) ** 2) for i in range(101)]
+    total = sum(weights)
+    distribution = [w / total for w in weights]
+    score = sum(i * p for i, p in enumerate(distribution))
+    return distribution, score, math.sqrt(sum((i - score) ** 2 * p for i, p in enumerate(distribution)))

@@ -182,7 +182,7 @@ def flops_per_image(engine, with_category: bool) -> float:
     width, layers = cfg.text_config.hidden_size, cfg.text_config.num_hidden_layers
     lm = linear_params("model.language_model")
     prefix = len(engine.prompts.prefix)
-    pieces = [(prefix, 0)] + [(len(engine.prompts.suffixes["score"]), prefix)]
+    pieces = [(prefix, 0)] + [(len(engine.prompts.suffixes["score:iaa"]), prefix)]
     if with_category:
         pieces.append((len(engine.prompts.suffixes["category"]), prefix))
     for tokens, past in pieces:

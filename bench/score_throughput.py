@@ -12,6 +12,12 @@ another: vision tower, full prompt with full-vocabulary logits at every position
 KV cache and full logits per step (transformers 4.37 `generate`). Ours: one vision pass and one prefix per
 image, the 8 question suffixes as one batch, greedy decoding of the 8 rows together. The texts must be equal.
 
+UniPercept (`--only unipercept`): three scores per image (iaa, iqa, ista). The reference re-creation is the
+`unipercept-reward` inferencer's `reward()`: per image, per dimension, one full forward (vision tower
+included, as `model.score()` runs it) with full-vocabulary logits at every position, batch 1. Ours: one
+vision pass and one system + image prefix per image, the three question suffixes on its KV cache, 101
+lm_head rows at the last position, batched across images. The same checkpoint loads as family UniPercept.
+
 A third critique side runs our own engine one prompt per call (no batching, no shared prefix, but
 last-position logits only), to show what batching and the shared prefix add on their own.
 
@@ -22,6 +28,7 @@ reference another count (e.g. all cores, as the authors' script would get by def
 
     python bench/score_throughput.py                       # both comparisons, prints ratios
     python bench/score_throughput.py --only score --images 32
+    python bench/score_throughput.py --only unipercept --images 16
 GPU figures: bench/gpu_suite.sh.
 """
 
@@ -116,6 +123,25 @@ def reference_scores(engine, paths: list[Path]) -> list[tuple[float, str]]:
     return out
 
 
+def reference_unipercept(engine, paths: list[Path]) -> list[list[float]]:
+    """``reward()`` of unipercept-reward 1.0.3: per image, ``model.score()`` for each dimension in turn: a
+    whole forward (vision included) with full logits, softmax over the 101 score tokens at the last position."""
+    import torch
+
+    model, rows = engine.loaded.model, torch.tensor(engine.loaded.score_token_ids)
+    out = []
+    for path in paths:
+        pixels = _reference_pixels(path)
+        scores = []
+        for ids in engine.dimension_prompt_ids.values():
+            with torch.no_grad():
+                logits = model(input_ids=ids[None], pixel_values=pixels).logits  # (1, ~501, 151674)
+                probs = logits[0, -1, rows].softmax(-1)
+            scores.append(float((probs * torch.arange(101)).sum()))
+        out.append(scores)
+    return out
+
+
 def reference_critiques(engine, paths: list[Path], attributes, max_new_tokens: int) -> list[list[int]]:
     """The authors' chat() per (image, attribute), one after another, as transformers 4.37 generates."""
     import torch
@@ -158,12 +184,23 @@ def child(args) -> None:
     from artimuse_core.engine import create_engine
 
     checkpoint, paths = Path(args.checkpoint), sorted(Path(args.image_dir).glob("*.jpg"))
-    engine = create_engine(checkpoint, batch_size=args.batch_size)  # loading is outside the timed part
     side, task = args.child.split("-")
+    family = "unipercept" if task == "unipercept" else None
+    engine = create_engine(checkpoint, batch_size=args.batch_size, family=family)  # loading is not timed
     if side == "reference":  # the reference loop runs in the main thread: set torch's count process-wide
         torch.set_num_threads(args.reference_threads or engine.threads.torch_threads)
     attributes = list(ATTRIBUTES)
-    if task == "score":
+    if task == "unipercept":
+        paths = paths[: args.images]
+        if side == "reference":
+            reference_unipercept(engine, paths[:1])
+            start = time.perf_counter()
+            answers = reference_unipercept(engine, paths)
+        else:
+            engine.score(paths[:1])
+            start = time.perf_counter()
+            answers = [list(r.scores.values()) for r in engine.score(paths)]
+    elif task == "score":
         paths = paths[: args.images]
         if side == "reference":
             reference_scores(engine, paths[:1])
@@ -259,6 +296,22 @@ def compare(args) -> None:
                 f"{same}/{args.images}",
                 flush=True,
             )
+        if args.only in (None, "unipercept"):
+            r = {s: _run_side(args, f"{s}-unipercept", checkpoint, tmp / "images") for s in ("reference", "engine")}
+            for side in r:
+                print(
+                    f"  UniPercept 3 dims {side:>9}: {args.images / r[side]['seconds']:7.2f} images/s  "
+                    f"{1000 * r[side]['seconds'] / args.images:8.1f} ms/image  peak RSS "
+                    f"{r[side]['peak_rss_mb']:.0f} MB  [{r[side]['threads']}]",
+                    flush=True,
+                )
+            pairs = zip(r["reference"]["answers"], r["engine"]["answers"])
+            diff = max(abs(x - y) for a, b in pairs for x, y in zip(a, b))
+            print(
+                f"  UniPercept ratio: {r['reference']['seconds'] / r['engine']['seconds']:.1f}x the reference "
+                f"inferencer (batch {args.batch_size}); max score difference over 3 dimensions {diff:.2e}",
+                flush=True,
+            )
         if args.only in (None, "critique"):
             r = {
                 side: _run_side(args, f"{side}-critique", checkpoint, tmp / "images")
@@ -288,7 +341,7 @@ def main() -> None:
     parser.add_argument("--critique-images", default=2, type=int, help="images to critique (8 attributes each)")
     parser.add_argument("--max-new-tokens", default=24, type=int, help="tokens per critique")
     parser.add_argument("--batch-size", default=8, type=int)
-    parser.add_argument("--only", choices=("score", "critique"))
+    parser.add_argument("--only", choices=("score", "unipercept", "critique"))
     parser.add_argument(
         "--reference-threads",
         type=int,

@@ -21,6 +21,8 @@ def _toml(setting: Setting) -> str:
     """A setting's default as TOML; a setting with no default shows the form of a value."""
     value = setting.default
     if value is None:
+        if setting.kind == "choice" and setting.choices:
+            return json.dumps(setting.choices[0])
         return {"rgb": "[255, 255, 255]", "int": "4"}.get(setting.kind, f'"{setting.metavar}"')
     return json.dumps(value) if not isinstance(value, tuple) else json.dumps(list(value))
 

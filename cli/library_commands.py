@@ -14,7 +14,7 @@ from artimuse_core.library.records import STAR_SCORES
 from artimuse_core.library.search import SEARCH_SYNTAX
 
 from .context import app
-from .options import category_option, json_option, limit_option, since_option
+from .options import category_option, dimension_option, json_option, limit_option, since_option
 from .output import csv_cell, csv_writer, emit_json, emit_jsonl, lossless, plain, print_table, printable, secho
 
 CATEGORY_HELP = f"Only this category: {', '.join(CATEGORIES)} (full names like 'Painting & Calligraphy' work too)."
@@ -31,10 +31,12 @@ EXPORT_COLUMNS = [
     "prompt_hash",
     "engine_version",
     "path_bytes",
+    "dimension",  # last: existing CSV consumers keep their column positions
 ]
 
 
 @click.command()
+@dimension_option("Rank by this score", default="iaa")
 @category_option(CATEGORY_HELP)
 @limit_option(20)
 @since_option
@@ -60,6 +62,7 @@ EXPORT_COLUMNS = [
 )
 @json_option
 def top(
+    dimension: str,
     category: str | None,
     limit: int,
     since: str | None,
@@ -84,9 +87,11 @@ def top(
       artimuse top -c aigc --since 7d --limit 50 --rank lower
       artimuse top --percentile --limit 10
       artimuse top --folder ~/Exports/wedding --json
+      artimuse top --dimension iqa      (UniPercept: the technically best)
     """
     library = app().library()
     records = library.top(
+        dimension=dimension,
         category=category,
         limit=limit,
         since=_since(since),
@@ -107,11 +112,14 @@ def top(
         row["rank"] = i
         if with_percentile:
             row["percentile"] = "-" if ranks[i - 1] is None else f"{ranks[i - 1]:.0f}"
+        row[dimension] = record.score
         if record.category_source == "predicted":
             row["category"] = f"{record.category}?"
         row["model"] = labelled_model(record)
         rows.append(row)
-    columns = ["rank", "score", "std"] + (["lower_bound"] if rank == "lower" else [])
+    columns = ["rank", "score" if dimension == "iaa" else dimension, "std"] + (
+        ["lower_bound"] if rank == "lower" else []
+    )
     columns += (["percentile"] if with_percentile else []) + ["category", "model", "path"]
     if rows:
         print_table(rows, columns)
@@ -199,8 +207,9 @@ def show(image: str, as_json: bool) -> None:
         if i and not evaluation.current:
             continue
         adapter = f" + {evaluation.adapter}" if evaluation.adapter else ""
+        label = "score" if evaluation.dimension == "iaa" else evaluation.dimension  # UniPercept: iqa, ista too
         click.echo(
-            f"\n  score {evaluation.score:.2f} ± {evaluation.std:.2f}   {evaluation.model}{adapter}"
+            f"\n  {label} {evaluation.score:.2f} ± {evaluation.std:.2f}   {evaluation.model}{adapter}"
             f"   {evaluation.created_at}"
         )
         if ranks.get(evaluation.evaluation_id) is not None:
@@ -257,17 +266,20 @@ def search(query: str, limit: int, as_json: bool) -> None:
 @click.command()
 @click.option("--model", "-m", help="Only scores by this model name.")
 @click.option("--adapter", help="Only scores with this fine-tuned adapter ('none': the base model's only).")
+@dimension_option("Percentiles of this score", default="iaa")
 @json_option
-def stats(model: str | None, adapter: str | None, as_json: bool) -> None:
-    """Counts, and score percentiles per category (current scores; of one model or adapter with --model,
-    --adapter: scores of different weights are not comparable). `errors` counts files with an open error.
+def stats(model: str | None, adapter: str | None, dimension: str, as_json: bool) -> None:
+    """Counts, and score percentiles per category (current scores of one dimension; of one model or adapter
+    with --model, --adapter: scores of different weights are not comparable). `errors` counts files with an
+    open error.
 
     \b
     Examples:
       artimuse stats --json
       artimuse stats --adapter my-taste
+      artimuse stats --dimension iqa
     """
-    data = app().library().stats(model=model, adapter=adapter)
+    data = app().library().stats(model=model, adapter=adapter, dimension=dimension)
     if as_json:
         emit_json(data)
         return
@@ -290,7 +302,8 @@ def stats(model: str | None, adapter: str | None, as_json: bool) -> None:
 @json_option
 @click.option("--all", "everything", is_flag=True, help="Every evaluation, not only the current ones.")
 @click.option("--distribution", is_flag=True, help="Include the 101 probabilities (csv: as a JSON list).")
-def export(fmt: str, as_json: bool, everything: bool, distribution: bool) -> None:
+@dimension_option("Only scores of this dimension; default: every dimension, one row each")
+def export(fmt: str, as_json: bool, everything: bool, distribution: bool, dimension: str | None) -> None:
     """Write the library's scores to stdout, streamed row by row (1 M rows need little memory).
 
     `path` is readable (a byte that is not UTF-8 as \\xNN); `path_bytes` is the exact name in hex, for
@@ -308,7 +321,7 @@ def export(fmt: str, as_json: bool, everything: bool, distribution: bool) -> Non
     first = True
     written = 0
     try:
-        for record in app().library().export(current_only=not everything):
+        for record in app().library().export(current_only=not everything, dimension=dimension):
             _export_row(lossless(record.to_dict()), fmt, writer, distribution, first)
             first, written = False, written + 1
     except LibraryError as exc:
@@ -321,8 +334,8 @@ def export(fmt: str, as_json: bool, everything: bool, distribution: bool) -> Non
 
 def _export_row(row: dict[str, Any], fmt: str, writer: Any, distribution: bool, first: bool) -> None:
     """One exported row in its format (json: the array's opening or separator comes first)."""
-    row.pop("lower_bound")
-    row.pop("critiques")
+    for key in ("lower_bound", "critiques", "scores", "stds", "distributions"):
+        row.pop(key)
     if not distribution:
         row.pop("distribution")
     if writer is not None:

@@ -19,6 +19,7 @@ from artimuse_core.errors import ArtiMuseError
 
 from . import (
     admin_commands,
+    ask_commands,
     comfyui_commands,
     finetune_commands,
     info_commands,
@@ -32,6 +33,7 @@ from .options import translate
 
 COMMAND_MODULES = (
     score_commands,
+    ask_commands,
     info_commands,
     library_commands,
     admin_commands,

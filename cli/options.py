@@ -148,3 +148,25 @@ def since_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def category_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option("--category", "-c", help=help_text)
+
+
+DIMENSIONS_TEXT = (
+    "iaa aesthetics, iqa technical quality (blur, noise, exposure, compression), ista structure and texture"
+)
+
+
+def dimension_option(help_text: str, *, multiple: bool = False, default: str | None = None) -> Any:
+    """``--dimension``/``-d``: which perceptual dimension (``families.ALL_DIMENSIONS``; iqa and ista come from
+    UniPercept models)."""
+    from artimuse_core.families import ALL_DIMENSIONS
+
+    return click.option(
+        "--dimension",
+        "-d",
+        "dimensions" if multiple else "dimension",
+        multiple=multiple,
+        default=default,
+        show_default=default is not None,
+        type=click.Choice(ALL_DIMENSIONS),
+        help=f"{help_text} ({DIMENSIONS_TEXT}).",
+    )

@@ -16,10 +16,20 @@ from artimuse_core.prompts import ATTRIBUTES
 from artimuse_core.results import ScoreResult
 
 from .context import app
-from .options import Failure, category_option, engine_options, flagify, json_option, xmp_options
+from .options import Failure, category_option, dimension_option, engine_options, flagify, json_option, xmp_options
 from .output import FORMATS, emit_json, emit_jsonl, emit_rows, lossless, secho
 
 SCORE_COLUMNS = ["path", "score", "std", "category", "status", "error"]
+
+
+def dimension_columns(rows: list[dict[str, Any]], chosen: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows and table columns: ArtiMuse's single score as ``score std``; several dimensions (UniPercept) or a
+    chosen one as one column each (``iaa iqa ista``)."""
+    shown = list(chosen) or list(dict.fromkeys(k for r in rows for k in (r.get("scores") or {})))
+    if not chosen and shown in ([], ["iaa"]):
+        return rows, SCORE_COLUMNS
+    flat = [dict(r, **{d: (r.get("scores") or {}).get(d) for d in shown}) for r in rows]
+    return flat, ["path", *shown, "category", "status", "error"]
 
 
 def progress_bar(total: int, unit: str, desc: str) -> Any:
@@ -70,6 +80,11 @@ def checked_category(category: str | None) -> str | None:
     help="Also write each score into the image's XMP sidecar (see `artimuse xmp write --help`; needs the xmp extra).",
 )
 @xmp_options
+@dimension_option(
+    "Score column(s) to show, repeatable; default: every dimension the model scores (json rows hold them all "
+    "under 'scores')",
+    multiple=True,
+)
 def score(
     paths: tuple[str, ...],
     category: str | None,
@@ -80,8 +95,13 @@ def score(
     distribution: bool,
     distribution_alias: bool,
     write_xmp: bool,
+    dimensions: tuple[str, ...],
 ) -> None:
     """Score images: files, folders (walked recursively) or glob patterns.
+
+    ArtiMuse models give one aesthetic score; UniPercept models (--model UniPercept or a folder, --family)
+    give three, shown as columns: iaa (aesthetics), iqa (technical quality) and ista (structure and texture
+    richness); --dimension picks the columns.
 
     Results go into the library (`artimuse top`, `artimuse show`); a file whose content was already scored
     by the same model is not scored again (status `cached`) unless --force.
@@ -106,6 +126,7 @@ def score(
       artimuse score ~/Exports --category photography
       artimuse score 'shoots/**/*.jpg' --format jsonl | jq .score
       artimuse score big.tif --max-pixels 400000000 --model ./ArtiMuse_AVA --no-save
+      artimuse score ~/Shoot --model ./UniPercept --dimension iqa
     """
     from artimuse_core.files import collect_images, run_summary
     from artimuse_core.library.door import ingest
@@ -126,6 +147,8 @@ def score(
     if collected.files or collected.problems:
         library = context.library() if save else None
         engine = context.engine() if collected.files else None  # nothing to score: no model to load
+        for dimension in dimensions if engine is not None else ():
+            engine.family.dimension(dimension)  # InvalidValue: this model does not score it
         order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
         with progress_bar(len(collected.files), "img", "scoring") as bar:
             for result in ingest(
@@ -149,16 +172,18 @@ def score(
     elif fmt == "table":
         shown = [printable(r) for r in rows if r["status"] != "passed_over"]  # the summary counts those
         if shown:
+            table, columns = dimension_columns(shown, dimensions)
             emit_rows(
-                [dict(r, error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: "))) for r in shown],
+                [dict(r, error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: "))) for r in table],
                 fmt,
-                SCORE_COLUMNS,
+                columns,
             )
     else:
-        columns = (
-            SCORE_COLUMNS + ["error_kind", "model", "path_bytes"] + (["distribution"] if with_distribution else [])
-        )
-        emit_rows([printable(r) for r in rows + passed_over], fmt, columns)
+        table, columns = dimension_columns([printable(r) for r in rows + passed_over], dimensions)
+        if columns is SCORE_COLUMNS or fmt == "json":
+            table, columns = [printable(r) for r in rows + passed_over], list(SCORE_COLUMNS)
+        columns += ["error_kind", "model", "path_bytes"] + (["distribution"] if with_distribution else [])
+        emit_rows(table, fmt, columns)
     unsaved = []
     for row in rows:
         for warning in row.get("warnings") or ():

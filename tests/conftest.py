@@ -20,10 +20,24 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def conformance_dirs() -> list[Path]:
-    """Fixture sets with reference outputs: ARTIMUSE_CONFORMANCE_DIRS (os.pathsep list) or ../shared/conformance."""
+    """Fixture sets with reference outputs: ARTIMUSE_CONFORMANCE_DIRS (os.pathsep list), or ../shared/conformance
+    (ArtiMuse) and ../shared/conformance-unipercept (UniPercept)."""
     listed = os.environ.get("ARTIMUSE_CONFORMANCE_DIRS")
-    candidates = [Path(p) for p in listed.split(os.pathsep)] if listed else [SHARED / "conformance"]
+    default = [SHARED / "conformance", SHARED / "conformance-unipercept"]
+    candidates = [Path(p) for p in listed.split(os.pathsep)] if listed else default
     return [p for p in candidates if (p / "expected.json").is_file()]
+
+
+def expected_dimensions(expected: dict) -> dict[str, dict]:
+    """A fixture's score prompts by dimension: UniPercept's ``score_prompt.dimensions``; ArtiMuse's single
+    prompt as ``iaa``."""
+    prompt = expected["score_prompt"]
+    return prompt["dimensions"] if "dimensions" in prompt else {"iaa": prompt}
+
+
+def expected_scores(entry: dict) -> dict[str, dict]:
+    """One fixture image's expected ``score``/``probs`` by dimension (ArtiMuse's as ``iaa``)."""
+    return entry["dimensions"] if "dimensions" in entry else {"iaa": entry}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.comfyui_server import REPO, ComfyUI, ensure_venv, message, missing_reason
+from tests.comfyui_server import REPO, STANDIN, ComfyUI, ensure_venv, message, missing_reason
 
 pytestmark = [
     pytest.mark.slow,
@@ -32,6 +32,7 @@ pytestmark = [
 ]
 
 PACK = REPO / "plugins" / "comfyui"
+UNIPERCEPT = REPO.parent / "shared" / "conformance-unipercept" / "tiny-unipercept"
 # ~165 MB of fp32 weights, nearly all in layers every forward reads (so each copy shows in RSS).
 ROOMY = dict(text_hidden=512, text_intermediate=4096, text_layers=6, text_heads=8, kv_heads=4)
 
@@ -67,6 +68,8 @@ def comfy(tmp_path_factory, tiny_chat):
     build_checkpoint(root / "extra" / "artimuse" / "tiny-b", seed=2)
     (models / "broken").mkdir()
     (models / "broken" / "config.json").write_text("{}")
+    if UNIPERCEPT.is_dir():  # the public UniPercept fixture checkpoint (family detected from the name)
+        shutil.copytree(UNIPERCEPT, models / "tiny-unipercept")
     (server.root / "extra_model_paths.yaml").write_text(
         textwrap.dedent(f"""\
         artimuse_tests:
@@ -75,6 +78,9 @@ def comfy(tmp_path_factory, tiny_chat):
         """)
     )
     server.env["ARTIMUSE_HOME"] = str(root / "artimuse_home")
+    # This checkout's core first: the cached ComfyUI environment is shared by every checkout on the machine,
+    # and its editable install may point at another one by the time the server imports the pack.
+    server.env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(STANDIN)])
     server.env["HF_HOME"] = str(root / "hf_home")
     server.start()
     server.inputs = {}
@@ -371,6 +377,31 @@ def test_node_scores_equal_the_cli_on_the_saved_pngs(comfy, uploaded):
     assert len(saved) == 4 and diff <= 1e-4
     assert np.max(np.abs(np.array(chunks) - cli)) <= 1e-4
     assert entry["outputs"]["5"]["reused"] == [4, 0]  # Save re-used Score's results: no model run
+
+
+@pytest.mark.skipif(not UNIPERCEPT.is_dir(), reason="no UniPercept fixture (../shared/conformance-unipercept)")
+def test_score_node_gives_each_unipercept_dimension_equal_to_the_cli(comfy, tmp_path):
+    """The Score node's dimension input: UniPercept's iaa, iqa and ista scores of a batch, each equal to
+    `artimuse score` on the same PNGs; the summary shows all three; an ArtiMuse model refuses iqa."""
+    paths = _images(tmp_path / "uni", 3, seed=23)
+    nodes, batch = _batch([comfy.upload_image(p) for p in paths])
+    from artimuse_cli.main import cli
+
+    done = CliRunner().invoke(cli, ["score", *map(str, paths), "--model", str(UNIPERCEPT), "--no-save", "--json"])
+    assert done.exit_code == 0, done.output
+    expected = [row["scores"] for row in json.loads(done.stdout)]
+    for dimension in ("iaa", "iqa", "ista"):
+        score = {"artimuse_model": ["2", 0], "images": batch, "dimension": dimension}
+        entry = comfy.run(
+            {**nodes, "2": _loader("tiny-unipercept"), "3": {"class_type": "ArtiMuseScore", "inputs": score}}
+        )
+        out = entry["outputs"]["3"]
+        assert np.max(np.abs(np.array(out["scores"]) - [e[dimension] for e in expected])) <= 1e-4, dimension
+        assert all("iaa" in line and "iqa" in line and "ista" in line for line in out["text"])
+    score = {"artimuse_model": ["2", 0], "images": batch, "dimension": "iqa"}
+    entry = comfy.wait(comfy.queue({**nodes, "2": _loader(), "3": {"class_type": "ArtiMuseScore", "inputs": score}}))
+    error = message(entry, "execution_error")
+    assert error is not None and "dimension must be one of iaa for ArtiMuse" in error["exception_message"]
 
 
 def test_shipped_api_workflow_runs_end_to_end(comfy, uploaded):

@@ -1,4 +1,7 @@
-"""The engine against the reference outputs shipped in ../shared/conformance (skipped when absent)."""
+"""The engine against the reference outputs shipped in ../shared/conformance (ArtiMuse) and
+../shared/conformance-unipercept (UniPercept), or the sets in ARTIMUSE_CONFORMANCE_DIRS (skipped when absent).
+The same tests read both layouts: a set's score prompts and scores by dimension (ArtiMuse's single one is
+``iaa``), its chat answers by question."""
 
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from artimuse_cli.main import cli
-from artimuse_core import create_engine, prompts
+from artimuse_core import create_engine
+from artimuse_core.asking import chat_prompt_ids
 from artimuse_core.images import open_rgb
 
-from .conftest import conformance_dirs
+from .conftest import conformance_dirs, expected_dimensions, expected_scores
 
 SETS = conformance_dirs()
 pytestmark = pytest.mark.skipif(not SETS, reason="no conformance fixtures (../shared/conformance) present")
@@ -34,12 +38,14 @@ def fixture_set(request):
 
 def test_prompt_ids_match_reference(fixture_set):
     _, expected, engine = fixture_set
-    assert engine.score_prompt_ids.tolist() == expected["score_prompt"]["token_ids"]
-    tokenizer, loaded = engine.loaded.tokenizer, engine.loaded
+    dimensions = expected_dimensions(expected)
+    assert list(engine.family.dimension_keys) == list(dimensions)
+    for key, prompt in dimensions.items():
+        assert engine.dimension_prompt_ids[key].tolist() == prompt["token_ids"], key
+    assert engine.score_prompt_ids.tolist() == next(iter(dimensions.values()))["token_ids"]
     for case in expected["critiques"]:
-        text = prompts.render_prompt(loaded.system_message, prompts.critique_question(case["attribute"]))
-        assert tokenizer.encode(text, add_special_tokens=False) == case["prompt_token_ids"]
-    assert loaded.score_token_ids == expected["score_tokens"]["token_ids"]
+        assert chat_prompt_ids(engine, case["question"]) == case["prompt_token_ids"]
+    assert engine.loaded.score_token_ids == expected["score_tokens"]["token_ids"]
 
 
 def test_pixels_are_bit_identical(fixture_set):
@@ -51,17 +57,42 @@ def test_pixels_are_bit_identical(fixture_set):
 
 
 def test_scores_and_probabilities_match(fixture_set):
+    """Every dimension of every image within the set's tolerances; the primary one is also ``score``."""
     folder, expected, engine = fixture_set
     results = engine.score([folder / e["file"] for e in expected["images"]])
     tol = expected["tolerances"]
     for result, entry in zip(results, expected["images"]):
         assert result.ok, result.error
-        assert abs(result.score - entry["score"]) <= tol["score_abs"], entry["file"]
-        assert np.max(np.abs(np.array(result.distribution) - entry["probs"])) <= tol["probs_abs_recommended"]
+        wanted = expected_scores(entry)
+        assert set(result.scores) == set(wanted)
+        for key, reference in wanted.items():
+            assert abs(result.scores[key] - reference["score"]) <= tol["score_abs"], (entry["file"], key)
+            probs = np.array(result.distributions[key])
+            assert np.max(np.abs(probs - reference["probs"])) <= tol["probs_abs_recommended"], (entry["file"], key)
+        primary = next(iter(wanted))
+        assert result.score == result.scores[primary] and result.distribution == result.distributions[primary]
+
+
+def test_chat_answers_match_token_for_token(fixture_set):
+    """``ask`` (InternVL's ``chat()``): every answer's greedy ids and text equal the reference's; the images
+    asked the same question decode as one batch."""
+    folder, expected, engine = fixture_set
+    by_question: dict[str, list[dict]] = {}
+    for case in expected["critiques"]:
+        by_question.setdefault(case["question"], []).append(case)
+    for question, cases in by_question.items():
+        max_new = cases[0]["generation"]["max_new_tokens"]
+        results = engine.ask([folder / c["file"] for c in cases], question, max_new_tokens=max_new)
+        for result, case in zip(results, cases):
+            assert result.ok, result.error
+            assert result.token_ids == [i for i in case["new_token_ids"] if i != engine.loaded.eos_token_id]
+            assert result.text == case["response"]
 
 
 def test_batched_critiques_match_token_for_token(fixture_set):
     folder, expected, engine = fixture_set
+    if not engine.family.attributes:
+        pytest.skip(f"{engine.family.name} writes no attribute critiques (its chat answers: test above)")
     files = list(dict.fromkeys(c["file"] for c in expected["critiques"]))
     attributes = list(dict.fromkeys(c["attribute"] for c in expected["critiques"]))
     max_new = expected["critiques"][0]["generation"]["max_new_tokens"]
@@ -90,4 +121,6 @@ def test_cli_scores_the_images_folder(fixture_set):
     rows = {Path(r["path"]).name: r for r in map(json.loads, result.stdout.splitlines())}
     assert len(rows) == len(expected["images"])
     for entry in expected["images"]:
-        assert abs(rows[Path(entry["file"]).name]["score"] - entry["score"]) <= expected["tolerances"]["score_abs"]
+        row = rows[Path(entry["file"]).name]
+        for key, reference in expected_scores(entry).items():
+            assert abs(row["scores"][key] - reference["score"]) <= expected["tolerances"]["score_abs"]

@@ -17,7 +17,10 @@ from artimuse_core.images import open_rgb
 from .conftest import conformance_dirs
 
 pytestmark = pytest.mark.slow  # every test here but one loads a real (tiny) model
-SETS = conformance_dirs()
+# ArtiMuse-layout sets (one score prompt, attribute critiques); UniPercept's run in test_conformance.py.
+SETS = [
+    p for p in conformance_dirs() if "dimensions" not in json.loads((p / "expected.json").read_text())["score_prompt"]
+]
 needs_fixtures = pytest.mark.skipif(not SETS, reason="no conformance fixtures (../shared/conformance) present")
 
 
@@ -116,7 +119,7 @@ def test_batched_prefix_sharing_equals_one_prompt_at_a_time(engine, mixed_images
         pixels = torch.as_tensor(open_rgb(path).pixel_values[None])
         with torch.inference_mode():
             features = forward.image_features(model, pixels)
-            score = forward.prompt_logits(model, features, engine.prompts.full("score"), engine.score_token_ids)
+            score = forward.prompt_logits(model, features, engine.prompts.full("score:iaa"), engine.score_token_ids)
             category = forward.prompt_logits(
                 model, features, engine.prompts.full("category"), engine.category_token_ids
             ).softmax(-1)[0]

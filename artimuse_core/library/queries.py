@@ -51,6 +51,7 @@ RECORD_COLUMNS = (
     E.current,
     IMG.width,
     IMG.height,
+    E.dimension,
 )
 JOINED = evaluations.join(images, IMG.id == E.image_id)
 
@@ -84,7 +85,8 @@ class Queries(LibrarySession):
 
     def find_current(self, facts: FileFacts, fingerprint: str, adapter: str | None) -> EvaluationRecord | None:
         """The stored current evaluation of this exact file content by this model (+ adapter), with its
-        distribution and critiques; None when there is none (the door then scores the file)."""
+        distribution and critiques, and every current dimension in ``scores``/``stds``/``distributions``;
+        None when there is none (the door then scores the file)."""
         query = (
             select(*RECORD_COLUMNS, E.distribution)
             .select_from(JOINED)
@@ -96,9 +98,8 @@ class Queries(LibrarySession):
                 same_adapter(adapter),
             )
             .order_by(E.id.desc())
-            .limit(1)
         )
-        return self._run(lambda c: _one_record(c, query), write=False)
+        return self._run(lambda c: _current_record(c, query), write=False)
 
     def evaluation(self, evaluation_id: int) -> EvaluationRecord | None:
         """One evaluation by id, with its distribution and critiques (None when it no longer exists)."""
@@ -113,6 +114,7 @@ class Queries(LibrarySession):
     def top(
         self,
         *,
+        dimension: str = "iaa",
         category: str | None = None,
         limit: int = 20,
         since: datetime | None = None,
@@ -124,11 +126,11 @@ class Queries(LibrarySession):
         k: float = 1.0,
         include_missing: bool = False,
     ) -> list[EvaluationRecord]:
-        """Best images by current score (``rank='mean'``) or by the lower bound score - k * std (``'lower'``).
-        ``model`` keeps one model's scores, ``adapter`` one adapter's (``"none"``: the base model's only), so
-        scores of different weights are not mixed.
+        """Best images by current score of ``dimension`` (``rank='mean'``) or by the lower bound score - k * std
+        (``'lower'``). ``model`` keeps one model's scores, ``adapter`` one adapter's (``"none"``: the base
+        model's only), so scores of different weights are not mixed.
 
-        Rows come off the (current, category, score) index in score order; for the lower bound the scan stops
+        Rows come off the (current, dimension, category, score) index in score order; for the lower bound the scan stops
         as soon as the score itself falls below the limit-th best bound, which no later row can beat.
 
         Raises:
@@ -136,7 +138,7 @@ class Queries(LibrarySession):
         """
         if rank not in RANKS:
             raise InvalidValue(f"rank must be one of {', '.join(RANKS)}, not {rank!r}")
-        conditions: list[ColumnElement[bool]] = [E.current.is_(True)]
+        conditions: list[ColumnElement[bool]] = [E.current.is_(True), E.dimension == dimension]
         if category:
             conditions.append(E.category == normalise_category(category))
         if since:
@@ -254,11 +256,11 @@ class Queries(LibrarySession):
 
         return self._run(read, write=False)
 
-    def stats(self, *, model: str | None = None, adapter: str | None = None) -> LibraryStats:
-        """Row counts, and per category the count, mean and percentiles of current scores (in SQL); with
-        ``model``/``adapter`` (as ``top``) of that model's or adapter's scores only."""
+    def stats(self, *, model: str | None = None, adapter: str | None = None, dimension: str = "iaa") -> LibraryStats:
+        """Row counts, and per category the count, mean and percentiles of current scores of ``dimension`` (in
+        SQL); with ``model``/``adapter`` (as ``top``) of that model's or adapter's scores only."""
         only = model_filter(model, adapter)
-        return self._run(lambda c: library_stats(c, only=only), write=False)
+        return self._run(lambda c: library_stats(c, only=only, dimension=dimension), write=False)
 
     def percentile_ranks(self, scored: Sequence[tuple[str, float]]) -> list[float | None]:
         """For each (model fingerprint, score) of a current evaluation: the percentage (0-100) of the other
@@ -283,13 +285,16 @@ class Queries(LibrarySession):
 
         return self._run(read, write=False)
 
-    def export(self, *, current_only: bool = True) -> Iterator[EvaluationRecord]:
-        """Every (current) evaluation with its distribution, oldest first, streamed 1000 rows at a time.
+    def export(self, *, current_only: bool = True, dimension: str | None = None) -> Iterator[EvaluationRecord]:
+        """Every (current) evaluation with its distribution (of ``dimension`` only, when given; each record
+        names its dimension), oldest first, streamed 1000 rows at a time.
 
         Raises:
             LibraryError: the database fails mid-stream (rows already yielded are all there were before it).
         """
         query = select(*RECORD_COLUMNS, E.distribution).select_from(JOINED).order_by(E.id)
+        if dimension:
+            query = query.where(E.dimension == dimension)
         if current_only:
             query = query.where(E.current.is_(True))
         try:
@@ -402,6 +407,25 @@ def _one_record(conn: Connection, query: Any) -> EvaluationRecord | None:
     if row is None:
         return None
     return row_record(row, critiques=_critiques(conn, [row.evaluation_id]).get(row.evaluation_id, {}))
+
+
+def _current_record(conn: Connection, query: Any) -> EvaluationRecord | None:
+    """The latest current row of each dimension, as one record: the ``iaa`` row (else the first written)
+    with every dimension's score, spread and distribution."""
+    latest: dict[str, Any] = {}
+    for row in conn.execute(query):
+        latest.setdefault(row.dimension, row)
+    if not latest:
+        return None
+    rows = sorted(latest.values(), key=lambda r: r.evaluation_id)
+    primary = latest.get("iaa") or rows[0]
+    return row_record(
+        primary,
+        critiques=_critiques(conn, [primary.evaluation_id]).get(primary.evaluation_id, {}),
+        scores={r.dimension: r.score for r in rows},
+        stds={r.dimension: r.std for r in rows},
+        distributions={r.dimension: r.distribution for r in rows},
+    )
 
 
 def _critiques(conn: Connection, evaluation_ids: list[int]) -> dict[int, dict[str, str]]:

@@ -107,10 +107,12 @@ class ScoredFile:
 
 @dataclass(frozen=True)
 class EvaluationRecord(_Record):
-    """One stored evaluation (a score of one image by one model + adapter).
+    """One stored evaluation (a score of one image by one model + adapter on one ``dimension``).
 
-    ``score`` is 0-100, ``std`` in score points; ``lower_bound`` (score - k * std) is set by ``top``
-    when ranking by it; ``distribution`` (101 floats) and ``critiques`` (attribute -> text) are filled
+    ``score`` is 0-100, ``std`` in score points; ``dimension`` is ``iaa`` (aesthetics), ``iqa`` or ``ista``;
+    ``scores``/``stds``/``distributions`` (dimension -> value) are filled by the door's cache lookup with
+    every current dimension of the same evaluation (UniPercept's three); ``lower_bound`` (score - k * std)
+    is set by ``top`` when ranking by it; ``distribution`` (101 floats) and ``critiques`` (attribute -> text) are filled
     by the queries that read them (``show``, ``export``, the door's cache lookup).
     """
 
@@ -134,6 +136,10 @@ class EvaluationRecord(_Record):
     lower_bound: float | None = None
     distribution: list[float] | None = None
     critiques: dict[str, str] = field(default_factory=dict)
+    dimension: str = "iaa"
+    scores: dict[str, float] = field(default_factory=dict)
+    stds: dict[str, float] = field(default_factory=dict)
+    distributions: dict[str, list[float]] = field(default_factory=dict)
 
     def to_result(self, **changes: Any) -> ScoreResult:
         """This evaluation as a ``ScoreResult`` (status ``cached`` unless changed)."""

@@ -26,28 +26,30 @@ COUNTED = {"images": images, "evaluations": evaluations, "critiques": critiques,
 Bins = dict[str | None, list[tuple[int, int, float]]]  # category -> sorted (bin, count, sum of scores)
 
 
-def library_stats(conn: Connection, *, scan: bool = False, only: Sequence[Any] = ()) -> LibraryStats:
+def library_stats(
+    conn: Connection, *, scan: bool = False, only: Sequence[Any] = (), dimension: str = "iaa"
+) -> LibraryStats:
     """Counts of every table (and of missing images), then ``CategoryStats`` per category of the current
-    evaluations (their copy of the image's category; ``uncategorised`` for none).
+    evaluations of ``dimension`` (their copy of the image's category; ``uncategorised`` for none).
 
     ``scan`` ignores the counters and counts everything afresh (what other databases do; tests compare).
     ``only``: conditions on evaluations (one model's, one adapter's scores): the category stats are then
     computed from those scores alone (read out in one ordered pass; the counts stay the library's).
     """
     if only:
-        counts, _ = _from_counters(conn) if conn.dialect.name == "sqlite" else _from_scan(conn)
+        counts, _ = _from_counters(conn, dimension) if conn.dialect.name == "sqlite" else _from_scan(conn, dimension)
         counts["errors"] = _open_errors(conn)
-        return LibraryStats(counts=counts, categories=_filtered(conn, only))
+        return LibraryStats(counts=counts, categories=_filtered(conn, (*only, evaluations.c.dimension == dimension)))
     if conn.dialect.name == "sqlite" and not scan:
-        counts, bins = _from_counters(conn)
+        counts, bins = _from_counters(conn, dimension)
     else:
-        counts, bins = _from_scan(conn)
+        counts, bins = _from_scan(conn, dimension)
     counts["errors"] = _open_errors(conn)
     categories = {}
     for category, histogram in bins.items():
         n = sum(count for _, count, _ in histogram)
         total = sum(value for _, _, value in histogram)
-        values = {f"p{round(q * 100)}": _quantile(conn, category, histogram, n, q) for q in QUANTILES}
+        values = {f"p{round(q * 100)}": _quantile(conn, dimension, category, histogram, n, q) for q in QUANTILES}
         categories[category or UNCATEGORISED] = CategoryStats(count=n, mean=total / n, **values)
     return LibraryStats(counts=counts, categories=dict(sorted(categories.items())))
 
@@ -79,19 +81,23 @@ def _filtered(conn: Connection, only: Sequence[Any]) -> dict[str, CategoryStats]
     return found
 
 
-def _from_counters(conn: Connection) -> tuple[dict[str, int], Bins]:
+def _from_counters(conn: Connection, dimension: str) -> tuple[dict[str, int], Bins]:
     kept = {name: count for name, count in conn.execute(text("SELECT name, count FROM row_counts"))}
     counts = {name: kept.get(name, 0) for name in (*COUNTED, "missing_images")}
     bins: Bins = {}
     rows = conn.execute(
-        text("SELECT category, bin, count, total FROM score_bins WHERE count > 0 ORDER BY category, bin")
+        text(
+            "SELECT category, bin, count, total FROM score_bins WHERE count > 0 AND dimension = :dimension "
+            "ORDER BY category, bin"
+        ),
+        {"dimension": dimension},
     )
     for category, bin_, count, total in rows:
         bins.setdefault(category or None, []).append((bin_, count, total))
     return counts, bins
 
 
-def _from_scan(conn: Connection) -> tuple[dict[str, int], Bins]:
+def _from_scan(conn: Connection, dimension: str) -> tuple[dict[str, int], Bins]:
     counts = {name: conn.scalar(select(func.count()).select_from(model)) or 0 for name, model in COUNTED.items()}
     counts["missing_images"] = conn.scalar(select(func.count()).where(images.c.missing.is_(True))) or 0
     # SQLite's CAST truncates (scores are >= 0, so it is the floor); elsewhere CAST may round.
@@ -101,7 +107,7 @@ def _from_scan(conn: Connection) -> tuple[dict[str, int], Bins]:
     bins: Bins = {}
     grouped = (
         select(E.category, floor.label("bin"), func.count(), func.sum(E.score))
-        .where(E.current.is_(True))
+        .where(E.current.is_(True), E.dimension == dimension)
         .group_by(E.category, "bin")
     )
     for category, bin_, count, total in conn.execute(grouped):
@@ -112,29 +118,36 @@ def _from_scan(conn: Connection) -> tuple[dict[str, int], Bins]:
 
 
 def _quantile(
-    conn: Connection, category: str | None, histogram: list[tuple[int, int, float]], n: int, q: float
+    conn: Connection,
+    dimension: str,
+    category: str | None,
+    histogram: list[tuple[int, int, float]],
+    n: int,
+    q: float,
 ) -> float:
     """Linear interpolation between the order statistics around q * (n - 1), both read in one query."""
     position = q * (n - 1)
     low = math.floor(position)
-    below, above = _order_statistics(conn, category, histogram, low)
+    below, above = _order_statistics(conn, dimension, category, histogram, low)
     return below + (above - below) * (position - low)
 
 
 _NTH = {  # the rank-th current score of a category from a bin's lower edge on, and the one after it
     False: text(
-        "SELECT score FROM evaluations WHERE current = 1 AND category = :category AND score >= :edge "
+        "SELECT score FROM evaluations WHERE current = 1 AND dimension = :dimension AND category = :category "
+        "AND score >= :edge "
         "ORDER BY score LIMIT 2 OFFSET :skip"
     ),
     True: text(
-        "SELECT score FROM evaluations WHERE current = 1 AND category IS NULL AND score >= :edge "
+        "SELECT score FROM evaluations WHERE current = 1 AND dimension = :dimension AND category IS NULL "
+        "AND score >= :edge "
         "ORDER BY score LIMIT 2 OFFSET :skip"
     ),
 }
 
 
 def _order_statistics(
-    conn: Connection, category: str | None, histogram: list[tuple[int, int, float]], rank: int
+    conn: Connection, dimension: str, category: str | None, histogram: list[tuple[int, int, float]], rank: int
 ) -> tuple[float, float]:
     """The ``rank``-th smallest current score (0-based) of ``category`` and the next one (the same one for
     the largest), read from the start of the rank's one-point bin on the (current, category, score) index."""
@@ -142,7 +155,10 @@ def _order_statistics(
     for edge, count, _ in histogram:
         if rank < before + count:
             values = (
-                conn.execute(_NTH[category is None], {"category": category, "edge": edge, "skip": rank - before})
+                conn.execute(
+                    _NTH[category is None],
+                    {"dimension": dimension, "category": category, "edge": edge, "skip": rank - before},
+                )
                 .scalars()
                 .all()
             )

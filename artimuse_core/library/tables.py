@@ -87,8 +87,10 @@ images = Table(
     Column("missing", Boolean, nullable=False, default=False, server_default=false()),
 )
 
-#: One score of one image by one model + adapter: score 0-100, std in score points, the 101-way
-#: distribution, its provenance, and a copy of the image's category (kept in step) so rankings read one index.
+#: One score of one image by one model + adapter on one perceptual ``dimension`` (``iaa`` aesthetics, ``iqa``
+#: technical quality, ``ista`` structure and texture; ``families.py``): score 0-100, std in score points, the
+#: 101-way distribution, its provenance, and a copy of the image's category (kept in step) so rankings read
+#: one index. A UniPercept evaluation writes one row per dimension in one transaction, the primary one first.
 evaluations = Table(
     "evaluations",
     metadata,
@@ -107,9 +109,12 @@ evaluations = Table(
     Column("created_at", DateTime, nullable=False, default=utcnow, index=True),
     Column("current", Boolean, nullable=False, default=True, server_default=true()),
     Column("category", String(32)),
+    Column("dimension", String(16), nullable=False, default="iaa", server_default="iaa"),
     Index("ix_evaluations_current_score", "current", "score"),
     Index("ix_evaluations_image_model", "image_id", "model_fingerprint", "adapter"),
     Index("ix_evaluations_current_category_score", "current", "category", "score"),
+    Index("ix_evaluations_current_dimension_category_score", "current", "dimension", "category", "score"),
+    Index("ix_evaluations_current_dimension_score", "current", "dimension", "score"),
 )
 
 #: One attribute's critique text, attached to the evaluation it describes (indexed for search, SQLite FTS5).

@@ -328,36 +328,47 @@ def _set_category(
 
 
 def _add_evaluation(conn: Connection, image: dict[str, Any], result: ScoreResult) -> int:
+    """One row per dimension of ``result`` (the primary one first; a result without ``scores`` is ``iaa``),
+    each retiring the earlier current row of its dimension; returns the primary row's id (critiques and jobs
+    point at it)."""
     p = result.provenance
     if p is None or result.score is None or result.std is None:
         raise ValueError(f"{result.path}: only a scored result with its provenance can be stored")
-    conn.execute(
-        update(evaluations)
-        .where(
-            evaluations.c.image_id == image["id"],
-            evaluations.c.model_fingerprint == p.fingerprint,
-            same_adapter(p.adapter),
+    rows = [(d, result.scores[d], result.stds.get(d, result.std), result.distributions.get(d)) for d in result.scores]
+    if not rows:
+        rows = [("iaa", result.score, result.std, result.distribution)]
+    ids = []
+    for dimension, score, std, distribution in rows:
+        conn.execute(
+            update(evaluations)
+            .where(
+                evaluations.c.image_id == image["id"],
+                evaluations.c.model_fingerprint == p.fingerprint,
+                evaluations.c.dimension == dimension,
+                same_adapter(p.adapter),
+            )
+            .values(current=False)
         )
-        .values(current=False)
-    )
-    new = conn.execute(
-        insert(evaluations).values(
-            image_id=image["id"],
-            model_name=p.model,
-            model_fingerprint=p.fingerprint,
-            adapter=p.adapter,
-            score=result.score,
-            std=result.std,
-            distribution=result.distribution,
-            prompt_hash=p.prompt_hash,
-            engine_version=p.engine_version,
-            device=p.device,
-            dtype=p.dtype,
-            current=True,
-            category=image["category"],
+        new = conn.execute(
+            insert(evaluations).values(
+                image_id=image["id"],
+                model_name=p.model,
+                model_fingerprint=p.fingerprint,
+                adapter=p.adapter,
+                dimension=dimension,
+                score=score,
+                std=std,
+                distribution=distribution if distribution is not None else result.distribution,
+                prompt_hash=p.prompt_hash,
+                engine_version=p.engine_version,
+                device=p.device,
+                dtype=p.dtype,
+                current=True,
+                category=image["category"],
+            )
         )
-    )
-    return _new_id(new)
+        ids.append(_new_id(new))
+    return ids[0]
 
 
 def _new_id(result: Any) -> int:

@@ -14,7 +14,17 @@ from artimuse_core.spec import describe_settings, setting_named
 #: Loader inputs every workflow sets (the host fills model, device and quantize itself).
 REQUIRED = ("dtype", "batch_size")
 #: Loader inputs with sensible defaults, offered as optional widgets.
-OPTIONAL = ("adapter", "max_pixels", "exif", "background", "jpeg_draft", "sixteen_bit", "attn", "decode_workers")
+OPTIONAL = (
+    "family",
+    "adapter",
+    "max_pixels",
+    "exif",
+    "background",
+    "jpeg_draft",
+    "sixteen_bit",
+    "attn",
+    "decode_workers",
+)
 _INT_MAX = 2**31 - 1
 
 
@@ -27,7 +37,10 @@ def setting_input(name: str, tooltip: str | None = None) -> tuple[Any, dict[str,
     help_text = tooltip or setting["help"]
     default = setting["default"]
     if setting["type"] == "choice":
-        return list(setting["choices"]), {"default": default, "tooltip": help_text}
+        choices = list(setting["choices"])
+        if setting["optional"]:  # "auto" widget value = None (``Setting.parse``): e.g. family from the checkpoint
+            choices, default = ["auto", *choices], default or "auto"
+        return choices, {"default": default, "tooltip": help_text}
     if setting["type"] == "bool":
         return "BOOLEAN", {"default": default, "tooltip": help_text}
     if setting["type"] == "int":

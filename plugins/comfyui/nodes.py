@@ -20,11 +20,12 @@ from PIL.PngImagePlugin import PngInfo
 from artimuse_core import ATTRIBUTES
 from artimuse_core.categories import CATEGORIES
 from artimuse_core.engine_cache import checkpoint_identity, get_engine
+from artimuse_core.families import ALL_DIMENSIONS
 from artimuse_core.spec import default_of
 
 from . import host, inputs, models
 from .library import Computed, needs_prediction, record_in_library
-from .work import critique_images, metadata, score_images, tensor_to_pil
+from .work import critique_images, metadata, score_images, summary_lines, tensor_to_pil
 
 CATEGORY = "ArtiMuse"
 MODEL_TYPE = "ARTIMUSE_MODEL"
@@ -43,8 +44,10 @@ def _attributes(choice: str) -> list[str]:
     return list(ATTRIBUTES) if choice == ALL_ATTRIBUTES else [choice]
 
 
-def _summary(results) -> list[str]:
-    return [f"#{i}: {r.score:.2f} ± {r.std:.2f}" for i, r in enumerate(results)]
+DIMENSION_TIP = (
+    "Which score goes to the scores output: iaa aesthetics (every model), iqa technical quality (blur, "
+    "noise, exposure, compression) or ista structure and texture richness (UniPercept models)."
+)
 
 
 # ------------------------------------------------------------------------------------------------ nodes
@@ -129,26 +132,33 @@ class ArtiMuseScore:
             "required": {
                 "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
                 "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
-            }
+            },
+            "optional": {"dimension": (list(ALL_DIMENSIONS), {"default": "iaa", "tooltip": DIMENSION_TIP})},
         }
 
     RETURN_TYPES = ("FLOAT", "STRING")
     RETURN_NAMES = ("scores", "summary")
     OUTPUT_TOOLTIPS = (
-        "Aesthetic score of each image, 0-100 (a list, one per image).",
-        "One line per image: score ± std (in score points).",
+        "Score of each image on the chosen dimension, 0-100 (a list, one per image).",
+        "One line per image: score ± std (in score points); every dimension for UniPercept.",
     )
     OUTPUT_IS_LIST = (True, False)
     FUNCTION = "score"
     CATEGORY = CATEGORY
     OUTPUT_NODE = True
-    DESCRIPTION = "Aesthetic score 0-100 of each image in the batch (Token As Score; shown on the node)."
+    DESCRIPTION = (
+        "Score 0-100 of each image in the batch (Token As Score; shown on the node): aesthetics, or with a "
+        "UniPercept model also technical quality and structure/texture."
+    )
 
-    def score(self, artimuse_model, images):
+    def score(self, artimuse_model, images, dimension="iaa"):
+        with host.node_errors():
+            artimuse_model.engine.family.dimension(dimension)  # a clear error before any work
         results, _ = score_images(artimuse_model, tensor_to_pil(images))
-        lines = _summary(results)
-        scores = [r.score for r in results]
-        return {"ui": {"text": lines, "scores": scores}, "result": (scores, "\n".join(lines))}
+        lines = summary_lines(results)
+        scores = [r.scores.get(dimension, r.score) for r in results]
+        ui = {"text": lines, "scores": scores, "dimension": [dimension]}
+        return {"ui": ui, "result": (scores, "\n".join(lines))}
 
 
 class ArtiMuseCritique:
@@ -361,7 +371,7 @@ class ArtiMuseSaveImage:
         return {
             "ui": {
                 "images": ui_images,
-                "text": _summary(results),
+                "text": summary_lines(results),
                 "reused": [reused_scores, reused_critiques],
                 "library_model_runs": [model_runs],
             }

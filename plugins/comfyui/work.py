@@ -45,6 +45,17 @@ def score_images(model: host.ArtiMuseModel, pils: list[Image.Image], predict_cat
     return cached, len(pils) - len(todo)
 
 
+def summary_lines(results) -> list[str]:
+    """One line per image: ArtiMuse's score ± std; every dimension for UniPercept (iaa 72.85 ± 3.10  iqa ...)."""
+    lines = []
+    for i, r in enumerate(results):
+        if len(r.scores) > 1:
+            lines.append(f"#{i}: " + "  ".join(f"{d} {v:.2f} ± {r.stds[d]:.2f}" for d, v in r.scores.items()))
+        else:
+            lines.append(f"#{i}: {r.score:.2f} ± {r.std:.2f}")
+    return lines
+
+
 def critique_images(
     model: host.ArtiMuseModel, pils: list[Image.Image], attributes: list[str], max_new_tokens: int
 ) -> tuple[list[dict[str, str]], int]:
@@ -74,7 +85,8 @@ def critique_images(
 
 
 def metadata(result, critiques: dict[str, str]) -> dict:
-    """What goes into the PNG: score, the distribution (and its summary), critiques, model provenance."""
+    """What goes into the PNG: score, the distribution (and its summary), every dimension's score, critiques,
+    model provenance."""
     probs = result.distribution
     cumulative, quantiles, q = 0.0, {}, [0.1, 0.5, 0.9]
     for i, p in enumerate(probs):
@@ -87,9 +99,10 @@ def metadata(result, critiques: dict[str, str]) -> dict:
         "mode": int(np.argmax(probs)),
         **quantiles,
         "distribution": [round(p, 6) for p in probs],
+        "scores": dict(result.scores),  # every dimension (UniPercept: iaa, iqa, ista)
         "critiques": critiques,
         "provenance": vars(result.provenance),
     }
 
 
-__all__ = ["critique_images", "metadata", "score_images", "tensor_to_pil"]
+__all__ = ["critique_images", "metadata", "score_images", "summary_lines", "tensor_to_pil"]

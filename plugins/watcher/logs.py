@@ -12,7 +12,7 @@ import sys
 from datetime import datetime, timezone
 
 LOGGER = logging.getLogger("artimuse.watch")
-_FIELDS = ("event", "path", "score", "std", "category", "error", "count", "folder", "queue")
+_FIELDS = ("event", "path", "score", "scores", "std", "category", "error", "count", "folder", "queue")
 
 
 class JsonFormatter(logging.Formatter):

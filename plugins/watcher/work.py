@@ -286,12 +286,19 @@ def _log(result: Any) -> None:
         "event": result.status,
         "path": shown,
         "score": result.score,
+        "scores": dict(result.scores),  # every dimension (UniPercept: iaa, iqa, ista)
         "category": result.category,
         "error": result.error,
     }
     if result.status == "scored":
         suffix = "?" if result.category_source == "predicted" else ""
-        log.info("scored %.2f ± %.2f %s (%s%s)", result.score, result.std, shown, result.category, suffix, extra=extra)
+        several = len(result.scores) > 1
+        values = (
+            "  ".join(f"{d} {v:.2f}" for d, v in result.scores.items())
+            if several
+            else f"{result.score:.2f} ± {result.std:.2f}"
+        )
+        log.info("scored %s %s (%s%s)", values, shown, result.category, suffix, extra=extra)
     elif result.status == "failed":
         log.warning("error %s", result.error, extra=extra)
     else:
