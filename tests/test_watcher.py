@@ -208,21 +208,6 @@ def test_critiques_follow_the_scores(setup_dirs):
 
 def test_unipercept_scores_are_stored_per_dimension(setup_dirs):
     """Issue 13: with a UniPercept model every new file gets its iaa, iqa and ista rows, all current."""
-    home, folder = setup_dirs
-    db = home / "library.db"
-    watcher = WatcherThread(home, folder, family="unipercept").start()
-    for i in range(2):
-        (folder / f"u{i}.png").write_bytes(png_bytes(40 + i))
-    result = wait_for(db, 2, 0)
-    assert watcher.stop() == 0
-    assert result["evaluations"] == {str(folder / "u0.png"): 3, str(folder / "u1.png"): 3}
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT dimension, count(*) FROM evaluations WHERE current GROUP BY dimension").fetchall()
-    assert dict(rows) == {"iaa": 2, "iqa": 2, "ista": 2}
-
-
-def test_unipercept_scores_are_stored_per_dimension(setup_dirs):
-    """Issue 13: with a UniPercept model every new file gets its iaa, iqa and ista rows, all current."""
     from artimuse_core.testing import FakeEngine
 
     home, folder = setup_dirs
