@@ -25,6 +25,7 @@ from . import (
     library_commands,
     score_commands,
     watch_commands,
+    web_commands,
 )
 from .context import AppContext
 from .options import translate
@@ -37,6 +38,7 @@ COMMAND_MODULES = (
     watch_commands,
     finetune_commands,
     comfyui_commands,
+    web_commands,
 )
 
 

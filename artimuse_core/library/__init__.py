@@ -19,6 +19,7 @@ _EXPORTS = {
     "STAR_SCORES": "records",
     "stars_to_score": "records",
     "LibraryError": "..errors",
+    **{name: "browse" for name in ("GridItem", "GridPage", "ImageFile", "RATING_FILTERS", "REJECT_SCORE")},
     **{
         name: "records"
         for name in (

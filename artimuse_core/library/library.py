@@ -1,7 +1,7 @@
 """The ``Library`` class: one database of images, evaluations, critiques, ratings, errors, jobs and adapters.
 
 It is assembled from one module per job: ``session`` (connection, transactions), ``writes`` (recording),
-``jobs`` (the watcher's queue) and ``queries`` (reading). Scores enter through one door, ``ingest``.
+``jobs`` (the watcher's queue), ``queries`` (reading) and ``browse`` (the gallery's pages, by image id). Scores enter through one door, ``ingest``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..results import ScoreResult
+from .browse import Browse
 from .jobs import Jobs
 from .queries import Queries
 from .writes import Writes
 
 
-class Library(Writes, Jobs, Queries):
+class Library(Writes, Jobs, Queries, Browse):
     """One library database (SQLite by default: ``library.db`` in the ArtiMuse home, or the config's
     ``database_url``). ``Library()`` opens the configured one; ``Library.at(path)`` a file.
 

@@ -1,0 +1,89 @@
+"""A small real library of real picture files for the gallery's tests and the bench: gradients of varied
+colours (so screenshots show distinct pictures), scored through ``record_scores`` with a bell-shaped
+101-way distribution, categories and critiques."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from artimuse_core.library import FileFacts, Library, ScoredFile, file_facts
+from artimuse_core.results import ScoreResult
+from artimuse_core.testing import PROVENANCE
+
+CATEGORIES = ("photography", "aigc", "painting")
+CRITIQUES = (
+    ("Composition & Design", "The {adj} diagonal leads the eye from the lower left into the warm light."),
+    ("Light & Colour", "A {adj} palette of {hue} tones; the highlights hold their detail."),
+)
+ADJECTIVES = ("calm", "bold", "muted", "vivid", "soft", "stark")
+HUES = ("amber", "teal", "crimson", "violet", "olive", "cobalt")
+
+
+def distribution(score: float, std: float) -> list[float]:
+    """A discretised normal over 0..100 with this mean and spread (sums to 1)."""
+    weights = [math.exp(-0.5 * ((i - score) / max(std, 0.5)) ** 2) for i in range(101)]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def picture(path: Path, index: int, size: tuple[int, int] = (640, 480)) -> Path:
+    """A JPEG gradient with a disc, its colours set by ``index``."""
+    hue = (index * 47) % 360
+    image = Image.new("HSV", size)
+    draw = ImageDraw.Draw(image)
+    for y in range(size[1]):
+        draw.line([(0, y), (size[0], y)], fill=(int(hue / 360 * 255), 150, 90 + int(150 * y / size[1])))
+    image = image.convert("RGB")
+    draw = ImageDraw.Draw(image)
+    x = 120 + (index * 83) % 400
+    draw.ellipse([x, 140, x + 160, 300], fill=((index * 90) % 256, 200, (255 - index * 30) % 256))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, "JPEG", quality=88)
+    return path
+
+
+def result(path: str | Path, index: int, score: float, std: float, critiques: bool = True) -> ScoreResult:
+    texts = {}
+    if critiques:
+        texts = {
+            name: text.format(adj=ADJECTIVES[index % len(ADJECTIVES)], hue=HUES[index % len(HUES)])
+            for name, text in CRITIQUES
+        }
+    return ScoreResult(
+        str(path),
+        score=score,
+        std=std,
+        distribution=distribution(score, std),
+        provenance=PROVENANCE,
+        critiques=texts,
+        width=640,
+        height=480,
+    )
+
+
+def scored_library(folder: Path, count: int = 12) -> tuple[Library, list[Path]]:
+    """A library (``folder/library.db``) holding ``count`` real JPEGs under ``folder/photos`` with scores
+    ``90 - 5.5 * i`` (distinct, best first in index order), std ``3 + i % 4``, categories in turn."""
+    library = Library.at(folder / "library.db")
+    paths = [picture(folder / "photos" / f"img_{i:03d}.jpg", i) for i in range(count)]
+    library.record_scores(
+        ScoredFile(file_facts(p), result(p, i, 90 - 5.5 * i, 3 + i % 4), CATEGORIES[i % 3], "option")
+        for i, p in enumerate(paths)
+    )
+    return library, paths
+
+
+def synthetic_rows(start: int, count: int, folder: str = "/bench/photos") -> list[ScoredFile]:
+    """``count`` library rows for files that need not exist (the bench's 200,000-image library)."""
+    rows = []
+    for i in range(start, start + count):
+        path = f"{folder}/{i // 1000:03d}/img_{i:06d}.jpg"
+        facts = FileFacts(Path(path), 1000 + i, 1.7e9 + i, f"{i:064x}")
+        score = 20 + (i * 7919 % 6000) / 100
+        item = result(path, i, score, 2 + i % 7, critiques=i % 10 == 0)
+        rows.append(ScoredFile(facts, replace(item), CATEGORIES[i % 3], "option"))
+    return rows
