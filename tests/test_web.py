@@ -131,25 +131,25 @@ def test_pictures_are_cached_by_content_under_the_home_never_beside_photos(galle
     assert client.get(f"/picture/{image_id(library, paths[0])}/l").status_code == 200
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "/picture/../../etc/passwd",
-        "/picture/%2e%2e%2f%2e%2e%2fetc%2fpasswd/s",
-        "/picture/1/..%2f..%2fetc%2fpasswd",
-        "/picture/-1/s",
-        "/picture/999999/s",
-        "/picture/1/x",
-        "/image/999999",
-        "/static/../library.db",
-        "/static/%2e%2e/app.py",
-    ],
-)
-def test_traversal_and_unknown_ids_are_refused(gallery, url):
+TRAVERSALS = [
+    "/picture/../../etc/passwd",
+    "/picture/%2e%2e%2f%2e%2e%2fetc%2fpasswd/s",
+    "/picture/1/..%2f..%2fetc%2fpasswd",
+    "/picture/-1/s",
+    "/picture/999999/s",
+    "/picture/1/x",
+    "/image/999999",
+    "/static/../library.db",
+    "/static/%2e%2e/app.py",
+]
+
+
+def test_traversal_and_unknown_ids_are_refused(gallery):
     client, _, _ = gallery
-    answer = client.get(url)
-    assert answer.status_code == 404, answer.text[:200]
-    assert b"root:" not in answer.content and b"SQLite" not in answer.content
+    for url in TRAVERSALS:
+        answer = client.get(url)
+        assert answer.status_code == 404, (url, answer.text[:200])
+        assert b"root:" not in answer.content and b"SQLite" not in answer.content
 
 
 def test_missing_moved_changed_and_linked_out_files_get_a_placeholder_with_the_reason(gallery, tmp_path):

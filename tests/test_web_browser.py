@@ -16,7 +16,9 @@ pytest.importorskip("starlette")
 webdriver = pytest.importorskip("selenium.webdriver")
 
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from artimuse_web.app import create_app  # noqa: E402
@@ -88,6 +90,11 @@ def screenshot(driver, tmp_path: Path, name: str) -> Path:
     return shot
 
 
+def press(driver, *keys: str) -> None:
+    """Type keys into whatever has the focus, as a person would."""
+    ActionChains(driver).send_keys(*keys).perform()
+
+
 def tiles(driver):
     return driver.find_elements(By.CSS_SELECTOR, "#grid .tile")
 
@@ -107,32 +114,29 @@ def test_cull_rate_and_compare_in_a_real_browser(server, browser, tmp_path):
     assert {t.get_attribute("data-category") for t in tiles(browser)} == {"aigc"}
     assert "category=aigc" in browser.current_url
 
-    # Open an image (keyboard: the first tile, Enter), rate it 4, then reject it.
-    body = browser.find_element(By.TAG_NAME, "body")
-    body.send_keys("\ue014")  # ArrowRight: select the second tile (index 1 of the aigc ranking)
+    # Open an image with the keyboard (Esc leaves the filter, arrows select the second tile, Enter), rate it 4
+    # with the 4 key, then reject it with X.
+    press(browser, Keys.ESCAPE, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
     chosen = tiles(browser)[1]
     assert "selected" in chosen.get_attribute("class")
     target = int(chosen.get_attribute("data-id"))
-    browser.switch_to.active_element.send_keys("\ue007")  # Enter
+    press(browser, Keys.ENTER)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".viewer"))
     wait.until(lambda d: d.find_element(By.ID, "large").get_property("naturalWidth") > 0)
     path = library.image_file(target).path
-    browser.find_element(By.TAG_NAME, "body").send_keys("4")
+    press(browser, "4")
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-last-rating") == f"{target}:70")
     assert [(r.score, r.stars) for r in library.show(path).ratings] == [(70.0, 4.0)]
     assert browser.find_element(By.CSS_SELECTOR, ".user-rating").text == "★★★★☆"
     screenshot(browser, tmp_path, "web_image.png")
-    browser.find_element(By.TAG_NAME, "body").send_keys("x")
+    press(browser, "x")
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-last-rating") == f"{target}:0")
     assert library.show(path).ratings[0].score == 0.0
 
     # Compare two: back to the grid, C on two tiles, open Compare.
     browser.get(url + "/")
     wait.until(lambda d: len(tiles(d)) == 12)
-    body = browser.find_element(By.TAG_NAME, "body")
-    body.send_keys("\ue014")
-    browser.switch_to.active_element.send_keys("c")
-    browser.switch_to.active_element.send_keys("\ue014", "c")
+    press(browser, Keys.ARROW_RIGHT, "c", Keys.ARROW_RIGHT, "c")
     link = browser.find_element(By.ID, "compare-link")
     wait.until(lambda d: link.is_displayed())
     link.click()

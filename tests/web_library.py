@@ -5,9 +5,13 @@ colours (so screenshots show distinct pictures), scored through ``record_scores`
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from artimuse_core.library import FileFacts, Library, ScoredFile, file_facts
@@ -32,12 +36,10 @@ def distribution(score: float, std: float) -> list[float]:
 
 def picture(path: Path, index: int, size: tuple[int, int] = (640, 480)) -> Path:
     """A JPEG gradient with a disc, its colours set by ``index``."""
-    hue = (index * 47) % 360
-    image = Image.new("HSV", size)
-    draw = ImageDraw.Draw(image)
-    for y in range(size[1]):
-        draw.line([(0, y), (size[0], y)], fill=(int(hue / 360 * 255), 150, 90 + int(150 * y / size[1])))
-    image = image.convert("RGB")
+    colour = np.array([(index * 97) % 200 + 40, (index * 57) % 180 + 50, (index * 131) % 200 + 40], dtype=np.float32)
+    ramp = np.linspace(0.35, 1.0, size[1], dtype=np.float32)[:, None, None]
+    rgb = np.broadcast_to(ramp * colour, (size[1], size[0], 3)).astype(np.uint8)
+    image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
     draw = ImageDraw.Draw(image)
     x = 120 + (index * 83) % 400
     draw.ellipse([x, 140, x + 160, 300], fill=((index * 90) % 256, 200, (255 - index * 30) % 256))
@@ -68,6 +70,8 @@ def result(path: str | Path, index: int, score: float, std: float, critiques: bo
 def scored_library(folder: Path, count: int = 12) -> tuple[Library, list[Path]]:
     """A library (``folder/library.db``) holding ``count`` real JPEGs under ``folder/photos`` with scores
     ``90 - 5.5 * i`` (distinct, best first in index order), std ``3 + i % 4``, categories in turn."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(empty_library(), folder / "library.db")  # migrated once per process: tests stay fast
     library = Library.at(folder / "library.db")
     paths = [picture(folder / "photos" / f"img_{i:03d}.jpg", i) for i in range(count)]
     library.record_scores(
@@ -75,6 +79,14 @@ def scored_library(folder: Path, count: int = 12) -> tuple[Library, list[Path]]:
         for i, p in enumerate(paths)
     )
     return library, paths
+
+
+@cache
+def empty_library() -> Path:
+    """An empty library file at the newest revision (made once per process)."""
+    path = Path(tempfile.mkdtemp(prefix="artimuse-empty-")) / "library.db"
+    Library.at(path).close()
+    return path
 
 
 def synthetic_rows(start: int, count: int, folder: str = "/bench/photos") -> list[ScoredFile]:

@@ -72,6 +72,7 @@ def create_app(
     """The gallery over ``library`` (a ``Library``): renditions cached in ``thumbnails`` (a folder under the
     ArtiMuse home), files shown only inside their own folder or ``roots`` (the watched folders), requests
     accepted only for ``hosts``; ``poll_s``: how often an open gallery asks for new scores."""
+    token = token or new_token()
     app = Starlette(
         routes=[
             Route("/", views.gallery),
@@ -89,7 +90,6 @@ def create_app(
         ],
         exception_handlers={404: views.not_found},
     )
-    token = token or new_token()
     app.state.library = library
     app.state.renditions = Renditions(thumbnails, roots)
     app.state.token = token or ""

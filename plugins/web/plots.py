@@ -13,14 +13,15 @@ def distribution_svg(
     if not distribution:
         return ""
     top = max(distribution) or 1.0
-    step = width / len(distribution)
+    margin = 12  # room for the 0 and 100 tick labels
+    step = (width - 2 * margin) / len(distribution)
     plot = height - 16
 
     def x(value: float) -> float:
-        return (value + 0.5) * step
+        return margin + (value + 0.5) * step
 
     bars = "".join(
-        f'<rect x="{i * step:.2f}" y="{plot - p / top * plot:.2f}" width="{max(step - 0.4, 0.5):.2f}" '
+        f'<rect x="{margin + i * step:.2f}" y="{plot - p / top * plot:.2f}" width="{max(step - 0.4, 0.5):.2f}" '
         f'height="{p / top * plot:.2f}"/>'
         for i, p in enumerate(distribution)
         if p > 0
