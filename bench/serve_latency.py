@@ -100,8 +100,10 @@ def thumbnails(folder: Path, count: int) -> None:
     for file in files:
         renditions.get(file, "s")
     cached = count / (time.perf_counter() - started)
-    print(f"thumbnails of 24 MP JPEGs: {ours:.1f}/s made (full decode + resize baseline {baseline:.1f}/s, "
-          f"{ours / baseline:.1f}x); cached: {cached:,.0f}/s")
+    print(
+        f"thumbnails of 24 MP JPEGs: {ours:.1f}/s made (full decode + resize baseline {baseline:.1f}/s, "
+        f"{ours / baseline:.1f}x); cached: {cached:,.0f}/s"
+    )
 
 
 def main() -> None:
@@ -135,8 +137,10 @@ def main() -> None:
         [timed_call(lambda: library.browse(limit=size, after=cursor)) for _ in range(args.repeat)]
     )
     offset, _ = offset_page_ms(library, 499 * size, size, args.repeat)
-    print(f"page 500 query alone: keyset {query_keyset:.2f} ms vs OFFSET {offset:.2f} ms "
-          f"({offset / query_keyset:.1f}x slower with OFFSET); page 500 served in {keyset:.1f} ms")
+    print(
+        f"page 500 query alone: keyset {query_keyset:.2f} ms vs OFFSET {offset:.2f} ms "
+        f"({offset / query_keyset:.1f}x slower with OFFSET); page 500 served in {keyset:.1f} ms"
+    )
     thumbnails(folder, args.thumbnails)
 
 

@@ -39,9 +39,13 @@ def thumbnails_folder() -> Path:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only unless --allow-remote).")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only unless --allow-remote)."
+)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
-@click.option("--allow-remote", is_flag=True, help="Allow a --host other machines can reach (prints a warning: no login).")
+@click.option(
+    "--allow-remote", is_flag=True, help="Allow a --host other machines can reach (prints a warning: no login)."
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the gallery in the default browser.")
 @json_option
 def serve(host: str, port: int, allow_remote: bool, open_browser: bool, as_json: bool) -> None:
@@ -77,12 +81,22 @@ def serve(host: str, port: int, allow_remote: bool, open_browser: bool, as_json:
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=str))
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, writable=True), help="The HTML file to write.")
-@click.option("--query", "-q", "query_text", default="", help="The gallery's filters as in its URL: 'category=aigc&min_score=70&q=light'.")
+@click.option(
+    "--output", "-o", required=True, type=click.Path(dir_okay=False, writable=True), help="The HTML file to write."
+)
+@click.option(
+    "--query",
+    "-q",
+    "query_text",
+    default="",
+    help="The gallery's filters as in its URL: 'category=aigc&min_score=70&q=light'.",
+)
 @click.option("--category", "-c", help=f"Only this category ({', '.join(CATEGORIES)}).")
 @click.option("--min-score", type=click.FloatRange(0, 100), help="Only scores at least this high (0-100).")
 @click.option("--search", "-s", help="Only images whose critiques match (as `artimuse search`).")
-@click.option("--limit", "-n", default=100, show_default=True, type=click.IntRange(1, 10000), help="At most this many images.")
+@click.option(
+    "--limit", "-n", default=100, show_default=True, type=click.IntRange(1, 10000), help="At most this many images."
+)
 @click.option("--title", default="ArtiMuse report", show_default=True, help="The report's title.")
 @json_option
 def report(

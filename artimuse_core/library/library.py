@@ -1,7 +1,8 @@
 """The ``Library`` class: one database of images, evaluations, critiques, ratings, errors, jobs and adapters.
 
 It is assembled from one module per job: ``session`` (connection, transactions), ``writes`` (recording),
-``jobs`` (the watcher's queue), ``queries`` (reading) and ``browse`` (the gallery's pages, by image id). Scores enter through one door, ``ingest``.
+``jobs`` (the watcher's queue), ``queries`` (reading) and ``browse`` (the gallery's pages, by image id).
+Scores enter through one door, ``ingest``.
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ def distribution_svg(
         if p > 0
     )
     low, high = max(score - std, 0.0), min(score + std, 100.0)
-    ticks = "".join(f'<text x="{x(t):.1f}" y="{height - 2}" text-anchor="middle">{t}</text>' for t in (0, 25, 50, 75, 100))
+    ticks = "".join(
+        f'<text x="{x(t):.1f}" y="{height - 2}" text-anchor="middle">{t}</text>' for t in (0, 25, 50, 75, 100)
+    )
     return (
         f'<svg class="dist" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="score distribution, mean {score:.1f}">'

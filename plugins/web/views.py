@@ -139,7 +139,7 @@ async def rate(request: Request) -> Response:
         if not isinstance(wanted, dict):
             raise ValueError
     except ValueError:
-        return JSONResponse({"error": "send a JSON object: {\"stars\": 4}"}, status_code=400)
+        return JSONResponse({"error": 'send a JSON object: {"stars": 4}'}, status_code=400)
     if wanted.get("reject"):
         options: dict[str, float] = {"score": REJECT_SCORE}
     elif wanted.get("pick"):
