@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -28,20 +29,32 @@ from starlette.testclient import TestClient  # noqa: E402
 from artimuse_core.library import ImageFile, Library, file_facts  # noqa: E402
 from artimuse_web.app import create_app  # noqa: E402
 from artimuse_web.pictures import Renditions  # noqa: E402
-from tests.web_library import picture, synthetic_rows  # noqa: E402
+from bench.library_queries import fill  # noqa: E402
+from tests.web_library import ADJECTIVES, CRITIQUES, HUES, picture  # noqa: E402
+
+NOW = "2026-11-25T12:00:00"
 
 
 def build(folder: Path, count: int) -> Library:
-    library = Library.at(folder / "library.db")
-    have = library.last_evaluation_id()
-    if have >= count:
-        return library
-    started = time.perf_counter()
-    for start in range(have, count, 5000):
-        library.record_scores(synthetic_rows(start, min(5000, count - start)))
-        print(f"\r  building: {start + 5000:,} / {count:,}", end="", file=sys.stderr, flush=True)
-    print(f"\n  built {count:,} images in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return library
+    """The bench library: ``count`` images with one current evaluation each, filled in bulk like
+    ``bench/library_queries.py`` (the door's per-file writes would take an hour here), every tenth with two
+    critiques (kept in the FTS index by the migrations' triggers)."""
+    db = folder / "library.db"
+    if not db.exists():
+        started = time.perf_counter()
+        fill(db, count, count)
+        conn = sqlite3.connect(db)
+        rows = [
+            (evaluation_id, name, text.format(adj=ADJECTIVES[evaluation_id % 6], hue=HUES[evaluation_id % 6]), NOW)
+            for evaluation_id in range(1, count + 1, 10)
+            for name, text in CRITIQUES
+        ]
+        conn.executemany("INSERT INTO critiques (evaluation_id, attribute, text, created_at) VALUES (?,?,?,?)", rows)
+        conn.execute("ANALYZE")
+        conn.commit()
+        conn.close()
+        print(f"  built {count:,} images in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return Library.at(db)
 
 
 def timed(client: TestClient, urls: list[str]) -> tuple[float, float]:
@@ -118,11 +131,12 @@ def main() -> None:
     library = build(folder, args.images)
     client = TestClient(create_app(library, thumbnails=folder / "thumbs", token="t"), base_url="http://127.0.0.1")
     size = 48
-    cursor = deep_cursor(library, 500, size)
+    deep = min(500, args.images // size)
+    cursor = deep_cursor(library, deep, size)
     ids = random.Random(0).sample(range(1, args.images + 1), args.repeat)
     rows = {
         "grid, page 1": ["/"] * args.repeat,
-        "grid, page 500 (keyset)": [f"/tiles?after={cursor}"] * args.repeat,
+        f"grid, page {deep} (keyset)": [f"/tiles?after={cursor}"] * args.repeat,
         "grid, category + min score": ["/?category=aigc&min_score=60"] * args.repeat,
         "grid, rank by lower bound": ["/?rank=lower"] * args.repeat,
         "grid, critique search": ["/?q=crimson"] * args.repeat,

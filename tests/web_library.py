@@ -7,14 +7,13 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from artimuse_core.library import FileFacts, Library, ScoredFile, file_facts
+from artimuse_core.library import Library, ScoredFile, file_facts
 from artimuse_core.results import ScoreResult
 from artimuse_core.testing import PROVENANCE
 
@@ -87,15 +86,3 @@ def empty_library() -> Path:
     path = Path(tempfile.mkdtemp(prefix="artimuse-empty-")) / "library.db"
     Library.at(path).close()
     return path
-
-
-def synthetic_rows(start: int, count: int, folder: str = "/bench/photos") -> list[ScoredFile]:
-    """``count`` library rows for files that need not exist (the bench's 200,000-image library)."""
-    rows = []
-    for i in range(start, start + count):
-        path = f"{folder}/{i // 1000:03d}/img_{i:06d}.jpg"
-        facts = FileFacts(Path(path), 1000 + i, 1.7e9 + i, f"{i:064x}")
-        score = 20 + (i * 7919 % 6000) / 100
-        item = result(path, i, score, 2 + i % 7, critiques=i % 10 == 0)
-        rows.append(ScoredFile(facts, replace(item), CATEGORIES[i % 3], "option"))
-    return rows

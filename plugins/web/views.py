@@ -5,6 +5,7 @@ in its thread pool, where the library's blocking calls belong. No SQL here: ever
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +22,9 @@ from .filters import RANK_CHOICES, RATING_CHOICES, SINCE_CHOICES, GalleryQuery
 from .pages import respond
 from .pictures import SIZES, Unservable, check_file, placeholder_svg
 
+#: How long the filter bar's choices (categories, models, adapters: a scan of the current evaluations) are
+#: reused before they are read again, in seconds.
+CHOICES_TTL_S = 30.0
 #: What the culling keys send: stars 1-5, P (pick: five stars), X (reject: ``REJECT_SCORE``).
 PICK_STARS = 5.0
 
@@ -28,6 +32,15 @@ PICK_STARS = 5.0
 def _page(request: Request, query: GalleryQuery, after: str | None = None) -> Any:
     library = request.app.state.library
     return library.browse(**query.browse_arguments(), after=after, limit=request.app.state.page_size)
+
+
+def _choices(state: Any) -> dict[str, list[str]]:
+    """The filter bar's choices, read at most every ``CHOICES_TTL_S`` seconds."""
+    now = time.monotonic()
+    cached = getattr(state, "choices", None)
+    if cached is None or now - cached[0] > CHOICES_TTL_S:
+        state.choices = cached = (now, state.library.choices())
+    return cached[1]
 
 
 def gallery(request: Request) -> Response:
@@ -46,7 +59,7 @@ def gallery(request: Request) -> Response:
         query=query,
         page=page,
         error=error,
-        choices=library.choices(),
+        choices=_choices(request.app.state),
         since_choices=SINCE_CHOICES,
         rank_choices=RANK_CHOICES,
         rating_choices=RATING_CHOICES,
