@@ -8,6 +8,7 @@ by their library id, the only handle a web page ever gets (never a path).
 
 from __future__ import annotations
 
+import heapq
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,9 +109,10 @@ class Browse(LibrarySession):
         include_missing: bool = True,
     ) -> GridPage:
         """One page of current evaluations, best first by score (``rank='mean'``, read off the score
-        indexes) or by the lower bound score - k * std (``'lower'``: computed, so a scan of the matching
-        rows). ``search`` keeps images whose critiques match (``search.SEARCH_SYNTAX``); ``rating`` is one of
-        ``RATING_FILTERS``; ``after`` is the previous page's ``next_cursor``.
+        indexes) or by the lower bound score - k * std (``'lower'``: read in score order until no later row
+        can make the page, ``_best_bounds``). ``search`` keeps images whose critiques match
+        (``search.SEARCH_SYNTAX``); ``rating`` is one of ``RATING_FILTERS``; ``after`` is the previous page's
+        ``next_cursor``.
 
         Raises:
             InvalidValue: an unknown rank, category or rating filter, a bad cursor or an empty search.
@@ -122,7 +124,7 @@ class Browse(LibrarySession):
         if not 1 <= limit <= 500:
             raise InvalidValue(f"limit must be between 1 and 500, not {limit}")
         key = E.score if rank == "mean" else (E.score - k * E.std)
-        latest = _latest_rating(R.score)
+        latest = _latest_rating(R.score)  # the user's latest rating (a correlated subquery; NULL: unrated)
         conditions: list[ColumnElement[bool]] = [E.current.is_(True)]
         if category:
             conditions.append(E.category == normalise_category(category))
@@ -151,32 +153,20 @@ class Browse(LibrarySession):
         if after:
             value, ident = parse_cursor(after)
             conditions.append(tuple_(key, E.id) < tuple_(value, ident))
-        query = (
-            select(
-                IMG.id.label("image_id"),
-                E.id.label("evaluation_id"),
-                IMG.path,
-                E.score,
-                E.std,
-                (E.score - k * E.std).label("lower_bound"),
-                E.category,
-                E.model_name.label("model"),
-                E.adapter,
-                E.created_at,
-                IMG.width,
-                IMG.height,
-                IMG.missing,
-                latest.label("rating"),
-                _latest_rating(R.stars).label("stars"),
-            )
-            .select_from(evaluations.join(images, IMG.id == E.image_id))
-            .where(and_(*conditions))
-            .order_by(key.desc(), E.id.desc())
-            .limit(limit + 1)
-        )
+        joined = evaluations.join(images, IMG.id == E.image_id)
+        where = and_(*conditions)
 
         def read(conn: Connection) -> GridPage:
-            rows = conn.execute(query).all()
+            if rank == "mean":
+                query = select(*_columns(k)).select_from(joined).where(where).order_by(E.score.desc(), E.id.desc())
+                rows = conn.execute(query.limit(limit + 1)).all()
+            else:
+                ids = _best_bounds(conn, select(E.id, E.score, E.std).select_from(joined).where(where), k, limit + 1)
+                found = {
+                    r.evaluation_id: r
+                    for r in conn.execute(select(*_columns(k)).select_from(joined).where(E.id.in_(ids)))
+                }
+                rows = [found[i] for i in ids]
             if len(rows) <= limit:
                 return GridPage([_item(r) for r in rows], None)
             last = rows[limit - 1]
@@ -201,23 +191,7 @@ class Browse(LibrarySession):
     def newer(self, evaluation_id: int, *, limit: int = 50) -> list[GridItem]:
         """Current evaluations added after ``evaluation_id``, newest first: the gallery's live view."""
         query = (
-            select(
-                IMG.id.label("image_id"),
-                E.id.label("evaluation_id"),
-                IMG.path,
-                E.score,
-                E.std,
-                (E.score - E.std).label("lower_bound"),
-                E.category,
-                E.model_name.label("model"),
-                E.adapter,
-                E.created_at,
-                IMG.width,
-                IMG.height,
-                IMG.missing,
-                _latest_rating(R.score).label("rating"),
-                _latest_rating(R.stars).label("stars"),
-            )
+            select(*_columns(1.0))
             .select_from(evaluations.join(images, IMG.id == E.image_id))
             .where(E.id > evaluation_id, E.current.is_(True))
             .order_by(E.id.desc())
@@ -264,6 +238,43 @@ class Browse(LibrarySession):
         if found is None:
             raise LibraryError(f"image {image_id}: not in the library")
         return self.rate(found.path, stars=stars, score=score)  # type: ignore[attr-defined]
+
+
+def _columns(k: float) -> tuple[Any, ...]:
+    """The columns of a ``GridItem`` (the lower bound with this k)."""
+    return (
+        IMG.id.label("image_id"),
+        E.id.label("evaluation_id"),
+        IMG.path,
+        E.score,
+        E.std,
+        (E.score - k * E.std).label("lower_bound"),
+        E.category,
+        E.model_name.label("model"),
+        E.adapter,
+        E.created_at,
+        IMG.width,
+        IMG.height,
+        IMG.missing,
+        _latest_rating(R.score).label("rating"),
+        _latest_rating(R.stars).label("stars"),
+    )
+
+
+def _best_bounds(conn: Connection, scan: Any, k: float, count: int) -> list[int]:
+    """The ids of the ``count`` best evaluations by lower bound (score - k * std), best first (ties: higher
+    id first). Rows come off the score index best first, and the scan stops at the first score below the
+    count-th best bound found so far: a bound is never above its score, so no later row can enter."""
+    best: list[tuple[float, int]] = []
+    for r in conn.execution_options(yield_per=1000).execute(scan.order_by(E.score.desc())):
+        if len(best) >= count and r.score < best[0][0]:
+            break
+        item = (r.score - k * r.std, r.id)
+        if len(best) < count:
+            heapq.heappush(best, item)
+        elif item > best[0]:
+            heapq.heapreplace(best, item)
+    return [ident for _, ident in sorted(best, reverse=True)]
 
 
 def _latest_rating(column: Any) -> Any:
