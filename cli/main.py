@@ -27,6 +27,7 @@ from . import (
     score_commands,
     watch_commands,
     xmp_commands,
+    web_commands,
 )
 from .context import AppContext
 from .options import translate
@@ -41,6 +42,7 @@ COMMAND_MODULES = (
     finetune_commands,
     comfyui_commands,
     xmp_commands,
+    web_commands,
 )
 
 

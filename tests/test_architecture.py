@@ -22,8 +22,9 @@ PACKAGES = {
     "artimuse_cli": REPO / "cli",
     "artimuse_watcher": REPO / "plugins" / "watcher",
     "artimuse_comfyui": REPO / "plugins" / "comfyui",
+    "artimuse_web": REPO / "plugins" / "web",
 }
-FRONT_ENDS = ("artimuse_cli", "artimuse_watcher", "artimuse_comfyui")
+FRONT_ENDS = ("artimuse_cli", "artimuse_watcher", "artimuse_comfyui", "artimuse_web")
 MAX_LINES = 400
 
 
@@ -157,6 +158,8 @@ FAST_COMMANDS = [
     ["status"],
     ["adapters", "list"],
     ["comfyui", "install", "{comfyui}"],
+    ["report", "{image}", "-o", "{image}.html"],
+    ["serve", "--help"],
     ["score", "--help"],
     ["finetune", "--help"],
     ["xmp", "write", "{image}"],

@@ -21,6 +21,7 @@ _EXPORTS = {
     "RATING_SOURCES": "records",
     "rating_sources": "records",
     "LibraryError": "..errors",
+    **{name: "browse" for name in ("GridItem", "GridPage", "ImageFile", "RATING_FILTERS", "REJECT_SCORE")},
     **{
         name: "records"
         for name in (

@@ -1,8 +1,8 @@
 """The ``Library`` class: one database of images, evaluations, critiques, ratings, errors, jobs and adapters.
 
 It is assembled from one module per job: ``session`` (connection, transactions), ``writes`` (recording),
-``moves`` (following renamed, moved and deleted files), ``jobs`` (the watcher's queue) and ``queries``
-(reading). Scores enter through one door, ``ingest``.
+``moves`` (following renamed, moved and deleted files), ``jobs`` (the watcher's queue), ``queries``
+(reading) and ``browse`` (the gallery's pages, by image id). Scores enter through one door, ``ingest``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..results import ScoreResult
+from .browse import Browse
 from .jobs import Jobs
 from .moves import Moves
 from .queries import Queries
 from .writes import Writes
 
 
-class Library(Writes, Moves, Jobs, Queries):
+class Library(Writes, Moves, Jobs, Queries, Browse):
     """One library database (SQLite by default: ``library.db`` in the ArtiMuse home, or the config's
     ``database_url``). ``Library()`` opens the configured one; ``Library.at(path)`` a file.
 

@@ -1,0 +1,181 @@
+"""The gallery's pages and its one write (a rating). Every endpoint is a plain function: Starlette runs it
+in its thread pool, where the library's blocking calls belong. No SQL here: everything goes through
+``Library`` (``browse``, ``show``, ``rate_image``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from artimuse_core.errors import ArtiMuseError, InvalidValue
+from artimuse_core.library import REJECT_SCORE
+from artimuse_core.paths import display_path
+
+from .facts import image_view
+from .filters import RANK_CHOICES, RATING_CHOICES, SINCE_CHOICES, GalleryQuery
+from .pages import respond
+from .pictures import SIZES, Unservable, check_file, placeholder_svg
+
+#: How long the filter bar's choices (categories, models, adapters: a scan of the current evaluations) are
+#: reused before they are read again, in seconds.
+CHOICES_TTL_S = 30.0
+#: What the culling keys send: stars 1-5, P (pick: five stars), X (reject: ``REJECT_SCORE``).
+PICK_STARS = 5.0
+
+
+def _page(request: Request, query: GalleryQuery, after: str | None = None) -> Any:
+    library = request.app.state.library
+    return library.browse(**query.browse_arguments(), after=after, limit=request.app.state.page_size)
+
+
+def _choices(state: Any) -> dict[str, list[str]]:
+    """The filter bar's choices, read at most every ``CHOICES_TTL_S`` seconds."""
+    now = time.monotonic()
+    cached = getattr(state, "choices", None)
+    if cached is None or now - cached[0] > CHOICES_TTL_S:
+        state.choices = cached = (now, state.library.choices())
+    return cached[1]
+
+
+def gallery(request: Request) -> Response:
+    """The grid: ranked tiles, the filter bar, the live poller."""
+    query = GalleryQuery.from_params(request.query_params)
+    library = request.app.state.library
+    error, page = None, None
+    try:
+        page = _page(request, query)
+    except InvalidValue as exc:
+        error = str(exc)
+    return respond(
+        request,
+        "gallery.html",
+        status_code=400 if error else 200,
+        query=query,
+        page=page,
+        error=error,
+        choices=_choices(request.app.state),
+        since_choices=SINCE_CHOICES,
+        rank_choices=RANK_CHOICES,
+        rating_choices=RATING_CHOICES,
+        last_id=library.last_evaluation_id(),
+    )
+
+
+def tiles(request: Request) -> Response:
+    """The next page of tiles (htmx loads it when the end of the grid scrolls into view)."""
+    query = GalleryQuery.from_params(request.query_params)
+    try:
+        page = _page(request, query, after=request.query_params.get("after") or None)
+    except InvalidValue as exc:
+        return Response(str(exc), status_code=400)
+    return respond(request, "tiles.html", query=query, page=page)
+
+
+def live(request: Request) -> Response:
+    """New scores since ``after`` (an evaluation id) as tiles for the top of the grid, and the next poller."""
+    try:
+        after = int(request.query_params.get("after", "0"))
+    except ValueError:
+        return Response("after must be an evaluation id", status_code=400)
+    items = request.app.state.library.newer(after)
+    last = max([after, *(i.evaluation_id for i in items)])
+    return respond(request, "live.html", items=items, last_id=last)
+
+
+def _image(request: Request, image_id: int) -> tuple[int, Any, str | None]:
+    """(image id, ImageRecord, reason it cannot be shown or None); 404 when the id is not in the library."""
+    library = request.app.state.library
+    file = library.image_file(image_id)
+    if file is None:
+        raise HTTPException(404, f"image {image_id} is not in the library")
+    record = library.show(file.path)
+    try:
+        check_file(file, request.app.state.renditions.roots)
+        reason = None
+    except Unservable as exc:
+        reason = exc.reason
+    return file.image_id, record, reason
+
+
+def image_page(request: Request) -> Response:
+    """One image large: score +- std, distribution, critiques, provenance, history, the user's rating."""
+    view = image_view(*_image(request, request.path_params["image_id"]))
+    return respond(request, "image.html", v=view, **view)
+
+
+def compare(request: Request) -> Response:
+    """Two to four images side by side (``?ids=3,7``) with their scores, distributions and critiques."""
+    try:
+        ids = [int(part) for part in request.query_params.get("ids", "").split(",") if part.strip()]
+    except ValueError:
+        return respond(request, "error.html", status_code=400, message="ids must be image ids: ?ids=3,7")
+    if not 2 <= len(ids) <= 4:
+        return respond(request, "error.html", status_code=400, message="compare 2 to 4 images: ?ids=3,7")
+    views = [image_view(*_image(request, image_id)) for image_id in ids]
+    best = max(views, key=lambda v: v["evaluation"].score if v["evaluation"] else -1)
+    return respond(request, "compare.html", views=views, best=best["id"])
+
+
+def picture(request: Request) -> Response:
+    """A rendition of a library image by id (size ``s`` tile or ``l`` large); a placeholder saying why when
+    the file cannot be shown (header ``X-ArtiMuse-Unavailable``)."""
+    size = request.path_params["size"]
+    if size not in SIZES:
+        raise HTTPException(404, f"no picture size {size!r} (sizes: {', '.join(SIZES)})")
+    state = request.app.state
+    file = state.library.image_file(request.path_params["image_id"])
+    if file is None:
+        raise HTTPException(404, "not in the library")
+    try:
+        path = state.renditions.get(file, size)
+    except Unservable as exc:
+        return Response(
+            placeholder_svg(exc.reason),
+            media_type="image/svg+xml",
+            headers={"X-ArtiMuse-Unavailable": exc.reason.encode("ascii", "backslashreplace").decode()},
+        )
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+async def rate(request: Request) -> Response:
+    """Store the user's rating of an image: body ``{"stars": 1-5}``, ``{"pick": true}`` (five stars) or
+    ``{"reject": true}`` (``REJECT_SCORE``). Answers the stored rating as JSON."""
+    body = await request.body()
+    try:
+        wanted = json.loads(body or b"{}")
+        if not isinstance(wanted, dict):
+            raise ValueError
+    except ValueError:
+        return JSONResponse({"error": 'send a JSON object: {"stars": 4}'}, status_code=400)
+    if wanted.get("reject"):
+        options: dict[str, float] = {"score": REJECT_SCORE}
+    elif wanted.get("pick"):
+        options = {"stars": PICK_STARS}
+    elif isinstance(wanted.get("stars"), (int, float)) and not isinstance(wanted.get("stars"), bool):
+        options = {"stars": float(wanted["stars"])}
+    else:
+        return JSONResponse({"error": 'send {"stars": 1-5}, {"pick": true} or {"reject": true}'}, status_code=400)
+    try:
+        library = request.app.state.library
+        stored = await run_in_threadpool(library.rate_image, request.path_params["image_id"], **options)
+    except ArtiMuseError as exc:
+        missing = "not in the library" in str(exc)
+        return JSONResponse({"error": str(exc)}, status_code=404 if missing else 400)
+    except OSError as exc:
+        return JSONResponse({"error": f"cannot read the file to rate it: {exc.strerror or exc}"}, status_code=409)
+    answer = {**stored.to_dict(), "path": display_path(stored.path)}
+    return JSONResponse({"image_id": request.path_params["image_id"], **answer})
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """A 404 page (or JSON for the API) that says what was not found."""
+    detail = getattr(exc, "detail", "not found")
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": detail}, status_code=404)
+    return respond(request, "error.html", status_code=404, message=detail)
