@@ -19,6 +19,7 @@ from artimuse_core.errors import ArtiMuseError
 
 from . import (
     admin_commands,
+    batch_commands,
     comfyui_commands,
     finetune_commands,
     info_commands,
@@ -37,6 +38,7 @@ COMMAND_MODULES = (
     watch_commands,
     finetune_commands,
     comfyui_commands,
+    batch_commands,
 )
 
 
