@@ -39,12 +39,11 @@ Examples:
 
 
 def _batch_plugin() -> Any:
+    """The plugin's inputs and pipeline modules; the pipeline imports Ray (the ``ray`` extra)."""
     try:
-        import ray  # noqa: F401  (only to say what to install)
+        from artimuse_batch import inputs, pipeline
     except ImportError as exc:
         raise MissingExtra("ray", "ray[data]", "Batch runs on Ray", exc) from exc
-    from artimuse_batch import inputs, pipeline
-
     return inputs, pipeline
 
 

@@ -185,7 +185,11 @@ def _facts(path):
 def test_the_batch_command_without_ray_says_what_to_install(run_cli, folder, tmp_path, monkeypatch):
     import sys
 
-    monkeypatch.setitem(sys.modules, "ray", None)
+    import artimuse_batch
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the ray extra were not installed
+    monkeypatch.setitem(sys.modules, "artimuse_batch.pipeline", None)
+    monkeypatch.delattr(artimuse_batch, "pipeline", raising=False)
     result = run_cli("batch", folder, "--output", tmp_path / "out.parquet")
     assert result.exit_code == 2
     assert "pip install 'artimuse-studio[ray]'" in result.output

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import ray
+
 from artimuse_core.results import ScoreResult
 
 from . import parts
@@ -51,7 +54,8 @@ class BatchSummary:
     def line(self) -> str:
         """``"180 scored, 3 failed, 2 passed over, 15 skipped (already in results.parquet); 12.3 images/s"``."""
         counts = [f"{self.statuses['scored']} scored", f"{self.statuses['failed']} failed"]
-        counts += [f"{n} {k.replace('_', ' ')}" for k, n in sorted(self.statuses.items()) if k not in ("scored", "failed")]
+        others = sorted((k, n) for k, n in self.statuses.items() if k not in ("scored", "failed"))
+        counts += [f"{n} {k.replace('_', ' ')}" for k, n in others]
         counts.append(f"{self.skipped} skipped (already in {self.output})")
         return ", ".join(counts) + f"; {self.images_per_second:.1f} images/s"
 
@@ -83,8 +87,6 @@ def connect(address: str | None, cpus: int | None = None) -> bool:
     "auto" joins the cluster this machine is part of (``ray start``), anything else is a cluster address
     (``ray://host:10001`` or ``host:6379``). Returns True when this call started Ray (the run shuts it
     down). An already initialised Ray (a notebook, a test) is used as it is."""
-    import ray
-
     if ray.is_initialized():
         return False
     if address in (None, "local"):
@@ -153,13 +155,21 @@ def run_batch(
     started_ray = connect(ray_address, cpus)
     try:
         summary.parts_written += _run(
-            todo, folder, spec, model_key, summary, actors, gpus_per_actor, predict_category, category, critique,
-            engine_factory, part_seconds,
+            todo,
+            folder,
+            spec,
+            model_key,
+            summary,
+            actors,
+            gpus_per_actor,
+            predict_category,
+            category,
+            critique,
+            engine_factory,
+            part_seconds,
         )
     finally:
         if started_ray:
-            import ray
-
             ray.shutdown()
     return summary
 
@@ -178,9 +188,6 @@ def _run(
     engine_factory: Callable[[Any], Any] | None,
     part_seconds: float,
 ) -> int:
-    import pyarrow as pa
-    import ray
-
     started = time.perf_counter()
     dataset = ray.data.from_items([{"key": key} for key in todo])
     dataset = dataset.map_batches(

@@ -144,7 +144,7 @@ class Scorer:
         decoded = [
             DecodedImage(
                 source=name_of(key),
-                pixel_values=np.asarray(batch["pixels"][i], dtype=np.float32),
+                pixel_values=np.array(batch["pixels"][i], dtype=np.float32),  # a writable copy for torch
                 width=int(batch["width"][i]),
                 height=int(batch["height"][i]),
                 format=None,
