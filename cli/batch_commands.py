@@ -33,7 +33,7 @@ most the batches in flight. The model, dtype, batch size... are the same setting
 Examples:
   artimuse batch ~/renders --output renders.parquet
   artimuse batch 's3://bucket/shots/**/*.png' -o shots.parquet --ray auto --actors 8 --gpus-per-actor 1
-  artimuse batch manifest.csv -o out.parquet --ray ray://head:10001 --predict-category --critique
+  artimuse batch manifest.csv -o out.parquet --ray ray://head:10001 --critique
   artimuse library import out.parquet
 """
 
@@ -77,7 +77,12 @@ def _batch_plugin() -> Any:
 )
 @click.option("--manifest-column", help="The manifests' column holding paths or URIs (default: path, uri, url...).")
 @category_option(f"Category of every image ({', '.join(CATEGORIES)}).")
-@click.option("--predict-category", is_flag=True, help="Ask the model for each image's category.")
+@click.option(
+    "--predict-category/--no-predict-category",
+    default=True,
+    show_default=True,
+    help="Ask the model for each image's category (as `artimuse score` does when no --category is given).",
+)
 @click.option("--critique", is_flag=True, help="Also write critiques (all eight attributes, or --attribute).")
 @click.option(
     "--attribute", "-a", "attributes", multiple=True, help="Attribute to critique (repeatable; implies --critique)."

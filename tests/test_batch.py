@@ -193,3 +193,25 @@ def test_the_batch_command_without_ray_says_what_to_install(run_cli, folder, tmp
     result = run_cli("batch", folder, "--output", tmp_path / "out.parquet")
     assert result.exit_code == 2
     assert "pip install 'artimuse-studio[ray]'" in result.output
+
+
+def test_library_import_command_counts_what_it_did(run_cli, tmp_path, folder, monkeypatch):
+    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))  # a library of its own
+    out = parts.prepare(tmp_path / "results.parquet")
+    good = sorted(folder / n for n in _images(folder))
+    parts.write_part(out, parts.table_of(score_rows([os.fsencode(p) for p in good + [folder / "empty.png"]])))
+    first = run_cli("library", "import", out, "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {
+        "imported": len(good),
+        "scored": len(good),
+        "cached": 0,
+        "failed": 1,
+        "passed_over": 0,
+        "gone": 0,
+        "changed": 0,
+    }
+    again = run_cli("library", "import", out, "--json")
+    assert json.loads(again.stdout)["cached"] == len(good) and json.loads(again.stdout)["imported"] == 0
+    top = run_cli("top", "--json")
+    assert len(json.loads(top.stdout)) == len(good)

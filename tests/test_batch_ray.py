@@ -1,6 +1,14 @@
 """`artimuse batch` on a REAL local Ray instance with a tiny real checkpoint (slow): every good image's score
 equals `artimuse score --no-save`, every corrupt one has its error row, a second run scores nothing new, and
-a run whose driver is SIGKILLed half-way resumes to every image exactly once."""
+a run whose driver is SIGKILLed half-way resumes to every image exactly once.
+
+Exactness: `artimuse score` without a category also predicts it, from the prefix the score shares, so the
+batch runs predict it too (its default): the same computation path. The engine's float32 results move by a few ULPs with WHICH images share a forward
+pass (measured: up to 1.9e-5 on a score when only the batch composition changes, in one process;
+tests/test_engine.py::test_batch_results_equal_one_by_one holds the engine to 1e-4 on the score and 1e-5 on
+each probability across compositions). Ray forms its batches in its own order, so the 1e-5 comparison runs
+both sides with batch size 1 (each image alone: the same computation, hence equal); the killed run uses
+batch size 2 and is held to the engine's own batch contract."""
 
 from __future__ import annotations
 
@@ -53,7 +61,7 @@ def expected(corpus, tiny_chat):
 
     result = CliRunner().invoke(
         cli,
-        ["score", str(corpus), "--no-save", "--format", "json", "--model", str(tiny_chat), "--batch-size", "8"],
+        ["score", str(corpus), "--no-save", "--format", "json", "--model", str(tiny_chat), "--batch-size", "1"],
         obj=AppContext(),
     )
     rows = json.loads(result.stdout)
@@ -69,13 +77,14 @@ def local_ray():
 
 
 def table(output) -> list[dict]:
-    return pq.read_table(output, columns=["key", "path", "status", "score", "std", "error_kind", "error"]).to_pylist()
+    columns = ["key", "path", "status", "score", "std", "category", "error_kind", "error"]
+    return pq.read_table(output, columns=columns).to_pylist()
 
 
 def test_batch_scores_equal_artimuse_score_and_a_rerun_scores_nothing(corpus, tiny_chat, expected, local_ray, tmp_path):
-    spec = EngineSpec(model=str(tiny_chat), batch_size=8)
+    spec = EngineSpec(model=str(tiny_chat), batch_size=1)
     output = tmp_path / "results.parquet"
-    first = pipeline.run_batch(inputs.collect_inputs([str(corpus)]), output, spec, actors=1)
+    first = pipeline.run_batch(inputs.collect_inputs([str(corpus)]), output, spec, predict_category=True)
     assert first.statuses["scored"] == GOOD and first.statuses["failed"] == len(CORRUPT) + 1
     rows = table(output)
     assert len(rows) == len(expected)
@@ -85,11 +94,12 @@ def test_batch_scores_equal_artimuse_score_and_a_rerun_scores_nothing(corpus, ti
         if want["status"] == "scored":
             assert abs(row["score"] - want["score"]) < 1e-5, row["path"]
             assert abs(row["std"] - want["std"]) < 1e-5, row["path"]
+            assert row["category"] == want["category"], row["path"]
         else:
             assert (row["error_kind"], row["error"]) == (want["error_kind"], want["error"])
     assert {r["error_kind"] for r in rows if r["status"] == "failed"} == {"empty", "corrupt", "not_an_image"}
 
-    second = pipeline.run_batch(inputs.collect_inputs([str(corpus)]), output, spec, actors=1)
+    second = pipeline.run_batch(inputs.collect_inputs([str(corpus)]), output, spec, predict_category=True)
     assert (second.statuses["scored"], second.statuses["failed"], second.skipped) == (0, 0, len(expected))
     assert len(table(output)) == len(expected)
 
@@ -125,5 +135,5 @@ def test_a_killed_run_resumes_to_every_image_exactly_once(corpus, tiny_chat, exp
     assert sorted(os.fsdecode(k) for k in counts) == sorted(expected)
     assert set(counts.values()) == {1}
     for row in rows:
-        if row["status"] == "scored":
-            assert abs(row["score"] - expected[os.fsdecode(row["key"])]["score"]) < 1e-5
+        if row["status"] == "scored":  # batches of 2 in Ray's order: the engine's batch contract (see above)
+            assert abs(row["score"] - expected[os.fsdecode(row["key"])]["score"]) < 1e-4

@@ -123,7 +123,9 @@ class Scorer:
         engine_factory: Callable[[Any], Any] | None = None,
     ):
         if engine_factory is None:
-            from artimuse_core import create_engine as engine_factory
+            from artimuse_core import create_engine
+
+            engine_factory = create_engine
         self.engine = engine_factory(spec)
         provenance = self.engine.provenance
         found = parts.model_key_of(provenance.fingerprint, spec.adapter)
