@@ -3,12 +3,12 @@ equals `artimuse score --no-save`, every corrupt one has its error row, a second
 a run whose driver is SIGKILLed half-way resumes to every image exactly once.
 
 Exactness: `artimuse score` without a category also predicts it, from the prefix the score shares, so the
-batch runs predict it too (its default): the same computation path. The engine's float32 results move by a few ULPs with WHICH images share a forward
-pass (measured: up to 1.9e-5 on a score when only the batch composition changes, in one process;
-tests/test_engine.py::test_batch_results_equal_one_by_one holds the engine to 1e-4 on the score and 1e-5 on
-each probability across compositions). Ray forms its batches in its own order, so the 1e-5 comparison runs
-both sides with batch size 1 (each image alone: the same computation, hence equal); the killed run uses
-batch size 2 and is held to the engine's own batch contract."""
+batch runs predict it too (their default): the same computation path. The engine's float32 results also
+move by a few ULPs with WHICH images share a forward pass (measured: up to 1.9e-5 on a score when only the
+batch composition changes, in one process; tests/test_engine.py::test_batch_results_equal_one_by_one holds
+the engine to 1e-4 on the score and 1e-5 on each probability across compositions). Ray forms its batches in
+its own order, so the 1e-5 comparison runs both sides with batch size 1 (each image alone: the same
+computation); the killed run uses batch size 2 and is held to the engine's own batch contract."""
 
 from __future__ import annotations
 

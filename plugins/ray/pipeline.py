@@ -25,7 +25,7 @@ import ray
 from artimuse_core.results import ScoreResult
 
 from . import parts
-from .inputs import Inputs, key_of
+from .inputs import Inputs, key_of, name_of
 from .stages import Scorer, decode_batch
 
 #: Inputs per decode task: enough to amortise a task's start, few enough to spread over many cores.
@@ -135,7 +135,7 @@ def run_batch(
 
     early = [
         ScoreResult(p.path, error=p.message, error_kind=p.kind, status="passed_over") for p in inputs.passed_over
-    ] + [ScoreResult(key.decode("utf-8", "surrogateescape"), error=m, error_kind=k) for key, k, m in inputs.problems]
+    ] + [ScoreResult(name_of(key), error=m, error_kind=k) for key, k, m in inputs.problems]
     rows = []
     for result in early:
         key = key_of(result.path)
