@@ -16,13 +16,14 @@ would be a process-wide toggle under a thread pool).
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -30,6 +31,7 @@ from PIL import Image
 from . import decoders
 from .errors import (
     CorruptImage,
+    EmptyFile,
     ImageError,
     ImageTooLarge,
     InvalidValue,
@@ -165,10 +167,26 @@ def open_rgb(source: str | bytes | os.PathLike | Image.Image, options: ImageOpti
     ``NotAnImage``, ``ImageTooLarge`` and ``CorruptImage`` (any other exception a decoder raises on a
     hostile file becomes ``CorruptImage``).
     """
+    if isinstance(source, DecodedImage):
+        return source  # decoded elsewhere by these rules (``decode_bytes`` in a Ray task): used as it is
     if isinstance(source, Image.Image):
         return guarded("<memory>", lambda: _finish(source, "<memory>", options, "memory"))
     path = os.fsdecode(source)
     return guarded(path, lambda: _decode_file(path, options))
+
+
+def decode_bytes(data: bytes, name: str, options: ImageOptions = ImageOptions()) -> DecodedImage:
+    """Preprocess one image from its bytes, read elsewhere (an fsspec URI: s3://, gs://...), by the same
+    rules as ``open_rgb`` applies to a file of that ``name`` (which picks the RAW family by its ending).
+
+    Raises only ``ImageError`` subclasses, as ``open_rgb`` (``EmptyFile`` for no bytes).
+    """
+    if not data:
+        raise EmptyFile(name, "empty file (0 bytes)")
+    family = decoders.family_of_name(name)
+    if family and family.name == "raw" and not decoders.available("raw"):
+        raise decoders.no_decoder(name, "raw")
+    return guarded(name, lambda: _decode_handle(io.BytesIO(data), name, family, options))
 
 
 def _decode_file(path: str, options: ImageOptions) -> DecodedImage:
@@ -182,16 +200,20 @@ def _decode_file(path: str, options: ImageOptions) -> DecodedImage:
         raise stat_error(path, exc) from exc
     with os.fdopen(fd, "rb") as handle:
         check_regular(path, os.fstat(fd))  # the same file we stat'ed, or a swap caught here
-        if not (family and family.name == "raw"):
-            image, decoder = _identify(handle, path, options)
-            if not _is_dng(image):
-                return _finish(image, path, options, decoder)
-            if not decoders.available("raw"):  # a DNG under a TIFF name: its first page is a thumbnail
-                raise decoders.no_decoder(path, "raw")
-            handle.seek(0)
-        preview = decoders.open_raw_preview(handle, path, lambda f: _identify(f, path, options)[0])
-        turn = _RAW_FLIPS.get(preview.flip) if options.exif_transpose else None
-        return _finish(preview.image, path, options, "raw-preview", turn=turn)
+        return _decode_handle(handle, path, family, options)
+
+
+def _decode_handle(handle: BinaryIO, path: str, family: Any, options: ImageOptions) -> DecodedImage:
+    if not (family and family.name == "raw"):
+        image, decoder = _identify(handle, path, options)
+        if not _is_dng(image):
+            return _finish(image, path, options, decoder)
+        if not decoders.available("raw"):  # a DNG under a TIFF name: its first page is a thumbnail
+            raise decoders.no_decoder(path, "raw")
+        handle.seek(0)
+    preview = decoders.open_raw_preview(handle, path, lambda f: _identify(f, path, options)[0])
+    turn = _RAW_FLIPS.get(preview.flip) if options.exif_transpose else None
+    return _finish(preview.image, path, options, "raw-preview", turn=turn)
 
 
 def _is_dng(image: Image.Image) -> bool:

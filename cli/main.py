@@ -20,14 +20,15 @@ from artimuse_core.errors import ArtiMuseError
 from . import (
     admin_commands,
     ask_commands,
+    batch_commands,
     comfyui_commands,
     finetune_commands,
     info_commands,
     library_commands,
     score_commands,
     watch_commands,
-    xmp_commands,
     web_commands,
+    xmp_commands,
 )
 from .context import AppContext
 from .options import translate
@@ -43,6 +44,7 @@ COMMAND_MODULES = (
     comfyui_commands,
     xmp_commands,
     web_commands,
+    batch_commands,
 )
 
 

@@ -142,7 +142,14 @@ def run_cli(fake_engines):
 # Tiers: a test that loads a real model (the tiny checkpoints, the conformance fixtures, ComfyUI's nodes,
 # fine-tuning) is `slow`; everything else runs in seconds on the fake engine (`pytest -m "not slow"`).
 REAL_MODEL_FIXTURES = {"tiny_chat", "tiny_native", "engine"}
-REAL_MODEL_MODULES = {"test_conformance", "test_comfyui", "test_finetune", "test_engine", "test_forward"}
+REAL_MODEL_MODULES = {
+    "test_conformance",
+    "test_comfyui",
+    "test_finetune",
+    "test_engine",
+    "test_forward",
+    "test_batch_ray",  # a real Ray instance and the tiny checkpoint
+}
 
 
 def pytest_ignore_collect(collection_path, config):

@@ -23,8 +23,11 @@ PACKAGES = {
     "artimuse_watcher": REPO / "plugins" / "watcher",
     "artimuse_comfyui": REPO / "plugins" / "comfyui",
     "artimuse_web": REPO / "plugins" / "web",
+    "artimuse_batch": REPO / "plugins" / "ray",
 }
-FRONT_ENDS = ("artimuse_cli", "artimuse_watcher", "artimuse_comfyui", "artimuse_web")
+FRONT_ENDS = ("artimuse_cli", "artimuse_watcher", "artimuse_comfyui", "artimuse_web", "artimuse_batch")
+#: Optional extras' heavy packages and the only modules that may import them (anywhere in the module).
+EXTRA_IMPORTERS = {"ray": {"artimuse_batch.pipeline"}}
 MAX_LINES = 400
 
 
@@ -83,6 +86,14 @@ def test_command_modules_never_import_the_cli_root():
     for name, file in modules().items():
         if name.startswith("artimuse_cli.") and name not in ("artimuse_cli.main", "artimuse_cli.__main__"):
             assert "artimuse_cli.main" not in [m for m, _ in imports(name, file)], name
+
+
+def test_only_the_batch_pipeline_imports_ray():
+    for name, file in modules().items():
+        for extra, allowed in EXTRA_IMPORTERS.items():
+            if name not in allowed:
+                found = [m for m, _ in imports(name, file) if m == extra or m.startswith(extra + ".")]
+                assert not found, f"{name} imports {found}: only {sorted(allowed)} may (the {extra} extra)"
 
 
 def test_no_import_cycles():
@@ -164,6 +175,8 @@ FAST_COMMANDS = [
     ["finetune", "--help"],
     ["xmp", "write", "{image}"],
     ["ratings", "import", "{image}"],
+    ["batch", "--help"],
+    ["library", "import", "--help"],
 ]
 #: The only commands that may import exiv2 (the optional, GPL 'xmp' extra).
 XMP_COMMANDS = ("xmp", "ratings")

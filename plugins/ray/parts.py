@@ -1,0 +1,187 @@
+"""The output of ``artimuse batch``: a folder named like a Parquet file (``results.parquet/``) holding
+``part-*.parquet`` files, which pandas, DuckDB, Polars, pyarrow and Ray read as one table.
+
+Why parts and not Ray's ``write_parquet``: a part is written under a hidden temporary name and renamed into
+place (``os.replace``, atomic on one file system) only once complete, so a job killed at any moment leaves
+only whole parts; the parts present ARE the manifest of what is done. A re-run reads the ``key`` and
+``model_key`` columns of every part and skips inputs already done with the same weights, so a killed job
+loses at most the batches in flight and no input is ever written twice. Readers skip the hidden temporary
+files (pyarrow ignores names starting with ``.`` or ``_``); ``prepare`` removes those a killed job left.
+
+One row per input: ``key`` (the exact path bytes or URI), ``path`` (printable), ``status`` (the
+``ScoreResult`` statuses), ``content_hash`` (SHA-256 of the bytes scored), ``score`` (0-100), ``std``
+(score points), ``distribution`` (101 probabilities, ``distribution[i]`` = P(score = i)), ``width`` /
+``height`` (pixels), ``category`` / ``category_probability`` (when asked), ``critiques`` (JSON object,
+attribute -> text, when asked), ``decoder``, ``warnings``, ``error_kind`` / ``error`` (failed or passed
+over), provenance (``model``, ``fingerprint``, ``adapter``, ``dtype``, ``device``, ``prompt_hash``,
+``engine_version``), ``model_key`` (the weights' identity resume compares) and ``scored_at`` (UTC).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from artimuse_core.errors import InvalidValue
+from artimuse_core.paths import display_path
+from artimuse_core.results import Provenance, ScoreResult, utc_timestamp
+
+PROVENANCE_COLUMNS = ("model", "fingerprint", "adapter", "dtype", "device", "prompt_hash", "engine_version")
+SCHEMA = pa.schema(
+    [
+        ("key", pa.binary()),
+        ("path", pa.string()),
+        ("status", pa.string()),
+        ("content_hash", pa.string()),
+        ("score", pa.float64()),
+        ("std", pa.float64()),
+        ("distribution", pa.list_(pa.float32())),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("category", pa.string()),
+        ("category_probability", pa.float64()),
+        ("critiques", pa.string()),
+        ("decoder", pa.string()),
+        ("warnings", pa.list_(pa.string())),
+        ("error_kind", pa.string()),
+        ("error", pa.string()),
+        *[(name, pa.string()) for name in PROVENANCE_COLUMNS],
+        ("model_key", pa.string()),
+        ("scored_at", pa.string()),
+    ]
+)
+_TMP_PREFIX = ".tmp-part-"
+
+
+def row_of(result: ScoreResult, key: bytes, model_key: str, content_hash: str | None = None) -> dict[str, Any]:
+    """One output row from one ``ScoreResult`` (``key``: the input's exact bytes; ``model_key``: see
+    ``model_key_of``)."""
+    provenance = asdict(result.provenance) if result.provenance else {}
+    return {
+        "key": key,
+        "path": display_path(os.fsdecode(key)),
+        "status": result.status,
+        "content_hash": content_hash,
+        "score": result.score,
+        "std": result.std,
+        "distribution": result.distribution,
+        "width": result.width,
+        "height": result.height,
+        "category": result.category,
+        "category_probability": result.category_probability,
+        "critiques": json.dumps(result.critiques, ensure_ascii=False) if result.critiques else None,
+        "decoder": result.decoder,
+        "warnings": list(result.warnings),
+        "error_kind": result.error_kind,
+        "error": result.error,
+        **{name: provenance.get(name) for name in PROVENANCE_COLUMNS},
+        "model_key": model_key,
+        "scored_at": utc_timestamp(),
+    }
+
+
+def result_of(row: dict[str, Any]) -> ScoreResult:
+    """The ``ScoreResult`` a row holds (``path`` as the OS gives it, from the key)."""
+    provenance = None
+    if row.get("fingerprint"):
+        provenance = Provenance(
+            model=row.get("model") or "",
+            repo_id=None,
+            fingerprint=row["fingerprint"],
+            layout=None,
+            device=row.get("device") or "",
+            dtype=row.get("dtype") or "",
+            engine_version=row.get("engine_version") or "",
+            prompt_hash=row.get("prompt_hash") or "",
+            adapter=row.get("adapter"),
+        )
+    return ScoreResult(
+        path=os.fsdecode(row["key"]),
+        score=row.get("score"),
+        std=row.get("std"),
+        distribution=row.get("distribution"),
+        width=row.get("width"),
+        height=row.get("height"),
+        error=row.get("error"),
+        error_kind=row.get("error_kind"),
+        provenance=provenance,
+        category=row.get("category"),
+        category_probability=row.get("category_probability"),
+        critiques=json.loads(row["critiques"]) if row.get("critiques") else {},
+        decoder=row.get("decoder"),
+        warnings=list(row.get("warnings") or ()),
+        status=row.get("status") or "",
+    )
+
+
+def model_key_of(fingerprint: str, adapter: str | None) -> str:
+    """What resume compares: the weights' fingerprint, plus the adapter setting when one is applied."""
+    return fingerprint + (f"+{adapter}" if adapter else "")
+
+
+def table_of(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def prepare(folder: str | os.PathLike) -> Path:
+    """Create the output folder (or reuse it: resume) and remove temporary parts a killed run left.
+
+    Raises:
+        InvalidValue: the output exists and is not such a folder (a plain file, or a folder of other things).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidValue(f"{display_path(folder)}: exists and is a file; the output is a folder of Parquet parts")
+    folder.mkdir(parents=True, exist_ok=True)
+    others = [p.name for p in folder.iterdir() if not p.name.startswith((_TMP_PREFIX, "part-"))]
+    if others:
+        raise InvalidValue(
+            f"{display_path(folder)}: holds other files ({', '.join(sorted(others)[:3])}); "
+            "name a new output or an earlier batch output"
+        )
+    for stale in folder.glob(f"{_TMP_PREFIX}*"):
+        stale.unlink(missing_ok=True)
+    return folder
+
+
+def write_part(folder: Path, table: pa.Table) -> Path:
+    """Write ``table`` as one new part, atomically: a temporary hidden file, flushed to disk, then renamed."""
+    name = f"{utc_timestamp().replace(':', '')}-{uuid.uuid4().hex[:12]}.parquet"
+    temporary, final = folder / f"{_TMP_PREFIX}{name}", folder / f"part-{name}"
+    with open(temporary, "wb") as handle:
+        pq.write_table(table.cast(SCHEMA), handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, final)
+    return final
+
+
+def part_files(folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder)
+    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+
+
+def done_keys(folder: str | os.PathLike, model_key: str) -> set[bytes]:
+    """Keys of inputs a previous run already wrote with the same weights (any status: scored, failed or
+    passed over; each input is written once)."""
+    done: set[bytes] = set()
+    for part in part_files(folder):
+        table = pq.read_table(part, columns=["key", "model_key"])
+        for key, key_model in zip(table.column("key").to_pylist(), table.column("model_key").to_pylist()):
+            if key_model == model_key:
+                done.add(key)
+    return done
+
+
+def iter_rows(folder: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """Every row of every part, part by part."""
+    for part in part_files(folder):
+        yield from pq.read_table(part, schema=SCHEMA).to_pylist()
