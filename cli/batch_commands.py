@@ -142,7 +142,12 @@ def batch(
 
 @click.group()
 def library() -> None:
-    """Bring results made elsewhere into the library."""
+    """Bring results made elsewhere into the library.
+
+    \b
+    Example:
+      artimuse library import results.parquet
+    """
 
 
 @library.command("import")

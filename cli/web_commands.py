@@ -56,6 +56,11 @@ def serve(host: str, port: int, allow_remote: bool, open_browser: bool, as_json:
     Ratings are stored as your own rating (what `finetune --from-db` learns from).
     New scores from the watcher appear without reloading. Stop with Ctrl+C.
     --json prints {"url": ...} once listening (for scripts).
+
+    \b
+    Examples:
+      artimuse serve                      http://127.0.0.1:8765, this machine only
+      artimuse serve --port 0 --open      any free port, opened in the default browser
     """
     module = web()
     from artimuse_web.server import check_host, free_port
@@ -114,6 +119,7 @@ def report(
     critiques; it opens with no server and no network (send it to a client, keep it with a shoot).
 
     \b
+    Examples:
     artimuse report ~/Shoots/2026-11-28 -o shoot.html      one folder, best first
     artimuse report a.jpg b.jpg c.jpg -o picks.html        these images
     artimuse report -c aigc --min-score 70 -o best.html    the library's best AIGC images

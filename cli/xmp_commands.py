@@ -30,6 +30,11 @@ score 80+ = 5 stars) or percentiles of each folder's scores (10/30/70/90: the be
 --reject-below writes -1 (reject). Everything ArtiMuse knows goes into the artimuse: namespace
 (http://ns.artimuse.studio/1.0/). A rating or label the user set is never replaced unless
 --overwrite-ratings; every other property of an existing sidecar is kept exactly.
+
+\b
+Examples:
+  artimuse xmp write ~/Pictures/2026 --xmp-naming lightroom
+  artimuse xmp write . --rating-mode percentile --reject-below 15
 """
 
 
@@ -172,7 +177,13 @@ def write_after_scoring(
 
 @click.group()
 def ratings() -> None:
-    """The stars you already gave, from your photo manager's XMP, into the library (to fine-tune on)."""
+    """The stars you already gave, from your photo manager's XMP, into the library (to fine-tune on).
+
+    \b
+    Examples:
+      artimuse ratings import ~/Pictures/2026 --json
+      artimuse finetune --from-db --rating-source xmp
+    """
 
 
 @ratings.command("import")

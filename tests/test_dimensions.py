@@ -14,6 +14,7 @@ from alembic import command
 
 from artimuse_core.library import Library
 from artimuse_core.library.database import alembic_config, create_db_engine, current_revision, head_revision
+from artimuse_core.library.migrations import HEAD
 from artimuse_core.library.stats import library_stats
 
 
@@ -126,7 +127,7 @@ def test_migration_from_the_previous_head_keeps_every_row_as_iaa(tmp_path):
         conn.execute("INSERT INTO ratings VALUES (1, 1, 70.0, 4.0, '2026-01-01')")
     engine.dispose()
     with Library.at(path) as library:
-        assert current_revision(library.engine) == head_revision() == "0008"
+        assert current_revision(library.engine) == head_revision() == HEAD
         with library.engine.connect() as conn:
             kept = conn.exec_driver_sql("SELECT id, dimension, score, current FROM evaluations ORDER BY id").all()
             scanned = library_stats(conn, scan=True)
