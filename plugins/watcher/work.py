@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from artimuse_core.errors import LibraryError
 from artimuse_core.files import collect_images
 from artimuse_core.library import JobRecord, critique_jobs, ingest
+from artimuse_core.library.door import NOT_SAVED  # how the door marks a result it could not write
 from artimuse_core.paths import display_path
 
 from .logs import LOGGER as log
@@ -24,8 +25,6 @@ from .logs import LOGGER as log
 if TYPE_CHECKING:
     from .daemon import Watcher
 
-#: How the door marks a result it could not write to the library (it goes on without the database).
-NOT_SAVED = "not saved in the library"
 #: Problems of the walk that mean the file went away before its turn (not an error).
 GONE = ("missing", "gone")
 #: Tries of one job before it is recorded as failed.
