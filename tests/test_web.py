@@ -79,7 +79,7 @@ def test_browse_filters(tmp_path):
     # Critique search (FTS5, porter + prefix): index 2 and 8 have the crimson palette.
     assert sorted(i.path for i in library.browse(search="crims").items) == [str(paths[2]), str(paths[8])]
     library.rate(paths[3], stars=4)
-    library.rate(paths[5], score=0)
+    library.rate(paths[5], rejected=True)
     assert [i.path for i in library.browse(rating="4").items] == [str(paths[3])]
     assert [i.path for i in library.browse(rating="rejected").items] == [str(paths[5])]
     assert len(library.browse(rating="unrated").items) == 10
@@ -194,7 +194,9 @@ def test_ratings_need_the_page_token_and_the_same_origin(gallery):
     assert stored.status_code == 200 and stored.json()["score"] == 70 and stored.json()["stars"] == 4
     assert post_rating(client, image, {"reject": True}).json()["score"] == 0
     assert post_rating(client, image, {"pick": True}).json()["stars"] == 5
-    assert [(r.score, r.stars) for r in library.show(paths[4]).ratings] == [(90, 5), (0, None), (70, 4)]
+    shown = [(r.score, r.stars, r.rejected) for r in library.show(paths[4]).ratings]
+    assert shown == [(90, 5, False), (0, None, True), (70, 4, False)]  # X is a cull: flagged, never trained on
+    assert [r.stars for r in library.ratings() if r.path == str(paths[4])] == [5]  # what finetune reads: the latest
     assert post_rating(client, image, {"stars": 9}).status_code == 400
     assert post_rating(client, image, ["x"]).status_code == 400
     assert post_rating(client, 999999, {"stars": 3}).status_code == 404

@@ -226,9 +226,12 @@ class Browse(LibrarySession):
 
         return self._run(read, write=False)
 
-    def rate_image(self, image_id: int, *, stars: float | None = None, score: float | None = None) -> RatingRecord:
+    def rate_image(
+        self, image_id: int, *, stars: float | None = None, score: float | None = None, rejected: bool = False
+    ) -> RatingRecord:
         """The user's rating of a library image by id (``Library.rate``: appended, so concurrent ratings from
-        the web and the CLI are all kept, the latest wins). ``score=REJECT_SCORE`` records a reject.
+        the web and the CLI are all kept, the latest wins). ``rejected`` records a reject (a cull, stored as
+        ``REJECT_SCORE`` with the reject flag: kept, never trained on).
 
         Raises:
             LibraryError: no image with this id.
@@ -237,7 +240,7 @@ class Browse(LibrarySession):
         found = self.image_file(image_id)
         if found is None:
             raise LibraryError(f"image {image_id}: not in the library")
-        return self.rate(found.path, stars=stars, score=score)  # type: ignore[attr-defined]
+        return self.rate(found.path, stars=stars, score=score, rejected=rejected)  # type: ignore[attr-defined]
 
 
 def _columns(k: float) -> tuple[Any, ...]:

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from artimuse_core.errors import ArtiMuseError, InvalidValue
-from artimuse_core.library import REJECT_SCORE
 from artimuse_core.paths import display_path
 
 from .facts import image_view
@@ -145,7 +144,7 @@ def picture(request: Request) -> Response:
 
 async def rate(request: Request) -> Response:
     """Store the user's rating of an image: body ``{"stars": 1-5}``, ``{"pick": true}`` (five stars) or
-    ``{"reject": true}`` (``REJECT_SCORE``). Answers the stored rating as JSON."""
+    ``{"reject": true}`` (a reject: ``REJECT_SCORE`` with the reject flag). Answers the stored rating as JSON."""
     body = await request.body()
     try:
         wanted = json.loads(body or b"{}")
@@ -153,8 +152,9 @@ async def rate(request: Request) -> Response:
             raise ValueError
     except ValueError:
         return JSONResponse({"error": 'send a JSON object: {"stars": 4}'}, status_code=400)
+    options: dict[str, Any]
     if wanted.get("reject"):
-        options: dict[str, float] = {"score": REJECT_SCORE}
+        options = {"rejected": True}  # stored as REJECT_SCORE with the reject flag: never trained on
     elif wanted.get("pick"):
         options = {"stars": PICK_STARS}
     elif isinstance(wanted.get("stars"), (int, float)) and not isinstance(wanted.get("stars"), bool):
