@@ -348,9 +348,24 @@ def default_of(name: str) -> Any:
     return setting_named(name).default
 
 
+def spec_value(engine: Any, name: str) -> Any:
+    """A setting as an engine was built with it (``engine.spec``), else its declared default (fakes)."""
+    spec = getattr(engine, "spec", None)
+    return getattr(spec, name) if spec is not None else default_of(name)
+
+
 def choices_of(name: str) -> tuple[str, ...]:
     """The declared choices of a ``choice`` setting (``dtype``, ``quantize``, ``attn``)."""
     return setting_named(name).choices or ()
 
 
-__all__ = ["EngineSpec", "SETTINGS", "Setting", "choices_of", "default_of", "describe_settings", "setting_named"]
+__all__ = [
+    "EngineSpec",
+    "SETTINGS",
+    "Setting",
+    "choices_of",
+    "default_of",
+    "describe_settings",
+    "setting_named",
+    "spec_value",
+]

@@ -41,8 +41,8 @@ from ..config import deepest_category
 from ..errors import LibraryError
 from ..paths import display_path
 from ..results import ScoreResult
-from ..spec import default_of
-from .records import FileFacts, JobRecord, ScoredFile, file_facts
+from ..spec import spec_value
+from .records import FileFacts, JobRecord, ScoredFile, facts_or_error
 
 if TYPE_CHECKING:
     from .library import Library
@@ -95,7 +95,7 @@ def ingest(
     from ..prompts import resolve_attribute
 
     attributes = tuple(resolve_attribute(a) for a in critique)
-    tokens = max_new_tokens or _spec_value(engine, "max_new_tokens")
+    tokens = max_new_tokens or spec_value(engine, "max_new_tokens")
     fixed = normalise_category(category) if category else None
     jobs = dict(jobs or {})
     provenance = engine.provenance if engine is not None else None
@@ -118,7 +118,7 @@ def ingest(
     to_critique: list[ScoreResult] = []
     not_saved: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        hashed = list(pool.map(_facts_or_error, [Path(p) for p in sources]))
+        hashed = list(pool.map(facts_or_error, [Path(p) for p in sources]))
     for given, facts in hashed:
         if isinstance(facts, OSError):
             yield _unreadable(library, given, facts, jobs.get(str(given)), provenance)
@@ -222,7 +222,7 @@ def critique_jobs(
     then stays pending."""
     for job in jobs:
         attributes = job.options.get("attributes") or ()
-        tokens = job.options.get("max_new_tokens") or _spec_value(engine, "max_new_tokens")
+        tokens = job.options.get("max_new_tokens") or spec_value(engine, "max_new_tokens")
         results = engine.critique([job.path], attributes, max_new_tokens=tokens, on_step=on_step)
         failed = [r for r in results if not r.ok]
         if failed:
@@ -385,20 +385,8 @@ def _unreadable(library: Library, path: Path, error: OSError, job_id: int | None
     return result
 
 
-def _facts_or_error(path: Path) -> tuple[Path, FileFacts | OSError]:
-    try:
-        return path, file_facts(path)
-    except OSError as exc:
-        return path, exc
-
-
 def _follow_up(attributes: Sequence[str], max_new_tokens: int) -> dict[str, Any]:
     return {"attributes": list(attributes), "max_new_tokens": max_new_tokens}
-
-
-def _spec_value(engine: Any, name: str) -> Any:
-    spec = getattr(engine, "spec", None)
-    return getattr(spec, name) if spec is not None else default_of(name)
 
 
 def _tick(progress: Progress | None) -> None:

@@ -2,7 +2,8 @@
 
 It is assembled from one module per job: ``session`` (connection, transactions), ``writes`` (recording),
 ``moves`` (following renamed, moved and deleted files), ``jobs`` (the watcher's queue), ``queries``
-(reading) and ``browse`` (the gallery's pages, by image id). Scores enter through one door, ``ingest``.
+(reading), ``listings`` (errors, ratings, adapters) and ``browse`` (the gallery's pages, by image id).
+Scores enter through one door, ``ingest``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Any
 from ..results import ScoreResult
 from .browse import Browse
 from .jobs import Jobs
+from .listings import Listings
 from .moves import Moves
 from .queries import Queries
 from .writes import Writes
 
 
-class Library(Writes, Moves, Jobs, Queries, Browse):
+class Library(Writes, Moves, Jobs, Queries, Listings, Browse):
     """One library database (SQLite by default: ``library.db`` in the ArtiMuse home, or the config's
     ``database_url``). ``Library()`` opens the configured one; ``Library.at(path)`` a file.
 

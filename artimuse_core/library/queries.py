@@ -1,23 +1,21 @@
-"""Reading the library: the cache lookup of the door, rankings, one image's history, search, stats,
-export, errors, ratings and adapters. Every method returns typed records (``records``)."""
+"""Reading the library: the cache lookup of the door, rankings, one image's history, search, stats and
+export (errors, ratings and adapters: ``listings``). Every method returns typed records (``records``)."""
 
 from __future__ import annotations
 
 import heapq
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, select, text
+from sqlalchemy import ColumnElement, Connection, and_, case, func, select, text
 from sqlalchemy.exc import DatabaseError
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
 from .records import (
-    AdapterRecord,
-    ErrorEntry,
     EvaluationRecord,
     FileFacts,
     ImageRecord,
@@ -28,7 +26,7 @@ from .records import (
 from .search import fts_query
 from .session import LibrarySession, absolute, same_adapter, under
 from .stats import library_stats
-from .tables import adapters, critiques, errors, evaluations, images, iso_utc, ratings, utcnow
+from .tables import critiques, evaluations, images, iso_utc, ratings, utcnow
 
 RANKS = ("mean", "lower")
 E, IMG = evaluations.c, images.c
@@ -304,93 +302,6 @@ class Queries(LibrarySession):
         except DatabaseError as exc:  # a damaged page mid-stream: the caller says the export is incomplete
             raise self.database_error(exc) from exc
 
-    def errors(self, *, limit: int = 100, since: datetime | None = None, everything: bool = False) -> list[ErrorEntry]:
-        """Files that could not be scored, newest first: the open errors once per file, with how many times
-        it failed and its latest reason (issue 10, fault 5); ``everything``: every error ever recorded, each
-        with when it was resolved (None while open)."""
-        X = errors.c
-        if everything:
-            query = select(errors, literal(1).label("times")).order_by(X.created_at.desc(), X.id.desc())
-        else:
-            per_file = (
-                select(func.max(X.id).label("last_id"), func.count().label("times"))
-                .where(X.resolved_at.is_(None))
-                .group_by(X.path)
-                .subquery()
-            )
-            query = (
-                select(errors, per_file.c.times)
-                .join(per_file, per_file.c.last_id == X.id)
-                .order_by(X.created_at.desc(), X.id.desc())
-            )
-        if since:
-            query = query.where(X.created_at >= since)
-
-        def read(conn: Connection) -> list[ErrorEntry]:
-            return [
-                ErrorEntry(
-                    e.path,
-                    e.kind,
-                    e.message,
-                    iso_utc(e.created_at),
-                    count=e.times,
-                    resolved_at=iso_utc(e.resolved_at) if e.resolved_at else None,
-                )
-                for e in conn.execute(query.limit(limit))
-            ]
-
-        return self._run(read, write=False)
-
-    def open_errors(self) -> int:
-        """How many files have an open error (what ``status`` and ``stats`` count)."""
-        query = select(func.count(func.distinct(errors.c.path))).where(errors.c.resolved_at.is_(None))
-        return self._run(lambda c: c.scalar(query) or 0, write=False)
-
-    def adapters(self) -> list[AdapterRecord]:
-        """Every registered adapter, oldest first."""
-        query = select(adapters).order_by(adapters.c.created_at)
-        return self._run(lambda c: [adapter_record(a) for a in c.execute(query)], write=False)
-
-    def adapter(self, name: str) -> AdapterRecord | None:
-        """One adapter's record by name (None when there is none)."""
-        row = self._run(lambda c: c.execute(select(adapters).where(adapters.c.name == name)).first(), write=False)
-        return adapter_record(row) if row else None
-
-    def ratings(
-        self,
-        *,
-        category: str | None = None,
-        folder: str | os.PathLike | None = None,
-        sources: Iterable[str] | None = None,
-        include_rejected: bool = False,
-    ) -> list[RatingRecord]:
-        """The latest rating of each image that still exists: what fine-tuning learns from. ``sources``: only
-        ratings from these (``user``, ``xmp:lightroom``...); a reject (the latest rating being one) is left out
-        unless ``include_rejected``."""
-        R = ratings.c
-        latest = select(R.image_id, func.max(R.id).label("rid")).group_by(R.image_id)
-        if sources is not None:
-            latest = latest.where(R.source.in_(list(sources)))
-        chosen = latest.subquery()
-        query = (
-            select(IMG.path, R.score, R.stars, R.created_at, IMG.category, R.source, R.rejected)
-            .select_from(ratings.join(chosen, chosen.c.rid == R.id).join(images, IMG.id == R.image_id))
-            .where(IMG.missing.is_(False))
-        )
-        if not include_rejected:
-            query = query.where(R.rejected.is_(False))
-        if category:
-            query = query.where(IMG.category == normalise_category(category))
-        if folder:
-            query = query.where(under(folder))
-        return self._run(
-            lambda c: [
-                RatingRecord(r.path, r.score, r.stars, iso_utc(r.created_at), r.category, r.source, r.rejected)
-                for r in c.execute(query.order_by(IMG.id))
-            ],
-            write=False,
-        )
-
 
 def model_filter(model: str | None, adapter: str | None) -> list[ColumnElement[bool]]:
     """Conditions on evaluations: by this model name, by this adapter (``"none"``: no adapter)."""
@@ -444,18 +355,3 @@ def row_record(r: Any, **extra: Any) -> EvaluationRecord:
     data = r._asdict()
     data["created_at"] = iso_utc(data["created_at"])
     return EvaluationRecord(**data, **extra)
-
-
-def adapter_record(a: Any) -> AdapterRecord:
-    """An ``AdapterRecord`` from a row of the adapters table."""
-    return AdapterRecord(
-        a.name,
-        a.path,
-        a.base_model,
-        a.base_fingerprint,
-        a.train_size,
-        a.val_size,
-        a.metrics,
-        a.hyperparameters,
-        iso_utc(a.created_at),
-    )

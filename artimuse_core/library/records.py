@@ -90,6 +90,14 @@ def file_facts(path: str | os.PathLike) -> FileFacts:
     return FileFacts(path, stat.st_size, stat.st_mtime, digest.hexdigest())
 
 
+def facts_or_error(path: Path) -> tuple[Path, FileFacts | OSError]:
+    """``(path, file_facts(path))``, or ``(path, the OSError)`` for a file that cannot be read (a pool maps it)."""
+    try:
+        return path, file_facts(path)
+    except OSError as exc:
+        return path, exc
+
+
 @dataclass
 class ScoredFile:
     """One write of the door: a file's facts and its score, the category to store (None: keep the
@@ -271,6 +279,7 @@ __all__ = [
     "AdapterRecord",
     "CategoryStats",
     "ErrorEntry",
+    "facts_or_error",
     "EvaluationRecord",
     "FileFacts",
     "ImageRecord",
