@@ -329,3 +329,25 @@ def test_the_remote_code_refusal_never_advises_trust_remote_code():
     )
     assert refusal_text(bait) == REMOTE_CODE_REFUSAL and "trust_remote_code" not in REMOTE_CODE_REFUSAL
     assert refusal_text(OSError("no file named model.safetensors\nsecond line")) == "no file named model.safetensors"
+
+
+def test_a_library_another_process_migrated_meanwhile_is_opened_not_refused(tmp_path, monkeypatch):
+    """Two watchers opening one new library at once (issue 12, fault 5): the second read "no revision" just
+    before the first committed its migration, then saw the first's tables. It must re-read the revision and
+    open the library, not call it a foreign database."""
+    from artimuse_core.library import Library, database
+
+    path = tmp_path / "library.db"
+    Library.at(path).close()  # the first process's migration, committed
+    real = database.current_revision
+    reads = []
+
+    def stale_first(engine):
+        reads.append(1)
+        return None if len(reads) == 1 else real(engine)
+
+    monkeypatch.setattr(database, "current_revision", stale_first)
+    engine = database.create_db_engine(f"sqlite:///{path}")
+    assert database.migrate(engine) is None and len(reads) == 2
+    assert real(engine) == database.HEAD
+    engine.dispose()

@@ -132,6 +132,10 @@ def migrate(engine: Engine) -> str | None:
         with engine.connect() as probe:
             tables = set(inspect(probe).get_table_names())
         if current is None and tables - {"alembic_version"}:
+            current = current_revision(engine)  # another process (a second watcher) may have just created it
+            if current == HEAD:
+                return None
+        if current is None and tables - {"alembic_version"}:
             raise LibraryError(
                 f"{engine.url.database}: has tables but no migration record; "
                 "not an artimuse library (refusing to touch it)"
