@@ -157,8 +157,25 @@ class ScoreResult:
 _PROVENANCE = [f.name for f in fields(Provenance)]
 
 
+class _GeneratedText:
+    """What critiques and answers share: ``ok``, and a JSON row without the token ids."""
+
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        """True when the text was written."""
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON row: every field but the token ids."""
+        data = asdict(self)  # type: ignore[call-overload]
+        data.pop("token_ids")
+        return data
+
+
 @dataclass
-class CritiqueResult:
+class CritiqueResult(_GeneratedText):
     """One (image, attribute) critique: greedy-decoded text, or the error that stopped it."""
 
     path: str
@@ -168,20 +185,9 @@ class CritiqueResult:
     error: str | None = None
     error_kind: str | None = None
 
-    @property
-    def ok(self) -> bool:
-        """True when the critique was written."""
-        return self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON row: path, attribute, text, error, error_kind (token ids left out)."""
-        data = asdict(self)
-        data.pop("token_ids")
-        return data
-
 
 @dataclass
-class AskResult:
+class AskResult(_GeneratedText):
     """One free-form answer about one image (``Engine.ask``): greedy-decoded text, or the error that stopped it."""
 
     path: str
@@ -190,17 +196,6 @@ class AskResult:
     token_ids: list[int] | None = field(default=None, repr=False)
     error: str | None = None
     error_kind: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the answer was written."""
-        return self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON row: path, question, text, error, error_kind (token ids left out)."""
-        data = asdict(self)
-        data.pop("token_ids")
-        return data
 
 
 def utc_timestamp() -> str:

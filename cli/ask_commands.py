@@ -11,7 +11,7 @@ import click
 from artimuse_core.paths import display_path
 
 from .context import app
-from .options import engine_options, flagify, json_option
+from .options import engine_options, flagify, format_option, json_option
 from .output import emit_rows, secho
 
 
@@ -19,15 +19,7 @@ from .output import emit_rows, secho
 @click.argument("paths", nargs=-1, required=True)
 @click.argument("question")
 @engine_options()
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(["text", "json", "jsonl"]),
-    default="text",
-    show_default=True,
-    help="text for people; json or jsonl (one object per image) for scripts.",
-)
+@format_option(["text", "json", "jsonl"], "text for people; json or jsonl (one object per image) for scripts.")
 @json_option
 def ask(paths: tuple[str, ...], question: str, fmt: str, as_json: bool) -> None:
     """Ask the model QUESTION about each image (files, folders or glob patterns; the question comes last).

@@ -10,7 +10,7 @@ import click
 from artimuse_core.errors import LibraryError
 
 from .context import app
-from .options import dimension_option, json_option
+from .options import dimension_option, format_option, json_option
 from .output import csv_cell, csv_writer, emit_jsonl, lossless, plain
 
 EXPORT_COLUMNS = [
@@ -31,15 +31,7 @@ EXPORT_COLUMNS = [
 
 
 @click.command()
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(["jsonl", "json", "csv"]),
-    default="jsonl",
-    show_default=True,
-    help="jsonl (one object per line), json (one array) or csv.",
-)
+@format_option(["jsonl", "json", "csv"], "jsonl (one object per line), json (one array) or csv.")
 @json_option
 @click.option("--all", "everything", is_flag=True, help="Every evaluation, not only the current ones.")
 @click.option("--distribution", is_flag=True, help="Include the 101 probabilities (csv: as a JSON list).")

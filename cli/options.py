@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -134,6 +134,21 @@ def declared_options(chosen: list[Setting]) -> Callable[[Callable[..., Any]], Ca
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--json``: the same data as one JSON document, for scripts."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text (for scripts).")(func)
+
+
+def format_option(
+    choices: Sequence[str], help_text: str, default: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--format``/``-f`` (the ``fmt`` parameter): one of ``choices``, the first by default."""
+    return click.option(
+        "--format",
+        "-f",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default=default or choices[0],
+        show_default=True,
+        help=help_text,
+    )
 
 
 def limit_option(default: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -16,7 +16,16 @@ from artimuse_core.prompts import ATTRIBUTES
 from artimuse_core.results import ScoreResult
 
 from .context import app
-from .options import Failure, category_option, dimension_option, engine_options, flagify, json_option, xmp_options
+from .options import (
+    Failure,
+    category_option,
+    dimension_option,
+    engine_options,
+    flagify,
+    format_option,
+    json_option,
+    xmp_options,
+)
 from .output import FORMATS, emit_json, emit_jsonl, emit_rows, lossless, secho
 
 SCORE_COLUMNS = ["path", "score", "std", "category", "status", "error"]
@@ -61,15 +70,7 @@ def checked_category(category: str | None) -> str | None:
 )
 @click.option("--save/--no-save", default=True, show_default=True, help="Record the scores in the library.")
 @click.option("--force", is_flag=True, help="Score again even when this content was scored by this model.")
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="table for people; json, jsonl (one object per image, printed as each is scored) or csv.",
-)
+@format_option(FORMATS, "table for people; json, jsonl (one object per image, printed as each is scored) or csv.")
 @json_option
 @click.option("--distribution", is_flag=True, help="Include the 101-way score distribution (json, jsonl, csv).")
 @click.option("--probs", "distribution_alias", is_flag=True, hidden=True, help="Old name of --distribution.")
@@ -255,15 +256,7 @@ CRITIQUE_HELP = (
     "--save/--no-save", default=True, show_default=True, help="Record the critiques (and the score) in the library."
 )
 @click.option("--force", is_flag=True, help="Score and critique again even when the library has them.")
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(["text", "json", "jsonl"]),
-    default="text",
-    show_default=True,
-    help="text for people; json or jsonl (one object per critique) for scripts.",
-)
+@format_option(["text", "json", "jsonl"], "text for people; json or jsonl (one object per critique) for scripts.")
 @json_option
 def critique(
     paths: tuple[str, ...], attributes: tuple[str, ...], save: bool, force: bool, fmt: str, as_json: bool
