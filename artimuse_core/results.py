@@ -46,6 +46,22 @@ class Provenance:
     adapter: str | None = None
     family: str | None = None  # the model family (``families.py``); None when read back from the library
 
+    @classmethod
+    def from_flat(cls, row: Mapping[str, Any]) -> Provenance:
+        """The provenance a flat row holds (a library record, a batch Parquet row): model, fingerprint,
+        device, dtype, engine_version, prompt_hash, adapter; ``repo_id`` and ``layout`` are not kept there."""
+        return cls(
+            model=row.get("model") or "",
+            repo_id=None,
+            fingerprint=row["fingerprint"],
+            layout=None,
+            device=row.get("device") or "",
+            dtype=row.get("dtype") or "",
+            engine_version=row.get("engine_version") or "",
+            prompt_hash=row.get("prompt_hash") or "",
+            adapter=row.get("adapter"),
+        )
+
 
 @dataclass
 class ScoreResult:
@@ -136,17 +152,7 @@ class ScoreResult:
         elif isinstance(provenance, Provenance):
             data["provenance"] = provenance
         elif row.get("fingerprint"):  # a library record: provenance stored flat
-            data["provenance"] = Provenance(
-                model=row.get("model") or "",
-                repo_id=None,
-                fingerprint=row["fingerprint"],
-                layout=None,
-                device=row.get("device") or "",
-                dtype=row.get("dtype") or "",
-                engine_version=row.get("engine_version") or "",
-                prompt_hash=row.get("prompt_hash") or "",
-                adapter=row.get("adapter"),
-            )
+            data["provenance"] = Provenance.from_flat(row)
         data["critiques"] = dict(data.get("critiques") or {})
         for key in ("scores", "stds", "distributions"):
             data[key] = dict(data.get(key) or {})

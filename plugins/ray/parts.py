@@ -90,19 +90,7 @@ def row_of(result: ScoreResult, key: bytes, model_key: str, content_hash: str | 
 
 def result_of(row: dict[str, Any]) -> ScoreResult:
     """The ``ScoreResult`` a row holds (``path`` as the OS gives it, from the key)."""
-    provenance = None
-    if row.get("fingerprint"):
-        provenance = Provenance(
-            model=row.get("model") or "",
-            repo_id=None,
-            fingerprint=row["fingerprint"],
-            layout=None,
-            device=row.get("device") or "",
-            dtype=row.get("dtype") or "",
-            engine_version=row.get("engine_version") or "",
-            prompt_hash=row.get("prompt_hash") or "",
-            adapter=row.get("adapter"),
-        )
+    provenance = Provenance.from_flat(row) if row.get("fingerprint") else None
     return ScoreResult(
         path=os.fsdecode(row["key"]),
         score=row.get("score"),
