@@ -165,3 +165,16 @@ def pytest_collection_modifyitems(config, items):
         module = item.module.__name__.rsplit(".", 1)[-1]
         if module in REAL_MODEL_MODULES or REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    """An empty ArtiMuse home (``ARTIMUSE_HOME``) for this test: its own config and library."""
+    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture()
+def run(run_cli):
+    """``run_cli`` under its short name."""
+    return run_cli

@@ -10,17 +10,6 @@ import pytest
 
 
 @pytest.fixture()
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture()
-def run(run_cli):
-    return run_cli
-
-
-@pytest.fixture()
 def shoot(tmp_path, mixed_images):
     folder = tmp_path / "shoot"
     folder.mkdir()

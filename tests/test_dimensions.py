@@ -19,12 +19,6 @@ from artimuse_core.library.stats import library_stats
 
 
 @pytest.fixture()
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture()
 def shoot(tmp_path, mixed_images):
     folder = tmp_path / "shoot"
     folder.mkdir()

@@ -8,16 +8,9 @@ import json
 import struct
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from artimuse_core.errors import ArtiMuseError
-
-
-@pytest.fixture()
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 def checkpoint_folder(folder):

@@ -17,17 +17,6 @@ import pytest
 from tests import corpus
 
 
-@pytest.fixture()
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture()
-def run(run_cli):
-    return run_cli
-
-
 def _library(home):
     from artimuse_core.library import Library
 

@@ -20,17 +20,6 @@ import pytest
 from tests import corpus
 
 
-@pytest.fixture()
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture()
-def run(run_cli):
-    return run_cli
-
-
 def _one_clear_line(result) -> str:
     """The command failed with one line of its own, no traceback."""
     assert result.exit_code != 0

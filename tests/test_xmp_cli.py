@@ -41,12 +41,6 @@ def ours(tags: dict) -> dict:
 
 
 @pytest.fixture()
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARTIMUSE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture()
 def fake():
     return FakeEngine()
 
