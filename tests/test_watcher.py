@@ -104,6 +104,7 @@ def test_sigkill_mid_flood_then_restart_loses_nothing_and_repeats_nothing(setup_
     check_exactly_once(result, good, bad)
 
 
+@pytest.mark.slow  # 4-6 s of real debounce and backoff waits: the full suite (CI) runs it
 def test_moves_deletes_hidden_symlinks_and_catch_up(setup_dirs, tmp_path):
     home, folder = setup_dirs
     db = home / "library.db"
@@ -169,6 +170,7 @@ def test_service_files_run_the_watcher_at_login():
     assert "<string>watch</string>" in plist and "<key>RunAtLoad</key><true/>" in plist
 
 
+@pytest.mark.slow  # 4-6 s of real debounce and backoff waits: the full suite (CI) runs it
 def test_a_vanished_folder_is_reported_and_watched_again(setup_dirs):
     import shutil
 

@@ -233,6 +233,7 @@ def test_poll_watches_network_shares_by_polling(dirs):
 
 
 # ------------------------------------------------------------------------ 3. zero-byte files
+@pytest.mark.slow  # 4-6 s of real debounce and backoff waits: the full suite (CI) runs it
 def test_an_empty_file_is_one_error_then_scored_when_it_grows(dirs):
     home, folder = dirs
     db = home / "library.db"

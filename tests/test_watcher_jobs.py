@@ -38,6 +38,7 @@ class PoisonEngine(FakeEngine):
         return super().evaluate(sources, **kwargs)
 
 
+@pytest.mark.slow  # 4-6 s of real debounce and backoff waits: the full suite (CI) runs it
 def test_a_job_that_keeps_failing_is_retried_then_recorded_and_never_blocks_the_queue(dirs):
     home, folder = dirs
     db = home / "library.db"
@@ -188,6 +189,7 @@ def test_a_full_disk_under_the_status_file_is_one_line_and_the_watcher_keeps_sco
         subprocess.run(["umount", "-l", str(full)], capture_output=True)
 
 
+@pytest.mark.slow  # 4-6 s of real debounce and backoff waits: the full suite (CI) runs it
 def test_a_failing_database_backs_off_with_one_line_per_step_then_catches_up(dirs):
     from artimuse_core.errors import LibraryError
 
