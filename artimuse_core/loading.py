@@ -47,14 +47,28 @@ class LoadedModel:
 def load_tokenizer(path: Path):
     """The checkpoint's own tokenizer class by name (never remote code); AutoTokenizer as a fallback."""
     config_file = path / "tokenizer_config.json"
-    tokenizer_config = json.loads(config_file.read_text(encoding="utf-8"))
-    cls = tokenizer_class_from_name(tokenizer_config.get("tokenizer_class") or "")
     try:
+        tokenizer_config = json.loads(config_file.read_text(encoding="utf-8"))
+        cls = tokenizer_class_from_name(tokenizer_config.get("tokenizer_class") or "")
         if cls is not None:
             return cls.from_pretrained(path), tokenizer_config
         return AutoTokenizer.from_pretrained(path, trust_remote_code=False), tokenizer_config
     except Exception as exc:
         raise CheckpointError(f"{path}: tokenizer cannot be loaded ({refusal_text(exc)})") from exc
+
+
+def check_tokenizer(path: Path) -> None:
+    """What loading checks in a checkpoint's tokenizer, without the weights (``doctor`` runs it): it loads
+    as its own class, and the image placeholder, the end-of-turn token and the 101 score tokens
+    ("0".."100", SPEC "Token As Score") are one token each.
+
+    Raises:
+        CheckpointError: the tokenizer does not load, or it is not an ArtiMuse tokenizer.
+    """
+    with _quiet_transformers():
+        tokenizer, _ = load_tokenizer(path)
+    for text in (prompts.IMG_CONTEXT, prompts.IM_END, *prompts.score_token_strings()):
+        _token_id(tokenizer, text, path)
 
 
 def _token_id(tokenizer, text: str, where: Path) -> int:

@@ -84,6 +84,8 @@ def diagnose() -> tuple[dict[str, Any], list[dict[str, str]]]:
 
     from artimuse_core.checkpoints import downloads_enabled, fingerprint, repo_id_for, resolve_checkpoint
     from artimuse_core.devices import bitsandbytes_available, choose_placement, flash_attn_available
+    from artimuse_core.errors import CheckpointNotFound
+    from artimuse_core.loading import check_tokenizer
     from artimuse_core.resources import plan_threads
 
     config = app().settings
@@ -119,23 +121,27 @@ def diagnose() -> tuple[dict[str, Any], list[dict[str, str]]]:
     report["notes"] = []
     try:
         info = resolve_checkpoint(spec.model, local_only=True)
-        report.update(
-            checkpoint_found=True,
-            checkpoint_path=str(info.path),
-            checkpoint_layout=info.layout,
-            checkpoint_fingerprint=fingerprint(info),
-            checkpoint_problem=None,
-        )
-        if placement is not None:
-            _memory(report, problems, info, placement, spec)
     except ArtiMuseError as exc:
         report.update(checkpoint_found=False, checkpoint_path=None, checkpoint_problem=flagify(str(exc)))
         repo_id = repo_id_for(spec.model)
-        if repo_id and downloads_enabled():
+        if isinstance(exc, CheckpointNotFound) and repo_id and downloads_enabled():
             report["checkpoint_problem"] = None
             report["checkpoint_note"] = f"{repo_id} downloads on first use (about 16 GB, into {HF_HUB_CACHE})"
         else:
             problems.append({"problem": flagify(str(exc)), "fix": _model_fix(repo_id)})
+    else:
+        report.update(checkpoint_found=True, checkpoint_path=str(info.path), checkpoint_layout=info.layout)
+        try:  # what loading would refuse, short of reading the weights: damaged headers, a foreign tokenizer
+            report["checkpoint_fingerprint"] = fingerprint(info)
+            check_tokenizer(info.path)
+        except ArtiMuseError as exc:
+            report["checkpoint_problem"] = flagify(str(exc))
+            fix = f"this folder is damaged or not an ArtiMuse checkpoint: fetch it again ({_model_fix(None)})"
+            problems.append({"problem": flagify(str(exc)), "fix": fix})
+        else:
+            report["checkpoint_problem"] = None
+            if placement is not None:
+                _memory(report, problems, info, placement, spec)
     if spec.adapter:
         from artimuse_core.adapters import adapter_dir
 

@@ -22,8 +22,9 @@ def checkpoint_folder(folder):
             {"model_type": "internvl_chat", "vision_config": {}, "llm_config": {"architectures": ["Qwen2ForCausalLM"]}}
         )
     )
-    (folder / "tokenizer_config.json").write_text("{}")
-    (folder / "tokenizer.json").write_text("{}")
+    from artimuse_core.synthetic import write_tokenizer
+
+    write_tokenizer(folder)  # a real (small) tokenizer with the ArtiMuse special and score tokens
     header = b'{"__metadata__":{}}'
     (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
     return folder
@@ -128,3 +129,23 @@ def test_finetune_counts_the_ratings_before_loading_a_model(home, tmp_path, run_
     result = run_cli("finetune", "--from-db", "--min-ratings", "20", engine=lambda spec: loaded.append(spec))
     assert result.exit_code == 2 and "too few ratings" in result.output and "--min-ratings" in result.output
     assert loaded == []
+
+
+def test_doctor_names_a_checkpoint_that_loading_would_refuse(home, run_cli, tmp_path):
+    """Issue 12, item 9: doctor said "problem: null" for weights `score` refuses. A damaged safetensors
+    header and a tokenizer that is not ArtiMuse's are each a problem with a fix, and exit 1."""
+    import struct
+
+    broken = checkpoint_folder(tmp_path / "damaged")
+    (broken / "model.safetensors").write_bytes(struct.pack("<Q", 1 << 40) + b"{}")
+    foreign = checkpoint_folder(tmp_path / "foreign")
+    (foreign / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "Qwen2Tokenizer"}))
+    (foreign / "vocab.json").write_text(json.dumps({"a": 0, "b": 1}))
+    (foreign / "merges.txt").write_text("#version: 0.2\n")
+    for folder, words in ((broken, "safetensors"), (foreign, "tokenizer")):
+        result = run_cli("doctor", "--model", folder, "--json")
+        assert result.exit_code == 1, result.output
+        report = json.loads(result.stdout)
+        assert report["checkpoint_found"] and words in report["checkpoint_problem"]
+        (problem,) = report["problems"]
+        assert words in problem["problem"] and "fetch it again" in problem["fix"]
