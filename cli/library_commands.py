@@ -85,7 +85,9 @@ def top(
         rank=rank,
         k=k,
     )
-    ranks = library.percentile_ranks([(r.fingerprint, r.score) for r in records]) if with_percentile else []
+    ranks = (
+        library.percentile_ranks([(r.fingerprint, r.dimension, r.score) for r in records]) if with_percentile else []
+    )
     if as_json:
         emit_json([{**r.to_dict(), "percentile": p} for r, p in zip(records, ranks)] if with_percentile else records)
         return
@@ -170,7 +172,10 @@ def show(image: str, as_json: bool) -> None:
     data = library.show(image)
     current = [e for e in data.evaluations if e.current]
     ranks = dict(
-        zip((e.evaluation_id for e in current), library.percentile_ranks([(e.fingerprint, e.score) for e in current]))
+        zip(
+            (e.evaluation_id for e in current),
+            library.percentile_ranks([(e.fingerprint, e.dimension, e.score) for e in current]),
+        )
     )
     if as_json:
         shown = data.to_dict()

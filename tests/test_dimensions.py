@@ -134,3 +134,17 @@ def test_migration_from_the_previous_head_keeps_every_row_as_iaa(tmp_path):
         assert [r.score for r in library.top()] == [61.0, 44.5]
         assert library.top(dimension="iqa") == []
         assert [h.score for h in library.search("leading")] == [44.5]
+
+
+def test_percentiles_of_a_dimension_count_only_that_dimension(home, shoot, run_cli):
+    """`top --percentile` for UniPercept: an iqa score is ranked among the library's other iqa scores, never
+    among iaa and ista (three rows per image, one model fingerprint)."""
+    rows = json.loads(run_cli("score", shoot, "--family", "unipercept", "--format", "json").stdout)
+    iqa = [r["scores"]["iqa"] for r in rows]
+    ranked = json.loads(run_cli("top", "--dimension", "iqa", "--percentile", "--json").stdout)
+    for row in ranked:
+        others = list(iqa)
+        others.remove(row["score"])
+        below, tied = sum(s < row["score"] for s in others), sum(s == row["score"] for s in others)
+        assert row["percentile"] == pytest.approx(100 * (below + 0.5 * tied) / len(others))
+    assert ranked[0]["percentile"] == 100 and ranked[-1]["percentile"] == 0

@@ -260,16 +260,16 @@ class Queries(LibrarySession):
         only = model_filter(model, adapter)
         return self._run(lambda c: library_stats(c, only=only, dimension=dimension), write=False)
 
-    def percentile_ranks(self, scored: Sequence[tuple[str, float]]) -> list[float | None]:
-        """For each (model fingerprint, score) of a current evaluation: the percentage (0-100) of the other
-        current scores by that same model that it beats, ties counting half, so a reader needs no knowledge
-        of the checkpoint's scale ("better than 83 % of your library"). None when the model has no other
-        current score. One counting query per distinct pair."""
+    def percentile_ranks(self, scored: Sequence[tuple[str, str, float]]) -> list[float | None]:
+        """For each (model fingerprint, dimension, score) of a current evaluation: the percentage (0-100) of
+        the other current scores of that dimension by that same model that it beats, ties counting half, so a
+        reader needs no knowledge of the checkpoint's scale ("better than 83 % of your library"). None when
+        there is no other such score. One counting query per distinct triple."""
 
         def read(conn: Connection) -> list[float | None]:
-            ranks: dict[tuple[str, float], float | None] = {}
-            for fingerprint, value in dict.fromkeys(scored):
-                same = and_(E.current.is_(True), E.model_fingerprint == fingerprint)
+            ranks: dict[tuple[str, str, float], float | None] = {}
+            for fingerprint, dimension, value in dict.fromkeys(scored):
+                same = and_(E.current.is_(True), E.dimension == dimension, E.model_fingerprint == fingerprint)
                 row = conn.execute(
                     select(
                         func.count(),
@@ -278,8 +278,8 @@ class Queries(LibrarySession):
                     ).where(same)
                 ).one()
                 others, below, tied = (row[0] or 0) - 1, row[1] or 0, max(0, (row[2] or 0) - 1)  # not itself
-                ranks[(fingerprint, value)] = 100.0 * (below + 0.5 * tied) / others if others > 0 else None
-            return [ranks[pair] for pair in scored]
+                ranks[(fingerprint, dimension, value)] = 100.0 * (below + 0.5 * tied) / others if others > 0 else None
+            return [ranks[triple] for triple in scored]
 
         return self._run(read, write=False)
 
