@@ -32,6 +32,7 @@ class KnownModel:
     paper_srcc_plcc: tuple[float, float]
     scale: str = ""
     score_range: tuple[float, float] = (0.0, 100.0)
+    architecture: str = "InternVL3-8B"  # its shape (``sizing.ARCHITECTURES``): the memory and download it needs
 
 
 KNOWN_MODELS: dict[str, KnownModel] = {

@@ -25,6 +25,8 @@ from .resources import MemoryEstimate, bf16_speed_note, estimate_memory
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
+    from .sizing import CheckpointShape
+
 
 @dataclass
 class LoadedModel:
@@ -95,9 +97,15 @@ def _quiet_transformers():
 
 
 def fit_placement(
-    info: CheckpointInfo, placement: Placement, *, dtype_is_auto: bool, batch_size: int
+    info: CheckpointInfo | CheckpointShape,
+    placement: Placement,
+    *,
+    dtype_is_auto: bool,
+    batch_size: int,
+    available: tuple[int | None, str] | None = None,
 ) -> tuple[Placement, MemoryEstimate, str | None]:
     """Check the load fits the device's memory; under ``dtype=auto`` on the CPU fall back to bf16.
+    ``available`` replaces this machine's memory (`artimuse doctor`'s machine facts).
 
     Returns:
         `(placement, estimate, note)`: the placement to load with (bf16 instead of fp32 when only that
@@ -108,11 +116,11 @@ def fit_placement(
     """
     dtype = str(placement.dtype).removeprefix("torch.")
     device = str(placement.device)
-    estimate = estimate_memory(info, device, dtype, placement.quantize, batch_size)
+    estimate = estimate_memory(info, device, dtype, placement.quantize, batch_size, available=available)
     if estimate.fits:
         return placement, estimate, None
     if dtype_is_auto and placement.device.type == "cpu" and placement.dtype == torch.float32:
-        smaller = estimate_memory(info, device, "bfloat16", placement.quantize, batch_size)
+        smaller = estimate_memory(info, device, "bfloat16", placement.quantize, batch_size, available=available)
         if smaller.fits:
             note = (
                 f"float32 does not fit ({estimate.total_bytes / 1e9:.1f} GB needed, "

@@ -220,9 +220,14 @@ def available_memory(device: str = "cpu", cgroup_root: Path = _CGROUP) -> tuple[
     return available, how or "unknown"
 
 
-def _tensor_shapes(files: list[Path]) -> Iterator[tuple[str, list[int]]]:
-    """(name, shape) of every tensor, from the safetensors headers alone (no weights read)."""
-    for file in files:
+def _tensor_shapes(info) -> Iterator[tuple[str, list[int]] | tuple[str, tuple[int, ...]]]:
+    """(name, shape) of every tensor: a ``sizing.CheckpointShape``'s own list, else the safetensors
+    headers alone (no weights read)."""
+    tensors = getattr(info, "tensors", None)
+    if tensors is not None:
+        yield from tensors
+        return
+    for file in info.weight_files:
         with open(file, "rb") as handle:
             length = struct.unpack("<Q", handle.read(8))[0]
             header = json.loads(handle.read(length))
@@ -276,15 +281,24 @@ def _text_and_vision(info) -> tuple[dict, dict]:
 
 
 def estimate_memory(
-    info, device: str, dtype: str, quantize: str = "none", batch_size: int = 8, prompt_tokens: int = 510
+    info,
+    device: str,
+    dtype: str,
+    quantize: str = "none",
+    batch_size: int = 8,
+    prompt_tokens: int = 510,
+    available: tuple[int | None, str] | None = None,
 ) -> MemoryEstimate:
     """Weights x dtype + activations at ``batch_size`` + the runtime, against ``available_memory``.
 
     Args:
-        info: a ``CheckpointInfo`` (only its config and safetensors headers are read).
+        info: a ``CheckpointInfo`` (only its config and safetensors headers are read) or a
+            ``sizing.CheckpointShape`` (a checkpoint known by its architecture, before its download).
         dtype: ``float32``, ``bfloat16`` or ``float16`` (the dtype the weights will have in memory).
         quantize: ``none``, ``8bit`` or ``4bit`` (the language model's linear layers; SPEC.md "Model").
         prompt_tokens: the longest prompt (the score prompt: 510 tokens, SPEC.md "Prompt").
+        available: (bytes, where the number comes from) instead of asking this machine
+            (``available_memory``): `artimuse doctor`'s machine facts, a sizing table.
 
     The activation term is an upper estimate for one forward pass without gradients: one layer's working
     set (hidden states, q/k/v, MLP, attention scores as the math kernel keeps them) for the vision tower
@@ -292,7 +306,7 @@ def estimate_memory(
     """
     size = _BYTES[dtype]
     weights = parameters = 0
-    for name, shape in _tensor_shapes(info.weight_files):
+    for name, shape in _tensor_shapes(info):
         count = math.prod(shape)
         parameters += count
         in_llm_layers = ".layers." in name and "vision" not in name
@@ -315,9 +329,9 @@ def estimate_memory(
     )
     activations = per_image * batch_size * (4 if quantize != "none" else size)
     runtime = int(0.8 * GB) if device == "cpu" else int(1.0 * GB)  # torch, tokenizer, kernels, allocator slack
-    available, how = available_memory(device)
+    have, how = available if available is not None else available_memory(device)
     return MemoryEstimate(
-        device, dtype, quantize, batch_size, parameters, int(weights), int(activations), runtime, available, how
+        device, dtype, quantize, batch_size, parameters, int(weights), int(activations), runtime, have, how
     )
 
 

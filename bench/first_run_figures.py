@@ -4,8 +4,8 @@ checkpoints, and CPU seconds per image, each labelled measured or estimated.
     .venv/bin/python bench/first_run_figures.py            # about a minute on 2 cores
 
 Memory: ``resources.estimate_memory`` (what ``create_engine`` and ``artimuse doctor`` check before loading)
-on the shapes of InternVL3-8B (SPEC.md "Model"; the five ArtiMuse checkpoints share them), read from a
-header-only safetensors file: no weights are drawn.
+on the shapes of InternVL3-8B (``sizing.shape_of``: SPEC.md "Model"; the five ArtiMuse checkpoints share
+them), built on torch's meta device: no weights are drawn.
 
 CPU speed: an 8B model cannot be run here (32 GB in fp32; bf16 matmuls are ~100x slower than fp32 on CPUs
 without bf16 instructions), so this measures the real engine path (``create_engine`` -> ``evaluate``, score +
@@ -17,9 +17,7 @@ Bigger matmuls run at least as fast per FLOP, so this is an upper estimate for t
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 import sys
 import tempfile
 import time
@@ -30,9 +28,8 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import torch  # noqa: E402
-
-from bench.gpu_suite import FULL, flops_per_image  # noqa: E402
+from artimuse_core.sizing import shape_of  # noqa: E402
+from bench.gpu_suite import flops_per_image  # noqa: E402
 
 MID = dict(
     text_hidden=512,
@@ -48,35 +45,9 @@ MID = dict(
 GB = 1e9
 
 
-def header_only_checkpoint(folder: Path):
-    """A ``CheckpointInfo`` with InternVL3-8B's config and tensor shapes and no weight bytes."""
-    from transformers import InternVLForConditionalGeneration
-
-    from artimuse_core.checkpoints import CheckpointInfo
-    from artimuse_core.convert import native_config
-    from artimuse_core.synthetic import chat_config
-
-    shapes = {k: v for k, v in FULL.items() if k != "vocab_size"}
-    chat = chat_config(vocab_size=FULL["vocab_size"], bos=151643, eos=151645, **shapes)
-    config = native_config(chat, image_token_id=151667)
-    with torch.device("meta"):
-        model = InternVLForConditionalGeneration(config)
-    header = {
-        name: {"dtype": "BF16", "shape": list(t.shape), "data_offsets": [0, 0]}
-        for name, t in model.state_dict().items()
-    }
-    raw = json.dumps(header).encode()
-    file = folder / "model.safetensors"
-    file.write_bytes(struct.pack("<Q", len(raw)) + raw)
-    return CheckpointInfo(path=folder, layout="native", config=config.to_dict(), weight_files=[file], name="8B")
-
-
 def memory_rows(info) -> None:
-    from artimuse_core import resources
     from artimuse_core.resources import estimate_memory
 
-    # Sizes only: this machine may have no GPU to compare them with.
-    resources.available_memory = lambda device="cpu", cgroup_root=None: (None, "not checked")  # type: ignore[assignment]
     print("memory (estimated: resources.estimate_memory on InternVL3-8B shapes, batch 1 and 8)")
     for device, dtype, quantize in [
         ("cpu", "float32", "none"),
@@ -85,7 +56,11 @@ def memory_rows(info) -> None:
         ("cuda", "bfloat16", "8bit"),
         ("cuda", "bfloat16", "4bit"),
     ]:
-        one, eight = (estimate_memory(info, device, dtype, quantize, batch_size=b) for b in (1, 8))
+        # Sizes only: this machine may have no GPU to compare them with.
+        one, eight = (
+            estimate_memory(info, device, dtype, quantize, batch_size=b, available=(None, "not checked"))
+            for b in (1, 8)
+        )
         print(
             f"  {device:<5} {dtype:<9} {quantize:<5} weights {one.weights_bytes / GB:5.1f} GB; total "
             f"{one.total_bytes / GB:5.1f} GB at batch 1, {eight.total_bytes / GB:5.1f} GB at batch 8"
@@ -102,20 +77,28 @@ def cpu_rows(work: Path) -> None:
         work / "mid", seed=0, tokenizer_from=tokenizer if (tokenizer / "vocab.json").is_file() else None, **MID
     )
     images = [str(p) for p in write_samples(work / "samples")] * 2
-    engine = create_engine(folder, device="cpu", dtype="float32", batch_size=1)
-    list(engine.evaluate(images[:1], predict_category=True))  # warm-up
+    seconds = {}
+    for dtype in ("float32", "bfloat16"):
+        engine = create_engine(folder, device="cpu", dtype=dtype, batch_size=1)
+        list(engine.evaluate(images[:1], predict_category=True))  # warm-up
+        start = time.perf_counter()
+        done = list(engine.evaluate(images, predict_category=True))
+        seconds[dtype] = (time.perf_counter() - start) / len(done)
+        assert all(r.ok for r in done)
     flops = flops_per_image(engine, with_category=True)
-    start = time.perf_counter()
-    done = list(engine.evaluate(images, predict_category=True))
-    seconds = (time.perf_counter() - start) / len(done)
-    assert all(r.ok for r in done)
-    rate = flops / seconds
+    rate = flops / seconds["float32"]
     params = sum(p.numel() for p in engine.loaded.model.parameters())
     prompt = len(engine.score_prompt_ids)
     print(
         f"cpu fp32 (measured): mid-size synthetic checkpoint ({params / 1e6:.0f} M parameters, prompt {prompt} "
-        f"tokens), score + category at batch 1: {seconds:.3f} s/image, {flops / 1e9:.1f} GFLOP/image, "
+        f"tokens), score + category at batch 1: {seconds['float32']:.3f} s/image, {flops / 1e9:.1f} GFLOP/image, "
         f"{rate / 1e9:.1f} GFLOP/s on {engine.threads.describe()}"
+    )
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    have = [name for name in ("amx_bf16", "avx512_bf16") if name in flags] or ["no bf16 instructions"]
+    print(
+        f"cpu bf16 (measured, same checkpoint and cores; {', '.join(have)}): {seconds['bfloat16']:.3f} s/image, "
+        f"{seconds['bfloat16'] / seconds['float32']:.2f}x the fp32 time"
     )
     return rate
 
@@ -123,8 +106,7 @@ def cpu_rows(work: Path) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        info = header_only_checkpoint(work)
-        memory_rows(info)
+        memory_rows(shape_of("InternVL3-8B"))
         rate = cpu_rows(work)
         full = 8.17e12  # score + category FLOPs of one image on InternVL3-8B (bench/gpu_suite.py row)
         print(

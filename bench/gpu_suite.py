@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,21 +36,12 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from artimuse_core.sizing import ARCHITECTURES  # noqa: E402
+
 PINNED_TRANSFORMERS = "5.24.0"
 VOCAB = 151674
 # InternVL3-8B (SPEC.md "Model"): Qwen2.5-7B-shaped language model, InternViT-300M vision tower.
-FULL = dict(
-    vocab_size=VOCAB,
-    text_hidden=3584,
-    text_layers=28,
-    text_heads=28,
-    kv_heads=4,
-    text_intermediate=18944,
-    vision_hidden=1024,
-    vision_layers=24,
-    vision_heads=16,
-    vision_intermediate=4096,
-)
+FULL = dict(ARCHITECTURES["InternVL3-8B"])  # the core's declaration: one source for every sizing and benchmark
 TINY = dict(
     vocab_size=VOCAB,
     text_hidden=64,
@@ -424,13 +416,15 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
             micro = 8 if not args.smoke else 2
             rank = 128 if not args.smoke else 4
             model = engine.loaded.model
+            # peft reads transformers' deprecated `is_gradient_checkpointing` itself (as in finetune.py).
+            warnings.filterwarnings("ignore", r"`is_gradient_checkpointing` is deprecated", FutureWarning)
             peft = get_peft_model(
                 model,
                 LoraConfig(
                     r=rank, lora_alpha=2 * rank, target_modules=forward.LORA_TARGETS, lora_dropout=0.05, bias="none"
                 ),
             )
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
             model.train()
             optimizer = torch.optim.AdamW([p for p in peft.parameters() if p.requires_grad], lr=2e-5)
             pixels = torch.randn(micro, 3, 448, 448)

@@ -26,11 +26,19 @@ def create_engine(spec: EngineSpec) -> Any:
 class AppContext:
     """``engine_factory(spec)`` builds the engine a command runs (default: the real one);
     ``config`` is filled by the ``artimuse`` group from the config file and environment, and command-line
-    options go on top of it (``Config.with_arguments``)."""
+    options go on top of it (``Config.with_arguments``). ``machine_facts()`` and ``hub_probe(repo_id)``
+    are what `artimuse doctor` judges by (default: this machine, one HEAD request to the hub:
+    ``artimuse_core.doctor``)."""
 
     engine_factory: Callable[[EngineSpec], Any] = create_engine
     config: Config | None = None
     verbose: bool = False
+    machine_facts: Callable[[], Any] | None = None
+    hub_probe: Callable[[str], str | None] | None = None
+
+    def machine(self) -> Any:
+        """The injected machine facts, or None (this machine's)."""
+        return self.machine_facts() if self.machine_facts is not None else None
 
     @property
     def settings(self) -> Config:

@@ -1,6 +1,6 @@
-"""The settings drift bugs of issue 11, each pinned: finetune honours ARTIMUSE_MODEL and the image options
-and counts ratings before loading a model; doctor checks the configured model, tells the truth about
-downloads and exits non-zero when the model cannot be found."""
+"""Settings drift, each case pinned: finetune honours ARTIMUSE_MODEL and the image options and counts
+ratings before loading a model; doctor checks the configured model and exits non-zero when the model cannot
+be found (its verdicts on each machine: tests/test_doctor.py)."""
 
 from __future__ import annotations
 
@@ -43,38 +43,16 @@ def test_doctor_reports_the_configured_model(home, tmp_path, run_cli, monkeypatc
     assert report["memory"].startswith("needs ~") and "available" in report["memory"] and report["notes"] == []
 
 
-def test_doctor_says_when_the_configured_model_does_not_fit(home, tmp_path, run_cli, monkeypatch):
-    from artimuse_core import resources
-
-    folder = checkpoint_folder(tmp_path / "my-ckpt")
-    monkeypatch.setattr(resources, "available_memory", lambda *a, **k: (1_000_000, "a tiny test machine"))
-    result = run_cli("doctor", "--model", folder, "--batch-size", "64", "--json")
-    assert result.exit_code == 1, result.output
-    (problem,) = json.loads(result.stdout)["problems"]
-    assert "does not fit" in problem["problem"] and "--batch-size" in problem["problem"] + problem["fix"]
-
-
 def test_doctor_exits_nonzero_and_says_how_to_fix_a_missing_model(home, run_cli, monkeypatch):
     monkeypatch.setenv("ARTIMUSE_MODEL", "ArtiMuse_PARA")  # not in the (test) cache; downloads are off in tests
     result = run_cli("doctor", "--json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["model"] == "ArtiMuse_PARA" and report["downloads"] is False and not report["checkpoint_found"]
-    (problem,) = report["problems"]
-    assert "downloads are off" in problem["problem"] and "--model" in problem["problem"]
-    assert "hf download Thunderbolt215215/ArtiMuse_PARA" in problem["fix"]
+    problem = next(p for p in report["problems"] if "downloads are off" in p["problem"])
+    assert "--model" in problem["fix"] and "hf download Thunderbolt215215/ArtiMuse_PARA" in problem["fix"]
     text = run_cli("doctor")
     assert text.exit_code == 1 and "fix:" in text.stdout and "ArtiMuse_PARA" in text.stdout
-
-
-def test_doctor_tells_the_truth_when_downloads_are_on(home, run_cli, monkeypatch):
-    import huggingface_hub.constants as constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    result = run_cli("doctor", "--model", "ArtiMuse_PARA", "--json")
-    report = json.loads(result.stdout)
-    assert result.exit_code == 0 and report["downloads"] is True and report["problems"] == []
-    assert "downloads on first use" in report["checkpoint_note"]
 
 
 def test_doctor_on_a_folder_that_is_not_there(home, run_cli, tmp_path):
