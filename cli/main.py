@@ -22,6 +22,7 @@ from . import (
     ask_commands,
     batch_commands,
     comfyui_commands,
+    demo_commands,
     export_commands,
     finetune_commands,
     info_commands,
@@ -47,6 +48,7 @@ COMMAND_MODULES = (
     xmp_commands,
     web_commands,
     batch_commands,
+    demo_commands,
 )
 
 
@@ -74,7 +76,8 @@ def cli(ctx: click.Context, verbose: bool) -> None:
       artimuse score ~/Exports --format jsonl   score a folder, one JSON object per image
       artimuse critique photo.jpg -a composition
       artimuse top --category photography      the best of your library
-      artimuse doctor                           check torch, GPU, cache and the configured model
+      artimuse doctor                           can the configured model run here? what to fix if not
+      artimuse demo                             the whole product on tiny random weights (no download)
 
     Scores are the mean of the model's 101-way distribution over 0..100; `std` is its spread. Scores are
     kept in a local library (see `artimuse top`, `show`, `stats`). Settings come from config.toml

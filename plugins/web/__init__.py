@@ -11,7 +11,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {"create_app": "app", "serve": "server", "check_host": "server", "write_report": "report"}
+_EXPORTS = {
+    "create_app": "app",
+    "serve": "server",
+    "serving": "server",
+    "check_host": "server",
+    "write_report": "report",
+}
 __all__ = sorted(_EXPORTS)
 
 

@@ -68,10 +68,12 @@ def create_app(
     token: str | None = None,
     poll_s: float = 2.0,
     page_size: int = 48,
+    notice: str | None = None,
 ) -> Starlette:
     """The gallery over ``library`` (a ``Library``): renditions cached in ``thumbnails`` (a folder under the
     ArtiMuse home), files shown only inside their own folder or ``roots`` (the watched folders), requests
-    accepted only for ``hosts``; ``poll_s``: how often an open gallery asks for new scores."""
+    accepted only for ``hosts``; ``poll_s``: how often an open gallery asks for new scores; ``notice``: a
+    line shown on every page (`artimuse demo`: "demo weights: scores are noise")."""
     token = token or new_token()
     app = Starlette(
         routes=[
@@ -96,6 +98,7 @@ def create_app(
     app.state.templates = templates()
     app.state.poll_s = poll_s
     app.state.page_size = page_size
+    app.state.notice = notice
     return app
 
 

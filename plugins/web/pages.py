@@ -22,7 +22,7 @@ def templates() -> Jinja2Templates:
 
 
 def respond(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    """Render ``template`` with the page token and poll interval in its context."""
+    """Render ``template`` with the page token, poll interval and the server's notice in its context."""
     state = request.app.state
-    context.update(token=state.token, poll_ms=int(state.poll_s * 1000))
+    context.update(token=state.token, poll_ms=int(state.poll_s * 1000), notice=getattr(state, "notice", None))
     return state.templates.TemplateResponse(request, template, context, status_code=status_code)

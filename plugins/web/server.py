@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,21 +53,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(
+def _server(
     library: Any,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8765,
+    host: str,
+    port: int,
     thumbnails: str | Path,
-    roots: tuple[Path, ...] = (),
-    started: Callable[[str], None] | None = None,
-    log_level: str = "warning",
-) -> None:
-    """Serve the gallery until interrupted; ``started(url)`` is called once it listens."""
+    roots: tuple[Path, ...],
+    started: Callable[[str], None] | None,
+    log_level: str,
+    notice: str | None,
+) -> Any:
+    """A ``uvicorn.Server`` for the gallery that calls ``started(url)`` once it listens."""
     import uvicorn
 
     hosts = [*LOOPBACK_HOSTS, host, host.strip("[]")]
-    app = create_app(library, thumbnails=thumbnails, roots=roots, hosts=hosts, token=new_token())
+    app = create_app(library, thumbnails=thumbnails, roots=roots, hosts=hosts, token=new_token(), notice=notice)
     config = uvicorn.Config(app, host=host.strip("[]"), port=port, log_level=log_level, access_log=False)
     server = uvicorn.Server(config)
     if started is not None:
@@ -77,4 +80,51 @@ def serve(
                 started(f"http://{shown}:{config.port}/")
 
         server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    return server
+
+
+def serve(
+    library: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    thumbnails: str | Path,
+    roots: tuple[Path, ...] = (),
+    started: Callable[[str], None] | None = None,
+    log_level: str = "warning",
+    notice: str | None = None,
+) -> None:
+    """Serve the gallery until interrupted; ``started(url)`` is called once it listens; ``notice`` is a line
+    shown on every page."""
+    _server(library, host, port, thumbnails, roots, started, log_level, notice).run()
+
+
+@contextmanager
+def serving(
+    library: Any,
+    *,
+    thumbnails: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    notice: str | None = None,
+    timeout_s: float = 30.0,
+) -> Iterator[str]:
+    """The gallery on a background thread for the enclosed block (port 0: a free one); yields its URL.
+
+    Raises:
+        RuntimeError: the server did not start listening within ``timeout_s`` seconds.
+    """
+    urls: list[str] = []
+    server = _server(library, host, port or free_port(host), thumbnails, (), urls.append, "warning", notice)
+    thread = threading.Thread(target=server.run, name="artimuse-gallery", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not urls and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        if not urls:
+            raise RuntimeError(f"the gallery did not start on {host} within {timeout_s:.0f} s")
+        yield urls[0]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
