@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -169,7 +170,11 @@ def _lora_model(engine: Engine, settings: FinetuneSettings):
         target_modules=LORA_TARGETS,
         bias="none",
     )
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft 0.21 reads transformers' deprecated `is_gradient_checkpointing` property itself (not a call of
+        # ours): the warning says nothing a user of artimuse can act on.
+        warnings.filterwarnings("ignore", r"`is_gradient_checkpointing` is deprecated", FutureWarning)
+        return get_peft_model(model, config)
 
 
 def _loss(engine: Engine, pixels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -215,7 +220,8 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
     if use_checkpointing is None:
         use_checkpointing = engine.device.type == "cuda"
     if use_checkpointing:
-        engine.loaded.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers 5.24's name (``gradient_checkpointing_enable`` is deprecated, removed in v6).
+        engine.loaded.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=0.0)
     steps_per_epoch = math.ceil(len(split.train) / (settings.micro_batch * settings.grad_accum))
@@ -289,7 +295,7 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
     finally:
         engine.loaded.model.eval()
         if use_checkpointing:
-            engine.loaded.model.gradient_checkpointing_disable()
+            engine.loaded.model.activation_checkpointing_disable()
 
     after = evaluate(engine, split.val)
     callbacks.on_message(_metrics_line("after", after))

@@ -134,9 +134,9 @@ def batch(
     )
     if as_json:
         emit_json(summary.to_dict())
-    click.echo(summary.line(), err=True)
+    where = f" (the failed rows: status failed in {output})" if summary.statuses["failed"] else ""
+    click.echo(summary.line() + where, err=True)  # one summary line per run
     if summary.statuses["failed"]:
-        click.echo(f"{summary.statuses['failed']} input(s) failed (rows with status failed in {output})", err=True)
         sys.exit(1)
 
 

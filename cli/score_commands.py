@@ -200,9 +200,7 @@ def score(
         counts = write_after_scoring(library, results, context.settings, echo=lambda m: click.echo(m, err=True))
         click.echo(counts.summary(), err=True)
         xmp_failed = sum(counts.failed.values())
-    failed = sum(1 for r in rows if r["status"] == "failed")
-    if failed:
-        click.echo(f"{failed} of {len(rows)} image(s) failed", err=True)
+    failed = sum(1 for r in rows if r["status"] == "failed")  # counted in the summary line above
     if unsaved:
         click.echo(f"{len(unsaved)} result(s) shown above were NOT saved: {unsaved[-1]}", err=True)
         sys.exit(3)
@@ -307,7 +305,11 @@ def critique(
             if row["path"] != current:
                 current = row["path"]
                 secho(f"\n{current}", bold=True)
+                shown_error = None
+            if row["error"] and row["error"] == shown_error:
+                continue  # the file's own error (missing, corrupt...) is said once, not once per attribute
             if row["error"]:
+                shown_error = row["error"]
                 secho(f"  error: {flagify(row['error'])}", fg="red")
             else:
                 secho(f"  {row['attribute']}", underline=True)

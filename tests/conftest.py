@@ -5,6 +5,7 @@ its public ``AppContext`` seam)."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,21 @@ SHARED = REPO.parent / "shared"
 # Nothing may download at test time.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _hypothesis_profiles() -> None:
+    """Fuzzing is seeded: two runs of one commit draw the same inputs (so they see the same failures and the
+    same warnings), and no example database replays an earlier run's finds. ``HYPOTHESIS_PROFILE=explore``
+    draws fresh inputs on purpose (a failure prints the seed that reproduces it)."""
+    from hypothesis import HealthCheck, settings
+
+    common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    settings.register_profile("seeded", derandomize=True, database=None, **common)
+    settings.register_profile("explore", derandomize=False, print_blob=True, **common)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "seeded"))
+
+
+_hypothesis_profiles()
 
 
 def conformance_dirs() -> list[Path]:
@@ -150,6 +166,27 @@ REAL_MODEL_MODULES = {
     "test_forward",
     "test_batch_ray",  # a real Ray instance and the tiny checkpoint
 }
+
+
+#: The fast tier's budget on 2 quiet cores (the project's rule: `pytest -m "not slow"` under a minute).
+FAST_TIER_BUDGET_S = 60
+_STARTED = pytest.StashKey[float]()
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_STARTED] = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The fast tier ends with its time against its budget: a figure each run prints, rather than one a
+    document states and time makes false."""
+    if "not slow" not in (config.option.markexpr or "") or _STARTED not in config.stash:
+        return
+    seconds = time.monotonic() - config.stash[_STARTED]
+    ran = sum(len(terminalreporter.stats.get(k, [])) for k in ("passed", "failed", "skipped", "error"))
+    over = seconds > FAST_TIER_BUDGET_S
+    advice = "; over budget (on a busy machine?): `--durations=10` names the tests to mark slow" if over else ""
+    terminalreporter.write_line(f"fast tier: {seconds:.0f} s for {ran} tests, budget {FAST_TIER_BUDGET_S} s{advice}")
 
 
 def pytest_ignore_collect(collection_path, config):

@@ -174,3 +174,19 @@ def test_score_with_an_adapter_prints_no_third_party_warnings(trained, tiny_chat
     assert quiet.returncode == 0, quiet.stderr
     assert [line for line in quiet.stderr.splitlines() if line.strip()] == ["2 scored"], quiet.stderr
     assert len(json.loads(quiet.stdout)) == 2
+
+
+def test_training_with_activation_checkpointing_calls_nothing_deprecated(rated, tiny_chat):
+    """Gradient (activation) checkpointing, on by default on CUDA, through transformers' current names: a
+    run with it raises no FutureWarning or DeprecationWarning (transformers 5 warns on the old names, which
+    v6 removes)."""
+    import warnings
+
+    settings = FinetuneSettings(
+        name="checkpointed", epochs=1, rank=4, micro_batch=4, grad_accum=1, min_ratings=10, gradient_checkpointing=True
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        finetune(create_engine(tiny_chat), Library(), settings, Callbacks())
+    deprecated = [str(w.message) for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]
+    assert deprecated == []

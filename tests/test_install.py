@@ -8,10 +8,12 @@ against what is installed: any requirement the environment does not meet fails i
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -54,7 +56,7 @@ def test_pip_dry_run_into_an_environment_with_another_torch_leaves_torch_alone(t
             "--no-deps",
             "--no-build-isolation",
             "--no-index",
-            "--quiet",
+            "--verbose",
             "-w",
             str(wheels),
             str(REPO),
@@ -65,7 +67,23 @@ def test_pip_dry_run_into_an_environment_with_another_torch_leaves_torch_alone(t
     )
     assert built.returncode == 0, built.stderr[-3000:]
     shutil.rmtree(REPO / "build", ignore_errors=True)
+    # A clean build: setuptools warns about nothing in our configuration (a data folder missing from
+    # `packages` printed "Package would be ignored" five times), and the data files are in the wheel.
+    log = built.stdout + built.stderr
+    warnings = [line.strip() for line in log.splitlines() if re.search(r"Warning\b|would be ignored", line)]
+    assert warnings == [], warnings
     wheel = next(wheels.glob("artimuse_studio-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    for data in (
+        "artimuse_web/templates/base.html",
+        "artimuse_web/static/htmx.min.js",
+        "artimuse_comfyui/web/artimuse.js",
+        "artimuse_comfyui/workflows/generate_score_keep_best.json",
+        "artimuse_comfyui/tools/check_server.py",
+        "artimuse_core/library/migrations/script.py.mako",
+    ):
+        assert data in names, data
     python = _fake_environment(tmp_path / "comfyui-env")
     pins = tmp_path / "environment-pins.txt"
     pins.write_text("".join(f"{name}=={version}\n" for name, version in OTHER.items()))
