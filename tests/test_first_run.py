@@ -1,5 +1,7 @@
-"""A newcomer's first run, as the README tells it: command 1 installs and scores the sample images the repo
-ships, with the default model; without its weights it ends with one clear message and exit code 2."""
+"""A newcomer's first run, as the README tells it: command 1 installs, asks `artimuse doctor` whether the
+default model can run here, and scores the sample images the repo ships with it, or runs `artimuse demo`
+when it cannot (that whole path as a process: tests/test_demo.py). `score` itself, without the weights,
+ends with one clear message and exit code 2."""
 
 from __future__ import annotations
 
@@ -27,23 +29,46 @@ def readme_commands() -> list[str]:
     return [line for line in block.group(1).splitlines() if line.strip()]
 
 
+def install_steps() -> list[str]:
+    """README command 1 up to its first run: the `&&` steps that create, activate and fill the venv."""
+    first = readme_commands()[0]
+    return [step.strip() for step in first[: first.index("(")].split("&&") if step.strip()]
+
+
+def first_run_fallback() -> str:
+    """The end of README command 1, in its parentheses: `artimuse doctor && artimuse score samples/ ||
+    artimuse demo` (run as it is printed, with the venv's bin first on PATH)."""
+    first = readme_commands()[0]
+    return first[first.index("(") + 1 : first.rindex(")")]
+
+
+def first_run_commands() -> list[list[str]]:
+    """Each `artimuse ...` of that fallback, as words (`&&` and `||` between them)."""
+    return [shlex.split(part) for part in re.split(r"&&|\|\|", first_run_fallback())]
+
+
 def first_score_arguments() -> list[str]:
-    """The `artimuse ...` step of README command 1, as arguments (after `.venv/bin/artimuse`)."""
-    steps = [step.strip() for step in readme_commands()[0].split("&&")]
-    words = shlex.split(steps[-1])
-    assert words[0].endswith("/artimuse"), steps
+    """The `artimuse score ...` of README command 1, as arguments (after `artimuse`)."""
+    (words,) = [w for w in first_run_commands() if w[1] == "score"]
     return words[1:]
 
 
 def test_readme_command_1_installs_with_the_constraints_and_scores_only_what_the_repo_ships():
-    first, second = readme_commands()[:2]
-    assert "pip install torch==2.13.0 -c constraints.txt" in first and "-c constraints.txt" in first.split("&&")[2]
+    steps, second = install_steps(), readme_commands()[1]
+    assert steps[:2] == ["python3 -m venv .venv", ". .venv/bin/activate"]  # one convention: the venv activated
+    assert steps[2] == "pip install torch==2.13.0 -c constraints.txt" and steps[3].endswith("-c constraints.txt")
+    assert [w[:2] for w in first_run_commands()] == [
+        ["artimuse", "doctor"],
+        ["artimuse", "score"],
+        ["artimuse", "demo"],
+    ]
+    assert re.fullmatch(r"artimuse doctor && artimuse score \S+ \|\| artimuse demo", first_run_fallback().strip())
     arguments = first_score_arguments()
     assert arguments[0] == "score" and not any(a.startswith("--model") for a in arguments), arguments
     for argument in arguments[1:]:
         if not argument.startswith("-"):
             assert (REPO / argument).exists() and ".." not in Path(argument).parts  # nothing beside the clone
-    assert "pytest" in second
+    assert second == "python -m pytest -q"
 
 
 def test_samples_are_the_ones_this_script_draws(tmp_path):
