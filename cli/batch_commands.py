@@ -151,7 +151,7 @@ def library() -> None:
 
 
 @library.command("import")
-@click.argument("output")
+@click.argument("output", type=click.Path(exists=True))  # a missing path is an error, never "0 imported"
 @category_option(f"Category of every imported image ({', '.join(CATEGORIES)}). Default: the library's rule.")
 @json_option
 def import_(output: str, category: str | None, as_json: bool) -> None:

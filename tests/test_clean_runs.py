@@ -99,3 +99,8 @@ def test_a_missing_path_ends_the_run_with_one_summary_line(run_cli, home, comman
     assert result.exit_code == 1
     assert result.stderr.splitlines() == ["0 scored, 1 failed"], result.stderr
     assert result.stdout.count("no such file or folder") == 1, result.stdout  # the file's error, said once
+
+
+def test_a_missing_results_folder_is_an_error_not_an_empty_import(run_cli, home, tmp_path):
+    result = run_cli("library", "import", tmp_path / "missing.parquet")
+    assert result.exit_code == 2 and "does not exist" in result.output and "imported" not in result.output
