@@ -7,6 +7,9 @@ import json
 import os
 import re
 import shutil
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .config import paths
@@ -124,6 +127,15 @@ def check_config(folder: Path) -> None:
         raise CheckpointError(f"{config}: not a valid adapter config (not a JSON object)")
 
 
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """Wrap a model in peft without its one warning a user cannot act on: peft 0.21 reads transformers'
+    deprecated ``is_gradient_checkpointing`` itself (no call of ours; v6 of transformers removes it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"`is_gradient_checkpointing` is deprecated", FutureWarning)
+        yield
+
+
 def apply_adapter(loaded, name_or_path: str | os.PathLike) -> str:
     """Put the adapter onto ``loaded.model`` (merged into the weights unless they are quantised); returns
     its name.
@@ -144,7 +156,8 @@ def apply_adapter(loaded, name_or_path: str | os.PathLike) -> str:
         )
     if not (folder / WEIGHTS_FILE).is_file() or any(folder.glob("*.bin")):
         raise CheckpointError(f"{folder}: adapter weights must be {WEIGHTS_FILE} (safetensors) only")
-    wrapped = PeftModel.from_pretrained(loaded.model, str(folder), is_trainable=False)
+    with peft_quietly():
+        wrapped = PeftModel.from_pretrained(loaded.model, str(folder), is_trainable=False)
     if loaded.placement.quantize == "none":
         loaded.model = wrapped.merge_and_unload()
     else:

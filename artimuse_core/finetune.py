@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import math
 import random
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .adapters import METADATA_FILE, check_name, remove_own_folder
+from .adapters import METADATA_FILE, check_name, peft_quietly, remove_own_folder
 from .config import paths
 from .errors import FinetuneError
 from .results import utc_timestamp
@@ -170,10 +169,7 @@ def _lora_model(engine: Engine, settings: FinetuneSettings):
         target_modules=LORA_TARGETS,
         bias="none",
     )
-    with warnings.catch_warnings():
-        # peft 0.21 reads transformers' deprecated `is_gradient_checkpointing` property itself (not a call of
-        # ours): the warning says nothing a user of artimuse can act on.
-        warnings.filterwarnings("ignore", r"`is_gradient_checkpointing` is deprecated", FutureWarning)
+    with peft_quietly():
         return get_peft_model(model, config)
 
 

@@ -171,13 +171,9 @@ def run_steps(runner: Runner, samples: Path, env: dict[str, str], *, serve: bool
     )
 
     def xmp(step: Step) -> None:
-        from artimuse_core.errors import MissingExtra
         from artimuse_core.xmp.packets import exiv2_module
 
-        try:
-            exiv2_module()
-        except MissingExtra as exc:  # the optional extra is not installed: say so (with its pip line), go on
-            step.status, step.detail = "skipped", str(exc)
+        if _skipped_without(step, exiv2_module):
             return
         runner.command(step, ["xmp", "write", str(demo.samples)], _expect(0, f"{len(names)} created"))
         sidecar = demo.samples / f"{first.name}.xmp"
@@ -205,14 +201,9 @@ def run_steps(runner: Runner, samples: Path, env: dict[str, str], *, serve: bool
     runner.step("watcher", "watch a folder, drop a new image in, see it scored, stop", watcher)
 
     def gallery(step: Step) -> None:
-        from artimuse_core.errors import MissingExtra
-
         from .web_commands import thumbnails_folder, web
 
-        try:
-            web()
-        except MissingExtra as exc:  # the web extra is not installed: say so (with its pip line), go on
-            step.status, step.detail = "skipped", str(exc)
+        if _skipped_without(step, web):
             return
         from artimuse_core.library import Library
         from artimuse_web.server import serving
@@ -227,6 +218,19 @@ def run_steps(runner: Runner, samples: Path, env: dict[str, str], *, serve: bool
                     _wait_for_stop()
 
     runner.step("gallery", "the web gallery on 127.0.0.1, fetched to prove it serves", gallery)
+
+
+def _skipped_without(step: Step, extra: Callable[[], object]) -> bool:
+    """Whether ``extra()`` says an optional extra is missing (``MissingExtra``, with its pip line): then the
+    step is skipped, saying so, and the demo goes on."""
+    from artimuse_core.errors import MissingExtra
+
+    try:
+        extra()
+    except MissingExtra as exc:
+        step.status, step.detail = "skipped", str(exc)
+        return True
+    return False
 
 
 def _wait_for_stop() -> None:

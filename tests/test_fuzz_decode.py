@@ -2,7 +2,8 @@
 TIFF, WebP and GIF files never raise anything but the product's typed errors (``ImageError``).
 
 A few hundred cases in the fast tier, thousands in ``slow``; both seeded by conftest's hypothesis profile.
-Pillow's own warnings about the damaged metadata it reads are expected here, and filtered.
+Pillow's own warnings about the damaged headers it reads (bad metadata, absurd sizes) are expected here,
+and filtered.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from artimuse_core.errors import ImageError
 from artimuse_core.images import DecodedImage, open_rgb
 from tests.corpus import photo_pixels
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning:PIL"),
+    pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
+]
 
 FORMATS = {
     "png": ("PNG", {}),
