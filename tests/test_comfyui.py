@@ -1,6 +1,7 @@
 """The node pack's own logic, called directly on real IMAGE tensors outside ComfyUI (fast; the real server
 in test_comfyui_server.py is the judge of the host integration): node declarations, the result memo,
-the gate, the example workflows, `artimuse comfyui install`, and the pack without the core."""
+the gate, `artimuse comfyui install` and its install hints, and the pack without the core (the example
+workflows: test_comfyui_contract.py and test_comfyui_workflows.py)."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def test_save_reuses_upstream_scores_and_equals_the_cli(model, batch, tmp_path, 
     assert len(scores) == 4 and output["ui"]["scores"] == scores and summary.count("\n") == 3
     monkeypatch.chdir(tmp_path)
     ui = ArtiMuseSaveImage().save(
-        batch, model, "run/x", "none", 16, "auto", False, prompt={"1": {}}, extra_pnginfo={"workflow": {}}
+        batch, model, "run/x", "none", False, 16, "auto", prompt={"1": {}}, extra_pnginfo={"workflow": {}}
     )["ui"]
     assert ui["reused"] == [4, 0]  # Score's results, not a second model run
     saved = sorted((tmp_path / "output" / "run").glob("x_*_.png"))
@@ -103,9 +104,9 @@ def test_save_image_writes_scores_beside_comfyui_metadata(model, batch, tmp_path
         model,
         "best",
         "Overall Gestalt",
+        True,
         6,
         "Photography",
-        True,
         prompt={"7": {"class_type": "ArtiMuseLoadModel"}},
         extra_pnginfo={"workflow": {"nodes": []}},
     )["ui"]
@@ -138,7 +139,7 @@ def test_save_to_library_goes_through_the_door_without_running_the_model_again(m
     runs = []
     real = model.engine.evaluate
     monkeypatch.setattr(model.engine, "evaluate", lambda *a, **k: runs.append(a) or real(*a, **k))
-    ui = ArtiMuseSaveImage().save(batch[:2], model, "door/d", "Overall Gestalt", 5, "aigc", True)["ui"]
+    ui = ArtiMuseSaveImage().save(batch[:2], model, "door/d", "Overall Gestalt", True, 5, "aigc")["ui"]
     assert ui["reused"] == [2, 2] and ui["library_model_runs"] == [0] and runs == []
     library = Library()
     for i, score in enumerate(scores):
@@ -159,8 +160,8 @@ def test_save_to_library_with_auto_category_follows_the_library_rule(model, batc
     )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ARTIMUSE_HOME", str(home))
-    ArtiMuseSaveImage().save(batch[:1], model, "paintings/p", "none", 16, "auto", True)
-    ArtiMuseSaveImage().save(batch[:1], model, "other/o", "none", 16, "auto", True)
+    ArtiMuseSaveImage().save(batch[:1], model, "paintings/p", "none", True, 16, "auto")
+    ArtiMuseSaveImage().save(batch[:1], model, "other/o", "none", True, 16, "auto")
     library = Library()
     assert library.show(tmp_path / "output" / "paintings" / "p_00001_.png").category == "painting"
     predicted = library.show(tmp_path / "output" / "other" / "o_00001_.png")
@@ -189,24 +190,6 @@ def test_critique_node_gives_one_text_per_image_and_remembers_it(model, batch):
 
     again, reused = critique_images(model, tensor_to_pil(batch[:2]), ["Technical Execution"], 6)
     assert reused == 2 and again[0]["Technical Execution"] == direct.text
-
-
-def test_example_workflows_wire_real_nodes():
-    api = json.loads((PACK / "workflows" / "generate_score_keep_best_api.json").read_text())
-    ui = json.loads((PACK / "workflows" / "generate_score_keep_best.json").read_text())
-    ours = {n["class_type"] for n in api.values()} & set(NODE_CLASS_MAPPINGS)
-    assert ours == {"ArtiMuseLoadModel", "ArtiMuseScore", "ArtiMuseSelectBest", "ArtiMuseSaveImage"}
-    for node in api.values():
-        if node["class_type"] in NODE_CLASS_MAPPINGS:
-            required = NODE_CLASS_MAPPINGS[node["class_type"]].INPUT_TYPES()["required"]
-            assert set(required) <= set(node["inputs"]), node["class_type"]
-            for name, value in node["inputs"].items():
-                choices = required[name][0]
-                if isinstance(choices, list) and name != "model":
-                    assert value in choices, (node["class_type"], name, value)
-    assert len(ui["nodes"]) == len(api) and all(len(link) == 6 for link in ui["links"])
-    saver = next(n for n in ui["nodes"] if n["type"] == "ArtiMuseSaveImage")
-    assert saver["widgets_values"] == ["ArtiMuse/best", "none", 512, "AIGC", True]
 
 
 def _comfyui_tree(folder: Path) -> Path:
@@ -330,7 +313,7 @@ def test_save_prefix_cannot_leave_the_output_folder(prefix, tmp_path, monkeypatc
     monkeypatch.chdir(work)
     images = torch.zeros((1, 8, 8, 3))
     with pytest.raises(ValueError, match="inside the output folder"):
-        ArtiMuseSaveImage().save(images, None, prefix, "none", 16, "auto", False)
+        ArtiMuseSaveImage().save(images, None, prefix, "none", False, 16, "auto")
     assert sorted(p.name for p in work.iterdir()) in ([], ["output"])
     assert not (tmp_path / "escape").exists() and not Path("/tmp/artimuse-escape").exists()
     inside = host.save_path("sub/x", 8, 8)
