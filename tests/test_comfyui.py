@@ -6,6 +6,7 @@ workflows: test_comfyui_contract.py and test_comfyui_workflows.py)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -246,7 +247,7 @@ def test_install_command_never_imports_torch(tmp_path):
     assert "HEAVY []" in done.stdout, done.stdout[-2000:]
 
 
-def test_pack_without_the_core_logs_one_install_line_and_registers_nothing():
+def _load_pack_without_the_core(pack: Path) -> subprocess.CompletedProcess:
     script = textwrap.dedent(f"""
         import importlib.util, logging, sys
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stdout)
@@ -255,17 +256,66 @@ def test_pack_without_the_core_logs_one_install_line_and_registers_nothing():
                 if name.split(".")[0] == "artimuse_core":
                     raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         sys.meta_path.insert(0, NotInstalled())
-        spec = importlib.util.spec_from_file_location("pack", {str(PACK / "__init__.py")!r},
-                                                      submodule_search_locations=[{str(PACK)!r}])
+        spec = importlib.util.spec_from_file_location("pack", {str(pack / "__init__.py")!r},
+                                                      submodule_search_locations=[{str(pack)!r}])
         pack = importlib.util.module_from_spec(spec)
         sys.modules["pack"] = pack
         spec.loader.exec_module(pack)
         print("NODES", pack.NODE_CLASS_MAPPINGS)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+
+def test_pack_without_the_core_logs_one_install_line_and_registers_nothing(tmp_path):
+    """In a checkout the line names the checkout; a copy of the pack (or one ComfyUI-Manager installed)
+    names its own requirements.txt, which installs the package from its repository."""
+    done = _load_pack_without_the_core(PACK)
     assert "NODES {}" in done.stdout, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("ERROR")]
     assert len(lines) == 1 and f'"{sys.executable}" -m pip install "{PACK.parents[1]}"' in lines[0]
+    copy = tmp_path / "ComfyUI" / "custom_nodes" / "ComfyUI-ArtiMuse"
+    shutil.copytree(PACK, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    done = _load_pack_without_the_core(copy)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("ERROR")]
+    assert "NODES {}" in done.stdout and len(lines) == 1, done.stdout + done.stderr
+    assert f'"{sys.executable}" -m pip install -r "{copy / "requirements.txt"}"' in lines[0]
+    assert "artimuse-studio @ git+https://" in (copy / "requirements.txt").read_text()
+
+
+def test_install_names_a_source_that_exists_outside_a_checkout(tmp_path, monkeypatch):
+    """Installed from a wheel or a git URL there is no checkout to name: the fix is where pip recorded the
+    package came from (a git commit, a folder), else the pack's requirements.txt; never a bare
+    `pip install artimuse-studio`, which no package index answers."""
+    import importlib.metadata
+
+    from artimuse_cli import comfyui_commands
+
+    comfy = _comfyui_tree(tmp_path / "ComfyUI")
+    monkeypatch.setattr(comfyui_commands, "project_source", lambda: None)
+    recorded = {"text": None}
+
+    class Installed:
+        def read_text(self, name):
+            return recorded["text"] if name == "direct_url.json" else None
+
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Installed())
+    fixes = []
+    for text in (
+        None,
+        json.dumps({"url": "https://github.com/example/fork", "vcs_info": {"vcs": "git", "commit_id": "abc123"}}),
+        json.dumps({"url": (tmp_path / "ComfyUI").as_uri(), "dir_info": {}}),
+        json.dumps({"url": (tmp_path / "gone").as_uri(), "dir_info": {}}),
+    ):
+        recorded["text"] = text
+        result = CliRunner().invoke(cli, ["comfyui", "install", str(comfy), "--force", "--json"])
+        assert result.exit_code == 0, result.output
+        fixes.append(json.loads(result.output)["fix"])
+    requirements = comfyui_commands.pack_source() / "requirements.txt"
+    assert fixes[0].endswith(f'-m pip install -r "{requirements}"')
+    assert fixes[1].endswith('-m pip install "artimuse-studio @ git+https://github.com/example/fork@abc123"')
+    assert fixes[2].endswith(f'-m pip install "{tmp_path / "ComfyUI"}"')
+    assert fixes[3] == fixes[0]  # a folder that is gone is no source
+    assert all("install artimuse-studio" not in f and 'install "artimuse-studio"' not in f for f in fixes)
 
 
 def test_published_checkpoints_download_only_when_picked_into_models_artimuse(tmp_path, monkeypatch):
