@@ -2,19 +2,25 @@
 score samples/ || artimuse demo`) as a real process through the installed `artimuse` entry point, in a
 fresh HOME with the user's own ArtiMuse home, settings and variables in place. doctor says what is missing
 and exits 1; the demo then runs every step on a tiny random checkpoint, each labelled, and exits 0; the
-user's home (config, library, Hugging Face cache) is byte for byte as it was, and the demo folder is gone."""
+user's home (config, library, Hugging Face cache) is byte for byte as it was, and the demo folder is gone.
+With --serve the gallery stays open after the last step for a real browser to look at, until Ctrl+C."""
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from tests import chromium
 from tests.test_first_run import REPO, first_run_fallback
 
 pytestmark = pytest.mark.slow
@@ -63,7 +69,13 @@ def test_the_first_run_without_the_model_ends_in_the_demo_and_leaves_the_user_al
     before = snapshot(home)
     assert (Path(sys.executable).parent / "artimuse").is_file(), "the console script is installed"
     done = subprocess.run(
-        ["bash", "-c", first_run_fallback()], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
+        ["bash", "-c", first_run_fallback()],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,  # no input: it runs to the end on its own
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     out = done.stdout
     assert done.returncode == 0, out[-4000:] + done.stderr[-4000:]
@@ -108,3 +120,75 @@ def test_the_demo_reports_every_step_as_json(user):
     )
     assert steps["watcher"]["output"]["exit_code"] == 0 and steps["gallery"]["output"]["tiles"] == 6
     assert not any((REPO / "samples").glob("*.xmp")), "the repository's samples are never written to"
+
+
+def _lines(stream, into: queue.Queue) -> None:
+    for line in stream:
+        into.put(line)
+    into.put(None)
+
+
+def _read_until(lines: queue.Queue, pattern: str, seen: list[str], timeout_s: float = 600) -> re.Match:
+    """Read the demo's output until a line matches ``pattern`` (the lines read so far go into ``seen``)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        seen.append(line)
+        if match := re.search(pattern, line):
+            return match
+    raise AssertionError(f"the demo never printed {pattern!r}:\n{''.join(seen)[-4000:]}")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not chromium.available(), reason=chromium.MISSING)
+def test_demo_serve_keeps_the_gallery_open_for_a_person_until_ctrl_c(user, tmp_path):
+    """`artimuse demo --serve`: after every step ran, the gallery stays up; a real Chromium opens it and sees
+    the demo's images with the label on the page; Ctrl+C (SIGINT) ends the demo with exit code 0 and removes
+    its folder."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    home, tmp, env = user
+    before = snapshot(home)
+    process = subprocess.Popen(
+        ["artimuse", "demo", "--serve"],
+        cwd=tmp,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_lines, args=(process.stdout, lines), daemon=True).start()
+    seen: list[str] = []
+    driver = None
+    try:
+        url = _read_until(lines, r"open (http://127\.0\.0\.1:\d+/) in a browser .*Ctrl\+C to stop", seen).group(1)
+        assert f"({LABEL})" in seen[-1]
+        driver = chromium.start(tmp_path / "chromium-profile")
+        driver.get(url)
+        wait = WebDriverWait(driver, 30)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid .tile")) == 6)  # 5 samples + the dropped one
+        wait.until(
+            lambda d: all(i.get_property("naturalWidth") > 0 for i in d.find_elements(By.CSS_SELECTOR, ".tile img"))
+        )
+        assert driver.find_element(By.CSS_SELECTOR, ".notice").text == LABEL
+        chromium.screenshot(driver, tmp_path, "demo-gallery.png")
+        assert process.poll() is None, "the demo is still running, serving the gallery"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0, "".join(seen)[-3000:]
+    finally:
+        if driver is not None:
+            driver.quit()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    _read_until(lines, rf"^demo: all {len(STEPS)} steps ran \({re.escape(LABEL)}\)\.$", seen, timeout_s=30)
+    assert snapshot(home) == before
+    assert [p.name for p in tmp.iterdir() if not p.name.startswith("torchinductor_")] == []  # the demo folder is gone
