@@ -279,7 +279,7 @@ def test_the_declared_head_is_the_newest_migration():
     [
         ("dumm", '"dumm"*'),
         ('"leading lines"', '"leading lines"'),
-        ("light OR shadow -noise", '"light"* OR "shadow"* NOT "noise"*'),
+        ("light OR shadow -noise", '("light"* OR "shadow"*) NOT "noise"*'),
         ('say "hi', '"say"* "hi"'),
         ('a"b', '"a""b"*'),
     ],

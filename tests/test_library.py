@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from sqlalchemy import delete
 
 from artimuse_core.library import Library, LibraryError, ScoredFile, file_facts, ingest, migrations, stars_to_score
 from artimuse_core.library.database import alembic_config, create_db_engine, current_revision, head_revision
 from artimuse_core.library.stats import library_stats
+from artimuse_core.library.tables import images
 from artimuse_core.results import Provenance, ScoreResult
 from artimuse_core.testing import FakeEngine
 
@@ -47,8 +49,8 @@ def record(library, path, score, std=5.0, category=None, source=None, critiques=
 
 
 @pytest.fixture()
-def library(tmp_path):
-    lib = Library.at(tmp_path / "lib.db")
+def library(library_backend):
+    lib = Library(library_backend)
     yield lib
     lib.close()
 
@@ -60,10 +62,11 @@ def files(tmp_path, mixed_images):
     return [shutil.copy(p, folder / p.name) for p in mixed_images]
 
 
-def test_new_database_is_at_head_in_wal_mode(library, tmp_path):
+def test_new_database_is_at_head_in_wal_mode(library):
     assert current_revision(library.engine) == head_revision()
-    with sqlite3.connect(tmp_path / "lib.db") as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if library.engine.dialect.name == "sqlite":
+        with sqlite3.connect(library.engine.url.database) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_moved_file_keeps_its_history(library, files, tmp_path):
@@ -355,7 +358,7 @@ def test_stats_counters_follow_every_kind_of_write(library, files, tmp_path):
     assert library.stats() == scanned
     assert scanned.counts["missing_images"] == 1 and scanned.categories["painting"].count == 1
     with library.engine.begin() as conn:  # deletions (nothing in the library deletes yet; the counters must)
-        conn.exec_driver_sql("DELETE FROM images WHERE path = ?", (str(moved),))
+        conn.execute(delete(images).where(images.c.path == str(moved)))
     assert library.stats() == fresh_count(library)
 
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select, text, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, func, select, tuple_
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
+from .fulltext import matching_evaluations
 from .records import RatingRecord, _Record
-from .search import fts_query
 from .session import LibrarySession, under
-from .tables import critiques, evaluations, images, ratings
+from .tables import evaluations, images, ratings
 
 E, IMG, R = evaluations.c, images.c, ratings.c
 RANKS = ("mean", "lower")
@@ -177,16 +177,7 @@ class Browse(LibrarySession):
 
     def _matching_evaluations(self, search: str) -> Any:
         """The ids of evaluations with a critique matching ``search`` (a subquery)."""
-        C = critiques.c
-        if self._search_fts:
-            rowids = text("SELECT rowid FROM critiques_fts WHERE critiques_fts MATCH :q").bindparams(
-                q=fts_query(search)
-            )
-            return select(C.evaluation_id).where(C.id.in_(rowids.columns(rowid=C.id.type)))
-        words = search.split()
-        if not words:
-            raise InvalidValue(f"search {search!r}: give at least one word to look for")
-        return select(C.evaluation_id).where(and_(*[C.text.ilike(f"%{w}%") for w in words]))
+        return matching_evaluations(self.engine.dialect.name, search)
 
     def newer(self, evaluation_id: int, *, limit: int = 50) -> list[GridItem]:
         """Current evaluations added after ``evaluation_id``, newest first: the gallery's live view."""
