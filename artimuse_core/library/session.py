@@ -30,7 +30,16 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from ..config import Config, load_config
 from ..errors import LibraryError
-from .database import BUSY_TIMEOUT_S, damaged, ensure_writable, is_damage, open_engine, record_check
+from .database import (
+    BUSY_TIMEOUT_S,
+    damaged,
+    describe,
+    ensure_writable,
+    is_damage,
+    one_line,
+    open_engine,
+    record_check,
+)
 from .tables import evaluations, images, path_as_text
 
 T = TypeVar("T")
@@ -84,12 +93,13 @@ class LibrarySession:
         if is_damage(exc):
             record_check(self.engine, ok=False)  # every later write refuses until the file is recovered
             return damaged(self.engine.url.database, str(exc.orig))
-        if isinstance(exc, OperationalError) and ("locked" in str(exc.orig) or "busy" in str(exc.orig)):
+        said = one_line(exc)
+        if isinstance(exc, OperationalError) and any(word in said for word in ("locked", "busy", "lock timeout")):
             return LibraryError(
-                f"{self.url}: database is locked by another process for more than "
-                f"{self.busy_timeout_s:g} s ({exc.orig})"
+                f"{describe(self.url)}: database is locked by another process for more than "
+                f"{self.busy_timeout_s:g} s ({said})"
             )
-        return LibraryError(f"{self.url}: {exc.orig}")
+        return LibraryError(f"{describe(self.url)}: {said}")
 
 
 def absolute(path: str | os.PathLike) -> str:
