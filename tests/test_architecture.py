@@ -134,6 +134,27 @@ def test_no_module_over_400_lines():
     assert not big, big
 
 
+#: The only library modules that may send SQL text: each backend's own upkeep (pragmas, locks, catalogue
+#: checks), never a query of the library's rows.
+SQL_TEXT_ALLOWED = {"artimuse_core.library.database", "artimuse_core.library.health"}
+
+
+def test_library_queries_are_sqlalchemy_expressions_not_sql_text():
+    """Raw SQL (``text()``, ``exec_driver_sql``) is where one backend's spelling slips in (``current = 1``
+    for a boolean is an error on PostgreSQL): the library's queries are SQLAlchemy expressions, which each
+    dialect spells its own way."""
+    found = {}
+    for name, file in modules().items():
+        if not name.startswith("artimuse_core.library") or ".migrations" in name or name in SQL_TEXT_ALLOWED:
+            continue
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if called in {"text", "exec_driver_sql"}:
+                    found.setdefault(name, []).append(node.lineno)
+    assert not found, found
+
+
 def test_importing_the_core_changes_no_global_state():
     script = textwrap.dedent("""
         import json, sys, warnings
