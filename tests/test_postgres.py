@@ -171,9 +171,7 @@ def test_what_only_a_server_enforces_fits(postgres_url):
         assert shown.size == 3 * 1024**3 and shown.evaluations[0].model == long_model
 
 
-def test_db_check_on_postgresql_says_what_it_checked_and_finds_an_invalid_index(
-    home, postgres_url, run, monkeypatch
-):
+def test_db_check_on_postgresql_says_what_it_checked_and_finds_an_invalid_index(home, postgres_url, run, monkeypatch):
     monkeypatch.setenv("ARTIMUSE_DATABASE_URL", postgres_url)
     checked = run("db", "check", "--json")
     assert checked.exit_code == 0, checked.output
@@ -204,7 +202,11 @@ def test_a_server_that_is_down_is_one_line_and_exit_1(home, run, monkeypatch, po
     monkeypatch.setenv("ARTIMUSE_DATABASE_URL", url)
     checked = run("db", "check")
     assert checked.exit_code == 1
-    assert checked.output.count("\n") == 1 and "cannot connect" in checked.output and "Connection refused" in checked.output
+    assert (
+        checked.output.count("\n") == 1
+        and "cannot connect" in checked.output
+        and "Connection refused" in checked.output
+    )
     assert "secret" not in checked.output and "artimuse:***@127.0.0.1" in checked.output
     as_json = run("db", "check", "--json")
     assert as_json.exit_code == 1 and json.loads(as_json.stdout)["ok"] is False

@@ -16,12 +16,13 @@ import pytest
 
 from artimuse_core.testing import FakeEngine
 from artimuse_watcher.work import MAX_ATTEMPTS, Backoff
-from tests.watching import WatcherProcess, WatcherThread, counts, heartbeat, png_bytes, status_of, wait_for
+from tests.watching import WatcherProcess, WatcherThread, counts, exists, heartbeat, png_bytes, status_of, wait_for
 
 
 @pytest.fixture()
-def dirs(tmp_path):
-    home, folder = tmp_path / "home", tmp_path / "watched"
+def dirs(tmp_path, library_home):
+    """The watcher's home (its library on each backend in turn, ``library_backend``) and watched folder."""
+    home, folder = library_home, tmp_path / "watched"
     home.mkdir()
     folder.mkdir()
     return home, folder
@@ -75,7 +76,7 @@ def test_a_file_that_kills_the_watcher_is_given_up_after_the_restarts(dirs):
         watcher = WatcherProcess(home, folder, env={"FAKE_CRASH_ON": "poison.png"}).launch()
         deadline = time.time() + 300  # it dies on the poison file, or lives once the job is given up
         while watcher.alive() and time.time() < deadline:
-            if db.exists() and counts(db)["jobs"].get(poison, ("",))[0] == "failed":
+            if exists(db) and counts(db)["jobs"].get(poison, ("",))[0] == "failed":
                 break
             time.sleep(0.2)
         if watcher.alive():
@@ -273,7 +274,7 @@ def test_a_stop_during_a_long_critique_ends_promptly_and_the_job_resumes(dirs):
     watcher = start(0.01)  # a 60 s critique
     (folder / "long.png").write_bytes(png_bytes(600))
     deadline = time.time() + 60
-    while not db.exists() or counts(db)["jobs"].get(image) != ("pending", 1):  # the critique job runs
+    while not exists(db) or counts(db)["jobs"].get(image) != ("pending", 1):  # the critique job runs
         assert time.time() < deadline, counts(db)
         time.sleep(0.1)
     time.sleep(0.5)

@@ -1,6 +1,6 @@
 """A live watcher for tests: the real `artimuse watch` process (``WatcherProcess``) or the ``Watcher`` in a
 thread of the test (``WatcherThread``), both with the fake engine unless a checkpoint is given, and helpers
-that read the library as SQLite sees it."""
+that read the library as its database (SQLite, or the test's PostgreSQL) sees it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -130,7 +129,7 @@ class WatcherThread:
         self.records: list[logging.LogRecord] = []
         self.handler = _Collect(self.records)
         LOGGER.addHandler(self.handler)
-        self.library = Library.at(home / "library.db")
+        self.library = Library(database_url(home / "library.db"))
         values = dict(
             folders=[(folder, None)],
             critique=critique,
@@ -178,8 +177,36 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
+def database_url(db: Path) -> str:
+    """The library a test's watcher writes: ``ARTIMUSE_DATABASE_URL`` when the test runs on another backend
+    (the ``library_backend`` fixture sets it), else the SQLite file ``db``."""
+    url = os.environ.get("ARTIMUSE_DATABASE_URL")
+    return url if url and not url.startswith("sqlite") else f"sqlite:///{db}"
+
+
+def exists(db: Path) -> bool:
+    """Whether the library has been created (a server's database always exists)."""
+    return not database_url(db).startswith("sqlite") or db.exists()
+
+
+_ENGINES: dict[str, object] = {}
+
+
+def sql(db: Path, statement: str) -> list[tuple]:
+    """The rows of one SQL statement on the library (``database_url``), read as the test's own connection."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    url = database_url(db)
+    engine = _ENGINES.get(url) or _ENGINES.setdefault(url, create_engine(url, poolclass=NullPool))
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        return [tuple(row) for row in conn.execute(text(statement))]
+
+
 def _text(path) -> str:
-    return os.fsdecode(path) if isinstance(path, bytes) else path
+    from artimuse_core.library.tables import path_from_text
+
+    return os.fsdecode(path) if isinstance(path, bytes) else path_from_text(path)
 
 
 def counts(db: Path) -> dict:
@@ -187,35 +214,34 @@ def counts(db: Path) -> dict:
     pending jobs. A database still being created reads as empty."""
     try:
         return _counts(db)
-    except sqlite3.OperationalError as exc:
-        if "no such table" not in str(exc):
+    except Exception as exc:  # sqlite3's or the server's "no such table" while the library is created
+        if "no such table" not in str(exc) and "does not exist" not in str(exc):
             raise
         return {"evaluations": {}, "errors": {}, "error_kinds": {}, "jobs": {}, "pending": 0}
 
 
 def _counts(db: Path) -> dict:
-    with sqlite3.connect(db) as conn:
-        evaluations: dict[str, int] = {}
-        for path, n in conn.execute(
-            "SELECT i.path, count(*) FROM evaluations e JOIN images i ON i.id = e.image_id GROUP BY i.path"
-        ):
-            evaluations[_text(path)] = n
-        errors: dict[str, int] = {}
-        kinds: dict[str, list[str]] = {}
-        for path, kind in conn.execute("SELECT path, kind FROM errors ORDER BY id"):
-            errors[_text(path)] = errors.get(_text(path), 0) + 1
-            kinds.setdefault(_text(path), []).append(kind)
-        jobs = {
-            _text(path): (status, attempts)
-            for path, status, attempts in conn.execute("SELECT path, status, attempts FROM jobs ORDER BY id")
-        }
-        return {
-            "evaluations": evaluations,
-            "errors": errors,
-            "error_kinds": kinds,
-            "jobs": jobs,
-            "pending": conn.execute("SELECT count(*) FROM jobs WHERE status = 'pending'").fetchone()[0],
-        }
+    evaluations: dict[str, int] = {}
+    for path, n in sql(
+        db, "SELECT i.path, count(*) FROM evaluations e JOIN images i ON i.id = e.image_id GROUP BY i.path"
+    ):
+        evaluations[_text(path)] = n
+    errors: dict[str, int] = {}
+    kinds: dict[str, list[str]] = {}
+    for path, kind in sql(db, "SELECT path, kind FROM errors ORDER BY id"):
+        errors[_text(path)] = errors.get(_text(path), 0) + 1
+        kinds.setdefault(_text(path), []).append(kind)
+    jobs = {
+        _text(path): (status, attempts)
+        for path, status, attempts in sql(db, "SELECT path, status, attempts FROM jobs ORDER BY id")
+    }
+    return {
+        "evaluations": evaluations,
+        "errors": errors,
+        "error_kinds": kinds,
+        "jobs": jobs,
+        "pending": sql(db, "SELECT count(*) FROM jobs WHERE status = 'pending'")[0][0],
+    }
 
 
 def wait_for(db: Path, good: int, bad: int, timeout: float = 60, cap: float = 900) -> dict:
@@ -228,7 +254,7 @@ def wait_for(db: Path, good: int, bad: int, timeout: float = 60, cap: float = 90
     start = last_move = time.time()
     last = None
     while time.time() - last_move < timeout and time.time() - start < cap:
-        if db.exists():
+        if exists(db):
             c = counts(db)
             if len(c["evaluations"]) >= good and len(c["errors"]) >= bad and c["pending"] == 0:
                 time.sleep(1.0)  # anything extra (a duplicate) would show up now
@@ -237,7 +263,7 @@ def wait_for(db: Path, good: int, bad: int, timeout: float = 60, cap: float = 90
             if progress != last:
                 last, last_move = progress, time.time()
         time.sleep(0.25)
-    raise AssertionError(f"timed out (nothing moved for {timeout:g} s): {counts(db) if db.exists() else 'no database'}")
+    raise AssertionError(f"timed out (nothing moved for {timeout:g} s): {counts(db) if exists(db) else 'no database'}")
 
 
 def status_of(home: Path) -> dict:
@@ -245,7 +271,7 @@ def status_of(home: Path) -> dict:
     from artimuse_core.library import Library
     from artimuse_watcher.daemon import read_status
 
-    with Library.at(home / "library.db") as library:
+    with Library(database_url(home / "library.db")) as library:
         return read_status(library, home / STATUS)
 
 
