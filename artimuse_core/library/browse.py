@@ -9,6 +9,7 @@ by their library id, the only handle a web page ever gets (never a path).
 from __future__ import annotations
 
 import heapq
+import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,9 +84,12 @@ def parse_cursor(cursor: str) -> tuple[float, int]:
     """
     value, _, ident = cursor.rpartition(":")
     try:
-        return float(value), int(ident)
+        found = float(value), int(ident)
     except ValueError:
-        raise InvalidValue(f"cursor {cursor!r}: not a page cursor (follow the page's own next link)") from None
+        found = (math.nan, -1)
+    if not (math.isfinite(found[0]) and 0 < found[1] < 2**63):  # as this module writes them: finite, an id
+        raise InvalidValue(f"cursor {cursor[:60]!r}: not a page cursor (follow the page's own next link)")
+    return found
 
 
 class Browse(LibrarySession):

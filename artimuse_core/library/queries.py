@@ -68,14 +68,18 @@ def parse_since(text_value: str | None) -> datetime | None:
     if match:
         amount, unit = int(match.group(1)), match.group(2)
         unit_name = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]
-        return utcnow() - timedelta(**{unit_name: amount})
+        try:
+            return utcnow() - timedelta(**{unit_name: amount})
+        except OverflowError:  # before year 1: every score is newer (but say so: the value is a typo)
+            raise InvalidValue(f"since {text_value!r}: further back than the calendar goes; use 30m, 12h, 7d, 2w "
+                               "or a date like 2026-11-01") from None  # fmt: skip
     try:
         moment = datetime.fromisoformat(text_value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # local time, with the zone in force on that date
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError):
         raise InvalidValue(f"since {text_value!r}: use 30m, 12h, 7d, 2w or a date like 2026-11-01") from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # local time, with the zone in force on that date
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 class Queries(LibrarySession):
