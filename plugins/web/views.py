@@ -138,7 +138,9 @@ def picture(request: Request) -> Response:
 
 async def rate(request: Request) -> Response:
     """Store the user's rating of an image: body ``{"stars": 1-5}``, ``{"pick": true}`` (five stars) or
-    ``{"reject": true}`` (a reject: ``REJECT_SCORE`` with the reject flag). Answers the stored rating as JSON."""
+    ``{"reject": true}`` (a reject: ``REJECT_SCORE`` with the reject flag). Answers the stored rating as JSON;
+    409 with the reason when the file cannot be shown (``pictures.check_file``: gone, changed, a link out of
+    its folder)."""
     wanted = json_object(await request.body())
     options: dict[str, Any]
     if wanted.get("reject"):
@@ -149,9 +151,16 @@ async def rate(request: Request) -> Response:
         options = {"stars": number(wanted["stars"], "stars", 0.5, 5)}
     else:
         return JSONResponse({"error": 'send {"stars": 1-5}, {"pick": true} or {"reject": true}'}, status_code=400)
+    library = request.app.state.library
+    file = await run_in_threadpool(library.image_file, request.path_params["image_id"])
+    if file is None:
+        return JSONResponse({"error": f"image {request.path_params['image_id']}: not in the library"}, status_code=404)
+    try:  # the rule pictures follow: a file that now leads out of its folder (a link swapped in) is not rated
+        check_file(file, request.app.state.renditions.roots)
+    except Unservable as exc:
+        return JSONResponse({"error": f"not rated: {exc.reason}"}, status_code=409)
     try:
-        library = request.app.state.library
-        stored = await run_in_threadpool(library.rate_image, request.path_params["image_id"], **options)
+        stored = await run_in_threadpool(library.rate_image, file.image_id, **options)
     except ArtiMuseError as exc:
         missing = "not in the library" in str(exc)
         return JSONResponse({"error": str(exc)}, status_code=404 if missing else 400)
