@@ -59,15 +59,17 @@ class WatcherProcess:
         delay_s: float = 0.0,
         env: dict | None = None,
         wrap: tuple = (),
+        log_dir: Path | None = None,
     ):
         self.home, self.folder, self.checkpoint, self.extra = home, folder, checkpoint, list(extra)
+        self.log_dir = log_dir or home  # elsewhere when the home is on a disk the test fills
         self.delay_s, self.env, self.wrap = delay_s, dict(env or {}), list(wrap)
         self.proc: subprocess.Popen | None = None
         self.log_file = home / "watch.log"
 
     def launch(self) -> WatcherProcess:
         env = dict(os.environ, ARTIMUSE_HOME=str(self.home), FAKE_DELAY_S=str(self.delay_s), **self.env)
-        self.log_file = self.home / f"watch-{time.time_ns()}.log"
+        self.log_file = self.log_dir / f"watch-{time.time_ns()}.log"
         self.log = open(self.log_file, "w")
         program = ["-m", "artimuse_cli"] if self.checkpoint else ["-c", FAKE_RUNNER]
         model = ["--model", str(self.checkpoint)] if self.checkpoint else []

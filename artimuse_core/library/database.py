@@ -17,6 +17,7 @@ to recover (``RECOVERY``). ``artimuse db check`` runs the check now.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import time
@@ -42,6 +43,21 @@ RECOVERY = (
 )
 #: Words of SQLite errors that mean the file itself is damaged (not locked, not busy).
 DAMAGE_WORDS = ("malformed", "not a database", "file is encrypted", "disk image", "corrupt")
+
+
+#: Words of database errors that mean the disk (or quota) is full: SQLite's SQLITE_FULL ("database or disk
+#: is full") and SQLITE_IOERR ("disk I/O error", what a WAL or shared-memory write that finds no space says),
+#: PostgreSQL's disk_full (53100: "could not extend file ...: No space left on device"), the OS's ENOSPC.
+DISK_FULL_WORDS = ("database or disk is full", "disk i/o error", "no space left on device", "disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when an error (a database's, the OS's, or a ``LibraryError`` made of one) says there is no space
+    left: worth waiting for, unlike a damaged or foreign file."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(word in text for word in DISK_FULL_WORDS)
 
 
 def is_damage(exc: BaseException) -> bool:
