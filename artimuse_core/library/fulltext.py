@@ -28,7 +28,7 @@ from .tables import critiques
 PG_CONFIG = "artimuse_search"
 #: The indexed expression, exactly as migration 0011's index has it (the planner only uses the index for
 #: this very expression): constants, not parameters.
-_PG_CONFIG_SQL = literal_column(f"'{PG_CONFIG}'::regconfig")
+_PG_CONFIG_SQL: Any = literal_column(f"'{PG_CONFIG}'::regconfig")
 _FTS5 = table("critiques_fts", column("rowid"), column("rank"))
 
 

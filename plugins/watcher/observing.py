@@ -92,11 +92,19 @@ class Observers:
         self.watches: dict[Path, tuple[str, Any]] = {}  # folder -> ("inotify" | "polling", watch)
         self._verified_at = 0.0
         self._suspect: dict[Path, set[str]] = {}  # missing at the last check: a new folder may just be late
+        self._native_error: int | None = None  # why there is no inotify observer (EMFILE, ENOSPC)
 
     def start(self) -> None:
+        """Start the inotify observer (watchdog opens its inotify instance here: past the instance limit,
+        every folder is polled, each saying so once)."""
         if not self.poll_all:
-            self.native = Observer()
-            self.native.start()
+            try:
+                self.native = Observer()
+                self.native.start()
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EMFILE):
+                    raise
+                self.native, self._native_error = None, exc.errno
 
     def _polling(self) -> Any:
         if self.polling is None:
@@ -121,6 +129,9 @@ class Observers:
             self.watches[folder] = ("inotify", watch)
             if self.uncovered(folder):
                 self._fall_back(folder, handler, watch)
+            return
+        if self._native_error is not None:
+            self._fall_back(folder, handler, None, self._native_error)
             return
         self.watches[folder] = ("polling", self._polling().schedule(handler, str(folder), recursive=True))
         log.info("polling %s (--poll)", display_path(folder), extra={"event": "polling", "folder": str(folder)})
