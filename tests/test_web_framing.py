@@ -9,15 +9,13 @@ import threading
 
 import pytest
 
-from tests.test_web_browser import CHROMIUM, DRIVER, browser, server  # noqa: F401 - the fixtures
+from tests import chromium
+from tests.test_web_browser import browser, server  # noqa: F401 - the fixtures
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and DRIVER.exists()),
-        reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
-    ),
+    pytest.mark.skipif(not chromium.available(), reason=chromium.MISSING),
 ]
 
 
