@@ -167,6 +167,27 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+# Whatever a test started (tests/processes.py: `artimuse watch` processes, writers, watcher threads) ends with
+# it, passed or failed, before its fixtures are torn down: a failed assertion never leaves a process behind.
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    from tests import processes
+
+    item.stash[_STARTED] = processes.mark()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    from tests import processes
+
+    raised = processes.teardown(item.stash.get(_STARTED, processes.mark()))
+    if raised:
+        raise raised[0]
+
+
+_STARTED = pytest.StashKey[int]()
+
+
 @pytest.fixture()
 def home(tmp_path, monkeypatch):
     """An empty ArtiMuse home (``ARTIMUSE_HOME``) for this test: its own config and library."""
@@ -191,8 +212,9 @@ def postgres():
     reason = why_absent()
     if reason:
         pytest.skip(reason)
-    server = PostgresServer().start()
+    server = PostgresServer()
     try:
+        server.start()
         from artimuse_core.library.database import open_engine
 
         open_engine(server.create_database("artimuse_template")).dispose()

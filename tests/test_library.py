@@ -20,6 +20,7 @@ from artimuse_core.library.stats import library_stats
 from artimuse_core.library.tables import images
 from artimuse_core.results import Provenance, ScoreResult
 from artimuse_core.testing import FakeEngine
+from tests import processes
 
 PROVENANCE = Provenance(
     model="m",
@@ -233,7 +234,7 @@ def test_two_processes_writing_at_once_lose_nothing(library_backend, tmp_path, f
     commands = [[SCORER, library_backend, go, *shared], [SCORER, library_backend, go, *shared]]
     commands.append([RATER, library_backend, go, *map(str, files)])
     procs = [
-        subprocess.Popen(
+        processes.spawn(
             [sys.executable, "-c", *map(str, command)],
             env=env,
             stdout=subprocess.PIPE,

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tests import processes
+
 # The real `artimuse watch` command, with FakeEngine injected (its delay makes a flood slow enough to interrupt;
 # a file named $FAKE_CRASH_ON kills the process when "scored", like a decoder segfault would).
 FAKE_RUNNER = (
@@ -75,7 +77,8 @@ class WatcherProcess:
         model = ["--model", str(self.checkpoint)] if self.checkpoint else []
         command = [sys.executable, *program, "watch", str(self.folder), *model]
         command += ["--debounce", "0.4", "--batch-size", "16", "--json-logs", *self.extra]
-        self.proc = subprocess.Popen([*self.wrap, *command], env=env, stdout=self.log, stderr=self.log)
+        self.proc = processes.spawn([*self.wrap, *command], env=env, stdout=self.log, stderr=self.log)
+        processes.at_teardown(self.log.close)  # after the process ends (cleanups run last added first)
         return self
 
     def start(self, timeout: float = 120) -> WatcherProcess:
@@ -145,7 +148,10 @@ class WatcherThread:
             WatcherSettings(**values), self.library, engine_factory or (lambda: FakeEngine(batch_size=16))
         )
         self.codes: list[int] = []
-        self.thread = threading.Thread(target=lambda: self.codes.append(self.watcher.run(install_signals=False)))
+        self.thread = threading.Thread(
+            target=lambda: self.codes.append(self.watcher.run(install_signals=False)), daemon=True
+        )
+        processes.at_teardown(self._stopped)  # however the test ends
 
     @property
     def events(self) -> list[str]:
@@ -160,14 +166,18 @@ class WatcherThread:
         return self
 
     def stop(self, timeout: float = 60) -> int:
+        self._stopped(timeout)
+        assert not self.thread.is_alive(), "the watcher did not stop"
+        return self.codes[0]
+
+    def _stopped(self, timeout: float = 60) -> None:
         from artimuse_watcher.logs import LOGGER
 
         self.watcher.request_stop()
-        self.thread.join(timeout=timeout)
-        assert not self.thread.is_alive(), "the watcher did not stop"
+        if self.thread.is_alive():
+            self.thread.join(timeout=timeout)
         LOGGER.removeHandler(self.handler)
         self.library.close()
-        return self.codes[0]
 
 
 class _Collect(logging.Handler):
