@@ -180,14 +180,15 @@ def replace_file(
 ) -> tuple[str, int]:
     """Rewrite ``path`` as ``edit(current bytes or None) -> new bytes (None: no change)``, atomically.
 
-        Compare-and-swap: the new content goes to a temporary file beside ``path``; just before the rename the
-        file is checked again (stat, and content when ``compare_content``) and if another program changed it
-        meanwhile, ``edit`` runs again on the new content, up to ``retries`` times; a file that appears while we
-        create one is not overwritten (hard link, which fails if the name exists). The window left is the few
-        microseconds between the last check and the rename. Returns (``"created"|"updated"|"unchanged"``, retries
-        used). ``path`` is written only as a regular file (``refuse_links``). Raises ``SidecarWriteError``
-    (read-only folder, permissions, disk full, a symbolic link or not a regular file; nothing changed),
-        ``SidecarConflict`` after ``retries`` lost races, and whatever ``edit`` raises.
+    Compare-and-swap: the new content goes to a temporary file beside ``path``; just before the rename the
+    file is checked again (stat, and content when ``compare_content``) and if another program changed it
+    meanwhile, ``edit`` runs again on the new content, up to ``retries`` times; a file that appears while we
+    create one is not overwritten (hard link, which fails if the name exists). The window left is the few
+    microseconds between the last check and the rename. ``path`` is written only as a regular file
+    (``refuse_links``: a link, swapped in meanwhile or not, is refused). Returns
+    (``"created"|"updated"|"unchanged"``, retries used). Raises ``SidecarWriteError`` (read-only folder,
+    permissions, disk full, a symbolic link or not a regular file; nothing changed), ``SidecarConflict`` after
+    ``retries`` lost races, and whatever ``edit`` raises.
     """
     path = Path(path)
     for attempt in range(retries + 1):
