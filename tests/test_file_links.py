@@ -11,18 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_xmp import DARKTABLE_CONFIG, EXIFTOOL, ExifTool, make_jpeg, user_sidecar
+from tests.test_xmp import EXIFTOOL, make_jpeg, user_sidecar
+from tests.test_xmp_cli import tool  # noqa: F401 - the fixture: one exiftool for the module
 
 needs_exiftool = pytest.mark.skipif(EXIFTOOL is None, reason="needs exiftool (apt install libimage-exiftool-perl)")
-
-
-@pytest.fixture(scope="module")
-def tool(tmp_path_factory):
-    config = tmp_path_factory.mktemp("exiftool") / "darktable.config"
-    config.write_text(DARKTABLE_CONFIG)
-    exiftool = ExifTool(config)
-    yield exiftool
-    exiftool.close()
 
 
 def _scored(run_cli, folder: Path, names: tuple[str, ...]) -> list[Path]:
@@ -36,7 +28,7 @@ def _scored(run_cli, folder: Path, names: tuple[str, ...]) -> list[Path]:
 
 
 @needs_exiftool
-def test_a_sidecar_that_is_a_link_is_refused_and_its_target_untouched(home, tmp_path, run_cli, tool):
+def test_a_sidecar_that_is_a_link_is_refused_and_its_target_untouched(home, tmp_path, run_cli, tool):  # noqa: F811
     shoot, elsewhere = tmp_path / "shoot", tmp_path / "elsewhere"
     shoot.mkdir()
     elsewhere.mkdir()
