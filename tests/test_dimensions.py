@@ -27,7 +27,7 @@ def shoot(tmp_path, mixed_images):
     return folder
 
 
-def test_unipercept_scores_show_as_columns_and_are_stored_per_dimension(home, shoot, run_cli):
+def test_unipercept_scores_show_as_columns_and_are_stored_per_dimension(home, library_home, shoot, run_cli):
     scored = run_cli("score", shoot, "--family", "unipercept", "--format", "json")
     assert scored.exit_code == 0, scored.output
     rows = json.loads(scored.stdout)
@@ -136,7 +136,7 @@ def test_migration_from_the_previous_head_keeps_every_row_as_iaa(tmp_path):
         assert [h.score for h in library.search("leading")] == [44.5]
 
 
-def test_percentiles_of_a_dimension_count_only_that_dimension(home, shoot, run_cli):
+def test_percentiles_of_a_dimension_count_only_that_dimension(home, library_home, shoot, run_cli):
     """`top --percentile` for UniPercept: an iqa score is ranked among the library's other iqa scores, never
     among iaa and ista (three rows per image, one model fingerprint)."""
     rows = json.loads(run_cli("score", shoot, "--family", "unipercept", "--format", "json").stdout)

@@ -28,8 +28,8 @@ ORIGIN = "http://127.0.0.1"
 
 
 @pytest.fixture()
-def gallery(tmp_path):
-    library, paths = scored_library(tmp_path, 12)
+def gallery(tmp_path, library_backend):
+    library, paths = scored_library(tmp_path, 12, library_backend)
     app = create_app(library, thumbnails=tmp_path / "home" / "thumbnails", token=TOKEN, page_size=5)
     client = TestClient(app, base_url=ORIGIN)
     yield client, library, paths
@@ -55,8 +55,8 @@ def post_rating(client, image, body, **headers):
 
 
 @pytest.mark.parametrize("rank", ["mean", "lower"])
-def test_keyset_pages_walk_the_whole_ranking_once_in_order(tmp_path, rank):
-    library, paths = scored_library(tmp_path, 12)
+def test_keyset_pages_walk_the_whole_ranking_once_in_order(tmp_path, rank, library_backend):
+    library, paths = scored_library(tmp_path, 12, library_backend)
     seen, after = [], None
     while True:
         page = library.browse(rank=rank, limit=5, after=after)
@@ -71,8 +71,8 @@ def test_keyset_pages_walk_the_whole_ranking_once_in_order(tmp_path, rank):
     assert [i.path for i in library.browse(limit=12).items] == [str(p) for p in paths]  # scores fall with index
 
 
-def test_browse_filters(tmp_path):
-    library, paths = scored_library(tmp_path, 12)
+def test_browse_filters(tmp_path, library_backend):
+    library, paths = scored_library(tmp_path, 12, library_backend)
     assert {i.category for i in library.browse(category="aigc").items} == {"aigc"}
     assert len(library.browse(category="aigc").items) == 4
     assert [i.score for i in library.browse(min_score=70).items] == [90, 84.5, 79, 73.5]
@@ -205,7 +205,7 @@ def test_ratings_need_the_page_token_and_the_same_origin(gallery):
 def test_concurrent_ratings_from_the_web_and_the_cli_are_all_kept(gallery, tmp_path):
     client, library, paths = gallery
     image = image_id(library, paths[6])
-    other = Library.at(tmp_path / "library.db")  # what `artimuse rate` opens: its own connection
+    other = Library(str(library.url))  # what `artimuse rate` opens: its own connection
 
     def web():
         for i in range(15):

@@ -9,19 +9,20 @@ by their library id, the only handle a web page ever gets (never a path).
 from __future__ import annotations
 
 import heapq
+import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select, text, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, func, select, tuple_
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
+from .fulltext import matching_evaluations
 from .records import RatingRecord, _Record
-from .search import fts_query
 from .session import LibrarySession, under
-from .tables import critiques, evaluations, images, ratings
+from .tables import evaluations, images, ratings
 
 E, IMG, R = evaluations.c, images.c, ratings.c
 RANKS = ("mean", "lower")
@@ -83,9 +84,12 @@ def parse_cursor(cursor: str) -> tuple[float, int]:
     """
     value, _, ident = cursor.rpartition(":")
     try:
-        return float(value), int(ident)
+        found = float(value), int(ident)
     except ValueError:
-        raise InvalidValue(f"cursor {cursor!r}: not a page cursor (follow the page's own next link)") from None
+        found = (math.nan, -1)
+    if not (math.isfinite(found[0]) and 0 < found[1] < 2**63):  # as this module writes them: finite, an id
+        raise InvalidValue(f"cursor {cursor[:60]!r}: not a page cursor (follow the page's own next link)")
+    return found
 
 
 class Browse(LibrarySession):
@@ -177,16 +181,7 @@ class Browse(LibrarySession):
 
     def _matching_evaluations(self, search: str) -> Any:
         """The ids of evaluations with a critique matching ``search`` (a subquery)."""
-        C = critiques.c
-        if self._search_fts:
-            rowids = text("SELECT rowid FROM critiques_fts WHERE critiques_fts MATCH :q").bindparams(
-                q=fts_query(search)
-            )
-            return select(C.evaluation_id).where(C.id.in_(rowids.columns(rowid=C.id.type)))
-        words = search.split()
-        if not words:
-            raise InvalidValue(f"search {search!r}: give at least one word to look for")
-        return select(C.evaluation_id).where(and_(*[C.text.ilike(f"%{w}%") for w in words]))
+        return matching_evaluations(self.engine.dialect.name, search)
 
     def newer(self, evaluation_id: int, *, limit: int = 50) -> list[GridItem]:
         """Current evaluations added after ``evaluation_id``, newest first: the gallery's live view."""

@@ -10,11 +10,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, select, text
+from sqlalchemy import ColumnElement, Connection, and_, case, func, select
 from sqlalchemy.exc import DatabaseError
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
+from .fulltext import matching_critiques
 from .records import (
     EvaluationRecord,
     FileFacts,
@@ -23,7 +24,6 @@ from .records import (
     RatingRecord,
     SearchHit,
 )
-from .search import fts_query
 from .session import LibrarySession, absolute, same_adapter, under
 from .stats import library_stats
 from .tables import critiques, evaluations, images, iso_utc, ratings, utcnow
@@ -68,14 +68,18 @@ def parse_since(text_value: str | None) -> datetime | None:
     if match:
         amount, unit = int(match.group(1)), match.group(2)
         unit_name = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]
-        return utcnow() - timedelta(**{unit_name: amount})
+        try:
+            return utcnow() - timedelta(**{unit_name: amount})
+        except OverflowError:  # before year 1: every score is newer (but say so: the value is a typo)
+            raise InvalidValue(f"since {text_value!r}: further back than the calendar goes; use 30m, 12h, 7d, 2w "
+                               "or a date like 2026-11-01") from None  # fmt: skip
     try:
         moment = datetime.fromisoformat(text_value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # local time, with the zone in force on that date
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError):
         raise InvalidValue(f"since {text_value!r}: use 30m, 12h, 7d, 2w or a date like 2026-11-01") from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # local time, with the zone in force on that date
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 class Queries(LibrarySession):
@@ -222,7 +226,7 @@ class Queries(LibrarySession):
 
     def search(self, query: str, *, limit: int = 50) -> list[SearchHit]:
         """Critiques matching ``query`` (``search.SEARCH_SYNTAX``: prefix words, stems, phrases, OR, -word),
-        best match first (FTS5 with the porter tokenizer on SQLite; every word as a substring elsewhere).
+        best match first (``fulltext``: SQLite's FTS5, PostgreSQL's tsvector; substrings elsewhere).
 
         Raises:
             InvalidValue: an empty query.
@@ -232,24 +236,14 @@ class Queries(LibrarySession):
             IMG.path, C.attribute, C.text, E.score, E.model_name, E.id, C.id.label("critique_id")
         ).select_from(critiques.join(evaluations, C.evaluation_id == E.id).join(images, IMG.id == E.image_id))
 
+        found = matching_critiques(self.engine.dialect.name, query, limit)
+
         def read(conn: Connection) -> list[SearchHit]:
-            if self._search_fts:
-                ids = [
-                    r[0]
-                    for r in conn.execute(
-                        text("SELECT rowid FROM critiques_fts WHERE critiques_fts MATCH :q ORDER BY rank LIMIT :n"),
-                        {"q": fts_query(query), "n": limit},
-                    )
-                ]
-                rows = list(conn.execute(columns.where(C.id.in_(ids))).all())
-                order = {rowid: i for i, rowid in enumerate(ids)}
-                rows.sort(key=lambda r: order[r.critique_id])
-            else:
-                words = re.findall(r"\w+", query)
-                if not words:
-                    raise InvalidValue(f"search {query!r}: give at least one word to look for")
-                matching = and_(*[C.text.ilike(f"%{w}%") for w in words])
-                rows = list(conn.execute(columns.where(matching).limit(limit)).all())
+            if found is None:
+                return []
+            ids = list(conn.execute(found).scalars())
+            order = {critique_id: i for i, critique_id in enumerate(ids)}
+            rows = sorted(conn.execute(columns.where(C.id.in_(ids))).all(), key=lambda r: order[r.critique_id])
             return [SearchHit(r.path, r.attribute, r.text, r.score, r.model_name, r.id) for r in rows]
 
         return self._run(read, write=False)

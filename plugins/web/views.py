@@ -4,7 +4,6 @@ in its thread pool, where the library's blocking calls belong. No SQL here: ever
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -19,6 +18,7 @@ from artimuse_core.paths import display_path
 from .facts import image_view
 from .filters import RANK_CHOICES, RATING_CHOICES, SINCE_CHOICES, GalleryQuery
 from .pages import respond
+from .params import id_list, int_param, json_object, number, text_params
 from .pictures import SIZES, Unservable, check_file, placeholder_svg
 
 #: How long the filter bar's choices (categories, models, adapters: a scan of the current evaluations) are
@@ -44,7 +44,7 @@ def _choices(state: Any) -> dict[str, list[str]]:
 
 def gallery(request: Request) -> Response:
     """The grid: ranked tiles, the filter bar, the live poller."""
-    query = GalleryQuery.from_params(request.query_params)
+    query = GalleryQuery.from_params(text_params(request.query_params))
     library = request.app.state.library
     error, page = None, None
     try:
@@ -68,7 +68,7 @@ def gallery(request: Request) -> Response:
 
 def tiles(request: Request) -> Response:
     """The next page of tiles (htmx loads it when the end of the grid scrolls into view)."""
-    query = GalleryQuery.from_params(request.query_params)
+    query = GalleryQuery.from_params(text_params(request.query_params))
     try:
         page = _page(request, query, after=request.query_params.get("after") or None)
     except InvalidValue as exc:
@@ -78,10 +78,7 @@ def tiles(request: Request) -> Response:
 
 def live(request: Request) -> Response:
     """New scores since ``after`` (an evaluation id) as tiles for the top of the grid, and the next poller."""
-    try:
-        after = int(request.query_params.get("after", "0"))
-    except ValueError:
-        return Response("after must be an evaluation id", status_code=400)
+    after = int_param(request.query_params, "after", 0)
     items = request.app.state.library.newer(after)
     last = max([after, *(i.evaluation_id for i in items)])
     return respond(request, "live.html", items=items, last_id=last)
@@ -110,10 +107,7 @@ def image_page(request: Request) -> Response:
 
 def compare(request: Request) -> Response:
     """Two to four images side by side (``?ids=3,7``) with their scores, distributions and critiques."""
-    try:
-        ids = [int(part) for part in request.query_params.get("ids", "").split(",") if part.strip()]
-    except ValueError:
-        return respond(request, "error.html", status_code=400, message="ids must be image ids: ?ids=3,7")
+    ids = id_list(request.query_params, "ids")
     if not 2 <= len(ids) <= 4:
         return respond(request, "error.html", status_code=400, message="compare 2 to 4 images: ?ids=3,7")
     views = [image_view(*_image(request, image_id)) for image_id in ids]
@@ -144,26 +138,29 @@ def picture(request: Request) -> Response:
 
 async def rate(request: Request) -> Response:
     """Store the user's rating of an image: body ``{"stars": 1-5}``, ``{"pick": true}`` (five stars) or
-    ``{"reject": true}`` (a reject: ``REJECT_SCORE`` with the reject flag). Answers the stored rating as JSON."""
-    body = await request.body()
-    try:
-        wanted = json.loads(body or b"{}")
-        if not isinstance(wanted, dict):
-            raise ValueError
-    except ValueError:
-        return JSONResponse({"error": 'send a JSON object: {"stars": 4}'}, status_code=400)
+    ``{"reject": true}`` (a reject: ``REJECT_SCORE`` with the reject flag). Answers the stored rating as JSON;
+    409 with the reason when the file cannot be shown (``pictures.check_file``: gone, changed, a link out of
+    its folder)."""
+    wanted = json_object(await request.body())
     options: dict[str, Any]
     if wanted.get("reject"):
         options = {"rejected": True}  # stored as REJECT_SCORE with the reject flag: never trained on
     elif wanted.get("pick"):
         options = {"stars": PICK_STARS}
-    elif isinstance(wanted.get("stars"), (int, float)) and not isinstance(wanted.get("stars"), bool):
-        options = {"stars": float(wanted["stars"])}
+    elif "stars" in wanted:
+        options = {"stars": number(wanted["stars"], "stars", 0.5, 5)}
     else:
         return JSONResponse({"error": 'send {"stars": 1-5}, {"pick": true} or {"reject": true}'}, status_code=400)
+    library = request.app.state.library
+    file = await run_in_threadpool(library.image_file, request.path_params["image_id"])
+    if file is None:
+        return JSONResponse({"error": f"image {request.path_params['image_id']}: not in the library"}, status_code=404)
+    try:  # the rule pictures follow: a file that now leads out of its folder (a link swapped in) is not rated
+        check_file(file, request.app.state.renditions.roots)
+    except Unservable as exc:
+        return JSONResponse({"error": f"not rated: {exc.reason}"}, status_code=409)
     try:
-        library = request.app.state.library
-        stored = await run_in_threadpool(library.rate_image, request.path_params["image_id"], **options)
+        stored = await run_in_threadpool(library.rate_image, file.image_id, **options)
     except ArtiMuseError as exc:
         missing = "not in the library" in str(exc)
         return JSONResponse({"error": str(exc)}, status_code=404 if missing else 400)
@@ -173,9 +170,13 @@ async def rate(request: Request) -> Response:
     return JSONResponse({"image_id": request.path_params["image_id"], **answer})
 
 
-async def not_found(request: Request, exc: Exception) -> Response:
-    """A 404 page (or JSON for the API) that says what was not found."""
+async def refused(request: Request, exc: Exception) -> Response:
+    """A 400, 404 or 405 page (or JSON for the API) that says what was wrong or not found."""
+    status = getattr(exc, "status_code", 404)
     detail = getattr(exc, "detail", "not found")
+    headers = getattr(exc, "headers", None)
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": detail}, status_code=404)
-    return respond(request, "error.html", status_code=404, message=detail)
+        return JSONResponse({"error": detail}, status_code=status, headers=headers)
+    answer = respond(request, "error.html", status_code=status, message=detail)
+    answer.headers.update(headers or {})
+    return answer
