@@ -233,6 +233,12 @@ def _skipped_without(step: Step, extra: Callable[[], object]) -> bool:
     return False
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as KeyboardInterrupt: the step in progress stops, its watcher process is ended and the demo
+    folder removed on the way out (the default action would leave both behind)."""
+    raise KeyboardInterrupt
+
+
 def _wait_for_stop() -> None:
     """Block until SIGINT or SIGTERM (then the demo cleans up as usual), whatever handlers were there."""
     stop = threading.Event()
@@ -264,6 +270,7 @@ def demo(serve: bool, port: int, keep: bool, images: str | None, as_json: bool) 
     Everything happens in a temporary folder with its own ArtiMuse home: your library, config and
     Hugging Face cache are never read or written, and the images are copies. The folder is removed at the
     end unless --keep. Runs to completion without input; --serve keeps the gallery open for a person.
+    Ctrl+C (or SIGTERM) stops it at any step, ending its watcher and removing the folder.
 
     Exit code 0 when every step worked (a step whose optional extra is not installed is skipped, saying
     which), 1 when one failed.
@@ -279,10 +286,12 @@ def demo(serve: bool, port: int, keep: bool, images: str | None, as_json: bool) 
         raise click.UsageError("no sample images here: pass --images FOLDER (its images are copied, never changed)")
     root = Path(tempfile.mkdtemp(prefix="artimuse-demo-"))
     runner = Runner(Demo(root), as_json)
+    terminated = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM ends it as Ctrl+C does: cleaned up
     try:
         with demo_environment(runner.demo) as env:
             run_steps(runner, samples, env, serve=serve, port=port)
     finally:
+        signal.signal(signal.SIGTERM, terminated)
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
     failed = [s.name for s in runner.steps if s.status == "failed"]

@@ -170,19 +170,19 @@ REAL_MODEL_MODULES = {
 
 #: The fast tier's budget on 2 quiet cores (the project's rule: `pytest -m "not slow"` under a minute).
 FAST_TIER_BUDGET_S = 60
-_STARTED = pytest.StashKey[float]()
+_SESSION_STARTED = pytest.StashKey[float]()  # when the run began (the fast tier's time)
 
 
 def pytest_sessionstart(session):
-    session.config.stash[_STARTED] = time.monotonic()
+    session.config.stash[_SESSION_STARTED] = time.monotonic()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """The fast tier ends with its time against its budget: a figure each run prints, rather than one a
     document states and time makes false."""
-    if "not slow" not in (config.option.markexpr or "") or _STARTED not in config.stash:
+    if "not slow" not in (config.option.markexpr or "") or _SESSION_STARTED not in config.stash:
         return
-    seconds = time.monotonic() - config.stash[_STARTED]
+    seconds = time.monotonic() - config.stash[_SESSION_STARTED]
     ran = sum(len(terminalreporter.stats.get(k, [])) for k in ("passed", "failed", "skipped", "error"))
     over = seconds > FAST_TIER_BUDGET_S
     advice = "; over budget (on a busy machine?): `--durations=10` names the tests to mark slow" if over else ""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import chromium
+from tests import chromium, processes
 from tests.test_first_run import REPO, first_run_fallback
 
 pytestmark = pytest.mark.slow
@@ -33,6 +33,16 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     return {
         str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
     }
+
+
+def run(args: list[str], *, cwd: Path, env: dict[str, str], timeout_s: float = 900) -> subprocess.CompletedProcess:
+    """Run ``args`` to the end with no input (the demo asks for none); the process and what it started (the
+    demo's watcher) end with the test however it ends (``tests/processes.py``)."""
+    process = processes.spawn(
+        args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    out, err = process.communicate(timeout=timeout_s)
+    return subprocess.CompletedProcess(args, process.returncode, out, err)
 
 
 @pytest.fixture()
@@ -68,15 +78,7 @@ def test_the_first_run_without_the_model_ends_in_the_demo_and_leaves_the_user_al
     home, tmp, env = user
     before = snapshot(home)
     assert (Path(sys.executable).parent / "artimuse").is_file(), "the console script is installed"
-    done = subprocess.run(
-        ["bash", "-c", first_run_fallback()],
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,  # no input: it runs to the end on its own
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    done = run(["bash", "-c", first_run_fallback()], cwd=REPO, env=env)
     out = done.stdout
     assert done.returncode == 0, out[-4000:] + done.stderr[-4000:]
     # doctor first: the model is not here and cannot download, so it says how to get it, and exits 1
@@ -102,9 +104,7 @@ def test_the_first_run_without_the_model_ends_in_the_demo_and_leaves_the_user_al
 
 def test_the_demo_reports_every_step_as_json(user):
     home, tmp, env = user
-    done = subprocess.run(
-        ["artimuse", "demo", "--json", "--keep"], cwd=tmp, env=env, capture_output=True, text=True, timeout=900
-    )
+    done = run(["artimuse", "demo", "--json", "--keep"], cwd=tmp, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["ok"] and report["kept"] and [s["step"] for s in report["steps"]] == list(STEPS)
@@ -155,7 +155,7 @@ def test_demo_serve_keeps_the_gallery_open_for_a_person_until_ctrl_c(user, tmp_p
 
     home, tmp, env = user
     before = snapshot(home)
-    process = subprocess.Popen(
+    process = processes.spawn(
         ["artimuse", "demo", "--serve"],
         cwd=tmp,
         env=env,
@@ -183,12 +183,41 @@ def test_demo_serve_keeps_the_gallery_open_for_a_person_until_ctrl_c(user, tmp_p
         assert process.poll() is None, "the demo is still running, serving the gallery"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0, "".join(seen)[-3000:]
-    finally:
+    finally:  # the demo and its watcher end with the test however it ends (processes.spawn)
         if driver is not None:
             driver.quit()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     _read_until(lines, rf"^demo: all {len(STEPS)} steps ran \({re.escape(LABEL)}\)\.$", seen, timeout_s=30)
     assert snapshot(home) == before
     assert [p.name for p in tmp.iterdir() if not p.name.startswith("torchinductor_")] == []  # the demo folder is gone
+
+
+def test_a_demo_ended_by_sigterm_leaves_no_watcher_and_no_folder_behind(user):
+    """SIGTERM while the demo's watcher runs (its own process): the demo stops as on Ctrl+C, ends the watcher
+    and removes its folder; the default action would leave the watcher watching a folder that stays."""
+    import psutil
+
+    home, tmp, env = user
+    process = processes.spawn(
+        ["artimuse", "demo"],
+        cwd=tmp,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_lines, args=(process.stdout, lines), daemon=True).start()
+    seen: list[str] = []
+    _read_until(lines, r"^\[6/7\] watcher: ", seen)
+    demo = psutil.Process(process.pid)
+    deadline = time.monotonic() + 300
+    while not (watchers := [p for p in demo.children() if "watch" in p.cmdline()]):
+        assert process.poll() is None and time.monotonic() < deadline, "".join(seen)[-3000:]
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) != 0  # stopped, not "all steps ran"
+    (watcher,) = watchers
+    assert not watcher.is_running() or watcher.status() == psutil.STATUS_ZOMBIE
+    assert [p.name for p in tmp.iterdir() if not p.name.startswith("torchinductor_")] == []
+    assert not any("all 7 steps ran" in line for line in seen)
