@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
@@ -183,9 +183,8 @@ PARAMS = st.dictionaries(
     st.one_of(NUMBERISH, st.builds(lambda n, u: f"{n}{u}", NUMBERISH, st.sampled_from("mhdwx"))),
     max_size=4,
 )  # fmt: skip
-FUZZ = settings(
-    max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+# Seeded, no deadline, no example database: conftest's hypothesis profile (HYPOTHESIS_PROFILE=explore for new inputs).
+FUZZ = settings(max_examples=60)
 
 
 @FUZZ
