@@ -121,7 +121,9 @@ class EvaluationRecord(_Record):
     ``scores``/``stds``/``distributions`` (dimension -> value) are filled by the door's cache lookup with
     every current dimension of the same evaluation (UniPercept's three); ``lower_bound`` (score - k * std)
     is set by ``top`` when ranking by it; ``distribution`` (101 floats) and ``critiques`` (attribute -> text) are filled
-    by the queries that read them (``show``, ``export``, the door's cache lookup).
+    by the queries that read them (``show``, ``export``, the door's cache lookup); ``rating``/``stars``/
+    ``picked``/``rejected``: the user's latest decision on the image (``decisions``), filled by ``top`` and
+    ``export``.
     """
 
     evaluation_id: int
@@ -148,6 +150,10 @@ class EvaluationRecord(_Record):
     scores: dict[str, float] = field(default_factory=dict)
     stds: dict[str, float] = field(default_factory=dict)
     distributions: dict[str, list[float]] = field(default_factory=dict)
+    rating: float | None = None
+    stars: float | None = None
+    picked: bool = False
+    rejected: bool = False
 
     def to_result(self, **changes: Any) -> ScoreResult:
         """This evaluation as a ``ScoreResult`` (status ``cached`` unless changed)."""
@@ -156,17 +162,19 @@ class EvaluationRecord(_Record):
 
 @dataclass(frozen=True)
 class RatingRecord(_Record):
-    """The user's own rating of an image: ``score`` 0-100, ``stars`` 0.5-5 when given as stars; ``source``
-    ``user`` or where ``ratings import`` read it (``xmp:lightroom``...); ``rejected``: a photo manager's
-    reject (score 0, never trained on)."""
+    """The user's own decision on an image (``decisions``): ``score`` 0-100 (None: no stars, as after a pick
+    of an unrated image or a clear), ``stars`` 0.5-5 when given as stars; ``source`` ``user`` or where
+    ``ratings import`` read it (``xmp:lightroom``...); ``rejected``: a reject (score 0, never trained on);
+    ``picked``: the pick flag."""
 
     path: str
-    score: float
+    score: float | None
     stars: float | None
     created_at: str
     category: str | None = None
     source: str = "user"
     rejected: bool = False
+    picked: bool = False
 
 
 @dataclass(frozen=True)
