@@ -145,9 +145,11 @@ def score(
         from .xmp_commands import check_xmp
 
         check_xmp()  # a missing extra or settings that do not fit: said before any model loads
+    engine = None
     if collected.files or collected.problems:
         library = context.library() if save else None
-        engine = context.engine() if collected.files else None  # nothing to score: no model to load
+        # Built only when a file needs the model: a folder already in the library loads none.
+        engine = (context.lazy_engine() if save else context.engine()) if collected.files else None
         for dimension in dimensions if engine is not None else ():
             engine.family.dimension(dimension)  # InvalidValue: this model does not score it
         order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
@@ -193,6 +195,12 @@ def score(
                 continue
             click.echo(f"warning: {display_path(row['path'])}: {flagify(warning)}", err=True)
     click.echo(run_summary(collected, rows), err=True)
+    if rows and all(r["status"] == "cached" for r in rows if r["status"] != "passed_over"):
+        loaded = getattr(engine, "built", True)
+        click.echo(
+            "nothing needed scoring: every image is in the library already" + ("" if loaded else " (no model loaded)"),
+            err=True,
+        )
     xmp_failed = 0
     if write_xmp:
         from .xmp_commands import write_after_scoring
@@ -270,7 +278,8 @@ def critique(
     context = app()
     collected = collect_images(list(paths))
     library = context.library() if save else None
-    engine = context.engine() if collected.files else None  # nothing to critique: no model to load
+    # Built only when a file needs the model: critiques already in the library load none.
+    engine = (context.lazy_engine() if save else context.engine()) if collected.files else None
     order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
     rows: list[dict[str, Any]] = []
     with progress_bar(len(collected.files), "img", "critiquing") as bar:

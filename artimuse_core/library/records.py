@@ -98,11 +98,25 @@ def facts_or_error(path: Path) -> tuple[Path, FileFacts | OSError]:
         return path, exc
 
 
+def capture_times(paths: Iterable[Path]) -> dict[str, float | None]:
+    """When each file was taken (``exif.capture_time``; None: unknown), read from the headers in a small pool."""
+    chosen = list(paths)
+    if not chosen:
+        return {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..exif import capture_time
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip((str(p) for p in chosen), pool.map(capture_time, chosen)))
+
+
 @dataclass
 class ScoredFile:
     """One write of the door: a file's facts and its score, the category to store (None: keep the
-    image's), and optionally the watcher job completed in the same transaction and the follow-up job
-    (``{"attributes": [...], "max_new_tokens": n}``: a critique) to queue in it."""
+    image's), and optionally the watcher job completed in the same transaction, the follow-up job
+    (``{"attributes": [...], "max_new_tokens": n}``: a critique) to queue in it, and when the picture was
+    taken (``captured_at``, seconds since the epoch, from its EXIF)."""
 
     facts: FileFacts
     result: ScoreResult
@@ -111,6 +125,7 @@ class ScoredFile:
     category_confidence: float | None = None
     job_id: int | None = None
     follow_up: dict[str, Any] | None = None
+    captured_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -299,6 +314,7 @@ __all__ = [
     "STAR_SCORES",
     "ScoredFile",
     "SearchHit",
+    "capture_times",
     "file_facts",
     "rating_sources",
     "stars_to_score",

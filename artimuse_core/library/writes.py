@@ -40,7 +40,7 @@ class Writes(LibrarySession):
             ids = []
             for item in items:
                 result = item.result
-                image = upsert_image(conn, item.facts, result.width, result.height)
+                image = upsert_image(conn, item.facts, result.width, result.height, item.captured_at)
                 if item.category and (
                     item.category_source in AUTHORITATIVE_SOURCES
                     or not image["category"]
@@ -184,9 +184,12 @@ def _resolve_errors(conn: Connection, paths: list[str]) -> int:
     return conn.execute(query).rowcount
 
 
-def upsert_image(conn: Connection, facts: FileFacts, width: int | None, height: int | None) -> dict[str, Any]:
+def upsert_image(
+    conn: Connection, facts: FileFacts, width: int | None, height: int | None, captured_at: float | None = None
+) -> dict[str, Any]:
     """The image row for this file (as a dict); a file moved or renamed keeps its row (and history) by
-    content hash; new content at the same path retires the old scores."""
+    content hash; new content at the same path retires the old scores. ``captured_at`` (EXIF) is kept when
+    given."""
     now = utcnow()
     image = conn.execute(select(images).where(images.c.path == str(facts.path))).mappings().first()
     if image is None:
@@ -221,6 +224,8 @@ def upsert_image(conn: Connection, facts: FileFacts, width: int | None, height: 
     }
     if width:
         values.update(width=width, height=height)
+    if captured_at is not None:
+        values["captured_at"] = captured_at
     conn.execute(update(images).where(images.c.id == row["id"]).values(**values))
     row.update(values)
     return row
