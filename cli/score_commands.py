@@ -26,7 +26,7 @@ from .options import (
     json_option,
     xmp_options,
 )
-from .output import FORMATS, emit_json, emit_jsonl, emit_rows, lossless, secho
+from .output import FORMATS, emit_json, emit_jsonl, emit_rows, lossless, path_shown, secho
 
 SCORE_COLUMNS = ["path", "score", "std", "category", "status", "error"]
 
@@ -176,8 +176,16 @@ def score(
         shown = [printable(r) for r in rows if r["status"] != "passed_over"]  # the summary counts those
         if shown:
             table, columns = dimension_columns(shown, dimensions)
+            where = path_shown(paths)  # relative to the current folder when the user named relative paths
             emit_rows(
-                [dict(r, error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: "))) for r in table],
+                [
+                    dict(
+                        r,
+                        path=where(r["path"]),
+                        error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: ")),
+                    )
+                    for r in table
+                ],
                 fmt,
                 columns,
             )
