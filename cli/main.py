@@ -23,6 +23,7 @@ from . import (
     batch_commands,
     comfyui_commands,
     cull_commands,
+    eval_commands,
     export_commands,
     finetune_commands,
     info_commands,
@@ -37,6 +38,7 @@ from .options import translate
 
 COMMAND_MODULES = (
     score_commands,
+    eval_commands,
     ask_commands,
     info_commands,
     library_commands,
