@@ -94,6 +94,9 @@ def _from_xmp(
         or (pick_label is not None and label == pick_label and not model_label)
     )
     common: dict[str, Any] = {"image": image, "source": source, "origin": origin, "label": label, "picked": picked}
+    picked_for = fields.get(ours + "LabelSource") if label == fields.get(ours + "WrittenLabel") else None
+    if picked and picked_for in RATING_SOURCES:
+        common["source"] = picked_for  # the user's own pick that `xmp write` wrote: taken back as it was
     text = (fields.get("Xmp.xmp.Rating") or "").strip()
     if text:
         try:

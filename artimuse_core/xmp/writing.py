@@ -260,7 +260,7 @@ def merge_score(
 
     label, label_from, label_newer = None, None, False
     if user is not None and user.picked:
-        label, label_from, label_newer = settings.pick_label, "pick", newer
+        label, label_from, label_newer = settings.pick_label, user.source, newer  # the user's pick, from their source
     elif settings.label == "category" and facts.category:
         label, label_from = settings.category_labels.get(_category_id(facts.category)), "category"
     elif settings.label == "pick" and user is None and scale.is_pick(facts.score):

@@ -169,7 +169,8 @@
         return;
       }
       if (key === "Enter") { location.href = "/image/" + id; return; }
-      if (rating) { event.preventDefault(); if ((await rate(id, rating)) && advancing() && !rating.clear) stepColumn(1); }
+      // A pick stays on the winner (R then rejects the others); stars move on to the next column.
+      if (rating) { event.preventDefault(); if ((await rate(id, rating)) && advancing() && rating.stars) stepColumn(1); }
       return;
     }
     const all = tiles();
