@@ -152,7 +152,7 @@ def table(
     columns whole (path, scores, status...): a path too long is shortened in the middle (``/ph…/IMG_0101.jpg``:
     the file name stays), and long texts (error, message, note) that do not fit are listed under the table,
     wrapped, each after its row's path. Into a pipe rows are never shortened."""
-    terminal = sys.stdout.isatty() if terminal is None else terminal
+    terminal = on_terminal() if terminal is None else terminal
     rows = list(rows)
     cells = [{c: cell(row.get(c), c) for c in columns} for row in rows]
     notes: list[tuple[str, str]] = []
@@ -307,6 +307,11 @@ def path_shown(named: Iterable[str | os.PathLike]) -> Any:
         return display_path(text)
 
     return shown
+
+
+def on_terminal() -> bool:
+    """Whether standard output is a terminal (tables are laid out for its width) rather than a pipe."""
+    return sys.stdout.isatty()
 
 
 def _terminal_width() -> int:

@@ -180,7 +180,9 @@ def test_cull_a_real_shoot_in_grid_loupe_and_compare_and_find_every_decision_in_
     wait.until(lambda d: link.is_displayed())
     link.click()
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".compare .column")) == 3)
-    wait.until(lambda d: all(i.get_property("naturalWidth") > 0 for i in d.find_elements(By.CSS_SELECTOR, ".column img")))
+    wait.until(
+        lambda d: all(i.get_property("naturalWidth") > 0 for i in d.find_elements(By.CSS_SELECTOR, ".column img"))
+    )
     press(browser, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
     assert highlighted(browser) == str(ids["IMG_0102.jpg"])
     press(browser, "p")

@@ -235,7 +235,7 @@ def test_live_view_counts_new_pictures_in_a_bar_and_moves_no_tile(gallery, tmp_p
     client, library, _ = gallery
     last = library.last_evaluation_id()
     quiet = client.get(f"/live?after={last}")
-    assert tile_ids(quiet.text) == [] and f"after={last}" in quiet.text and "class=\"new-bar\"" not in quiet.text
+    assert tile_ids(quiet.text) == [] and f"after={last}" in quiet.text and 'class="new-bar"' not in quiet.text
     for i in (40, 41):
         new = picture(tmp_path / "photos" / f"new{i}.jpg", i)
         library.record_scores([ScoredFile(file_facts(new), result(new, i, 99.0, 1.0), "aigc", "option")])

@@ -124,6 +124,7 @@ def test_cull_rate_and_compare_in_a_real_browser(server, browser, tmp_path):
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".viewer"))
     wait.until(lambda d: d.find_element(By.ID, "large").get_property("naturalWidth") > 0)
     path = library.image_file(target).path
+    press(browser, "a")  # auto-advance off: stay on this picture (on, a rating opens the next one)
     press(browser, "4")
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-last-rating") == f"{target}:70")
     assert [(r.score, r.stars) for r in library.show(path).ratings] == [(70.0, 4.0)]

@@ -54,5 +54,5 @@ def downgrade() -> None:
         batch.alter_column("score", existing_type=sa.Float, nullable=False)
         batch.drop_column("picked")
     _count_triggers()
-    with op.batch_alter_table("images") as batch:
-        batch.drop_column("captured_at")
+    # In place, never a rebuild: dropping the old images table would cascade to every row that refers to it.
+    op.drop_column("images", "captured_at")
