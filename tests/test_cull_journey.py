@@ -97,7 +97,13 @@ def gallery(home):
 
 
 def test_cull_a_real_shoot_in_grid_loupe_and_compare_and_find_every_decision_in_xmp(
-    tmp_path, home, run_cli, fake_engines, monkeypatch, gallery, browser
+    tmp_path,
+    home,
+    run_cli,
+    fake_engines,
+    monkeypatch,
+    gallery,
+    browser,  # noqa: F811 (the browser fixture)
 ):
     url, library = gallery
     monkeypatch.chdir(tmp_path)
