@@ -88,15 +88,16 @@ def _from_xmp(
         "model",
     )
     pick = (fields.get("Xmp.digiKam.PickLabel") or "").strip()
+    picked_for = fields.get(ours + "LabelSource") if label and label == fields.get(ours + "WrittenLabel") else None
     picked = (
         pick == "3"
         or (fields.get("Xmp.photomechanic.Tagged") or "").strip().lower() in ("true", "yes", "1")
         or (pick_label is not None and label == pick_label and not model_label)
+        or picked_for in RATING_SOURCES  # the user's own pick that `xmp write` wrote, whatever its colour
     )
     common: dict[str, Any] = {"image": image, "source": source, "origin": origin, "label": label, "picked": picked}
-    picked_for = fields.get(ours + "LabelSource") if label == fields.get(ours + "WrittenLabel") else None
-    if picked and picked_for in RATING_SOURCES:
-        common["source"] = picked_for  # the user's own pick that `xmp write` wrote: taken back as it was
+    if picked_for in RATING_SOURCES:
+        common["source"] = picked_for  # taken back with the source it had in the library
     text = (fields.get("Xmp.xmp.Rating") or "").strip()
     if text:
         try:
