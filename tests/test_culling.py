@@ -263,3 +263,16 @@ def test_deleted_files_leave_the_gallery_unless_the_missing_filter_is_on(scored,
     assert "IMG_0160.jpg" in placeholder.headers["x-artimuse-unavailable"]
     assert str(scored) not in placeholder.text  # the file's name, never its full path
     library.close()
+
+
+def test_the_identity_read_from_a_checkpoint_is_the_loaded_engines(engine, tiny_chat):
+    """What the cache lookup reads from the files (no torch, no weights) is what loading gives: a real
+    checkpoint's cached folder is found without loading it."""
+    from artimuse_core.lazy_engine import weights_identity
+    from artimuse_core.spec import EngineSpec
+
+    identity = weights_identity(EngineSpec.coerce(str(tiny_chat)))
+    assert identity is not None
+    assert (identity.fingerprint, identity.adapter) == (engine.provenance.fingerprint, engine.provenance.adapter)
+    assert identity.family.name == engine.family.name
+    assert weights_identity(EngineSpec.coerce(str(tiny_chat.parent / "not-there"))) is None  # loading says why
