@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -28,10 +27,8 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from artimuse_core.config import load_config  # noqa: E402
 from artimuse_core.library import Library  # noqa: E402
-from artimuse_web.app import create_app  # noqa: E402
-from artimuse_web.server import free_port  # noqa: E402
 from tests.shoot import exif_for, make_shoot, skimage_data  # noqa: E402
-from tests.test_web_browser import CHROMIUM, DRIVER, browser, press, tiles  # noqa: E402,F401
+from tests.test_web_browser import CHROMIUM, DRIVER, browser, press, running_gallery, tiles  # noqa: E402,F401
 
 SHOTS = Path(os.environ.get("ARTIMUSE_SHOTS") or Path(__file__).resolve().parents[1] / "bench" / "out")
 pytestmark = [
@@ -79,20 +76,8 @@ def exiftool(*paths: Path) -> dict[str, dict]:
 @pytest.fixture()
 def gallery(home):
     library = Library(config=load_config())
-    port = free_port()
-    app = create_app(library, thumbnails=home / "thumbnails", poll_s=1.0)
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", library
-    server.should_exit = True
-    thread.join(10)
+    with running_gallery(library, home / "thumbnails", poll_s=1.0) as url:
+        yield url, library
     library.close()
 
 

@@ -5,6 +5,7 @@ are kept under the test's tmp dir and copied to bench/out/ (look at them)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import time
@@ -37,13 +38,13 @@ pytestmark = [
 ]
 
 
-@pytest.fixture()
-def server(tmp_path):
+@contextlib.contextmanager
+def running_gallery(library, thumbnails: Path, poll_s: float = 1.0):
+    """The gallery over ``library`` served by uvicorn on a free loopback port (in a thread); yields its URL."""
     import uvicorn
 
-    library, paths = scored_library(tmp_path, 12)
     port = free_port()
-    app = create_app(library, thumbnails=tmp_path / "thumbnails", poll_s=1.0)
+    app = create_app(library, thumbnails=thumbnails, poll_s=poll_s)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
@@ -52,9 +53,18 @@ def server(tmp_path):
     while not running.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert running.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", library, paths
-    running.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture()
+def server(tmp_path):
+    library, paths = scored_library(tmp_path, 12)
+    with running_gallery(library, tmp_path / "thumbnails") as url:
+        yield url, library, paths
     library.close()
 
 
