@@ -28,14 +28,14 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from artimuse_core.config import load_config  # noqa: E402
 from artimuse_core.library import Library  # noqa: E402
 from tests.shoot import exif_for, make_shoot, skimage_data  # noqa: E402
-from tests.test_web_browser import CHROMIUM, DRIVER, browser, press, running_gallery, tiles  # noqa: E402,F401
+from tests.test_web_browser import browser, press, running_gallery, tiles  # noqa: E402,F401
 
 SHOTS = Path(os.environ.get("ARTIMUSE_SHOTS") or Path(__file__).resolve().parents[1] / "bench" / "out")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.skipif(
-        not (CHROMIUM.exists() and DRIVER.exists()) or shutil.which("exiftool") is None,
+        not all(shutil.which(tool) for tool in ("chromium", "chromedriver", "exiftool")),
         reason="needs Debian's chromium, chromium-driver and exiftool",
     ),
 ]
