@@ -4,12 +4,11 @@ gallery in a REAL headless Chromium, a wait past its live refresh while a new fi
 and scored, culling with the keys in the grid, the loupe (100 %, EXIF panel) and Compare, `artimuse xmp
 write`, exiftool reading every decision back (stars, -1 rejects, the pick label), and `ratings import` of the
 sidecars into a fresh library bringing the decisions back. Screenshots of grid, loupe and compare are kept
-(``ARTIMUSE_SHOTS``, default bench/out/)."""
+under the test's tmp dir and copied to bench/out/ (or ``ARTIMUSE_SHOTS``)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -27,25 +26,16 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from artimuse_core.config import load_config  # noqa: E402
 from artimuse_core.library import Library  # noqa: E402
+from tests import chromium  # noqa: E402
 from tests.shoot import exif_for, make_shoot, skimage_data  # noqa: E402
 from tests.test_web_browser import browser, press, running_gallery, tiles  # noqa: E402,F401
 
-SHOTS = Path(os.environ.get("ARTIMUSE_SHOTS") or Path(__file__).resolve().parents[1] / "bench" / "out")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not all(shutil.which(tool) for tool in ("chromium", "chromedriver", "exiftool")),
-        reason="needs Debian's chromium, chromium-driver and exiftool",
-    ),
+    pytest.mark.skipif(not chromium.available(), reason=chromium.MISSING),
+    pytest.mark.skipif(not shutil.which("exiftool"), reason="needs exiftool (apt-get install -y exiftool)"),
 ]
-
-
-def shot(driver, name: str) -> Path:
-    time.sleep(0.4)  # let lazy images paint
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SHOTS / name))
-    return SHOTS / name
 
 
 def names(driver) -> list[str]:
@@ -104,7 +94,6 @@ def test_cull_a_real_shoot_in_grid_loupe_and_compare_and_find_every_decision_in_
     wait.until(lambda d: len(tiles(d)) == 10)
     assert names(browser) == [p.name for p in shoot.files]
     wait.until(lambda d: all(i.get_property("naturalWidth") > 0 for i in d.find_elements(By.CSS_SELECTOR, ".tile img")))
-    assert shot(browser, "cull_grid.png").stat().st_size > 50_000
 
     # Highlight the third frame of the first burst, then look at it longer than the live refresh while a new
     # picture arrives: the grid does not move, a bar says there is one new picture, the highlight stays.
@@ -121,6 +110,7 @@ def test_cull_a_real_shoot_in_grid_loupe_and_compare_and_find_every_decision_in_
     time.sleep(max(0.0, 3.2 - (time.monotonic() - started)))  # past three refreshes (poll_s=1)
     assert "1 new picture" in browser.find_element(By.CSS_SELECTOR, "#new-bar .new-bar").text
     assert names(browser) == before and highlighted(browser) == str(ids["IMG_0103.jpg"])
+    chromium.screenshot(browser, tmp_path, "cull_grid_new_bar.png")
 
     # Cull in the grid: 4 stars, auto-advance to the next; X rejects it; P picks the one after.
     press(browser, "4")
@@ -141,6 +131,10 @@ def test_cull_a_real_shoot_in_grid_loupe_and_compare_and_find_every_decision_in_
     assert "selected" in browser.find_element(By.CSS_SELECTOR, f'.tile[data-id="{ids["IMG_0120.jpg"]}"]').get_attribute(
         "class"
     )
+    tile = lambda name: browser.find_element(By.CSS_SELECTOR, f'.tile[data-id="{ids[name]}"]')  # noqa: E731
+    assert "★★★★☆" in tile("IMG_0103.jpg").text and "rejected" in tile("IMG_0110.jpg").get_attribute("class")
+    assert "pick" in tile("IMG_0111.jpg").text  # the decisions show on the tiles the refresh brought back
+    assert chromium.screenshot(browser, tmp_path, "cull_grid.png").stat().st_size > 50_000
 
     # The loupe on the CMYK JPEG: its EXIF panel, 100 %, 2 stars, and auto-advance to the HEIC.
     press(browser, Keys.ENTER)
@@ -149,12 +143,12 @@ def test_cull_a_real_shoot_in_grid_loupe_and_compare_and_find_every_decision_in_
     panel = browser.find_element(By.CSS_SELECTOR, "table.exif").text
     for fact in ("Canon EOS R6", "RF24-70mm F2.8 L IS USM", "1/250 s", "f/2.8", "400", "50 mm", "2026-05-01 10:10:00"):
         assert fact in panel, (fact, panel)
-    shot(browser, "cull_loupe.png")
+    chromium.screenshot(browser, tmp_path, "cull_loupe.png")
     press(browser, "z")
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-zoom") == "100")
     full = Image.open(shoot.cmyk).size[0]
     wait.until(lambda d: d.find_element(By.ID, "large").get_property("naturalWidth") == full)  # the whole picture
-    shot(browser, "cull_loupe_100.png")
+    chromium.screenshot(browser, tmp_path, "cull_loupe_100.png")
     press(browser, "z", "2")  # stored, then auto-advance opens the next picture
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f'.viewer[data-id="{ids["IMG_0130.heic"]}"]'))
     assert library.show(str(shoot.cmyk.resolve())).ratings[0].stars == 2
@@ -180,7 +174,7 @@ def test_cull_a_real_shoot_in_grid_loupe_and_compare_and_find_every_decision_in_
     decided(browser, wait, str(ids["IMG_0102.jpg"]), picked=True)
     press(browser, "r")
     wait.until(lambda d: "Rejected the 2 others" in d.find_element(By.ID, "toast").text)
-    shot(browser, "cull_compare.png")
+    chromium.screenshot(browser, tmp_path, "cull_compare.png")
 
     expected = {  # name: (what the library holds as the latest decision: stars, picked, rejected)
         "IMG_0101.jpg": (None, False, True),
@@ -221,3 +215,50 @@ def test_cull_a_real_shoot_in_grid_loupe_and_compare_and_find_every_decision_in_
         latest = again.show(str((tmp_path / "shoot" / name).resolve())).ratings[0]
         assert (latest.stars, latest.picked, latest.rejected, latest.source) == (stars, picked, rejected, "user"), name
     again.close()
+
+
+def test_a_highlight_past_the_first_page_survives_new_pictures_and_a_picture_gone_is_never_replaced(
+    tmp_path,
+    browser,  # noqa: F811 (the browser fixture)
+):
+    """Opening new pictures reloads the grid with every tile the user had scrolled to (not one page), so the
+    highlight stays and a key rates it; when the highlighted picture leaves the grid (a filter), a key stores
+    nothing rather than rating another picture in its place."""
+    from selenium.webdriver.support.ui import Select
+
+    from artimuse_core.library import ScoredFile, file_facts
+    from tests.web_library import picture, result, scored_library
+
+    library, paths = scored_library(tmp_path, 12)
+    wait = WebDriverWait(browser, 20)
+    with running_gallery(library, tmp_path / "thumbnails", poll_s=1.0, page_size=4) as url:
+        browser.get(url + "/")
+        wait.until(lambda d: len(tiles(d)) == 4)
+        for k in range(10):  # along the grid with the arrows: each page loads as the end scrolls into view
+            wait.until(lambda d, k=k: len(tiles(d)) > k)
+            press(browser, Keys.ARROW_RIGHT)
+            wait.until(lambda d, k=k: highlighted(d) == str(library.image_id(str(paths[k]))))
+        target = library.image_id(str(paths[9]))
+        assert highlighted(browser) == str(target) and len(tiles(browser)) == 12
+
+        new = picture(tmp_path / "photos" / "new.jpg", 40)
+        library.record_scores([ScoredFile(file_facts(new), result(new, 40, 99.0, 1.0), "aigc", "option")])
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#new-bar .new-bar"))
+        press(browser, "n")
+        wait.until(lambda d: len(tiles(d)) == 13)  # the new picture (first: it scores 99) and all twelve
+        assert names(browser)[0] == "new.jpg" and highlighted(browser) == str(target)
+        press(browser, "3")
+        decided(browser, wait, str(target), stars=3)
+        assert [r.stars for r in library.show(str(paths[9])).ratings] == [3]
+        assert library.show(str(new)).ratings == []
+
+        now = highlighted(browser)  # auto-advance moved on to the next picture
+        assert now == str(library.image_id(str(paths[10])))
+        category = browser.find_element(By.CSS_SELECTOR, f'.tile[data-id="{now}"]').get_attribute("data-category")
+        other = next(c for c in ("photography", "aigc", "painting") if c != category)
+        Select(browser.find_element(By.ID, "category")).select_by_visible_text(other)
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, f'.tile[data-id="{now}"]'))
+        press(browser, Keys.ESCAPE, "2")
+        wait.until(lambda d: "nothing stored" in d.find_element(By.ID, "toast").text)
+        assert all(library.show(str(p)).ratings == [] for p in (*paths[:9], *paths[10:], new))
+    library.close()

@@ -245,6 +245,15 @@ def test_live_view_counts_new_pictures_in_a_bar_and_moves_no_tile(gallery, tmp_p
     assert f"after={last}" in fresh.text and "category=aigc" in fresh.text  # counting on from the page's last id
 
 
+def test_opening_new_pictures_keeps_every_tile_the_user_had_loaded(gallery):
+    """The "N new" bar reloads the grid with ``shown`` tiles (those loaded plus the new ones), not one page:
+    a highlight far down the grid stays on its picture."""
+    client, _, _ = gallery
+    assert len(tile_ids(client.get("/").text)) == 5  # one page
+    assert len(tile_ids(client.get("/?shown=11").text)) == 11
+    assert len(tile_ids(client.get("/?shown=0").text)) == 5 and client.get("/?shown=lots").status_code == 200
+
+
 def test_compare_two_or_four(gallery):
     client, library, paths = gallery
     ids = [image_id(library, p) for p in paths[:4]]

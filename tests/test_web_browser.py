@@ -33,12 +33,13 @@ pytestmark = [
 
 
 @contextlib.contextmanager
-def running_gallery(library, thumbnails: Path, poll_s: float = 1.0):
-    """The gallery over ``library`` served by uvicorn on a free loopback port (in a thread); yields its URL."""
+def running_gallery(library, thumbnails: Path, poll_s: float = 1.0, **options):
+    """The gallery over ``library`` served by uvicorn on a free loopback port (in a thread); yields its URL.
+    ``options``: more of ``create_app``'s (``page_size``...)."""
     import uvicorn
 
     port = free_port()
-    app = create_app(library, thumbnails=thumbnails, poll_s=poll_s)
+    app = create_app(library, thumbnails=thumbnails, poll_s=poll_s, **options)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)

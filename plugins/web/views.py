@@ -30,14 +30,18 @@ CHOICES_TTL_S = 30.0
 DECISIONS = 'send {"stars": 1-5}, {"pick": true}, {"unpick": true}, {"reject": true} or {"clear": true}'
 #: The "N new" bar counts up to this many new pictures ("50+ new").
 NEW_LIMIT = 50
+#: The most tiles one gallery load gives (``shown``: opening new pictures keeps every tile already loaded).
+MAX_SHOWN = 2000
 
 
-def _page(request: Request, query: GalleryQuery, after: str | None = None) -> Any:
-    """One page of tiles. A file deleted since the library last looked is marked missing now (as ``top``
-    leaves it out) and, unless the missing filter is on, not shown."""
+def _page(request: Request, query: GalleryQuery, after: str | None = None, shown: int = 0) -> Any:
+    """One page of tiles (``shown``: at least that many, up to ``MAX_SHOWN``). A file deleted since the
+    library last looked is marked missing now (as ``top`` leaves it out) and, unless the missing filter is on,
+    not shown."""
     library = request.app.state.library
     arguments = query.browse_arguments()
-    page = library.browse(**arguments, after=after, limit=request.app.state.page_size)
+    limit = max(request.app.state.page_size, min(shown, MAX_SHOWN))
+    page = library.browse(**arguments, after=after, limit=limit)
     gone = {i.path for i in page.items if not i.missing and not os.path.lexists(i.path)}
     for path in gone:
         library.mark_missing(path)
@@ -60,8 +64,9 @@ def gallery(request: Request) -> Response:
     query = GalleryQuery.from_params(request.query_params)
     library = request.app.state.library
     error, page = None, None
+    shown = request.query_params.get("shown", "")
     try:
-        page = _page(request, query)
+        page = _page(request, query, shown=int(shown) if shown.isdigit() else 0)
     except InvalidValue as exc:
         error = str(exc)
     return respond(

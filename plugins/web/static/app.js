@@ -95,8 +95,10 @@
   function showNew() {
     const bar = document.querySelector("#new-bar .new-bar"); if (!bar) return;
     const form = document.getElementById("filters");
-    const query = form ? new URLSearchParams(new FormData(form)).toString() : "";
-    htmx.ajax("GET", "/?" + query, {target: "#gallery", select: "#gallery", swap: "outerHTML"});
+    const query = form ? new URLSearchParams(new FormData(form)) : new URLSearchParams();
+    // As many tiles as are loaded now plus the new ones: every picture the user scrolled to stays, the highlight too.
+    query.set("shown", String(tiles().length + Number(bar.dataset.count || 0)));
+    htmx.ajax("GET", "/?" + query.toString(), {target: "#gallery", select: "#gallery", swap: "outerHTML"});
   }
   function density(value) {
     document.body.dataset.density = value; localStorage.setItem(DENSITY, value);
@@ -183,6 +185,11 @@
     const moves = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns(), ArrowUp: -columns()};
     if (key in moves) { step(highlighted ? moves[key] : 0); event.preventDefault(); return; }
     if (key === "/") { document.getElementById("q").focus(); event.preventDefault(); return; }
+    if (highlighted && !tileOf(highlighted) && (rating || key === "Enter" || key === "c" || key === "C")) {
+      // Never another picture in its place: the highlighted one left the grid (a filter, a deletion).
+      highlight(all[0].dataset.id);
+      toast("The highlighted picture left the grid: nothing stored; the first picture is highlighted now"); return;
+    }
     if (!tileOf(highlighted)) highlight(all[0].dataset.id);
     const id = highlighted;
     if (rating) {
