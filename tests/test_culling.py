@@ -212,6 +212,33 @@ def test_every_format_score_reads_has_a_preview_upright_and_as_seen(shoot):
     assert cmyk[..., 0].mean() > cmyk[..., 2].mean() + 20  # the coffee is warm (CMYK converted, not inverted)
 
 
+def test_raw_and_jpeg_xl_previews_are_what_score_reads(tmp_path):
+    """A RAW file previews from its embedded preview (not the tiny thumbnail Pillow sees), turned upright by
+    the RAW's own orientation; a JPEG XL through its plugin; each the size ``score`` records."""
+    import io
+
+    from PIL import Image
+
+    from artimuse_core import decoders
+    from artimuse_core.images import open_rgb
+    from artimuse_core.previews import render_preview
+    from tests import corpus
+
+    if not (decoders.available("raw") and decoders.available("jxl")):
+        pytest.skip("needs the formats extra (rawpy, pillow-jxl-plugin)")
+    files = [
+        corpus.write_dng(tmp_path / "IMG_0001.dng", preview=(1024, 768)),
+        corpus.write_dng(tmp_path / "IMG_0002.dng", preview=(600, 450), orientation=6),
+        corpus.write_jxl(tmp_path / "IMG_0003.jxl"),
+    ]
+    for path in files:
+        shown = Image.open(io.BytesIO(render_preview(path, None)))
+        scored = open_rgb(path)
+        assert shown.size == (scored.width, scored.height), path.name
+    assert Image.open(io.BytesIO(render_preview(files[0], None))).size == (1024, 768)  # not the 160x120 thumbnail
+    assert Image.open(io.BytesIO(render_preview(files[1], 480))).size == (360, 480)  # upright, then fitted
+
+
 def test_a_missing_decoder_is_a_placeholder_naming_the_extra_in_the_gallery_and_the_report(scored, home, monkeypatch):
     from starlette.testclient import TestClient
 
