@@ -233,7 +233,7 @@ def test_a_highlight_past_the_first_page_survives_new_pictures_and_a_picture_gon
     wait = WebDriverWait(browser, 20)
     with running_gallery(library, tmp_path / "thumbnails", poll_s=1.0, page_size=4) as url:
         browser.get(url + "/")
-        wait.until(lambda d: len(tiles(d)) == 4)
+        wait.until(lambda d: len(tiles(d)) >= 4)  # the first page (the next ones load as the end shows)
         for k in range(10):  # along the grid with the arrows: each page loads as the end scrolls into view
             wait.until(lambda d, k=k: len(tiles(d)) > k)
             press(browser, Keys.ARROW_RIGHT)
@@ -244,7 +244,15 @@ def test_a_highlight_past_the_first_page_survives_new_pictures_and_a_picture_gon
         new = picture(tmp_path / "photos" / "new.jpg", 40)
         library.record_scores([ScoredFile(file_facts(new), result(new, 40, 99.0, 1.0), "aigc", "option")])
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#new-bar .new-bar"))
+        browser.execute_script(  # what the grid holds the moment the new pictures come in (before any next page)
+            "document.body.addEventListener('htmx:afterSwap', () => { window.afterNew = window.afterNew ||"
+            " {tiles: document.querySelectorAll('#grid .tile').length,"
+            " kept: !!document.querySelector('#grid .tile.selected[data-id=\"' + arguments[0] + '\"]')}; });",
+            str(target),
+        )
         press(browser, "n")
+        wait.until(lambda d: d.execute_script("return window.afterNew"))
+        assert browser.execute_script("return window.afterNew") == {"tiles": 13, "kept": True}  # not one page
         wait.until(lambda d: len(tiles(d)) == 13)  # the new picture (first: it scores 99) and all twelve
         assert names(browser)[0] == "new.jpg" and highlighted(browser) == str(target)
         press(browser, "3")
