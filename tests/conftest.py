@@ -149,6 +149,8 @@ def run_cli(fake_engines):
         fake_engines.append(engine)
         return engine
 
+    factory.identity = FakeEngine.identity  # what the CLI's lazy engine looks cached files up by
+
     def run(*args, engine=None):
         return CliRunner().invoke(cli, [str(a) for a in args], obj=AppContext(engine_factory=engine or factory))
 

@@ -60,8 +60,9 @@ def test_unipercept_scores_show_as_columns_and_are_stored_per_dimension(home, li
     exported = [json.loads(line) for line in run_cli("export").stdout.splitlines()]
     assert sorted(e["dimension"] for e in exported) == ["iaa"] * 6 + ["iqa"] * 6 + ["ista"] * 6
     only_iqa = run_cli("export", "--dimension", "iqa", "-f", "csv").stdout.splitlines()
-    assert only_iqa[0].startswith("path,score") and only_iqa[0].endswith(",dimension") and len(only_iqa) == 7
-    assert all(line.endswith(",iqa") for line in only_iqa[1:])
+    header = only_iqa[0].split(",")
+    assert header[:2] == ["path", "score"] and header[12:] == ["dimension", "rating", "stars", "picked", "rejected"]
+    assert len(only_iqa) == 7 and all(line.split(",")[12] == "iqa" for line in only_iqa[1:])
 
     shown = run_cli("show", rows[0]["path"]).stdout
     assert f"iqa {rows[0]['scores']['iqa']:.2f}" in shown and f"ista {rows[0]['scores']['ista']:.2f}" in shown

@@ -130,7 +130,7 @@ def test_postgresql_search_reads_its_gin_index(postgres_url):
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_migrations_go_down_to_the_start_and_up_again_on_both_backends(backend, tmp_path, postgres):
     """Every migration's downgrade and upgrade run (an empty database), then a library with rows goes down
-    one revision and back up keeping them."""
+    to 0010 (past the PostgreSQL and culling revisions) and back up keeping them."""
     url = f"sqlite:///{tmp_path / 'library.db'}" if backend == "sqlite" else postgres.create_database("migrations")
     with Library(url) as library:
         _critiqued(library)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DatabaseError
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
+from .decisions import decision_condition, latest_decisions
 from .fulltext import matching_critiques
 from .records import (
     EvaluationRecord,
@@ -52,6 +53,19 @@ RECORD_COLUMNS = (
     E.dimension,
 )
 JOINED = evaluations.join(images, IMG.id == E.image_id)
+
+
+def with_decisions() -> tuple[Any, tuple[Any, ...], Any]:
+    """(the evaluations and images joined with the user's latest decision, the decision's columns of an
+    ``EvaluationRecord``, the decision subquery to filter on)."""
+    decision = latest_decisions()
+    columns = (
+        decision.c.score.label("rating"),
+        decision.c.stars,
+        func.coalesce(decision.c.picked, False).label("picked"),
+        func.coalesce(decision.c.rejected, False).label("rejected"),
+    )
+    return JOINED.outerjoin(decision, decision.c.image_id == IMG.id), columns, decision
 
 
 def parse_since(text_value: str | None) -> datetime | None:
@@ -127,10 +141,13 @@ class Queries(LibrarySession):
         rank: str = "mean",
         k: float = 1.0,
         include_missing: bool = False,
+        rating: str | None = None,
     ) -> list[EvaluationRecord]:
         """Best images by current score of ``dimension`` (``rank='mean'``) or by the lower bound score - k * std
-        (``'lower'``). ``model`` keeps one model's scores, ``adapter`` one adapter's (``"none"``: the base
-        model's only), so scores of different weights are not mixed.
+        (``'lower'``), each with the user's latest decision (``rating``/``stars``/``picked``/``rejected``).
+        ``model`` keeps one model's scores, ``adapter`` one adapter's (``"none"``: the base model's only), so
+        scores of different weights are not mixed; ``rating`` keeps those matching a decision filter
+        (``decisions.DECISION_FILTERS`` or at least ``"1"``..``"5"`` stars).
 
         Rows come off the (current, dimension, category, score) index in score order; for the lower bound the scan stops
         as soon as the score itself falls below the limit-th best bound, which no later row can beat.
@@ -152,7 +169,10 @@ class Queries(LibrarySession):
             conditions.append(under(folder))
         if not include_missing:
             conditions.append(IMG.missing.is_(False))
-        query = select(*RECORD_COLUMNS).select_from(JOINED).where(and_(*conditions)).order_by(E.score.desc())
+        joined, decided, decision = with_decisions()
+        if rating:
+            conditions.append(decision_condition(decision, rating))
+        query = select(*RECORD_COLUMNS, *decided).select_from(joined).where(and_(*conditions)).order_by(E.score.desc())
 
         def read(conn: Connection) -> list[EvaluationRecord]:
             if rank == "mean":
@@ -200,7 +220,7 @@ class Queries(LibrarySession):
             rated = conn.execute(
                 select(ratings)
                 .where(ratings.c.image_id == image.id)
-                .order_by(ratings.c.created_at.desc(), ratings.c.id.desc())
+                .order_by(ratings.c.id.desc())  # appended: the latest row is the image's state
             )
             return ImageRecord(
                 path=image.path,
@@ -216,7 +236,14 @@ class Queries(LibrarySession):
                 evaluations=[row_record(r, critiques=texts.get(r.evaluation_id, {})) for r in rows],
                 ratings=[
                     RatingRecord(
-                        image.path, r.score, r.stars, iso_utc(r.created_at), image.category, r.source, r.rejected
+                        image.path,
+                        r.score,
+                        r.stars,
+                        iso_utc(r.created_at),
+                        image.category,
+                        r.source,
+                        r.rejected,
+                        r.picked,
                     )
                     for r in rated
                 ],
@@ -277,14 +304,21 @@ class Queries(LibrarySession):
 
         return self._run(read, write=False)
 
-    def export(self, *, current_only: bool = True, dimension: str | None = None) -> Iterator[EvaluationRecord]:
+    def export(
+        self, *, current_only: bool = True, dimension: str | None = None, rating: str | None = None
+    ) -> Iterator[EvaluationRecord]:
         """Every (current) evaluation with its distribution (of ``dimension`` only, when given; each record
-        names its dimension), oldest first, streamed 1000 rows at a time.
+        names its dimension) and the user's latest decision on the image, oldest first, streamed 1000 rows at
+        a time; ``rating``: only images matching this decision filter (as ``top``).
 
         Raises:
+            InvalidValue: an unknown decision filter.
             LibraryError: the database fails mid-stream (rows already yielded are all there were before it).
         """
-        query = select(*RECORD_COLUMNS, E.distribution).select_from(JOINED).order_by(E.id)
+        joined, decided, decision = with_decisions()
+        query = select(*RECORD_COLUMNS, *decided, E.distribution).select_from(joined).order_by(E.id)
+        if rating:
+            query = query.where(decision_condition(decision, rating))
         if dimension:
             query = query.where(E.dimension == dimension)
         if current_only:
@@ -348,4 +382,7 @@ def row_record(r: Any, **extra: Any) -> EvaluationRecord:
     """An ``EvaluationRecord`` from a row of ``RECORD_COLUMNS`` (and the distribution, when selected)."""
     data = r._asdict()
     data["created_at"] = iso_utc(data["created_at"])
+    for flag in ("picked", "rejected"):
+        if flag in data:
+            data[flag] = bool(data[flag])
     return EvaluationRecord(**data, **extra)

@@ -123,6 +123,9 @@ images = Table(
     Column("first_seen", DateTime, nullable=False, default=utcnow),
     Column("last_seen", DateTime, nullable=False, default=utcnow),
     Column("missing", Boolean, nullable=False, default=False, server_default=false()),
+    # When the picture was taken (seconds since the epoch, UTC): EXIF DateTimeOriginal + SubSecTimeOriginal
+    # (+ OffsetTimeOriginal), read when the file is scored; NULL when it has none (sorts fall back to mtime).
+    Column("captured_at", Float),
 )
 
 #: One score of one image by one model + adapter on one perceptual ``dimension`` (``iaa`` aesthetics, ``iqa``
@@ -166,19 +169,22 @@ critiques = Table(
     Column("created_at", DateTime, nullable=False, default=utcnow),
 )
 
-#: The user's own ratings: score 0-100, stars when given as stars; ``source`` ``user`` (``artimuse rate``) or
-#: where ``ratings import`` read it (``xmp:lightroom``, ``xmp:darktable``, ``xmp:embedded``, ``exif``);
-#: ``rejected``: a photo manager's reject, kept but never trained on.
+#: The user's own decisions, appended (the latest row of an image is its state): score 0-100 and stars when
+#: given as stars (NULL score: no stars, as after a pick of an unrated image or a clear); ``source`` ``user``
+#: (``artimuse rate``, the gallery) or where ``ratings import`` read it (``xmp:lightroom``, ``xmp:darktable``,
+#: ``xmp:embedded``, ``exif``); ``rejected``: a reject (score 0), kept but never trained on; ``picked``: a pick
+#: flag, beside the stars (written to XMP as the pick label).
 ratings = Table(
     "ratings",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("score", Float, nullable=False),
+    Column("score", Float),
     Column("stars", Float),
     Column("created_at", DateTime, nullable=False, default=utcnow),
     Column("source", String(64), nullable=False, default="user", server_default="user", index=True),
     Column("rejected", Boolean, nullable=False, default=False, server_default=false()),
+    Column("picked", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 #: Files that could not be scored: a kind tag and a one-line message; open until ``resolved_at``.
