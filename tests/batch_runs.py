@@ -93,3 +93,13 @@ def counts(output: Path, expected: set[bytes]) -> dict[str, int]:
 def last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def running(process) -> bool:
+    """A ``psutil.Process`` still running (a zombie is not: it only waits to be reaped)."""
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

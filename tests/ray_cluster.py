@@ -138,6 +138,13 @@ class RayCluster:
             "                if a['JobID'] in jobs and a['State'] != 'DEAD')"
         )
 
+    def live_actor_classes(self) -> list[str]:
+        """Class names of every live actor of every job (the querying driver has none)."""
+        return self.query(  # type: ignore[return-value]
+            "from ray._private import state\n"
+            "result = sorted(a['ActorClassName'] for a in state.actors().values() if a['State'] != 'DEAD')"
+        )
+
     def processes(self) -> list[int]:
         """PIDs of every live process of this cluster's nodes (by session)."""
         found = []

@@ -44,6 +44,8 @@ pytestmark = pytest.mark.slow
 
 GOOD = 80
 INPUTS = GOOD + len(CORRUPT) + 1
+#: Ray Data's own cluster-wide actors (detached: they serve every job and outlive each).
+SYSTEM_ACTORS = {"_StatsActor", "_AutoscalingCoordinatorActor", "ActorLocationTracker"}
 
 
 @pytest.fixture(scope="module")
@@ -179,13 +181,27 @@ def test_sigterm_writes_the_finished_rows_and_stops_the_workers(ray_cluster, env
     assert counts(output, inputs_of(corpus)) == {"rows": INPUTS, "duplicates": 0, "lost": 0}
 
 
-def test_ray_client_runs_the_plan_on_the_cluster(ray_cluster, env, corpus, tiny_chat, tmp_path):
+def test_ray_client_runs_the_plan_on_the_cluster_and_its_actors_die_with_the_client(
+    ray_cluster, env, corpus, tiny_chat, tmp_path
+):
     output = tmp_path / "client.parquet"
-    done = run(batch_command(corpus, output, tiny_chat, "--ray", ray_cluster.client_address, "--json"), env)
+    command = batch_command(corpus, output, tiny_chat, "--ray", ray_cluster.client_address)
+    driver = start_and_wait_for_rows(command, env, output, 10)
+    running = ray_cluster.live_actor_classes()
+    assert "Coordinator" in running and any(name.startswith("MapWorker") for name in running), running
+    stop(driver, signal.SIGKILL)
+    deadline = time.monotonic() + 180  # the client server keeps a session 30 s for a reconnect
+    while time.monotonic() < deadline and set(running) & set(ray_cluster.live_actor_classes()) - SYSTEM_ACTORS:
+        time.sleep(2)
+    assert set(ray_cluster.live_actor_classes()) & set(running) - SYSTEM_ACTORS == set()
+
+    done = run([*command, "--json"], env)
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout)["ray"] == f"Ray: the cluster at {ray_cluster.client_address} (from --ray)"
-    assert "Traceback" not in done.stderr
-    assert counts(output, inputs_of(corpus)) == {"rows": INPUTS, "duplicates": 0, "lost": 0}
+    assert "Traceback" not in done.stderr and "took over a stale lease" in done.stderr
+    found = counts(output, inputs_of(corpus))
+    print(f"Ray Client run SIGKILLed, then resumed: {found} for {INPUTS} inputs")
+    assert found == {"rows": INPUTS, "duplicates": 0, "lost": 0}
 
 
 def test_retry_failed_scores_failed_rows_again_and_a_plain_resume_keeps_them(ray_cluster, env, tiny_chat, tmp_path):

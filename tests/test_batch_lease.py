@@ -24,6 +24,7 @@ pytest.importorskip("ray", reason="the ray extra is not installed")
 from artimuse_batch import cluster, lease, parts, stages, watchdog  # noqa: E402
 from artimuse_core.images import ImageOptions  # noqa: E402
 from artimuse_core.testing import FakeEngine  # noqa: E402
+from tests.batch_runs import running  # noqa: E402
 
 MODEL_KEY = FakeEngine().provenance.fingerprint
 
@@ -236,15 +237,7 @@ ORPHANING = (
 )
 
 
-def running(process) -> bool:
-    import psutil
-
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
+@pytest.mark.slow  # SIGTERM's grace before SIGKILL, and an orphan's parent to outlive: ~10 s
 def test_the_watchdog_stops_what_a_killed_driver_left(tmp_path):
     """A stand-in driver starts the watchdog, then a child that ignores SIGTERM and a grandchild whose
     parent exits (an orphan, as Ray's agents become when the raylet dies); after a SIGKILL of the driver

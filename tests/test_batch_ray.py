@@ -22,29 +22,18 @@ import pytest
 pytest.importorskip("ray", reason="the ray extra is not installed")
 psutil = pytest.importorskip("psutil")
 
-from tests.batch_runs import (  # noqa: E402
-    CORRUPT,
-    batch_command,
-    counts,
-    inputs_of,
-    last_line,
-    make_corpus,
-    run,
-    start_and_wait_for_rows,
-    stop,
-    table,
-)
+from tests import batch_runs as runs  # noqa: E402
 from tests.ray_cluster import clean_environment, short_temp_dir  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 GOOD = 60
-INPUTS = GOOD + len(CORRUPT) + 1
+INPUTS = GOOD + len(runs.CORRUPT) + 1
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    return make_corpus(tmp_path_factory.mktemp("local_corpus"), GOOD)
+    return runs.make_corpus(tmp_path_factory.mktemp("local_corpus"), GOOD)
 
 
 @pytest.fixture()
@@ -56,60 +45,54 @@ def env(tmp_path):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def running(process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def wait_until_gone(processes, timeout: float = 120) -> list[str]:
     """What is still running of ``processes`` after at most ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while any(running(p) for p in processes) and time.monotonic() < deadline:
+    while any(runs.running(p) for p in processes) and time.monotonic() < deadline:
         time.sleep(0.2)
-    return [f"{p.pid} {p.name()}" for p in processes if running(p)]
+    return [f"{p.pid} {p.name()}" for p in processes if runs.running(p)]
 
 
 def test_one_cpu_still_makes_progress(env, tiny_chat, tmp_path):
     """With --cpus 1 the scoring actor holds the only CPU: a separate decode task could never run. The
     actor decodes its own batches instead and the run finishes."""
-    corpus = make_corpus(tmp_path / "few", 8)
+    corpus = runs.make_corpus(tmp_path / "few", 8)
     output = tmp_path / "one-cpu.parquet"
-    done = run(batch_command(corpus, output, tiny_chat, "--cpus", "1", "--json"), env, timeout=400)
+    done = runs.run(runs.batch_command(corpus, output, tiny_chat, "--cpus", "1", "--json"), env, timeout=400)
     assert done.returncode == 1, done.stderr  # finished; the corrupt inputs failed
     summary = json.loads(done.stdout)
     assert summary["placement"] == "1 CPU per scoring actor, decoding inside the scoring actors"
-    assert (summary["scored"], summary["failed"]) == (8, len(CORRUPT) + 1)
-    assert counts(output, inputs_of(corpus)) == {"rows": 8 + len(CORRUPT) + 1, "duplicates": 0, "lost": 0}
+    assert (summary["scored"], summary["failed"]) == (8, len(runs.CORRUPT) + 1)
+    rows = 8 + len(runs.CORRUPT) + 1
+    assert runs.counts(output, runs.inputs_of(corpus)) == {"rows": rows, "duplicates": 0, "lost": 0}
 
 
 def test_a_killed_driver_leaves_no_ray_process_and_the_next_run_finishes_exactly_once(env, corpus, tiny_chat, tmp_path):
     output = tmp_path / "killed.parquet"
-    command = batch_command(corpus, output, tiny_chat, "--cpus", "2", batch_size=2)
-    driver = start_and_wait_for_rows(command, env, output, 10)
+    command = runs.batch_command(corpus, output, tiny_chat, "--cpus", "2", batch_size=2)
+    driver = runs.start_and_wait_for_rows(command, env, output, 10)
     ray_processes = psutil.Process(driver.pid).children(recursive=True)
     names = {p.name() for p in ray_processes}
     assert {"raylet", "gcs_server"} <= names and any(n.startswith("ray::") for n in names), names
-    stop(driver, signal.SIGKILL)  # the driver only: its private Ray must not outlive it
+    runs.stop(driver, signal.SIGKILL)  # the driver only: its private Ray must not outlive it
     assert wait_until_gone(ray_processes) == []
-    killed_at = len(table(output))
+    killed_at = len(runs.table(output))
     assert 10 <= killed_at < INPUTS
 
-    finish = run(command, env)
+    finish = runs.run(command, env)
     assert finish.returncode == 1, finish.stderr
     assert f"took over a stale lease (PID {driver.pid} on " in finish.stderr
-    found = counts(output, inputs_of(corpus))
+    found = runs.counts(output, runs.inputs_of(corpus))
     print(f"local SIGKILL at {killed_at} rows, then resume: {found} for {INPUTS} inputs")
     assert found == {"rows": INPUTS, "duplicates": 0, "lost": 0}
 
 
 def test_sigterm_stops_the_private_ray_it_started(env, corpus, tiny_chat, tmp_path):
     output = tmp_path / "stopped.parquet"
-    driver = start_and_wait_for_rows(batch_command(corpus, output, tiny_chat, "--cpus", "2"), env, output, 4)
+    driver = runs.start_and_wait_for_rows(runs.batch_command(corpus, output, tiny_chat, "--cpus", "2"), env, output, 4)
     ray_processes = psutil.Process(driver.pid).children(recursive=True)
-    err = stop(driver, signal.SIGTERM)
+    err = runs.stop(driver, signal.SIGTERM)
     assert driver.returncode == 128 + signal.SIGTERM, err
-    assert last_line(err).startswith("interrupted by SIGTERM: ")
+    assert runs.last_line(err).startswith("interrupted by SIGTERM: ")
     assert wait_until_gone(ray_processes) == []
-    assert counts(output, inputs_of(corpus))["duplicates"] == 0
+    assert runs.counts(output, runs.inputs_of(corpus))["duplicates"] == 0
