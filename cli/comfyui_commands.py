@@ -38,6 +38,38 @@ def project_source() -> Path | None:
     return root if (root / "pyproject.toml").is_file() and (root / "artimuse_core").is_dir() else None
 
 
+def installed_from() -> str | None:
+    """Where this artimuse-studio was installed from, as pip recorded it (PEP 610 direct_url.json): a git
+    repository at its commit, or a folder or archive that still exists. None for an index install."""
+    import importlib.metadata
+    from urllib.parse import unquote, urlparse
+
+    try:
+        recorded = importlib.metadata.distribution("artimuse-studio").read_text("direct_url.json")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    if not recorded:
+        return None
+    origin = json.loads(recorded)
+    url = origin.get("url", "")
+    vcs = origin.get("vcs_info")
+    if vcs:
+        commit = vcs.get("commit_id")
+        return f"artimuse-studio @ {vcs.get('vcs', 'git')}+{url}" + (f"@{commit}" if commit else "")
+    path = Path(unquote(urlparse(url).path)) if url.startswith("file:") else None
+    return str(path) if path is not None and path.exists() else None
+
+
+def install_target() -> str:
+    """What ComfyUI's Python should pip-install (one quoted argument or -r FILE) so that it gets this
+    artimuse-studio: this checkout, else where it was installed from, else the pack's requirements.txt
+    (the package from its repository: no package index has it yet)."""
+    source = project_source() or installed_from()
+    if source is not None:
+        return f'"{source}"'
+    return f'-r "{pack_source() / "requirements.txt"}"'
+
+
 def comfyui_tree(folder: Path) -> Path:
     """The ComfyUI source folder: FOLDER itself, or FOLDER/ComfyUI (the Windows portable build's layout)."""
     for candidate in (folder, folder / "ComfyUI"):
@@ -126,8 +158,7 @@ def install(comfyui_dir: Path, copy: bool, force: bool, python: Path | None, as_
         target.symlink_to(source, target_is_directory=True)
     interpreter, how = comfyui_python(tree, python)
     importable, detail = can_import(interpreter, tree) if interpreter else (False, "")
-    project = project_source()
-    fix = f'"{interpreter or "<ComfyUI python>"}" -m pip install "{project or "artimuse-studio"}"'
+    fix = f'"{interpreter or "<ComfyUI python>"}" -m pip install {install_target()}'
     report = {
         "action": "copied" if copy else "linked",
         "source": str(source),

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tests import chromium
 from tests.comfyui_server import ComfyUI, ensure_venv, free_port
 
 GRAPH = """
@@ -111,14 +112,8 @@ def main(out: Path) -> int:
             server.request(f"/settings/{setting}", data=b"true", headers={"Content-Type": "application/json"})
         browser = subprocess.Popen(
             [
-                "chromium",
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
+                str(chromium.CHROMIUM),
+                *chromium.FLAGS,
                 f"--user-data-dir={work / 'chrome'}",
                 f"--remote-debugging-port={port}",
                 "--remote-allow-origins=*",

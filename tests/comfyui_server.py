@@ -352,6 +352,18 @@ class ComfyUI:
         self.request("/free", {"unload_models": unload_models, "free_memory": free_memory})
 
 
+def with_pack(root: Path, python: Path, pack: Path = REPO / "plugins" / "comfyui") -> ComfyUI:
+    """ComfyUI unpacked under ``root`` with the pack linked into custom_nodes, its own ARTIMUSE_HOME and
+    HF_HOME under ``root``, and this checkout's core first on its path (the cached environment is shared by
+    every checkout on the machine, and its editable install may point at another one); not started."""
+    server = ComfyUI.unpack(root / "ComfyUI", python)
+    server.link_pack(pack)
+    server.env["ARTIMUSE_HOME"] = str(root / "artimuse_home")
+    server.env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(STANDIN)])
+    server.env["HF_HOME"] = str(root / "hf_home")
+    return server
+
+
 def failure(entry: dict) -> str | None:
     """ComfyUI's execution_error of a history entry, as one readable text, or None."""
     for kind, data in entry.get("status", {}).get("messages", []):

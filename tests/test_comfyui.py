@@ -1,10 +1,12 @@
 """The node pack's own logic, called directly on real IMAGE tensors outside ComfyUI (fast; the real server
 in test_comfyui_server.py is the judge of the host integration): node declarations, the result memo,
-the gate, the example workflows, `artimuse comfyui install`, and the pack without the core."""
+the gate, `artimuse comfyui install` and its install hints, and the pack without the core (the example
+workflows: test_comfyui_contract.py and test_comfyui_workflows.py)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -81,7 +83,7 @@ def test_save_reuses_upstream_scores_and_equals_the_cli(model, batch, tmp_path, 
     assert len(scores) == 4 and output["ui"]["scores"] == scores and summary.count("\n") == 3
     monkeypatch.chdir(tmp_path)
     ui = ArtiMuseSaveImage().save(
-        batch, model, "run/x", "none", 16, "auto", False, prompt={"1": {}}, extra_pnginfo={"workflow": {}}
+        batch, model, "run/x", "none", False, 16, "auto", prompt={"1": {}}, extra_pnginfo={"workflow": {}}
     )["ui"]
     assert ui["reused"] == [4, 0]  # Score's results, not a second model run
     saved = sorted((tmp_path / "output" / "run").glob("x_*_.png"))
@@ -103,9 +105,9 @@ def test_save_image_writes_scores_beside_comfyui_metadata(model, batch, tmp_path
         model,
         "best",
         "Overall Gestalt",
+        True,
         6,
         "Photography",
-        True,
         prompt={"7": {"class_type": "ArtiMuseLoadModel"}},
         extra_pnginfo={"workflow": {"nodes": []}},
     )["ui"]
@@ -138,7 +140,7 @@ def test_save_to_library_goes_through_the_door_without_running_the_model_again(m
     runs = []
     real = model.engine.evaluate
     monkeypatch.setattr(model.engine, "evaluate", lambda *a, **k: runs.append(a) or real(*a, **k))
-    ui = ArtiMuseSaveImage().save(batch[:2], model, "door/d", "Overall Gestalt", 5, "aigc", True)["ui"]
+    ui = ArtiMuseSaveImage().save(batch[:2], model, "door/d", "Overall Gestalt", True, 5, "aigc")["ui"]
     assert ui["reused"] == [2, 2] and ui["library_model_runs"] == [0] and runs == []
     library = Library()
     for i, score in enumerate(scores):
@@ -159,8 +161,8 @@ def test_save_to_library_with_auto_category_follows_the_library_rule(model, batc
     )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ARTIMUSE_HOME", str(home))
-    ArtiMuseSaveImage().save(batch[:1], model, "paintings/p", "none", 16, "auto", True)
-    ArtiMuseSaveImage().save(batch[:1], model, "other/o", "none", 16, "auto", True)
+    ArtiMuseSaveImage().save(batch[:1], model, "paintings/p", "none", True, 16, "auto")
+    ArtiMuseSaveImage().save(batch[:1], model, "other/o", "none", True, 16, "auto")
     library = Library()
     assert library.show(tmp_path / "output" / "paintings" / "p_00001_.png").category == "painting"
     predicted = library.show(tmp_path / "output" / "other" / "o_00001_.png")
@@ -189,24 +191,6 @@ def test_critique_node_gives_one_text_per_image_and_remembers_it(model, batch):
 
     again, reused = critique_images(model, tensor_to_pil(batch[:2]), ["Technical Execution"], 6)
     assert reused == 2 and again[0]["Technical Execution"] == direct.text
-
-
-def test_example_workflows_wire_real_nodes():
-    api = json.loads((PACK / "workflows" / "generate_score_keep_best_api.json").read_text())
-    ui = json.loads((PACK / "workflows" / "generate_score_keep_best.json").read_text())
-    ours = {n["class_type"] for n in api.values()} & set(NODE_CLASS_MAPPINGS)
-    assert ours == {"ArtiMuseLoadModel", "ArtiMuseScore", "ArtiMuseSelectBest", "ArtiMuseSaveImage"}
-    for node in api.values():
-        if node["class_type"] in NODE_CLASS_MAPPINGS:
-            required = NODE_CLASS_MAPPINGS[node["class_type"]].INPUT_TYPES()["required"]
-            assert set(required) <= set(node["inputs"]), node["class_type"]
-            for name, value in node["inputs"].items():
-                choices = required[name][0]
-                if isinstance(choices, list) and name != "model":
-                    assert value in choices, (node["class_type"], name, value)
-    assert len(ui["nodes"]) == len(api) and all(len(link) == 6 for link in ui["links"])
-    saver = next(n for n in ui["nodes"] if n["type"] == "ArtiMuseSaveImage")
-    assert saver["widgets_values"] == ["ArtiMuse/best", "none", 512, "AIGC", True]
 
 
 def _comfyui_tree(folder: Path) -> Path:
@@ -263,7 +247,7 @@ def test_install_command_never_imports_torch(tmp_path):
     assert "HEAVY []" in done.stdout, done.stdout[-2000:]
 
 
-def test_pack_without_the_core_logs_one_install_line_and_registers_nothing():
+def _load_pack_without_the_core(pack: Path) -> subprocess.CompletedProcess:
     script = textwrap.dedent(f"""
         import importlib.util, logging, sys
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stdout)
@@ -272,17 +256,66 @@ def test_pack_without_the_core_logs_one_install_line_and_registers_nothing():
                 if name.split(".")[0] == "artimuse_core":
                     raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         sys.meta_path.insert(0, NotInstalled())
-        spec = importlib.util.spec_from_file_location("pack", {str(PACK / "__init__.py")!r},
-                                                      submodule_search_locations=[{str(PACK)!r}])
+        spec = importlib.util.spec_from_file_location("pack", {str(pack / "__init__.py")!r},
+                                                      submodule_search_locations=[{str(pack)!r}])
         pack = importlib.util.module_from_spec(spec)
         sys.modules["pack"] = pack
         spec.loader.exec_module(pack)
         print("NODES", pack.NODE_CLASS_MAPPINGS)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+
+def test_pack_without_the_core_logs_one_install_line_and_registers_nothing(tmp_path):
+    """In a checkout the line names the checkout; a copy of the pack (or one ComfyUI-Manager installed)
+    names its own requirements.txt, which installs the package from its repository."""
+    done = _load_pack_without_the_core(PACK)
     assert "NODES {}" in done.stdout, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("ERROR")]
     assert len(lines) == 1 and f'"{sys.executable}" -m pip install "{PACK.parents[1]}"' in lines[0]
+    copy = tmp_path / "ComfyUI" / "custom_nodes" / "ComfyUI-ArtiMuse"
+    shutil.copytree(PACK, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    done = _load_pack_without_the_core(copy)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("ERROR")]
+    assert "NODES {}" in done.stdout and len(lines) == 1, done.stdout + done.stderr
+    assert f'"{sys.executable}" -m pip install -r "{copy / "requirements.txt"}"' in lines[0]
+    assert "artimuse-studio @ git+https://" in (copy / "requirements.txt").read_text()
+
+
+def test_install_names_a_source_that_exists_outside_a_checkout(tmp_path, monkeypatch):
+    """Installed from a wheel or a git URL there is no checkout to name: the fix is where pip recorded the
+    package came from (a git commit, a folder), else the pack's requirements.txt; never a bare
+    `pip install artimuse-studio`, which no package index answers."""
+    import importlib.metadata
+
+    from artimuse_cli import comfyui_commands
+
+    comfy = _comfyui_tree(tmp_path / "ComfyUI")
+    monkeypatch.setattr(comfyui_commands, "project_source", lambda: None)
+    recorded = {"text": None}
+
+    class Installed:
+        def read_text(self, name):
+            return recorded["text"] if name == "direct_url.json" else None
+
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Installed())
+    fixes = []
+    for text in (
+        None,
+        json.dumps({"url": "https://github.com/example/fork", "vcs_info": {"vcs": "git", "commit_id": "abc123"}}),
+        json.dumps({"url": (tmp_path / "ComfyUI").as_uri(), "dir_info": {}}),
+        json.dumps({"url": (tmp_path / "gone").as_uri(), "dir_info": {}}),
+    ):
+        recorded["text"] = text
+        result = CliRunner().invoke(cli, ["comfyui", "install", str(comfy), "--force", "--json"])
+        assert result.exit_code == 0, result.output
+        fixes.append(json.loads(result.output)["fix"])
+    requirements = comfyui_commands.pack_source() / "requirements.txt"
+    assert fixes[0].endswith(f'-m pip install -r "{requirements}"')
+    assert fixes[1].endswith('-m pip install "artimuse-studio @ git+https://github.com/example/fork@abc123"')
+    assert fixes[2].endswith(f'-m pip install "{tmp_path / "ComfyUI"}"')
+    assert fixes[3] == fixes[0]  # a folder that is gone is no source
+    assert all("install artimuse-studio" not in f and 'install "artimuse-studio"' not in f for f in fixes)
 
 
 def test_published_checkpoints_download_only_when_picked_into_models_artimuse(tmp_path, monkeypatch):
@@ -330,7 +363,7 @@ def test_save_prefix_cannot_leave_the_output_folder(prefix, tmp_path, monkeypatc
     monkeypatch.chdir(work)
     images = torch.zeros((1, 8, 8, 3))
     with pytest.raises(ValueError, match="inside the output folder"):
-        ArtiMuseSaveImage().save(images, None, prefix, "none", 16, "auto", False)
+        ArtiMuseSaveImage().save(images, None, prefix, "none", False, 16, "auto")
     assert sorted(p.name for p in work.iterdir()) in ([], ["output"])
     assert not (tmp_path / "escape").exists() and not Path("/tmp/artimuse-escape").exists()
     inside = host.save_path("sub/x", 8, 8)

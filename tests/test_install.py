@@ -96,3 +96,37 @@ def test_pip_dry_run_into_an_environment_with_another_torch_leaves_torch_alone(t
         for item in json.loads(report.read_text())["install"]
     }
     assert installs == {"artimuse-studio": "0.1.0"}, installs  # torch 2.8.0+cu128 and the rest untouched
+
+
+@pytest.mark.slow
+def test_the_packs_requirements_install_the_package_from_its_repository(tmp_path):
+    """What ComfyUI-Manager pip-installs for the pack (its requirements.txt, named by the install hints
+    outside a checkout) is the package from the repository the pack declares, by git URL. Proved with a
+    clone of this repository standing in for GitHub (tests download nothing): pip clones it, builds the
+    package and resolves it, offline, against this environment."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    pack = REPO / "plugins" / "comfyui"
+    repository = tomllib.loads((pack / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    lines = [line for line in (pack / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
+    assert lines == [f"artimuse-studio @ git+{repository}"], lines
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(REPO), str(clone)], check=True, timeout=300)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"artimuse-studio @ git+{clone.as_uri()}\n")
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-build-isolation", "--quiet"]
+        + ["--report", str(report), "-r", str(requirements)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    installs = {item["metadata"]["name"].lower(): item for item in json.loads(report.read_text())["install"]}
+    assert set(installs) == {"artimuse-studio"}, sorted(installs)
+    assert installs["artimuse-studio"]["download_info"]["url"] == clone.as_uri()
+    assert installs["artimuse-studio"]["download_info"]["vcs_info"]["vcs"] == "git"

@@ -5,7 +5,6 @@ are kept under the test's tmp dir and copied to bench/out/ (look at them)."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ import pytest
 pytest.importorskip("starlette")
 webdriver = pytest.importorskip("selenium.webdriver")
 
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -23,17 +21,13 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from artimuse_web.app import create_app  # noqa: E402
 from artimuse_web.server import free_port  # noqa: E402
+from tests import chromium  # noqa: E402
 from tests.web_library import scored_library  # noqa: E402
 
-CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "bench" / "out"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and DRIVER.exists()),
-        reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
-    ),
+    pytest.mark.skipif(not chromium.available(), reason=chromium.MISSING),
 ]
 
 
@@ -60,34 +54,13 @@ def server(tmp_path):
 
 @pytest.fixture()
 def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=1440,900",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(str(DRIVER)))
+    driver = chromium.start(tmp_path / "chromium-profile")
     yield driver
     driver.quit()
 
 
 def screenshot(driver, tmp_path: Path, name: str) -> Path:
-    """Save a screenshot under the tmp dir and copy it to bench/out/."""
-    time.sleep(0.3)  # let lazy images paint
-    shot = tmp_path / name
-    driver.save_screenshot(str(shot))
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, ARTIFACTS / name)
-    return shot
+    return chromium.screenshot(driver, tmp_path, name)
 
 
 def press(driver, *keys: str) -> None:

@@ -1,7 +1,8 @@
 """ArtiMuse node pack for ComfyUI. Link or copy this folder into ComfyUI/custom_nodes/ (`artimuse comfyui
 install COMFYUI_DIR` does it); the artimuse-studio package must be installed in ComfyUI's own Python.
 
-Without it the pack registers no node and logs one line saying exactly what to install, and where.
+Without it the pack registers no node and logs one line saying exactly what to install, and where: this
+checkout when the pack lives in one, else this folder's requirements.txt (what ComfyUI-Manager installs).
 """
 
 import logging
@@ -15,11 +16,14 @@ WEB_DIRECTORY = "./web"
 
 def _install_hint(error: ImportError) -> str:
     here = Path(__file__).resolve().parent
-    source = here.parents[1] if (here.parents[1] / "artimuse_core").is_dir() else None
-    what = f'"{source}"' if source else "artimuse-studio (from its source folder: pip install /path/to/artimuse-studio)"
+    checkout = here.parents[1]
+    if (checkout / "artimuse_core").is_dir() and (checkout / "pyproject.toml").is_file():
+        what = f'"{checkout}"'
+    else:  # a copy of the pack, or one installed by ComfyUI-Manager: its requirements name the package
+        what = f'-r "{here / "requirements.txt"}"'
     return (
-        f"ArtiMuse nodes not loaded: {error} in ComfyUI's Python ({sys.executable}). Install it there: "
-        f'"{sys.executable}" -m pip install {what}  - then restart ComfyUI.'
+        f"ArtiMuse nodes not loaded: {error} in ComfyUI's Python ({sys.executable}). Install artimuse-studio "
+        f'there: "{sys.executable}" -m pip install {what}  - then restart ComfyUI.'
     )
 
 

@@ -2,7 +2,8 @@
 default, bounds, choices and help are declared once in ``artimuse_core/spec.py``; the CLI makes its options
 and this pack its inputs from the same declarations, so a new setting (``sixteen_bit``...) reaches every
 front end without a second copy. Only the host's own knowledge is added here: which devices and
-quantisations can work in this ComfyUI (``host``), and the checkpoint list (``models``).
+quantisations can work in this ComfyUI (``host``), the checkpoint list (``models``), and the tooltips
+the nodes share.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from artimuse_core.spec import describe_settings, setting_named
 
 #: Loader inputs every workflow sets (the host fills model, device and quantize itself).
 REQUIRED = ("dtype", "batch_size")
-#: Loader inputs with sensible defaults, offered as optional widgets.
+#: Loader inputs with sensible defaults, offered as optional widgets. The order is the order of the values a
+#: saved UI workflow holds (``widgets_values`` is positional), so a new setting is only ever APPENDED:
+#: ``web/widget_layouts.json`` records every released order and ``tests/test_comfyui_contract.py`` holds
+#: the two together.
 OPTIONAL = (
-    "family",
     "adapter",
     "max_pixels",
     "exif",
@@ -24,8 +27,19 @@ OPTIONAL = (
     "sixteen_bit",
     "attn",
     "decode_workers",
+    "family",
 )
 _INT_MAX = 2**31 - 1
+MODEL_TIP = "The loaded ArtiMuse model (from ArtiMuse Load Model)."
+IMAGES_TIP = "Images to judge (an IMAGE batch, e.g. from VAE Decode or Load Image)."
+TOKENS_TIP = (
+    "Longest critique, in tokens (greedy decoding; most critiques end well before 512). "
+    "Progress moves, and Cancel works, after every token."
+)
+DIMENSION_TIP = (
+    "Which score goes to the scores output: iaa aesthetics (every model), iqa technical quality (blur, "
+    "noise, exposure, compression) or ista structure and texture richness (UniPercept models)."
+)
 
 
 def setting_input(name: str, tooltip: str | None = None) -> tuple[Any, dict[str, Any]]:
@@ -72,4 +86,13 @@ def spec_values(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["OPTIONAL", "REQUIRED", "setting_input", "spec_values"]
+__all__ = [
+    "DIMENSION_TIP",
+    "IMAGES_TIP",
+    "MODEL_TIP",
+    "OPTIONAL",
+    "REQUIRED",
+    "TOKENS_TIP",
+    "setting_input",
+    "spec_values",
+]

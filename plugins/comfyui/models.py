@@ -32,16 +32,46 @@ def download_target(name: str) -> Path:
     return host.default_model_root() / name
 
 
+def _plain(name: str) -> bool:
+    """A folder name, not a path: nothing outside the models/artimuse roots is reached through a name."""
+    return name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
+
+
+def _full_path(choice: str) -> Path | None:
+    """A checkpoint folder named in full (API workflows, scripts): absolute, with a config.json."""
+    return Path(choice) if os.path.isabs(choice) and (Path(choice) / "config.json").is_file() else None
+
+
+def problem(choice: str) -> str | None:
+    """Why the loader cannot take ``choice``, or None when it can.
+
+    Every value an earlier version of the pack wrote loads: a listed choice, a published checkpoint's short
+    name ("ArtiMuse", what the first workflows saved) or its labelled entry ("ArtiMuse (download ~16 GB)",
+    kept by workflows saved before the download), a local folder's name, or a folder named in full."""
+    name = choice.removesuffix(DOWNLOAD_SUFFIX)
+    if choice in choices() or name in KNOWN_MODELS or _full_path(choice) is not None:
+        return None
+    if _plain(name) and host.resolve_local(name) is not None:
+        return None
+    roots = ", ".join(map(str, host.model_folders())) or "models/artimuse"
+    return (
+        f"no checkpoint {choice!r}: no folder of that name with a config.json under {roots}, and not a "
+        f"published checkpoint ({', '.join(KNOWN_MODELS)}); pick one of the loader's choices"
+    )
+
+
 def resolve(choice: str, progress=None) -> Path:
-    """A checkpoint folder for the loader's choice; downloads a published one the user picked."""
-    if choice.endswith(DOWNLOAD_SUFFIX):
-        name = choice[: -len(DOWNLOAD_SUFFIX)]
-        return host.resolve_local(name) or download(name, progress)
-    folder = host.resolve_local(choice)
-    if folder is None and os.path.isabs(choice) and (Path(choice) / "config.json").is_file():
-        folder = Path(choice)  # a folder named in full (API workflows, scripts)
+    """A checkpoint folder for the loader's choice (any value ``problem`` accepts): a local folder of that
+    name first, else the published checkpoint, downloaded now (``download``)."""
+    name = choice.removesuffix(DOWNLOAD_SUFFIX)
+    folder = host.resolve_local(name) if _plain(name) else None
+    if folder is not None:
+        return folder
+    if name in KNOWN_MODELS:
+        return download(name, progress)
+    folder = _full_path(choice)
     if folder is None:
-        raise host.NodeError(f"no checkpoint folder {choice!r} under {', '.join(map(str, host.model_folders()))}")
+        raise host.NodeError(f"ArtiMuse: {problem(choice)}")
     return folder
 
 

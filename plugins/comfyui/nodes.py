@@ -24,6 +24,7 @@ from artimuse_core.families import ALL_DIMENSIONS
 from artimuse_core.spec import default_of
 
 from . import host, inputs, models
+from .inputs import DIMENSION_TIP, IMAGES_TIP, MODEL_TIP, TOKENS_TIP
 from .library import Computed, needs_prediction, record_in_library
 from .work import critique_images, metadata, score_images, summary_lines, tensor_to_pil
 
@@ -31,23 +32,11 @@ CATEGORY = "ArtiMuse"
 MODEL_TYPE = "ARTIMUSE_MODEL"
 ALL_ATTRIBUTES = "all eight"
 AUTO = "auto"
-MODEL_TIP = "The loaded ArtiMuse model (from ArtiMuse Load Model)."
-IMAGES_TIP = "Images to judge (an IMAGE batch, e.g. from VAE Decode or Load Image)."
 DEFAULT_MAX_NEW_TOKENS = default_of("max_new_tokens")
-TOKENS_TIP = (
-    "Longest critique, in tokens (greedy decoding; most critiques end well before 512). "
-    "Progress moves, and Cancel works, after every token."
-)
 
 
 def _attributes(choice: str) -> list[str]:
     return list(ATTRIBUTES) if choice == ALL_ATTRIBUTES else [choice]
-
-
-DIMENSION_TIP = (
-    "Which score goes to the scores output: iaa aesthetics (every model), iqa technical quality (blur, "
-    "noise, exposure, compression) or ista structure and texture richness (UniPercept models)."
-)
 
 
 # ------------------------------------------------------------------------------------------------ nodes
@@ -102,6 +91,13 @@ class ArtiMuseLoadModel:
         "Loads an ArtiMuse checkpoint once; it stays loaded while ComfyUI keeps it, and reloads "
         "when its files change on disk."
     )
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model=None):
+        """ComfyUI skips its list check for an input this hook names (execution.validate_inputs): values
+        earlier versions wrote load ("ArtiMuse", "ArtiMuse (download ~16 GB)"), others are refused with the
+        reason (``models.problem``). A linked value (None here) is checked when the node runs."""
+        return True if model is None else (models.problem(model) or True)
 
     @classmethod
     def IS_CHANGED(cls, model, adapter="", **_):
@@ -282,6 +278,16 @@ class ArtiMuseSaveImage:
                     ["none", ALL_ATTRIBUTES, *ATTRIBUTES],
                     {"default": "none", "tooltip": "Also write critiques into the PNG (and the library)."},
                 ),
+                "save_to_library": (
+                    "BOOLEAN",
+                    {
+                        "default": False,
+                        "tooltip": "Also record the saved files in the ArtiMuse library (`artimuse top`).",
+                    },
+                ),
+            },
+            # Added after the first release: optional and last, so older workflows validate (inputs.OPTIONAL).
+            "optional": {
                 "max_new_tokens": inputs.setting_input("max_new_tokens", TOKENS_TIP),
                 "category": (
                     CATEGORY_CHOICES,
@@ -290,13 +296,6 @@ class ArtiMuseSaveImage:
                         "tooltip": "Library category of the saved images. 'auto': the library's rule (the "
                         "category of a configured folder holding the output, else the model's "
                         "prediction).",
-                    },
-                ),
-                "save_to_library": (
-                    "BOOLEAN",
-                    {
-                        "default": False,
-                        "tooltip": "Also record the saved files in the ArtiMuse library (`artimuse top`).",
                     },
                 ),
             },
@@ -319,9 +318,9 @@ class ArtiMuseSaveImage:
         artimuse_model,
         filename_prefix,
         critique,
+        save_to_library=False,
         max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
         category=AUTO,
-        save_to_library=False,
         prompt=None,
         extra_pnginfo=None,
     ):

@@ -33,10 +33,7 @@ EXPECTED = {
     "ArtiMuseScore": (["artimuse_model", "images"], ["FLOAT", "STRING"]),
     "ArtiMuseCritique": (["artimuse_model", "images", "attribute", "max_new_tokens"], ["STRING"]),
     "ArtiMuseSelectBest": (["artimuse_model", "images", "top_k", "threshold"], ["IMAGE", "FLOAT", "INT"]),
-    "ArtiMuseSaveImage": (
-        ["images", "artimuse_model", "filename_prefix", "critique", "max_new_tokens", "category", "save_to_library"],
-        [],
-    ),
+    "ArtiMuseSaveImage": (["images", "artimuse_model", "filename_prefix", "critique", "save_to_library"], []),
 }
 
 
