@@ -55,22 +55,63 @@ def rows_written(output: Path) -> int:
     return sum(pq.read_metadata(p).num_rows for p in parts.part_files(output))
 
 
-def start_and_wait_for_rows(command: list[str], env: dict[str, str], output: Path, rows: int) -> subprocess.Popen:
-    """Start a driver and return once ``rows`` rows are in ``output`` (it must still be running)."""
-    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and driver.poll() is None and rows_written(output) < rows:
-        time.sleep(0.05)
-    if driver.poll() is not None:
-        raise AssertionError(f"the run ended before it could be stopped half-way:\n{driver.stderr.read()[-3000:]}")
-    return driver
+class Drivers:
+    """`artimuse batch` drivers started in the background by one test, their stderr in files (a pipe nobody
+    reads would stall a talkative driver); ``kill_all`` (the ``drivers`` fixture's teardown) kills those
+    still running, so a failing test leaves no driver, and no Ray job, behind."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, command: list[str], env: dict[str, str], *, new_session: bool = False) -> subprocess.Popen:
+        """Start a driver; ``new_session``: in a process group of its own (a terminal's job, for Ctrl-C)."""
+        log = self.folder / f"driver-{len(self.started)}.err"
+        with open(log, "w") as handle:
+            driver = subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=handle, text=True, start_new_session=new_session
+            )
+        driver.log = log  # type: ignore[attr-defined]
+        self.started.append(driver)
+        return driver
+
+    def start_and_wait_for_rows(
+        self, command: list[str], env: dict[str, str], output: Path, rows: int, *, new_session: bool = False
+    ) -> subprocess.Popen:
+        """Start a driver and return once ``rows`` rows are in ``output`` (it must still be running)."""
+        driver = self.start(command, env, new_session=new_session)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and driver.poll() is None and rows_written(output) < rows:
+            time.sleep(0.05)
+        if driver.poll() is not None:
+            raise AssertionError(f"the run ended before it could be stopped half-way:\n{stderr_of(driver)[-3000:]}")
+        return driver
+
+    def kill_all(self) -> None:
+        for driver in self.started:
+            if driver.poll() is None:
+                driver.kill()
+            driver.communicate()
 
 
-def stop(driver: subprocess.Popen, sig: int = signal.SIGKILL, timeout: float = 120) -> str:
-    """Send ``sig`` to the driver only; its stderr once it exited."""
-    os.kill(driver.pid, sig)
-    _, err = driver.communicate(timeout=timeout)
-    return err
+def stderr_of(driver: subprocess.Popen) -> str:
+    return driver.log.read_text(errors="replace")  # type: ignore[attr-defined]
+
+
+def finish(driver: subprocess.Popen, timeout: float = 600) -> tuple[int, str, str]:
+    """Wait for a driver: (exit code, stdout, stderr)."""
+    out, _ = driver.communicate(timeout=timeout)
+    return driver.returncode, out, stderr_of(driver)
+
+
+def stop(driver: subprocess.Popen, sig: int = signal.SIGKILL, timeout: float = 120, *, group: bool = False) -> str:
+    """Send ``sig`` to the driver only (``group``: to its whole process group, as a terminal's Ctrl-C does);
+    its stderr once it exited."""
+    if group:
+        os.killpg(driver.pid, sig)
+    else:
+        os.kill(driver.pid, sig)
+    return finish(driver, timeout)[2]
 
 
 def table(output: Path) -> list[dict]:

@@ -28,13 +28,14 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 from tests.batch_runs import (  # noqa: E402
     CORRUPT,
+    Drivers,
     batch_command,
     counts,
+    finish,
     inputs_of,
     last_line,
     make_corpus,
     run,
-    start_and_wait_for_rows,
     stop,
     table,
 )
@@ -80,6 +81,13 @@ def ray_cluster():
 
 
 @pytest.fixture()
+def drivers(tmp_path):
+    started = Drivers(tmp_path)
+    yield started
+    started.kill_all()
+
+
+@pytest.fixture()
 def env(ray_cluster, tmp_path):
     """A driver's environment: no RAY_ADDRESS, no token, its own ArtiMuse home."""
     return {**ray_cluster.environment(), "ARTIMUSE_HOME": str(tmp_path / "home")}
@@ -121,14 +129,13 @@ def test_a_batch_on_the_cluster_from_ray_address_equals_artimuse_score(
     assert counts(output, inputs_of(corpus)) == {"rows": INPUTS, "duplicates": 0, "lost": 0}
 
 
-def test_two_runs_at_once_into_one_output_write_every_input_once(ray_cluster, env, corpus, tiny_chat, tmp_path):
+def test_two_runs_at_once_into_one_output_write_every_input_once(
+    ray_cluster, env, corpus, tiny_chat, drivers, tmp_path
+):
     output = tmp_path / "shared.parquet"
     command = batch_command(corpus, output, tiny_chat, "--ray", ray_cluster.address)
-    import subprocess
-
-    both = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
-    both.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    done = [(p.pid, p.wait(timeout=600), p.communicate()[1]) for p in both]
+    both = [drivers.start(command, env), drivers.start(command, env)]
+    done = [(p.pid, *finish(p)[::2]) for p in both]
     refused = [(pid, err) for pid, code, err in done if code == 2]
     finished = [(pid, err) for pid, code, err in done if code == 1]
     assert len(refused) == 1 and len(finished) == 1, [(code, last_line(err)) for _, code, err in done]
@@ -141,11 +148,11 @@ def test_two_runs_at_once_into_one_output_write_every_input_once(ray_cluster, en
 
 
 def test_a_driver_killed_outright_leaves_no_actor_and_the_next_run_finishes_exactly_once(
-    ray_cluster, env, corpus, tiny_chat, expected, tmp_path
+    ray_cluster, env, corpus, tiny_chat, expected, drivers, tmp_path
 ):
     output = tmp_path / "killed.parquet"
     command = batch_command(corpus, output, tiny_chat, "--ray", ray_cluster.address, batch_size=2)
-    driver = start_and_wait_for_rows(command, env, output, 10)
+    driver = drivers.start_and_wait_for_rows(command, env, output, 10)
     stop(driver, signal.SIGKILL)
     killed_at = len(table(output))
     assert 10 <= killed_at < INPUTS
@@ -163,10 +170,10 @@ def test_a_driver_killed_outright_leaves_no_actor_and_the_next_run_finishes_exac
             assert abs(row["score"] - expected[os.fsdecode(row["key"])]["score"]) < 1e-4
 
 
-def test_sigterm_writes_the_finished_rows_and_stops_the_workers(ray_cluster, env, corpus, tiny_chat, tmp_path):
+def test_sigterm_writes_the_finished_rows_and_stops_the_workers(ray_cluster, env, corpus, tiny_chat, drivers, tmp_path):
     output = tmp_path / "stopped.parquet"
     command = batch_command(corpus, output, tiny_chat, "--ray", ray_cluster.address)
-    driver = start_and_wait_for_rows(command, env, output, 10)
+    driver = drivers.start_and_wait_for_rows(command, env, output, 10)
     err = stop(driver, signal.SIGTERM)
     assert driver.returncode == 128 + signal.SIGTERM, err
     line = last_line(err)
@@ -182,11 +189,11 @@ def test_sigterm_writes_the_finished_rows_and_stops_the_workers(ray_cluster, env
 
 
 def test_ray_client_runs_the_plan_on_the_cluster_and_its_actors_die_with_the_client(
-    ray_cluster, env, corpus, tiny_chat, tmp_path
+    ray_cluster, env, corpus, tiny_chat, drivers, tmp_path
 ):
     output = tmp_path / "client.parquet"
     command = batch_command(corpus, output, tiny_chat, "--ray", ray_cluster.client_address)
-    driver = start_and_wait_for_rows(command, env, output, 10)
+    driver = drivers.start_and_wait_for_rows(command, env, output, 10)
     running = ray_cluster.live_actor_classes()
     assert "Coordinator" in running and any(name.startswith("MapWorker") for name in running), running
     stop(driver, signal.SIGKILL)

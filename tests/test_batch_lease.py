@@ -76,6 +76,14 @@ def test_a_reused_pid_holds_no_lease(tmp_path):
         assert "is now another process" in taken.took_over
 
 
+def test_an_unreadable_lease_is_taken_over_saying_so(tmp_path):
+    folder = parts.prepare(tmp_path / "out.parquet")
+    (folder / lease.LEASE_NAME).write_text("{not json")  # no writer leaves this (leases are renamed into place)
+    with lease.Lease(folder) as taken:
+        assert taken.took_over == "took over a stale lease (the lease file was unreadable)"
+        assert json.loads((folder / lease.LEASE_NAME).read_text())["run_id"] == taken.holder.run_id
+
+
 def test_another_hosts_lease_expires_with_its_heartbeat(tmp_path):
     folder = parts.prepare(tmp_path / "out.parquet")
     holder_file(folder, host="render-node-7", pid=1, heartbeat=time.time() - 10)
@@ -219,6 +227,45 @@ def test_ray_address_from_the_environment_is_used(run_cli, mixed_images, tmp_pat
     assert result.output.strip() == f"Error: cannot reach the Ray cluster at {address} (Connection refused)"
 
 
+@pytest.fixture()
+def web_port():
+    """A port where a web server (not gRPC) listens, as the dashboard's 8265 does."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_a_port_that_is_not_rays_is_one_line(run_cli, mixed_images, tmp_path, scheme, web_port, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    address = f"{scheme}127.0.0.1:{web_port}"
+    result = run_cli("batch", mixed_images[0], "--output", tmp_path / "out.parquet", "--ray", address)
+    assert result.exit_code == 2, result.output
+    what = "Ray Client server" if scheme else "Ray cluster"
+    assert result.output.strip() == (
+        f"Error: {address} is not a {what}: what listens there does not speak gRPC (a web port, the dashboard's?)"
+    )
+
+
+def test_a_cluster_that_never_answers_is_one_line_after_the_probe_s_timeout():
+    with socket.socket() as silent:  # the kernel accepts the connection; nobody ever answers it
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(cluster.ClusterError) as error:
+            cluster.probe(address, timeout=0.5)
+    assert str(error.value) == f"no answer from the Ray cluster at {address} within 0.5 s"
+
+
 DRIVER = """
 import subprocess, sys, time
 from artimuse_batch import watchdog
@@ -271,3 +318,14 @@ def test_the_watchdog_of_a_clean_exit_stops_nothing(tmp_path):
         assert w.wait(timeout=60) == 0
         assert bystander.poll() is None  # a child from before the watch is never touched
         bystander.kill()
+
+
+def test_a_ray_without_its_client_extra_says_what_to_install(run_cli, mixed_images, tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setitem(sys.modules, "grpc", None)  # `import grpc` raises ImportError: ray[data] alone
+    result = run_cli("batch", mixed_images[0], "--output", tmp_path / "out.parquet", "--ray", "ray://127.0.0.1:1")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith(
+        "Error: Ray clusters (--ray HOST:PORT, ray://HOST:PORT) need ray[client], the optional 'ray' extra: "
+        "pip install 'artimuse-studio[ray]'"
+    )

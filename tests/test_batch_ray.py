@@ -37,6 +37,13 @@ def corpus(tmp_path_factory):
 
 
 @pytest.fixture()
+def drivers(tmp_path):
+    started = runs.Drivers(tmp_path)
+    yield started
+    started.kill_all()
+
+
+@pytest.fixture()
 def env(tmp_path):
     root = short_temp_dir()
     (root / "home").mkdir()
@@ -67,10 +74,12 @@ def test_one_cpu_still_makes_progress(env, tiny_chat, tmp_path):
     assert runs.counts(output, runs.inputs_of(corpus)) == {"rows": rows, "duplicates": 0, "lost": 0}
 
 
-def test_a_killed_driver_leaves_no_ray_process_and_the_next_run_finishes_exactly_once(env, corpus, tiny_chat, tmp_path):
+def test_a_killed_driver_leaves_no_ray_process_and_the_next_run_finishes_exactly_once(
+    env, corpus, tiny_chat, drivers, tmp_path
+):
     output = tmp_path / "killed.parquet"
     command = runs.batch_command(corpus, output, tiny_chat, "--cpus", "2", batch_size=2)
-    driver = runs.start_and_wait_for_rows(command, env, output, 10)
+    driver = drivers.start_and_wait_for_rows(command, env, output, 10)
     ray_processes = psutil.Process(driver.pid).children(recursive=True)
     names = {p.name() for p in ray_processes}
     assert {"raylet", "gcs_server"} <= names and any(n.startswith("ray::") for n in names), names
@@ -87,12 +96,25 @@ def test_a_killed_driver_leaves_no_ray_process_and_the_next_run_finishes_exactly
     assert found == {"rows": INPUTS, "duplicates": 0, "lost": 0}
 
 
-def test_sigterm_stops_the_private_ray_it_started(env, corpus, tiny_chat, tmp_path):
+@pytest.mark.parametrize(("sig", "group"), [(signal.SIGTERM, False), (signal.SIGINT, True)], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_and_ctrl_c_stop_the_private_ray_it_started(env, corpus, tiny_chat, drivers, tmp_path, sig, group):
+    """SIGTERM to the driver, or SIGINT to its whole process group as a terminal's Ctrl-C sends it (Ray's
+    processes block SIGINT; the watchdog is in a session of its own): the finished rows are written, the
+    private Ray stops, and the same command resumes."""
     output = tmp_path / "stopped.parquet"
-    driver = runs.start_and_wait_for_rows(runs.batch_command(corpus, output, tiny_chat, "--cpus", "2"), env, output, 4)
+    command = runs.batch_command(corpus, output, tiny_chat, "--cpus", "2")
+    driver = drivers.start_and_wait_for_rows(command, env, output, 4, new_session=group)
     ray_processes = psutil.Process(driver.pid).children(recursive=True)
-    err = runs.stop(driver, signal.SIGTERM)
-    assert driver.returncode == 128 + signal.SIGTERM, err
-    assert runs.last_line(err).startswith("interrupted by SIGTERM: ")
+    err = runs.stop(driver, sig, group=group)
+    assert driver.returncode == 128 + sig, err
+    line = runs.last_line(err)
+    assert line.startswith(f"interrupted by {signal.Signals(sig).name}: ") and line.endswith("again to resume")
     assert wait_until_gone(ray_processes) == []
+    written = len(runs.table(output))
     assert runs.counts(output, runs.inputs_of(corpus))["duplicates"] == 0
+    assert not (output / ".lease.json").exists()  # given back: the next run needs no take-over
+
+    finish = runs.run(command, env)
+    assert finish.returncode == 1, finish.stderr
+    assert "took over" not in finish.stderr and f"{written} skipped" in finish.stderr
+    assert runs.counts(output, runs.inputs_of(corpus)) == {"rows": INPUTS, "duplicates": 0, "lost": 0}

@@ -31,7 +31,7 @@ from typing import Any
 
 import ray
 
-from artimuse_core.errors import ArtiMuseError
+from artimuse_core.errors import ArtiMuseError, MissingExtra
 
 from . import watchdog
 
@@ -84,9 +84,12 @@ def probe(address: str, timeout: float = PROBE_SECONDS) -> None:
 
     Raises:
         ClusterError: unreachable, no answer within ``timeout`` seconds, not a Ray endpoint, token refused
-            or missing.
+            or missing. MissingExtra: grpcio (Ray Client's, in the ``ray`` extra) is not installed.
     """
-    import grpc
+    try:
+        import grpc
+    except ImportError as exc:  # Ray installed without its client extra (ray[data] alone)
+        raise MissingExtra("ray", "ray[client]", "Ray clusters (--ray HOST:PORT, ray://HOST:PORT)", exc) from None
     from ray._private.authentication import authentication_utils
     from ray._raylet import AuthenticationTokenLoader
 
@@ -116,15 +119,17 @@ def probe(address: str, timeout: float = PROBE_SECONDS) -> None:
             request = gcs_service_pb2.GetClusterIdRequest()
             gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(request, timeout=timeout)
     except grpc.RpcError as exc:
-        raise ClusterError(_probe_message(address, exc.code(), exc.details() or "", token_mode, client)) from None
+        details = exc.details() or ""
+        raise ClusterError(_probe_message(address, exc.code(), details, token_mode, client, timeout)) from None
     finally:
         channel.close()
 
 
-def _probe_message(address: str, code: Any, details: str, token_mode: bool, client: bool) -> str:
+def _probe_message(address: str, code: Any, details: str, token_mode: bool, client: bool, timeout: float) -> str:
     import grpc
 
     detail = details.splitlines()[0] if details else str(code)
+    speaks_no_grpc = "HTTP/2" in detail  # something listens there, but not a gRPC server (a web server...)
     if code == grpc.StatusCode.UNAUTHENTICATED:
         if not token_mode:
             return (
@@ -135,16 +140,19 @@ def _probe_message(address: str, code: Any, details: str, token_mode: bool, clie
             f"the Ray cluster at {address} refused this client's token (from {token_source()}); use the "
             "cluster's token (`ray get-auth-token` on the head node prints it)"
         )
-    if code == grpc.StatusCode.UNAVAILABLE:
+    if code == grpc.StatusCode.UNAVAILABLE and not speaks_no_grpc:
         return f"cannot reach the Ray cluster at {address} ({detail.rsplit(': ', 1)[-1]})"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return f"no answer from the Ray cluster at {address} within {PROBE_SECONDS:.0f} s"
+        return f"no answer from the Ray cluster at {address} within {timeout:g} s"
+    what = "Client server" if client else "cluster"
+    if speaks_no_grpc:
+        return f"{address} is not a Ray {what}: what listens there does not speak gRPC (a web port, the dashboard's?)"
     hint = (
         "a cluster's GCS port (6379) takes HOST:PORT without ray://"
         if client
         else "a Ray Client port (10001) takes ray://HOST:PORT"
     )
-    return f"{address} does not answer as a Ray {'Client server' if client else 'cluster'} ({detail}); {hint}"
+    return f"{address} does not answer as a Ray {what} ({detail}); {hint}"
 
 
 def token_source() -> str:

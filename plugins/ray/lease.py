@@ -40,6 +40,8 @@ GUARD_NAME = ".lease.lock"
 HEARTBEAT_SECONDS = 10.0
 #: A lease from another host whose heartbeat is older than this (seconds) is stale.
 EXPIRES_SECONDS = 60.0
+#: The run id of a lease file that cannot be read (stale at once).
+UNREADABLE = "unreadable"
 
 
 class OutputInUse(ArtiMuseError):
@@ -78,6 +80,8 @@ def stale_reason(holder: Holder, *, host: str | None = None, now: float | None =
     and this moment (tests pass others)."""
     host = host or socket.gethostname()
     now = time.time() if now is None else now
+    if holder.run_id == UNREADABLE:
+        return "the lease file was unreadable"
     if holder.host == host:
         started = process_started(holder.pid)
         if started is None:
@@ -215,7 +219,7 @@ class Lease:
             # Unreadable or from an unknown writer: treat it as a lease of nobody alive, so that a
             # half-written file (a crash mid-write cannot make one: it is renamed into place) never locks
             # an output forever.
-            return Holder("?", 0, 0.0, 0.0, 0.0, "unreadable")
+            return Holder("?", 0, 0.0, 0.0, 0.0, UNREADABLE)
 
     def _write(self, holder: Holder) -> None:
         temporary = self.path.with_name(f"{LEASE_NAME}.{holder.run_id}.tmp")

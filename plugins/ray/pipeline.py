@@ -264,6 +264,7 @@ def _drive(
 
     try:
         for table in _remote_tables(plan) if client else plan_tables(**plan):
+            lease.check()  # taken over meanwhile (the heartbeat saw it): stop scoring now, not at the next part
             keys = table.column("key").to_pylist()
             fresh = [key not in written for key in keys]
             if not all(fresh):
