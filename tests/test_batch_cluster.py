@@ -230,6 +230,22 @@ def test_retry_failed_scores_failed_rows_again_and_a_plain_resume_keeps_them(ray
     assert counts(output, inputs_of(corpus)) == {"rows": len(inputs_of(corpus)), "duplicates": 0, "lost": 0}
 
 
+@pytest.mark.parametrize("mistake", ["ray:// before the GCS port", "no ray:// before the client port"])
+def test_a_port_of_the_other_kind_says_which_form_it_takes(ray_cluster, env, tiny_chat, tmp_path, mistake):
+    if mistake.startswith("ray://"):
+        address, hint = f"ray://{ray_cluster.address}", "a cluster's GCS port (6379) takes HOST:PORT without ray://"
+    else:
+        address, hint = (
+            ray_cluster.client_address.removeprefix("ray://"),
+            "a Ray Client port (10001) takes ray://HOST:PORT",
+        )
+    corpus = make_corpus(tmp_path / "one", 1)
+    done = run(batch_command(corpus, tmp_path / "out.parquet", tiny_chat, "--ray", address), env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line and line.startswith(f"Error: {address} does not answer as a Ray ") and line.endswith(hint)
+
+
 @pytest.fixture(scope="module")
 def token_cluster():
     root = short_temp_dir()
