@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -33,35 +32,19 @@ from .errors import (
     CorruptImage,
     EmptyFile,
     ImageError,
-    ImageTooLarge,
     InvalidValue,
-    NotAnImage,
 )
+from .identify import Picture, check_pixels, identify_picture
 from .opening import OPEN_FLAGS, check_regular, exception_name, guarded, one_line, stat_error
 from .spec import choices_of, default_of
 
+T = TypeVar("T")
 IMAGE_SIZE = 448
 IMAGENET_MEAN = np.array((0.485, 0.456, 0.406), dtype=np.float32)
 IMAGENET_STD = np.array((0.229, 0.224, 0.225), dtype=np.float32)
 DEFAULT_MAX_PIXELS: int = default_of("max_pixels")
 EXIF_ORIENTATION = 0x0112
 SIXTEEN_BIT_CHOICES = choices_of("sixteen_bit")  # declared once, in spec.py
-
-# Signatures of formats we read: a file that starts like one but can't be opened is corrupt, not
-# "not an image".
-_MAGIC = (
-    b"\x89PNG\r\n\x1a\n",
-    b"\xff\xd8\xff",
-    b"GIF87a",
-    b"GIF89a",
-    b"BM",
-    b"II*\x00",
-    b"MM\x00*",
-    b"\x00\x00\x00\x0cjP  ",
-    b"qoif",
-    b"\xff\x0a",
-    b"\x00\x00\x00\x0cJXL ",
-)
 
 # File name endings Pillow reads that the folder walkers treat as images (plus ``decoders``' optional
 # families). Decoding decides in the end; this only avoids opening every sidecar file in a photo folder.
@@ -95,9 +78,7 @@ PILLOW_EXTENSIONS = frozenset(
 IMAGE_EXTENSIONS = PILLOW_EXTENSIONS | decoders.OPTIONAL_EXTENSIONS
 
 # Modes whose samples go above 255: the reference's convert("RGB") clips them (SPEC "Image" 1).
-_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
-# Pillow's own "could not read this" exceptions, and those its plugins leak on hostile headers.
-_OPEN_FAILURES = (SyntaxError, IndexError, TypeError, struct.error)
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _T = Image.Transpose
 # EXIF orientation -> the turn that displays it upright (the table of ImageOps.exif_transpose).
 _EXIF_TURNS = {
@@ -110,8 +91,6 @@ _EXIF_TURNS = {
     8: _T.ROTATE_90,
 }
 _SWAPS_SIZE = frozenset({_T.TRANSPOSE, _T.ROTATE_270, _T.TRANSVERSE, _T.ROTATE_90})
-# LibRaw's ``flip`` codes (RAW files keep orientation there, not in the preview's EXIF).
-_RAW_FLIPS = {3: _T.ROTATE_180, 5: _T.ROTATE_90, 6: _T.ROTATE_270}
 
 
 @dataclass(frozen=True)
@@ -172,7 +151,7 @@ def open_rgb(source: str | bytes | os.PathLike | Image.Image, options: ImageOpti
     if isinstance(source, Image.Image):
         return guarded("<memory>", lambda: _finish(source, "<memory>", options, "memory"))
     path = os.fsdecode(source)
-    return guarded(path, lambda: _decode_file(path, options))
+    return read_picture(path, lambda picture: _prepared(picture, path, options), options)
 
 
 def decode_bytes(data: bytes, name: str, options: ImageOptions = ImageOptions()) -> DecodedImage:
@@ -181,125 +160,86 @@ def decode_bytes(data: bytes, name: str, options: ImageOptions = ImageOptions())
 
     Raises only ``ImageError`` subclasses, as ``open_rgb`` (``EmptyFile`` for no bytes).
     """
-    if not data:
-        raise EmptyFile(name, "empty file (0 bytes)")
-    family = decoders.family_of_name(name)
-    if family and family.name == "raw" and not decoders.available("raw"):
-        raise decoders.no_decoder(name, "raw")
-    return guarded(name, lambda: _decode_handle(io.BytesIO(data), name, family, options))
+    return read_picture(data, lambda picture: _prepared(picture, name, options), options, name=name)
 
 
-def _decode_file(path: str, options: ImageOptions) -> DecodedImage:
+def read_picture(
+    source: str | bytes | os.PathLike,
+    use: Callable[[Picture], T],
+    options: ImageOptions = ImageOptions(),
+    *,
+    name: str | None = None,
+) -> T:
+    """``use(picture)`` on the identified picture of a file (or of ``bytes`` named ``name``), opened and
+    identified as ``open_rgb`` does (regular files only, the same decoders and limits), while it is open:
+    what previews and photo facts read pictures with.
+
+    Raises only ``ImageError`` subclasses (whatever ``use`` raises on a hostile file becomes one too).
+    """
+    if isinstance(source, bytes) and name is not None:
+        data = source
+        if not data:
+            raise EmptyFile(name, "empty file (0 bytes)")
+        return guarded(name, lambda: _with_handle(io.BytesIO(data), name, use, options))
+    path = os.fsdecode(source)
+    return guarded(path, lambda: _with_file(path, use, options))
+
+
+def _with_file(path: str, use: Callable[[Picture], T], options: ImageOptions) -> T:
     try:
         check_regular(path, os.stat(path))
-        family = decoders.family_of_name(path)
-        if family and family.name == "raw" and not decoders.available("raw"):
-            raise decoders.no_decoder(path, "raw")
         fd = os.open(path, OPEN_FLAGS)  # non-blocking: were it swapped for a FIFO, open would not hang
     except OSError as exc:
         raise stat_error(path, exc) from exc
     with os.fdopen(fd, "rb") as handle:
         check_regular(path, os.fstat(fd))  # the same file we stat'ed, or a swap caught here
-        return _decode_handle(handle, path, family, options)
+        return _with_handle(handle, path, use, options)
 
 
-def _decode_handle(handle: BinaryIO, path: str, family: Any, options: ImageOptions) -> DecodedImage:
-    if not (family and family.name == "raw"):
-        image, decoder = _identify(handle, path, options)
-        if not _is_dng(image):
-            return _finish(image, path, options, decoder)
-        if not decoders.available("raw"):  # a DNG under a TIFF name: its first page is a thumbnail
-            raise decoders.no_decoder(path, "raw")
-        handle.seek(0)
-    preview = decoders.open_raw_preview(handle, path, lambda f: _identify(f, path, options)[0])
-    turn = _RAW_FLIPS.get(preview.flip) if options.exif_transpose else None
-    return _finish(preview.image, path, options, "raw-preview", turn=turn)
+def _with_handle(handle: BinaryIO, name: str, use: Callable[[Picture], T], options: ImageOptions) -> T:
+    family = decoders.family_of_name(name)
+    if family and family.name == "raw" and not decoders.available("raw"):
+        raise decoders.no_decoder(name, "raw")
+    return use(identify_picture(handle, name, family, options.max_pixels, options.exif_transpose))
 
 
-def _is_dng(image: Image.Image) -> bool:
-    """A TIFF that is a DNG (DNGVersion tag): Pillow would show its first page, usually a thumbnail."""
-    return image.format == "TIFF" and 50706 in getattr(image, "tag_v2", {})
-
-
-def _identify(handle: BinaryIO, name: str, options: ImageOptions) -> tuple[Image.Image, str]:
-    """Identify the format and read the header (no pixels yet); check the pixel limit first where a
-    decoder would decode at open (JPEG XL)."""
-    head = handle.read(16)
-    handle.seek(0)
-    sniffed = decoders.sniff(head)
-    if sniffed in ("heif", "jxl"):
-        if not decoders.available(sniffed):
-            raise decoders.no_decoder(name, sniffed)
-        if sniffed == "jxl":
-            size = decoders.jxl_size(handle.read(4096))
-            handle.seek(0)
-            if size:
-                _check_pixels(name, *size, options)
-        try:
-            plugin_image = decoders.open_with(sniffed, handle, name)
-        except _OPEN_FAILURES as exc:
-            raise CorruptImage(name, f"damaged {decoders.FAMILIES[sniffed].label} file ({one_line(exc)})") from exc
-        return plugin_image, decoders.FAMILIES[sniffed].decoder
-    image = _pillow_open(handle, head, name)
-    if image is None:
-        if sniffed == "avif":
-            raise CorruptImage(
-                name, "damaged AVIF file, or this Pillow has no AVIF support (Pillow >= 11.3 wheels include it)"
-            )
-        if head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-            raise CorruptImage(name, "damaged image file (its header is unreadable)")
-        family = decoders.family_of_name(name)
-        if family and not decoders.available(family.name):
-            raise decoders.no_decoder(name, family.name)
-        raise NotAnImage(name, "not an image file Pillow can read")
-    return image, "pillow"
-
-
-def _pillow_open(handle: BinaryIO, head: bytes, name: str) -> Image.Image | None:
-    """``PIL.Image.open`` without its process-wide decompression-bomb check (ours follows, with our own
-    limit): the same plugins, tried in the same order, with the same rule for moving on to the next."""
-    Image.preinit()
-    tried: set[str] = set()
-    for load_all in (False, True):
-        if load_all:
-            Image.init()
-        for fmt in list(Image.ID):
-            if fmt in tried:
-                continue
-            tried.add(fmt)
-            factory, accept = Image.OPEN[fmt]
-            try:
-                verdict = accept(head) if accept else True
-                if not verdict or isinstance(verdict, str):
-                    continue
-                handle.seek(0)
-                return factory(handle, name)
-            except _OPEN_FAILURES:
-                continue
-    return None
-
-
-def _check_pixels(name: str, width: int, height: int, options: ImageOptions) -> None:
-    if width * height > options.max_pixels:
-        raise ImageTooLarge(
-            name,
-            f"{width}x{height} is {width * height / 1e6:.0f} MP, over the "
-            f"{options.max_pixels / 1e6:.0f} MP limit (the max_pixels setting; "
-            f"raise it to read this image)",
-        )
+def _prepared(picture: Picture, name: str, options: ImageOptions) -> DecodedImage:
+    return _finish(picture.image, name, options, picture.decoder, turn=picture.turn)
 
 
 def _finish(
     image: Image.Image, name: str, options: ImageOptions, decoder: str, turn: Image.Transpose | None = None
 ) -> DecodedImage:
-    width, height = image.size
-    _check_pixels(name, width, height, options)
     fmt, mode = image.format, image.mode
     notes: list[str] = []
+    image, width, height = upright(image, name, options, turn, IMAGE_SIZE if options.jpeg_draft else None)
+    if image.mode in SIXTEEN_BIT_MODES:
+        image, note = sixteen_bit(image, options.sixteen_bit)
+        if note:
+            notes.append(note)
+    rgb = to_rgb(image, options.background)
+    if rgb.size != (IMAGE_SIZE, IMAGE_SIZE):
+        rgb = rgb.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC)
+    pixels = normalise(np.asarray(rgb, dtype=np.uint8))
+    return DecodedImage(name, pixels, width, height, fmt, mode, decoder, tuple(notes))
+
+
+def upright(
+    image: Image.Image, name: str, options: ImageOptions, turn: Image.Transpose | None = None, draft: int | None = None
+) -> tuple[Image.Image, int, int]:
+    """The first frame decoded and turned upright: (image, width, height as displayed). ``turn``: a RAW
+    file's orientation (None: the image's EXIF orientation); ``draft``: let libjpeg decode a JPEG at the
+    smallest 1/2..1/8 scale still at least this many pixels on each side.
+
+    Raises:
+        ImageTooLarge: over ``options.max_pixels`` (checked before any pixel is decoded).
+    """
+    width, height = image.size
+    check_pixels(name, width, height, options.max_pixels)
     # A freshly opened file is at its first frame (animations, multi-page TIFF): no need to count frames,
     # which would read every frame of a 500-frame GIF and every page of a TIFF.
-    if options.jpeg_draft and fmt == "JPEG":
-        image.draft(None, (IMAGE_SIZE, IMAGE_SIZE))
+    if draft and image.format == "JPEG":
+        image.draft(None, (draft, draft))
     image.load()
     if options.exif_transpose and turn is None:
         # Only the pixels are turned (as ImageOps.exif_transpose turns them), without its rewrite of the
@@ -310,18 +250,10 @@ def _finish(
         image = image.transpose(turn)
         if turn in _SWAPS_SIZE:
             width, height = height, width  # record the size as displayed
-    if image.mode in _SIXTEEN_BIT_MODES:
-        image, note = _sixteen_bit(image, options.sixteen_bit)
-        if note:
-            notes.append(note)
-    rgb = _to_rgb(image, options.background)
-    if rgb.size != (IMAGE_SIZE, IMAGE_SIZE):
-        rgb = rgb.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC)
-    pixels = normalise(np.asarray(rgb, dtype=np.uint8))
-    return DecodedImage(name, pixels, width, height, fmt, mode, decoder, tuple(notes))
+    return image, width, height
 
 
-def _sixteen_bit(image: Image.Image, how: str) -> tuple[Image.Image, str | None]:
+def sixteen_bit(image: Image.Image, how: str) -> tuple[Image.Image, str | None]:
     """The reference's clipping (with a warning saying how much it clipped) or a proper 16->8-bit scale."""
     values = np.asarray(image)
     if how == "scale":
@@ -335,7 +267,7 @@ def _sixteen_bit(image: Image.Image, how: str) -> tuple[Image.Image, str | None]
     )
 
 
-def _to_rgb(image: Image.Image, background: tuple[int, int, int] | None) -> Image.Image:
+def to_rgb(image: Image.Image, background: tuple[int, int, int] | None) -> Image.Image:
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     if background is None or not has_alpha:
         return image.convert("RGB")  # the reference: alpha dropped, 16-bit clipped, CMYK by Pillow

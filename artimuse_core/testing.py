@@ -97,6 +97,15 @@ class FakeEngine:
         self.calls: list[tuple[str, list[str]]] = []  # (method, sources) of every call, for assertions
         self._queued: list[float] = []
 
+    @staticmethod
+    def identity(spec: EngineSpec | str | None = None) -> Any:
+        """The ``WeightsIdentity`` a ``FakeEngine(spec)`` has, without making one (as ``lazy_engine.
+        weights_identity`` reads a real checkpoint's): what a front end's lazy engine looks files up by."""
+        from .lazy_engine import WeightsIdentity
+
+        chosen = EngineSpec.coerce(spec)
+        return WeightsIdentity(PROVENANCE.fingerprint, chosen.adapter, match_family([chosen.model], {}, chosen.family))
+
     def enqueue(self, *scores: float) -> None:
         """The next images score exactly these (0-100), in order; then seeded scores resume."""
         self._queued.extend(scores)

@@ -183,28 +183,47 @@ def _advice(current: str | None, head: str) -> str:
 @db.command("check")
 @json_option
 def db_check(as_json: bool) -> None:
-    """Check the library file for damage now (SQLite's quick_check; writes also run it daily).
+    """Check the library database for damage now, by its backend's own means: SQLite's quick_check (writes
+    also run it daily); on PostgreSQL the connection, the schema revision and tables, every index's
+    validity, the search index, checksum failures, and amcheck's B-tree check where this user may run it.
 
-    Exit code 0 when the file is sound, 1 when it is damaged (with how to recover).
+    Exit code 0 when the database is sound, 1 when it is damaged (with how to recover) or cannot be reached.
 
     \b
-    Example:
+    Examples:
       artimuse db check
+      ARTIMUSE_DATABASE_URL=postgresql+psycopg://studio@db.lan/artimuse artimuse db check --json
     """
-    from artimuse_core.library.database import RECOVERY, check_file, create_db_engine
+    from artimuse_core.errors import LibraryError
+    from artimuse_core.library.database import RECOVERY, create_db_engine, describe
+    from artimuse_core.library.health import check_database
 
     engine = create_db_engine(app().settings.library_url())
-    problems = check_file(engine)
+    try:
+        report = check_database(engine)
+    except LibraryError as exc:
+        if as_json:
+            emit_json({"database": describe(engine.url), "ok": False, "problems": [str(exc)]})
+        else:
+            click.echo(str(exc), err=True)
+        sys.exit(1)
+    finally:
+        engine.dispose()
     if as_json:
-        emit_json({"database": engine.url.database, "ok": not problems, "problems": problems})
-    elif not problems:
-        click.echo(f"{engine.url.database}: ok")
+        emit_json({"database": report.database, "backend": report.backend, "ok": report.ok,
+                   "checks": report.checks, "problems": report.problems})  # fmt: skip
+    elif report.ok:
+        seen = "; ".join(f"{name}: {value}" for name, value in report.checks.items())
+        click.echo(f"{report.database}: ok" + (f" ({seen})" if report.backend != "sqlite" else ""))
     else:
-        for problem in problems:
+        for problem in report.problems:
             click.echo(f"  {problem}", err=True)
-        name = Path(engine.url.database or "library.db").name
-        click.echo(f"{engine.url.database}: DAMAGED; " + RECOVERY.format(name=name), err=True)
-    if problems:
+        if report.backend == "sqlite":
+            name = Path(report.database).name
+            click.echo(f"{report.database}: DAMAGED; " + RECOVERY.format(name=name), err=True)
+        else:
+            click.echo(f"{report.database}: {len(report.problems)} problem(s), listed above", err=True)
+    if not report.ok:
         sys.exit(1)
 
 

@@ -43,6 +43,16 @@ class AppContext:
         with status_line(f"loading {spec.model}"):
             return self.engine_factory(spec)
 
+    def lazy_engine(self, spec: EngineSpec | None = None) -> Any:
+        """The engine for ``spec`` (default: the resolved one), built only when a file needs the model: the
+        library's cache lookup reads the weights' identity from the checkpoint's files (``identity`` of the
+        factory when it has one, as ``FakeEngine`` does; else ``lazy_engine.weights_identity``)."""
+        from artimuse_core.lazy_engine import LazyEngine, weights_identity
+
+        spec = spec or self.settings.spec
+        identity = getattr(self.engine_factory, "identity", weights_identity)
+        return LazyEngine(lambda: self.engine(spec), lambda: identity(spec), spec)
+
     def library(self) -> Any:
         """The configured library (created and migrated when needed)."""
         from artimuse_core.library import Library

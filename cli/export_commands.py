@@ -10,7 +10,7 @@ import click
 from artimuse_core.errors import LibraryError
 
 from .context import app
-from .options import dimension_option, format_option, json_option
+from .options import decision_option, dimension_option, format_option, json_option
 from .output import csv_cell, csv_writer, emit_jsonl, lossless, plain
 
 EXPORT_COLUMNS = [
@@ -26,7 +26,11 @@ EXPORT_COLUMNS = [
     "prompt_hash",
     "engine_version",
     "path_bytes",
-    "dimension",  # last: existing CSV consumers keep their column positions
+    "dimension",  # new columns go last: existing CSV consumers keep their column positions
+    "rating",
+    "stars",
+    "picked",
+    "rejected",
 ]
 
 
@@ -36,8 +40,12 @@ EXPORT_COLUMNS = [
 @click.option("--all", "everything", is_flag=True, help="Every evaluation, not only the current ones.")
 @click.option("--distribution", is_flag=True, help="Include the 101 probabilities (csv: as a JSON list).")
 @dimension_option("Only scores of this dimension; default: every dimension, one row each")
-def export(fmt: str, as_json: bool, everything: bool, distribution: bool, dimension: str | None) -> None:
-    """Write the library's scores to stdout, streamed row by row (1 M rows need little memory).
+@decision_option
+def export(
+    fmt: str, as_json: bool, everything: bool, distribution: bool, dimension: str | None, decision: str | None
+) -> None:
+    """Write the library's scores to stdout, streamed row by row (1 M rows need little memory), each with your
+    own decision on the image: rating (0-100) and stars, picked, rejected.
 
     `path` is readable (a byte that is not UTF-8 as \\xNN); `path_bytes` is the exact name in hex, for
     scripts. csv cells that a spreadsheet would run as a formula (= + - @) start with a ' (OWASP). A database
@@ -47,6 +55,7 @@ def export(fmt: str, as_json: bool, everything: bool, distribution: bool, dimens
     Examples:
       artimuse export --format csv > library.csv
       artimuse export --json > library.json
+      artimuse export --picked --format csv > picks.csv
     """
     fmt = "json" if as_json else fmt
     columns = EXPORT_COLUMNS + (["distribution"] if distribution else [])
@@ -54,7 +63,7 @@ def export(fmt: str, as_json: bool, everything: bool, distribution: bool, dimens
     first = True
     written = 0
     try:
-        for record in app().library().export(current_only=not everything, dimension=dimension):
+        for record in app().library().export(current_only=not everything, dimension=dimension, rating=decision):
             _export_row(lossless(record.to_dict()), fmt, writer, distribution, first)
             first, written = False, written + 1
     except LibraryError as exc:

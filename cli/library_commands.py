@@ -1,5 +1,5 @@
-"""Library commands: top, history, show, search, stats, errors, rate, categorize (export has its own
-module). None of them loads a model (or imports torch): they read the library database."""
+"""Library commands: top, history, show, search, stats, errors, categorize (export and rate have their own
+modules). None of them loads a model (or imports torch): they read the library database."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ from typing import Any
 import click
 
 from artimuse_core.categories import CATEGORIES
-from artimuse_core.library.records import STAR_SCORES
 from artimuse_core.library.search import SEARCH_SYNTAX
 
 from .context import app
-from .options import category_option, dimension_option, json_option, limit_option, since_option
-from .output import emit_json, print_table, printable, secho
+from .options import (
+    category_option,
+    decision_option,
+    decision_text,
+    dimension_option,
+    json_option,
+    limit_option,
+    since_option,
+)
+from .output import emit_json, path_shown, print_table, printable, secho
 
 CATEGORY_HELP = f"Only this category: {', '.join(CATEGORIES)} (full names like 'Painting & Calligraphy' work too)."
 
@@ -35,6 +42,10 @@ CATEGORY_HELP = f"Only this category: {', '.join(CATEGORIES)} (full names like '
     help="mean: the score; lower: score - k*std, which favours images the model is sure about.",
 )
 @click.option("-k", "k", default=1.0, show_default=True, help="How many std to subtract with --rank lower.")
+@decision_option
+@click.option(
+    "--paths", "only_paths", is_flag=True, help="Print only the paths, one per line (for `artimuse rate --from-stdin`)."
+)
 @click.option(
     "--percentile",
     "-p",
@@ -55,10 +66,12 @@ def top(
     folder: str | None,
     rank: str,
     k: float,
+    decision: str | None,
+    only_paths: bool,
     with_percentile: bool,
     as_json: bool,
 ) -> None:
-    """The best images in the library, ranked.
+    """The best images in the library, ranked, with your own decision on each (stars, pick, reject).
 
     Each checkpoint uses 0-100 in its own way (one trained on AVA crowds its scores into a narrow middle
     band), so --percentile adds where each image stands among your library's scores by the same model:
@@ -71,6 +84,8 @@ def top(
       artimuse top --percentile --limit 10
       artimuse top --folder ~/Exports/wedding --json
       artimuse top --dimension iqa      (UniPercept: the technically best)
+      artimuse top --folder shoot --unrated --paths | artimuse rate --from-stdin --stars 3
+      artimuse top --picked
     """
     library = app().library()
     records = library.top(
@@ -84,7 +99,12 @@ def top(
         folder=folder,
         rank=rank,
         k=k,
+        rating=decision,
     )
+    if only_paths:
+        for record in records:
+            click.echo(printable(record.path))
+        return
     ranks = (
         library.percentile_ranks([(r.fingerprint, r.dimension, r.score) for r in records]) if with_percentile else []
     )
@@ -92,6 +112,7 @@ def top(
         emit_json([{**r.to_dict(), "percentile": p} for r, p in zip(records, ranks)] if with_percentile else records)
         return
     rows = []
+    where = path_shown([folder] if folder else ["/"])  # relative when the folder was named relative
     for i, record in enumerate(records, 1):
         row = record.to_dict()
         row["rank"] = i
@@ -101,11 +122,13 @@ def top(
         if record.category_source == "predicted":
             row["category"] = f"{record.category}?"
         row["model"] = labelled_model(record)
+        row["path"] = where(record.path)
+        row["yours"] = decision_text(record)
         rows.append(row)
     columns = ["rank", "score" if dimension == "iaa" else dimension, "std"] + (
         ["lower_bound"] if rank == "lower" else []
     )
-    columns += (["percentile"] if with_percentile else []) + ["category", "model", "path"]
+    columns += (["percentile"] if with_percentile else []) + ["yours", "category", "model", "path"]
     if rows:
         print_table(rows, columns)
     else:
@@ -215,10 +238,21 @@ def show(image: str, as_json: bool) -> None:
     if older:
         click.echo(f"\n  ({older} older evaluation(s); --json shows them)")
     if data.ratings:
+        latest = data.ratings[0]
         click.echo(
-            "\n  your ratings: "
+            f"\n  your decision: {decision_text(latest)}"
+            + ("" if latest.source == "user" else f" (from {latest.source})")
+        )
+        click.echo(
+            "  your ratings: "
             + ", ".join(
-                ("rejected" if r.rejected else f"{r.score:.0f}" + (f" ({r.stars:g}★)" if r.stars else ""))
+                (
+                    "rejected"
+                    if r.rejected
+                    else ("cleared" if r.score is None and not r.picked else "")
+                    + (f"{r.score:.0f}" + (f" ({r.stars:g}★)" if r.stars else "") if r.score is not None else "")
+                    + (" picked" if r.picked else "")
+                ).strip()
                 + ("" if r.source == "user" else f" from {r.source}")
                 for r in data.ratings
             )
@@ -307,37 +341,6 @@ def errors(limit: int, since: str | None, everything: bool, as_json: bool) -> No
         )
 
 
-RATE_HELP = (
-    """Record your own rating of an image (what `artimuse finetune --from-db` learns from).
-
-    \b
-    Stars map to scores: """
-    + STAR_SCORES
-    + """.
-
-    \b
-    Examples:
-      artimuse rate photo.jpg --stars 4
-      artimuse rate photo.jpg --score 85
-    """
-)
-
-
-@click.command(help=RATE_HELP, short_help="Record your own rating of an image (stars or a score).")
-@click.argument("image", type=click.Path(exists=True, dir_okay=False))
-@click.option("--stars", type=click.FloatRange(0.5, 5), help="0.5 to 5 stars. " + STAR_SCORES + ".")
-@click.option("--score", type=click.FloatRange(0, 100), help="Your own score, 0 to 100.")
-@json_option
-def rate(image: str, stars: float | None, score: float | None, as_json: bool) -> None:
-    if (stars is None) == (score is None):
-        raise click.UsageError("give exactly one of --stars or --score")
-    record = app().library().rate(image, stars=stars, score=score)
-    if as_json:
-        emit_json(record)
-    else:
-        click.echo(f"rated {printable(record.path)}: {record.score:g}" + (f" ({stars:g}★)" if stars else ""))
-
-
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.argument("category")
@@ -361,4 +364,4 @@ def categorize(paths: tuple[str, ...], category: str, as_json: bool) -> None:
         raise click.ClickException("none of these paths is an image in the library (score them first)")
 
 
-COMMANDS = [top, history, show, search, stats, errors, rate, categorize]
+COMMANDS = [top, history, show, search, stats, errors, categorize]

@@ -22,6 +22,8 @@ from . import (
     ask_commands,
     batch_commands,
     comfyui_commands,
+    cull_commands,
+    eval_commands,
     export_commands,
     finetune_commands,
     info_commands,
@@ -36,9 +38,11 @@ from .options import translate
 
 COMMAND_MODULES = (
     score_commands,
+    eval_commands,
     ask_commands,
     info_commands,
     library_commands,
+    cull_commands,
     export_commands,
     admin_commands,
     watch_commands,

@@ -185,3 +185,34 @@ def dimension_option(help_text: str, *, multiple: bool = False, default: str | N
         type=click.Choice(ALL_DIMENSIONS),
         help=f"{help_text} ({DIMENSIONS_TEXT}).",
     )
+
+
+#: The decision filters' flags (``library.DECISION_FILTERS``) and their help.
+DECISION_FLAGS = {
+    "rated": "Only images you gave stars or a score.",
+    "unrated": "Only images without your stars (and not rejected).",
+    "picked": "Only images you picked.",
+    "rejected": "Only images you rejected.",
+}
+
+
+def decision_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--rated``, ``--unrated``, ``--picked``, ``--rejected`` (one of them) as the ``decision`` argument."""
+    for name, text in reversed(DECISION_FLAGS.items()):
+        func = click.option(f"--{name}", "decision", flag_value=name, help=text)(func)
+    return func
+
+
+def decision_text(record: Any) -> str:
+    """The user's decision on one image, as a table shows it: ``★★★★ picked``, ``rejected``, or ``-``."""
+    if getattr(record, "rejected", False):
+        return "rejected"
+    stars = getattr(record, "stars", None)
+    rating = getattr(record, "rating", getattr(record, "score", None))
+    if stars:
+        shown = "★" * int(stars) if float(stars).is_integer() else f"{stars:g}★"
+    else:
+        shown = f"{rating:g}/100" if rating is not None else ""
+    if getattr(record, "picked", False):
+        shown = f"{shown} picked".strip()
+    return shown or "-"

@@ -1,8 +1,9 @@
 """Rendering for people (tables, through rich) and for scripts (json, jsonl, csv).
 
-Tables measure text by display cells (CJK and emoji are two wide), never wrap a long path into the next
-row's space on a terminal (it folds inside its own column), and honour ``NO_COLOR``. Into a pipe or file
-they come out plain: no colour, no borders, no width limit, one line per row.
+Tables measure text by display cells (CJK and emoji are two wide), keep every row on one line on a terminal
+with its key columns whole (a long path shortened in the middle, long errors listed under the table), and
+honour ``NO_COLOR``. Into a pipe or file they come out plain: no colour, no borders, no width limit, one
+line per row. ``path_shown`` prints paths relative to the current folder when the user named them so.
 """
 
 from __future__ import annotations
@@ -142,13 +143,36 @@ def cell(value: Any, column: str = "") -> str:
     return printable(str(value))
 
 
-def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, terminal: bool | None = None) -> str:
-    """``rows`` as a table of ``columns`` (headers in capitals), rendered for a terminal or for a pipe."""
+def table(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, terminal: bool | None = None, width: int | None = None
+) -> str:
+    """``rows`` as a table of ``columns`` (headers in capitals), rendered for a terminal or for a pipe.
+
+    On a terminal (``width`` columns, default the terminal's) every row stays one line and keeps its key
+    columns whole (path, scores, status...): a path too long is shortened in the middle (``/ph…/IMG_0101.jpg``:
+    the file name stays), and long texts (error, message, note) that do not fit are listed under the table,
+    wrapped, each after its row's path. Into a pipe rows are never shortened."""
+    terminal = on_terminal() if terminal is None else terminal
+    rows = list(rows)
+    cells = [{c: cell(row.get(c), c) for c in columns} for row in rows]
+    notes: list[tuple[str, str]] = []
+    shown = list(columns)
+    if terminal:
+        width = width or _terminal_width()
+        shown, notes = _fit(cells, shown, width)
+    grid = _grid(cells, shown, terminal, keep=terminal)
+    text = _render(grid, terminal, width)
+    if notes:
+        text += "\n" + _notes(notes, width or 100)
+    return text
+
+
+def _grid(cells: list[dict[str, str]], columns: Sequence[str], terminal: bool, keep: bool = False) -> Any:
+    """A rich table of the cells; ``keep``: no column narrower than its widest cell (``_fit`` made them fit)."""
     from rich import box
-    from rich.console import Console
+    from rich.cells import cell_len
     from rich.table import Table
 
-    terminal = sys.stdout.isatty() if terminal is None else terminal
     grid = Table(
         box=box.SIMPLE_HEAD if terminal else None,
         show_edge=False,
@@ -157,32 +181,137 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, terminal
         header_style="bold" if terminal else "",
     )
     for column in columns:
-        long = column in ("path", "message", "text")
+        widest = max([cell_len(column), *(cell_len(row[column]) for row in cells)])
         grid.add_column(
             column.upper(),
-            overflow="fold" if long else "ellipsis",
-            no_wrap=not long,
+            overflow="ellipsis",
+            no_wrap=True,
             justify="right" if column in _NUMERIC else "left",
+            min_width=widest if keep else None,
         )
-    for row in rows:
-        grid.add_row(*[cell(row.get(c), c) for c in columns])
+    for row in cells:
+        grid.add_row(*[row[c] for c in columns])
+    return grid
+
+
+def _render(grid: Any, terminal: bool, width: int | None) -> str:
+    from rich.console import Console
+
     buffer = io.StringIO()
     console = Console(
         file=buffer,
         force_terminal=terminal,
-        width=None if terminal else 1_000_000,
+        width=width if terminal else 1_000_000,
         color_system="auto" if terminal else None,
         highlight=False,
         soft_wrap=not terminal,
     )
-    if terminal:
-        console.width = _terminal_width()
     console.print(grid)
     return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip("\n").splitlines())
 
 
+#: Columns shortened in the middle to fit (the end of a path is the file name), texts moved under the table,
+#: and columns cut at the end first (a model or category name).
+_PATHS = {"path", "image", "sidecar", "file"}
+_TEXTS = {"error", "message", "note", "text", "reason"}
+_SOFT = {"category", "model", "adapter", "source", "fingerprint", "kind"}
+GAP = 3  # between two columns: rich's padding on each side and the (blank) box rule
+MIN_PATH = 16
+SOFT_WIDTH = 14
+
+
+def _fit(cells: list[dict[str, str]], columns: list[str], width: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """Shorten ``cells`` (in place) so one row fits ``width``; returns the columns kept and the notes (row
+    label, text) of the texts moved under the table."""
+    from rich.cells import cell_len
+
+    def natural(column: str) -> int:
+        return max([cell_len(column), *(cell_len(row[column]) for row in cells)])
+
+    def total(chosen: list[str]) -> int:
+        return sum(natural(c) for c in chosen) + GAP * (len(chosen) - 1)
+
+    notes: list[tuple[str, str]] = []
+    if total(columns) > width:
+        for column in [c for c in columns if c in _TEXTS]:
+            label = next((c for c in columns if c in _PATHS), None)
+            for row in cells:
+                if row[column] not in ("", "-"):
+                    notes.append((row[label] if label else "", row[column]))
+            columns = [c for c in columns if c != column]
+    for column in [c for c in columns if c in _SOFT]:
+        if total(columns) <= width:
+            break
+        for row in cells:
+            row[column] = ellipsis_end(row[column], SOFT_WIDTH)
+    paths = [c for c in columns if c in _PATHS]
+    if paths and total(columns) > width:
+        room = max(MIN_PATH, (width - total([c for c in columns if c not in paths]) - GAP * len(paths)) // len(paths))
+        for column in paths:
+            for row in cells:
+                row[column] = ellipsis_middle(row[column], room)
+    return columns, notes
+
+
+def ellipsis_middle(text: str, width: int) -> str:
+    """``text`` at most ``width`` display cells, shortened in the middle with the end (a file name) kept."""
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(text) <= width:
+        return text
+    tail_room = max(1, (width - 1) * 2 // 3)
+    tail = text
+    while cell_len(tail) > tail_room:
+        tail = tail[1:]
+    head = set_cell_size(text, width - 1 - cell_len(tail)).rstrip()
+    return head + "…" + tail
+
+
+def ellipsis_end(text: str, width: int) -> str:
+    """``text`` at most ``width`` display cells, cut at the end with an ellipsis."""
+    from rich.cells import cell_len, set_cell_size
+
+    return text if cell_len(text) <= width else set_cell_size(text, width - 1).rstrip() + "…"
+
+
+def _notes(notes: list[tuple[str, str]], width: int) -> str:
+    """The texts that did not fit, one per row, wrapped to ``width``: ``  IMG_1.jpg: the error ...``."""
+    import textwrap
+
+    lines = []
+    for label, text in notes:
+        lines += textwrap.wrap(
+            f"{label}: {text}" if label else text,
+            width=max(20, width - 2),
+            initial_indent="  ",
+            subsequent_indent="    ",
+        )
+    return "\n".join(lines)
+
+
 def print_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
     click.echo(table(rows, columns))
+
+
+def path_shown(named: Iterable[str | os.PathLike]) -> Any:
+    """How a command prints the paths of its rows: relative to the current folder when every path the user
+    named (``named``) was relative, else as stored (absolute); always printable (``display_path``)."""
+    relative = all(not os.path.isabs(os.path.expanduser(os.fsdecode(p))) for p in named)
+    here = os.getcwd()
+
+    def shown(path: str | os.PathLike) -> str:
+        text = os.fsdecode(path)
+        if relative and os.path.isabs(text):
+            inside = os.path.relpath(text, here)
+            text = text if inside.startswith(os.pardir) else inside
+        return display_path(text)
+
+    return shown
+
+
+def on_terminal() -> bool:
+    """Whether standard output is a terminal (tables are laid out for its width) rather than a pipe."""
+    return sys.stdout.isatty()
 
 
 def _terminal_width() -> int:

@@ -1,8 +1,7 @@
-"""`artimuse score`, `critique` and `eval`: the commands that run the model."""
+"""`artimuse score` and `critique`: the commands that run the model on files (`eval`: ``eval_commands``)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from artimuse_core.results import ScoreResult
 
 from .context import app
 from .options import (
-    Failure,
     category_option,
     dimension_option,
     engine_options,
@@ -26,7 +24,7 @@ from .options import (
     json_option,
     xmp_options,
 )
-from .output import FORMATS, emit_json, emit_jsonl, emit_rows, lossless, secho
+from .output import FORMATS, emit_jsonl, emit_rows, lossless, path_shown, secho
 
 SCORE_COLUMNS = ["path", "score", "std", "category", "status", "error"]
 
@@ -145,9 +143,11 @@ def score(
         from .xmp_commands import check_xmp
 
         check_xmp()  # a missing extra or settings that do not fit: said before any model loads
+    engine = None
     if collected.files or collected.problems:
         library = context.library() if save else None
-        engine = context.engine() if collected.files else None  # nothing to score: no model to load
+        # Built only when a file needs the model: a folder already in the library loads none.
+        engine = (context.lazy_engine() if save else context.engine()) if collected.files else None
         for dimension in dimensions if engine is not None else ():
             engine.family.dimension(dimension)  # InvalidValue: this model does not score it
         order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
@@ -174,8 +174,16 @@ def score(
         shown = [printable(r) for r in rows if r["status"] != "passed_over"]  # the summary counts those
         if shown:
             table, columns = dimension_columns(shown, dimensions)
+            where = path_shown(paths)  # relative to the current folder when the user named relative paths
             emit_rows(
-                [dict(r, error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: "))) for r in table],
+                [
+                    dict(
+                        r,
+                        path=where(r["path"]),
+                        error=r["error"] and flagify(r["error"].removeprefix(f"{r['path']}: ")),
+                    )
+                    for r in table
+                ],
                 fmt,
                 columns,
             )
@@ -193,6 +201,12 @@ def score(
                 continue
             click.echo(f"warning: {display_path(row['path'])}: {flagify(warning)}", err=True)
     click.echo(run_summary(collected, rows), err=True)
+    if rows and all(r["status"] == "cached" for r in rows if r["status"] != "passed_over"):
+        loaded = getattr(engine, "built", True)
+        click.echo(
+            "nothing needed scoring: every image is in the library already" + ("" if loaded else " (no model loaded)"),
+            err=True,
+        )
     xmp_failed = 0
     if write_xmp:
         from .xmp_commands import write_after_scoring
@@ -270,7 +284,8 @@ def critique(
     context = app()
     collected = collect_images(list(paths))
     library = context.library() if save else None
-    engine = context.engine() if collected.files else None  # nothing to critique: no model to load
+    # Built only when a file needs the model: critiques already in the library load none.
+    engine = (context.lazy_engine() if save else context.engine()) if collected.files else None
     order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
     rows: list[dict[str, Any]] = []
     with progress_bar(len(collected.files), "img", "critiquing") as bar:
@@ -319,68 +334,4 @@ def critique(
         sys.exit(1)
 
 
-@click.command("eval")
-@click.argument("test_json", type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "--images",
-    "images_dir",
-    required=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="Folder the 'image' entries are relative to.",
-)
-@engine_options(exclude=("max_new_tokens",))
-@click.option(
-    "--predictions",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Also write every prediction as JSON lines here.",
-)
-@json_option
-def evaluate(test_json: str, images_dir: str, predictions: str | None, as_json: bool) -> None:
-    """Benchmark a checkpoint on the authors' format: a JSON list of {"image": ..., "gt_score": ...}.
-
-    Prints SRCC and PLCC between predictions and ground truth. Images that fail are reported and left
-    out of the correlations; entries pointing outside --images are refused.
-
-    \b
-    Example:
-      artimuse eval test.json --images ./AVA/images --model ArtiMuse_AVA
-    """
-    from artimuse_core.files import inside
-    from artimuse_core.metrics import correlation_report
-
-    try:
-        entries = json.loads(Path(test_json).read_text(encoding="utf-8"))
-        pairs = [(e["image"], float(e["gt_score"])) for e in entries]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise Failure(f'{test_json}: expected a JSON list of {{"image", "gt_score"}} ({exc})') from exc
-    root = Path(images_dir)
-    paths, refused = [], []
-    for name, _ in pairs:
-        path = root / name
-        (paths if inside(path, root) else refused).append(path)
-    if refused:
-        raise Failure(f"{refused[0]}: outside {root}; refusing to follow it")
-    engine = app().engine()
-    with progress_bar(len(paths), "img", "evaluating") as bar:
-        results = engine.score(paths, progress=bar.update)
-    if predictions:
-        with open(predictions, "w", encoding="utf-8") as handle:
-            for (name, gt), result in zip(pairs, results):
-                handle.write(json.dumps({"image": name, "gt_score": gt, **result.to_dict()}) + "\n")
-    report = correlation_report([r.score for r in results], [gt for _, gt in pairs])
-    report["model"] = engine.provenance.model
-    report["errors"] = [r.error for r in results if r.error]
-    if as_json:
-        emit_json(report)
-    else:
-        click.echo(
-            f"{report['model']}: SRCC {report['srcc']:.4f}  PLCC {report['plcc']:.4f}  "
-            f"on {report['n']} images ({report['failed']} failed)"
-        )
-        for error in report["errors"]:
-            click.echo(f"  error: {error}", err=True)
-    if report["failed"]:
-        sys.exit(1)
-
-
-COMMANDS = [score, critique, evaluate]
+COMMANDS = [score, critique]

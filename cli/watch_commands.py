@@ -103,7 +103,6 @@ def watch(
     from artimuse_watcher.logs import setup
 
     setup(json_logs=json_logs, verbose=verbose)
-    library = context.library()
     after_scoring = None
     if write_xmp:
         from .xmp_commands import check_xmp, write_after_scoring
@@ -112,7 +111,7 @@ def watch(
         from artimuse_watcher.logs import LOGGER
 
         def after_scoring(results: list) -> None:
-            write_after_scoring(library, results, config, echo=LOGGER.warning)
+            write_after_scoring(watcher.library, results, config, echo=LOGGER.warning)
 
     settings = WatcherSettings(
         folders=watched,
@@ -124,7 +123,8 @@ def watch(
         poll=poll,
         after_scoring=after_scoring,
     )
-    watcher = Watcher(settings, library, lambda: context.engine(config.spec))
+    # The watcher opens the library itself: a full disk at start is waited for, not an exit.
+    watcher = Watcher(settings, context.library, lambda: context.engine(config.spec))
     sys.exit(watcher.run())
 
 
@@ -175,15 +175,21 @@ def status(as_json: bool) -> None:
     Example:
       artimuse status --json
     """
+    from artimuse_core.errors import LibraryError
     from artimuse_watcher.daemon import read_status
 
-    info = read_status(app().library())
+    try:
+        library, problem = app().library(), None
+    except LibraryError as exc:  # a full disk, a server that is down: the heartbeat still says what it knows
+        library, problem = None, str(exc)
+    info = read_status(library, library_error=problem)
     if as_json:
         emit_json(info)
         return
-    colours = {"running": "green", "starting": "cyan", "stuck": "red", "failed": "red", "killed": "yellow"}
+    colours = {"running": "green", "starting": "cyan", "waiting": "yellow", "stuck": "red", "failed": "red",
+               "killed": "yellow"}  # fmt: skip
     state = styled(info["state"], fg=colours.get(info["state"], "yellow"))
-    if info["pid"] and info["state"] in ("running", "starting", "stuck"):
+    if info["pid"] and info["state"] in ("running", "starting", "waiting", "stuck"):
         state += f" (pid {info['pid']})"
     notes = {
         "starting": " (loading the model)",
@@ -191,7 +197,7 @@ def status(as_json: bool) -> None:
         "killed": " (stale status file: it was killed)",
     }
     state += notes.get(info["state"], "")
-    if info["state"] == "failed":
+    if info["state"] in ("failed", "waiting"):
         state += f": {info.get('error')}"
     click.echo(f"watcher: {state}")
     for worker in info["workers"]:
@@ -202,6 +208,9 @@ def status(as_json: bool) -> None:
         )
     if info["folders"]:
         click.echo("folders: " + ", ".join(printable(f) for f in info["folders"]))
+    if info["library_error"]:
+        click.echo(f"library: unavailable: {info['library_error']}")
+        return
     queue = info["queue"]
     click.echo(f"queue: {queue.get('score', 0)} to score, {queue.get('critique', 0)} to critique")
     last = info["last_processed"]

@@ -22,14 +22,18 @@ from .options import flagify, json_option, xmp_options
 from .output import emit_json, print_table
 from .score_commands import progress_bar
 
-XMP_HELP = """Scores and critiques into XMP sidecars that Lightroom, darktable, digiKam, Capture One read.
+XMP_HELP = """Your decisions, scores and critiques into XMP sidecars that Lightroom, darktable, digiKam, Capture
+One read.
 
 \b
-Stars (xmp:Rating) come from the score through --rating-mode: fixed thresholds (20/40/60/80 by default:
-score 80+ = 5 stars) or percentiles of each folder's scores (10/30/70/90: the best 10% get 5 stars);
---reject-below writes -1 (reject). Everything ArtiMuse knows goes into the artimuse: namespace
-(http://ns.artimuse.studio/1.0/). A rating or label the user set is never replaced unless
---overwrite-ratings; every other property of an existing sidecar is kept exactly.
+xmp:Rating holds your own stars where you gave them (the gallery, `artimuse rate`), -1 for a reject;
+your picks get the --pick-label colour (xmp:Label, Green by default). Where you gave no stars the model's
+go there (--xmp-rating yours-or-model, the default; `yours` leaves them out), from the score through
+--rating-mode: fixed thresholds (20/40/60/80 by default: score 80+ = 5 stars) or percentiles of each
+folder's scores (10/30/70/90: the best 10% get 5 stars); --reject-below writes -1 (reject). Everything
+ArtiMuse knows goes into the artimuse: namespace (http://ns.artimuse.studio/1.0/). A rating or label set in
+the photo manager since ArtiMuse last wrote the sidecar is never replaced (unless you decided again in
+ArtiMuse afterwards, or --overwrite-ratings); every other property of an existing sidecar is kept exactly.
 
 \b
 Examples:
@@ -80,18 +84,20 @@ def xmp() -> None:
 @xmp_options
 @json_option
 def xmp_write(paths: tuple[str, ...], as_json: bool) -> None:
-    """Write the library's scores and critiques into the XMP of images (files or folders); no model runs.
+    """Write your decisions and the library's scores and critiques into the XMP of images (files or folders);
+    no model runs.
 
-    Each image gets its latest current evaluation. Images the library holds no score for are passed over
-    with the reason; a sidecar that is not valid XML, a read-only folder, a sidecar another program keeps
-    changing: that file fails with the reason, left untouched, and the run goes on. Exit code 1 when any
-    failed.
+    Each image gets its latest current evaluation and your latest decision (stars, pick, reject). Images
+    the library holds no score for are passed over with the reason; a sidecar that is not valid XML, a
+    read-only folder, a sidecar another program keeps changing: that file fails with the reason, left
+    untouched, and the run goes on. Exit code 1 when any failed.
 
     \b
     Examples:
       artimuse xmp write ~/Photos/2026 --xmp-naming lightroom
       artimuse xmp write shoot/ --rating-mode percentiles --xmp-label pick --pick-at 90
       artimuse xmp write a.jpg --xmp-target embedded --json
+      artimuse xmp write shoot/ --xmp-rating yours --pick-label Red
     """
     from artimuse_core.xmp.batch import XmpCounts, XmpOutcome, library_facts, library_folder_scores, write_many
 
@@ -131,13 +137,17 @@ def _print_outcomes(outcomes: list[Any]) -> None:
             "status": o.status,
             "rating": o.rating,
             "sidecar": display_path(o.sidecar) if o.sidecar else "",
-            "note": flagify(o.reason) if o.reason else ("kept the user's rating" if o.kept_user_rating else ""),
+            "label": o.label,
+            "from": {"yours": "you", "model": "model"}.get(o.rating_from or "", ""),
+            "note": flagify(o.reason)
+            if o.reason
+            else ("kept the rating set in your photo manager" if o.kept_user_rating else ""),
         }
         for o in outcomes
         if o.status != "passed_over"
     ]
     if rows:
-        print_table(rows, ["image", "status", "rating", "sidecar", "note"])
+        print_table(rows, ["image", "status", "rating", "from", "label", "sidecar", "note"])
 
 
 def write_after_scoring(
@@ -203,8 +213,10 @@ def ratings_import(paths: tuple[str, ...], prefer: str | None, no_embedded: bool
     Sources, first found wins: the sidecars (both naming styles; a RAW is rated by its sidecar), the XMP
     embedded in the image, its EXIF Rating. 1-5 stars become scores 10-90 (score = stars x 20 - 10). A
     reject (-1, or digiKam's reject flag) is stored as a reject: kept, never trained on (a cull is not a
-    grade). A rating that ArtiMuse wrote itself (`artimuse xmp write`) is passed over: training on it
-    would teach the model its own guesses. Importing the same ratings again adds nothing (unchanged).
+    grade); a pick (the pick_label colour, digiKam's or Photo Mechanic's pick flag) as a pick. The model's
+    stars that ArtiMuse wrote (`artimuse xmp write`) are passed over: training on them would teach the model
+    its own guesses; your own decisions that it wrote come back as they were. Importing the same ratings
+    again adds nothing (unchanged).
 
     \b
     Examples:
@@ -225,16 +237,20 @@ def ratings_import(paths: tuple[str, ...], prefer: str | None, no_embedded: bool
     counts: Counter = Counter()
     failed_kinds: Counter = Counter()
     with progress_bar(len(images), "img", "reading ratings") as bar:
-        for record in iter_ratings(images, prefer=prefer, embedded=not no_embedded, exif=not no_exif):
+        pick_label = context.settings.xmp_settings().pick_label
+        for record in iter_ratings(
+            images, prefer=prefer, embedded=not no_embedded, exif=not no_exif, pick_label=pick_label
+        ):
             bar.update(1)
             row = record.to_dict()
-            if record.status in ("rated", "rejected"):
+            if record.status in ("rated", "rejected", "picked"):
                 try:
                     _, added = library.import_rating(
                         record.image,
                         stars=record.stars if record.status == "rated" else None,
                         source=record.source,
                         rejected=record.status == "rejected",
+                        picked=None if record.status == "rejected" else record.picked,
                     )
                 except ImageError as exc:  # a rating of what the library cannot read would train noise
                     row.update(status="failed", reason=exc.reason, error_kind=exc.kind)

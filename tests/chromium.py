@@ -1,15 +1,17 @@
 """Debian's headless Chromium for the browser tests (the gallery's, the ComfyUI frontend's), driven by
 Selenium through Debian's chromedriver (both paths given, so nothing is downloaded), with a fresh profile
-each time; screenshots are kept under the test's tmp dir and copied to bench/out/ for people to look at."""
+each time; screenshots are kept under the test's tmp dir and copied to bench/out/ (or the folder
+``ARTIMUSE_SHOTS`` names) for people to look at."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "bench" / "out"
+ARTIFACTS = Path(os.environ.get("ARTIMUSE_SHOTS") or Path(__file__).resolve().parents[1] / "bench" / "out")
 FLAGS = (
     "--headless=new",
     "--no-sandbox",
@@ -40,7 +42,7 @@ def start(profile: Path, size: tuple[int, int] = (1440, 900)):
 
 
 def screenshot(driver, folder: Path, name: str) -> Path:
-    """Save a screenshot under ``folder`` and copy it to bench/out/."""
+    """Save a screenshot under ``folder`` and copy it to ``ARTIFACTS``."""
     time.sleep(0.3)  # let lazy images paint
     shot = folder / name
     driver.save_screenshot(str(shot))

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +32,8 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
+
+from tests.processes import dies_with_parent
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -222,8 +225,14 @@ class ComfyUI:
             *self.extra_args,
         ]
         self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            cmd, cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        self.process = subprocess.Popen(  # ended with its fixture; by the kernel when the test run is killed
+            cmd,
+            cwd=self.root,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=dies_with_parent(signal.SIGTERM),
         )
         self.started = time.monotonic()
         deadline = time.monotonic() + timeout

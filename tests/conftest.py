@@ -133,6 +133,8 @@ def run_cli(fake_engines):
         fake_engines.append(engine)
         return engine
 
+    factory.identity = FakeEngine.identity  # what the CLI's lazy engine looks cached files up by
+
     def run(*args, engine=None):
         return CliRunner().invoke(cli, [str(a) for a in args], obj=AppContext(engine_factory=engine or factory))
 
@@ -168,6 +170,27 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+# Whatever a test started (tests/processes.py: `artimuse watch` processes, writers, watcher threads) ends with
+# it, passed or failed, before its fixtures are torn down: a failed assertion never leaves a process behind.
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    from tests import processes
+
+    item.stash[_STARTED] = processes.mark()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    from tests import processes
+
+    raised = processes.teardown(item.stash.get(_STARTED, processes.mark()))
+    if raised:
+        raise raised[0]
+
+
+_STARTED = pytest.StashKey[int]()
+
+
 @pytest.fixture()
 def home(tmp_path, monkeypatch):
     """An empty ArtiMuse home (``ARTIMUSE_HOME``) for this test: its own config and library."""
@@ -179,3 +202,56 @@ def home(tmp_path, monkeypatch):
 def run(run_cli):
     """``run_cli`` under its short name."""
     return run_cli
+
+
+# A real PostgreSQL server (tests/postgres.py), started once per session when a test asks for it; every test
+# on it gets its own database, copied from a migrated template. Where PostgreSQL is not installed those tests
+# are skipped, with the reason (in CI, which installs it, they fail instead).
+@pytest.fixture(scope="session")
+def postgres():
+    """The session's PostgreSQL server (``tests.postgres.PostgresServer``: ``url(name)``, ``create_database``)."""
+    from tests.postgres import PostgresServer, why_absent
+
+    reason = why_absent()
+    if reason and os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI installs it (.ci/run), so its tests must run there, not be skipped")
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer()
+    try:
+        server.start()
+        from artimuse_core.library.database import open_engine
+
+        open_engine(server.create_database("artimuse_template")).dispose()
+        yield server
+    finally:
+        server.stop()
+
+
+_DATABASES = iter(range(1, 1 << 30))
+
+
+@pytest.fixture()
+def postgres_url(postgres):
+    """A fresh, migrated library database on the session's PostgreSQL server (dropped afterwards)."""
+    name = f"library_{next(_DATABASES)}"
+    yield postgres.create_database(name, template="artimuse_template")
+    postgres.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def library_backend(request, tmp_path) -> str:
+    """A library database URL on each backend in turn: a SQLite file (``library.db`` in the ``home``
+    fixture's folder, where that home keeps it), then a PostgreSQL database (the full suite only: it starts
+    a server)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'home' / 'library.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture()
+def library_home(home, library_backend, monkeypatch):
+    """``home`` whose library is ``library_backend`` (through ``ARTIMUSE_DATABASE_URL``, as users set it)."""
+    if not library_backend.startswith("sqlite"):
+        monkeypatch.setenv("ARTIMUSE_DATABASE_URL", library_backend)
+    return home

@@ -136,6 +136,29 @@ def test_no_module_over_400_lines():
     assert not big, big
 
 
+#: The only library modules that may send SQL text: each backend's own upkeep (pragmas, locks, catalogue
+#: checks), never a query of the library's rows.
+SQL_TEXT_ALLOWED = {"artimuse_core.library.database", "artimuse_core.library.health"}
+
+
+def test_library_queries_are_sqlalchemy_expressions_not_sql_text():
+    """Raw SQL (``text()``, ``exec_driver_sql``) is where one backend's spelling slips in (``current = 1``
+    for a boolean is an error on PostgreSQL): the library's queries are SQLAlchemy expressions, which each
+    dialect spells its own way. ``func.max(a, b)`` and ``func.min(a, b)`` are SQLite's scalar functions
+    (PostgreSQL's are GREATEST, LEAST): only their one-argument aggregate form is common to both."""
+    found = {}
+    for name, file in modules().items():
+        if not name.startswith("artimuse_core.library") or ".migrations" in name or name in SQL_TEXT_ALLOWED:
+            continue
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                scalar = called in {"max", "min"} and len(node.args) > 1 and "func" in ast.unparse(node.func)
+                if called in {"text", "exec_driver_sql"} or scalar:
+                    found.setdefault(name, []).append(node.lineno)
+    assert not found, found
+
+
 def test_importing_the_core_changes_no_global_state():
     script = textwrap.dedent("""
         import json, sys, warnings
@@ -281,7 +304,7 @@ def test_the_declared_head_is_the_newest_migration():
     [
         ("dumm", '"dumm"*'),
         ('"leading lines"', '"leading lines"'),
-        ("light OR shadow -noise", '"light"* OR "shadow"* NOT "noise"*'),
+        ("light OR shadow -noise", '("light"* OR "shadow"*) NOT "noise"*'),
         ('say "hi', '"say"* "hi"'),
         ('a"b', '"a""b"*'),
     ],

@@ -19,7 +19,7 @@ def shoot(tmp_path, mixed_images):
     return folder
 
 
-def test_score_then_top_ranks_with_predicted_categories(home, shoot, run):
+def test_score_then_top_ranks_with_predicted_categories(home, library_home, shoot, run):
     scored = run("score", shoot, "--format", "json")
     assert scored.exit_code == 1  # the corrupt file
     rows = json.loads(scored.stdout)
@@ -42,7 +42,7 @@ def test_score_then_top_ranks_with_predicted_categories(home, shoot, run):
     assert statuses.count("cached") == 10 and statuses.count("failed") == 1
 
 
-def test_category_option_and_config_folders(home, shoot, run, tmp_path):
+def test_category_option_and_config_folders(home, library_home, shoot, run, tmp_path):
     home.mkdir(parents=True)
     (home / "config.toml").write_text(f'[[folders]]\npath = "{shoot}"\ncategory = "3D Design"\n')
     result = run("score", *sorted(shoot.glob("*.png"))[:2], "-f", "json")
@@ -71,7 +71,7 @@ def test_config_errors_name_the_key_and_the_file(home, content, message, run):
     assert message in result.output and str(home / "config.toml") in result.output
 
 
-def test_rate_show_search_stats_export_history(home, shoot, run):
+def test_rate_show_search_stats_export_history(home, library_home, shoot, run):
     image = sorted(shoot.glob("*.png"))[0]
     run("critique", image, "-a", "overall", "--max-new-tokens", "5")
     assert run("rate", image, "--stars", "4").exit_code == 0
@@ -159,7 +159,7 @@ def test_the_example_config_is_a_valid_config(tmp_path):
     assert {name for name, source in config.sources.items() if source == "file"} >= {"model", "batch_size"}
 
 
-def test_a_name_that_is_not_utf8_is_scored_stored_and_shown(home, tmp_path, mixed_images, run):
+def test_a_name_that_is_not_utf8_is_scored_stored_and_shown(home, library_home, tmp_path, mixed_images, run):
     """Issue 10, fault 1, through the library: ``caf\\xe9.png`` (Latin-1 bytes) is recorded under its real
     bytes, found again by them, and printed escaped; the other files of the run are not affected."""
     import os
@@ -185,20 +185,32 @@ def test_a_name_that_is_not_utf8_is_scored_stored_and_shown(home, tmp_path, mixe
 
 
 def test_stored_paths_round_trip_any_bytes(tmp_path):
-    """The library's path column keeps valid UTF-8 as text and anything else as its exact bytes."""
+    """The library's path column keeps valid UTF-8 as text and anything else as its exact bytes (SQLite) or
+    as valid UTF-8 text with one private-use character per such byte (PostgreSQL, whose text is UTF-8 only);
+    a folder's stored form is a prefix of its files' either way."""
     import os
+
+    from sqlalchemy.dialects import postgresql, sqlite
 
     from artimuse_core.library.tables import StoredPath
 
     column = StoredPath()
-    for raw in (b"/photos/caf\xc3\xa9.png", b"/photos/caf\xe9.png", b"/photos/\xff\xfe.jpg"):
+    raws = (b"/photos/caf\xc3\xa9.png", b"/photos/caf\xe9.png", b"/photos/\xff\xfe.jpg", b"/x/\xf4\x8f\xbe\x80.png")
+    for raw in raws:
         path = os.fsdecode(raw)
-        stored = column.process_bind_param(path, None)
-        assert isinstance(stored, str if raw.decode("utf-8", "ignore").encode() == raw else bytes)
-        assert column.process_result_value(stored, None) == path
+        utf8 = raw.decode("utf-8", "ignore").encode() == raw
+        on_sqlite = column.process_bind_param(path, sqlite.dialect())
+        assert isinstance(on_sqlite, str if utf8 else bytes)
+        assert column.process_result_value(on_sqlite, sqlite.dialect()) == path
+        on_postgresql = column.process_bind_param(path, postgresql.dialect())
+        assert isinstance(on_postgresql, str) and on_postgresql.encode("utf-8")
+        assert (on_postgresql == path) == (utf8 and b"\xf4\x8f" not in raw)
+        assert column.process_result_value(on_postgresql, postgresql.dialect()) == path
+        folder = os.path.dirname(path) + "/"
+        assert on_postgresql.startswith(column.process_bind_param(folder, postgresql.dialect()))
 
 
-def test_percentiles_read_scores_without_knowing_the_scale(home, shoot, run):
+def test_percentiles_read_scores_without_knowing_the_scale(home, library_home, shoot, run):
     """`top --percentile` and `show`: the share of the library's other scores by the same model each image
     beats (ties half), against numpy's oracle (scipy's percentileofscore, kind="mean", over the others)."""
     import numpy as np

@@ -27,7 +27,7 @@ def shoot(tmp_path, mixed_images):
     return folder
 
 
-def test_unipercept_scores_show_as_columns_and_are_stored_per_dimension(home, shoot, run_cli):
+def test_unipercept_scores_show_as_columns_and_are_stored_per_dimension(home, library_home, shoot, run_cli):
     scored = run_cli("score", shoot, "--family", "unipercept", "--format", "json")
     assert scored.exit_code == 0, scored.output
     rows = json.loads(scored.stdout)
@@ -60,8 +60,9 @@ def test_unipercept_scores_show_as_columns_and_are_stored_per_dimension(home, sh
     exported = [json.loads(line) for line in run_cli("export").stdout.splitlines()]
     assert sorted(e["dimension"] for e in exported) == ["iaa"] * 6 + ["iqa"] * 6 + ["ista"] * 6
     only_iqa = run_cli("export", "--dimension", "iqa", "-f", "csv").stdout.splitlines()
-    assert only_iqa[0].startswith("path,score") and only_iqa[0].endswith(",dimension") and len(only_iqa) == 7
-    assert all(line.endswith(",iqa") for line in only_iqa[1:])
+    header = only_iqa[0].split(",")
+    assert header[:2] == ["path", "score"] and header[12:] == ["dimension", "rating", "stars", "picked", "rejected"]
+    assert len(only_iqa) == 7 and all(line.split(",")[12] == "iqa" for line in only_iqa[1:])
 
     shown = run_cli("show", rows[0]["path"]).stdout
     assert f"iqa {rows[0]['scores']['iqa']:.2f}" in shown and f"ista {rows[0]['scores']['ista']:.2f}" in shown
@@ -136,7 +137,7 @@ def test_migration_from_the_previous_head_keeps_every_row_as_iaa(tmp_path):
         assert [h.score for h in library.search("leading")] == [44.5]
 
 
-def test_percentiles_of_a_dimension_count_only_that_dimension(home, shoot, run_cli):
+def test_percentiles_of_a_dimension_count_only_that_dimension(home, library_home, shoot, run_cli):
     """`top --percentile` for UniPercept: an iqa score is ranked among the library's other iqa scores, never
     among iaa and ista (three rows per image, one model fingerprint)."""
     rows = json.loads(run_cli("score", shoot, "--family", "unipercept", "--format", "json").stdout)

@@ -22,9 +22,9 @@ def files(tmp_path, mixed_images):
 
 
 @pytest.fixture()
-def library(tmp_path, files):
+def library(library_backend, files):
     config = Config(folders=(WatchedFolder(files[0].parent / "sub", "3d"),))
-    with Library.at(tmp_path / "lib.db", config=config) as lib:
+    with Library(library_backend, config=config) as lib:
         yield lib
 
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-import textwrap
+import time
 from pathlib import Path
 
 import pytest
 from alembic import command
+from sqlalchemy import delete
 
 from artimuse_core.library import Library, LibraryError, ScoredFile, file_facts, ingest, migrations, stars_to_score
 from artimuse_core.library.database import alembic_config, create_db_engine, current_revision, head_revision
 from artimuse_core.library.stats import library_stats
+from artimuse_core.library.tables import images
 from artimuse_core.results import Provenance, ScoreResult
 from artimuse_core.testing import FakeEngine
+from tests import processes
 
 PROVENANCE = Provenance(
     model="m",
@@ -47,8 +51,8 @@ def record(library, path, score, std=5.0, category=None, source=None, critiques=
 
 
 @pytest.fixture()
-def library(tmp_path):
-    lib = Library.at(tmp_path / "lib.db")
+def library(library_backend):
+    lib = Library(library_backend)
     yield lib
     lib.close()
 
@@ -60,10 +64,11 @@ def files(tmp_path, mixed_images):
     return [shutil.copy(p, folder / p.name) for p in mixed_images]
 
 
-def test_new_database_is_at_head_in_wal_mode(library, tmp_path):
+def test_new_database_is_at_head_in_wal_mode(library):
     assert current_revision(library.engine) == head_revision()
-    with sqlite3.connect(tmp_path / "lib.db") as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if library.engine.dialect.name == "sqlite":
+        with sqlite3.connect(library.engine.url.database) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_moved_file_keeps_its_history(library, files, tmp_path):
@@ -190,54 +195,87 @@ def test_a_lock_held_too_long_is_one_clear_error(tmp_path, files):
     assert len(library.ratings()) == 1
 
 
+SCORER = """
+import os, sys, time
+from artimuse_core.library import Library, ingest
+from artimuse_core.testing import FakeEngine
+engine = FakeEngine(batch_size=2)
+library = Library(sys.argv[1])
+open(sys.argv[2] + '.' + str(os.getpid()), 'w').close()
+while not os.path.exists(sys.argv[2]):  # all start together, for the writes to overlap
+    time.sleep(0.005)
+n = 0
+for _ in range(ROUNDS):
+    n += sum(o.status == 'scored' for o in ingest(engine, library, sys.argv[3:], force=True, flush_every=1))
+print('scored', n)
+""".replace("ROUNDS", "15")
+RATER = """
+import os, sys, time
+from click.testing import CliRunner
+from artimuse_cli.main import cli
+paths = sys.argv[3:]
+open(sys.argv[2] + '.' + str(os.getpid()), 'w').close()
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.005)
+for i in range(60):
+    result = CliRunner().invoke(cli, ['rate', paths[i % len(paths)], '--stars', str(1 + i % 5)])
+    assert result.exit_code == 0, result.output
+print('rated', i + 1)
+"""
+
+
 @pytest.mark.slow
-def test_two_processes_writing_at_once_lose_nothing(tmp_path, files):
-    """A scorer (the door, forced re-scores) and `artimuse rate` in a loop, on one database file."""
-    db = tmp_path / "shared.db"
-    Library.at(db).close()
-    env_setup = f"import os; os.environ['ARTIMUSE_HOME'] = {str(tmp_path / 'home')!r}\n"
-    scorer = textwrap.dedent(f"""
-        from artimuse_core.library import Library, ingest
-        from artimuse_core.testing import FakeEngine
-        engine = FakeEngine(batch_size=2)
-        library = Library.at({str(db)!r})
-        paths = {[str(f) for f in files[:4]]!r}
-        n = 0
-        for _ in range(6):
-            n += sum(o.status == 'scored' for o in ingest(engine, library, paths, force=True, flush_every=1))
-        print('scored', n)
-    """)
-    rater = textwrap.dedent(f"""
-        from click.testing import CliRunner
-        from artimuse_cli.main import cli
-        import os
-        os.environ['ARTIMUSE_HOME'] = {str(tmp_path / "home")!r}
-        os.makedirs(os.environ['ARTIMUSE_HOME'], exist_ok=True)
-        open(os.path.join(os.environ['ARTIMUSE_HOME'], 'config.toml'), 'w').write(
-            'database_url = "sqlite:///{db}"\\n')
-        paths = {[str(f) for f in files]!r}
-        ok = 0
-        for i in range(60):
-            result = CliRunner().invoke(cli, ['rate', paths[i % len(paths)], '--stars', str(1 + i % 5)])
-            assert result.exit_code == 0, result.output
-            ok += 1
-        print('rated', ok)
-    """)
+def test_two_processes_writing_at_once_lose_nothing(library_backend, tmp_path, files):
+    """Two scorers (the door, forced re-scores of the same new files) and `artimuse rate` in a loop, all at
+    once on one library: every row is there once, no image twice, one current score per image and model."""
+    Library(library_backend).close()
+    env = dict(os.environ, ARTIMUSE_HOME=str(tmp_path / "home"), ARTIMUSE_DATABASE_URL=library_backend)
+    go, shared = tmp_path / "go", [str(f) for f in files[:4]]
+    commands = [[SCORER, library_backend, go, *shared], [SCORER, library_backend, go, *shared]]
+    commands.append([RATER, library_backend, go, *map(str, files)])
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", env_setup + code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for code in (scorer, rater)
+        processes.spawn(
+            [sys.executable, "-c", *map(str, command)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for command in commands
     ]
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("go.*"))) < len(procs) and time.time() < deadline:
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        time.sleep(0.01)
+    go.touch()
     outputs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err
         assert "locked" not in out + err
-    assert "scored 24" in outputs[0][0] and "rated 60" in outputs[1][0]
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM evaluations").fetchone()[0] == 24
-        assert conn.execute("SELECT count(*) FROM ratings").fetchone()[0] == 60
-        assert conn.execute("SELECT count(*) FROM evaluations WHERE current = 1").fetchone()[0] == 4
+    assert [out.split() for out, _ in outputs] == [["scored", "60"], ["scored", "60"], ["rated", "60"]]
+    counted = row_counts(library_backend)
+    expected = {"evaluations": 120, "ratings": 60, "images": len(files), "paths": len(files), "current": 4}
+    lost = {name: expected[name] - counted[name] for name in ("evaluations", "ratings")}
+    duplicates = {"images": counted["images"] - counted["paths"], "current": counted["current"] - 4}
+    print(f"concurrent writers on {library_backend.split(':')[0].split('+')[0]}: rows {counted}, "
+          f"duplicates {duplicates}, lost {lost}")  # fmt: skip
+    assert counted == expected
+
+
+def row_counts(url: str) -> dict[str, int]:
+    """Rows (evaluations, ratings, images), distinct image paths, current (image, model) scores."""
+    from sqlalchemy import create_engine, func, select
+
+    from artimuse_core.library.tables import evaluations, ratings
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        count = {name: conn.scalar(select(func.count()).select_from(t)) for name, t in
+                 (("evaluations", evaluations), ("ratings", ratings), ("images", images))}  # fmt: skip
+        count["paths"] = conn.scalar(select(func.count(func.distinct(images.c.path))))
+        count["current"] = conn.scalar(select(func.count()).where(evaluations.c.current.is_(True)))
+    engine.dispose()
+    return count
 
 
 def test_the_door_skips_unchanged_and_predicts_categories(files, tmp_path):
@@ -355,7 +393,7 @@ def test_stats_counters_follow_every_kind_of_write(library, files, tmp_path):
     assert library.stats() == scanned
     assert scanned.counts["missing_images"] == 1 and scanned.categories["painting"].count == 1
     with library.engine.begin() as conn:  # deletions (nothing in the library deletes yet; the counters must)
-        conn.exec_driver_sql("DELETE FROM images WHERE path = ?", (str(moved),))
+        conn.execute(delete(images).where(images.c.path == str(moved)))
     assert library.stats() == fresh_count(library)
 
 

@@ -20,7 +20,7 @@ from tests import corpus
 def _library(home):
     from artimuse_core.library import Library
 
-    return Library.at(home / "library.db")
+    return Library(os.environ.get("ARTIMUSE_DATABASE_URL") or f"sqlite:///{home / 'library.db'}")
 
 
 def _runs(fake_engines):
@@ -28,7 +28,7 @@ def _runs(fake_engines):
 
 
 # ------------------------------------------------------------------------------------- fault 1: any path
-def test_non_utf8_names_in_every_table_export_and_folder_filter(home, tmp_path, run):
+def test_non_utf8_names_in_every_table_export_and_folder_filter(home, library_home, tmp_path, run):
     """``caf\\xe9.png`` and a folder ``\\xe9t\\xe9`` through score, errors, top --folder, export csv/jsonl
     (printable path + exact bytes), moves and the watcher's known_files."""
     folder = tmp_path / "shoot"
@@ -83,7 +83,7 @@ def test_non_utf8_names_in_every_table_export_and_folder_filter(home, tmp_path, 
         assert library.show(renamed).path == str(renamed)
 
 
-def test_folder_filter_is_byte_exact_and_case_sensitive(home, tmp_path):
+def test_folder_filter_is_byte_exact_and_case_sensitive(home, library_home, tmp_path):
     """A folder named ``Shoot`` does not match ``shoot`` (SQLite's LIKE would), nor ``shoot2``."""
     from sqlalchemy import select
 
@@ -109,7 +109,7 @@ def test_folder_filter_is_byte_exact_and_case_sensitive(home, tmp_path):
 
 
 # ---------------------------------------------------------------------------- fault 9: one image per file
-def test_two_spellings_of_one_file_are_one_image(home, tmp_path, run, monkeypatch):
+def test_two_spellings_of_one_file_are_one_image(home, library_home, tmp_path, run, monkeypatch):
     folder = tmp_path / "d"
     (folder / "sub").mkdir(parents=True)
     corpus.write_photo(folder / "b.png", (32, 32), seed=4)
@@ -146,7 +146,7 @@ def test_case_insensitive_folders_use_the_name_on_disk(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------- fault 10: renamed file
-def test_a_renamed_file_is_cached_and_keeps_its_history(home, tmp_path, run, fake_engines):
+def test_a_renamed_file_is_cached_and_keeps_its_history(home, library_home, tmp_path, run, fake_engines):
     folder = tmp_path / "d"
     folder.mkdir()
     corpus.write_photo(folder / "a.png", (32, 32), seed=5)
@@ -167,7 +167,7 @@ def test_a_renamed_file_is_cached_and_keeps_its_history(home, tmp_path, run, fak
 
 
 # --------------------------------------------------------------------------- fault 5: superseded errors
-def test_an_error_is_resolved_when_the_file_later_scores(home, tmp_path, run):
+def test_an_error_is_resolved_when_the_file_later_scores(home, library_home, tmp_path, run):
     folder = tmp_path / "d"
     folder.mkdir()
     target = folder / "slow.jpg"
@@ -235,7 +235,7 @@ def test_migration_from_0007_keeps_rows_and_resolves_old_errors(tmp_path):
 
 
 # --------------------------------------------------------------------------------- fault 11: rate
-def test_rate_only_images_the_library_can_read(home, tmp_path, run):
+def test_rate_only_images_the_library_can_read(home, library_home, tmp_path, run):
     (tmp_path / "notes.txt").write_text("shopping list")
     (tmp_path / "empty.jpg").write_bytes(b"")
     notes = run("rate", tmp_path / "notes.txt", "--score", "95")
@@ -249,7 +249,7 @@ def test_rate_only_images_the_library_can_read(home, tmp_path, run):
 
 
 # ------------------------------------------------------------------------------- also from the same run
-def test_explicit_category_applies_to_cached_files_and_categorize_takes_many(home, tmp_path, run):
+def test_explicit_category_applies_to_cached_files_and_categorize_takes_many(home, library_home, tmp_path, run):
     folder = tmp_path / "d"
     (folder / "sub").mkdir(parents=True)
     for i, name in enumerate(("a.png", "b.png", "sub/c.png")):
@@ -267,7 +267,7 @@ def test_explicit_category_applies_to_cached_files_and_categorize_takes_many(hom
     assert missing.exit_code != 0 and "not in the library" in missing.output
 
 
-def test_adapter_filter_and_label(home, tmp_path, run):
+def test_adapter_filter_and_label(home, library_home, tmp_path, run):
     from artimuse_core.testing import FakeEngine
 
     image = corpus.write_photo(tmp_path / "a.png", (16, 16))
@@ -290,7 +290,7 @@ def test_adapter_filter_and_label(home, tmp_path, run):
     assert sum(c["count"] for c in json.loads(run("stats", "--json").stdout)["categories"].values()) == 2
 
 
-def test_filtered_stats_match_numpy_quantiles(home, tmp_path):
+def test_filtered_stats_match_numpy_quantiles(home, library_home, tmp_path):
     import numpy as np
 
     from artimuse_core.library import Library, ScoredFile, file_facts
@@ -311,7 +311,7 @@ def test_filtered_stats_match_numpy_quantiles(home, tmp_path):
     assert filtered.count == 23 and filtered.mean == pytest.approx(scores.mean())
 
 
-def test_times_are_aware_utc_shown_local_and_since_is_local(home, tmp_path, run, monkeypatch):
+def test_times_are_aware_utc_shown_local_and_since_is_local(home, library_home, tmp_path, run, monkeypatch):
     import time
 
     from artimuse_core.library.queries import parse_since
@@ -337,7 +337,7 @@ def test_times_are_aware_utc_shown_local_and_since_is_local(home, tmp_path, run,
         time.tzset()
 
 
-def test_watcher_jobs_keep_non_utf8_paths_and_complete_through_the_door(home, tmp_path):
+def test_watcher_jobs_keep_non_utf8_paths_and_complete_through_the_door(home, library_home, tmp_path):
     """A job for ``caf\\xe9.png`` round-trips its exact path and is completed by the door's transaction;
     a job queued under a ``..`` spelling is completed too (the door maps it to the library's spelling)."""
     from artimuse_core.library import Library, ingest

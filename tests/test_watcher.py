@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from artimuse_watcher.service import launchd_plist, systemd_unit
 from artimuse_watcher.tracker import StabilityTracker, should_watch
-from tests.watching import WatcherProcess, WatcherThread, counts, png_bytes, wait_for
+from tests.watching import WatcherProcess, WatcherThread, counts, exists, png_bytes, sql, wait_for
 
 
 def drop_flood(folder: Path, at_once: int = 200, slowly: int = 20) -> tuple[list[Path], list[Path]]:
@@ -64,8 +63,9 @@ def check_exactly_once(result: dict, good: list[Path], bad: list[Path]) -> None:
 
 
 @pytest.fixture()
-def setup_dirs(tmp_path):
-    home, folder = tmp_path / "home", tmp_path / "watched"
+def setup_dirs(tmp_path, library_home):
+    """The watcher's home (its library on each backend in turn, ``library_backend``) and watched folder."""
+    home, folder = library_home, tmp_path / "watched"
     home.mkdir()
     folder.mkdir()
     return home, folder
@@ -90,7 +90,7 @@ def test_sigkill_mid_flood_then_restart_loses_nothing_and_repeats_nothing(setup_
     good, bad = drop_flood(folder)
     # Kill it part-way, wherever "part-way" is on this machine: after a fifth of the files are scored.
     deadline, last, moved = time.time() + 600, -1, time.time()
-    while (scored := len(counts(db)["evaluations"]) if db.exists() else 0) < len(good) // 5:
+    while (scored := len(counts(db)["evaluations"]) if exists(db) else 0) < len(good) // 5:
         if scored != last:
             last, moved = scored, time.time()
         assert time.time() - moved < 60 and time.time() < deadline, f"no progress: {scored}"
@@ -122,10 +122,9 @@ def test_moves_deletes_hidden_symlinks_and_catch_up(setup_dirs, tmp_path):
     (folder / "b.png").unlink()
     time.sleep(2.0)
     assert watcher.stop() == 0
-    with sqlite3.connect(db) as conn:
-        rows = dict(conn.execute("SELECT path, missing FROM images").fetchall())
-        evaluations = conn.execute("SELECT count(*) FROM evaluations").fetchone()[0]
-    assert rows == {str(folder / "renamed.png"): 0, str(folder / "b.png"): 1}
+    rows = dict(sql(db, "SELECT path, missing FROM images"))
+    evaluations = sql(db, "SELECT count(*) FROM evaluations")[0][0]
+    assert rows == {str(folder / "renamed.png"): False, str(folder / "b.png"): True}
     assert evaluations == 2  # the rename kept its history; nothing was scored again
     # While nothing watches: one file added, one changed. The restart catches up on exactly those.
     (folder / "new.png").write_bytes(png_bytes(6))
@@ -198,9 +197,8 @@ def test_critiques_follow_the_scores(setup_dirs):
     wait_for(db, 3, 0)
     deadline = time.time() + 60
     while time.time() < deadline:
-        with sqlite3.connect(db) as conn:
-            rows = conn.execute("SELECT attribute, count(*) FROM critiques GROUP BY attribute").fetchall()
-            waiting = conn.execute("SELECT count(*) FROM jobs WHERE status = 'pending'").fetchone()[0]
+        rows = sql(db, "SELECT attribute, count(*) FROM critiques GROUP BY attribute")
+        waiting = sql(db, "SELECT count(*) FROM jobs WHERE status = 'pending'")[0][0]
         if sum(n for _, n in rows) == 6 and not waiting:
             break
         time.sleep(0.25)
@@ -221,6 +219,5 @@ def test_unipercept_scores_are_stored_per_dimension(setup_dirs):
     result = wait_for(db, 2, 0)
     assert watcher.stop() == 0
     assert result["evaluations"] == {str(folder / "u0.png"): 3, str(folder / "u1.png"): 3}
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT dimension, count(*) FROM evaluations WHERE current GROUP BY dimension").fetchall()
+    rows = sql(db, "SELECT dimension, count(*) FROM evaluations WHERE current GROUP BY dimension")
     assert dict(rows) == {"iaa": 2, "iqa": 2, "ista": 2}

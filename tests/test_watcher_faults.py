@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,8 +28,9 @@ from tests.watching import (
 
 
 @pytest.fixture()
-def dirs(tmp_path):
-    home, folder = tmp_path / "home", tmp_path / "watched"
+def dirs(tmp_path, library_home):
+    """The watcher's home (its library on each backend in turn, ``library_backend``) and watched folder."""
+    home, folder = library_home, tmp_path / "watched"
     home.mkdir()
     folder.mkdir()
     return home, folder
@@ -171,17 +172,18 @@ def _can_limit_inotify() -> bool:
 
 @pytest.mark.slow  # real `artimuse watch` processes in a user namespace
 @pytest.mark.skipif(not _can_limit_inotify(), reason="no user namespaces here (unshare -U -r)")
-@pytest.mark.parametrize("limit", [0, 2])
-def test_the_inotify_limit_falls_back_to_polling_with_one_message(dirs, limit):
+@pytest.mark.parametrize("setting, limit", [("watches", 0), ("watches", 2), ("instances", 0)])
+def test_the_inotify_limit_falls_back_to_polling_with_one_message(dirs, setting, limit):
     """In a user namespace whose inotify watch limit is ``limit`` (0: not even the folder; 2: the folder and
-    one subfolder, not the other three): one message naming the limit, files at start-up and files dropped
-    later into every subfolder are scored, no log flood."""
+    one subfolder, not the other three), or whose instance limit is 0: one message naming the limit that was
+    hit (the namespace's, with its value, not the host's), files at start-up and files dropped later into every
+    subfolder are scored, no log flood."""
     home, folder = dirs
     subfolders = [folder / f"sub{i}" for i in range(4)]
     for sub in subfolders:
         sub.mkdir()
     (folder / "before.png").write_bytes(png_bytes(10))
-    limited = f'echo {limit} > /proc/sys/user/max_inotify_watches && exec "$@"'
+    limited = f'echo {limit} > /proc/sys/user/max_inotify_{setting} && exec "$@"'
     watcher = WatcherProcess(home, folder, wrap=("unshare", "-U", "-r", "sh", "-c", limited, "sh")).start()
     for i, sub in enumerate(subfolders):
         (sub / f"late{i}.png").write_bytes(png_bytes(20 + i))
@@ -197,15 +199,19 @@ def test_the_inotify_limit_falls_back_to_polling_with_one_message(dirs, limit):
     assert events.count("inotify_limit") == 1
     assert events.count("watching") == 1 and "watch_error" not in events
     (message,) = [e["message"] for e in watcher.events() if e["event"] == "inotify_limit"]
-    assert "fs.inotify.max_user_watches" in message and "sysctl" in message
+    host = Path(f"/proc/sys/fs/inotify/max_user_{setting}").read_text().strip()
+    assert f"user.max_inotify_{setting} = {limit}; the host's fs.inotify.max_user_{setting} is {host})" in message
+    assert f"`sysctl user.max_inotify_{setting}=" in message
 
 
-def test_an_inotify_limit_at_schedule_time_falls_back_to_polling(dirs, monkeypatch):
-    """The same kind without user namespaces: the OSError(28) that inotify raises at the folder itself."""
+@pytest.mark.parametrize("error, setting", [(28, "watches"), (24, "instances")])
+def test_an_inotify_limit_at_schedule_time_falls_back_to_polling(dirs, monkeypatch, error, setting):
+    """The same kind without user namespaces: the OSError(28) (watches) or OSError(24) (instances) that
+    inotify raises at the folder itself; the message names that limit with the host's value."""
     from watchdog.observers import Observer
 
     def full(*_args, **_kwargs):
-        raise OSError(28, "inotify watch limit reached")
+        raise OSError(error, f"inotify {setting} limit reached")
 
     monkeypatch.setattr(Observer, "schedule", full)
     home, folder = dirs
@@ -218,6 +224,9 @@ def test_an_inotify_limit_at_schedule_time_falls_back_to_polling(dirs, monkeypat
     assert set(result["evaluations"]) == {str(folder / "before.png"), str(folder / "after.png")}
     assert polled == [str(folder)]
     assert watcher.events.count("inotify_limit") == 1 and watcher.events.count("watching") == 1
+    (message,) = [r.getMessage() for r in watcher.records if getattr(r, "event", "") == "inotify_limit"]
+    value = Path(f"/proc/sys/fs/inotify/max_user_{setting}").read_text().strip()
+    assert f"(fs.inotify.max_user_{setting} = {value}) is reached" in message, message
 
 
 @pytest.mark.slow  # the fast tier has one test of this fault's kind
@@ -249,6 +258,4 @@ def test_an_empty_file_is_one_error_then_scored_when_it_grows(dirs):
     assert first["error_kinds"] == again["error_kinds"] == {str(empty): ["empty"]}
     assert result["evaluations"] == {str(empty): 1}
     assert result["errors"] == {str(empty): 1}  # no new error row
-    with sqlite3.connect(db) as conn:  # resolving the old one is the library's rule (errors.resolved_at)
-        resolvable = "resolved_at" in [row[1] for row in conn.execute("PRAGMA table_info(errors)")]
-    assert status_of(home)["errors"] == (0 if resolvable else 1)
+    assert status_of(home)["errors"] == 0  # resolving the old one is the library's rule (errors.resolved_at)

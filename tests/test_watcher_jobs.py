@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,12 +17,23 @@ import pytest
 
 from artimuse_core.testing import FakeEngine
 from artimuse_watcher.work import MAX_ATTEMPTS, Backoff
-from tests.watching import WatcherProcess, WatcherThread, counts, heartbeat, png_bytes, status_of, wait_for
+from tests.watching import (
+    WatcherProcess,
+    WatcherThread,
+    counts,
+    exists,
+    heartbeat,
+    png_bytes,
+    status_command,
+    status_of,
+    wait_for,
+)
 
 
 @pytest.fixture()
-def dirs(tmp_path):
-    home, folder = tmp_path / "home", tmp_path / "watched"
+def dirs(tmp_path, library_home):
+    """The watcher's home (its library on each backend in turn, ``library_backend``) and watched folder."""
+    home, folder = library_home, tmp_path / "watched"
     home.mkdir()
     folder.mkdir()
     return home, folder
@@ -75,7 +87,7 @@ def test_a_file_that_kills_the_watcher_is_given_up_after_the_restarts(dirs):
         watcher = WatcherProcess(home, folder, env={"FAKE_CRASH_ON": "poison.png"}).launch()
         deadline = time.time() + 300  # it dies on the poison file, or lives once the job is given up
         while watcher.alive() and time.time() < deadline:
-            if db.exists() and counts(db)["jobs"].get(poison, ("",))[0] == "failed":
+            if exists(db) and counts(db)["jobs"].get(poison, ("",))[0] == "failed":
                 break
             time.sleep(0.2)
         if watcher.alive():
@@ -189,6 +201,93 @@ def test_a_full_disk_under_the_status_file_is_one_line_and_the_watcher_keeps_sco
         subprocess.run(["umount", "-l", str(full)], capture_output=True)
 
 
+class FullDisk:
+    """A real small file system (tmpfs) filled to all but ``spare`` bytes: what a user's full disk is to
+    SQLite and to the status file, no mock. ``fill`` and ``free`` as often as needed."""
+
+    def __init__(self, where: Path, size: str = "4m"):
+        self.where, self.mounted = where, _tmpfs(where, size)
+
+    def fill(self, spare: int = 8192) -> None:
+        reserve = self.where / "reserve"
+        reserve.write_bytes(b"\0" * spare)  # tmpfs counts 4 KB pages: this many bytes stay free below
+        try:
+            with open(self.where / "filler", "ab") as filler:
+                while True:
+                    filler.write(b"\0" * 4096)
+                    filler.flush()
+        except OSError:
+            pass
+        reserve.unlink()
+
+    def free(self) -> None:
+        (self.where / "filler").unlink(missing_ok=True)
+
+    def close(self) -> None:
+        subprocess.run(["umount", "-l", str(self.where)], capture_output=True)
+
+
+def _waits_for_the_disk(home: Path, watcher: WatcherProcess, deadline_s: float = 60) -> dict:
+    deadline = time.time() + deadline_s
+    while time.time() < deadline:
+        beat = heartbeat(home)
+        if beat.get("state") == "waiting":
+            return beat
+        time.sleep(0.1)
+    raise AssertionError(f"the heartbeat never said waiting: {heartbeat(home)}\n{watcher.output()[-3000:]}")
+
+
+@pytest.mark.slow  # mounts a tmpfs, real `artimuse watch` process, real backoff waits
+def test_a_full_disk_at_start_and_while_running_is_waited_for_said_in_status_then_resumed(tmp_path, home):
+    """The home (library, status file, lock) on a disk with 8 KB free: the watcher neither exits nor
+    loses a file; it backs off, `artimuse status` says it waits for the disk, and when space returns it
+    opens the library and scores everything; filled again while it runs, the same, without a row twice."""
+    disk = FullDisk(tmp_path / "disk")
+    if not disk.mounted:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        home = disk.where / "home"
+        home.mkdir()
+        folder = tmp_path / "watched"
+        folder.mkdir()
+        for i in range(3):
+            (folder / f"s{i}.png").write_bytes(png_bytes(500 + i))
+        disk.fill()
+        watcher = WatcherProcess(home, folder, log_dir=tmp_path).launch()
+        beat = _waits_for_the_disk(home, watcher)
+        assert watcher.alive(), watcher.output()
+        assert "the disk is full" in beat["error"] and "database or disk is full" in beat["error"]
+        shown = status_command(home)
+        assert f"watcher: waiting (pid {watcher.proc.pid}): library unavailable (the disk is full" in shown
+        assert "library: unavailable" in shown  # `status` itself cannot open the library either: it says so
+        disk.free()
+        db = home / "library.db"
+        first = wait_for(db, 3, 0, timeout=90)
+        assert heartbeat(home)["state"] == "running"
+        # Full again while it runs: the log (WAL) emptied, so the next write needs new space.
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        disk.fill()
+        for i in range(3, 6):
+            (folder / f"s{i}.png").write_bytes(png_bytes(500 + i))
+        beat = _waits_for_the_disk(home, watcher)
+        assert "database unavailable (the disk is full" in beat["error"] and watcher.alive()
+        assert "waiting" in status_of(home)["state"]
+        disk.free()
+        result = wait_for(db, 6, 0, timeout=90)
+        assert heartbeat(home)["state"] == "running"
+        assert watcher.stop() == 0
+        assert set(first["evaluations"]) < set(result["evaluations"])
+        assert len(result["evaluations"]) == 6 and set(result["evaluations"].values()) == {1}
+        events = watcher.events()
+        retries = [e for e in events if e["event"] == "retry"]
+        assert retries and all(e.get("disk_full") for e in retries), [e["message"] for e in retries]
+        assert sum(e["event"] == "recovered" for e in events) >= 2
+        assert "Traceback" not in watcher.output()
+    finally:
+        disk.close()
+
+
 @pytest.mark.slow  # 4-6 s of real debounce and backoff waits: the full suite (CI) runs it
 def test_a_failing_database_backs_off_with_one_line_per_step_then_catches_up(dirs):
     from artimuse_core.errors import LibraryError
@@ -273,7 +372,7 @@ def test_a_stop_during_a_long_critique_ends_promptly_and_the_job_resumes(dirs):
     watcher = start(0.01)  # a 60 s critique
     (folder / "long.png").write_bytes(png_bytes(600))
     deadline = time.time() + 60
-    while not db.exists() or counts(db)["jobs"].get(image) != ("pending", 1):  # the critique job runs
+    while not exists(db) or counts(db)["jobs"].get(image) != ("pending", 1):  # the critique job runs
         assert time.time() < deadline, counts(db)
         time.sleep(0.1)
     time.sleep(0.5)

@@ -28,8 +28,8 @@ ORIGIN = "http://127.0.0.1"
 
 
 @pytest.fixture()
-def gallery(tmp_path):
-    library, paths = scored_library(tmp_path, 12)
+def gallery(tmp_path, library_backend):
+    library, paths = scored_library(tmp_path, 12, library_backend)
     app = create_app(library, thumbnails=tmp_path / "home" / "thumbnails", token=TOKEN, page_size=5)
     client = TestClient(app, base_url=ORIGIN)
     yield client, library, paths
@@ -55,8 +55,8 @@ def post_rating(client, image, body, **headers):
 
 
 @pytest.mark.parametrize("rank", ["mean", "lower"])
-def test_keyset_pages_walk_the_whole_ranking_once_in_order(tmp_path, rank):
-    library, paths = scored_library(tmp_path, 12)
+def test_keyset_pages_walk_the_whole_ranking_once_in_order(tmp_path, rank, library_backend):
+    library, paths = scored_library(tmp_path, 12, library_backend)
     seen, after = [], None
     while True:
         page = library.browse(rank=rank, limit=5, after=after)
@@ -71,8 +71,8 @@ def test_keyset_pages_walk_the_whole_ranking_once_in_order(tmp_path, rank):
     assert [i.path for i in library.browse(limit=12).items] == [str(p) for p in paths]  # scores fall with index
 
 
-def test_browse_filters(tmp_path):
-    library, paths = scored_library(tmp_path, 12)
+def test_browse_filters(tmp_path, library_backend):
+    library, paths = scored_library(tmp_path, 12, library_backend)
     assert {i.category for i in library.browse(category="aigc").items} == {"aigc"}
     assert len(library.browse(category="aigc").items) == 4
     assert [i.score for i in library.browse(min_score=70).items] == [90, 84.5, 79, 73.5]
@@ -83,7 +83,7 @@ def test_browse_filters(tmp_path):
     assert [i.path for i in library.browse(rating="4").items] == [str(paths[3])]
     assert [i.path for i in library.browse(rating="rejected").items] == [str(paths[5])]
     assert len(library.browse(rating="unrated").items) == 10
-    assert [i.stars for i in library.browse(rating="rated").items] == [4.0, None]
+    assert [i.stars for i in library.browse(rating="rated").items] == [4.0]  # a reject has no stars
     assert library.browse(folder=tmp_path / "elsewhere").items == []
     with pytest.raises(InvalidValue, match="cursor"):
         library.browse(after="not-a-cursor")
@@ -193,10 +193,15 @@ def test_ratings_need_the_page_token_and_the_same_origin(gallery):
     stored = post_rating(client, image, {"stars": 4})
     assert stored.status_code == 200 and stored.json()["score"] == 70 and stored.json()["stars"] == 4
     assert post_rating(client, image, {"reject": True}).json()["score"] == 0
-    assert post_rating(client, image, {"pick": True}).json()["stars"] == 5
-    shown = [(r.score, r.stars, r.rejected) for r in library.show(paths[4]).ratings]
-    assert shown == [(90, 5, False), (0, None, True), (70, 4, False)]  # X is a cull: flagged, never trained on
+    picked = post_rating(client, image, {"pick": True}).json()  # a pick is a flag: a reject's no-stars stays
+    assert (picked["picked"], picked["rejected"], picked["stars"], picked["name"]) == (True, False, None, "img_004.jpg")
+    assert post_rating(client, image, {"stars": 5}).json()["picked"] is True  # stars keep the pick
+    shown = [(r.score, r.stars, r.rejected, r.picked) for r in library.show(paths[4]).ratings]
+    assert shown == [(90, 5, False, True), (None, None, False, True), (0, None, True, False), (70, 4, False, False)]
     assert [r.stars for r in library.ratings() if r.path == str(paths[4])] == [5]  # what finetune reads: the latest
+    cleared = post_rating(client, image, {"clear": True}).json()
+    assert (cleared["score"], cleared["picked"], cleared["rejected"]) == (None, False, False)
+    assert [r for r in library.ratings() if r.path == str(paths[4])] == []  # a clear: nothing to train on
     assert post_rating(client, image, {"stars": 9}).status_code == 400
     assert post_rating(client, image, ["x"]).status_code == 400
     assert post_rating(client, 999999, {"stars": 3}).status_code == 404
@@ -205,7 +210,7 @@ def test_ratings_need_the_page_token_and_the_same_origin(gallery):
 def test_concurrent_ratings_from_the_web_and_the_cli_are_all_kept(gallery, tmp_path):
     client, library, paths = gallery
     image = image_id(library, paths[6])
-    other = Library.at(tmp_path / "library.db")  # what `artimuse rate` opens: its own connection
+    other = Library(str(library.url))  # what `artimuse rate` opens: its own connection
 
     def web():
         for i in range(15):
@@ -224,16 +229,31 @@ def test_concurrent_ratings_from_the_web_and_the_cli_are_all_kept(gallery, tmp_p
     other.close()
 
 
-def test_live_view_sends_new_scores_as_tiles(gallery, tmp_path):
+def test_live_view_counts_new_pictures_in_a_bar_and_moves_no_tile(gallery, tmp_path):
+    """New pictures never go into the grid by themselves (a key would then act on a tile that moved under the
+    user): the poller answers how many there are, for a bar the user opens."""
     client, library, _ = gallery
     last = library.last_evaluation_id()
     quiet = client.get(f"/live?after={last}")
-    assert tile_ids(quiet.text) == [] and f"after={last}" in quiet.text
-    new = picture(tmp_path / "photos" / "new.jpg", 40)
-    library.record_scores([ScoredFile(file_facts(new), result(new, 40, 99.0, 1.0), "aigc", "option")])
-    fresh = client.get(f"/live?after={last}")
-    assert tile_ids(fresh.text) == [image_id(library, new)]
-    assert 'hx-swap-oob="afterbegin:#grid"' in fresh.text and f"after={last + 1}" in fresh.text
+    assert tile_ids(quiet.text) == [] and f"after={last}" in quiet.text and 'class="new-bar"' not in quiet.text
+    for i in (40, 41):
+        new = picture(tmp_path / "photos" / f"new{i}.jpg", i)
+        library.record_scores([ScoredFile(file_facts(new), result(new, i, 99.0, 1.0), "aigc", "option")])
+    fresh = client.get(f"/live?after={last}&category=aigc")
+    assert tile_ids(fresh.text) == [] and "afterbegin" not in fresh.text  # no tile is pushed in
+    assert "2 new pictures" in fresh.text and 'hx-swap-oob="outerHTML"' in fresh.text
+    assert f"after={last}" in fresh.text and "category=aigc" in fresh.text  # counting on from the page's last id
+
+
+def test_opening_new_pictures_keeps_every_tile_the_user_had_loaded(gallery):
+    """The "N new" bar reloads the grid with ``shown`` tiles (those loaded plus the new ones), not one page:
+    a highlight far down the grid stays on its picture."""
+    client, _, _ = gallery
+    assert len(tile_ids(client.get("/").text)) == 5  # one page
+    assert len(tile_ids(client.get("/?shown=11").text)) == 11
+    assert len(tile_ids(client.get("/?shown=0").text)) == 5
+    assert len(tile_ids(client.get(f"/?shown={10**12}").text)) == 12  # capped at MAX_SHOWN, all there are
+    assert client.get("/?shown=lots").status_code == 400  # the validation layer's answer, as for every number
 
 
 def test_compare_two_or_four(gallery):

@@ -5,6 +5,7 @@ are kept under the test's tmp dir and copied to bench/out/ (look at them)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -31,13 +32,14 @@ pytestmark = [
 ]
 
 
-@pytest.fixture()
-def server(tmp_path):
+@contextlib.contextmanager
+def running_gallery(library, thumbnails: Path, poll_s: float = 1.0, **options):
+    """The gallery over ``library`` served by uvicorn on a free loopback port (in a thread); yields its URL.
+    ``options``: more of ``create_app``'s (``page_size``...)."""
     import uvicorn
 
-    library, paths = scored_library(tmp_path, 12)
     port = free_port()
-    app = create_app(library, thumbnails=tmp_path / "thumbnails", poll_s=1.0)
+    app = create_app(library, thumbnails=thumbnails, poll_s=poll_s, **options)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
@@ -46,9 +48,18 @@ def server(tmp_path):
     while not running.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert running.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", library, paths
-    running.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture()
+def server(tmp_path):
+    library, paths = scored_library(tmp_path, 12)
+    with running_gallery(library, tmp_path / "thumbnails") as url:
+        yield url, library, paths
     library.close()
 
 
@@ -97,6 +108,7 @@ def test_cull_rate_and_compare_in_a_real_browser(server, browser, tmp_path):
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".viewer"))
     wait.until(lambda d: d.find_element(By.ID, "large").get_property("naturalWidth") > 0)
     path = library.image_file(target).path
+    press(browser, "a")  # auto-advance off: stay on this picture (on, a rating opens the next one)
     press(browser, "4")
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-last-rating") == f"{target}:70")
     assert [(r.score, r.stars) for r in library.show(path).ratings] == [(70.0, 4.0)]

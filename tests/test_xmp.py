@@ -235,6 +235,8 @@ def test_exiftool_reads_everything_we_write(tmp_path, read_tags, naming, image_n
         "WrittenRating": 5,
         "WrittenLabel": "Blue",
         "WrittenDescription": tags["XMP-dc:Description"],
+        "RatingSource": "model",  # whose rating xmp:Rating holds: ratings import never takes the model's
+        "LabelSource": "category",
         **{critique_property(a)[0].upper() + critique_property(a)[1:]: text for a, text in CRITIQUES.items()},
     }
     assert ours(tags) == expected_ours

@@ -364,3 +364,58 @@ def test_watch_xmp_settings_travel_into_the_login_service(run, monkeypatch, tmp_
     monkeypatch.setenv("ARTIMUSE_REJECT_BELOW", "low")
     bad = run("config", "show")
     assert bad.exit_code != 0 and "ARTIMUSE_REJECT_BELOW" in bad.output and "a number from 0 to 100" in bad.output
+
+
+# --- the user's own decisions ---------------------------------------------------------------------------------
+def test_your_stars_rejects_and_picks_reach_the_photo_manager_and_come_back(tmp_path, run, fake, tool):
+    """`xmp write` writes the user's rating (a 5 of theirs stays a 5 whatever the model says), -1 for a
+    reject, the pick label for a pick; the model's stars only where the user gave none; `ratings import`
+    takes the user's back unchanged and passes the model's over."""
+    a, b, c, d = scored(run, fake, tmp_path, {"a.jpg": 45.0, "b.jpg": 85.0, "c.jpg": 30.0, "d.jpg": 55.0})
+    assert run("rate", a, "--stars", "5").exit_code == 0  # the model says 3 stars (45): the user says 5
+    assert run("rate", b, "--reject").exit_code == 0
+    assert run("rate", c, "--pick").exit_code == 0
+    assert run("xmp", "write", tmp_path, "--pick-label", "Red").exit_code == 0
+    found = {p.name: tags_of(tool, sidecar_path(p, "darktable")) for p in (a, b, c, d)}
+    assert found["a.jpg"]["XMP-xmp:Rating"] == 5 and found["a.jpg"]["XMP-artimuse:SuggestedRating"] == 3
+    assert found["b.jpg"]["XMP-xmp:Rating"] == -1  # Lightroom's reject, though the model gave 85
+    assert found["c.jpg"]["XMP-xmp:Label"] == "Red" and found["c.jpg"]["XMP-xmp:Rating"] == 2  # model's stars
+    assert found["d.jpg"]["XMP-xmp:Rating"] == 3 and "XMP-xmp:Label" not in found["d.jpg"]
+    assert (
+        found["a.jpg"]["XMP-artimuse:RatingSource"] == "user" and found["d.jpg"]["XMP-artimuse:RatingSource"] == "model"
+    )
+
+    back = run("ratings", "import", tmp_path, "--json")
+    counts = json.loads(back.stdout)["counts"]
+    assert back.exit_code == 0 and counts["imported"] == 0 and counts["unchanged"] == 3 and counts["ours"] == 1
+    library = Library(config=load_config())
+    assert [len(library.show(p).ratings) for p in (a, b, c)] == [1, 1, 1]  # nothing doubled
+    library.close()
+
+    # Only your own ratings: the model's stars leave xmp:Rating (they stay in artimuse:SuggestedRating).
+    assert run("xmp", "write", d, "--xmp-rating", "yours").exit_code == 0
+    assert "XMP-xmp:Rating" not in tags_of(tool, sidecar_path(d, "darktable"))
+    assert tags_of(tool, sidecar_path(d, "darktable"))["XMP-artimuse:SuggestedRating"] == 3
+
+
+def test_a_rating_set_in_the_photo_manager_since_is_never_overwritten(tmp_path, run, fake, tool):
+    import os
+    import time
+
+    (a,) = scored(run, fake, tmp_path, {"a.jpg": 60.0})
+    assert run("rate", a, "--stars", "4").exit_code == 0
+    assert run("xmp", "write", a).exit_code == 0
+    sidecar = sidecar_path(a, "darktable")
+    time.sleep(0.05)
+    tool("-overwrite_original", "-XMP-xmp:Rating=2", sidecar)  # the user changes it in the photo manager
+    later = time.time() + 5
+    os.utime(sidecar, (later, later))  # ... after their rating in ArtiMuse
+    kept = run("xmp", "write", a, "--json")
+    assert json.loads(kept.stdout)["files"][0]["kept_user_rating"] is True
+    assert tags_of(tool, sidecar)["XMP-xmp:Rating"] == 2
+    os.utime(sidecar, (time.time() - 60, time.time() - 60))  # now the gallery's decision is the newer one
+    assert run("rate", a, "--stars", "5").exit_code == 0
+    assert run("xmp", "write", a).exit_code == 0
+    assert tags_of(tool, sidecar)["XMP-xmp:Rating"] == 5
+    imported = run("ratings", "import", a, "--json")  # the photo manager's 2 would have come in as a rating
+    assert json.loads(imported.stdout)["counts"]["unchanged"] == 1

@@ -1,6 +1,6 @@
 """A live watcher for tests: the real `artimuse watch` process (``WatcherProcess``) or the ``Watcher`` in a
 thread of the test (``WatcherThread``), both with the fake engine unless a checkpoint is given, and helpers
-that read the library as SQLite sees it."""
+that read the library as its database (SQLite, or the test's PostgreSQL) sees it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from tests import processes
 
 # The real `artimuse watch` command, with FakeEngine injected (its delay makes a flood slow enough to interrupt;
 # a file named $FAKE_CRASH_ON kills the process when "scored", like a decoder segfault would).
@@ -60,21 +61,24 @@ class WatcherProcess:
         delay_s: float = 0.0,
         env: dict | None = None,
         wrap: tuple = (),
+        log_dir: Path | None = None,
     ):
         self.home, self.folder, self.checkpoint, self.extra = home, folder, checkpoint, list(extra)
+        self.log_dir = log_dir or home  # elsewhere when the home is on a disk the test fills
         self.delay_s, self.env, self.wrap = delay_s, dict(env or {}), list(wrap)
         self.proc: subprocess.Popen | None = None
         self.log_file = home / "watch.log"
 
     def launch(self) -> WatcherProcess:
         env = dict(os.environ, ARTIMUSE_HOME=str(self.home), FAKE_DELAY_S=str(self.delay_s), **self.env)
-        self.log_file = self.home / f"watch-{time.time_ns()}.log"
+        self.log_file = self.log_dir / f"watch-{time.time_ns()}.log"
         self.log = open(self.log_file, "w")
         program = ["-m", "artimuse_cli"] if self.checkpoint else ["-c", FAKE_RUNNER]
         model = ["--model", str(self.checkpoint)] if self.checkpoint else []
         command = [sys.executable, *program, "watch", str(self.folder), *model]
         command += ["--debounce", "0.4", "--batch-size", "16", "--json-logs", *self.extra]
-        self.proc = subprocess.Popen([*self.wrap, *command], env=env, stdout=self.log, stderr=self.log)
+        self.proc = processes.spawn([*self.wrap, *command], env=env, stdout=self.log, stderr=self.log)
+        processes.at_teardown(self.log.close)  # after the process ends (cleanups run last added first)
         return self
 
     def start(self, timeout: float = 120) -> WatcherProcess:
@@ -130,7 +134,7 @@ class WatcherThread:
         self.records: list[logging.LogRecord] = []
         self.handler = _Collect(self.records)
         LOGGER.addHandler(self.handler)
-        self.library = Library.at(home / "library.db")
+        self.library = Library(database_url(home / "library.db"))
         values = dict(
             folders=[(folder, None)],
             critique=critique,
@@ -144,7 +148,10 @@ class WatcherThread:
             WatcherSettings(**values), self.library, engine_factory or (lambda: FakeEngine(batch_size=16))
         )
         self.codes: list[int] = []
-        self.thread = threading.Thread(target=lambda: self.codes.append(self.watcher.run(install_signals=False)))
+        self.thread = threading.Thread(
+            target=lambda: self.codes.append(self.watcher.run(install_signals=False)), daemon=True
+        )
+        processes.at_teardown(self._stopped)  # however the test ends
 
     @property
     def events(self) -> list[str]:
@@ -159,14 +166,18 @@ class WatcherThread:
         return self
 
     def stop(self, timeout: float = 60) -> int:
+        self._stopped(timeout)
+        assert not self.thread.is_alive(), "the watcher did not stop"
+        return self.codes[0]
+
+    def _stopped(self, timeout: float = 60) -> None:
         from artimuse_watcher.logs import LOGGER
 
         self.watcher.request_stop()
-        self.thread.join(timeout=timeout)
-        assert not self.thread.is_alive(), "the watcher did not stop"
+        if self.thread.is_alive():
+            self.thread.join(timeout=timeout)
         LOGGER.removeHandler(self.handler)
         self.library.close()
-        return self.codes[0]
 
 
 class _Collect(logging.Handler):
@@ -178,8 +189,36 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
+def database_url(db: Path) -> str:
+    """The library a test's watcher writes: ``ARTIMUSE_DATABASE_URL`` when the test runs on another backend
+    (the ``library_backend`` fixture sets it), else the SQLite file ``db``."""
+    url = os.environ.get("ARTIMUSE_DATABASE_URL")
+    return url if url and not url.startswith("sqlite") else f"sqlite:///{db}"
+
+
+def exists(db: Path) -> bool:
+    """Whether the library has been created (a server's database always exists)."""
+    return not database_url(db).startswith("sqlite") or db.exists()
+
+
+_ENGINES: dict[str, object] = {}
+
+
+def sql(db: Path, statement: str) -> list[tuple]:
+    """The rows of one SQL statement on the library (``database_url``), read as the test's own connection."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    url = database_url(db)
+    engine = _ENGINES.get(url) or _ENGINES.setdefault(url, create_engine(url, poolclass=NullPool))
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        return [tuple(row) for row in conn.execute(text(statement))]
+
+
 def _text(path) -> str:
-    return os.fsdecode(path) if isinstance(path, bytes) else path
+    from artimuse_core.library.tables import path_from_text
+
+    return os.fsdecode(path) if isinstance(path, bytes) else path_from_text(path)
 
 
 def counts(db: Path) -> dict:
@@ -187,35 +226,34 @@ def counts(db: Path) -> dict:
     pending jobs. A database still being created reads as empty."""
     try:
         return _counts(db)
-    except sqlite3.OperationalError as exc:
-        if "no such table" not in str(exc):
+    except Exception as exc:  # sqlite3's or the server's "no such table" while the library is created
+        if "no such table" not in str(exc) and "does not exist" not in str(exc):
             raise
         return {"evaluations": {}, "errors": {}, "error_kinds": {}, "jobs": {}, "pending": 0}
 
 
 def _counts(db: Path) -> dict:
-    with sqlite3.connect(db) as conn:
-        evaluations: dict[str, int] = {}
-        for path, n in conn.execute(
-            "SELECT i.path, count(*) FROM evaluations e JOIN images i ON i.id = e.image_id GROUP BY i.path"
-        ):
-            evaluations[_text(path)] = n
-        errors: dict[str, int] = {}
-        kinds: dict[str, list[str]] = {}
-        for path, kind in conn.execute("SELECT path, kind FROM errors ORDER BY id"):
-            errors[_text(path)] = errors.get(_text(path), 0) + 1
-            kinds.setdefault(_text(path), []).append(kind)
-        jobs = {
-            _text(path): (status, attempts)
-            for path, status, attempts in conn.execute("SELECT path, status, attempts FROM jobs ORDER BY id")
-        }
-        return {
-            "evaluations": evaluations,
-            "errors": errors,
-            "error_kinds": kinds,
-            "jobs": jobs,
-            "pending": conn.execute("SELECT count(*) FROM jobs WHERE status = 'pending'").fetchone()[0],
-        }
+    evaluations: dict[str, int] = {}
+    for path, n in sql(
+        db, "SELECT i.path, count(*) FROM evaluations e JOIN images i ON i.id = e.image_id GROUP BY i.path"
+    ):
+        evaluations[_text(path)] = n
+    errors: dict[str, int] = {}
+    kinds: dict[str, list[str]] = {}
+    for path, kind in sql(db, "SELECT path, kind FROM errors ORDER BY id"):
+        errors[_text(path)] = errors.get(_text(path), 0) + 1
+        kinds.setdefault(_text(path), []).append(kind)
+    jobs = {
+        _text(path): (status, attempts)
+        for path, status, attempts in sql(db, "SELECT path, status, attempts FROM jobs ORDER BY id")
+    }
+    return {
+        "evaluations": evaluations,
+        "errors": errors,
+        "error_kinds": kinds,
+        "jobs": jobs,
+        "pending": sql(db, "SELECT count(*) FROM jobs WHERE status = 'pending'")[0][0],
+    }
 
 
 def wait_for(db: Path, good: int, bad: int, timeout: float = 60, cap: float = 900) -> dict:
@@ -228,7 +266,7 @@ def wait_for(db: Path, good: int, bad: int, timeout: float = 60, cap: float = 90
     start = last_move = time.time()
     last = None
     while time.time() - last_move < timeout and time.time() - start < cap:
-        if db.exists():
+        if exists(db):
             c = counts(db)
             if len(c["evaluations"]) >= good and len(c["errors"]) >= bad and c["pending"] == 0:
                 time.sleep(1.0)  # anything extra (a duplicate) would show up now
@@ -237,7 +275,7 @@ def wait_for(db: Path, good: int, bad: int, timeout: float = 60, cap: float = 90
             if progress != last:
                 last, last_move = progress, time.time()
         time.sleep(0.25)
-    raise AssertionError(f"timed out (nothing moved for {timeout:g} s): {counts(db) if db.exists() else 'no database'}")
+    raise AssertionError(f"timed out (nothing moved for {timeout:g} s): {counts(db) if exists(db) else 'no database'}")
 
 
 def status_of(home: Path) -> dict:
@@ -245,7 +283,7 @@ def status_of(home: Path) -> dict:
     from artimuse_core.library import Library
     from artimuse_watcher.daemon import read_status
 
-    with Library.at(home / "library.db") as library:
+    with Library(database_url(home / "library.db")) as library:
         return read_status(library, home / STATUS)
 
 

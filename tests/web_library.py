@@ -66,12 +66,16 @@ def result(path: str | Path, index: int, score: float, std: float, critiques: bo
     )
 
 
-def scored_library(folder: Path, count: int = 12) -> tuple[Library, list[Path]]:
-    """A library (``folder/library.db``) holding ``count`` real JPEGs under ``folder/photos`` with scores
-    ``90 - 5.5 * i`` (distinct, best first in index order), std ``3 + i % 4``, categories in turn."""
+def scored_library(folder: Path, count: int = 12, url: str | None = None) -> tuple[Library, list[Path]]:
+    """A library (``folder/library.db``, or the database at ``url`` when it is not SQLite) holding ``count``
+    real JPEGs under ``folder/photos`` with scores ``90 - 5.5 * i`` (distinct, best first in index order), std
+    ``3 + i % 4``, categories in turn."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(empty_library(), folder / "library.db")  # migrated once per process: tests stay fast
-    library = Library.at(folder / "library.db")
+    if url and not url.startswith("sqlite"):
+        library = Library(url)
+    else:
+        shutil.copy(empty_library(), folder / "library.db")  # migrated once per process: tests stay fast
+        library = Library.at(folder / "library.db")
     paths = [picture(folder / "photos" / f"img_{i:03d}.jpg", i) for i in range(count)]
     library.record_scores(
         ScoredFile(file_facts(p), result(p, i, 90 - 5.5 * i, 3 + i % 4), CATEGORIES[i % 3], "option")

@@ -21,7 +21,8 @@ _EXPORTS = {
     "RATING_SOURCES": "records",
     "rating_sources": "records",
     "LibraryError": "..errors",
-    **{name: "browse" for name in ("GridItem", "GridPage", "ImageFile", "RATING_FILTERS", "REJECT_SCORE")},
+    **{name: "browse" for name in ("GridItem", "GridPage", "ImageFile", "RATING_FILTERS", "SORTS")},
+    **{name: "decisions" for name in ("Change", "DECISION_FILTERS", "REJECT_SCORE")},
     **{
         name: "records"
         for name in (

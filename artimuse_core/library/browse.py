@@ -9,34 +9,41 @@ by their library id, the only handle a web page ever gets (never a path).
 from __future__ import annotations
 
 import heapq
+import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select, text, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, func, select, tuple_
 
 from ..categories import normalise_category
-from ..errors import InvalidValue, LibraryError
-from .records import RatingRecord, _Record
-from .search import fts_query
+from ..errors import InvalidValue
+from .decisions import DECISION_FILTERS, decision_condition, latest_decisions
+from .fulltext import matching_evaluations
+from .records import _Record
 from .session import LibrarySession, under
-from .tables import critiques, evaluations, images, ratings
+from .tables import evaluations, images
 
-E, IMG, R = evaluations.c, images.c, ratings.c
-RANKS = ("mean", "lower")
-#: The user's rating that means "rejected" (the X key): 0 on the 0-100 scale, below one star (10), as XMP's
-#: Rating -1 sits below 1.
-REJECT_SCORE = 0.0
-#: Rating filters: "rated", "unrated", "rejected", or a minimum number of stars "1".."5".
-RATING_FILTERS = ("rated", "unrated", "rejected", "1", "2", "3", "4", "5")
+E, IMG = evaluations.c, images.c
+#: Orders of the grid: best first by score (``mean``) or by the lower bound score - k * std (``lower``);
+#: in shooting order by capture time (EXIF, else the file's mtime: ``captured``); by path (``name``: each
+#: folder's files by name).
+SORTS = {"mean": "score", "lower": "lower bound (score - std)", "captured": "capture time", "name": "name"}
+RANKS = tuple(SORTS)
+#: Rating filters: the user's latest decision (``decisions.DECISION_FILTERS``), or at least "1".."5" stars.
+RATING_FILTERS = (*DECISION_FILTERS, "1", "2", "3", "4", "5")
+#: The most tiles one page may hold.
+MAX_PAGE = 500
 
 
 @dataclass(frozen=True)
 class GridItem(_Record):
     """One tile of the gallery: an image (by id) and one current evaluation of it. ``score`` 0-100, ``std``
     and ``lower_bound`` (score - k * std) in score points; ``rating`` is the user's latest rating (0-100;
-    ``REJECT_SCORE`` for a reject) and ``stars`` its stars, None when unrated."""
+    ``REJECT_SCORE`` for a reject) and ``stars`` its stars, None when it has none; ``picked``/``rejected`` the
+    user's flags; ``captured_at`` when it was taken (seconds since the epoch; the file's mtime when its EXIF
+    says nothing)."""
 
     image_id: int
     evaluation_id: int
@@ -53,11 +60,14 @@ class GridItem(_Record):
     missing: bool
     rating: float | None = None
     stars: float | None = None
+    picked: bool = False
+    rejected: bool = False
+    captured_at: float | None = None
 
 
 @dataclass(frozen=True)
 class GridPage(_Record):
-    """One page of ``GridItem`` s, best first; ``next_cursor`` continues after the last (None: no more)."""
+    """One page of ``GridItem`` s in the asked order; ``next_cursor`` continues after the last (None: no more)."""
 
     items: list[GridItem] = field(default_factory=list)
     next_cursor: str | None = None
@@ -75,17 +85,32 @@ class ImageFile(_Record):
     missing: bool
 
 
-def parse_cursor(cursor: str) -> tuple[float, int]:
-    """``"<rank value>:<evaluation id>"`` back to its two parts.
+def make_cursor(value: Any, ident: int) -> str:
+    """A page cursor: ``"<number>:<evaluation id>"``, or ``"p<path bytes in hex>:<id>"`` for the name order."""
+    if isinstance(value, str):
+        return f"p{os.fsencode(value).hex()}:{ident}"
+    return f"{float(value)!r}:{ident}"
+
+
+def parse_cursor(cursor: str) -> tuple[float | str, int]:
+    """A cursor of ``make_cursor`` back to its two parts.
 
     Raises:
         InvalidValue: not a cursor this module made.
     """
     value, _, ident = cursor.rpartition(":")
+    found: tuple[float | str, int]
     try:
-        return float(value), int(ident)
+        if value.startswith("p"):  # a path cursor (the name order): the path's bytes in hex
+            found = os.fsdecode(bytes.fromhex(value[1:])), int(ident)
+        else:
+            found = float(value), int(ident)
     except ValueError:
-        raise InvalidValue(f"cursor {cursor!r}: not a page cursor (follow the page's own next link)") from None
+        found = (math.nan, -1)
+    key, number = found
+    if not ((isinstance(key, str) or math.isfinite(key)) and 0 < number < 2**63):  # as make_cursor writes them
+        raise InvalidValue(f"cursor {cursor[:60]!r}: not a page cursor (follow the page's own next link)")
+    return found
 
 
 class Browse(LibrarySession):
@@ -108,11 +133,12 @@ class Browse(LibrarySession):
         limit: int = 48,
         include_missing: bool = True,
     ) -> GridPage:
-        """One page of current evaluations, best first by score (``rank='mean'``, read off the score
-        indexes) or by the lower bound score - k * std (``'lower'``: read in score order until no later row
-        can make the page, ``_best_bounds``). ``search`` keeps images whose critiques match
-        (``search.SEARCH_SYNTAX``); ``rating`` is one of ``RATING_FILTERS``; ``after`` is the previous page's
-        ``next_cursor``.
+        """One page of current evaluations in the order ``rank`` (one of ``SORTS``): best first by score
+        (``mean``, read off the score indexes) or by the lower bound score - k * std (``lower``: read in score
+        order until no later row can make the page, ``_best_bounds``); oldest capture first (``captured``);
+        by path (``name``). ``search`` keeps images whose critiques match (``search.SEARCH_SYNTAX``);
+        ``rating`` is one of ``RATING_FILTERS``; ``after`` is the previous page's ``next_cursor``;
+        ``include_missing`` False leaves out files the library marked missing.
 
         Raises:
             InvalidValue: an unknown rank, category or rating filter, a bad cursor or an empty search.
@@ -121,10 +147,10 @@ class Browse(LibrarySession):
             raise InvalidValue(f"rank must be one of {', '.join(RANKS)}, not {rank!r}")
         if rating and rating not in RATING_FILTERS:
             raise InvalidValue(f"rating must be one of {', '.join(RATING_FILTERS)}, not {rating!r}")
-        if not 1 <= limit <= 500:
-            raise InvalidValue(f"limit must be between 1 and 500, not {limit}")
-        key = E.score if rank == "mean" else (E.score - k * E.std)
-        latest = _latest_rating(R.score)  # the user's latest rating (a correlated subquery; NULL: unrated)
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidValue(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        decision = latest_decisions()
+        key = _sort_key(rank, k)
         conditions: list[ColumnElement[bool]] = [E.current.is_(True)]
         if category:
             conditions.append(E.category == normalise_category(category))
@@ -140,60 +166,55 @@ class Browse(LibrarySession):
             conditions.append(E.score >= min_score)
         if not include_missing:
             conditions.append(IMG.missing.is_(False))
-        if rating == "unrated":
-            conditions.append(latest.is_(None))
-        elif rating == "rated":
-            conditions.append(latest.is_not(None))
-        elif rating == "rejected":
-            conditions.append(latest == REJECT_SCORE)
-        elif rating:
-            conditions.append(latest >= float(rating) * 20 - 10)
+        if rating:
+            conditions.append(decision_condition(decision, rating))
         if search is not None:
             conditions.append(E.id.in_(self._matching_evaluations(search)))
+        ascending = rank in ("captured", "name")
         if after:
             value, ident = parse_cursor(after)
-            conditions.append(tuple_(key, E.id) < tuple_(value, ident))
-        joined = evaluations.join(images, IMG.id == E.image_id)
+            if isinstance(value, str) != (rank == "name"):
+                raise InvalidValue(f"cursor {after!r}: not a page cursor of this order (follow the page's own link)")
+            position = tuple_(key, E.id)
+            conditions.append(position > tuple_(value, ident) if ascending else position < tuple_(value, ident))
+        joined = evaluations.join(images, IMG.id == E.image_id).outerjoin(decision, decision.c.image_id == IMG.id)
         where = and_(*conditions)
+        columns = _columns(k, decision)
 
         def read(conn: Connection) -> GridPage:
-            if rank == "mean":
-                query = select(*_columns(k)).select_from(joined).where(where).order_by(E.score.desc(), E.id.desc())
-                rows = conn.execute(query.limit(limit + 1)).all()
-            else:
+            if rank == "lower":
                 ids = _best_bounds(conn, select(E.id, E.score, E.std).select_from(joined).where(where), k, limit + 1)
                 found = {
-                    r.evaluation_id: r
-                    for r in conn.execute(select(*_columns(k)).select_from(joined).where(E.id.in_(ids)))
+                    r.evaluation_id: r for r in conn.execute(select(*columns).select_from(joined).where(E.id.in_(ids)))
                 }
                 rows = [found[i] for i in ids]
+            else:
+                order = (key.asc(), E.id.asc()) if ascending else (key.desc(), E.id.desc())
+                rows = list(
+                    conn.execute(select(*columns).select_from(joined).where(where).order_by(*order).limit(limit + 1))
+                )
             if len(rows) <= limit:
                 return GridPage([_item(r) for r in rows], None)
             last = rows[limit - 1]
-            value = last.score if rank == "mean" else last.lower_bound
-            return GridPage([_item(r) for r in rows[:limit]], f"{value!r}:{last.evaluation_id}")
+            value = {"mean": last.score, "lower": last.lower_bound, "captured": last.taken, "name": last.path}[rank]
+            return GridPage([_item(r) for r in rows[:limit]], make_cursor(value, last.evaluation_id))
 
         return self._run(read, write=False)
 
     def _matching_evaluations(self, search: str) -> Any:
         """The ids of evaluations with a critique matching ``search`` (a subquery)."""
-        C = critiques.c
-        if self._search_fts:
-            rowids = text("SELECT rowid FROM critiques_fts WHERE critiques_fts MATCH :q").bindparams(
-                q=fts_query(search)
-            )
-            return select(C.evaluation_id).where(C.id.in_(rowids.columns(rowid=C.id.type)))
-        words = search.split()
-        if not words:
-            raise InvalidValue(f"search {search!r}: give at least one word to look for")
-        return select(C.evaluation_id).where(and_(*[C.text.ilike(f"%{w}%") for w in words]))
+        return matching_evaluations(self.engine.dialect.name, search)
 
-    def newer(self, evaluation_id: int, *, limit: int = 50) -> list[GridItem]:
-        """Current evaluations added after ``evaluation_id``, newest first: the gallery's live view."""
+    def newer(self, evaluation_id: int, *, limit: int = 50, include_missing: bool = True) -> list[GridItem]:
+        """Current evaluations added after ``evaluation_id``, newest first: what the gallery's "N new" bar
+        counts (``include_missing`` False: of files not marked missing)."""
+        decision = latest_decisions()
         query = (
-            select(*_columns(1.0))
-            .select_from(evaluations.join(images, IMG.id == E.image_id))
-            .where(E.id > evaluation_id, E.current.is_(True))
+            select(*_columns(1.0, decision))
+            .select_from(
+                evaluations.join(images, IMG.id == E.image_id).outerjoin(decision, decision.c.image_id == IMG.id)
+            )
+            .where(E.id > evaluation_id, E.current.is_(True), *([] if include_missing else [IMG.missing.is_(False)]))
             .order_by(E.id.desc())
             .limit(limit)
         )
@@ -226,25 +247,19 @@ class Browse(LibrarySession):
 
         return self._run(read, write=False)
 
-    def rate_image(
-        self, image_id: int, *, stars: float | None = None, score: float | None = None, rejected: bool = False
-    ) -> RatingRecord:
-        """The user's rating of a library image by id (``Library.rate``: appended, so concurrent ratings from
-        the web and the CLI are all kept, the latest wins). ``rejected`` records a reject (a cull, stored as
-        ``REJECT_SCORE`` with the reject flag: kept, never trained on).
 
-        Raises:
-            LibraryError: no image with this id.
-            InvalidValue, OSError: as ``rate``.
-        """
-        found = self.image_file(image_id)
-        if found is None:
-            raise LibraryError(f"image {image_id}: not in the library")
-        return self.rate(found.path, stars=stars, score=score, rejected=rejected)  # type: ignore[attr-defined]
+def _sort_key(rank: str, k: float) -> Any:
+    """What a grid order sorts on (ties broken by evaluation id)."""
+    if rank == "captured":
+        return func.coalesce(IMG.captured_at, IMG.mtime)
+    if rank == "name":
+        return IMG.path
+    return E.score if rank == "mean" else (E.score - k * E.std)
 
 
-def _columns(k: float) -> tuple[Any, ...]:
-    """The columns of a ``GridItem`` (the lower bound with this k)."""
+def _columns(k: float, decision: Any) -> tuple[Any, ...]:
+    """The columns of a ``GridItem`` (the lower bound with this k; the decision from ``latest_decisions``)
+    plus ``taken`` (the capture-time sort key)."""
     return (
         IMG.id.label("image_id"),
         E.id.label("evaluation_id"),
@@ -259,8 +274,12 @@ def _columns(k: float) -> tuple[Any, ...]:
         IMG.width,
         IMG.height,
         IMG.missing,
-        _latest_rating(R.score).label("rating"),
-        _latest_rating(R.stars).label("stars"),
+        decision.c.score.label("rating"),
+        decision.c.stars.label("stars"),
+        func.coalesce(decision.c.picked, False).label("picked"),
+        func.coalesce(decision.c.rejected, False).label("rejected"),
+        IMG.captured_at,
+        func.coalesce(IMG.captured_at, IMG.mtime).label("taken"),
     )
 
 
@@ -280,15 +299,12 @@ def _best_bounds(conn: Connection, scan: Any, k: float, count: int) -> list[int]
     return [ident for _, ident in sorted(best, reverse=True)]
 
 
-def _latest_rating(column: Any) -> Any:
-    """The image's latest rating's ``column`` (a correlated scalar subquery; NULL when unrated)."""
-    return select(column).where(R.image_id == IMG.id).order_by(R.id.desc()).limit(1).scalar_subquery()
-
-
 def _item(r: Any) -> GridItem:
     data = r._asdict()
     data["created_at"] = data["created_at"].isoformat()
+    data["captured_at"] = data.pop("taken")
+    data["picked"], data["rejected"] = bool(data["picked"]), bool(data["rejected"])
     return GridItem(**data)
 
 
-__all__ = ["Browse", "GridItem", "GridPage", "ImageFile", "RATING_FILTERS", "REJECT_SCORE", "parse_cursor"]
+__all__ = ["Browse", "GridItem", "GridPage", "ImageFile", "RATING_FILTERS", "SORTS", "make_cursor", "parse_cursor"]

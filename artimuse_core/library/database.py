@@ -17,6 +17,7 @@ to recover (``RECOVERY``). ``artimuse db check`` runs the check now.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import time
@@ -44,8 +45,26 @@ RECOVERY = (
 DAMAGE_WORDS = ("malformed", "not a database", "file is encrypted", "disk image", "corrupt")
 
 
+#: Words of database errors that mean the disk (or quota) is full: SQLite's SQLITE_FULL ("database or disk
+#: is full") and SQLITE_IOERR ("disk I/O error", what a WAL or shared-memory write that finds no space says),
+#: PostgreSQL's disk_full (53100: "could not extend file ...: No space left on device"), the OS's ENOSPC.
+DISK_FULL_WORDS = ("database or disk is full", "disk i/o error", "no space left on device", "disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when an error (a database's, the OS's, or a ``LibraryError`` made of one) says there is no space
+    left: worth waiting for, unlike a damaged or foreign file."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(word in text for word in DISK_FULL_WORDS)
+
+
 def is_damage(exc: BaseException) -> bool:
-    """True when a database error says the file is damaged (SQLite ``SQLITE_CORRUPT``/``SQLITE_NOTADB``)."""
+    """True when a SQLite error says the file is damaged (``SQLITE_CORRUPT``/``SQLITE_NOTADB``); a server's
+    errors never are (its recovery is the server's own, not a file to rebuild)."""
+    if not isinstance(getattr(exc, "orig", None) or exc, sqlite3.Error):
+        return False
     text = str(getattr(exc, "orig", None) or exc).lower()
     return any(word in text for word in DAMAGE_WORDS)
 
@@ -67,10 +86,33 @@ def alembic_config(connection: Any = None) -> Any:
     return config
 
 
+#: The PostgreSQL advisory lock every write transaction takes (per database): writers wait their turn as
+#: with SQLite's BEGIN IMMEDIATE, so a read-then-write (the image row of a path, the current evaluation)
+#: never races another process's; readers are never blocked.
+WRITE_LOCK = 0x4152_5449_4D55_5345  # "ARTIMUSE"
+
+
+def describe(url: Any) -> str:
+    """The database as messages name it: a SQLite file's path, else the URL without its password."""
+    parsed = make_url(str(url)) if not hasattr(url, "get_backend_name") else url
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.database or ":memory:")
+    return str(parsed.render_as_string(hide_password=True))
+
+
+def one_line(exc: BaseException) -> str:
+    """A database error's own message on one line (libpq's span several: "connection refused / Is the
+    server running...")."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())
+
+
 def create_db_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     """A SQLAlchemy engine for the library (SQLite: WAL, busy timeout, foreign keys, BEGIN IMMEDIATE for
-    writes); the folder of a SQLite file is created when missing."""
+    writes; PostgreSQL: writes serialised by ``WRITE_LOCK``, waits for locks and connections bounded by
+    ``busy_timeout_s``); the folder of a SQLite file is created when missing."""
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return _postgresql_engine(url, busy_timeout_s)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
@@ -90,6 +132,23 @@ def create_db_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+    return engine
+
+
+def _postgresql_engine(url: str, busy_timeout_s: float) -> Engine:
+    timeout_ms = int(busy_timeout_s * 1000)
+    connect_args = {
+        "connect_timeout": max(1, int(busy_timeout_s)),
+        "application_name": "artimuse",
+        "options": f"-c lock_timeout={timeout_ms}",
+    }
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("write"):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
     return engine
 
@@ -125,7 +184,7 @@ def migrate(engine: Engine) -> str | None:
         script = ScriptDirectory.from_config(alembic_config())
         if current is not None and current not in {r.revision for r in script.walk_revisions()}:
             raise LibraryError(
-                f"{engine.url.database or engine.url}: the database is at revision {current}, "
+                f"{describe(engine.url)}: the database is at revision {current}, "
                 f"newer than this artimuse knows (up to {HEAD}); upgrade artimuse "
                 "(pip install -U artimuse-studio) instead of using an older one"
             )
@@ -137,7 +196,7 @@ def migrate(engine: Engine) -> str | None:
                 return None
         if current is None and tables - {"alembic_version"}:
             raise LibraryError(
-                f"{engine.url.database}: has tables but no migration record; "
+                f"{describe(engine.url)}: has tables but no migration record; "
                 "not an artimuse library (refusing to touch it)"
             )
         backup = _backup(engine, current) if current is not None else None
@@ -149,7 +208,7 @@ def migrate(engine: Engine) -> str | None:
     except DatabaseError as exc:
         if is_damage(exc):
             raise damaged(engine.url.database, str(exc.orig)) from exc
-        raise LibraryError(f"{engine.url.database}: {exc.orig}") from exc
+        raise LibraryError(f"{describe(engine.url)}: {one_line(exc)}") from exc
 
 
 def _backup(engine: Engine, revision: str) -> str | None:

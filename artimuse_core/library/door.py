@@ -39,10 +39,11 @@ from typing import TYPE_CHECKING, Any
 from ..categories import normalise_category
 from ..config import deepest_category
 from ..errors import LibraryError
+from ..lazy_engine import identity_of, known_provenance
 from ..paths import display_path
 from ..results import ScoreResult
 from ..spec import spec_value
-from .records import FileFacts, JobRecord, ScoredFile, facts_or_error
+from .records import FileFacts, JobRecord, ScoredFile, capture_times, facts_or_error
 
 if TYPE_CHECKING:
     from .library import Library
@@ -98,7 +99,7 @@ def ingest(
     tokens = max_new_tokens or spec_value(engine, "max_new_tokens")
     fixed = normalise_category(category) if category else None
     jobs = dict(jobs or {})
-    provenance = engine.provenance if engine is not None else None
+    provenance = known_provenance(engine)  # a LazyEngine not yet built has none: no model ran for these
     for path, kind, message in problems:
         result = ScoreResult(str(path), error=message, error_kind=kind, provenance=provenance)
         if library is not None:
@@ -107,7 +108,6 @@ def ingest(
         yield result
     if not sources:
         return
-    provenance = engine.provenance
     if library is None:
         yield from _score_only(engine, sources, fixed, attributes, tokens, progress)
         return
@@ -119,16 +119,17 @@ def ingest(
     not_saved: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=4) as pool:
         hashed = list(pool.map(facts_or_error, [Path(p) for p in sources]))
+    identity = identity_of(engine)  # from the checkpoint's files: a fully cached folder loads no model
     for given, facts in hashed:
         if isinstance(facts, OSError):
-            yield _unreadable(library, given, facts, jobs.get(str(given)), provenance)
+            yield _unreadable(library, given, facts, jobs.get(str(given)), known_provenance(engine))
             _tick(progress)
             continue
         key = str(facts.path)  # the library's spelling (``session.absolute``): one image per file
         for alias in (str(given), os.path.abspath(given)):
             if key not in jobs and alias in jobs:
                 jobs[key] = jobs[alias]
-        stored = None if force else _cached(library, facts, provenance)
+        stored = None if force else _cached(library, facts, identity)
         if stored is not None:
             if fixed and (stored.category, stored.category_source) != (fixed, "option"):
                 try:
@@ -158,7 +159,8 @@ def ingest(
     with contextlib.suppress(LibraryError):
         library.resolve_errors(cached)  # a cached file has succeeded too: its old errors close
     pending: list[ScoredFile] = []
-    flush_every = flush_every or engine.batch_size
+    flush_every = flush_every or (engine.batch_size if to_score else 1)
+    captured = capture_times(to_score)
 
     def flush() -> list[ScoreResult]:
         try:
@@ -203,6 +205,7 @@ def ingest(
                 category=None if keep else value,
                 category_source=None if keep else source,
                 category_confidence=None if keep else confidence,
+                captured_at=captured.get(result.path),
                 job_id=job_id,
                 follow_up=_follow_up(attributes, tokens) if queue_critiques and attributes else None,
             )
@@ -251,14 +254,14 @@ def critique_jobs(
             yield stored.to_result(path=job.path)
 
 
-def _cached(library: Library, facts: FileFacts, provenance: Any) -> Any:
-    """The stored evaluation of this content by these weights, here or where it was (``adopt_moved``)."""
-    stored = library.find_current(facts, provenance.fingerprint, provenance.adapter)
+def _cached(library: Library, facts: FileFacts, identity: Any) -> Any:
+    """The stored evaluation of this content by these weights (``WeightsIdentity``), here or where it was."""
+    stored = library.find_current(facts, identity.fingerprint, identity.adapter)
     try:
-        moved = stored is None and library.adopt_moved(facts, provenance.fingerprint, provenance.adapter)
+        moved = stored is None and library.adopt_moved(facts, identity.fingerprint, identity.adapter)
     except LibraryError:  # cannot write: the file is scored (and its save fails the same way, with a warning)
         moved = False
-    return library.find_current(facts, provenance.fingerprint, provenance.adapter) if moved else stored
+    return library.find_current(facts, identity.fingerprint, identity.adapter) if moved else stored
 
 
 def _evaluate(
@@ -390,8 +393,7 @@ def _follow_up(attributes: Sequence[str], max_new_tokens: int) -> dict[str, Any]
 
 
 def _tick(progress: Progress | None) -> None:
-    if progress:
-        progress(1)
+    progress(1) if progress else None
 
 
 __all__ = ["critique_jobs", "ingest"]

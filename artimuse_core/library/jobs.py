@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 
 from .records import JobRecord, KnownFile
 from .session import LibrarySession, under
@@ -79,7 +79,8 @@ class Jobs(LibrarySession):
         """One more try of these jobs (``by=-1`` gives back a try that was interrupted on purpose);
         ``error`` keeps why the last try failed, for the message when the watcher gives up on a job."""
         ids = list(job_ids)
-        values: dict[str, Any] = {"attempts": func.max(jobs.c.attempts + by, 0)}
+        # Never below 0 (CASE, not SQLite's two-argument max(): PostgreSQL spells that GREATEST).
+        values: dict[str, Any] = {"attempts": case((jobs.c.attempts + by < 0, 0), else_=jobs.c.attempts + by)}
         if error is not None:
             values["error"] = error
         self._run(lambda c: c.execute(update(jobs).where(jobs.c.id.in_(ids)).values(**values)))

@@ -1,7 +1,8 @@
 """The ``Library`` class: one database of images, evaluations, critiques, ratings, errors, jobs and adapters.
 
 It is assembled from one module per job: ``session`` (connection, transactions), ``writes`` (recording),
-``moves`` (following renamed, moved and deleted files), ``jobs`` (the watcher's queue), ``queries``
+``decisions`` (the user's stars, picks, rejects), ``moves`` (following renamed, moved and deleted files),
+``jobs`` (the watcher's queue), ``queries``
 (reading), ``listings`` (errors, ratings, adapters) and ``browse`` (the gallery's pages, by image id).
 Scores enter through one door, ``ingest``.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 from ..results import ScoreResult
 from .browse import Browse
+from .decisions import Decisions
 from .jobs import Jobs
 from .listings import Listings
 from .moves import Moves
@@ -20,7 +22,7 @@ from .queries import Queries
 from .writes import Writes
 
 
-class Library(Writes, Moves, Jobs, Queries, Listings, Browse):
+class Library(Writes, Decisions, Moves, Jobs, Queries, Listings, Browse):
     """One library database (SQLite by default: ``library.db`` in the ArtiMuse home, or the config's
     ``database_url``). ``Library()`` opens the configured one; ``Library.at(path)`` a file.
 

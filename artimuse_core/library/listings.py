@@ -81,18 +81,18 @@ class Listings(LibrarySession):
         sources: Iterable[str] | None = None,
         include_rejected: bool = False,
     ) -> list[RatingRecord]:
-        """The latest rating of each image that still exists: what fine-tuning learns from. ``sources``: only
-        ratings from these (``user``, ``xmp:lightroom``...); a reject (the latest rating being one) is left out
-        unless ``include_rejected``."""
+        """The latest rating of each image that still exists and has stars or a score: what fine-tuning
+        learns from. ``sources``: only ratings from these (``user``, ``xmp:lightroom``...); a reject (the
+        latest rating being one) is left out unless ``include_rejected``."""
         R = ratings.c
         latest = select(R.image_id, func.max(R.id).label("rid")).group_by(R.image_id)
         if sources is not None:
             latest = latest.where(R.source.in_(list(sources)))
         chosen = latest.subquery()
         query = (
-            select(IMG.path, R.score, R.stars, R.created_at, IMG.category, R.source, R.rejected)
+            select(IMG.path, R.score, R.stars, R.created_at, IMG.category, R.source, R.rejected, R.picked)
             .select_from(ratings.join(chosen, chosen.c.rid == R.id).join(images, IMG.id == R.image_id))
-            .where(IMG.missing.is_(False))
+            .where(IMG.missing.is_(False), R.score.is_not(None))  # a pick without stars, a clear: no grade
         )
         if not include_rejected:
             query = query.where(R.rejected.is_(False))
@@ -102,7 +102,9 @@ class Listings(LibrarySession):
             query = query.where(under(folder))
         return self._run(
             lambda c: [
-                RatingRecord(r.path, r.score, r.stars, iso_utc(r.created_at), r.category, r.source, r.rejected)
+                RatingRecord(
+                    r.path, r.score, r.stars, iso_utc(r.created_at), r.category, r.source, r.rejected, r.picked
+                )
                 for r in c.execute(query.order_by(IMG.id))
             ],
             write=False,

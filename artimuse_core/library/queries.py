@@ -10,11 +10,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, select, text
+from sqlalchemy import ColumnElement, Connection, and_, case, func, select
 from sqlalchemy.exc import DatabaseError
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
+from .decisions import decision_condition, latest_decisions
+from .fulltext import matching_critiques
 from .records import (
     EvaluationRecord,
     FileFacts,
@@ -23,7 +25,6 @@ from .records import (
     RatingRecord,
     SearchHit,
 )
-from .search import fts_query
 from .session import LibrarySession, absolute, same_adapter, under
 from .stats import library_stats
 from .tables import critiques, evaluations, images, iso_utc, ratings, utcnow
@@ -54,6 +55,19 @@ RECORD_COLUMNS = (
 JOINED = evaluations.join(images, IMG.id == E.image_id)
 
 
+def with_decisions() -> tuple[Any, tuple[Any, ...], Any]:
+    """(the evaluations and images joined with the user's latest decision, the decision's columns of an
+    ``EvaluationRecord``, the decision subquery to filter on)."""
+    decision = latest_decisions()
+    columns = (
+        decision.c.score.label("rating"),
+        decision.c.stars,
+        func.coalesce(decision.c.picked, False).label("picked"),
+        func.coalesce(decision.c.rejected, False).label("rejected"),
+    )
+    return JOINED.outerjoin(decision, decision.c.image_id == IMG.id), columns, decision
+
+
 def parse_since(text_value: str | None) -> datetime | None:
     """'7d', '12h', '30m', '2w' ago, or an ISO date/time, as the naive UTC time the library stores; None for
     None or ''. A date/time without a zone is the user's local time (``2026-11-30T05:12`` means 05:12 on the
@@ -68,14 +82,18 @@ def parse_since(text_value: str | None) -> datetime | None:
     if match:
         amount, unit = int(match.group(1)), match.group(2)
         unit_name = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]
-        return utcnow() - timedelta(**{unit_name: amount})
+        try:
+            return utcnow() - timedelta(**{unit_name: amount})
+        except OverflowError:  # before year 1: every score is newer (but say so: the value is a typo)
+            raise InvalidValue(f"since {text_value!r}: further back than the calendar goes; use 30m, 12h, 7d, 2w "
+                               "or a date like 2026-11-01") from None  # fmt: skip
     try:
         moment = datetime.fromisoformat(text_value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # local time, with the zone in force on that date
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError):
         raise InvalidValue(f"since {text_value!r}: use 30m, 12h, 7d, 2w or a date like 2026-11-01") from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # local time, with the zone in force on that date
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 class Queries(LibrarySession):
@@ -123,10 +141,13 @@ class Queries(LibrarySession):
         rank: str = "mean",
         k: float = 1.0,
         include_missing: bool = False,
+        rating: str | None = None,
     ) -> list[EvaluationRecord]:
         """Best images by current score of ``dimension`` (``rank='mean'``) or by the lower bound score - k * std
-        (``'lower'``). ``model`` keeps one model's scores, ``adapter`` one adapter's (``"none"``: the base
-        model's only), so scores of different weights are not mixed.
+        (``'lower'``), each with the user's latest decision (``rating``/``stars``/``picked``/``rejected``).
+        ``model`` keeps one model's scores, ``adapter`` one adapter's (``"none"``: the base model's only), so
+        scores of different weights are not mixed; ``rating`` keeps those matching a decision filter
+        (``decisions.DECISION_FILTERS`` or at least ``"1"``..``"5"`` stars).
 
         Rows come off the (current, dimension, category, score) index in score order; for the lower bound the scan stops
         as soon as the score itself falls below the limit-th best bound, which no later row can beat.
@@ -148,7 +169,10 @@ class Queries(LibrarySession):
             conditions.append(under(folder))
         if not include_missing:
             conditions.append(IMG.missing.is_(False))
-        query = select(*RECORD_COLUMNS).select_from(JOINED).where(and_(*conditions)).order_by(E.score.desc())
+        joined, decided, decision = with_decisions()
+        if rating:
+            conditions.append(decision_condition(decision, rating))
+        query = select(*RECORD_COLUMNS, *decided).select_from(joined).where(and_(*conditions)).order_by(E.score.desc())
 
         def read(conn: Connection) -> list[EvaluationRecord]:
             if rank == "mean":
@@ -196,7 +220,7 @@ class Queries(LibrarySession):
             rated = conn.execute(
                 select(ratings)
                 .where(ratings.c.image_id == image.id)
-                .order_by(ratings.c.created_at.desc(), ratings.c.id.desc())
+                .order_by(ratings.c.id.desc())  # appended: the latest row is the image's state
             )
             return ImageRecord(
                 path=image.path,
@@ -212,7 +236,14 @@ class Queries(LibrarySession):
                 evaluations=[row_record(r, critiques=texts.get(r.evaluation_id, {})) for r in rows],
                 ratings=[
                     RatingRecord(
-                        image.path, r.score, r.stars, iso_utc(r.created_at), image.category, r.source, r.rejected
+                        image.path,
+                        r.score,
+                        r.stars,
+                        iso_utc(r.created_at),
+                        image.category,
+                        r.source,
+                        r.rejected,
+                        r.picked,
                     )
                     for r in rated
                 ],
@@ -222,7 +253,7 @@ class Queries(LibrarySession):
 
     def search(self, query: str, *, limit: int = 50) -> list[SearchHit]:
         """Critiques matching ``query`` (``search.SEARCH_SYNTAX``: prefix words, stems, phrases, OR, -word),
-        best match first (FTS5 with the porter tokenizer on SQLite; every word as a substring elsewhere).
+        best match first (``fulltext``: SQLite's FTS5, PostgreSQL's tsvector; substrings elsewhere).
 
         Raises:
             InvalidValue: an empty query.
@@ -232,24 +263,14 @@ class Queries(LibrarySession):
             IMG.path, C.attribute, C.text, E.score, E.model_name, E.id, C.id.label("critique_id")
         ).select_from(critiques.join(evaluations, C.evaluation_id == E.id).join(images, IMG.id == E.image_id))
 
+        found = matching_critiques(self.engine.dialect.name, query, limit)
+
         def read(conn: Connection) -> list[SearchHit]:
-            if self._search_fts:
-                ids = [
-                    r[0]
-                    for r in conn.execute(
-                        text("SELECT rowid FROM critiques_fts WHERE critiques_fts MATCH :q ORDER BY rank LIMIT :n"),
-                        {"q": fts_query(query), "n": limit},
-                    )
-                ]
-                rows = list(conn.execute(columns.where(C.id.in_(ids))).all())
-                order = {rowid: i for i, rowid in enumerate(ids)}
-                rows.sort(key=lambda r: order[r.critique_id])
-            else:
-                words = re.findall(r"\w+", query)
-                if not words:
-                    raise InvalidValue(f"search {query!r}: give at least one word to look for")
-                matching = and_(*[C.text.ilike(f"%{w}%") for w in words])
-                rows = list(conn.execute(columns.where(matching).limit(limit)).all())
+            if found is None:
+                return []
+            ids = list(conn.execute(found).scalars())
+            order = {critique_id: i for i, critique_id in enumerate(ids)}
+            rows = sorted(conn.execute(columns.where(C.id.in_(ids))).all(), key=lambda r: order[r.critique_id])
             return [SearchHit(r.path, r.attribute, r.text, r.score, r.model_name, r.id) for r in rows]
 
         return self._run(read, write=False)
@@ -283,14 +304,21 @@ class Queries(LibrarySession):
 
         return self._run(read, write=False)
 
-    def export(self, *, current_only: bool = True, dimension: str | None = None) -> Iterator[EvaluationRecord]:
+    def export(
+        self, *, current_only: bool = True, dimension: str | None = None, rating: str | None = None
+    ) -> Iterator[EvaluationRecord]:
         """Every (current) evaluation with its distribution (of ``dimension`` only, when given; each record
-        names its dimension), oldest first, streamed 1000 rows at a time.
+        names its dimension) and the user's latest decision on the image, oldest first, streamed 1000 rows at
+        a time; ``rating``: only images matching this decision filter (as ``top``).
 
         Raises:
+            InvalidValue: an unknown decision filter.
             LibraryError: the database fails mid-stream (rows already yielded are all there were before it).
         """
-        query = select(*RECORD_COLUMNS, E.distribution).select_from(JOINED).order_by(E.id)
+        joined, decided, decision = with_decisions()
+        query = select(*RECORD_COLUMNS, *decided, E.distribution).select_from(joined).order_by(E.id)
+        if rating:
+            query = query.where(decision_condition(decision, rating))
         if dimension:
             query = query.where(E.dimension == dimension)
         if current_only:
@@ -354,4 +382,7 @@ def row_record(r: Any, **extra: Any) -> EvaluationRecord:
     """An ``EvaluationRecord`` from a row of ``RECORD_COLUMNS`` (and the distribution, when selected)."""
     data = r._asdict()
     data["created_at"] = iso_utc(data["created_at"])
+    for flag in ("picked", "rejected"):
+        if flag in data:
+            data[flag] = bool(data[flag])
     return EvaluationRecord(**data, **extra)

@@ -98,11 +98,25 @@ def facts_or_error(path: Path) -> tuple[Path, FileFacts | OSError]:
         return path, exc
 
 
+def capture_times(paths: Iterable[Path]) -> dict[str, float | None]:
+    """When each file was taken (``exif.capture_time``; None: unknown), read from the headers in a small pool."""
+    chosen = list(paths)
+    if not chosen:
+        return {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..exif import capture_time
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip((str(p) for p in chosen), pool.map(capture_time, chosen)))
+
+
 @dataclass
 class ScoredFile:
     """One write of the door: a file's facts and its score, the category to store (None: keep the
-    image's), and optionally the watcher job completed in the same transaction and the follow-up job
-    (``{"attributes": [...], "max_new_tokens": n}``: a critique) to queue in it."""
+    image's), and optionally the watcher job completed in the same transaction, the follow-up job
+    (``{"attributes": [...], "max_new_tokens": n}``: a critique) to queue in it, and when the picture was
+    taken (``captured_at``, seconds since the epoch, from its EXIF)."""
 
     facts: FileFacts
     result: ScoreResult
@@ -111,6 +125,7 @@ class ScoredFile:
     category_confidence: float | None = None
     job_id: int | None = None
     follow_up: dict[str, Any] | None = None
+    captured_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +136,9 @@ class EvaluationRecord(_Record):
     ``scores``/``stds``/``distributions`` (dimension -> value) are filled by the door's cache lookup with
     every current dimension of the same evaluation (UniPercept's three); ``lower_bound`` (score - k * std)
     is set by ``top`` when ranking by it; ``distribution`` (101 floats) and ``critiques`` (attribute -> text) are filled
-    by the queries that read them (``show``, ``export``, the door's cache lookup).
+    by the queries that read them (``show``, ``export``, the door's cache lookup); ``rating``/``stars``/
+    ``picked``/``rejected``: the user's latest decision on the image (``decisions``), filled by ``top`` and
+    ``export``.
     """
 
     evaluation_id: int
@@ -148,6 +165,10 @@ class EvaluationRecord(_Record):
     scores: dict[str, float] = field(default_factory=dict)
     stds: dict[str, float] = field(default_factory=dict)
     distributions: dict[str, list[float]] = field(default_factory=dict)
+    rating: float | None = None
+    stars: float | None = None
+    picked: bool = False
+    rejected: bool = False
 
     def to_result(self, **changes: Any) -> ScoreResult:
         """This evaluation as a ``ScoreResult`` (status ``cached`` unless changed)."""
@@ -156,17 +177,19 @@ class EvaluationRecord(_Record):
 
 @dataclass(frozen=True)
 class RatingRecord(_Record):
-    """The user's own rating of an image: ``score`` 0-100, ``stars`` 0.5-5 when given as stars; ``source``
-    ``user`` or where ``ratings import`` read it (``xmp:lightroom``...); ``rejected``: a photo manager's
-    reject (score 0, never trained on)."""
+    """The user's own decision on an image (``decisions``): ``score`` 0-100 (None: no stars, as after a pick
+    of an unrated image or a clear), ``stars`` 0.5-5 when given as stars; ``source`` ``user`` or where
+    ``ratings import`` read it (``xmp:lightroom``...); ``rejected``: a reject (score 0, never trained on);
+    ``picked``: the pick flag."""
 
     path: str
-    score: float
+    score: float | None
     stars: float | None
     created_at: str
     category: str | None = None
     source: str = "user"
     rejected: bool = False
+    picked: bool = False
 
 
 @dataclass(frozen=True)
@@ -291,6 +314,7 @@ __all__ = [
     "STAR_SCORES",
     "ScoredFile",
     "SearchHit",
+    "capture_times",
     "file_facts",
     "rating_sources",
     "stars_to_score",

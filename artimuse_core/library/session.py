@@ -12,13 +12,35 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, LargeBinary, Text, cast, func, literal, type_coerce
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    cast,
+    func,
+    literal,
+    type_coerce,
+)
 from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from ..config import Config, load_config
 from ..errors import LibraryError
-from .database import BUSY_TIMEOUT_S, damaged, ensure_writable, is_damage, open_engine, record_check
-from .tables import evaluations, images
+from .database import (
+    BUSY_TIMEOUT_S,
+    damaged,
+    describe,
+    ensure_writable,
+    is_damage,
+    one_line,
+    open_engine,
+    record_check,
+)
+from .tables import evaluations, images, path_as_text
 
 T = TypeVar("T")
 
@@ -37,7 +59,6 @@ class LibrarySession:
         self.busy_timeout_s = busy_timeout_s
         self.engine = open_engine(self.url, busy_timeout_s)
         self._checked = False
-        self._search_fts = self.engine.dialect.name == "sqlite"
 
     @classmethod
     def at(cls, path: str | os.PathLike, **kwargs: Any) -> Any:
@@ -72,12 +93,13 @@ class LibrarySession:
         if is_damage(exc):
             record_check(self.engine, ok=False)  # every later write refuses until the file is recovered
             return damaged(self.engine.url.database, str(exc.orig))
-        if isinstance(exc, OperationalError) and ("locked" in str(exc.orig) or "busy" in str(exc.orig)):
+        said = one_line(exc)
+        if isinstance(exc, OperationalError) and any(word in said for word in ("locked", "busy", "lock timeout")):
             return LibraryError(
-                f"{self.url}: database is locked by another process for more than "
-                f"{self.busy_timeout_s:g} s ({exc.orig})"
+                f"{describe(self.url)}: database is locked by another process for more than "
+                f"{self.busy_timeout_s:g} s ({said})"
             )
-        return LibraryError(f"{self.url}: {exc.orig}")
+        return LibraryError(f"{describe(self.url)}: {said}")
 
 
 def absolute(path: str | os.PathLike) -> str:
@@ -147,14 +169,49 @@ def _spelled_as_on_disk(folder: str, name: str) -> str:
 _LISTINGS: dict[str, dict[str, str]] = {}
 
 
+class FolderPrefix(TypeDecorator):
+    """A folder's path (with its trailing separator) as the bytes or text that ``StoredPath`` stores paths
+    as on this database: bytes on SQLite, ``path_as_text`` elsewhere."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        return dialect.type_descriptor(LargeBinary() if dialect.name == "sqlite" else Text())
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return os.fsencode(value) if dialect.name == "sqlite" else path_as_text(value)
+
+
+class path_under(FunctionElement):  # noqa: N801 - an SQL function's name
+    """``path_under(column, prefix)``: the stored path starts with the folder prefix (``under``)."""
+
+    type = Boolean()
+    name = "path_under"
+    inherit_cache = True
+
+
+@compiles(path_under)
+def _under_as_text(element: Any, compiler: Any, **kw: Any) -> str:
+    column, prefix = list(element.clauses)
+    return compiler.process(func.substr(column, 1, func.length(prefix)) == prefix, **kw)
+
+
+@compiles(path_under, "sqlite")
+def _under_as_bytes(element: Any, compiler: Any, **kw: Any) -> str:
+    column, prefix = list(element.clauses)  # CAST(path AS BLOB) gives text and BLOB paths alike as bytes
+    as_bytes = cast(type_coerce(column, Text), LargeBinary)
+    return compiler.process(func.substr(as_bytes, 1, func.length(prefix)) == prefix, **kw)
+
+
 def under(folder: str | os.PathLike, column: Any = None) -> ColumnElement[bool]:
     """Rows whose path (``column``, default the images' path) lies inside ``folder``: a byte-exact,
-    case-sensitive prefix test on the stored bytes (a path that is not UTF-8 is stored as a BLOB, the rest
-    as text; ``CAST(path AS BLOB)`` gives both as bytes), so ``caf\\xe9/`` matches its own files only."""
-    prefix = os.fsencode(os.path.realpath(os.path.expanduser(os.fspath(folder))).rstrip(os.sep) + os.sep)
+    case-sensitive prefix test on what is stored (on SQLite a path that is not UTF-8 is stored as a BLOB, the
+    rest as text, and both are compared as bytes; elsewhere as ``path_as_text``), so ``caf\\xe9/`` matches its
+    own files only."""
+    prefix = os.path.realpath(os.path.expanduser(os.fspath(folder))).rstrip(os.sep) + os.sep
     column = images.c.path if column is None else column
-    as_bytes = cast(type_coerce(column, Text), LargeBinary)
-    return func.substr(as_bytes, 1, len(prefix)) == literal(prefix, LargeBinary)
+    return path_under(column, literal(prefix, FolderPrefix()))
 
 
 def same_adapter(adapter: str | None) -> ColumnElement[bool]:

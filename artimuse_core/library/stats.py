@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Integer, cast, func, select, text
+from sqlalchemy import Connection, Integer, cast, column, func, select, table
 
 from .records import CategoryStats, LibraryStats
 from .tables import critiques, errors, evaluations, images, ratings
@@ -24,6 +24,11 @@ QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
 UNCATEGORISED = "uncategorised"
 COUNTED = {"images": images, "evaluations": evaluations, "critiques": critiques, "ratings": ratings, "errors": errors}
 Bins = dict[str | None, list[tuple[int, int, float]]]  # category -> sorted (bin, count, sum of scores)
+#: The counters SQLite's triggers keep (migration 0007; no other database has them).
+row_counts = table("row_counts", column("name"), column("count"))
+score_bins = table(
+    "score_bins", column("category"), column("dimension"), column("bin"), column("count"), column("total")
+)
 
 
 def library_stats(
@@ -82,15 +87,14 @@ def _filtered(conn: Connection, only: Sequence[Any]) -> dict[str, CategoryStats]
 
 
 def _from_counters(conn: Connection, dimension: str) -> tuple[dict[str, int], Bins]:
-    kept = {name: count for name, count in conn.execute(text("SELECT name, count FROM row_counts"))}
+    kept = {name: count for name, count in conn.execute(select(row_counts.c.name, row_counts.c.count))}
     counts = {name: kept.get(name, 0) for name in (*COUNTED, "missing_images")}
     bins: Bins = {}
+    B = score_bins.c
     rows = conn.execute(
-        text(
-            "SELECT category, bin, count, total FROM score_bins WHERE count > 0 AND dimension = :dimension "
-            "ORDER BY category, bin"
-        ),
-        {"dimension": dimension},
+        select(B.category, B.bin, B.count, B.total)
+        .where(B.count > 0, B.dimension == dimension)
+        .order_by(B.category, B.bin)
     )
     for category, bin_, count, total in rows:
         bins.setdefault(category or None, []).append((bin_, count, total))
@@ -132,20 +136,6 @@ def _quantile(
     return below + (above - below) * (position - low)
 
 
-_NTH = {  # the rank-th current score of a category from a bin's lower edge on, and the one after it
-    False: text(
-        "SELECT score FROM evaluations WHERE current = 1 AND dimension = :dimension AND category = :category "
-        "AND score >= :edge "
-        "ORDER BY score LIMIT 2 OFFSET :skip"
-    ),
-    True: text(
-        "SELECT score FROM evaluations WHERE current = 1 AND dimension = :dimension AND category IS NULL "
-        "AND score >= :edge "
-        "ORDER BY score LIMIT 2 OFFSET :skip"
-    ),
-}
-
-
 def _order_statistics(
     conn: Connection, dimension: str, category: str | None, histogram: list[tuple[int, int, float]], rank: int
 ) -> tuple[float, float]:
@@ -154,14 +144,16 @@ def _order_statistics(
     before = 0
     for edge, count, _ in histogram:
         if rank < before + count:
-            values = (
-                conn.execute(
-                    _NTH[category is None],
-                    {"dimension": dimension, "category": category, "edge": edge, "skip": rank - before},
-                )
-                .scalars()
-                .all()
+            E = evaluations.c
+            same = E.category.is_(None) if category is None else E.category == category
+            nth = (  # the rank-th current score of the category from the bin's lower edge on, and the next
+                select(E.score)
+                .where(E.current.is_(True), E.dimension == dimension, same, E.score >= edge)
+                .order_by(E.score)
+                .limit(2)
+                .offset(rank - before)
             )
+            values = conn.execute(nth).scalars().all()
             return float(values[0]), float(values[-1])
         before += count
     raise AssertionError("rank beyond the histogram")  # pragma: no cover

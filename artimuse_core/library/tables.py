@@ -11,11 +11,13 @@ cli_latency.py``).
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -43,12 +45,44 @@ def iso_utc(moment: datetime) -> str:
     return moment.replace(tzinfo=timezone.utc).isoformat() if moment.tzinfo is None else moment.isoformat()
 
 
+#: PostgreSQL's text holds valid UTF-8 only: there, each byte of a path that is not UTF-8 is stored as one
+#: character of the last private-use block, U+10FF80-U+10FFFF for bytes 0x80-0xFF (a path's own characters
+#: from that block are stored as their bytes, so the mapping is one to one).
+_BYTE_ESCAPES = 0x10FF00
+_ESCAPED = re.compile("[\udc80-\udcff\U0010ff80-\U0010ffff]")
+
+
+def path_as_text(path: str) -> str:
+    """A path (``os.fsdecode``'s ``str``, lone surrogates for bytes that are not UTF-8) as valid UTF-8 text:
+    unchanged when it is valid UTF-8 without characters of U+10FF80-U+10FFFF (every real path), else each
+    byte of it that is not UTF-8 (and each byte of such a character) as U+10FF00 + the byte. A folder's text
+    is a prefix of the text of every path inside it, as with the bytes."""
+    if not _ESCAPED.search(path):
+        return path
+    escaped: list[str] = []
+    for char in path:
+        if _ESCAPED.match(char):
+            escaped.extend(chr(_BYTE_ESCAPES + byte) for byte in os.fsencode(char))
+        else:
+            escaped.append(char)
+    return "".join(escaped)
+
+
+def path_from_text(text: str) -> str:
+    """The path ``path_as_text`` stored (the inverse)."""
+    if not _ESCAPED.search(text):
+        return text
+    raw = b"".join(bytes([ord(c) - _BYTE_ESCAPES]) if ord(c) >= 0x10FF80 else c.encode("utf-8") for c in text)
+    return os.fsdecode(raw)
+
+
 class StoredPath(TypeDecorator):
     """A file path exactly as the OS gives it, whatever its bytes (issue 10: a name that is not valid UTF-8,
-    ``caf\\xe9.png``, comes from ``os.fsdecode`` as a ``str`` with lone surrogates, which SQLite's UTF-8 text
-    cannot hold). Valid UTF-8 paths are stored as text, as always (no migration); any other path is stored
-    as its raw bytes (a BLOB in the same column: SQLite columns hold any type) and read back through
-    ``os.fsdecode``, so equality and prefix (``LIKE``) queries match it and it round-trips exactly.
+    ``caf\\xe9.png``, comes from ``os.fsdecode`` as a ``str`` with lone surrogates, which UTF-8 text cannot
+    hold). Valid UTF-8 paths are stored as text, as always (no migration). On SQLite any other path is stored
+    as its raw bytes (a BLOB in the same column: SQLite columns hold any type); on other databases, whose
+    text columns hold text only, as ``path_as_text``. Both read back through ``os.fsdecode``, so equality and
+    folder-prefix queries (``session.under``) match it and it round-trips exactly.
     """
 
     impl = Text
@@ -56,6 +90,8 @@ class StoredPath(TypeDecorator):
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
         if isinstance(value, str):
+            if dialect.name != "sqlite":
+                return path_as_text(value)
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
@@ -63,7 +99,9 @@ class StoredPath(TypeDecorator):
         return value
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
-        return os.fsdecode(value) if isinstance(value, bytes) else value
+        if isinstance(value, bytes):
+            return os.fsdecode(value)
+        return path_from_text(value) if isinstance(value, str) and dialect.name != "sqlite" else value
 
 
 metadata = MetaData()
@@ -75,7 +113,7 @@ images = Table(
     Column("id", Integer, primary_key=True),
     Column("path", StoredPath, nullable=False, unique=True),
     Column("content_hash", String(64), nullable=False, index=True),
-    Column("size", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
     Column("mtime", Float, nullable=False),
     Column("width", Integer),
     Column("height", Integer),
@@ -85,6 +123,9 @@ images = Table(
     Column("first_seen", DateTime, nullable=False, default=utcnow),
     Column("last_seen", DateTime, nullable=False, default=utcnow),
     Column("missing", Boolean, nullable=False, default=False, server_default=false()),
+    # When the picture was taken (seconds since the epoch, UTC): EXIF DateTimeOriginal + SubSecTimeOriginal
+    # (+ OffsetTimeOriginal), read when the file is scored; NULL when it has none (sorts fall back to mtime).
+    Column("captured_at", Float),
 )
 
 #: One score of one image by one model + adapter on one perceptual ``dimension`` (``iaa`` aesthetics, ``iqa``
@@ -96,7 +137,7 @@ evaluations = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
-    Column("model_name", String(200), nullable=False),
+    Column("model_name", Text, nullable=False),  # VARCHAR(200) before 0011 (SQLite never enforced it)
     Column("model_fingerprint", String(32), nullable=False),
     Column("adapter", String(200)),
     Column("score", Float, nullable=False),
@@ -128,19 +169,22 @@ critiques = Table(
     Column("created_at", DateTime, nullable=False, default=utcnow),
 )
 
-#: The user's own ratings: score 0-100, stars when given as stars; ``source`` ``user`` (``artimuse rate``) or
-#: where ``ratings import`` read it (``xmp:lightroom``, ``xmp:darktable``, ``xmp:embedded``, ``exif``);
-#: ``rejected``: a photo manager's reject, kept but never trained on.
+#: The user's own decisions, appended (the latest row of an image is its state): score 0-100 and stars when
+#: given as stars (NULL score: no stars, as after a pick of an unrated image or a clear); ``source`` ``user``
+#: (``artimuse rate``, the gallery) or where ``ratings import`` read it (``xmp:lightroom``, ``xmp:darktable``,
+#: ``xmp:embedded``, ``exif``); ``rejected``: a reject (score 0), kept but never trained on; ``picked``: a pick
+#: flag, beside the stars (written to XMP as the pick label).
 ratings = Table(
     "ratings",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("score", Float, nullable=False),
+    Column("score", Float),
     Column("stars", Float),
     Column("created_at", DateTime, nullable=False, default=utcnow),
     Column("source", String(64), nullable=False, default="user", server_default="user", index=True),
     Column("rejected", Boolean, nullable=False, default=False, server_default=false()),
+    Column("picked", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 #: Files that could not be scored: a kind tag and a one-line message; open until ``resolved_at``.
@@ -163,7 +207,7 @@ jobs = Table(
     Column("id", Integer, primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("path", StoredPath, nullable=False, index=True),
-    Column("size", Integer),
+    Column("size", BigInteger),
     Column("mtime", Float),
     Column("status", String(16), nullable=False, default="pending"),
     Column("options", JSON),
@@ -182,7 +226,7 @@ adapters = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("path", StoredPath, nullable=False),
-    Column("base_model", String(200), nullable=False),
+    Column("base_model", Text, nullable=False),
     Column("base_fingerprint", String(32), nullable=False),
     Column("train_size", Integer, nullable=False),
     Column("val_size", Integer, nullable=False),

@@ -1,6 +1,6 @@
-"""Recording: scores (with their image, category and critiques), critiques, errors, ratings, categories,
-moves and deletions, adapters. Only the library door (``ingest``) and the user's own actions (``rate``,
-``categorize``) call these; front ends never write rows themselves."""
+"""Recording: scores (with their image, category and critiques), critiques, errors, categories, moves and
+deletions, adapters (the user's ratings: ``decisions``). Only the library door (``ingest``) and the user's own
+actions (``categorize``) call these; front ends never write rows themselves."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from ..categories import normalise_category
-from ..errors import InvalidValue, LibraryError
+from ..errors import LibraryError
 from ..paths import display_path
 from ..results import ScoreResult
 from .jobs import add_job, finish_job
-from .records import FileFacts, RatingRecord, ScoredFile, file_facts, stars_to_score
+from .records import FileFacts, ScoredFile
 from .session import LibrarySession, absolute, same_adapter, under
-from .tables import adapters, critiques, errors, evaluations, images, iso_utc, ratings, utcnow
+from .tables import adapters, critiques, errors, evaluations, images, utcnow
 
 #: Category sources that replace whatever the image had; "predicted" only fills an empty or predicted one.
 AUTHORITATIVE_SOURCES = ("option", "config", "user")
@@ -40,7 +40,7 @@ class Writes(LibrarySession):
             ids = []
             for item in items:
                 result = item.result
-                image = _upsert_image(conn, item.facts, result.width, result.height)
+                image = upsert_image(conn, item.facts, result.width, result.height, item.captured_at)
                 if item.category and (
                     item.category_source in AUTHORITATIVE_SOURCES
                     or not image["category"]
@@ -113,83 +113,6 @@ class Writes(LibrarySession):
             return 0  # the usual case: a read, no write lock
         return self._run(lambda c: _resolve_errors(c, where))
 
-    def rate(
-        self,
-        path: str | os.PathLike,
-        *,
-        stars: float | None = None,
-        score: float | None = None,
-        source: str = "user",
-        rejected: bool = False,
-    ) -> RatingRecord:
-        """Record the user's own rating of an image (added to the library if new). ``source``: ``user``, or
-        where it was read (``xmp:lightroom``...); ``rejected``: a reject flag, given without stars or score
-        (stored as score 0 and never trained on).
-
-        Only an image the library has scored (this content) or can read is rated (issue 10, fault 11):
-        ratings train adapters, and a rating of ``notes.txt`` or an empty file would teach them noise.
-
-        Raises:
-            InvalidValue: neither or both of stars and score (or either with ``rejected``), a value out of range.
-            ImageError: not an image the library can read (the reason: empty file, not an image, corrupt...).
-            OSError: the file cannot be read.
-        """
-        return self.import_rating(path, stars=stars, score=score, source=source, rejected=rejected, always=True)[0]
-
-    def import_rating(
-        self,
-        path: str | os.PathLike,
-        *,
-        stars: float | None = None,
-        score: float | None = None,
-        source: str,
-        rejected: bool = False,
-        always: bool = False,
-    ) -> tuple[RatingRecord, bool]:
-        """``rate``, except that a rating equal to the image's latest one (same score, source and reject flag)
-        is not stored again unless ``always``: returns (the latest rating, whether a row was added), so
-        importing the same sidecars twice adds nothing."""
-        if rejected:
-            if stars is not None or score is not None:
-                raise InvalidValue("a rejected image has no stars or score")
-            value = 0.0
-        else:
-            if (stars is None) == (score is None):
-                raise InvalidValue("give either stars (0.5-5) or a score (0-100)")
-            if score is not None and not 0 <= score <= 100:
-                raise InvalidValue(f"score must be between 0 and 100, not {score:g}")
-            value = stars_to_score(stars) if stars is not None else float(score)  # type: ignore[arg-type]
-        facts = file_facts(path)
-        known = (
-            select(images.c.id)
-            .where(images.c.content_hash == facts.content_hash)
-            .where(select(evaluations.c.id).where(evaluations.c.image_id == images.c.id).exists())
-        )
-        if self._run(lambda c: c.scalar(known.limit(1)), write=False) is None:
-            _check_rateable(facts.path)
-        now = utcnow()
-
-        def write(conn: Connection) -> tuple[RatingRecord, bool]:
-            image = _upsert_image(conn, facts, None, None)
-            if not always:
-                R = ratings.c
-                last = conn.execute(
-                    select(ratings).where(R.image_id == image["id"]).order_by(R.id.desc()).limit(1)
-                ).first()
-                if last is not None and (last.score, last.source, last.rejected) == (value, source, rejected):
-                    when = iso_utc(last.created_at)
-                    return RatingRecord(
-                        image["path"], value, last.stars, when, image["category"], source, rejected
-                    ), False
-            conn.execute(
-                insert(ratings).values(
-                    image_id=image["id"], score=value, stars=stars, created_at=now, source=source, rejected=rejected
-                )
-            )
-            return RatingRecord(image["path"], value, stars, iso_utc(now), image["category"], source, rejected), True
-
-        return self._run(write)
-
     def set_category(self, path: str | os.PathLike, category: str, source: str = "user") -> str:
         """Set an image's category by hand (source ``user``: it then wins over predictions) or by an explicit
         option (``option``); returns its id.
@@ -255,26 +178,18 @@ class Writes(LibrarySession):
         return self._run(lambda c: c.execute(delete(adapters).where(adapters.c.name == name)).rowcount > 0)
 
 
-def _check_rateable(path: Path) -> None:
-    """Decode the file as scoring would; its ``ImageError`` says why it cannot be rated."""
-    from ..errors import ImageError
-    from ..images import open_rgb
-
-    try:
-        open_rgb(path)
-    except ImageError as exc:
-        raise type(exc)(exc.path, f"{exc.reason}; only images the library can read or has scored can be rated") from exc
-
-
 def _resolve_errors(conn: Connection, paths: list[str]) -> int:
     """Mark the open errors of these (absolute) paths resolved now."""
     query = update(errors).where(errors.c.resolved_at.is_(None), errors.c.path.in_(paths)).values(resolved_at=utcnow())
     return conn.execute(query).rowcount
 
 
-def _upsert_image(conn: Connection, facts: FileFacts, width: int | None, height: int | None) -> dict[str, Any]:
+def upsert_image(
+    conn: Connection, facts: FileFacts, width: int | None, height: int | None, captured_at: float | None = None
+) -> dict[str, Any]:
     """The image row for this file (as a dict); a file moved or renamed keeps its row (and history) by
-    content hash; new content at the same path retires the old scores."""
+    content hash; new content at the same path retires the old scores. ``captured_at`` (EXIF) is kept when
+    given."""
     now = utcnow()
     image = conn.execute(select(images).where(images.c.path == str(facts.path))).mappings().first()
     if image is None:
@@ -309,6 +224,8 @@ def _upsert_image(conn: Connection, facts: FileFacts, width: int | None, height:
     }
     if width:
         values.update(width=width, height=height)
+    if captured_at is not None:
+        values["captured_at"] = captured_at
     conn.execute(update(images).where(images.c.id == row["id"]).values(**values))
     row.update(values)
     return row

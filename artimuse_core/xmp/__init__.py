@@ -1,7 +1,8 @@
 """Photo managers' metadata: scores and critiques into XMP, and the stars users gave back out of it.
 
-Lightroom Classic, darktable, digiKam, Capture One and Photo Mechanic all read XMP; this package writes a
-score as ``xmp:Rating`` (stars through a documented ``RatingMapping``), optionally ``xmp:Label``,
+Lightroom Classic, darktable, digiKam, Capture One and Photo Mechanic all read XMP; this package writes the
+user's own decisions (stars, ``-1`` for a reject, the pick label) and, where they gave none, a score as
+``xmp:Rating`` (stars through a documented ``RatingMapping``), optionally ``xmp:Label``,
 ``dc:description`` and an ``artimuse/score/80-89`` keyword, and everything ArtiMuse knows in its own
 namespace, into a sidecar (or, only when asked, into the JPEG/TIFF/DNG itself). It never destroys what the
 user wrote: see ``writing``. ``read_rating`` reads the stars back for fine-tuning; ``batch`` writes many
@@ -40,7 +41,10 @@ _EXPORTS = {
     "PREFIX": ".packets",
     **{name: ".reading" for name in ("RatingRecord", "iter_ratings", "read_rating")},
     **{name: ".sidecars" for name in ("STYLES", "Sidecar", "choose_sidecar", "find_sidecars", "sidecar_path")},
-    **{name: ".writing" for name in ("PROPERTIES", "ScoreFacts", "XmpWrite", "critique_property", "write_xmp")},
+    **{
+        name: ".writing"
+        for name in ("PROPERTIES", "ScoreFacts", "UserDecision", "XmpWrite", "critique_property", "write_xmp")
+    },
     **{name: ".batch" for name in ("XmpCounts", "XmpOutcome", "library_facts", "star_scales", "write_many")},
     **{name: ".settings" for name in ("XMP_SETTINGS", "xmp_settings")},
 }

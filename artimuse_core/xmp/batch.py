@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import InvalidValue, LibraryError, XmpError
 from .mapping import StarScale, XmpSettings
-from .writing import ScoreFacts, write_xmp
+from .writing import ScoreFacts, UserDecision, write_xmp
 
 #: ``rating_scope`` values: percentiles of each folder's scores in the library, or of the images named.
 SCOPES = ("folder", "collection")
@@ -42,6 +42,7 @@ class XmpOutcome:
     retries: int = 0
     reason: str | None = None
     error_kind: str | None = None
+    rating_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for ``--json`` output."""
@@ -152,6 +153,7 @@ def write_many(
                 done.kept_user_rating,
                 done.label,
                 done.retries,
+                rating_from=done.rating_from,
             )
         except XmpError as exc:
             yield XmpOutcome(image, "failed", reason=exc.reason, error_kind=exc.kind)
@@ -161,8 +163,8 @@ def write_many(
 
 def library_facts(library: Any, paths: Iterable[str | os.PathLike]) -> tuple[dict[str, ScoreFacts], list[XmpOutcome]]:
     """What the library knows about each image, as ``ScoreFacts``: its latest current evaluation with its
-    critiques. Images the library does not hold, or holds without a score, come back as ``passed_over``
-    outcomes (with the reason) instead."""
+    critiques, and the user's latest decision (stars, pick, reject). Images the library does not hold, or
+    holds without a score, come back as ``passed_over`` outcomes (with the reason) instead."""
     facts: dict[str, ScoreFacts] = {}
     passed: list[XmpOutcome] = []
     for path in paths:
@@ -185,6 +187,7 @@ def library_facts(library: Any, paths: Iterable[str | os.PathLike]) -> tuple[dic
             engine_version=current.engine_version,
             scored_at=current.created_at,
             critiques=dict(current.critiques),
+            decision=UserDecision.from_rating(record.ratings[0]) if record.ratings else None,
         )
     return facts, passed
 

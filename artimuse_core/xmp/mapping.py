@@ -146,8 +146,11 @@ class XmpSettings:
       and its JPEG never share one). An existing sidecar in either style is updated where it is.
     - ``target``: ``"sidecar"`` (default) or ``"embedded"``: into the JPEG/TIFF/DNG itself, on request only.
     - ``rating``: the ``RatingMapping``; ``overwrite_ratings``: replace a rating or label the user set.
-    - ``label``: ``None``, ``"category"`` (``category_labels``) or ``"pick"`` (``pick_label`` at or above
-      ``rating.pick_at``).
+    - ``label``: the model's label where the user picked nothing: ``None``, ``"category"``
+      (``category_labels``) or ``"pick"`` (``pick_label`` at or above ``rating.pick_at``); the user's own
+      picks always get ``pick_label``.
+    - ``model_stars``: write the model's stars into ``xmp:Rating`` where the user gave none (else only the
+      user's own stars and rejects go there).
     - ``description`` / ``keywords``: also write ``dc:description`` / the ``artimuse/score/80-89`` keyword.
     - ``lower_bound_k``: the lower bound written is score - k x std (as ``artimuse top --rank lower``).
     - ``retries``: how often to re-merge when another program changes the file while we write it.
@@ -160,6 +163,7 @@ class XmpSettings:
     label: Literal["category", "pick"] | None = None
     category_labels: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CATEGORY_LABELS))
     pick_label: str = "Green"
+    model_stars: bool = True
     description: bool = False
     keywords: bool = False
     lower_bound_k: float = 1.0

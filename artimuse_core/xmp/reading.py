@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MetadataUnreadable, XmpError
+from ..library.records import RATING_SOURCES
 from .packets import PREFIX, XmpPacket, read_image_metadata
 from .sidecars import find_sidecars
 
@@ -29,10 +30,12 @@ class RatingRecord:
     """One image's rating as its photo manager left it.
 
     ``status``: ``rated`` (``stars`` 0.5-5 and ``score`` 0-100 set), ``rejected`` (``xmp:Rating`` -1 or a
-    reject pick flag), ``unrated``, ``ours`` (the rating is the one ArtiMuse wrote, so it is not the user's
-    and must not train the model) or ``failed`` (``reason`` says why, ``error_kind`` as ``XmpError.kind``).
-    ``source``: ``xmp:lightroom``, ``xmp:darktable`` (the sidecar's naming style), ``xmp:embedded`` or ``exif``;
-    ``origin`` the file it was read from.
+    reject pick flag), ``picked`` (a pick without stars), ``unrated``, ``ours`` (the rating is the model's,
+    written by ArtiMuse, so it is not the user's and must not train the model) or ``failed`` (``reason`` says
+    why, ``error_kind`` as ``XmpError.kind``).
+    ``source``: ``xmp:lightroom``, ``xmp:darktable`` (the sidecar's naming style), ``xmp:embedded`` or ``exif``,
+    or, for the user's own decision that ``xmp write`` wrote, the source it had in the library (``user``...);
+    ``origin`` the file it was read from; ``picked``: a pick flag (digiKam, Photo Mechanic, the pick label).
     """
 
     image: str
@@ -70,22 +73,44 @@ class _Fields:
         return value if isinstance(value, list) else ([] if value is None else [value])
 
 
-def _from_xmp(fields: _Fields, image: str, source: str, origin: str) -> RatingRecord | None:
-    """A record when this source holds a rating, a reject or a pick; None to look further."""
+def _from_xmp(
+    fields: _Fields, image: str, source: str, origin: str, pick_label: str | None = None
+) -> RatingRecord | None:
+    """A record when this source holds a rating, a reject or a pick; None to look further. ``pick_label``: the
+    colour label that means a pick (the ``pick_label`` setting), unless it is a label ArtiMuse gave for a
+    category or a model's pick."""
+    ours = f"Xmp.{PREFIX}."
     label = fields.get("Xmp.xmp.Label") or next(
         (DARKTABLE_LABELS[i] for i in fields.items("Xmp.darktable.colorlabels") if i in DARKTABLE_LABELS), None
     )
+    model_label = label == fields.get(ours + "WrittenLabel") and fields.get(ours + "LabelSource") in (
+        "category",
+        "model",
+    )
     pick = (fields.get("Xmp.digiKam.PickLabel") or "").strip()
-    picked = pick == "3" or (fields.get("Xmp.photomechanic.Tagged") or "").strip().lower() in ("true", "yes", "1")
+    picked_for = fields.get(ours + "LabelSource") if label and label == fields.get(ours + "WrittenLabel") else None
+    picked = (
+        pick == "3"
+        or (fields.get("Xmp.photomechanic.Tagged") or "").strip().lower() in ("true", "yes", "1")
+        or (pick_label is not None and label == pick_label and not model_label)
+        or picked_for in RATING_SOURCES  # the user's own pick that `xmp write` wrote, whatever its colour
+    )
     common: dict[str, Any] = {"image": image, "source": source, "origin": origin, "label": label, "picked": picked}
+    if picked_for in RATING_SOURCES:
+        common["source"] = picked_for  # taken back with the source it had in the library
     text = (fields.get("Xmp.xmp.Rating") or "").strip()
     if text:
         try:
             stars = float(text)
         except ValueError:
             return RatingRecord(status="unrated", reason=f"xmp:Rating {text!r} is not a number", **common)
-        if text == fields.get(f"Xmp.{PREFIX}.WrittenRating"):
-            return RatingRecord(status="ours", stars=stars, reason="the rating was written by ArtiMuse", **common)
+        if text == fields.get(ours + "WrittenRating"):
+            written_for = fields.get(ours + "RatingSource")
+            if written_for not in RATING_SOURCES:  # the model's stars (or an older sidecar's): not the user's
+                if picked:
+                    return RatingRecord(status="picked", **common)
+                return RatingRecord(status="ours", stars=stars, reason="the rating was written by ArtiMuse", **common)
+            common["source"] = written_for  # the user's own decision that `xmp write` wrote: taken back as it was
         if stars == -1:
             return RatingRecord(status="rejected", stars=-1, **common)
         if 0.5 <= stars <= 5:
@@ -94,6 +119,8 @@ def _from_xmp(fields: _Fields, image: str, source: str, origin: str) -> RatingRe
             return RatingRecord(status="unrated", reason=f"xmp:Rating {text} is outside -1..5", **common)
     if pick == "1":
         return RatingRecord(status="rejected", reason="digiKam pick label: rejected", **common)
+    if picked:
+        return RatingRecord(status="picked", **common)
     return None
 
 
@@ -116,7 +143,12 @@ def _from_exif(exif: dict, image: str) -> RatingRecord | None:
 
 
 def read_rating(
-    image: str | os.PathLike, *, prefer: str = "darktable", embedded: bool = True, exif: bool = True
+    image: str | os.PathLike,
+    *,
+    prefer: str = "darktable",
+    embedded: bool = True,
+    exif: bool = True,
+    pick_label: str | None = None,
 ) -> RatingRecord:
     """The rating of one image (see the module docstring for the order of sources).
 
@@ -134,7 +166,11 @@ def read_rating(
         except OSError as exc:
             raise MetadataUnreadable(sidecar.path, exc.strerror or str(exc)) from None
         record = _from_xmp(
-            _Fields(XmpPacket.parse_sidecar(data, sidecar.path)), name, f"xmp:{sidecar.style}", str(sidecar.path)
+            _Fields(XmpPacket.parse_sidecar(data, sidecar.path)),
+            name,
+            f"xmp:{sidecar.style}",
+            str(sidecar.path),
+            pick_label,
         )
         if record is not None:
             return record
@@ -147,7 +183,7 @@ def read_rating(
             return RatingRecord(
                 name, "unrated", reason=f"no rating in {found[0].path.name}; the image itself: {exc.reason}"
             )
-        record = (_from_xmp(_Fields(xmp), name, "xmp:embedded", name) if embedded else None) or (
+        record = (_from_xmp(_Fields(xmp), name, "xmp:embedded", name, pick_label) if embedded else None) or (
             _from_exif(exif_data, name) if exif else None
         )
         if record is not None:

@@ -32,6 +32,15 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         choices=("sidecar", "embedded"),
     ),
     Setting(
+        "xmp_rating",
+        "choice",
+        "yours-or-model",
+        "What xmp:Rating holds: yours (your own stars from the gallery, `artimuse rate` or an import; -1 for a "
+        "reject) and nothing where you gave none, or yours-or-model (the model's stars where you gave none). The "
+        "model's suggestion is always in artimuse:SuggestedRating.",
+        choices=("yours", "yours-or-model"),
+    ),
+    Setting(
         "rating_mode",
         "choice",
         "thresholds",
@@ -82,9 +91,24 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         "xmp_label",
         "choice",
         "none",
-        "Colour label (xmp:Label): none, category (photography Blue, painting Purple, aigc Yellow, 3d Green, "
-        "graphic Red) or pick (Green at or above pick_at).",
+        "The model's colour label (xmp:Label) where you picked nothing: none, category (the category_labels "
+        "colours) or pick (the pick_label at or above pick_at). Your own picks always get the pick_label.",
         choices=("none", "category", "pick"),
+    ),
+    Setting(
+        "pick_label",
+        "str",
+        "Green",
+        "The colour label (xmp:Label) a pick gets: yours (P in the gallery, `artimuse rate --pick`) and the "
+        "model's (xmp_label pick). `ratings import` reads this label back as a pick.",
+    ),
+    Setting(
+        "category_labels",
+        "str",
+        "photography=Blue,painting=Purple,aigc=Yellow,3d=Green,graphic=Red",
+        "The colour label of each category for xmp_label category, as category=Label pairs (Lightroom's labels "
+        "are Red, Yellow, Green, Blue, Purple).",
+        metavar="CATEGORY=LABEL,...",
     ),
     Setting("xmp_description", "bool", False, "Also write dc:description (score, category, summary critique)."),
     Setting("xmp_keywords", "bool", False, "Also add the keyword artimuse/score/80-89 (for keyword-only tools)."),
@@ -145,14 +169,45 @@ def xmp_settings(values: Mapping[str, Any] | None = None) -> XmpSettings:
         rating=rating,
         overwrite_ratings=v["overwrite_ratings"],
         label=None if v["xmp_label"] == "none" else v["xmp_label"],
+        category_labels=category_labels(v["category_labels"]),
+        pick_label=_label(v["pick_label"], "pick_label"),
+        model_stars=v["xmp_rating"] == "yours-or-model",
         description=v["xmp_description"],
         keywords=v["xmp_keywords"],
     )
 
 
+def category_labels(text: str) -> dict[str, str]:
+    """``"photography=Blue,aigc=Yellow"`` -> {category id: label}.
+
+    Raises:
+        InvalidValue: not category=Label pairs, or an unknown category (the message names the setting).
+    """
+    from ..categories import normalise_category
+
+    labels: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        category, sep, label = pair.partition("=")
+        if not sep:
+            raise InvalidValue(f"category_labels must be category=Label pairs, not {pair!r}")
+        try:
+            labels[normalise_category(category.strip())] = _label(label, "category_labels")
+        except ValueError as exc:
+            raise InvalidValue(f"category_labels: {exc}") from None
+    return labels
+
+
+def _label(text: str, setting: str) -> str:
+    label = text.strip()
+    if not label or any(c in label for c in '<>&"\n'):
+        raise InvalidValue(f"{setting} must be a label name such as Green, not {text!r}")
+    return label
+
+
 __all__ = [
     "XMP_SETTINGS",
     "XMP_SETTING_NAMES",
+    "category_labels",
     "checked_xmp_values",
     "xmp_defaults",
     "xmp_setting_named",

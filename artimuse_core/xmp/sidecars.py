@@ -91,16 +91,41 @@ def owns_stem_sidecar(image: str | os.PathLike) -> bool:
 
 # ------------------------------------------------------------------------------------ safe replace
 def _signature(path: Path) -> tuple | None:
+    """The file's own identity (``lstat``: a link is never followed), None when there is none."""
     try:
-        st = path.stat()
+        st = path.lstat()
     except FileNotFoundError:
         return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns, stat.S_IFMT(st.st_mode))
+
+
+def refuse_links(path: Path) -> None:
+    """Files are written only as regular files inside their own folder: a symbolic link (whatever it points
+    at, dangling included) is refused with where it leads, never written through to its target.
+
+    Raises:
+        SidecarWriteError: ``path`` is a link, or something other than a regular file.
+    """
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SidecarWriteError(path, f"cannot look at it: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(st.st_mode):
+        target = os.readlink(path)
+        raise SidecarWriteError(
+            path,
+            f"is a symbolic link (to {target}); artimuse writes only regular files inside the image's folder, "
+            "never through a link: replace the link with a copy of the file to have it updated (nothing was "
+            "changed)",
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise SidecarWriteError(path, "exists but is not a regular file")
 
 
 def _read(path: Path, with_content: bool) -> tuple[bytes | None, tuple | None]:
-    if path.exists() and not path.is_file():
-        raise SidecarWriteError(path, "exists but is not a regular file")
+    refuse_links(path)
     try:
         signature = _signature(path)
         if signature is None or not with_content:
@@ -159,13 +184,13 @@ def replace_file(
     file is checked again (stat, and content when ``compare_content``) and if another program changed it
     meanwhile, ``edit`` runs again on the new content, up to ``retries`` times; a file that appears while we
     create one is not overwritten (hard link, which fails if the name exists). The window left is the few
-    microseconds between the last check and the rename. Returns (``"created"|"updated"|"unchanged"``, retries
-    used). Raises ``SidecarWriteError`` (read-only folder, permissions, disk full; nothing changed),
-    ``SidecarConflict`` after ``retries`` lost races, and whatever ``edit`` raises.
+    microseconds between the last check and the rename. ``path`` is written only as a regular file
+    (``refuse_links``: a link, swapped in meanwhile or not, is refused). Returns
+    (``"created"|"updated"|"unchanged"``, retries used). Raises ``SidecarWriteError`` (read-only folder,
+    permissions, disk full, a symbolic link or not a regular file; nothing changed), ``SidecarConflict`` after
+    ``retries`` lost races, and whatever ``edit`` raises.
     """
     path = Path(path)
-    if path.is_symlink():
-        path = path.resolve()
     for attempt in range(retries + 1):
         data, signature = _read(path, with_content=True)
         if expect_existing and data is None:
@@ -178,7 +203,7 @@ def replace_file(
         try:
             now = _signature(path)
             if now != signature or (compare_content and now is not None and path.read_bytes() != data):
-                continue  # someone wrote it meanwhile: merge again into their version
+                continue  # someone wrote it meanwhile (a link swapped in included): read it again
             if signature is None:
                 if not _create_exclusive(temp, path):
                     continue

@@ -1,9 +1,17 @@
-"""Write a score into an image's XMP (sidecar by default) without destroying what the user wrote.
+"""Write a score, and the user's own decisions, into an image's XMP (sidecar by default) without destroying
+what the user wrote in their photo manager.
 
-The ``artimuse:`` namespace is ours and mirrors the record given, as a whole. The shared properties
-(``xmp:Rating``, ``xmp:Label``, ``dc:description``) are set only where empty or where they still hold what we
-wrote last time (remembered in ``artimuse:WrittenRating``, ``WrittenLabel``, ``WrittenDescription``), unless
-``overwrite_ratings`` (rating and label). Every other namespace and property is kept as it was.
+The ``artimuse:`` namespace is ours and mirrors the record given, as a whole (score, std, category, model,
+critiques). ``xmp:Rating`` holds the user's own decision where there is one (their stars; ``-1`` for a
+reject, Lightroom's convention), else the model's stars when ``model_stars``; ``xmp:Label`` the pick label
+for the user's pick, else the model's label when asked. A shared property (``xmp:Rating``, ``xmp:Label``,
+``dc:description``) is set only where it is empty, where it still holds what we wrote last time (remembered
+in ``artimuse:WrittenRating``, ``WrittenLabel``, ``WrittenDescription``), where the user's decision in the
+library is newer than the sidecar (they decided again after the photo manager's change), or with
+``overwrite_ratings`` (rating and label): a rating set in the photo manager since is never overwritten.
+``artimuse:RatingSource`` says whose rating we wrote (``model``, or the library decision's source such as
+``user``), so ``ratings import`` takes the user's back and never the model's. Every other namespace and
+property is kept as it was.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ PROPERTIES = (
     "WrittenRating",
     "WrittenLabel",
     "WrittenDescription",
+    "RatingSource",
+    "LabelSource",
 )
 EMBEDDABLE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".dng"}
 
@@ -53,6 +63,31 @@ def critique_property(attribute: str) -> str:
     if not name:
         raise InvalidValue(f"critique attribute {attribute!r} has no letters or digits")
     return "Critique" + name
+
+
+@dataclass(frozen=True)
+class UserDecision:
+    """The user's own latest decision on an image (the library's ``RatingRecord``): ``stars`` 1-5 (None: no
+    stars), ``picked``, ``rejected``, ``at`` (when, seconds since the epoch) and ``source`` (``user``, or the
+    photo manager it was imported from)."""
+
+    stars: int | None = None
+    picked: bool = False
+    rejected: bool = False
+    at: float = 0.0
+    source: str = "user"
+
+    @classmethod
+    def from_rating(cls, rating: Any) -> UserDecision:
+        """From a ``RatingRecord``: stars rounded half up (a score without stars by score = stars x 20 - 10)."""
+        from datetime import datetime
+
+        stars = (
+            rating.stars if rating.stars is not None else (None if rating.score is None else (rating.score + 10) / 20)
+        )
+        whole = None if stars is None or rating.rejected else min(5, max(1, int(stars + 0.5)))
+        at = datetime.fromisoformat(rating.created_at).timestamp()
+        return cls(whole, bool(rating.picked), bool(rating.rejected), at, rating.source)
 
 
 @dataclass(frozen=True)
@@ -72,6 +107,7 @@ class ScoreFacts:
     engine_version: str | None = None
     scored_at: str | None = None
     critiques: Mapping[str, str] = field(default_factory=dict)
+    decision: UserDecision | None = None
 
     def __post_init__(self):
         if not (isinstance(self.score, (int, float)) and 0 <= self.score <= 100):
@@ -110,10 +146,11 @@ class XmpWrite:
     status: str
     rating: int | None  # xmp:Rating now in the file (None: none)
     suggested_rating: int  # what the mapping gives this score
-    kept_user_rating: bool  # the user's own rating differed and was kept
+    kept_user_rating: bool  # the photo manager's rating differed and was kept
     label: str | None
     kept_user_label: bool
     retries: int = 0
+    rating_from: str | None = None  # whose rating xmp:Rating holds: "yours", "model", or None (kept or none)
 
     def to_dict(self) -> dict:
         """JSON-ready, for ``--json`` output."""
@@ -124,20 +161,50 @@ def _number(value: float) -> str:
     return f"{value:.2f}"
 
 
-def _ours_to_replace(packet: XmpPacket, key: str, written_key: str, new: str, overwrite: bool) -> tuple[bool, bool]:
-    """(write it, kept a user's value): empty, still what we wrote, or overwrite allowed."""
+def _ours_to_replace(
+    packet: XmpPacket, key: str, written_key: str, new: str, overwrite: bool, newer: bool = False
+) -> tuple[bool, bool]:
+    """(write it, kept a user's value): empty, still what we wrote, the user's newer decision, or overwrite."""
     current = packet.get(key)
     if current is None or current == "" or (key == RATING and current == "0"):
         return True, False
-    if current == packet.get(written_key) or overwrite:
+    if current == packet.get(written_key) or overwrite or newer:
         return True, False
     return False, current != new
 
 
-def merge_score(packet: XmpPacket, image: Path, facts: ScoreFacts, settings: XmpSettings, scale: StarScale) -> dict:
-    """Put ``facts`` into ``packet`` following the rules in the module docstring; returns what was done."""
+def _set_shared(
+    packet: XmpPacket, key: str, name: str, value: str | None, source: str | None, overwrite: bool, newer: bool
+) -> bool:
+    """Set ``xmp:Rating``/``xmp:Label`` (``name``: Rating, Label) to ``value`` by the module's rules and record
+    it as ours (``Written<name>``, ``<name>Source``); ``value`` None takes our own earlier value away. Returns
+    whether a value of the user's was kept."""
+    written, origin = OURS + "Written" + name, OURS + name + "Source"
+    if value is None:
+        if packet.get(written) is not None and packet.get(key) == packet.get(written):
+            packet.delete(key)  # ours no longer applies (a clear, an unpick, no longer a pick)
+        packet.delete(written)
+        packet.delete(origin)
+        return False
+    write, kept = _ours_to_replace(packet, key, written, value, overwrite, newer)
+    if write:
+        packet.set(key, value)
+        packet.set(written, value)
+        packet.set(origin, source or "model")
+    else:
+        packet.delete(written)
+        packet.delete(origin)
+    return kept
+
+
+def merge_score(
+    packet: XmpPacket, image: Path, facts: ScoreFacts, settings: XmpSettings, scale: StarScale, changed_at: float = 0.0
+) -> dict:
+    """Put ``facts`` into ``packet`` following the rules in the module docstring; ``changed_at``: when the
+    sidecar (or embedding image) was last changed (seconds since the epoch; 0: new). Returns what was done."""
     stars = scale.stars(facts.score)
     written = {name: packet.get(OURS + "Written" + name) for name in ("Rating", "Label", "Description")}
+    sources = {name: packet.get(OURS + name + "Source") for name in ("Rating", "Label")}
     for key in packet.keys(OURS):
         packet.delete(key)
     values = {
@@ -166,6 +233,9 @@ def merge_score(packet: XmpPacket, image: Path, facts: ScoreFacts, settings: Xmp
     for name, value in written.items():  # restore the bookkeeping before deciding
         if value is not None:
             packet.set(OURS + "Written" + name, value)
+    for name, value in sources.items():
+        if value is not None:
+            packet.set(OURS + name + "Source", value)
 
     outcome: dict[str, Any] = {
         "rating": None,
@@ -173,31 +243,30 @@ def merge_score(packet: XmpPacket, image: Path, facts: ScoreFacts, settings: Xmp
         "label": None,
         "kept_user_label": False,
         "suggested_rating": stars,
+        "rating_from": None,
     }
-    write, kept = _ours_to_replace(packet, RATING, OURS + "WrittenRating", str(stars), settings.overwrite_ratings)
-    if write:
-        packet.set(RATING, str(stars))
-        packet.set(OURS + "WrittenRating", str(stars))
+    user = facts.decision
+    newer = user is not None and user.at > changed_at  # decided in ArtiMuse after the sidecar last changed
+    overwrite = settings.overwrite_ratings
+    if user is not None and (user.rejected or user.stars is not None):
+        rating, origin = ("-1" if user.rejected else str(user.stars)), user.source
+    elif settings.model_stars:
+        rating, origin, newer = str(stars), "model", False
     else:
-        packet.delete(OURS + "WrittenRating")
-    outcome["kept_user_rating"] = kept
+        rating, origin = None, None
+    outcome["kept_user_rating"] = _set_shared(packet, RATING, "Rating", rating, origin, overwrite, newer)
+    if rating is not None and packet.get(OURS + "WrittenRating") == rating:
+        outcome["rating_from"] = "model" if origin == "model" else "yours"
 
-    label = None
-    if settings.label == "category" and facts.category:
-        label = settings.category_labels.get(_category_id(facts.category))
-    elif settings.label == "pick" and scale.is_pick(facts.score):
-        label = settings.pick_label
-    if label:
-        write, kept = _ours_to_replace(packet, LABEL, OURS + "WrittenLabel", label, settings.overwrite_ratings)
-        if write:
-            packet.set(LABEL, label)
-            packet.set(OURS + "WrittenLabel", label)
-        else:
-            packet.delete(OURS + "WrittenLabel")
-        outcome["kept_user_label"] = kept
-    elif settings.label and written["Label"] is not None and packet.get(LABEL) == written["Label"]:
-        packet.delete(LABEL)  # our earlier label no longer applies (e.g. no longer a pick)
-        packet.delete(OURS + "WrittenLabel")
+    label, label_from, label_newer = None, None, False
+    if user is not None and user.picked:
+        label, label_from, label_newer = settings.pick_label, user.source, newer  # the user's pick, from their source
+    elif settings.label == "category" and facts.category:
+        label, label_from = settings.category_labels.get(_category_id(facts.category)), "category"
+    elif settings.label == "pick" and user is None and scale.is_pick(facts.score):
+        label, label_from = settings.pick_label, "model"
+    if label or settings.label or written["Label"] is not None:
+        outcome["kept_user_label"] = _set_shared(packet, LABEL, "Label", label, label_from, overwrite, label_newer)
 
     if settings.description:
         text = _description(facts, settings)
@@ -217,6 +286,14 @@ def merge_score(packet: XmpPacket, image: Path, facts: ScoreFacts, settings: Xmp
     outcome["rating"] = _int_or_none(packet.get(RATING))
     outcome["label"] = packet.get(LABEL)
     return outcome
+
+
+def _changed_at(path: Path) -> float:
+    """When a file was last changed (seconds since the epoch; 0 when it is not there)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _category_id(category: str) -> str:
@@ -271,7 +348,7 @@ def write_xmp(
         def edit(data: bytes | None) -> bytes | None:
             embedded = EmbeddedXmp(data or b"", image)
             before = embedded.packet.snapshot()
-            outcome.update(merge_score(embedded.packet, image, facts, settings, scale))
+            outcome.update(merge_score(embedded.packet, image, facts, settings, scale, _changed_at(image)))
             return None if embedded.packet.snapshot() == before else embedded.serialize()
 
         target, style = image, "embedded"
@@ -284,7 +361,8 @@ def write_xmp(
         def edit(data: bytes | None) -> bytes | None:
             packet = XmpPacket.new() if data is None else XmpPacket.parse_sidecar(data, sidecar.path)
             before = None if data is None else packet.snapshot()
-            outcome.update(merge_score(packet, image, facts, settings, scale))
+            changed_at = 0.0 if data is None else _changed_at(sidecar.path)
+            outcome.update(merge_score(packet, image, facts, settings, scale, changed_at))
             return None if packet.snapshot() == before else packet.serialize()
 
         target, style = sidecar.path, sidecar.style

@@ -9,8 +9,10 @@ alone, with backoff, ``MAX_ATTEMPTS`` times, then recorded as failed: it never b
 
 No thread dies silently: each loop turn and each observer callback is guarded (the error is logged and
 recorded against its file; the loop goes on); a failing database backs off exponentially with one log
-line per step. When the daemon cannot go on (the model does not load, a loop breaks), it exits non-zero and
-its heartbeat says ``failed`` with the reason (`artimuse status`).
+line per step, and the heartbeat says ``waiting`` with the reason until it recovers. A library that cannot
+be opened because its disk is full is waited for in the same way at start (the watcher never exits for
+it). When the daemon cannot go on (the model does not load, a loop breaks), it exits non-zero and its
+heartbeat says ``failed`` with the reason (`artimuse status`).
 """
 
 from __future__ import annotations
@@ -61,9 +63,14 @@ class Watcher:
     ``engine_cache.checkpoint_identity``); tests and hosts pass their own (``lambda: FakeEngine()``).
     """
 
-    def __init__(self, settings: WatcherSettings, library: Library, engine_factory: Callable[[], Any]):
+    def __init__(
+        self, settings: WatcherSettings, library: Library | Callable[[], Library], engine_factory: Callable[[], Any]
+    ):
+        """``library``: an open ``Library``, or what opens it (the watcher opens it at start, waiting while
+        its disk is full)."""
         self.settings = settings
-        self.library = library
+        self._open_library = library if callable(library) else None
+        self.library: Library = None if callable(library) else library  # type: ignore[assignment]
         self.tracker = StabilityTracker(settings.debounce_s)
         self.stop_event = threading.Event()
         self.work_event = threading.Event()
@@ -72,7 +79,9 @@ class Watcher:
         self.heartbeat = Heartbeat(settings.status_file, [str(f) for f, _ in settings.folders])
         self.worker = Worker(self, engine_factory)
         self.failure: str | None = None
-        self._db_backoff = Backoff("database")
+        self._db_backoff = Backoff("database", on_change=lambda reason: self.unavailable("settler", reason))
+        self._waiting: dict[str, str] = {}  # loop -> why it waits for the library (the heartbeat says so)
+        self._state = "starting"
         self._unwatchable: set[Path] = set()  # folders that could not be watched (said once)
         self._settler: threading.Thread | None = None
         self.settler_error: str | None = None
@@ -92,6 +101,35 @@ class Watcher:
             return None
         self._db_backoff.ok()
         return result
+
+    def unavailable(self, loop: str, reason: str | None) -> None:
+        """``loop`` waits for the library (``reason``) or no longer does (None): the heartbeat's state is
+        ``waiting`` with the reason while any loop waits, else what it was."""
+        if reason is None:
+            self._waiting.pop(loop, None)
+        else:
+            self._waiting[loop] = reason
+        waiting = next(iter(self._waiting.values()), None)
+        self.heartbeat.beat(loop, force=True, state="waiting" if waiting else self._state, error=waiting)
+
+    def _open(self) -> bool:
+        """Open the library (when the watcher was given what opens it), waiting with backoff while its disk
+        is full; False when a stop came first. Other errors (newer, damaged, foreign) end the start."""
+        from artimuse_core.library.database import is_disk_full
+
+        backoff = Backoff("library", on_change=lambda reason: self.unavailable("worker", reason))
+        while self.library is None and self._open_library is not None:
+            try:
+                self.library = self._open_library()
+            except LibraryError as exc:
+                if not is_disk_full(exc):
+                    raise
+                self.stop_event.wait(backoff.failed(exc))
+                if self.stop_event.is_set():
+                    return False
+                continue
+            backoff.ok()
+        return True
 
     def unexpected(self, where: str, exc: BaseException, path: Any = None) -> None:
         """Any exception nobody expected: logged with its traceback, recorded against ``path`` (when there is
@@ -244,6 +282,19 @@ class Watcher:
 
         from .heartbeat import AlreadyWatching
 
+        if install_signals:
+            signal.signal(signal.SIGINT, self.request_stop)
+            signal.signal(signal.SIGTERM, self.request_stop)
+        self.heartbeat.beat("worker", force=True, state="starting")  # before the library takes the last space
+        try:
+            if not self._open():
+                self.heartbeat.remove()
+                return 0
+        except LibraryError as exc:
+            self.failure = str(exc)
+            log.error("watcher failed: %s", self.failure, extra={"event": "failed", "error": self.failure})
+            self.heartbeat.beat("worker", force=True, state="failed", error=self.failure)
+            return 1
         lock = LibraryLock(self.lock_path())
         try:
             lock.acquire()
@@ -257,9 +308,6 @@ class Watcher:
                 exc.strerror or exc,
                 extra={"event": "lock_error", "error": str(exc)},
             )
-        if install_signals:
-            signal.signal(signal.SIGINT, self.request_stop)
-            signal.signal(signal.SIGTERM, self.request_stop)
         settler = self._settler = threading.Thread(target=self._settle, name="artimuse-settle", daemon=True)
         try:
             self.heartbeat.beat("worker", force=True, state="starting")
@@ -273,7 +321,9 @@ class Watcher:
                     extra={"event": "resume", "queue": pending},
                 )
             self._check_folders()
-            self.heartbeat.beat("worker", force=True, state="running", polling=self.observers.polled())
+            self._state = "running"
+            self.heartbeat.beat("worker", force=True, state="waiting" if self._waiting else "running",
+                                polling=self.observers.polled())  # fmt: skip
             settler.start()
             self.worker.loop()
         except Stopping:
@@ -298,12 +348,17 @@ class Watcher:
         return 1 if self.failure else 0
 
 
-def read_status(library: Library, status_file: Path | None = None) -> dict:
-    """What `artimuse status` shows: the watcher's state from its heartbeat (starting, running, stuck,
-    failed, killed, not running), its live workers, how far behind it is, what went wrong."""
+def read_status(library: Library | None, status_file: Path | None = None, library_error: str | None = None) -> dict:
+    """What `artimuse status` shows: the watcher's state from its heartbeat (starting, running, waiting,
+    stuck, failed, killed, not running), its live workers, how far behind it is, what went wrong. Without
+    a ``library`` (it cannot be opened: ``library_error`` says why) the queue and counts are unknown (None)."""
     from .heartbeat import read_heartbeat
 
     info = read_heartbeat(status_file or artimuse_paths().run_dir / "watcher.json")
+    info["library_error"] = library_error
+    if library is None:
+        info.update(queue=None, last_processed=None, errors=None)
+        return info
     info["queue"] = library.queue_length()
     last = library.last_processed()
     info["last_processed"] = last.to_dict() if last else None

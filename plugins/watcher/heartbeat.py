@@ -5,8 +5,9 @@
   host, start time) for the message a second watcher prints. The kernel drops the lock when the holder dies,
   even by ``kill -9``: a stale lock file never blocks a restart.
 - a heartbeat file (``run/watcher.json``) rewritten by the worker and settler loops as they go round, with
-  the state (``starting`` while the model loads, ``running``, ``failed`` with the reason) and each loop's
-  last beat. A pid that is alive is not enough: a thread may be dead or stuck; a beat is.
+  the state (``starting`` while the model loads, ``running``, ``waiting`` with the reason while the library
+  is unavailable (a full disk, a lock held too long), ``failed`` with the reason) and each loop's last beat.
+  A pid that is alive is not enough: a thread may be dead or stuck; a beat is.
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ class Heartbeat:
             partial.write_text(text)
             os.replace(partial, self.path)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT) and self._overwrite(text):
+                partial.unlink(missing_ok=True)
+                return  # a full disk: written in place, in the blocks the file already has
             message = f"cannot write the status file {self.path}: {exc.strerror or exc}"
             if message != self._write_error:  # one line per kind of failure, not one per beat
                 log.error(
@@ -134,6 +138,17 @@ class Heartbeat:
             log.info("status file written again", extra={"event": "status_ok"})
             self._write_error = None
 
+    def _overwrite(self, text: str) -> bool:
+        """Rewrite the existing file in place (no new file, so no new space on a full disk; a reader may
+        see it half-written for a moment and reads that as unknown, not as a state)."""
+        try:
+            with open(self.path, "r+", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.truncate()
+            return True
+        except OSError:
+            return False
+
     def remove(self) -> None:
         try:
             self.path.unlink()
@@ -142,8 +157,9 @@ class Heartbeat:
 
 
 def read_heartbeat(status_file: Path, now: float | None = None) -> dict[str, Any]:
-    """What the heartbeat file says, checked: ``state`` is one of ``starting``, ``running``, ``stuck`` (alive
-    but a loop has not beaten for its ``STALE_AFTER_S``), ``failed`` (exited non-zero; ``error`` says why),
+    """What the heartbeat file says, checked: ``state`` is one of ``starting``, ``running``, ``waiting`` (alive,
+    backing off until the library is available again; ``error`` says why), ``stuck`` (alive but a loop has
+    not beaten for its ``STALE_AFTER_S``), ``failed`` (exited non-zero; ``error`` says why),
     ``killed`` (its pid is gone without a clean stop) or ``not running`` (no file)."""
     now = time.time() if now is None else now
     empty: dict[str, Any] = {"state": "not running", "running": False, "pid": None, "folders": [], "workers": []}
@@ -176,7 +192,7 @@ def read_heartbeat(status_file: Path, now: float | None = None) -> dict[str, Any
     }
     return {
         "state": state,
-        "running": state in ("starting", "running", "stuck"),
+        "running": state in ("starting", "running", "waiting", "stuck"),
         "pid": pid,
         "folders": data.get("folders", []),
         "started_at": data.get("started_at"),

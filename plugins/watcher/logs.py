@@ -12,7 +12,7 @@ import sys
 from datetime import datetime, timezone
 
 LOGGER = logging.getLogger("artimuse.watch")
-_FIELDS = ("event", "path", "score", "scores", "std", "category", "error", "count", "folder", "queue")
+_FIELDS = ("event", "path", "score", "scores", "std", "category", "error", "count", "folder", "queue", "disk_full")
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,12 +1,16 @@
 """Which observer watches each folder: inotify (watchdog's native ``Observer``) where the kernel lets us,
 watchdog's ``PollingObserver`` where it does not.
 
-inotify needs one watch per directory, and ``fs.inotify.max_user_watches`` caps them per user. When the cap
-is hit, watchdog raises ``OSError(ENOSPC)`` for the folder itself but silently skips subfolders it cannot
-watch (files there would never be noticed), so after scheduling we compare the directories inotify really
-watches with the directories on disk, now and every ``VERIFY_EVERY_S``. Either way the folder falls back to
-polling, with one message naming the limit and how to raise it. Network shares (SMB/NFS), where inotify sees
-no changes made by other machines, use polling from the start (``poll=True``, ``artimuse watch --poll``).
+inotify needs one watch per directory, and ``fs.inotify.max_user_watches`` caps them per user (and one
+instance per observer, capped by ``fs.inotify.max_user_instances``). When the watch cap is hit, watchdog
+raises ``OSError(ENOSPC)`` for the folder itself but silently skips subfolders it cannot watch (files there
+would never be noticed), so after scheduling we compare the directories inotify really watches with the
+directories on disk, now and every ``VERIFY_EVERY_S``; the instance cap (or the open-file limit) is
+``OSError(EMFILE)``. Either way the folder falls back to polling, with one message naming the limit that was
+actually hit and how to raise it: in a user namespace (a container) that is the namespace's own
+``user.max_inotify_watches``/``user.max_inotify_instances`` when it is below the host's setting. Network
+shares (SMB/NFS), where inotify sees no changes made by other machines, use polling from the start
+(``poll=True``, ``artimuse watch --poll``).
 """
 
 from __future__ import annotations
@@ -30,19 +34,52 @@ POLL_INTERVAL_S = 1.0
 #: Seconds between two checks that inotify still covers every subfolder of a watched folder.
 VERIFY_EVERY_S = 10.0
 
-LIMIT_HELP = (
-    "the inotify watch limit (fs.inotify.max_user_watches = {limit}) is reached; polling {folder} instead "
-    "(slower to notice files, same results). To watch with inotify, raise it: "
-    "`sudo sysctl fs.inotify.max_user_watches=524288` (add `fs.inotify.max_user_watches=524288` to "
-    "/etc/sysctl.d/90-inotify.conf to keep it)"
-)
+#: Per limit: (the host's sysctl, the user namespace's, a value to suggest).
+LIMITS = {
+    "watch": ("fs.inotify.max_user_watches", "user.max_inotify_watches", 524288),
+    "instance": ("fs.inotify.max_user_instances", "user.max_inotify_instances", 1024),
+}
+POLLING = "polling {folder} instead (slower to notice files, same results). To watch with inotify, raise it: "
 
 
-def inotify_limit() -> str:
+def _sysctl(name: str) -> int | None:
     try:
-        return Path("/proc/sys/fs/inotify/max_user_watches").read_text().strip()
-    except OSError:
-        return "?"
+        return int(Path("/proc/sys", *name.split(".")).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _out_of_files() -> int | None:
+    """The open-file limit (``ulimit -n``) when this process is at it (EMFILE is then that, not inotify)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return soft if soft != resource.RLIM_INFINITY and len(os.listdir("/proc/self/fd")) >= soft - 1 else None
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def limit_help(folder: str, error: int = errno.ENOSPC) -> str:
+    """The one message for an inotify limit hit while watching ``folder``: ``ENOSPC`` is the watch limit,
+    ``EMFILE`` the instance limit (or the open-file limit, when the process is at it); it names the setting
+    that was hit with its value (this user namespace's when lower than the host's) and how to raise it."""
+    if error == errno.EMFILE and (files := _out_of_files()) is not None:
+        return f"the open-file limit (ulimit -n = {files}) is reached; {POLLING.format(folder=folder)}`ulimit -n 65536`"
+    kind = "instance" if error == errno.EMFILE else "watch"
+    host_name, namespace_name, suggested = LIMITS[kind]
+    host, namespace = _sysctl(host_name), _sysctl(namespace_name)
+    if namespace is not None and (host is None or namespace < host):
+        return (
+            f"the inotify {kind} limit of this user namespace ({namespace_name} = {namespace}; the host's "
+            f"{host_name} is {host if host is not None else '?'}) is reached; {POLLING.format(folder=folder)}"
+            f"`sysctl {namespace_name}={suggested}` where the namespace (the container) is set up"
+        )
+    return (
+        f"the inotify {kind} limit ({host_name} = {host if host is not None else '?'}) is reached; "
+        f"{POLLING.format(folder=folder)}`sudo sysctl {host_name}={suggested}` (add `{host_name}={suggested}` "
+        "to /etc/sysctl.d/90-inotify.conf to keep it)"
+    )
 
 
 class Observers:
@@ -55,11 +92,19 @@ class Observers:
         self.watches: dict[Path, tuple[str, Any]] = {}  # folder -> ("inotify" | "polling", watch)
         self._verified_at = 0.0
         self._suspect: dict[Path, set[str]] = {}  # missing at the last check: a new folder may just be late
+        self._native_error: int | None = None  # why there is no inotify observer (EMFILE, ENOSPC)
 
     def start(self) -> None:
+        """Start the inotify observer (watchdog opens its inotify instance here: past the instance limit,
+        every folder is polled, each saying so once)."""
         if not self.poll_all:
-            self.native = Observer()
-            self.native.start()
+            try:
+                self.native = Observer()
+                self.native.start()
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EMFILE):
+                    raise
+                self.native, self._native_error = None, exc.errno
 
     def _polling(self) -> Any:
         if self.polling is None:
@@ -79,25 +124,26 @@ class Observers:
             except OSError as exc:
                 if exc.errno not in (errno.ENOSPC, errno.EMFILE):
                     raise
-                self._fall_back(folder, handler, None)
+                self._fall_back(folder, handler, None, exc.errno)
                 return
             self.watches[folder] = ("inotify", watch)
             if self.uncovered(folder):
                 self._fall_back(folder, handler, watch)
             return
+        if self._native_error is not None:
+            self._fall_back(folder, handler, None, self._native_error)
+            return
         self.watches[folder] = ("polling", self._polling().schedule(handler, str(folder), recursive=True))
         log.info("polling %s (--poll)", display_path(folder), extra={"event": "polling", "folder": str(folder)})
 
-    def _fall_back(self, folder: Path, handler: FileSystemEventHandler, watch: Any) -> None:
+    def _fall_back(self, folder: Path, handler: FileSystemEventHandler, watch: Any, error: int = errno.ENOSPC) -> None:
+        """Poll ``folder`` instead, saying which limit (``error``: ENOSPC watches, EMFILE instances) was hit."""
         if watch is not None:
             try:
                 self.native.unschedule(watch)
             except (KeyError, ValueError, OSError):
                 pass
-        log.warning(
-            LIMIT_HELP.format(limit=inotify_limit(), folder=display_path(folder)),
-            extra={"event": "inotify_limit", "folder": str(folder)},
-        )
+        log.warning(limit_help(display_path(folder), error), extra={"event": "inotify_limit", "folder": str(folder)})
         self.watches[folder] = ("polling", self._polling().schedule(handler, str(folder), recursive=True))
 
     def unschedule(self, folder: Path) -> None:

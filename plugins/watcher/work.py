@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from artimuse_core.errors import LibraryError
 from artimuse_core.files import collect_images
 from artimuse_core.library import JobRecord, critique_jobs, ingest
+from artimuse_core.library.database import is_disk_full
 from artimuse_core.library.door import NOT_SAVED  # how the door marks a result it could not write
 from artimuse_core.paths import display_path
 
@@ -38,10 +39,19 @@ class Stopping(Exception):
 
 
 class Backoff:
-    """Exponential backoff with a cap for a failing resource, with one log line per step (not per try)."""
+    """Exponential backoff with a cap for a failing resource, with one log line per step (not per try).
+    ``on_change(reason)`` hears each new step (``reason``: what failed, and the wait) and the recovery
+    (``None``): the watcher's heartbeat says ``waiting`` meanwhile."""
 
-    def __init__(self, what: str, first_s: float = 1.0, cap_s: float = RETRY_CAP_S):
+    def __init__(
+        self,
+        what: str,
+        first_s: float = 1.0,
+        cap_s: float = RETRY_CAP_S,
+        on_change: Callable[[str | None], None] | None = None,
+    ):
         self.what, self.first_s, self.cap_s = what, first_s, cap_s
+        self.on_change = on_change
         self.delay = 0.0
         self.until = 0.0
 
@@ -52,13 +62,19 @@ class Backoff:
             return self.until - now  # same step: already said
         self.delay = min(self.cap_s, self.delay * 2 if self.delay else self.first_s)
         self.until = now + self.delay
+        full = is_disk_full(exc)
         log.error(
-            "%s unavailable: %s; retrying in %.0f s",
+            "%s unavailable%s: %s; retrying in %.0f s%s",
             self.what,
+            " (the disk is full)" if full else "",
             exc,
             self.delay,
-            extra={"event": "retry", "error": str(exc)},
+            ": free some space and it resumes by itself" if full else "",
+            extra={"event": "retry", "error": str(exc), "disk_full": full},
         )
+        if self.on_change is not None:
+            said = "the disk is full: " if full else ""
+            self.on_change(f"{self.what} unavailable ({said}{exc}); retrying every {self.delay:.0f} s")
         return self.delay
 
     def waiting(self) -> bool:
@@ -67,6 +83,8 @@ class Backoff:
     def ok(self) -> None:
         if self.delay:
             log.info("%s available again", self.what, extra={"event": "recovered"})
+            if self.on_change is not None:
+                self.on_change(None)
         self.delay = 0.0
         self.until = 0.0
 
@@ -76,14 +94,17 @@ class Worker:
 
     def __init__(self, watcher: Watcher, engine_factory: Callable[[], Any]):
         self.watcher = watcher
-        self.library = watcher.library
         self.settings = watcher.settings
         self._engine_factory = engine_factory
         self._engine: Any = None
         self._identity: Any = None
         self._not_before: dict[int, float] = {}  # job id -> monotonic time of its next try
-        self.backoff = Backoff("database")
+        self.backoff = Backoff("database", on_change=lambda reason: watcher.unavailable("worker", reason))
         self.processed = 0
+
+    @property
+    def library(self) -> Any:
+        return self.watcher.library
 
     # ------------------------------------------------------------------------------------- the engine
     @property

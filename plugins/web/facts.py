@@ -27,14 +27,23 @@ def image_view(image_id: int, record: Any, reason: str | None) -> dict[str, Any]
     }
 
 
-def stars_text(rating: float | None, stars: float | None = None) -> str:
-    """The user's rating as pages show it: ★★★★☆, "rejected", or "" when unrated."""
-    if rating is None:
-        return ""
-    if rating <= 0:
+def stars_text(rating: float | None, stars: float | None = None, picked: bool = False, rejected: bool = False) -> str:
+    """The user's decision as pages show it: ★★★★☆, "★★★★☆ ⚑ pick", "⚑ pick", "rejected", or "" when none."""
+    if rejected:
         return "rejected"
-    count = round(stars if stars is not None else (rating + 10) / 20)
-    return "★" * count + "☆" * (5 - count)
+    text = ""
+    if rating is not None:
+        count = min(5, max(0, round(stars if stars is not None else (rating + 10) / 20)))
+        text = "★" * count + "☆" * (5 - count)
+    return f"{text} ⚑ pick".strip() if picked else text
+
+
+def decision_of(item: Any) -> str:
+    """``stars_text`` of a grid item or a ``RatingRecord`` (None: no decision)."""
+    if item is None:
+        return ""
+    rating = getattr(item, "rating", getattr(item, "score", None))
+    return stars_text(rating, item.stars, bool(getattr(item, "picked", False)), bool(getattr(item, "rejected", False)))
 
 
 #: Jinja2 filters of every template.
@@ -42,4 +51,5 @@ FILTERS = {
     "display": display_path,
     "filename": lambda p: display_path(Path(p).name),
     "stars": stars_text,
+    "decision": decision_of,
 }

@@ -8,15 +8,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from artimuse_core.errors import InvalidValue
-from artimuse_core.library import RATING_FILTERS, parse_since
+from artimuse_core.library import RATING_FILTERS, SORTS, parse_since
 
 #: The "since" choices the page offers (any ``parse_since`` text works in the URL).
 SINCE_CHOICES = {"": "any time", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}
-RANK_CHOICES = {"mean": "score", "lower": "lower bound (score - std)"}
+RANK_CHOICES = {key: f"sort: {label}" for key, label in SORTS.items()}
 RATING_CHOICES = {
     "": "any rating",
     "unrated": "unrated",
     "rated": "rated",
+    "picked": "picked (P)",
     "rejected": "rejected (X)",
     **{s: f"{'★' * int(s)}{' or more' if s != '5' else ''}" for s in RATING_FILTERS if s.isdigit()},
 }
@@ -35,6 +36,7 @@ class GalleryQuery:
     min_score: str = ""
     rating: str = ""
     q: str = ""
+    missing: str = ""  # "1": also files the library marked missing (hidden by default)
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> GalleryQuery:
@@ -65,6 +67,7 @@ class GalleryQuery:
             "min_score": minimum,
             "rating": self.rating or None,
             "search": self.q or None,
+            "include_missing": self.missing == "1",
         }
 
     def url_query(self, **extra: Any) -> str:

@@ -5,26 +5,28 @@ and it is shown only when it still is that file: present, a regular file whose r
 followed) stays inside its own folder or a watched folder, with the size the library recorded and, when a
 rendition is first made, the SHA-256 the library recorded. Anything else is ``Unservable`` with the reason,
 which the page shows on a placeholder. Renditions live under the ArtiMuse home (``thumbnails/``), named by
-content hash and size, never next to the user's photos.
+content hash and size, never next to the user's photos. They are drawn by the same decoders as scoring
+(``artimuse_core.previews``): every file ``score`` accepts shows; a format whose optional decoder is missing
+shows a placeholder naming what to install. Placeholders name the file, never its full path.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from PIL import Image, ImageOps
-
+from artimuse_core.errors import ImageError
 from artimuse_core.library import ImageFile
 from artimuse_core.paths import display_path
+from artimuse_core.previews import preview_reason, render_preview
 
-#: Rendition sizes (longest side, pixels): grid tiles, and the image page / compare view.
-SIZES = {"s": 480, "l": 2048}
+#: Rendition sizes (longest side, pixels): grid tiles, the image page / compare view, and the loupe at 100 %
+#: (the full picture: None).
+SIZES: dict[str, int | None] = {"s": 480, "l": 2048, "f": None}
 
 
 class Unservable(Exception):
@@ -42,21 +44,22 @@ def check_file(file: ImageFile, roots: Iterable[Path] = ()) -> Path:
         Unservable: missing, moved, changed, not a regular file, or a symlink out of its folders.
     """
     path = Path(file.path)
+    name = display_path(path.name)
     try:
         status = path.lstat()
     except OSError:
         reason = "marked missing by the library" if file.missing else "not found"
-        raise Unservable(f"{reason}: moved or deleted since it was scored ({display_path(path)})") from None
+        raise Unservable(f"{reason}: moved or deleted since it was scored ({name})") from None
     try:
         real = path.resolve(strict=True)
         status = real.stat()
     except (OSError, RuntimeError):
-        raise Unservable(f"a broken or looping link: {display_path(path)}") from None
+        raise Unservable(f"a broken or looping link: {name}") from None
     allowed = [path.parent.resolve(), *(Path(r).resolve() for r in roots)]
     if not any(real.is_relative_to(root) for root in allowed):
-        raise Unservable(f"a link out of its folder and the watched folders: {display_path(path)}")
+        raise Unservable(f"a link out of its folder and the watched folders: {name}")
     if not stat.S_ISREG(status.st_mode):
-        raise Unservable(f"not a regular file: {display_path(path)}")
+        raise Unservable(f"not a regular file: {name}")
     if status.st_size != file.size:
         raise Unservable(f"changed since it was scored ({status.st_size} bytes, was {file.size}): rescore it")
     return real
@@ -70,8 +73,8 @@ class Renditions:
         self.roots = tuple(roots)
 
     def cached(self, file: ImageFile, size: str) -> Path:
-        """Where this image's rendition of ``size`` ('s' or 'l') is kept."""
-        return self.folder / file.content_hash[:2] / f"{file.content_hash}-{SIZES[size]}.jpg"
+        """Where this image's rendition of ``size`` (one of ``SIZES``) is kept."""
+        return self.folder / file.content_hash[:2] / f"{file.content_hash}-{SIZES[size] or 'full'}.jpg"
 
     def get(self, file: ImageFile, size: str = "s") -> Path:
         """The rendition file, made now when not cached.
@@ -87,7 +90,7 @@ class Renditions:
         if hashlib.sha256(data).hexdigest() != file.content_hash:
             raise Unservable("changed since it was scored (different content): rescore it")
         target.parent.mkdir(parents=True, exist_ok=True)
-        jpeg = render(data, SIZES[size], display_path(real))
+        jpeg = render(data, SIZES[size], os.fsdecode(real))
         handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
         with os.fdopen(handle, "wb") as out:
             out.write(jpeg)
@@ -95,23 +98,17 @@ class Renditions:
         return target
 
 
-def render(data: bytes, longest: int, name: str) -> bytes:
-    """A JPEG (quality 85, sRGB, EXIF orientation applied) at most ``longest`` pixels on its longest side.
+def render(data: bytes, longest: int | None, name: str) -> bytes:
+    """A JPEG (quality 85, sRGB, upright) at most ``longest`` pixels on its longest side (None: full size),
+    through the decoders ``score`` uses.
 
     Raises:
-        Unservable: Pillow cannot decode it (RAW, HEIC without the ``formats`` extra, a corrupt file).
+        Unservable: no decoder for it (the reason names the extra to install), a corrupt or hostile file.
     """
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (longest, longest))  # JPEG: decode at 1/2..1/8 scale when that is enough
-            picture = ImageOps.exif_transpose(image)
-            picture = picture.convert("RGB")
-            picture.thumbnail((longest, longest), Image.Resampling.LANCZOS, reducing_gap=3.0)
-            out = io.BytesIO()
-            picture.save(out, "JPEG", quality=85, optimize=True)
-            return out.getvalue()
-    except Exception as exc:  # any decoder failure on a user file is a reason on a placeholder, not a 500
-        raise Unservable(f"no preview: {type(exc).__name__}: {exc} ({name})") from None
+        return render_preview(data, longest, name=name)
+    except ImageError as exc:  # a user file's problem is a reason on a placeholder, never a 500
+        raise Unservable(preview_reason(exc)) from None
 
 
 def placeholder_svg(reason: str, width: int = 480, height: int = 360) -> str:

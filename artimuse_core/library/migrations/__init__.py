@@ -7,4 +7,4 @@
 from pathlib import Path
 
 SCRIPT_LOCATION = str(Path(__file__).resolve().parent)
-HEAD = "0010"
+HEAD = "0012"
