@@ -44,7 +44,12 @@ def batch_command(corpus: Path, output: Path, model: Path, *extra: str, batch_si
 
 
 def run(command: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    """Run a driver to its end (``tests.processes.spawn``: ended with the test should it fail meanwhile)."""
+    from tests import processes
+
+    driver = processes.spawn(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = driver.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(command, driver.returncode, out, err)
 
 
 def rows_written(output: Path) -> int:
@@ -55,43 +60,28 @@ def rows_written(output: Path) -> int:
     return sum(pq.read_metadata(p).num_rows for p in parts.part_files(output))
 
 
-class Drivers:
-    """`artimuse batch` drivers started in the background by one test, their stderr in files (a pipe nobody
-    reads would stall a talkative driver); ``kill_all`` (the ``drivers`` fixture's teardown) kills those
-    still running, so a failing test leaves no driver, and no Ray job, behind."""
+def start(command: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen:
+    """Start a driver in the background: in a process group of its own, ended with the test that started it,
+    passed or failed (``tests.processes.spawn``); its stderr in a file under ``logs`` (a pipe nobody reads
+    would stall a talkative driver)."""
+    from tests import processes
 
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.started: list[subprocess.Popen] = []
+    log = logs / f"driver-{time.monotonic_ns()}.err"
+    with open(log, "w") as handle:
+        driver = processes.spawn(command, env=env, stdout=subprocess.PIPE, stderr=handle, text=True)
+    driver.log = log  # type: ignore[attr-defined]
+    return driver
 
-    def start(self, command: list[str], env: dict[str, str], *, new_session: bool = False) -> subprocess.Popen:
-        """Start a driver; ``new_session``: in a process group of its own (a terminal's job, for Ctrl-C)."""
-        log = self.folder / f"driver-{len(self.started)}.err"
-        with open(log, "w") as handle:
-            driver = subprocess.Popen(
-                command, env=env, stdout=subprocess.PIPE, stderr=handle, text=True, start_new_session=new_session
-            )
-        driver.log = log  # type: ignore[attr-defined]
-        self.started.append(driver)
-        return driver
 
-    def start_and_wait_for_rows(
-        self, command: list[str], env: dict[str, str], output: Path, rows: int, *, new_session: bool = False
-    ) -> subprocess.Popen:
-        """Start a driver and return once ``rows`` rows are in ``output`` (it must still be running)."""
-        driver = self.start(command, env, new_session=new_session)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and driver.poll() is None and rows_written(output) < rows:
-            time.sleep(0.05)
-        if driver.poll() is not None:
-            raise AssertionError(f"the run ended before it could be stopped half-way:\n{stderr_of(driver)[-3000:]}")
-        return driver
-
-    def kill_all(self) -> None:
-        for driver in self.started:
-            if driver.poll() is None:
-                driver.kill()
-            driver.communicate()
+def start_and_wait_for_rows(command: list[str], env: dict[str, str], output: Path, rows: int) -> subprocess.Popen:
+    """Start a driver (``start``) and return once ``rows`` rows are in ``output`` (it must still be running)."""
+    driver = start(command, env, output.parent)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and driver.poll() is None and rows_written(output) < rows:
+        time.sleep(0.05)
+    if driver.poll() is not None:
+        raise AssertionError(f"the run ended before it could be stopped half-way:\n{stderr_of(driver)[-3000:]}")
+    return driver
 
 
 def stderr_of(driver: subprocess.Popen) -> str:

@@ -4,7 +4,10 @@ short temporary `--temp-dir` (Ray's unix sockets live under it; their paths must
 
 Each `ray start` runs in a session of its own, so every process of a node (its GCS, raylet, agents and
 workers, which Ray puts in process groups of their own) shares that session id: `stop` ends exactly those,
-by session, never with `ray stop` (which stops every Ray on the machine). Also runnable by hand:
+by session, never with `ray stop` (which stops every Ray on the machine). The nodes outlive `ray start`
+(daemons, not children), so a guard process holds a pipe from the test run: should the run die before its
+teardown (SIGKILL, a CI time-out's SIGTERM), the pipe closes and the guard ends those sessions. Also
+runnable by hand:
 
     python -m tests.ray_cluster            # starts one, prints its addresses, stops it on Enter
 """
@@ -51,7 +54,8 @@ def clean_environment(home: Path, **extra: str) -> dict[str, str]:
 
 @dataclass
 class RayCluster:
-    """A head node (with a Ray Client server) plus ``workers`` more nodes, ``cpus`` logical CPUs each.
+    """A head node (with a Ray Client server) plus ``workers`` more nodes, ``cpus`` logical CPUs each, in
+    ``root`` (a folder of its own: its Ray files and HOME; removed by the guard should the run die).
     ``auth_token``: start it with token authentication (``RAY_AUTH_MODE=token``)."""
 
     root: Path
@@ -61,6 +65,7 @@ class RayCluster:
     gcs_port: int = 0
     client_port: int = 0
     sessions: list[int] = field(default_factory=list)
+    guard: subprocess.Popen | None = None
 
     @property
     def address(self) -> str:
@@ -81,6 +86,12 @@ class RayCluster:
 
     def start(self) -> RayCluster:
         (self.root / "home").mkdir(parents=True, exist_ok=True)
+        self.guard = subprocess.Popen(
+            [sys.executable, __file__, "guard", str(self.root)],
+            stdin=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         self.gcs_port, self.client_port = free_ports(2)
         self._node("--head", "--port", str(self.gcs_port), "--ray-client-server-port", str(self.client_port))
         for _ in range(self.workers):
@@ -105,6 +116,9 @@ class RayCluster:
             text=True,
         )
         self.sessions.append(process.pid)  # the session leader's PID is the session id
+        if self.guard is not None and self.guard.stdin is not None:
+            self.guard.stdin.write(f"{process.pid}\n")
+            self.guard.stdin.flush()
         out, _ = process.communicate(timeout=180)
         if process.returncode != 0:
             self.stop()
@@ -147,26 +161,49 @@ class RayCluster:
 
     def processes(self) -> list[int]:
         """PIDs of every live process of this cluster's nodes (by session)."""
-        found = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                with contextlib.suppress(OSError):
-                    if os.getsid(int(entry)) in self.sessions and not _zombie(int(entry)):
-                        found.append(int(entry))
-        return found
+        return session_processes(set(self.sessions))
 
     def stop(self, grace: float = 5) -> None:
         """SIGTERM every process of the cluster's sessions, SIGKILL what is left after ``grace`` seconds."""
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
-            for pid in self.processes():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-            deadline = time.monotonic() + wait
-            while self.processes() and time.monotonic() < deadline:
-                time.sleep(0.2)
-        left = self.processes()
+        left = end_sessions(set(self.sessions), grace)
+        if self.guard is not None:
+            if self.guard.stdin is not None:
+                self.guard.stdin.close()  # nothing left for it to end: it exits
+            self.guard.wait(timeout=60)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
         assert not left, f"Ray processes left running: {left}"
+
+
+def session_processes(sessions: set[int]) -> list[int]:
+    """PIDs of the live processes (not zombies) whose session id is in ``sessions``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getsid(int(entry)) in sessions and not _zombie(int(entry)):
+                    found.append(int(entry))
+    return found
+
+
+def end_sessions(sessions: set[int], grace: float = 5) -> list[int]:
+    """SIGTERM every process of ``sessions``, SIGKILL what is left after ``grace`` seconds; what is left."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
+        for pid in session_processes(sessions):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while session_processes(sessions) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    return session_processes(sessions)
+
+
+def guard(pipe, root: Path) -> None:
+    """Read session ids, one a line, until the pipe closes (the test run ended, however); end them and
+    remove the cluster's folder ``root``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C to the run is the run's to handle
+    sessions = {int(line) for line in pipe if line.strip()}
+    end_sessions(sessions)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _zombie(pid: int) -> bool:
@@ -179,7 +216,9 @@ def short_temp_dir(prefix: str = "amr-") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:2] == ["guard"]:
+    guard(sys.stdin, Path(sys.argv[2]))
+elif __name__ == "__main__":
     root = short_temp_dir()
     ray_cluster = RayCluster(root).start()
     print(f"GCS {ray_cluster.address}, Ray Client {ray_cluster.client_address}, temp {ray_cluster.temp_dir}")

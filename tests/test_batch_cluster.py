@@ -28,7 +28,6 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 from tests.batch_runs import (  # noqa: E402
     CORRUPT,
-    Drivers,
     batch_command,
     counts,
     finish,
@@ -36,6 +35,8 @@ from tests.batch_runs import (  # noqa: E402
     last_line,
     make_corpus,
     run,
+    start,
+    start_and_wait_for_rows,
     stop,
     table,
 )
@@ -81,13 +82,6 @@ def ray_cluster():
 
 
 @pytest.fixture()
-def drivers(tmp_path):
-    started = Drivers(tmp_path)
-    yield started
-    started.kill_all()
-
-
-@pytest.fixture()
 def env(ray_cluster, tmp_path):
     """A driver's environment: no RAY_ADDRESS, no token, its own ArtiMuse home."""
     return {**ray_cluster.environment(), "ARTIMUSE_HOME": str(tmp_path / "home")}
@@ -129,12 +123,10 @@ def test_a_batch_on_the_cluster_from_ray_address_equals_artimuse_score(
     assert counts(output, inputs_of(corpus)) == {"rows": INPUTS, "duplicates": 0, "lost": 0}
 
 
-def test_two_runs_at_once_into_one_output_write_every_input_once(
-    ray_cluster, env, corpus, tiny_chat, drivers, tmp_path
-):
+def test_two_runs_at_once_into_one_output_write_every_input_once(ray_cluster, env, corpus, tiny_chat, tmp_path):
     output = tmp_path / "shared.parquet"
     command = batch_command(corpus, output, tiny_chat, "--ray", ray_cluster.address)
-    both = [drivers.start(command, env), drivers.start(command, env)]
+    both = [start(command, env, tmp_path), start(command, env, tmp_path)]
     done = [(p.pid, *finish(p)[::2]) for p in both]
     refused = [(pid, err) for pid, code, err in done if code == 2]
     finished = [(pid, err) for pid, code, err in done if code == 1]
@@ -148,11 +140,11 @@ def test_two_runs_at_once_into_one_output_write_every_input_once(
 
 
 def test_a_driver_killed_outright_leaves_no_actor_and_the_next_run_finishes_exactly_once(
-    ray_cluster, env, corpus, tiny_chat, expected, drivers, tmp_path
+    ray_cluster, env, corpus, tiny_chat, expected, tmp_path
 ):
     output = tmp_path / "killed.parquet"
     command = batch_command(corpus, output, tiny_chat, "--ray", ray_cluster.address, batch_size=2)
-    driver = drivers.start_and_wait_for_rows(command, env, output, 10)
+    driver = start_and_wait_for_rows(command, env, output, 10)
     stop(driver, signal.SIGKILL)
     killed_at = len(table(output))
     assert 10 <= killed_at < INPUTS
@@ -170,10 +162,10 @@ def test_a_driver_killed_outright_leaves_no_actor_and_the_next_run_finishes_exac
             assert abs(row["score"] - expected[os.fsdecode(row["key"])]["score"]) < 1e-4
 
 
-def test_sigterm_writes_the_finished_rows_and_stops_the_workers(ray_cluster, env, corpus, tiny_chat, drivers, tmp_path):
+def test_sigterm_writes_the_finished_rows_and_stops_the_workers(ray_cluster, env, corpus, tiny_chat, tmp_path):
     output = tmp_path / "stopped.parquet"
     command = batch_command(corpus, output, tiny_chat, "--ray", ray_cluster.address)
-    driver = drivers.start_and_wait_for_rows(command, env, output, 10)
+    driver = start_and_wait_for_rows(command, env, output, 10)
     err = stop(driver, signal.SIGTERM)
     assert driver.returncode == 128 + signal.SIGTERM, err
     line = last_line(err)
@@ -189,11 +181,11 @@ def test_sigterm_writes_the_finished_rows_and_stops_the_workers(ray_cluster, env
 
 
 def test_ray_client_runs_the_plan_on_the_cluster_and_its_actors_die_with_the_client(
-    ray_cluster, env, corpus, tiny_chat, drivers, tmp_path
+    ray_cluster, env, corpus, tiny_chat, tmp_path
 ):
     output = tmp_path / "client.parquet"
     command = batch_command(corpus, output, tiny_chat, "--ray", ray_cluster.client_address)
-    driver = drivers.start_and_wait_for_rows(command, env, output, 10)
+    driver = start_and_wait_for_rows(command, env, output, 10)
     running = ray_cluster.live_actor_classes()
     assert "Coordinator" in running and any(name.startswith("MapWorker") for name in running), running
     stop(driver, signal.SIGKILL)

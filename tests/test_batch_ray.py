@@ -37,13 +37,6 @@ def corpus(tmp_path_factory):
 
 
 @pytest.fixture()
-def drivers(tmp_path):
-    started = runs.Drivers(tmp_path)
-    yield started
-    started.kill_all()
-
-
-@pytest.fixture()
 def env(tmp_path):
     root = short_temp_dir()
     (root / "home").mkdir()
@@ -81,12 +74,10 @@ def test_one_cpu_still_makes_progress(env, tiny_chat, tmp_path):
     assert runs.counts(output, runs.inputs_of(corpus)) == {"rows": rows, "duplicates": 0, "lost": 0}
 
 
-def test_a_killed_driver_leaves_no_ray_process_and_the_next_run_finishes_exactly_once(
-    env, corpus, tiny_chat, drivers, tmp_path
-):
+def test_a_killed_driver_leaves_no_ray_process_and_the_next_run_finishes_exactly_once(env, corpus, tiny_chat, tmp_path):
     output = tmp_path / "killed.parquet"
     command = runs.batch_command(corpus, output, tiny_chat, "--cpus", "2", batch_size=2)
-    driver = drivers.start_and_wait_for_rows(command, env, output, 10)
+    driver = runs.start_and_wait_for_rows(command, env, output, 10)
     ray_processes = psutil.Process(driver.pid).children(recursive=True)
     names = {p.name() for p in ray_processes}
     assert {"raylet", "gcs_server"} <= names and any(n.startswith("ray::") for n in names), names
@@ -104,13 +95,13 @@ def test_a_killed_driver_leaves_no_ray_process_and_the_next_run_finishes_exactly
 
 
 @pytest.mark.parametrize(("sig", "group"), [(signal.SIGTERM, False), (signal.SIGINT, True)], ids=["SIGTERM", "Ctrl-C"])
-def test_sigterm_and_ctrl_c_stop_the_private_ray_it_started(env, corpus, tiny_chat, drivers, tmp_path, sig, group):
+def test_sigterm_and_ctrl_c_stop_the_private_ray_it_started(env, corpus, tiny_chat, tmp_path, sig, group):
     """SIGTERM to the driver, or SIGINT to its whole process group as a terminal's Ctrl-C sends it (Ray's
     processes block SIGINT; the watchdog is in a session of its own): the finished rows are written, the
     private Ray stops, and the same command resumes."""
     output = tmp_path / "stopped.parquet"
     command = runs.batch_command(corpus, output, tiny_chat, "--cpus", "2")
-    driver = drivers.start_and_wait_for_rows(command, env, output, 4, new_session=group)
+    driver = runs.start_and_wait_for_rows(command, env, output, 4)
     ray_processes = psutil.Process(driver.pid).children(recursive=True)
     err = runs.stop(driver, sig, group=group)
     assert driver.returncode == 128 + sig, err
