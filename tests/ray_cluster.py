@@ -33,6 +33,19 @@ OBJECT_STORE_BYTES = 100_000_000
 RAY_VARIABLES = ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
 
+def require_ray() -> None:
+    """Skip the calling test module where the ray extra is not installed; in CI (``CI`` set), which installs
+    it (.ci/run), fail instead: the Ray tests must run there, never be skipped."""
+    import pytest
+
+    try:
+        import ray  # noqa: F401
+    except ImportError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"the ray extra is not installed ({exc}): CI installs it, so its tests must run there")
+        pytest.skip("the ray extra is not installed", allow_module_level=True)
+
+
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:

@@ -23,7 +23,9 @@ import time
 
 import pytest
 
-pytest.importorskip("ray", reason="the ray extra is not installed")
+from tests.ray_cluster import require_ray
+
+require_ray()
 pq = pytest.importorskip("pyarrow.parquet")
 
 from tests.batch_runs import (  # noqa: E402

@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 
 pa = pytest.importorskip("pyarrow", reason="the ray extra (pyarrow) is not installed")
-pytest.importorskip("ray", reason="the ray extra is not installed")
+from tests.ray_cluster import require_ray  # noqa: E402
+
+require_ray()
 
 from artimuse_batch import cluster, lease, parts, stages, watchdog  # noqa: E402
 from artimuse_core.images import ImageOptions  # noqa: E402

@@ -19,7 +19,9 @@ import time
 
 import pytest
 
-pytest.importorskip("ray", reason="the ray extra is not installed")
+from tests.ray_cluster import require_ray
+
+require_ray()
 psutil = pytest.importorskip("psutil")
 
 from tests import batch_runs as runs  # noqa: E402
