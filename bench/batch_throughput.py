@@ -1,11 +1,14 @@
 """`artimuse batch` on a local Ray against single-process `artimuse score`, same images, same run.
 
-Three sides, each a fresh `artimuse` process over the same synthetic images and one seeded tiny checkpoint
+Four sides, each a fresh `artimuse` process over the same synthetic images and one seeded tiny checkpoint
 (the real vocabulary is not needed for a ratio of plumbing: decode, transfer, batching, start-up):
 
 - `score`: `artimuse score DIR --no-save` (one process, the product's thread plan over every core);
 - `batch x1`: `artimuse batch DIR --ray local --actors 1` (Ray gives each actor one core, OMP_NUM_THREADS=1);
-- `batch x2`: `--actors 2`.
+- `batch x2`: `--actors 2`;
+- `batch x1, 1 CPU`: `--actors 1 --cpus 1`: no CPU is left beside the actor, so it decodes its own batches
+  (`stages.place`), in turn with its model on one core, where `batch x1` decodes in tasks beside it (on the
+  second core): against `batch x1` it shows what giving up parallel decoding costs.
 
 Printed per side: wall seconds of the whole command (start-up included: Ray's start, each actor's model
 load) and images/s over that, then the pipeline's own images/s (`BatchSummary`: from the first task to the
@@ -76,20 +79,22 @@ def main() -> None:
         base, done = timed([*cli, "score", str(root / "images"), "--no-save", "--format", "json", *common])
         scores = {r["path"]: r["score"] for r in json.loads(done.stdout)}
         print(f"{'score (one process)':<22} {base:7.1f} s  {args.images / base:6.2f} images/s   1.00x")
-        for actors in args.actors:
-            output = root / f"out{actors}.parquet"
+        sides = [(actors, actors + 1) for actors in args.actors] + [(1, 1)]
+        for actors, cpus in sides:
+            output = root / f"out{actors}-{cpus}.parquet"
             command = [*cli, "batch", str(root / "images"), "--output", str(output), "--json", *common]
-            command += ["--ray", "local", "--actors", str(actors), "--cpus", str(actors + 1)]
+            command += ["--ray", "local", "--actors", str(actors), "--cpus", str(cpus)]
             wall, done = timed(command)
             summary = json.loads(done.stdout)
             import pyarrow.parquet as pq
 
             rows = pq.read_table(output, columns=["key", "score"]).to_pylist()
             worst = max(abs(r["score"] - scores[os.fsdecode(r["key"])]) for r in rows)
+            label = f"batch x{actors}" + (", 1 CPU" if cpus == 1 else "")
             print(
-                f"{f'batch x{actors} (Ray local)':<22} {wall:7.1f} s  {args.images / wall:6.2f} images/s   "
+                f"{label:<22} {wall:7.1f} s  {args.images / wall:6.2f} images/s   "
                 f"{base / wall:.2f}x   pipeline {summary['images_per_second']:.2f} images/s "
-                f"({summary['seconds']:.1f} s); max |score - score's| {worst:.1e}"
+                f"({summary['seconds']:.1f} s); max |score - score's| {worst:.1e}; {summary['placement']}"
             )
 
 

@@ -26,13 +26,20 @@ for as `artimuse score` does: scored, failed with its error, or passed over with
 
 The output is a folder of Parquet parts (read it with pandas, DuckDB, Polars or Ray as one table): path,
 content hash, score, std, the 101-way distribution, category, critiques, provenance, error. Running again
-with the same --output skips inputs it already holds for these weights: a killed job resumes, losing at
-most the batches in flight. The model, dtype, batch size... are the same settings as `artimuse score`.
+with the same --output skips inputs it already holds for these weights (failed ones too, unless
+--retry-failed): a killed job resumes, losing at most the batches in flight. One run writes an output at a
+time (a lease in the folder; a second run is refused, a dead run's lease is taken over). SIGINT/SIGTERM
+write the finished rows and stop the workers. The model, dtype, batch size... are the same settings as
+`artimuse score`.
+
+Which Ray: --ray, else the RAY_ADDRESS environment variable, else a private Ray on this machine. For a
+cluster with token authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH).
 
 \b
 Examples:
   artimuse batch ~/renders --output renders.parquet
   artimuse batch 's3://bucket/shots/**/*.png' -o shots.parquet --ray auto --actors 8 --gpus-per-actor 1
+  artimuse batch /shared/shots -o /shared/shots.parquet --ray 10.0.0.5:6379 --retry-failed
   artimuse batch manifest.csv -o out.parquet --ray ray://head:10001 --critique
   artimuse library import out.parquet
 """
@@ -43,7 +50,7 @@ def _batch_plugin() -> Any:
     try:
         from artimuse_batch import inputs, pipeline
     except ImportError as exc:
-        raise MissingExtra("ray", "ray[data]", "Batch runs on Ray", exc) from exc
+        raise MissingExtra("ray", "ray[client,data]", "Batch runs on Ray", exc) from exc
     return inputs, pipeline
 
 
@@ -53,12 +60,11 @@ def _batch_plugin() -> Any:
 @click.option(
     "--ray",
     "ray_address",
-    default="local",
-    show_default=True,
-    help="local: a private Ray on this machine; auto: the cluster this machine joined (ray start); "
-    "or a cluster address (ray://head:10001).",
+    metavar="ADDRESS",
+    help="local: a private Ray on this machine; auto: the cluster this machine joined (ray start); HOST:PORT: "
+    "a cluster's GCS (6379); ray://HOST:10001: Ray Client. Default: RAY_ADDRESS if set, else local.",
 )
-@click.option("--cpus", type=click.IntRange(1), help="CPUs of a --ray local instance (default: all).")
+@click.option("--cpus", type=click.IntRange(1), help="CPUs of a private Ray instance (default: all).")
 @click.option("--actors", type=click.IntRange(1), default=1, show_default=True, help="Engines scoring in parallel.")
 @click.option(
     "--gpus-per-actor",
@@ -74,6 +80,9 @@ def _batch_plugin() -> Any:
     show_default=True,
     help="Write finished rows to the output at least this often; a killed job loses at most these seconds "
     "of finished rows plus the batches in flight.",
+)
+@click.option(
+    "--retry-failed", is_flag=True, help="Score again the inputs whose rows in --output failed (default: keep them)."
 )
 @click.option("--manifest-column", help="The manifests' column holding paths or URIs (default: path, uri, url...).")
 @category_option(f"Category of every image ({', '.join(CATEGORIES)}).")
@@ -97,6 +106,7 @@ def batch(
     actors: int,
     gpus_per_actor: float,
     part_seconds: float,
+    retry_failed: bool,
     manifest_column: str | None,
     category: str | None,
     predict_category: bool,
@@ -117,21 +127,32 @@ def batch(
     if factory is not None:  # an injected engine (tests): its own identity, no checkpoint to read
         model_key = factory(spec).provenance.fingerprint
     inputs = inputs_module.collect_inputs(list(targets), manifest_column)
-    summary = pipeline.run_batch(
-        inputs,
-        output,
-        spec,
-        ray_address=ray_address,
-        cpus=cpus,
-        actors=actors,
-        gpus_per_actor=gpus_per_actor,
-        predict_category=predict_category,
-        category=fixed,
-        critique=chosen,
-        model_key=model_key,
-        engine_factory=factory,
-        part_seconds=part_seconds,
-    )
+    try:
+        summary = pipeline.run_batch(
+            inputs,
+            output,
+            spec,
+            ray_address=ray_address,
+            cpus=cpus,
+            actors=actors,
+            gpus_per_actor=gpus_per_actor,
+            predict_category=predict_category,
+            category=fixed,
+            critique=chosen,
+            model_key=model_key,
+            engine_factory=factory,
+            part_seconds=part_seconds,
+            retry_failed=retry_failed,
+            notify=lambda message: click.echo(message, err=True),
+        )
+    except pipeline.Interrupted as stop:
+        if as_json:
+            emit_json({**stop.summary.to_dict(), "interrupted": stop.signum})
+        click.echo(f"{stop}: {stop.summary.line()}; run the same command again to resume", err=True)
+        sys.exit(128 + stop.signum)
+    except KeyboardInterrupt:  # before the run drove Ray (joining it): nothing was scored
+        click.echo("interrupted before scoring began; run the same command again to resume", err=True)
+        sys.exit(130)
     if as_json:
         emit_json(summary.to_dict())
     where = f" (the failed rows: status failed in {output})" if summary.statuses["failed"] else ""

@@ -167,6 +167,7 @@ REAL_MODEL_MODULES = {
     "test_engine",
     "test_forward",
     "test_batch_ray",  # a real Ray instance and the tiny checkpoint
+    "test_batch_cluster",  # a real Ray cluster and the tiny checkpoint
 }
 
 

@@ -26,8 +26,10 @@ PACKAGES = {
     "artimuse_batch": REPO / "plugins" / "ray",
 }
 FRONT_ENDS = ("artimuse_cli", "artimuse_watcher", "artimuse_comfyui", "artimuse_web", "artimuse_batch")
-#: Optional extras' heavy packages and the only modules that may import them (anywhere in the module).
-EXTRA_IMPORTERS = {"ray": {"artimuse_batch.pipeline"}}
+#: Optional extras' heavy packages and the only modules that may import them (anywhere in the module): the
+#: batch plan and the module that joins or starts Ray (address, probe, watchdog); the rest of the plugin
+#: (inputs, parts, lease, stages, importing) runs and is tested without Ray.
+EXTRA_IMPORTERS = {"ray": {"artimuse_batch.pipeline", "artimuse_batch.cluster"}}
 MAX_LINES = 400
 
 

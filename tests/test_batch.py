@@ -138,9 +138,10 @@ def test_parts_are_atomic_and_resume_keys_by_weights(tmp_path, folder):
     keys = [os.fsencode(folder / n) for n in sorted(_images(folder))]
     parts.write_part(out, parts.table_of(score_rows(keys[:2])))
     (out / ".tmp-part-killed.parquet").write_bytes(b"half a file")
-    assert parts.done_keys(out, MODEL_KEY) == set(keys[:2])
-    assert parts.done_keys(out, "other-weights") == set()
-    parts.prepare(out)  # a resumed run clears what a killed one left half-written
+    assert parts.done_keys(out, MODEL_KEY) == {keys[0]: "scored", keys[1]: "scored"}
+    assert parts.done_keys(out, "other-weights") == {}
+    parts.prepare(out)  # an output a killed run left is still a batch output...
+    parts.clear_temporaries(out)  # ...and the run holding its lease clears what that run left half-written
     assert [p.name.startswith("part-") for p in out.iterdir()] == [True]
     import pyarrow.parquet as pq
 

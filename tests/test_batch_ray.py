@@ -1,139 +1,120 @@
-"""`artimuse batch` on a REAL local Ray instance with a tiny real checkpoint (slow): every good image's score
-equals `artimuse score --no-save`, every corrupt one has its error row, a second run scores nothing new, and
-a run whose driver is SIGKILLed half-way resumes to every image exactly once.
+"""`artimuse batch` on a REAL private Ray instance (`--ray local`, the default) with a tiny real checkpoint
+(slow), as a process of its own: with one CPU it still finishes (decoding moves into the scoring actor);
+a driver killed with SIGKILL leaves no Ray process behind (the watchdog) and the next run takes its lease
+over and finishes with every input exactly once; SIGTERM stops the private Ray it started.
 
-Exactness: `artimuse score` without a category also predicts it, from the prefix the score shares, so the
-batch runs predict it too (their default): the same computation path. The engine's float32 results also
-move by a few ULPs with WHICH images share a forward pass (measured: up to 1.9e-5 on a score when only the
-batch composition changes, in one process; tests/test_engine.py::test_batch_results_equal_one_by_one holds
-the engine to 1e-4 on the score and 1e-5 on each probability across compositions). Ray forms its batches in
-its own order, so the 1e-5 comparison runs both sides with batch size 1 (each image alone: the same
-computation); the killed run uses batch size 2 and is held to the engine's own batch contract."""
+Each run gets a private HOME (Ray 2.60 writes a token to ~/.ray/auth_token when it starts a private
+instance) and a short RAY_TMPDIR (its session folder and sockets). Exactness against `artimuse score` is
+tests/test_batch_cluster.py's (the same plan, on a cluster): the engine's float32 results move by a few ULPs
+with which images share a forward pass (measured: up to 1.9e-5 on a score when only the batch composition
+changes, in one process; tests/test_engine.py::test_batch_results_equal_one_by_one holds the engine to 1e-4
+on the score and 1e-5 on each probability across compositions), so such comparisons run with batch size 1."""
 
 from __future__ import annotations
 
-import os
+import json
+import shutil
 import signal
-import subprocess
-import sys
 import time
-from collections import Counter
 
-import numpy as np
 import pytest
-from PIL import Image
 
-ray = pytest.importorskip("ray", reason="the ray extra is not installed")
-pq = pytest.importorskip("pyarrow.parquet")
+from tests.ray_cluster import require_ray
 
-from artimuse_batch import inputs, parts, pipeline  # noqa: E402
-from artimuse_core.spec import EngineSpec  # noqa: E402
+require_ray()
+psutil = pytest.importorskip("psutil")
+
+from tests import batch_runs as runs  # noqa: E402
+from tests.ray_cluster import clean_environment, short_temp_dir  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-GOOD = 200
-CORRUPT = {"empty.png": b"", "garbage.png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "text.jpg": b"hello, not a jpeg"}
+GOOD = 60
+INPUTS = GOOD + len(runs.CORRUPT) + 1
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("batch_corpus")
-    rng = np.random.default_rng(7)
-    for i in range(GOOD):
-        size = (int(rng.integers(24, 96)), int(rng.integers(24, 96)))
-        pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / f"img{i:03d}.{'png' if i % 2 else 'jpg'}")
-    for name, data in CORRUPT.items():
-        (folder / name).write_bytes(data)
-    whole = (folder / "img000.jpg").read_bytes()
-    (folder / "half.jpg").write_bytes(whole[: len(whole) // 2])  # a half-copied file
-    return folder
+    return runs.make_corpus(tmp_path_factory.mktemp("local_corpus"), GOOD)
 
 
-@pytest.fixture(scope="module")
-def expected(corpus, tiny_chat):
-    """`artimuse score --no-save` on the same folder: path -> its JSON row."""
-    import json
-
-    from click.testing import CliRunner
-
-    from artimuse_cli.main import AppContext, cli
-
-    result = CliRunner().invoke(
-        cli,
-        ["score", str(corpus), "--no-save", "--format", "json", "--model", str(tiny_chat), "--batch-size", "1"],
-        obj=AppContext(),
-    )
-    rows = json.loads(result.stdout)
-    assert len(rows) == GOOD + len(CORRUPT) + 1
-    return {row["path"]: row for row in rows}
+@pytest.fixture()
+def env(tmp_path):
+    root = short_temp_dir()
+    (root / "home").mkdir()
+    (root / "ray").mkdir()
+    yield clean_environment(root / "home", RAY_TMPDIR=str(root / "ray"), ARTIMUSE_HOME=str(tmp_path / "home"))
+    shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False)
-    yield
-    ray.shutdown()
+#: Without the watchdog, Ray's agents outlive a SIGKILLed driver by a minute (measured with Ray 2.60: they see
+#: the raylet die at once, then wait out a hard-coded 60 s call to the dead GCS before they exit); the
+#: watchdog stops them within its grace (5 s). A bound between the two is what tells them apart.
+AGENTS_OUTLIVE_SECONDS = 60
+WATCHDOG_BOUND = AGENTS_OUTLIVE_SECONDS * 2 / 3
 
 
-def table(output) -> list[dict]:
-    columns = ["key", "path", "status", "score", "std", "category", "error_kind", "error"]
-    return pq.read_table(output, columns=columns).to_pylist()
+def wait_until_gone(processes, timeout: float = 120) -> list[str]:
+    """What is still running of ``processes`` after at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while any(runs.running(p) for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [f"{p.pid} {p.name()}" for p in processes if runs.running(p)]
 
 
-def test_batch_scores_equal_artimuse_score_and_a_rerun_scores_nothing(corpus, tiny_chat, expected, local_ray, tmp_path):
-    spec = EngineSpec(model=str(tiny_chat), batch_size=1)
-    output = tmp_path / "results.parquet"
-    first = pipeline.run_batch(inputs.collect_inputs([str(corpus)]), output, spec, predict_category=True)
-    assert first.statuses["scored"] == GOOD and first.statuses["failed"] == len(CORRUPT) + 1
-    rows = table(output)
-    assert len(rows) == len(expected)
-    for row in rows:
-        want = expected[os.fsdecode(row["key"])]
-        assert row["status"] == want["status"], row["path"]
-        if want["status"] == "scored":
-            assert abs(row["score"] - want["score"]) < 1e-5, row["path"]
-            assert abs(row["std"] - want["std"]) < 1e-5, row["path"]
-            assert row["category"] == want["category"], row["path"]
-        else:
-            assert (row["error_kind"], row["error"]) == (want["error_kind"], want["error"])
-    assert {r["error_kind"] for r in rows if r["status"] == "failed"} == {"empty", "corrupt", "not_an_image"}
-
-    second = pipeline.run_batch(inputs.collect_inputs([str(corpus)]), output, spec, predict_category=True)
-    assert (second.statuses["scored"], second.statuses["failed"], second.skipped) == (0, 0, len(expected))
-    assert len(table(output)) == len(expected)
+def test_one_cpu_still_makes_progress(env, tiny_chat, tmp_path):
+    """With --cpus 1 the scoring actor holds the only CPU: a separate decode task could never run. The
+    actor decodes its own batches instead and the run finishes."""
+    corpus = runs.make_corpus(tmp_path / "few", 8)
+    output = tmp_path / "one-cpu.parquet"
+    done = runs.run(runs.batch_command(corpus, output, tiny_chat, "--cpus", "1", "--json"), env, timeout=400)
+    assert done.returncode == 1, done.stderr  # finished; the corrupt inputs failed
+    summary = json.loads(done.stdout)
+    assert summary["placement"] == "1 CPU per scoring actor, decoding inside the scoring actors"
+    assert (summary["scored"], summary["failed"]) == (8, len(runs.CORRUPT) + 1)
+    rows = 8 + len(runs.CORRUPT) + 1
+    assert runs.counts(output, runs.inputs_of(corpus)) == {"rows": rows, "duplicates": 0, "lost": 0}
 
 
-def test_a_killed_run_resumes_to_every_image_exactly_once(corpus, tiny_chat, expected, tmp_path):
+def test_a_killed_driver_leaves_no_ray_process_and_the_next_run_finishes_exactly_once(env, corpus, tiny_chat, tmp_path):
     output = tmp_path / "killed.parquet"
-    command = [sys.executable, "-m", "artimuse_cli", "batch", str(corpus), "--output", str(output)]
-    command += ["--model", str(tiny_chat), "--batch-size", "2", "--cpus", "2", "--part-seconds", "0"]
-    driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and driver.poll() is None:
-            done = sum(pq.read_metadata(p).num_rows for p in parts.part_files(output))
-            if done >= 20:
-                break
-            time.sleep(0.05)
-        assert driver.poll() is None, "the run ended before it could be killed half-way"
-        os.kill(driver.pid, signal.SIGKILL)  # the driver only, mid-run
-        driver.wait()
-    finally:
-        try:
-            os.killpg(driver.pid, signal.SIGKILL)  # then the local Ray it started
-        except ProcessLookupError:
-            pass
-    killed_at = len(table(output))
-    assert 20 <= killed_at < len(expected)
+    command = runs.batch_command(corpus, output, tiny_chat, "--cpus", "2", batch_size=2)
+    driver = runs.start_and_wait_for_rows(command, env, output, 10)
+    ray_processes = psutil.Process(driver.pid).children(recursive=True)
+    names = {p.name() for p in ray_processes}
+    assert {"raylet", "gcs_server"} <= names and any(n.startswith("ray::") for n in names), names
+    runs.stop(driver, signal.SIGKILL)  # the driver only: its private Ray must not outlive it
+    assert wait_until_gone(ray_processes, WATCHDOG_BOUND) == []
+    killed_at = len(runs.table(output))
+    assert 10 <= killed_at < INPUTS
 
-    finish = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert finish.returncode == 1, finish.stderr  # 1: some inputs failed (the corrupt ones), as `score`
-    assert f"{killed_at} skipped" in finish.stderr
-    rows = table(output)
-    counts = Counter(r["key"] for r in rows)
-    assert sorted(os.fsdecode(k) for k in counts) == sorted(expected)
-    assert set(counts.values()) == {1}
-    for row in rows:
-        if row["status"] == "scored":  # batches of 2 in Ray's order: the engine's batch contract (see above)
-            assert abs(row["score"] - expected[os.fsdecode(row["key"])]["score"]) < 1e-4
+    finish = runs.run(command, env)
+    assert finish.returncode == 1, finish.stderr
+    assert f"took over a stale lease (PID {driver.pid} on " in finish.stderr
+    found = runs.counts(output, runs.inputs_of(corpus))
+    print(f"local SIGKILL at {killed_at} rows, then resume: {found} for {INPUTS} inputs")
+    assert found == {"rows": INPUTS, "duplicates": 0, "lost": 0}
+
+
+@pytest.mark.parametrize(("sig", "group"), [(signal.SIGTERM, False), (signal.SIGINT, True)], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_and_ctrl_c_stop_the_private_ray_it_started(env, corpus, tiny_chat, tmp_path, sig, group):
+    """SIGTERM to the driver, or SIGINT to its whole process group as a terminal's Ctrl-C sends it (Ray's
+    processes block SIGINT; the watchdog is in a session of its own): the finished rows are written, the
+    private Ray stops, and the same command resumes."""
+    output = tmp_path / "stopped.parquet"
+    command = runs.batch_command(corpus, output, tiny_chat, "--cpus", "2")
+    driver = runs.start_and_wait_for_rows(command, env, output, 4)
+    ray_processes = psutil.Process(driver.pid).children(recursive=True)
+    err = runs.stop(driver, sig, group=group)
+    assert driver.returncode == 128 + sig, err
+    line = runs.last_line(err)
+    assert line.startswith(f"interrupted by {signal.Signals(sig).name}: ") and line.endswith("again to resume")
+    assert wait_until_gone(ray_processes) == []
+    written = len(runs.table(output))
+    assert runs.counts(output, runs.inputs_of(corpus))["duplicates"] == 0
+    assert not (output / ".lease.json").exists()  # given back: the next run needs no take-over
+
+    finish = runs.run(command, env)
+    assert finish.returncode == 1, finish.stderr
+    assert "took over" not in finish.stderr and f"{written} skipped" in finish.stderr
+    assert runs.counts(output, runs.inputs_of(corpus)) == {"rows": INPUTS, "duplicates": 0, "lost": 0}

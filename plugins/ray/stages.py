@@ -8,6 +8,15 @@ here imports Ray, so they are tested without it too).
 2. ``Scorer``, a class-based stage: ONE engine per actor, loaded once by ``create_engine(spec)`` from the
    one ``EngineSpec``; each batch of decoded images goes through ``Engine.evaluate`` (the public call every
    front end uses: score, category and critiques from one vision pass and one shared prefix per image).
+
+How they share the CPUs (``place``): each CPU actor reserves one CPU for its model and decode tasks half a
+CPU each beside it. When the cluster has no CPU left beside the actors (``--cpus 1`` with one actor, or
+as many actors as CPUs), a separate decode task could never be scheduled: the actors would hold every CPU
+and wait for decoded batches forever. Then each actor decodes its own batches (``decode_options``): the
+two stages take turns on the same CPU, and the pixels never travel through the object store. Fractional
+reservations alone (half a CPU each) would let Ray schedule both, but the actor's torch threads and the
+decoder would then compete for one core under Ray's back-pressure; decoding inside the actor does the same
+work in order, with nothing to wait for.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +38,30 @@ from . import parts
 from .inputs import is_uri, name_of
 
 PIXELS_SHAPE = (3, IMAGE_SIZE, IMAGE_SIZE)
+#: Logical CPUs of one decode task: decoding waits on reads, so two share a core.
+DECODE_CPUS = 0.5
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Logical CPUs per scoring actor, and per decode task (None: each actor decodes its own batches)."""
+
+    actor_cpus: float
+    decode_cpus: float | None
+
+    def describe(self) -> str:
+        where = "inside the scoring actors" if self.decode_cpus is None else f"in tasks of {self.decode_cpus} CPU"
+        return f"{self.actor_cpus:g} CPU per scoring actor, decoding {where}"
+
+
+def place(cluster_cpus: float, actors: int, gpus_per_actor: float = 0) -> Placement:
+    """How ``actors`` scoring actors and the decode tasks share ``cluster_cpus`` logical CPUs (module
+    docstring): separate decode tasks when at least ``DECODE_CPUS`` is left beside the actors, else decoding
+    inside the actors, each reserving its share of the CPUs (at most one)."""
+    per_actor = 0.5 if gpus_per_actor else 1.0  # a GPU actor's CPU work is feeding its GPU
+    if cluster_cpus >= actors * per_actor + DECODE_CPUS:
+        return Placement(per_actor, DECODE_CPUS)
+    return Placement(min(per_actor, cluster_cpus / actors), None)
 
 
 def read_and_decode(key: bytes, options: ImageOptions) -> tuple[DecodedImage | ImageError, str | None]:
@@ -107,6 +141,8 @@ class Scorer:
         category: the category of every image instead (one of the five ArtiMuse-10K categories), or None.
         critique: attributes to critique (empty: none).
         engine_factory: builds the engine from the spec (tests pass ``testing.FakeEngine``).
+        decode_options: decode each batch here first (batches then hold only ``key``), when the CPUs leave
+            no room for separate decode tasks (``place``).
 
     Raises:
         CheckpointError: the weights loaded are not the ones the driver resolved.
@@ -121,6 +157,7 @@ class Scorer:
         category: str | None = None,
         critique: Sequence[str] = (),
         engine_factory: Callable[[Any], Any] | None = None,
+        decode_options: ImageOptions | None = None,
     ):
         if engine_factory is None:
             from artimuse_core import create_engine
@@ -138,9 +175,13 @@ class Scorer:
         self.predict_category = predict_category
         self.category = category
         self.critique = tuple(critique)
+        self.decode_options = decode_options
 
     def __call__(self, batch: dict[str, Any]) -> Any:
-        """Decoded rows (``decode_batch``'s columns) -> output rows (``parts.SCHEMA``), one per input."""
+        """Decoded rows (``decode_batch``'s columns; only ``key`` with ``decode_options``) -> output rows
+        (``parts.SCHEMA``), one per input."""
+        if self.decode_options is not None:
+            batch = decode_batch(batch, self.decode_options)
         keys = [bytes(k) for k in batch["key"]]
         ok = [bool(x) for x in batch["ok"]]
         decoded = [
