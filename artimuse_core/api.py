@@ -17,7 +17,7 @@ path, never iterated as characters. Float pixels (0-1) become 8-bit as ``round(2
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
 import numpy as np
@@ -25,6 +25,7 @@ from PIL import Image
 
 from .errors import InvalidValue
 from .results import ScoreResult
+from .scoring import Progress, ScoringEngine
 from .spec import EngineSpec
 
 Input = str | bytes | os.PathLike | Image.Image | np.ndarray | Any  # Any: a torch.Tensor (torch optional here)
@@ -131,7 +132,7 @@ def expand_inputs(inputs: Input | Iterable[Input]) -> tuple[list[Slot], bool]:
 
 class Model:
     """One ArtiMuse checkpoint, called on images. Build it with ``get_model`` (or ``Model(engine)`` around
-    any engine with ``evaluate``, such as ``testing.FakeEngine``).
+    any ``scoring.ScoringEngine``, such as ``testing.FakeEngine``).
 
     ``model(inputs)`` returns one ``ScoreResult`` for one input (a file, a picture, one array or tensor)
     and a list, in input order, for a folder, a glob pattern, a batch or a list. A result's ``score`` is
@@ -139,13 +140,13 @@ class Model:
     passed_over with ``error`` saying why; a bad file never stops the others.
     """
 
-    def __init__(self, engine: Any):
+    def __init__(self, engine: ScoringEngine):
         self.engine = engine
 
     @property
     def spec(self) -> EngineSpec | None:
         """The settings the engine runs with."""
-        return getattr(self.engine, "spec", None)
+        return self.engine.spec
 
     @overload
     def __call__(
@@ -163,7 +164,7 @@ class Model:
         category: bool = False,
         critique: Sequence[str] = (),
         max_new_tokens: int | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
     ) -> ScoreResult | list[ScoreResult]:
         """Score ``inputs`` (see the module's docstring for what they may be).
 
@@ -190,7 +191,7 @@ class Model:
         category: bool = False,
         critique: Sequence[str] = (),
         max_new_tokens: int | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
     ) -> Iterator[ScoreResult]:
         """Like ``score`` but always yields, in input order, each result as its batch finishes."""
         slots, _ = expand_inputs(inputs)

@@ -1,15 +1,16 @@
-"""Batches of model work for the engine: decoded images are grouped ``batch_size`` at a time (a bad file
-waits in its place, so results keep input order), and each batch is one vision-tower pass, one shared
-system + image prefix, then the score, category and critique suffixes it needs (``forward.py`` holds the
-math). Out-of-memory backs off to smaller parts of the batch (``devices.OomBackoff``).
+"""Batches of model work over one ``RunState`` (what the engine hands over, not itself): decoded images are
+grouped ``batch_size`` at a time (a bad file waits in its place, so results keep input order), and each
+batch is one vision-tower pass, one shared system + image prefix, then the score, category and critique
+suffixes it needs (``forward.py`` holds the math). Out-of-memory backs off to smaller parts of the batch
+(``devices.OomBackoff``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from . import forward, generation
@@ -17,22 +18,9 @@ from .categories import CATEGORY_IDS
 from .errors import ImageError
 from .images import DecodedImage, decode_many
 from .resources import torch_threads_for
+from .run_state import CATEGORY, RunState, critique_key, score_key
+from .scoring import CategoryWish, Source, StepHook
 from .spec import default_of
-
-if TYPE_CHECKING:
-    from .engine import Engine
-
-CATEGORY = "category"
-
-
-def score_key(dimension: str) -> str:
-    """The name of a dimension's score prompt in the engine's ``PromptSet``."""
-    return f"score:{dimension}"
-
-
-def critique_key(attribute: str) -> str:
-    """The name of an attribute's critique prompt in the engine's ``PromptSet``."""
-    return f"critique:{attribute}"
 
 
 @dataclass
@@ -56,29 +44,30 @@ class Answers:
 
 
 def stream(
-    engine: Engine,
-    sources: Iterable[Any],
+    state: RunState,
+    sources: Iterable[Source],
     *,
     want_score: bool,
-    predict_category: bool | Callable[[str], bool],
+    predict_category: CategoryWish,
     attributes: list[str],
     max_new_tokens: int | None,
-    on_step: forward.StepHook | None,
+    on_step: StepHook | None,
 ) -> Iterator[tuple[DecodedImage | ImageError, Answers | None]]:
     """(decoded image or ImageError, its Answers or None) per source, in input order; a batch runs once it
     holds ``batch_size`` good images (bad ones wait in their place, or pass at once if none is waiting)."""
     max_new = max_new_tokens or default_of("max_new_tokens")
+    batch_size, processor = state.plan.batch_size, state.processor
 
     def wants(decoded: DecodedImage) -> bool:
-        if not engine.family.categories:
+        if not processor.family.categories:
             return False
         return bool(predict_category(decoded.source) if callable(predict_category) else predict_category)
 
-    def run(window: list) -> Iterator[tuple[DecodedImage | ImageError, Answers | None]]:
+    def run(window: list[DecodedImage | ImageError]) -> Iterator[tuple[DecodedImage | ImageError, Answers | None]]:
         good = [d for d in window if not isinstance(d, ImageError)]
         answers = iter(
             run_batches(
-                engine,
+                state,
                 [(d.pixel_values, wants(d)) for d in good],
                 want_score=want_score,
                 attributes=attributes,
@@ -89,84 +78,90 @@ def stream(
         for item in window:
             yield item, (None if isinstance(item, ImageError) else next(answers))
 
-    window: list = []
+    window: list[DecodedImage | ImageError] = []
     waiting = 0
-    lookahead = max(2 * engine.batch_size, 8)
-    for item in decode_many(sources, engine.image_options, engine.threads.decode_workers, lookahead=lookahead):
+    lookahead = max(2 * batch_size, 8)
+    for item in decode_many(sources, processor.image_options, state.plan.threads.decode_workers, lookahead=lookahead):
         if isinstance(item, ImageError) and not waiting:
             yield item, None
             continue
         window.append(item)
         waiting += not isinstance(item, ImageError)
-        if waiting >= engine.batch_size:
+        if waiting >= batch_size:
             yield from run(window)
             window, waiting = [], 0
     if window:
         yield from run(window)
 
 
+#: One image of model work: its pixels (`(3, 448, 448)`, numpy from decoding or a tensor) and whether it
+#: also gets the category question.
+Item = tuple[np.ndarray | torch.Tensor, bool]
+
+
 def run_batches(
-    engine: Engine,
-    items: list,
+    state: RunState,
+    items: Sequence[Item],
     *,
     want_score: bool,
     attributes: list[str],
     max_new_tokens: int,
-    on_step: forward.StepHook | None,
+    on_step: StepHook | None,
 ) -> list[Answers]:
     """Model work for (pixels, wants_category) items, ``batch_size`` at a time, with OOM back-off."""
     answers: list[Answers] = []
-    for start in range(0, len(items), engine.batch_size):
-        chunk = items[start : start + engine.batch_size]
-        answers += engine.backoff.run(
-            lambda part: model_work(engine, part, want_score, attributes, max_new_tokens, on_step),
+    size = state.plan.batch_size
+    for start in range(0, len(items), size):
+        chunk = items[start : start + size]
+        answers += state.plan.backoff.run(
+            lambda part: model_work(state, part, want_score, attributes, max_new_tokens, on_step),
             chunk,
-            engine.device,
+            state.device,
         )
     return answers
 
 
 def model_work(
-    engine: Engine,
-    items: Sequence,
+    state: RunState,
+    items: Sequence[Item],
     want_score: bool,
     attributes: list[str],
     max_new_tokens: int,
-    on_step: forward.StepHook | None,
+    on_step: StepHook | None,
 ) -> list[Answers]:
     """One vision pass and one shared prefix for these images; then the score suffix of every dimension,
     the category and critique suffixes. Only the last position meets only the lm_head rows it needs
     (forward.py)."""
-    model = engine.loaded.model
+    model, processor = state.model, state.processor
     pixels = torch.stack([torch.as_tensor(p) for p, _ in items])  # numpy (decoded) or tensors (score_pixels)
     category_rows = [i for i, (_, flag) in enumerate(items) if flag]
     answers = [Answers() for _ in items]
-    family = engine.family
-    with engine.forward_lock, torch_threads_for(engine.threads), torch.inference_mode():
+    family, prompt_set = processor.family, processor.prompts
+    with state.lock, torch_threads_for(state.plan.threads), torch.inference_mode():
         features = forward.image_features(model, pixels)
         if want_score and len(family.dimensions) == 1 and not category_rows and not attributes:  # one prompt
-            logits = forward.prompt_logits(model, features, engine.score_prompt_ids, engine.score_token_ids)
+            logits = forward.prompt_logits(model, features, processor.score_prompt_ids, processor.score_token_ids)
             _fill_scores(answers, family.primary, logits, primary=True)
             return answers
-        prefix = forward.encode_prefix(model, features, engine.prompts.prefix)
+        prefix = forward.encode_prefix(model, features, prompt_set.prefix)
         del features
         if want_score:
             rows = torch.arange(len(items))
             for dimension in family.dimension_keys:
-                suffix = engine.prompts.suffixes[score_key(dimension)]
-                logits = forward.suffix_logits(model, prefix, rows, suffix, engine.score_token_ids)
+                suffix = prompt_set.suffixes[score_key(dimension)]
+                logits = forward.suffix_logits(model, prefix, rows, suffix, processor.score_token_ids)
                 _fill_scores(answers, dimension, logits, primary=dimension == family.primary)
         if category_rows:
-            suffix = engine.prompts.suffixes[CATEGORY]
+            suffix = prompt_set.suffixes[CATEGORY]
             logits = forward.suffix_logits(
-                model, prefix, torch.tensor(category_rows), suffix, engine.category_token_ids
+                model, prefix, torch.tensor(category_rows), suffix, processor.category_token_ids
             )
             for row, p in zip(category_rows, logits.softmax(-1).cpu()):
                 best = int(p.argmax())
                 answers[row].category, answers[row].category_probability = CATEGORY_IDS[best], float(p[best])
                 answers[row].category_distribution = p.tolist()
         if attributes:
-            _fill_critiques(engine, answers, prefix, attributes, max_new_tokens, on_step)
+            _fill_critiques(state, answers, prefix, attributes, max_new_tokens, on_step)
     return answers
 
 
@@ -180,32 +175,33 @@ def _fill_scores(answers: list[Answers], dimension: str, logits: torch.Tensor, *
 
 
 def _fill_critiques(
-    engine: Engine,
+    state: RunState,
     answers: list[Answers],
     prefix: forward.PrefixCache,
     attributes: list[str],
     max_new_tokens: int,
-    on_step: forward.StepHook | None,
+    on_step: StepHook | None,
 ) -> None:
     """All (image, attribute) prompts, whole images per decoding batch of up to ``2 x batch_size`` rows
     (at least one image's attributes). Every step reads the whole lm_head, so more rows per step
     amortise it (16 rows cost 1.2x of 8 on the CPU); a row's KV cache at 512 new tokens is about a
     quarter of a scoring image's activations, so twice the rows stay inside what ``batch_size`` allows."""
-    images_per_call = max(1, 2 * engine.batch_size // len(attributes))
+    processor = state.processor
+    images_per_call = max(1, 2 * state.plan.batch_size // len(attributes))
     for first in range(0, len(answers), images_per_call):
         jobs = [(i, a) for i in range(first, min(first + images_per_call, len(answers))) for a in attributes]
         generated = generation.greedy_generate(
-            engine.loaded.model,
+            state.model,
             prefix,
             torch.tensor([i for i, _ in jobs]),
-            [engine.prompts.suffixes[critique_key(a)] for _, a in jobs],
+            [processor.prompts.suffixes[critique_key(a)] for _, a in jobs],
             max_new_tokens=max_new_tokens,
-            eos_token_id=engine.loaded.eos_token_id,
-            pad_token_id=engine.loaded.pad_token_id,
+            eos_token_id=processor.eos_token_id,
+            pad_token_id=processor.pad_token_id,
             on_step=on_step,
         )
         for (i, attribute), ids in zip(jobs, generated):
             answers[i].critiques[attribute] = ids
 
 
-__all__ = ["Answers", "CATEGORY", "critique_key", "model_work", "run_batches", "score_key", "stream"]
+__all__ = ["Answers", "Item", "model_work", "run_batches", "stream"]

@@ -6,7 +6,8 @@ images decode in a thread pool while the model runs; a batch is one forward pass
 system + image prefix that every prompt shares runs once per image (``forward.PromptSet``); only the last
 position meets only the ``lm_head`` rows it needs; critiques of all attributes decode as one batch, finished
 rows leaving it; torch threads and decode workers split the cores (``resources.plan_threads``); the model
-loads once per process (``engine_cache.get_engine``). The model math itself lives in ``forward.py``.
+loads once per process (``engine_cache.get_engine``). The model math itself lives in ``forward.py``; the
+batching in ``batching.py`` and ``asking.py``, which read the engine's frozen ``RunState``, not the engine.
 """
 
 from __future__ import annotations
@@ -14,132 +15,152 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from . import __version__, asking, batching, forward, prompts
-from .batching import CATEGORY, critique_key, score_key
-from .categories import CATEGORY_IDS, OPTION_LETTERS, category_question
-from .checkpoints import DEFAULT_MODEL
+from .categories import CATEGORY_IDS
 from .devices import OomBackoff
-from .errors import ImageError, InvalidValue
+from .errors import ImageError
 from .families import Family, match_family
 from .images import ImageOptions
 from .loading import LoadedModel
 from .resources import MemoryEstimate, ThreadPlan, plan_threads
 from .results import AskResult, CritiqueResult, Provenance, ScoreResult
-from .spec import EngineSpec, default_of
+from .run_state import Plan, RunState, build_processor, score_key
+from .scoring import BaseEngine, CategoryWish, Progress, Source, StepHook
+from .spec import EngineSpec
 from .weights import Weights, load_weights
 
 log = logging.getLogger("artimuse")
 
-Progress = Callable[[int], None]
-StepHook = forward.StepHook
-DEFAULT_MAX_NEW_TOKENS: int = default_of("max_new_tokens")  # declared once, in spec.py
 
-
-@dataclass(frozen=True)
-class EngineOptions:
-    model: str = DEFAULT_MODEL
-    device: str = "auto"
-    dtype: str = "auto"
-    quantize: str = "none"
-    attn: str = "auto"
-    batch_size: int = 8
-    decode_workers: int | None = None
-
-
-class Engine:
+class Engine(BaseEngine):
     """Scores and critiques images with one checkpoint of a model family (ArtiMuse, UniPercept:
-    ``families.py``). Build it with ``create_engine``.
+    ``families.py``). Build it with ``create_engine``; ``score``, ``iter_scores``, ``critique`` and ``ask``
+    come from ``scoring.BaseEngine``.
 
-    Public attributes: ``family`` (the ``Family``: dimensions, abilities), ``device`` (where the model is
-    now), ``score_prompt_ids`` (the primary dimension's score prompt, `(L,)` ids; 510 tokens for ArtiMuse),
-    ``dimension_prompt_ids`` (dimension -> its score prompt ids), ``system_message``, ``score_token_ids``
-    (`(101,)` ids of ``aa``..``ey``), ``category_token_ids`` (`(5,)` ids of the option letters), ``prompts``
-    (the shared-prefix ``PromptSet``), ``batch_size`` (the configured images per forward; out-of-memory
-    back-off retries smaller but never lowers it), ``backoff`` (its record), ``threads`` (the ``ThreadPlan``),
-    ``memory`` (the load's ``MemoryEstimate``, when checked), ``notes`` (one-line remarks on choices made at
-    load, e.g. a dtype fallback), ``provenance``.
+    Public attributes: ``spec`` (the settings it was built with), ``family`` (the ``Family``: dimensions,
+    abilities), ``device`` (where the model is now), ``run_state`` (the frozen ``RunState`` model work reads:
+    model, processor, placement, plan), ``score_prompt_ids`` (the primary dimension's score prompt, `(L,)`
+    ids; 510 tokens for ArtiMuse), ``dimension_prompt_ids`` (dimension -> its score prompt ids),
+    ``system_message``, ``score_token_ids`` (`(101,)` ids of ``aa``..``ey``), ``category_token_ids`` (`(5,)`
+    ids of the option letters), ``prompts`` (the shared-prefix ``PromptSet``), ``batch_size`` (the configured
+    images per forward; out-of-memory back-off retries smaller but never lowers it; setting it gives the
+    engine a new run state), ``backoff`` (its record), ``threads`` (the ``ThreadPlan``), ``memory`` (the
+    load's ``MemoryEstimate``, when checked), ``notes`` (one-line remarks on choices made at load, e.g. a dtype
+    fallback), ``provenance``.
     """
 
     def __init__(
         self,
         loaded: LoadedModel,
-        options: EngineOptions = EngineOptions(),
-        image_options: ImageOptions = ImageOptions(),
+        spec: EngineSpec = EngineSpec(),
         *,
         memory: MemoryEstimate | None = None,
         notes: Sequence[str] = (),
-        spec: EngineSpec | None = None,
+        forward_lock: threading.Lock | None = None,
     ):
+        """``forward_lock``: one forward at a time on these weights (``engine_cache`` shares one between
+        engines over the same weights: the watcher and ComfyUI share an engine)."""
         self.loaded = loaded
-        self.options = options
-        self.image_options = image_options
-        self.batch_size = max(1, options.batch_size)
-        self.backoff = OomBackoff()
-        self.threads: ThreadPlan = plan_threads(loaded.placement.device.type, options.decode_workers)
+        self.spec: EngineSpec = spec
         self.memory = memory
         self.notes = list(notes)
-        self.spec = spec  # the settings it was built from (create_engine / get_engine)
-        # One forward at a time: the watcher and ComfyUI share an engine (engine_cache shares it between
-        # engines over the same weights).
-        self.forward_lock = threading.Lock()
-        tokenizer = loaded.tokenizer
-        info = loaded.info
-        self.family: Family = match_family([info.name, info.repo_id], info.config, spec.family if spec else None)
-        family, system, n = self.family, self.family.system_message(info.config), loaded.num_image_tokens
-
-        def ids(text: str) -> list[int]:
-            return tokenizer.encode(text, add_special_tokens=False)
-
-        def chat(question: str) -> list[int]:
-            return ids(prompts.render_prompt(system, question, n))
-
-        score_texts = {d: family.score_prompt(system, d, n) for d in family.dimension_keys}
-        self.prompts = forward.PromptSet.from_prompts(
-            {
-                **{score_key(d): ids(text) for d, text in score_texts.items()},
-                **({CATEGORY: chat(category_question())} if family.categories else {}),
-                **{critique_key(a): chat(prompts.critique_question(a)) for a in family.attributes},
-            },
-            loaded.image_token_id,
+        info, placement = loaded.info, loaded.placement
+        self.family: Family = match_family([info.name, info.repo_id], info.config, spec.family)
+        processor = build_processor(loaded, self.family, ImageOptions.of(spec))
+        self.run_state = RunState(
+            model=loaded.model,
+            processor=processor,
+            placement=placement,
+            plan=Plan(max(1, spec.batch_size), plan_threads(placement.device.type, spec.decode_workers), OomBackoff()),
+            lock=forward_lock or threading.Lock(),
         )
-        self.system_message = system
-        self.score_prompt = score_texts[family.primary]
-        self.score_prompt_ids = self.prompts.full(score_key(family.primary))
-        self.dimension_prompt_ids = {d: self.prompts.full(score_key(d)) for d in family.dimension_keys}
-        self.score_token_ids = torch.tensor(loaded.score_token_ids)
-        letters = [tokenizer.encode(letter, add_special_tokens=False) for letter in OPTION_LETTERS]
-        self.category_token_ids = torch.tensor([ids_[0] for ids_ in letters])
-        placement = loaded.placement
         self.provenance = Provenance(
-            model=loaded.info.name,
-            repo_id=loaded.info.repo_id,
+            model=info.name,
+            repo_id=info.repo_id,
             fingerprint=loaded.fingerprint,
-            layout=loaded.info.layout,
+            layout=info.layout,
             device=str(placement.device),
             dtype=str(placement.dtype).removeprefix("torch.")
             + ("" if placement.quantize == "none" else f"+{placement.quantize}"),
             engine_version=__version__,
-            prompt_hash=prompts.sha256_text("\x00".join(score_texts.values()))[:16],
-            family=family.name,
+            prompt_hash=prompts.sha256_text("\x00".join(processor.score_texts.values()))[:16],
+            family=self.family.name,
         )
 
+    # ------------------------------------------------------------------------------------ the run state's parts
     @property
     def device(self) -> torch.device:
         """Where the model is now (a host such as ComfyUI may move it between GPU and CPU)."""
-        return forward.device_of(self.loaded.model)
+        return self.run_state.device
+
+    @property
+    def batch_size(self) -> int:
+        return self.run_state.plan.batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self.run_state = self.run_state.with_batch_size(value)
+
+    @property
+    def backoff(self) -> OomBackoff:
+        return self.run_state.plan.backoff
+
+    @property
+    def threads(self) -> ThreadPlan:
+        return self.run_state.plan.threads
+
+    @property
+    def forward_lock(self) -> threading.Lock:
+        return self.run_state.lock
+
+    @property
+    def image_options(self) -> ImageOptions:
+        return self.run_state.processor.image_options
+
+    @property
+    def prompts(self) -> forward.PromptSet:
+        return self.run_state.processor.prompts
+
+    @property
+    def system_message(self) -> str:
+        return self.run_state.processor.system_message
+
+    @property
+    def num_image_tokens(self) -> int:
+        return self.run_state.processor.num_image_tokens
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of ``text`` in this model's tokenizer, without special tokens added."""
+        return self.run_state.processor.encode(text)
+
+    @property
+    def score_prompt_ids(self) -> torch.Tensor:
+        return self.run_state.processor.score_prompt_ids
+
+    @property
+    def dimension_prompt_ids(self) -> dict[str, torch.Tensor]:
+        return {d: self.prompts.full(score_key(d)) for d in self.family.dimension_keys}
+
+    @property
+    def score_token_ids(self) -> torch.Tensor:
+        return self.run_state.processor.score_token_ids
+
+    @property
+    def category_token_ids(self) -> torch.Tensor:
+        return self.run_state.processor.category_token_ids
 
     # -------------------------------------------------------------------------------------- the one call
     def evaluate(
         self,
-        sources: Iterable,
+        sources: Iterable[Source],
         *,
-        predict_category: bool | Callable[[str], bool] = False,
+        predict_category: CategoryWish = False,
         critique: Sequence[str] = (),
         max_new_tokens: int | None = None,
         progress: Progress | None = None,
@@ -153,7 +174,7 @@ class Engine:
                 True, or a test called with each source's name (str) -> bool.
             critique: attribute names (``prompts.ATTRIBUTES``, or unambiguous prefixes) to write critiques
                 for, greedy and token-identical to the reference (SPEC.md "Critique").
-            max_new_tokens: the most tokens per critique (default 512).
+            max_new_tokens: the most tokens per critique (default: the spec's, 512).
             progress: called with 1 after each image's result.
             on_step: ``on_step(step, max_new_tokens)`` after every generated token step of a critique batch;
                 an exception it raises stops the work and propagates (interrupts, Ctrl-C).
@@ -169,14 +190,14 @@ class Engine:
         Raises:
             InvalidValue: an unknown or ambiguous attribute, or critiques from a family without them.
         """
-        attributes = self._attributes(critique)
+        attributes = self.resolve_attributes(critique)
         for item, answers in batching.stream(
-            self,
+            self.run_state,
             sources,
             want_score=True,
             predict_category=predict_category,
             attributes=attributes,
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=self.token_limit(max_new_tokens),
             on_step=on_step,
         ):
             if isinstance(item, ImageError):
@@ -205,49 +226,14 @@ class Engine:
                 progress(1)
             yield result
 
-    # ------------------------------------------------------------------------------------ thin wrappers
-    def score(
-        self,
-        sources: Sequence,
-        progress: Progress | None = None,
-        predict_category: bool | Callable[[str], bool] = False,
-    ) -> list[ScoreResult]:
-        """Score files (paths) or in-memory PIL images; a bad one gets an error result, the rest score.
-        ``evaluate`` without critiques, as a list."""
-        return list(self.evaluate(sources, predict_category=predict_category, progress=progress))
-
-    def iter_scores(
-        self,
-        sources: Iterable,
-        progress: Progress | None = None,
-        predict_category: bool | Callable[[str], bool] = False,
-    ) -> Iterator[ScoreResult]:
-        """Like ``score`` but yields results in input order as each batch finishes."""
-        return self.evaluate(sources, predict_category=predict_category, progress=progress)
-
-    def critique(
-        self,
-        sources: Sequence,
-        attributes: Sequence[str] = prompts.ATTRIBUTES,
-        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        progress: Progress | None = None,
-        on_step: StepHook | None = None,
-    ) -> list[CritiqueResult]:
-        """Greedy critiques for every (image, attribute) pair, in that order, with their token ids.
-
-        The attributes of an image share its system + image prefix and decode as one batch; each text is
-        token-identical to running its prompt alone (SPEC.md "Critique"). ``progress`` is called with the
-        number of (image, attribute) pairs finished; ``on_step`` as in ``evaluate``.
-
-        Raises:
-            ValueError: an unknown or ambiguous attribute.
-        """
-        attributes = self._attributes(attributes)
-        if not attributes:
-            return []
-        results: list[CritiqueResult] = []
+    # ------------------------------------------------------------------------------------ what the base wraps
+    def critique_each(
+        self, sources: Iterable[Source], attributes: list[str], max_new_tokens: int, on_step: StepHook | None
+    ) -> Iterator[list[CritiqueResult]]:
+        """The attributes of an image share its system + image prefix and decode as one batch; each text is
+        token-identical to running its prompt alone (SPEC.md "Critique"), with its token ids."""
         for item, answers in batching.stream(
-            self,
+            self.run_state,
             sources,
             want_score=False,
             predict_category=False,
@@ -256,51 +242,30 @@ class Engine:
             on_step=on_step,
         ):
             if isinstance(item, ImageError):
-                results.extend(CritiqueResult(item.path, a, error=str(item), error_kind=item.kind) for a in attributes)
+                yield [CritiqueResult(item.path, a, error=str(item), error_kind=item.kind) for a in attributes]
             else:
                 assert answers is not None  # every decoded image has its answers
                 texts = answers.critiques
-                results.extend(
+                yield [
                     CritiqueResult(item.source, a, text=self.decode_response(texts[a]), token_ids=texts[a])
                     for a in attributes
-                )
-            if progress:
-                progress(len(attributes))
-        return results
+                ]
 
-    def ask(
-        self,
-        sources: Sequence,
-        question: str,
-        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        progress: Progress | None = None,
-        on_step: StepHook | None = None,
-    ) -> list[AskResult]:
-        """Greedy free-form answers to ``question`` about each image, as InternVL's ``chat()`` gives them
-        (UniPercept's VQA, ArtiMuse's chat): token-identical to the reference (asking.py). ``progress`` is
-        called with 1 per image, ``on_step`` as in ``evaluate``; a bad image gets its error in its place.
-
-        Raises:
-            InvalidValue: an empty question, or ``<image>`` other than at its start.
-        """
-        results: list[AskResult] = []
-        for item, ids in asking.ask_stream(self, sources, question, max_new_tokens=max_new_tokens, on_step=on_step):
+    def answer_each(
+        self, sources: Iterable[Source], question: str, max_new_tokens: int, on_step: StepHook | None
+    ) -> Iterator[AskResult]:
+        """Token-identical to InternVL's ``chat()`` (``asking.py``)."""
+        stream = asking.ask_stream(self.run_state, sources, question, max_new_tokens=max_new_tokens, on_step=on_step)
+        for item, ids in stream:
             if isinstance(item, ImageError):
-                results.append(AskResult(item.path, question, error=str(item), error_kind=item.kind))
+                yield AskResult(item.path, question, error=str(item), error_kind=item.kind)
             else:
                 assert ids is not None
-                results.append(AskResult(item.source, question, text=self.decode_response(ids), token_ids=ids))
-            if progress:
-                progress(1)
-        return results
+                yield AskResult(item.source, question, text=self.decode_response(ids), token_ids=ids)
 
-    def _attributes(self, names: Sequence[str]) -> list[str]:
-        """Attribute names resolved; InvalidValue when the family writes no attribute critiques."""
-        if names and not self.family.attributes:
-            raise InvalidValue(f"{self.family.name} writes no attribute critiques; ask it a question instead (ask)")
-        return [prompts.resolve_attribute(a) for a in names]
-
-    def score_pixels(self, pixel_values: np.ndarray | torch.Tensor, categories: Sequence[bool] | None = None):
+    def score_pixels(
+        self, pixel_values: np.ndarray | torch.Tensor, categories: Sequence[bool] | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Score already preprocessed pixels.
 
         Args:
@@ -314,7 +279,7 @@ class Engine:
         pixels = torch.as_tensor(pixel_values)
         flags = list(categories) if categories is not None else [False] * len(pixels)
         answers = batching.run_batches(
-            self,
+            self.run_state,
             [(pixels[i], flags[i]) for i in range(len(pixels))],
             want_score=True,
             attributes=[],
@@ -331,34 +296,20 @@ class Engine:
         return probs, cats
 
     def decode_response(self, ids: Sequence[int]) -> str:
-        """The reference's post-processing: drop only eos, pad and the tokenizer's additional specials
-        (InternVL's <img>, <ref>... stay as text), cut at <|im_end|>, strip (SPEC.md "Critique")."""
-        kept = [i for i in ids if i not in self.loaded.skip_token_ids]
-        text = self.loaded.tokenizer.decode(kept, skip_special_tokens=False)
-        assert isinstance(text, str)  # one id list decodes to one string (the stub also allows batches)
-        return text.split(prompts.IM_END)[0].strip()
+        """The reference's post-processing (``Processor.decode_response``, SPEC.md "Critique")."""
+        return self.run_state.processor.decode_response(ids)
 
 
-def engine_for(weights: Weights, spec: EngineSpec) -> Engine:
-    """An engine with ``spec``'s batch, decode and image settings over weights already loaded."""
-    options = EngineOptions(
-        model=spec.model,
-        device=spec.device,
-        dtype=spec.dtype,
-        quantize=spec.quantize,
-        attn=spec.attn,
-        batch_size=spec.batch_size,
-        decode_workers=spec.decode_workers,
-    )
-    engine = Engine(
-        weights.loaded, options, spec.image_options(), memory=weights.memory, notes=weights.notes, spec=spec
-    )
+def engine_for(weights: Weights, spec: EngineSpec, forward_lock: threading.Lock | None = None) -> Engine:
+    """An engine with ``spec``'s batch, decode and image settings over weights already loaded (``forward_lock``:
+    the one its weights' other engines hold, if any)."""
+    engine = Engine(weights.loaded, spec, memory=weights.memory, notes=weights.notes, forward_lock=forward_lock)
     if weights.adapter:
         engine.provenance = replace(engine.provenance, adapter=weights.adapter)
     return engine
 
 
-def create_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **overrides) -> Engine:
+def create_engine(spec_or_model: EngineSpec | str | os.PathLike[str] | None = None, **overrides: object) -> Engine:
     """The one way in: an ``EngineSpec`` (or a model name, Hugging Face id or folder; None for the default
     model) plus setting ``overrides`` (``batch_size=16``...) -> a ready engine with the model loaded.
     Long-running hosts use ``engine_cache.get_engine`` (same arguments), which keeps one copy of each
@@ -378,9 +329,7 @@ def create_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, *
 
 
 __all__ = [
-    "DEFAULT_MAX_NEW_TOKENS",
     "Engine",
-    "EngineOptions",
     "Weights",
     "create_engine",
     "engine_for",

@@ -1,9 +1,10 @@
 """One copy of each checkpoint's weights per process, reloaded when its files change on disk.
 
 Long-running hosts (ComfyUI, the watcher) ask for an engine again and again, with settings that may or may
-not change the weights. What defines the weights is the key here: the checkpoint folder, the placement
-(device, dtype, quantisation, attention kernel) and the adapter, plus the identity of every file in the
-checkpoint (and adapter) folder: size, ``mtime_ns``, ``ctime_ns`` and inode. An atomic replacement gives a
+not change the weights. What defines the weights is the key here: every setting of the ``weights`` stage
+(``spec.settings_at("weights")``), the checkpoint and the placement as they resolve (the checkpoint folder;
+device, dtype, quantisation, attention kernel), the others (the adapter) as given; plus the identity of every
+file in the checkpoint (and adapter) folder: size, ``mtime_ns``, ``ctime_ns`` and inode. An atomic replacement gives a
 new inode; an in-place overwrite changes ``ctime`` even where ``mtime`` is put back; either way the next
 ``get_engine`` loads the new weights (with a new fingerprint) instead of returning stale ones. Every other
 setting (batch size, decode workers, image options) is an engine over the same weights and never loads a
@@ -21,26 +22,42 @@ import os
 import threading
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 
 from .checkpoints import resolve_checkpoint
 from .devices import choose_placement
 from .engine import Engine, Weights, engine_for, load_weights
 from .loading import LoadedModel
 from .resources import MemoryEstimate
-from .spec import EngineSpec
+from .spec import EngineSpec, settings_at
 from .staleness import FileIdentity, adapter_folder, checkpoint_identity, file_identity
+
+#: Weights settings the key holds as they resolve: the checkpoint's folder, the placement (``auto`` and
+#: ``cuda`` may be one device). Every other ``weights`` setting is in the key as given.
+RESOLVED = ("model", "device", "dtype", "quantize", "attn")
 
 
 @dataclass(frozen=True)
 class WeightsKey:
-    """What selects one copy of weights in memory (the files' identity is checked separately)."""
+    """What selects one copy of weights in memory (the files' identity is checked separately): the checkpoint
+    folder, the placement (device, dtype, quantisation, attention kernel) and the other ``weights`` settings,
+    as (name, value) pairs."""
 
     checkpoint: str
-    device: str
-    dtype: str
-    quantize: str
-    attn: str
-    adapter: str | None
+    placement: tuple[str, str, str, str]
+    others: tuple[tuple[str, object], ...]
+
+
+def weights_key(spec: EngineSpec, checkpoint: Path) -> WeightsKey:
+    """The key of the weights ``spec`` loads from the ``checkpoint`` folder its model resolved to.
+
+    Raises:
+        DeviceError: as ``create_engine`` (the placement cannot resolve).
+    """
+    placement = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn)
+    resolved = (str(placement.device), str(placement.dtype), placement.quantize, placement.attn_implementation)
+    others = tuple((s.name, getattr(spec, s.name)) for s in settings_at("weights") if s.name not in RESOLVED)
+    return WeightsKey(str(checkpoint.resolve()), resolved, others)
 
 
 @dataclass
@@ -57,7 +74,7 @@ _ENTRIES: dict[WeightsKey, _Entry] = {}
 _LOCK = threading.Lock()
 
 
-def get_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **overrides) -> Engine:
+def get_engine(spec_or_model: EngineSpec | str | os.PathLike[str] | None = None, **overrides: object) -> Engine:
     """``create_engine`` (same arguments: an ``EngineSpec``, a model name/folder or None, plus setting
     overrides) with one copy of each set of weights per process (see the module docstring).
 
@@ -66,16 +83,8 @@ def get_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **ov
     ``CheckpointError``, ``DeviceError``).
     """
     spec = EngineSpec.coerce(spec_or_model, **overrides)
-    placement = choose_placement(spec.device, spec.dtype, spec.quantize, spec.attn)
     info = resolve_checkpoint(spec.model)
-    key = WeightsKey(
-        str(info.path.resolve()),
-        str(placement.device),
-        str(placement.dtype),
-        placement.quantize,
-        placement.attn_implementation,
-        spec.adapter,
-    )
+    key = weights_key(spec, info.path)
     identity = file_identity(info.path, adapter_folder(spec.adapter))
     with _LOCK:  # one load at a time: two callers asking for the same weights share one copy
         entry = _ENTRIES.get(key)
@@ -87,9 +96,8 @@ def get_engine(spec_or_model: EngineSpec | str | os.PathLike | None = None, **ov
             entry = _ENTRIES[key] = _Entry(
                 weakref.ref(loaded), identity, weights.memory, weights.notes, weights.adapter, threading.Lock()
             )
-    engine = engine_for(Weights(loaded, entry.memory, entry.notes, entry.adapter), spec)
-    engine.forward_lock = entry.lock  # engines over the same weights share its forward lock
-    return engine
+    # engines over the same weights share its forward lock
+    return engine_for(Weights(loaded, entry.memory, entry.notes, entry.adapter), spec, entry.lock)
 
 
 def loaded_weights() -> list[LoadedModel]:
@@ -105,4 +113,13 @@ def release_engines() -> None:
         _ENTRIES.clear()
 
 
-__all__ = ["WeightsKey", "checkpoint_identity", "file_identity", "get_engine", "loaded_weights", "release_engines"]
+__all__ = [
+    "RESOLVED",
+    "WeightsKey",
+    "checkpoint_identity",
+    "file_identity",
+    "get_engine",
+    "loaded_weights",
+    "release_engines",
+    "weights_key",
+]

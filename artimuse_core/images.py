@@ -21,22 +21,17 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import BinaryIO, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from . import decoders
-from .errors import (
-    CorruptImage,
-    EmptyFile,
-    ImageError,
-    InvalidValue,
-)
+from .errors import CorruptImage, EmptyFile, ImageError
 from .identify import Picture, check_pixels, identify_picture
 from .opening import OPEN_FLAGS, check_regular, exception_name, guarded, one_line, stat_error
-from .spec import choices_of, default_of
+from .spec import EngineSpec, check_declared, default_of, settings_at
 
 T = TypeVar("T")
 IMAGE_SIZE = 448
@@ -44,7 +39,6 @@ IMAGENET_MEAN = np.array((0.485, 0.456, 0.406), dtype=np.float32)
 IMAGENET_STD = np.array((0.229, 0.224, 0.225), dtype=np.float32)
 DEFAULT_MAX_PIXELS: int = default_of("max_pixels")
 EXIF_ORIENTATION = 0x0112
-SIXTEEN_BIT_CHOICES = choices_of("sixteen_bit")  # declared once, in spec.py
 
 # File name endings Pillow reads that the folder walkers treat as images (plus ``decoders``' optional
 # families). Decoding decides in the end; this only avoids opening every sidecar file in a photo folder.
@@ -93,29 +87,41 @@ _EXIF_TURNS = {
 _SWAPS_SIZE = frozenset({_T.TRANSPOSE, _T.ROTATE_270, _T.TRANSVERSE, _T.ROTATE_90})
 
 
+def _declared(name: str) -> Any:
+    """An ``ImageOptions`` field whose default is the setting's declared one (``spec.SETTINGS``)."""
+    return field(default=default_of(name))
+
+
 @dataclass(frozen=True)
 class ImageOptions:
-    """How files become pixels. The defaults reproduce the reference exactly.
+    """How files become pixels: the settings of the ``image`` stage (``spec.settings_at("image")``), with their
+    declared defaults and checks; the defaults reproduce the reference exactly. The fields are spelt out for the
+    type checker; ``tests/test_spec.py`` holds them to the declarations.
 
     ``max_pixels``: refuse images with more pixels than this (width x height, read from the header before
-    decoding: the decompression-bomb guard). ``sixteen_bit``: "reference" converts 16-bit greyscale as the
-    authors' code does (values over 255 clip to white; the result carries a warning), "scale" scores the
-    picture as seen (0..65535 scaled to 0..255).
+    decoding: the decompression-bomb guard). ``exif``: apply the EXIF orientation. ``background``: None drops
+    alpha like the reference, an (r, g, b) tuple composites transparency on that colour. ``jpeg_draft``: let
+    libjpeg decode at the smallest 1/2, 1/4 or 1/8 scale still >= 448 px (faster, not exact). ``sixteen_bit``:
+    "reference" converts 16-bit greyscale as the authors' code does (values over 255 clip to white; the result
+    carries a warning), "scale" scores the picture as seen (0..65535 scaled to 0..255).
+
+    Raises:
+        InvalidValue: a value its declaration refuses (the message names the setting).
     """
 
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    exif_transpose: bool = True
-    # None: drop alpha like the reference. An (r, g, b) tuple: composite transparency on that colour.
-    background: tuple[int, int, int] | None = None
-    # Let libjpeg decode at the smallest 1/2, 1/4 or 1/8 scale still >= 448 px. Faster, not exact.
-    jpeg_draft: bool = False
-    sixteen_bit: str = "reference"
+    max_pixels: int = _declared("max_pixels")
+    exif: bool = _declared("exif")
+    background: tuple[int, int, int] | None = _declared("background")
+    jpeg_draft: bool = _declared("jpeg_draft")
+    sixteen_bit: str = _declared("sixteen_bit")
 
-    def __post_init__(self):
-        if self.sixteen_bit not in SIXTEEN_BIT_CHOICES:
-            raise InvalidValue(f"sixteen_bit must be one of {', '.join(SIXTEEN_BIT_CHOICES)}, not {self.sixteen_bit!r}")
-        if not isinstance(self.max_pixels, int) or self.max_pixels < 1:
-            raise InvalidValue(f"max_pixels must be a positive whole number of pixels, not {self.max_pixels!r}")
+    def __post_init__(self) -> None:
+        check_declared(self)
+
+    @classmethod
+    def of(cls, spec: EngineSpec) -> ImageOptions:
+        """The decoding options ``spec`` asks for."""
+        return cls(**{s.name: getattr(spec, s.name) for s in settings_at("image")})
 
 
 @dataclass
@@ -200,7 +206,7 @@ def _with_handle(handle: BinaryIO, name: str, use: Callable[[Picture], T], optio
     family = decoders.family_of_name(name)
     if family and family.name == "raw" and not decoders.available("raw"):
         raise decoders.no_decoder(name, "raw")
-    return use(identify_picture(handle, name, family, options.max_pixels, options.exif_transpose))
+    return use(identify_picture(handle, name, family, options.max_pixels, options.exif))
 
 
 def _prepared(picture: Picture, name: str, options: ImageOptions) -> DecodedImage:
@@ -241,12 +247,12 @@ def upright(
     if draft and image.format == "JPEG":
         image.draft(None, (draft, draft))
     image.load()
-    if options.exif_transpose and turn is None:
+    if options.exif and turn is None:
         # Only the pixels are turned (as ImageOps.exif_transpose turns them), without its rewrite of the
         # EXIF block, which raises on malformed tags of a picture that is otherwise fine.
         orientation = image.getexif().get(EXIF_ORIENTATION, 1)
         turn = _EXIF_TURNS.get(orientation) if isinstance(orientation, int) else None
-    if options.exif_transpose and turn is not None:
+    if options.exif and turn is not None:
         image = image.transpose(turn)
         if turn in _SWAPS_SIZE:
             width, height = height, width  # record the size as displayed

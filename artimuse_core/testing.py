@@ -20,13 +20,18 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .categories import CATEGORY_IDS
-from .families import match_family
-from .prompts import ATTRIBUTES, resolve_attribute
+from .errors import ImageError
+from .families import Family, match_family
+from .images import DecodedImage, ImageOptions, decode_many
 from .results import AskResult, CritiqueResult, Provenance, ScoreResult
+from .scoring import BaseEngine, CategoryWish, Progress, Source, StepHook
 from .spec import EngineSpec
+
+if TYPE_CHECKING:
+    from .lazy_engine import WeightsIdentity
 
 #: The provenance of every fake result (its fingerprint never matches a real checkpoint's).
 PROVENANCE = Provenance(
@@ -63,10 +68,10 @@ _WORDS = (
 )
 
 
-class FakeEngine:
-    """Canned, seeded scores and critiques with ``Engine``'s public interface (``evaluate``, and its thin
-    wrappers ``score``, ``iter_scores`` and ``critique``; ``provenance``, ``batch_size``, ``spec``,
-    ``image_options``).
+class FakeEngine(BaseEngine):
+    """Canned, seeded scores and critiques with ``Engine``'s public interface (``evaluate``, and the wrappers
+    ``scoring.BaseEngine`` defines over it: ``score``, ``iter_scores``, ``critique``, ``ask``; ``provenance``,
+    ``batch_size``, ``spec``, ``family``, ``image_options``).
 
     Args:
         spec: the ``EngineSpec`` (or model name) it pretends to run, with setting ``overrides`` on top
@@ -82,23 +87,23 @@ class FakeEngine:
         spec: EngineSpec | str | None = None,
         *,
         seed: int = 0,
-        before_score: Callable[[Any], None] | None = None,
+        before_score: Callable[[str], None] | None = None,
         delay_s: float = 0.0,
         **overrides: Any,
     ):
-        self.spec = EngineSpec.coerce(spec, **overrides)
+        self.spec: EngineSpec = EngineSpec.coerce(spec, **overrides)
         self.delay_s = delay_s
         self.seed = seed
         self.batch_size = self.spec.batch_size
-        self.image_options = self.spec.image_options()
-        self.family = match_family([self.spec.model], {}, self.spec.family)  # "UniPercept" -> three dimensions
+        self.image_options = ImageOptions.of(self.spec)
+        self.family: Family = match_family([self.spec.model], {}, self.spec.family)  # "UniPercept": 3 dimensions
         self.provenance = replace(PROVENANCE, adapter=self.spec.adapter, family=self.family.name)
         self.before_score = before_score
         self.calls: list[tuple[str, list[str]]] = []  # (method, sources) of every call, for assertions
         self._queued: list[float] = []
 
     @staticmethod
-    def identity(spec: EngineSpec | str | None = None) -> Any:
+    def identity(spec: EngineSpec | str | None = None) -> WeightsIdentity:
         """The ``WeightsIdentity`` a ``FakeEngine(spec)`` has, without making one (as ``lazy_engine.
         weights_identity`` reads a real checkpoint's): what a front end's lazy engine looks files up by."""
         from .lazy_engine import WeightsIdentity
@@ -113,26 +118,21 @@ class FakeEngine:
     # -------------------------------------------------------------------------------------- the one call
     def evaluate(
         self,
-        sources: Iterable[Any],
+        sources: Iterable[Source],
         *,
-        predict_category: bool | Callable[[Any], bool] = False,
+        predict_category: CategoryWish = False,
         critique: Sequence[str] = (),
         max_new_tokens: int | None = None,
-        progress: Callable[[int], None] | None = None,
-        on_step: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
+        on_step: StepHook | None = None,
     ) -> Iterator[ScoreResult]:
         """Score, optional category and optional critiques per source from one decode each, in input order
         (the ``Engine.evaluate`` contract: ``progress(1)`` per image; ``on_step(step, max_new_tokens)`` per
         generated word of a critique, an exception from it stops the call; a bad file yields its error
         result in its place)."""
-        from .errors import ImageError
-        from .images import decode_many
-
-        attributes = [resolve_attribute(a) for a in critique]
-        limit = max_new_tokens or self.spec.max_new_tokens
-        sources = [sources] if isinstance(sources, (str, bytes, os.PathLike)) else list(sources)
-        self.calls.append(("evaluate", [str(s) for s in sources]))
-        for item in decode_many(sources, self.image_options, self.spec.decode_workers):
+        attributes = self.resolve_attributes(critique)
+        limit = self.token_limit(max_new_tokens)
+        for item in self._decoded("evaluate", sources):
             if isinstance(item, ImageError):
                 result = ScoreResult(path=item.path, error=str(item), error_kind=item.kind, provenance=self.provenance)
             else:
@@ -143,94 +143,49 @@ class FakeEngine:
                 wanted = predict_category(item.source) if callable(predict_category) else predict_category
                 result = self._result(item, bool(wanted))
                 for attribute in attributes:
-                    words = self._words(item, attribute, limit, on_step)
-                    result.critiques[attribute] = " ".join(words).capitalize() + "."
+                    result.critiques[attribute] = self._text(item, attribute, limit, on_step)[0]
             if progress:
                 progress(1)
             yield result
 
-    # ------------------------------------------------------------------------------------ thin wrappers
-    def score(
-        self,
-        sources: Sequence[Any],
-        progress: Callable[[int], None] | None = None,
-        predict_category: bool | Callable[[Any], bool] = False,
-    ) -> list[ScoreResult]:
-        """``evaluate`` without critiques, as a list, like ``Engine.score``."""
-        return list(self.evaluate(sources, predict_category=predict_category, progress=progress))
-
-    def iter_scores(
-        self,
-        sources: Iterable[Any],
-        progress: Callable[[int], None] | None = None,
-        predict_category: bool | Callable[[Any], bool] = False,
-    ) -> Iterator[ScoreResult]:
-        """Like ``score``, yielding results in input order, like ``Engine.iter_scores``."""
-        return self.evaluate(sources, predict_category=predict_category, progress=progress)
-
-    def critique(
-        self,
-        sources: Sequence[Any],
-        attributes: Sequence[str] = ATTRIBUTES,
-        max_new_tokens: int | None = None,
-        progress: Callable[[int], None] | None = None,
-        on_step: Callable[[int, int], None] | None = None,
-    ) -> list[CritiqueResult]:
-        """One seeded text per (source, attribute), in that order, like ``Engine.critique``."""
-        from .errors import ImageError
-        from .images import decode_many
-
-        attributes = [resolve_attribute(a) for a in attributes]
-        if not attributes:
-            return []
-        limit = max_new_tokens or self.spec.max_new_tokens
-        self.calls.append(("critique", [str(s) for s in sources]))
-        results: list[CritiqueResult] = []
-        for item in decode_many(list(sources), self.image_options, self.spec.decode_workers):
-            for attribute in attributes:
-                if isinstance(item, ImageError):
-                    results.append(CritiqueResult(item.path, attribute, error=str(item), error_kind=item.kind))
-                    continue
-                words = self._words(item, attribute, limit, on_step)
-                text = " ".join(words).capitalize() + "."
-                results.append(CritiqueResult(item.source, attribute, text=text, token_ids=list(range(len(words)))))
-            if progress:
-                progress(len(attributes))
-        return results
-
-    def ask(
-        self,
-        sources: Sequence[Any],
-        question: str,
-        max_new_tokens: int | None = None,
-        progress: Callable[[int], None] | None = None,
-        on_step: Callable[[int, int], None] | None = None,
-    ) -> list[AskResult]:
-        """One seeded answer per source, like ``Engine.ask`` (InvalidValue for an empty question)."""
-        from .errors import ImageError, InvalidValue
-        from .images import decode_many
-
-        if not question.strip():
-            raise InvalidValue("question must not be empty")
-        self.calls.append(("ask", [str(s) for s in sources]))
-        results: list[AskResult] = []
-        for item in decode_many(list(sources), self.image_options, self.spec.decode_workers):
+    # ------------------------------------------------------------------------------------ what the base wraps
+    def critique_each(
+        self, sources: Iterable[Source], attributes: list[str], max_new_tokens: int, on_step: StepHook | None
+    ) -> Iterator[list[CritiqueResult]]:
+        """One seeded text per (source, attribute), like ``Engine.critique``."""
+        for item in self._decoded("critique", sources):
             if isinstance(item, ImageError):
-                results.append(AskResult(item.path, question, error=str(item), error_kind=item.kind))
+                yield [CritiqueResult(item.path, a, error=str(item), error_kind=item.kind) for a in attributes]
+                continue
+            written = [self._text(item, a, max_new_tokens, on_step) for a in attributes]
+            yield [CritiqueResult(item.source, a, text=t, token_ids=ids) for a, (t, ids) in zip(attributes, written)]
+
+    def answer_each(
+        self, sources: Iterable[Source], question: str, max_new_tokens: int, on_step: StepHook | None
+    ) -> Iterator[AskResult]:
+        """One seeded answer per source, like ``Engine.ask``."""
+        for item in self._decoded("ask", sources):
+            if isinstance(item, ImageError):
+                yield AskResult(item.path, question, error=str(item), error_kind=item.kind)
             else:
-                words = self._words(item, question, max_new_tokens or self.spec.max_new_tokens, on_step)
-                text = " ".join(words).capitalize() + "."
-                results.append(AskResult(item.source, question, text=text, token_ids=list(range(len(words)))))
-            if progress:
-                progress(1)
-        return results
+                text, ids = self._text(item, question, max_new_tokens, on_step)
+                yield AskResult(item.source, question, text=text, token_ids=ids)
 
     # ------------------------------------------------------------------------------------------ internals
-    def _result(self, decoded: Any, predict_category: bool) -> ScoreResult:
+    def _decoded(self, method: str, sources: Iterable[Source]) -> Iterator[DecodedImage | ImageError]:
+        """The real decoding pipeline over ``sources`` (one path given bare is one source), recorded in
+        ``calls``."""
+        chosen = [sources] if isinstance(sources, (str, bytes, os.PathLike)) else list(sources)
+        self.calls.append((method, [str(s) for s in chosen]))
+        return decode_many(chosen, self.image_options, self.spec.decode_workers)
+
+    def _result(self, decoded: DecodedImage, predict_category: bool) -> ScoreResult:
         rng = random.Random(f"{self.seed}:{hashlib.sha256(decoded.pixel_values.tobytes()).hexdigest()}")
         centre = self._queued.pop(0) if self._queued else rng.uniform(20, 80)
         spread = rng.uniform(3, 12)
-        scores, stds, distributions = {}, {}, {}
+        scores: dict[str, float] = {}
+        stds: dict[str, float] = {}
+        distributions: dict[str, list[float]] = {}
         for index, key in enumerate(self.family.dimension_keys):  # further dimensions: near the primary one
             moved = centre if index == 0 else min(95.0, max(5.0, centre + rng.uniform(-15, 15)))
             distributions[key], scores[key], stds[key] = _gaussian(moved, spread)
@@ -255,14 +210,15 @@ class FakeEngine:
             result.category_probability = rng.uniform(0.4, 0.95)
         return result
 
-    def _words(self, decoded: Any, attribute: str, limit: int, on_step: Callable[[int, int], None] | None) -> list[str]:
-        """A critique's seeded words (at most 12, at most ``limit``), "generated" one step at a time."""
-        rng = random.Random(f"{self.seed}:{attribute}:{hashlib.sha256(decoded.pixel_values.tobytes()).hexdigest()}")
+    def _text(self, decoded: DecodedImage, prompt: str, limit: int, on_step: StepHook | None) -> tuple[str, list[int]]:
+        """A seeded text of at most 12 words (at most ``limit``), "generated" one step at a time, with one
+        "token id" per word."""
+        rng = random.Random(f"{self.seed}:{prompt}:{hashlib.sha256(decoded.pixel_values.tobytes()).hexdigest()}")
         words = [rng.choice(_WORDS) for _ in range(min(limit, 12))]
         if on_step is not None:
             for step in range(1, len(words) + 1):
                 on_step(step, limit)
-        return words
+        return " ".join(words).capitalize() + ".", list(range(len(words)))
 
 
 __all__ = ["FakeEngine", "PROVENANCE"]

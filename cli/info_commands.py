@@ -6,11 +6,15 @@ import sys
 
 import click
 
+from artimuse_core.spec import settings_at
+
 from .context import app
 from .options import engine_options, flagify, json_option
 from .output import emit_json, print_table, styled
 
-NOT_ENGINE_LOAD = ("max_new_tokens", "max_pixels", "exif", "background", "jpeg_draft", "decode_workers")
+#: What `doctor` judges is the engine a load would build: the settings of how files become pixels and of
+#: one call's work do not change that.
+NOT_ENGINE_LOAD = tuple(s.name for s in settings_at("image", "call"))
 
 
 @click.command()

@@ -177,6 +177,24 @@ def test_library_import_goes_through_the_door(tmp_path, folder):
         assert statuses == ["cached"] * (len(good) - 1) + ["changedfailed", "corruptfailed"]
 
 
+def test_library_import_keys_files_under_a_symlinked_folder_as_the_library_does(tmp_path, folder):
+    """A batch run over a folder reached through a symlink (``linked/`` -> ``shots/``) writes its rows under the
+    link's spelling; the import finds every one of them by the library's spelling (the real folder) and
+    records each score there, once."""
+    linked = tmp_path / "linked"
+    linked.symlink_to(folder, target_is_directory=True)
+    out = parts.prepare(tmp_path / "results.parquet")
+    good = sorted(linked / n for n in _images(folder))
+    parts.write_part(out, parts.table_of(score_rows([os.fsencode(p) for p in good])))
+    with Library.at(tmp_path / "lib.db", config=Config()) as library:
+        results = list(importing.import_results(library, out))
+        assert [r.status for r in results] == ["scored"] * len(good)
+        assert sorted(r.path for r in results) == sorted(str(folder.resolve() / p.name) for p in good)
+        assert all(library.find_current(_facts(p), MODEL_KEY, None) is not None for p in good)
+        again = list(importing.import_results(library, out))
+        assert [r.status for r in again] == ["cached"] * len(good)
+
+
 def _facts(path):
     from artimuse_core.library.records import file_facts
 

@@ -143,7 +143,7 @@ def test_engine_options_go_on_top_of_environment_and_file(home, run, fake_engine
     assert (spec.jpeg_draft, spec.device, spec.exif) == (True, "cpu", True)
     assert run("score", image, "--no-save", "-b", "7", "--no-exif").exit_code == 0
     assert (fake_engines[-1].spec.batch_size, fake_engines[-1].spec.exif) == (7, False)
-    assert fake_engines[-1].image_options.exif_transpose is False  # the image options come from the spec
+    assert fake_engines[-1].image_options.exif is False  # the image options come from the spec
 
 
 def test_the_example_config_is_a_valid_config(tmp_path):

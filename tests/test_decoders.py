@@ -72,7 +72,7 @@ def test_raw_preview_is_turned_upright_from_the_raw_orientation(tmp_path, orient
     turn = {1: None, 6: Image.Transpose.ROTATE_270, 3: Image.Transpose.ROTATE_180, 8: Image.Transpose.ROTATE_90}
     upright = preview.transpose(turn[orientation]) if turn[orientation] else preview
     assert np.array_equal(decoded.pixel_values, _reference_pixels(upright))
-    unturned = open_rgb(dng, ImageOptions(exif_transpose=False))
+    unturned = open_rgb(dng, ImageOptions(exif=False))
     assert (unturned.width, unturned.height) == (600, 450)
 
 

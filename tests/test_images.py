@@ -87,10 +87,10 @@ def test_exif_orientation_is_applied(engine, tmp_path):
     tagged = open_rgb(tmp_path / "tagged.jpg")
     # The size as displayed (issue 10 fault 12), not the stored 120x200; without EXIF, the stored size.
     assert (tagged.width, tagged.height) == (200, 120)
-    assert open_rgb(tmp_path / "tagged.jpg", ImageOptions(exif_transpose=False)).width == 120
+    assert open_rgb(tmp_path / "tagged.jpg", ImageOptions(exif=False)).width == 120
     decoded = np.abs(tagged.pixel_values - open_rgb(tmp_path / "upright.jpg").pixel_values).mean()
     raw = np.abs(
-        open_rgb(tmp_path / "tagged.jpg", ImageOptions(exif_transpose=False)).pixel_values
+        open_rgb(tmp_path / "tagged.jpg", ImageOptions(exif=False)).pixel_values
         - open_rgb(tmp_path / "upright.jpg").pixel_values
     ).mean()
     assert decoded < 0.05 < raw

@@ -124,7 +124,7 @@ def test_two_spellings_of_one_file_are_one_image(home, library_home, tmp_path, r
 
 
 def test_a_symlink_out_of_the_folder_keeps_its_own_name(tmp_path):
-    from artimuse_core.library.session import absolute
+    from artimuse_core.paths import path_key as absolute
 
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
@@ -137,12 +137,12 @@ def test_a_symlink_out_of_the_folder_keeps_its_own_name(tmp_path):
 
 def test_case_insensitive_folders_use_the_name_on_disk(tmp_path, monkeypatch):
     """On a case-insensitive file system (detected per folder) ``b.PNG`` is stored as the folder spells it."""
-    from artimuse_core.library import session
+    from artimuse_core import paths
 
     corpus.write_photo(tmp_path / "B.png", (8, 8))
-    assert session.case_insensitive(str(tmp_path)) is False  # this test's own file system
-    monkeypatch.setitem(session._CASE_INSENSITIVE, str(tmp_path), True)
-    assert session.absolute(tmp_path / "b.PNG") == str(tmp_path / "B.png")
+    assert paths.case_insensitive(str(tmp_path)) is False  # this test's own file system
+    monkeypatch.setitem(paths._CASE_INSENSITIVE, str(tmp_path), True)
+    assert paths.path_key(tmp_path / "b.PNG") == str(tmp_path / "B.png")
 
 
 # ------------------------------------------------------------------------------- fault 10: renamed file

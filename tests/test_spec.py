@@ -10,7 +10,9 @@ import pytest
 
 from artimuse_core.config import load_config
 from artimuse_core.errors import ConfigError, InvalidValue
-from artimuse_core.spec import SETTINGS, EngineSpec, describe_settings, setting_named
+from artimuse_core.images import ImageOptions
+from artimuse_core.settings import STAGES
+from artimuse_core.spec import SETTINGS, EngineSpec, describe_settings, setting_named, settings_at
 
 
 def test_defaults_and_validation_name_the_setting():
@@ -52,28 +54,37 @@ def test_coerce_takes_a_spec_a_model_or_nothing():
     assert EngineSpec.coerce(spec) is spec and EngineSpec.coerce(spec, model="n").jpeg_draft is True
 
 
-def test_image_options_are_derived_from_the_spec():
-    options = EngineSpec(max_pixels=10, exif=False, background=(0, 0, 0), jpeg_draft=True).image_options()
-    assert (options.max_pixels, options.exif_transpose, options.background, options.jpeg_draft) == (
-        10,
-        False,
-        (0, 0, 0),
-        True,
-    )
+def test_image_options_are_the_image_stage_of_the_spec():
+    """``ImageOptions`` holds exactly the settings of the ``image`` stage, under their names, with their declared
+    defaults and checks: a new image setting that is not added there fails here."""
+    image = settings_at("image")
+    assert [f.name for f in dataclasses.fields(ImageOptions)] == [s.name for s in image]
+    assert [f.default for f in dataclasses.fields(ImageOptions)] == [s.default for s in image]
+    assert ImageOptions() == ImageOptions.of(EngineSpec())
+    options = ImageOptions.of(EngineSpec(max_pixels=10, exif=False, background=(0, 0, 0), jpeg_draft=True))
+    assert (options.max_pixels, options.exif, options.background, options.jpeg_draft) == (10, False, (0, 0, 0), True)
+    assert ImageOptions(background=[1, 2, 3]).background == (1, 2, 3)  # normalised as the spec normalises it
+    for bad, message in [(dict(sixteen_bit="fancy"), "sixteen_bit must be one of reference, scale"),
+                         (dict(max_pixels=0), "max_pixels must be a whole number from 1")]:  # fmt: skip
+        with pytest.raises(InvalidValue, match=message):
+            ImageOptions(**bad)
 
 
-@pytest.mark.slow  # imports torch and transformers (engine.py)
-def test_the_engine_and_image_defaults_have_not_drifted_from_the_spec():
-    """EngineOptions and ImageOptions (engine/decode internals) must default to what the spec declares."""
+def test_every_setting_declares_its_stage_and_the_groups_follow_from_it():
+    """Which settings belong together is read from the declarations, not from lists written beside them."""
+    assert all(s.stage in STAGES for s in SETTINGS)
+    assert {s.name for s in settings_at("weights")} == {"model", "device", "dtype", "quantize", "attn", "adapter"}
+    assert [s.name for s in settings_at("call")] == ["max_new_tokens"]
+    assert set(settings_at(*STAGES)) == set(SETTINGS)  # every setting has exactly one stage of these
+    from artimuse_core.xmp.settings import XMP_SETTINGS
+
+    assert {s.stage for s in XMP_SETTINGS} == {"xmp"}
+
+
+@pytest.mark.slow  # imports torch (devices.py)
+def test_the_device_choices_have_not_drifted_from_the_spec():
     from artimuse_core.devices import QUANTIZE_CHOICES
-    from artimuse_core.engine import DEFAULT_MAX_NEW_TOKENS, EngineOptions
-    from artimuse_core.images import ImageOptions
 
-    spec = EngineSpec()
-    for field in dataclasses.fields(EngineOptions):
-        assert getattr(EngineOptions(), field.name) == getattr(spec, field.name), field.name
-    assert ImageOptions() == spec.image_options()
-    assert DEFAULT_MAX_NEW_TOKENS == spec.max_new_tokens
     assert QUANTIZE_CHOICES == setting_named("quantize").choices
 
 
@@ -114,6 +125,7 @@ def test_what_comfyui_needs_to_build_its_inputs():
     assert described["batch_size"] == {
         "name": "batch_size",
         "type": "int",
+        "stage": "engine",
         "default": 8,
         "choices": None,
         "min": 1,

@@ -441,3 +441,77 @@ def test_every_file_of_the_corpus_dropped_into_a_live_watcher_is_accounted_for(d
     assert set(result["evaluations"]) == scored and set(result["evaluations"].values()) == {1}
     assert {p: kinds for p, kinds in result["error_kinds"].items()} == {p: [k] for p, k in failed.items()}
     assert "internal_error" not in watcher.events
+
+
+# ------------------------------------------------------------------------ job options: one key, one record
+def test_a_watched_files_critique_request_is_one_options_record_from_queue_to_critique(tmp_path):
+    """The watcher queues a score job asking for critiques; the door queues the follow-up critique job; the
+    worker writes the critiques: both jobs store the request under the same keys (``JobOptions``), and the
+    critiques written are the ones the watcher was told to write, at its token limit."""
+    from artimuse_core.library import JobOptions, Library
+    from artimuse_watcher.daemon import Watcher, WatcherSettings
+
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(png_bytes(1))
+    settings = WatcherSettings(
+        folders=[(folder, None)],
+        critique=("Composition & Design",),
+        max_new_tokens=5,
+        debounce_s=0.0,
+        status_file=tmp_path / "watcher.json",
+    )
+    with Library.at(tmp_path / "lib.db") as library:
+        watcher = Watcher(settings, library, lambda: FakeEngine(batch_size=4))
+        watcher.tracker.add(folder / "a.png")
+        watcher._queue_ready()  # the first look at the file starts its clock; the second finds it settled
+        watcher._queue_ready()
+        wanted = JobOptions(("Composition & Design",), 5)
+        assert [j.options for j in library.pending_jobs("score")] == [wanted]
+        assert watcher.worker.run_jobs("score") == 1
+        assert [j.options for j in library.pending_jobs("critique")] == [wanted]
+        assert watcher.worker.run_jobs("critique") == 1
+        shown = library.show(folder / "a.png")
+        critique = shown.evaluations[0].critiques["Composition & Design"]
+        assert len(critique.split()) == 5  # the fake engine writes one word per token, up to the limit
+    with sqlite3.connect(tmp_path / "lib.db") as conn:
+        stored = [json.loads(o) for (o,) in conn.execute("SELECT options FROM jobs ORDER BY id")]
+    assert stored == [{"attributes": ["Composition & Design"], "max_new_tokens": 5}] * 2
+
+
+def test_pending_score_jobs_of_an_older_library_keep_their_critique_request(tmp_path):
+    """Score jobs queued before the one-key options (``{"critique": [...]}``) are migrated: still pending, they
+    ask for the same critiques at the same length; a downgrade gives them their old key back."""
+    from alembic import command
+
+    from artimuse_core.library import JobOptions, Library
+    from artimuse_core.library.database import alembic_config
+
+    db = tmp_path / "library.db"
+    library = Library.at(db)
+    with library.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0012")
+    old = {"critique": ["Composition & Design", "Light and Shadow"], "max_new_tokens": 64}
+    with sqlite3.connect(db) as conn:
+        for kind, options in (("score", old), ("score", None), ("critique", {"attributes": ["Light and Shadow"]})):
+            conn.execute(
+                "INSERT INTO jobs (kind, path, status, options, attempts, enqueued_at, updated_at) "
+                "VALUES (?, '/a.png', 'pending', ?, 0, '2026-01-01', '2026-01-01')",
+                (kind, json.dumps(options) if options is not None else None),
+            )
+    with library.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    assert [j.options for j in library.pending_jobs("score")] == [
+        JobOptions(("Composition & Design", "Light and Shadow"), 64),
+        JobOptions(),
+    ]
+    assert [j.options for j in library.pending_jobs("critique")] == [JobOptions(("Light and Shadow",))]
+    with library.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0012")
+    with sqlite3.connect(db) as conn:
+        assert [json.loads(o) if o else None for (o,) in conn.execute("SELECT options FROM jobs ORDER BY id")] == [
+            old,
+            None,
+            {"attributes": ["Light and Shadow"]},
+        ]
+    library.close()

@@ -32,6 +32,7 @@ _EXPORTS = {
             "EvaluationRecord",
             "FileFacts",
             "ImageRecord",
+            "JobOptions",
             "JobRecord",
             "KnownFile",
             "LibraryStats",

@@ -5,7 +5,7 @@ For each file the door decides, in this order:
 
 1. **Cached or new**: the same content (SHA-256) already scored by the same weights (fingerprint) and
    adapter is not scored again (status ``cached``) unless ``force``; a file renamed or moved since keeps
-   its history and is cached too. Paths are the library's spelling (``session.absolute``), so
+   its history and is cached too. Paths are the library's spelling (``paths.path_key``), so
    ``sub/../b.png`` and ``b.png`` are one image.
 2. **Category**, one rule: the ``category`` given (applied to cached files too); else the deepest
    configured folder holding the file (``[[folders]]`` of the config, or the ``folders`` given); else what
@@ -31,30 +31,30 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..categories import normalise_category
 from ..config import deepest_category
 from ..errors import LibraryError
-from ..lazy_engine import identity_of, known_provenance
-from ..paths import display_path
-from ..results import ScoreResult
-from ..spec import spec_value
-from .records import FileFacts, JobRecord, ScoredFile, capture_times, facts_or_error
+from ..lazy_engine import WeightsIdentity, identity_of, known_provenance
+from ..paths import display_path, path_key
+from ..prompts import resolve_attribute
+from ..results import Provenance, ScoreResult
+from ..scoring import CategoryWish, Progress, ScoringEngine, StepHook, spec_value
+from .records import EvaluationRecord, FileFacts, JobOptions, JobRecord, ScoredFile, capture_times, facts_or_error
 
 if TYPE_CHECKING:
     from .library import Library
 
-Progress = Callable[[int], None]
 #: The start of the warning a result carries when its score or error could not be written to the library.
 NOT_SAVED = "not saved in the library"
 
 
 def ingest(
-    engine: Any,
+    engine: ScoringEngine | None,
     library: Library | None,
     sources: Sequence[str | os.PathLike],
     *,
@@ -68,7 +68,7 @@ def ingest(
     progress: Progress | None = None,
     flush_every: int | None = None,
     jobs: Mapping[str, int] | None = None,
-    on_step: Callable[[int, int], None] | None = None,
+    on_step: StepHook | None = None,
 ) -> Iterator[ScoreResult]:
     """Score ``sources`` (image files) into ``library`` (``None``: score without recording), one result each.
 
@@ -85,7 +85,8 @@ def ingest(
         folders: (folder, category) pairs for the category rule instead of the config's ``[[folders]]``.
         progress: called with the number of files finished, as they finish.
         flush_every: scored files per library transaction (default: the engine's batch size).
-        jobs: absolute path -> watcher job id, each completed in the transaction of its file's result.
+        jobs: path (any spelling of the file: ``paths.path_key`` decides) -> watcher job id, each completed in
+            the transaction of its file's result.
         on_step: ``Engine.evaluate``'s per-token hook for the critiques written now; an exception from it
             stops the run (the watcher's clean stop): files already recorded stay, the rest are not.
 
@@ -93,21 +94,21 @@ def ingest(
         InvalidValue: an unknown category or attribute.
         LibraryError: the database cannot be written.
     """
-    from ..prompts import resolve_attribute
-
     attributes = tuple(resolve_attribute(a) for a in critique)
-    tokens = max_new_tokens or spec_value(engine, "max_new_tokens")
     fixed = normalise_category(category) if category else None
-    jobs = dict(jobs or {})
+    jobs = {path_key(path): job_id for path, job_id in (jobs or {}).items()}  # one spelling per file
     provenance = known_provenance(engine)  # a LazyEngine not yet built has none: no model ran for these
     for path, kind, message in problems:
         result = ScoreResult(str(path), error=message, error_kind=kind, provenance=provenance)
         if library is not None:
-            _record_outcome(library, result, jobs.get(str(path)))
+            _record_outcome(library, result, jobs.get(path_key(str(path))))
         _tick(progress)
         yield result
     if not sources:
         return
+    if engine is None:
+        raise ValueError("ingest needs an engine for its sources")  # a caller's bug, not a user's mistake
+    tokens = max_new_tokens or spec_value(engine, "max_new_tokens")
     if library is None:
         yield from _score_only(engine, sources, fixed, attributes, tokens, progress)
         return
@@ -122,13 +123,10 @@ def ingest(
     identity = identity_of(engine)  # from the checkpoint's files: a fully cached folder loads no model
     for given, facts in hashed:
         if isinstance(facts, OSError):
-            yield _unreadable(library, given, facts, jobs.get(str(given)), known_provenance(engine))
+            yield _unreadable(library, given, facts, jobs.get(path_key(given)), known_provenance(engine))
             _tick(progress)
             continue
-        key = str(facts.path)  # the library's spelling (``session.absolute``): one image per file
-        for alias in (str(given), os.path.abspath(given)):
-            if key not in jobs and alias in jobs:
-                jobs[key] = jobs[alias]
+        key = str(facts.path)  # the library's spelling (``paths.path_key``): one image per file
         stored = None if force else _cached(library, facts, identity)
         if stored is not None:
             if fixed and (stored.category, stored.category_source) != (fixed, "option"):
@@ -142,7 +140,7 @@ def ingest(
                 result.warnings.append(not_saved[key])
             missing = [a for a in attributes if a not in result.critiques]
             if missing and queue_critiques:
-                library.queue_follow_up(key, stored.evaluation_id, _follow_up(missing, tokens), jobs.get(key))
+                library.queue_follow_up(key, stored.evaluation_id, JobOptions.of(missing, tokens), jobs.get(key))
             elif key in jobs:
                 library.finish_jobs([jobs[key]], "done")
             if missing and not queue_critiques:
@@ -207,7 +205,7 @@ def ingest(
                 category_confidence=None if keep else confidence,
                 captured_at=captured.get(result.path),
                 job_id=job_id,
-                follow_up=_follow_up(attributes, tokens) if queue_critiques and attributes else None,
+                follow_up=JobOptions.of(attributes, tokens) if queue_critiques and attributes else None,
             )
         )
         if len(pending) >= flush_every:
@@ -217,16 +215,15 @@ def ingest(
 
 
 def critique_jobs(
-    engine: Any, library: Library, jobs: Iterable[JobRecord], on_step: Callable[[int, int], None] | None = None
+    engine: ScoringEngine, library: Library, jobs: Iterable[JobRecord], on_step: StepHook | None = None
 ) -> Iterator[ScoreResult]:
     """Run queued critique jobs (``queue_critiques``), each stored with its evaluation and completed in that
     transaction; yields the evaluation's result with its critiques (or the failure) per job, lazily, so a
     caller may stop between jobs. ``on_step`` (per generated token) may raise to stop inside a job, which
     then stays pending."""
     for job in jobs:
-        attributes = job.options.get("attributes") or ()
-        tokens = job.options.get("max_new_tokens") or spec_value(engine, "max_new_tokens")
-        results = engine.critique([job.path], attributes, max_new_tokens=tokens, on_step=on_step)
+        tokens = job.options.max_new_tokens or spec_value(engine, "max_new_tokens")
+        results = engine.critique([job.path], job.options.attributes, max_new_tokens=tokens, on_step=on_step)
         failed = [r for r in results if not r.ok]
         if failed:
             result = ScoreResult(
@@ -254,7 +251,7 @@ def critique_jobs(
             yield stored.to_result(path=job.path)
 
 
-def _cached(library: Library, facts: FileFacts, identity: Any) -> Any:
+def _cached(library: Library, facts: FileFacts, identity: WeightsIdentity) -> EvaluationRecord | None:
     """The stored evaluation of this content by these weights (``WeightsIdentity``), here or where it was."""
     stored = library.find_current(facts, identity.fingerprint, identity.adapter)
     try:
@@ -265,14 +262,14 @@ def _cached(library: Library, facts: FileFacts, identity: Any) -> Any:
 
 
 def _evaluate(
-    engine: Any,
-    sources: Sequence[Any],
+    engine: ScoringEngine,
+    sources: Sequence[str | os.PathLike[str]],
     *,
-    predict_category: bool | Callable[[Any], bool],
+    predict_category: CategoryWish,
     critique: Sequence[str],
     max_new_tokens: int,
     progress: Progress | None,
-    on_step: Callable[[int, int], None] | None = None,
+    on_step: StepHook | None = None,
 ) -> Iterator[ScoreResult]:
     """The door's one engine call: score, optional category and optional critiques of each source, in
     input order, from one decode and one vision-tower pass per image (``Engine.evaluate``)."""
@@ -289,7 +286,7 @@ def _evaluate(
 
 
 def _with_critiques(
-    engine: Any, results: list[ScoreResult], attributes: Sequence[str], max_new_tokens: int
+    engine: ScoringEngine, results: list[ScoreResult], attributes: Sequence[str], max_new_tokens: int
 ) -> list[ScoreResult]:
     scored = [r for r in results if r.ok]
     if scored:
@@ -319,7 +316,7 @@ def _record_outcome(library: Library, result: ScoreResult, job_id: int | None) -
 
 
 def _critique_cached(
-    engine: Any,
+    engine: ScoringEngine,
     library: Library,
     results: list[ScoreResult],
     attributes: Sequence[str],
@@ -341,8 +338,8 @@ def _critique_cached(
 
 
 def _score_only(
-    engine: Any,
-    sources: Sequence[Any],
+    engine: ScoringEngine,
+    sources: Sequence[str | os.PathLike[str]],
     fixed: str | None,
     attributes: Sequence[str],
     tokens: int,
@@ -379,17 +376,15 @@ def _category_rule(
     return None, "predicted"
 
 
-def _unreadable(library: Library, path: Path, error: OSError, job_id: int | None, provenance: Any) -> ScoreResult:
+def _unreadable(
+    library: Library, path: Path, error: OSError, job_id: int | None, provenance: Provenance | None
+) -> ScoreResult:
     """A file that could not be hashed: gone (vanished before it was read: not an error) or unreadable."""
     message = f"{display_path(path)}: {error.strerror or error}"
     kind = "gone" if isinstance(error, FileNotFoundError) else "unreadable"
     result = ScoreResult(str(path), error=message, error_kind=kind, provenance=provenance)
     _record_outcome(library, result, job_id)
     return result
-
-
-def _follow_up(attributes: Sequence[str], max_new_tokens: int) -> dict[str, Any]:
-    return {"attributes": list(attributes), "max_new_tokens": max_new_tokens}
 
 
 def _tick(progress: Progress | None) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, insert, select, update
 
-from .records import JobRecord, KnownFile
+from .records import JobOptions, JobRecord, KnownFile
 from .session import LibrarySession, under
 from .tables import evaluations, images, jobs, utcnow
 
@@ -27,9 +27,10 @@ class Jobs(LibrarySession):
         size: int,
         mtime: float,
         kind: str = "score",
-        options: dict[str, Any] | None = None,
+        options: JobOptions | None = None,
     ) -> bool:
-        """Queue a file unless this exact version (size in bytes, mtime) is already scored, queued or failed.
+        """Queue a file unless this exact version (size in bytes, mtime) is already scored, queued or failed;
+        ``options``: what the job asks for beyond the score (critiques).
 
         Returns True when a job was added.
         """
@@ -55,7 +56,14 @@ class Jobs(LibrarySession):
             if seen:
                 return False
             conn.execute(
-                insert(jobs).values(kind=kind, path=where, size=size, mtime=mtime, status="pending", options=options)
+                insert(jobs).values(
+                    kind=kind,
+                    path=where,
+                    size=size,
+                    mtime=mtime,
+                    status="pending",
+                    options=options.to_json() if options is not None else None,
+                )
             )
             return True
 
@@ -129,7 +137,7 @@ def add_job(
     kind: str,
     path: str,
     *,
-    options: dict[str, Any],
+    options: JobOptions,
     evaluation_id: int,
     size: int | None = None,
     mtime: float | None = None,
@@ -137,7 +145,13 @@ def add_job(
     """Queue a follow-up job (a critique of a stored evaluation) inside the caller's transaction."""
     conn.execute(
         insert(jobs).values(
-            kind=kind, path=path, size=size, mtime=mtime, status="pending", options=options, evaluation_id=evaluation_id
+            kind=kind,
+            path=path,
+            size=size,
+            mtime=mtime,
+            status="pending",
+            options=options.to_json(),
+            evaluation_id=evaluation_id,
         )
     )
 
@@ -149,7 +163,7 @@ def job_record(row: Any) -> JobRecord:
         kind=row.kind,
         path=row.path,
         status=row.status,
-        options=row.options or {},
+        options=JobOptions.from_json(row.options),
         evaluation_id=row.evaluation_id,
         attempts=row.attempts,
         updated_at=row.updated_at.isoformat(),

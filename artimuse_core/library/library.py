@@ -4,15 +4,12 @@ It is assembled from one module per job: ``session`` (connection, transactions),
 ``decisions`` (the user's stars, picks, rejects), ``moves`` (following renamed, moved and deleted files),
 ``jobs`` (the watcher's queue), ``queries``
 (reading), ``listings`` (errors, ratings, adapters) and ``browse`` (the gallery's pages, by image id).
-Scores enter through one door, ``ingest``.
+Scores enter through one door, ``door.ingest(engine, library, files)``, which uses this class and is not
+used by it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
-
-from ..results import ScoreResult
 from .browse import Browse
 from .decisions import Decisions
 from .jobs import Jobs
@@ -29,9 +26,3 @@ class Library(Writes, Decisions, Moves, Jobs, Queries, Listings, Browse):
     Raises:
         LibraryError: the database is newer than this version, not an ArtiMuse library, or unusable.
     """
-
-    def ingest(self, engine: Any, sources: Sequence[Any], **options: Any) -> Iterator[ScoreResult]:
-        """Score files into this library through the door (``door.ingest``; same options)."""
-        from .door import ingest
-
-        return ingest(engine, self, sources, **options)

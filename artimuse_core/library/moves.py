@@ -7,8 +7,9 @@ import os
 
 from sqlalchemy import Connection, select, update
 
+from ..paths import path_key
 from .records import FileFacts
-from .session import LibrarySession, absolute, same_adapter, under
+from .session import LibrarySession, same_adapter, under
 from .tables import evaluations, images, utcnow
 
 
@@ -65,7 +66,7 @@ class Moves(LibrarySession):
 
     def move(self, source: str | os.PathLike, destination: str | os.PathLike) -> bool:
         """Follow a rename/move: the image keeps its row and history under its new path."""
-        old, new = absolute(source), absolute(destination)
+        old, new = path_key(source), path_key(destination)
 
         def write(conn: Connection) -> bool:
             taken = conn.scalar(select(images.c.id).where(images.c.path == new))
@@ -81,7 +82,7 @@ class Moves(LibrarySession):
 
     def mark_missing(self, path: str | os.PathLike) -> bool:
         """Mark one image missing (deleted, or moved out of view); False when it is not in the library."""
-        where = absolute(path)
+        where = path_key(path)
         return self._run(
             lambda c: c.execute(update(images).where(images.c.path == where).values(missing=True)).rowcount > 0
         )

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DatabaseError
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
+from ..paths import path_key
 from .decisions import decision_condition, latest_decisions
 from .fulltext import matching_critiques
 from .records import (
@@ -25,7 +26,7 @@ from .records import (
     RatingRecord,
     SearchHit,
 )
-from .session import LibrarySession, absolute, same_adapter, under
+from .session import LibrarySession, same_adapter, under
 from .stats import library_stats
 from .tables import critiques, evaluations, images, iso_utc, ratings, utcnow
 
@@ -204,7 +205,7 @@ class Queries(LibrarySession):
         Raises:
             LibraryError: the image is not in the library.
         """
-        where = absolute(path)
+        where = path_key(path)
 
         def read(conn: Connection) -> ImageRecord:
             image = conn.execute(select(images).where(IMG.path == where)).first()

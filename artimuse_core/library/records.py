@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidValue
+from ..paths import path_key
 from ..results import ScoreResult
 
 STAR_SCORES = "score = stars x 20 - 10: 1 star = 10, 2 = 30, 3 = 50, 4 = 70, 5 = 90 (half stars allowed)"
@@ -74,14 +75,12 @@ class FileFacts(_Record):
 
 def file_facts(path: str | os.PathLike) -> FileFacts:
     """Read a file once (1 MiB blocks) for its ``FileFacts``; the path is the library's spelling of it
-    (``session.absolute``: absolute, ``..`` and inner symlinks resolved, case as on disk).
+    (``paths.path_key``: absolute, ``..`` and inner symlinks resolved, case as on disk).
 
     Raises:
         OSError: the file cannot be read (FileNotFoundError when it is gone).
     """
-    from .session import absolute
-
-    path = Path(absolute(path))
+    path = Path(path_key(path))
     stat = path.stat()
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -114,9 +113,9 @@ def capture_times(paths: Iterable[Path]) -> dict[str, float | None]:
 @dataclass
 class ScoredFile:
     """One write of the door: a file's facts and its score, the category to store (None: keep the
-    image's), and optionally the watcher job completed in the same transaction, the follow-up job
-    (``{"attributes": [...], "max_new_tokens": n}``: a critique) to queue in it, and when the picture was
-    taken (``captured_at``, seconds since the epoch, from its EXIF)."""
+    image's), and optionally the watcher job completed in the same transaction, the follow-up critique job
+    (its ``JobOptions``) to queue in it, and when the picture was taken (``captured_at``, seconds since the
+    epoch, from its EXIF)."""
 
     facts: FileFacts
     result: ScoreResult
@@ -124,7 +123,7 @@ class ScoredFile:
     category_source: str | None = None
     category_confidence: float | None = None
     job_id: int | None = None
-    follow_up: dict[str, Any] | None = None
+    follow_up: JobOptions | None = None
     captured_at: float | None = None
 
 
@@ -238,6 +237,33 @@ class SearchHit(_Record):
 
 
 @dataclass(frozen=True)
+class JobOptions(_Record):
+    """What a queued job asks for beyond its file, the jobs table's ``options`` column: ``attributes`` to
+    critique (full names, ``prompts.ATTRIBUTES``; a score job writes them with the score, a critique job for
+    a stored evaluation writes only them) and ``max_new_tokens``, the longest critique in tokens (None: the
+    engine's spec)."""
+
+    attributes: tuple[str, ...] = ()
+    max_new_tokens: int | None = None
+
+    @classmethod
+    def of(cls, attributes: Sequence[str] = (), max_new_tokens: int | None = None) -> JobOptions:
+        return cls(tuple(attributes), max_new_tokens)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> JobOptions:
+        """The options a row's JSON holds (None: a job that asks for nothing more)."""
+        data = data or {}
+        return cls(tuple(data.get("attributes") or ()), data.get("max_new_tokens"))
+
+    def to_json(self) -> dict[str, Any] | None:
+        """The JSON the ``options`` column stores; None when the job asks for nothing more."""
+        if not self.attributes and self.max_new_tokens is None:
+            return None
+        return {"attributes": list(self.attributes), "max_new_tokens": self.max_new_tokens}
+
+
+@dataclass(frozen=True)
 class JobRecord(_Record):
     """One unit of watcher work (``kind`` score or critique), pending until its results commit."""
 
@@ -245,7 +271,7 @@ class JobRecord(_Record):
     kind: str
     path: str
     status: str
-    options: dict[str, Any]
+    options: JobOptions
     evaluation_id: int | None
     attempts: int
     updated_at: str

@@ -13,11 +13,11 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from ..categories import normalise_category
 from ..errors import LibraryError
-from ..paths import display_path
+from ..paths import display_path, path_key
 from ..results import ScoreResult
 from .jobs import add_job, finish_job
-from .records import FileFacts, ScoredFile
-from .session import LibrarySession, absolute, same_adapter, under
+from .records import FileFacts, JobOptions, ScoredFile
+from .session import LibrarySession, same_adapter, under
 from .tables import adapters, critiques, errors, evaluations, images, utcnow
 
 #: Category sources that replace whatever the image had; "predicted" only fills an empty or predicted one.
@@ -53,7 +53,7 @@ class Writes(LibrarySession):
                 ids.append(evaluation_id)
                 if item.job_id is not None:
                     finish_job(conn, item.job_id, "done", evaluation_id=evaluation_id)
-                if item.follow_up:
+                if item.follow_up is not None:
                     add_job(
                         conn,
                         "critique",
@@ -77,9 +77,7 @@ class Writes(LibrarySession):
 
         self._run(write)
 
-    def queue_follow_up(
-        self, path: str, evaluation_id: int, options: dict[str, Any], job_id: int | None = None
-    ) -> None:
+    def queue_follow_up(self, path: str, evaluation_id: int, options: JobOptions, job_id: int | None = None) -> None:
         """Queue a critique job for a stored evaluation; completes ``job_id`` in the same transaction."""
 
         def write(conn: Connection) -> None:
@@ -92,12 +90,12 @@ class Writes(LibrarySession):
     def record_error(
         self, path: str | os.PathLike, kind: str, message: str, job_id: int | None = None, status: str = "failed"
     ) -> None:
-        """Record why a file could not be scored (under its absolute path, ``session.absolute``, like every
+        """Record why a file could not be scored (under its absolute path, ``paths.path_key``, like every
         other row); ends ``job_id`` with ``status`` (failed or gone). The error stays open until the same
         file succeeds (``record_scores``, ``resolve_errors``)."""
 
         def write(conn: Connection) -> None:
-            conn.execute(insert(errors).values(path=absolute(path), kind=kind, message=message))
+            conn.execute(insert(errors).values(path=path_key(path), kind=kind, message=message))
             if job_id is not None:
                 finish_job(conn, job_id, status, error=message)
 
@@ -107,7 +105,7 @@ class Writes(LibrarySession):
         """Close the open errors of these files (they have just succeeded, e.g. a slow copy that failed as
         truncated and is now complete: issue 10, fault 5); returns how many were closed. ``record_scores``
         does this itself; the watcher calls it for a file it finds cached."""
-        where = [absolute(p) for p in paths]
+        where = [path_key(p) for p in paths]
         open_ = select(errors.c.id).where(errors.c.resolved_at.is_(None), errors.c.path.in_(where)).limit(1)
         if not where or self._run(lambda c: c.scalar(open_), write=False) is None:
             return 0  # the usual case: a read, no write lock
@@ -122,7 +120,7 @@ class Writes(LibrarySession):
             LibraryError: the image is not in the library.
         """
         category = normalise_category(category)
-        where = absolute(path)
+        where = path_key(path)
 
         def write(conn: Connection) -> None:
             image = conn.execute(select(images).where(images.c.path == where)).mappings().first()
@@ -152,7 +150,7 @@ class Writes(LibrarySession):
                 if os.path.isdir(path):
                     rows = conn.execute(select(images).where(under(path))).mappings().all()
                 else:
-                    rows = conn.execute(select(images).where(images.c.path == absolute(path))).mappings().all()
+                    rows = conn.execute(select(images).where(images.c.path == path_key(path))).mappings().all()
                 if not rows:
                     unknown.append(display_path(path))
                 found.update((row["id"], dict(row)) for row in rows)

@@ -12,11 +12,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidValue
-from ..spec import Setting
+from ..settings import Kind, Setting
 from .mapping import RatingMapping, XmpSettings
 
+
+def _xmp(name: str, kind: Kind, default: Any, help: str, **extra: Any) -> Setting:
+    """One XMP setting (stage ``xmp``)."""
+    return Setting(name, kind, default, help, stage="xmp", **extra)
+
+
 XMP_SETTINGS: tuple[Setting, ...] = (
-    Setting(
+    _xmp(
         "xmp_naming",
         "choice",
         "darktable",
@@ -24,14 +30,14 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         "Capture One). An existing sidecar in either style is updated where it is.",
         choices=("darktable", "lightroom"),
     ),
-    Setting(
+    _xmp(
         "xmp_target",
         "choice",
         "sidecar",
         "sidecar (default), or embedded: into the JPEG/TIFF/DNG itself (rewrites the original file).",
         choices=("sidecar", "embedded"),
     ),
-    Setting(
+    _xmp(
         "xmp_rating",
         "choice",
         "yours-or-model",
@@ -40,7 +46,7 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         "model's suggestion is always in artimuse:SuggestedRating.",
         choices=("yours", "yours-or-model"),
     ),
-    Setting(
+    _xmp(
         "rating_mode",
         "choice",
         "thresholds",
@@ -48,7 +54,7 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         "so the best 10% get 5 stars whatever the model's scale).",
         choices=("thresholds", "percentiles"),
     ),
-    Setting(
+    _xmp(
         "rating_scope",
         "choice",
         "folder",
@@ -56,7 +62,7 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         "command (collection).",
         choices=("folder", "collection"),
     ),
-    Setting(
+    _xmp(
         "rating_cuts",
         "floats",
         None,
@@ -67,7 +73,7 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         optional=True,
         metavar="C2,C3,C4,C5",
     ),
-    Setting(
+    _xmp(
         "reject_below",
         "float",
         None,
@@ -77,7 +83,7 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         optional=True,
         metavar="SCORE",
     ),
-    Setting(
+    _xmp(
         "pick_at",
         "float",
         None,
@@ -87,7 +93,7 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         optional=True,
         metavar="SCORE",
     ),
-    Setting(
+    _xmp(
         "xmp_label",
         "choice",
         "none",
@@ -95,14 +101,14 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         "colours) or pick (the pick_label at or above pick_at). Your own picks always get the pick_label.",
         choices=("none", "category", "pick"),
     ),
-    Setting(
+    _xmp(
         "pick_label",
         "str",
         "Green",
         "The colour label (xmp:Label) a pick gets: yours (P in the gallery, `artimuse rate --pick`) and the "
         "model's (xmp_label pick). `ratings import` reads this label back as a pick.",
     ),
-    Setting(
+    _xmp(
         "category_labels",
         "str",
         "photography=Blue,painting=Purple,aigc=Yellow,3d=Green,graphic=Red",
@@ -110,9 +116,9 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         "are Red, Yellow, Green, Blue, Purple).",
         metavar="CATEGORY=LABEL,...",
     ),
-    Setting("xmp_description", "bool", False, "Also write dc:description (score, category, summary critique)."),
-    Setting("xmp_keywords", "bool", False, "Also add the keyword artimuse/score/80-89 (for keyword-only tools)."),
-    Setting(
+    _xmp("xmp_description", "bool", False, "Also write dc:description (score, category, summary critique)."),
+    _xmp("xmp_keywords", "bool", False, "Also add the keyword artimuse/score/80-89 (for keyword-only tools)."),
+    _xmp(
         "overwrite_ratings",
         "bool",
         False,

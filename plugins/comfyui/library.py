@@ -3,8 +3,10 @@
 already computed on the same pixels.
 
 The door decides what it always decides (cached content, the category rule, what is recorded); the model
-is asked only for what no node computed yet. ``Computed`` is the engine the door sees: it answers from the
-nodes' results and hands anything else to the real engine.
+is asked only for what no node computed yet. ``NodeResultsEngine`` is the engine the door sees: it answers
+from the nodes' results and hands anything else to the real engine. Its results are keyed by the library's
+spelling of each saved file (``paths.path_key``), the one the door asks with, so an output folder reached
+through a symlink is still answered from the nodes' results.
 """
 
 from __future__ import annotations
@@ -12,40 +14,53 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from artimuse_core.prompts import ATTRIBUTES, resolve_attribute
-from artimuse_core.results import CritiqueResult, ScoreResult
+from artimuse_core.families import Family
+from artimuse_core.paths import path_key
+from artimuse_core.results import AskResult, CritiqueResult, Provenance, ScoreResult
+from artimuse_core.scoring import BaseEngine, CategoryWish, Progress, ScoringEngine, Source, StepHook, source_name
+from artimuse_core.spec import EngineSpec
+
+if TYPE_CHECKING:
+    from artimuse_core.library import Library
+
+#: What the nodes computed for one saved file: its ScoreResult and {attribute: critique}.
+NodeResult = tuple[ScoreResult, dict[str, str]]
 
 
-class Computed:
-    """An engine (``Engine``'s public interface, as the door uses it) over results already computed:
-    ``known`` maps a saved file's path to (its ScoreResult, {attribute: critique}). A request the results do
-    not cover (a category or critique nobody computed, an unknown file) goes to ``ready()``'s engine."""
+class NodeResultsEngine(BaseEngine):
+    """An engine over results the nodes already computed: ``known`` maps a saved file's path to its
+    ``NodeResult``. A request the results do not cover (a category or critique nobody computed, an unknown file)
+    goes to ``ready()``'s engine."""
 
-    def __init__(self, engine: Any, ready: Callable[[], Any], known: dict[str, tuple[ScoreResult, dict[str, str]]]):
-        self.provenance = engine.provenance
-        self.batch_size = engine.batch_size
-        self.spec = engine.spec
-        self.image_options = engine.image_options
+    def __init__(self, engine: ScoringEngine, ready: Callable[[], ScoringEngine], known: dict[str, NodeResult]):
+        self.provenance: Provenance = engine.provenance
+        self.batch_size: int = engine.batch_size
+        self.spec: EngineSpec | None = engine.spec
+        self.family: Family | None = engine.family
         self.ready = ready
-        self.known = known
+        self.known = {path_key(path): result for path, result in known.items()}
         self.model_runs = 0  # how many files the real engine had to see (tests and the node's report)
+
+    def _known(self, source: Source) -> NodeResult | None:
+        return self.known.get(path_key(source_name(source)))
 
     def evaluate(
         self,
-        sources: Iterable[Any],
+        sources: Iterable[Source],
         *,
-        predict_category: bool | Callable[[Any], bool] = False,
+        predict_category: CategoryWish = False,
         critique: Sequence[str] = (),
         max_new_tokens: int | None = None,
-        progress: Callable[[int], None] | None = None,
-        on_step: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
+        on_step: StepHook | None = None,
     ) -> Iterator[ScoreResult]:
-        attributes = [resolve_attribute(a) for a in critique]
+        attributes = self.resolve_attributes(critique)
         for source in sources:
-            wants = bool(predict_category(source) if callable(predict_category) else predict_category)
-            result, texts = self.known.get(str(source), (None, {}))
+            name = source_name(source)
+            wants = bool(predict_category(name) if callable(predict_category) else predict_category)
+            result, texts = self._known(source) or (None, {})
             if result is None or (wants and result.category is None) or any(a not in texts for a in attributes):
                 self.model_runs += 1
                 yield from self.ready().evaluate(
@@ -61,35 +76,32 @@ class Computed:
                 progress(1)
             yield replace(
                 result,
-                path=str(source),
+                path=name,
                 critiques={a: texts[a] for a in attributes},
                 category=result.category if wants else None,
                 category_probability=result.category_probability if wants else None,
             )
 
-    def critique(
-        self,
-        sources: Sequence[Any],
-        attributes: Sequence[str] = ATTRIBUTES,
-        max_new_tokens: int | None = None,
-        progress: Callable[[int], None] | None = None,
-        on_step: Callable[[int, int], None] | None = None,
-    ) -> list[CritiqueResult]:
-        attributes = [resolve_attribute(a) for a in attributes]
-        results: list[CritiqueResult] = []
+    def critique_each(
+        self, sources: Iterable[Source], attributes: list[str], max_new_tokens: int, on_step: StepHook | None
+    ) -> Iterator[list[CritiqueResult]]:
         for source in sources:
-            texts = self.known.get(str(source), (None, {}))[1]
+            texts = (self._known(source) or (None, {}))[1]
             if any(a not in texts for a in attributes):
                 self.model_runs += 1
-                results += self.ready().critique([source], attributes, max_new_tokens, progress, on_step)
+                yield self.ready().critique([source], attributes, max_new_tokens, on_step=on_step)
                 continue
-            results += [CritiqueResult(str(source), a, text=texts[a]) for a in attributes]
-            if progress:
-                progress(len(attributes))
-        return results
+            yield [CritiqueResult(source_name(source), a, text=texts[a]) for a in attributes]
+
+    def answer_each(
+        self, sources: Iterable[Source], question: str, max_new_tokens: int, on_step: StepHook | None
+    ) -> Iterator[AskResult]:
+        for source in sources:  # the nodes ask no questions: every one goes to the model
+            self.model_runs += 1
+            yield from self.ready().ask([source], question, max_new_tokens, on_step=on_step)
 
 
-def needs_prediction(library: Any, paths: Sequence[str], category: str | None) -> bool:
+def needs_prediction(library: Library, paths: Sequence[str], category: str | None) -> bool:
     """Whether the door's category rule will ask the model for some saved file: no category chosen on the
     node and no configured folder holding it (a new file has no category in the library yet)."""
     from artimuse_core.config import deepest_category
@@ -101,8 +113,8 @@ def needs_prediction(library: Any, paths: Sequence[str], category: str | None) -
 
 
 def record_in_library(
-    library: Any,
-    computed: Computed,
+    library: Library,
+    computed: NodeResultsEngine,
     paths: Sequence[str],
     category: str | None,
     attributes: Sequence[str],

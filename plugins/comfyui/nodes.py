@@ -25,7 +25,7 @@ from artimuse_core.spec import default_of
 
 from . import host, inputs, models
 from .inputs import DIMENSION_TIP, IMAGES_TIP, MODEL_TIP, TOKENS_TIP
-from .library import Computed, needs_prediction, record_in_library
+from .library import NodeResultsEngine, needs_prediction, record_in_library
 from .work import critique_images, metadata, score_images, summary_lines, tensor_to_pil
 
 CATEGORY = "ArtiMuse"
@@ -358,7 +358,7 @@ class ArtiMuseSaveImage:
             ui_images.append({"filename": os.path.basename(path), "subfolder": subfolder, "type": "output"})
         model_runs = 0
         if library is not None:  # saved first, then recorded through the library's one door
-            computed = Computed(
+            computed = NodeResultsEngine(
                 artimuse_model.engine, artimuse_model.ready, {p: (r, t) for p, r, t in zip(paths, results, critiques)}
             )
             with host.node_errors():

@@ -1,12 +1,14 @@
 """``artimuse library import``: batch results into the library through the one door (``door.ingest``).
 
-The door's engine seam takes anything with the engine's public interface; ``Precomputed`` answers
-``evaluate`` from the rows of a batch output instead of running a model, so the door applies every rule it
-applies to the CLI, the watcher and ComfyUI: the same content already scored by the same weights is
-``cached`` (not written twice; an import run twice adds nothing), the category rule (option, config folder,
-library, else the row's predicted category), critiques stored with their evaluation, failed rows recorded
-as errors, passed-over rows not. A file whose content changed since it was scored (its SHA-256 differs
-from the row's) is refused with ``changed``: that score describes other pixels.
+The door's engine seam takes any ``ScoringEngine``; ``BatchRowsEngine`` answers ``evaluate`` from the rows of
+a batch output instead of running a model, so the door applies every rule it applies to the CLI, the watcher
+and ComfyUI: the same content already scored by the same weights is ``cached`` (not written twice; an import
+run twice adds nothing), the category rule (option, config folder, library, else the row's predicted
+category), critiques stored with their evaluation, failed rows recorded as errors, passed-over rows not. A
+file whose content changed since it was scored (its SHA-256 differs from the row's) is refused with
+``changed``: that score describes other pixels. Rows are keyed by the library's spelling of their path
+(``paths.path_key``), the one the door asks with: a run over a folder reached through a symlink imports
+under the real folder.
 """
 
 from __future__ import annotations
@@ -16,53 +18,82 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from artimuse_core.results import Provenance, ScoreResult
+from artimuse_core.families import Family
+from artimuse_core.paths import path_key
+from artimuse_core.results import AskResult, CritiqueResult, Provenance, ScoreResult
+from artimuse_core.scoring import BaseEngine, CategoryWish, Progress, Source, StepHook, source_name
+from artimuse_core.spec import EngineSpec
 
 from . import parts
 
+if TYPE_CHECKING:
+    from artimuse_core.library import Library
 
-def absolute(path: str) -> str:
-    """The path as the door keys it (``FileFacts.path``: ~ expanded, absolute, not resolved)."""
-    return str(Path(path).expanduser().absolute())
+#: (path, error kind, message) of rows that hold no score: recorded by the door as they are.
+Problems = list[tuple[str, str, str]]
+
+#: Why an engine over a batch run's rows writes no new text: it holds what the run wrote, nothing more.
+NO_MODEL = "a batch import holds only what the run wrote; critique or ask with `artimuse critique`/`ask`"
 
 
-class Precomputed:
-    """An engine stand-in for the door: ``evaluate`` yields the stored result of each source (``path`` ->
-    ``ScoreResult`` of one set of weights), checking first that the file still has the content scored."""
+class BatchRowsEngine(BaseEngine):
+    """An engine over a batch run's rows, for the door: ``evaluate`` yields the stored result of each source
+    (``paths.path_key`` of its path -> ``ScoreResult`` of one set of weights), checking first that the file
+    still has the content scored."""
 
+    spec: EngineSpec | None = None
+    family: Family | None = None
     batch_size = 256  # library transactions of this many rows
-    spec = None
 
     def __init__(self, provenance: Provenance, results: dict[str, tuple[ScoreResult, str | None]]):
         self.provenance = provenance
-        self.results = results  # absolute path -> (result, content hash)
+        self.results = results  # path_key -> (result, content hash)
 
-    def evaluate(self, sources: Iterable[Any], *, progress: Any = None, **_: Any) -> Iterator[ScoreResult]:
+    def evaluate(
+        self,
+        sources: Iterable[Source],
+        *,
+        predict_category: CategoryWish = False,
+        critique: Sequence[str] = (),
+        max_new_tokens: int | None = None,
+        progress: Progress | None = None,
+        on_step: StepHook | None = None,
+    ) -> Iterator[ScoreResult]:
         for source in sources:
-            path = absolute(os.fsdecode(source))
-            result, content_hash = self.results[path]
-            if content_hash and _sha256(path) != content_hash:
+            path = path_key(source_name(source))
+            found = self.results.get(path)
+            if found is None:  # the door asks only for the files it was given: a caller's mistake, said so
+                result = ScoreResult(path, error=f"{path}: not in the batch output", error_kind="not_in_output")
+            elif found[1] and _sha256(path) != found[1]:
                 result = ScoreResult(
                     path,
-                    error=f"{result.path}: changed since it was scored (its content hash differs); score it again",
+                    error=f"{found[0].path}: changed since it was scored (its content hash differs); score it again",
                     error_kind="changed",
                     provenance=self.provenance,
                 )
             else:
-                result = replace(result, path=path, critiques=dict(result.critiques), status="scored")
+                result = replace(found[0], path=path, critiques=dict(found[0].critiques), status="scored")
             if progress:
                 progress(1)
             yield result
 
-    def critique(self, sources: Sequence[Any], attributes: Sequence[str], **_: Any) -> list[Any]:
-        return []  # the door asks only when critiques are requested; an import never requests them
+    def critique_each(
+        self, sources: Iterable[Source], attributes: list[str], max_new_tokens: int, on_step: StepHook | None
+    ) -> Iterator[list[CritiqueResult]]:
+        for source in sources:  # the door asks only when critiques are requested; an import requests none
+            yield [CritiqueResult(source_name(source), a, error=NO_MODEL, error_kind="no_model") for a in attributes]
+
+    def answer_each(
+        self, sources: Iterable[Source], question: str, max_new_tokens: int, on_step: StepHook | None
+    ) -> Iterator[AskResult]:
+        for source in sources:
+            yield AskResult(source_name(source), question, error=NO_MODEL, error_kind="no_model")
 
 
 def import_results(
-    library: Any, output: str | os.PathLike, *, category: str | None = None, progress: Any = None
+    library: Library, output: str | os.PathLike[str], *, category: str | None = None, progress: Progress | None = None
 ) -> Iterator[ScoreResult]:
     """Every row of a batch ``output`` into ``library`` through the door, one result per row (``cached``
     where the library already held that score), grouped by the weights that produced them.
@@ -72,20 +103,20 @@ def import_results(
     """
     from artimuse_core.library.door import ingest
 
-    groups: dict[str, tuple[Provenance | None, dict[str, tuple[ScoreResult, str | None]], list]] = defaultdict(
+    groups: dict[str, tuple[Provenance | None, dict[str, tuple[ScoreResult, str | None]], Problems]] = defaultdict(
         lambda: (None, {}, [])
     )
     for row in parts.iter_rows(output):
         result = parts.result_of(row)
         provenance, scored, problems = groups[row["model_key"]]
         if result.ok:
-            scored[absolute(result.path)] = (result, row.get("content_hash"))
+            scored[path_key(result.path)] = (result, row.get("content_hash"))
         else:
             problems.append((result.path, result.error_kind or "image", result.error or ""))
         if provenance is None and result.provenance is not None:
             groups[row["model_key"]] = (result.provenance, scored, problems)
     for provenance, scored, problems in groups.values():
-        engine = Precomputed(provenance, scored) if provenance is not None else None
+        engine = BatchRowsEngine(provenance, scored) if provenance is not None else None
         yield from ingest(engine, library, list(scored), category=category, problems=problems, progress=progress)
 
 

@@ -34,6 +34,7 @@ import pyarrow as pa
 import ray
 
 from artimuse_core.errors import ArtiMuseError
+from artimuse_core.images import ImageOptions
 from artimuse_core.results import ScoreResult
 
 from . import cluster, parts
@@ -199,12 +200,12 @@ def plan_tables(
     if placement.decode_cpus is not None:
         dataset = dataset.map_batches(
             decode_batch,
-            fn_kwargs={"options": spec.image_options()},
+            fn_kwargs={"options": ImageOptions.of(spec)},
             batch_size=DECODE_ROWS,
             batch_format="numpy",
             num_cpus=placement.decode_cpus,
         )
-    inside = None if placement.decode_cpus is not None else spec.image_options()
+    inside = None if placement.decode_cpus is not None else ImageOptions.of(spec)
     dataset = dataset.map_batches(
         Scorer,
         fn_constructor_args=(spec, model_key),

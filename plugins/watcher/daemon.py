@@ -27,8 +27,9 @@ from typing import Any
 
 from artimuse_core.config import paths as artimuse_paths
 from artimuse_core.errors import ArtiMuseError, LibraryError
-from artimuse_core.library import Library
+from artimuse_core.library import JobOptions, Library
 from artimuse_core.paths import display_path
+from artimuse_core.scoring import ScoringEngine
 from artimuse_core.spec import default_of
 
 from .events import Events
@@ -64,7 +65,10 @@ class Watcher:
     """
 
     def __init__(
-        self, settings: WatcherSettings, library: Library | Callable[[], Library], engine_factory: Callable[[], Any]
+        self,
+        settings: WatcherSettings,
+        library: Library | Callable[[], Library],
+        engine_factory: Callable[[], ScoringEngine],
     ):
         """``library``: an open ``Library``, or what opens it (the watcher opens it at start, waiting while
         its disk is full)."""
@@ -91,7 +95,7 @@ class Watcher:
         return self.worker.processed
 
     # ----------------------------------------------------------------------------------- plumbing
-    def safely(self, func: Callable[..., Any], *args: Any) -> Any:
+    def call_library(self, func: Callable[..., Any], *args: Any) -> Any:
         """Library calls from the observer/settler threads: a locked or full database is logged (one line
         per backoff step, not per call) and gives None."""
         try:
@@ -131,7 +135,7 @@ class Watcher:
             backoff.ok()
         return True
 
-    def unexpected(self, where: str, exc: BaseException, path: Any = None) -> None:
+    def record_internal_error(self, where: str, exc: BaseException, path: Any = None) -> None:
         """Any exception nobody expected: logged with its traceback, recorded against ``path`` (when there is
         one) as an ``internal`` error, and the calling thread carries on."""
         shown = display_path(path) if path is not None else None
@@ -144,7 +148,7 @@ class Watcher:
             extra={"event": "internal_error", "path": shown, "error": message},
         )
         if path is not None:
-            self.safely(self.library.record_error, os.fsdecode(path), "internal", message)
+            self.call_library(self.library.record_error, os.fsdecode(path), "internal", message)
 
     def check_threads(self) -> None:
         """Raise when the settler thread is gone (something no turn could catch): the daemon cannot go on
@@ -164,7 +168,7 @@ class Watcher:
     def scan(self, directory: Path, root: Path) -> int:
         """Start-up catch-up (and folders moved in): queue files new or changed since the library saw them.
         Files already settling keep their clock (a rescan never restarts the debounce)."""
-        known = self.safely(self.library.known_files, directory) or {}
+        known = self.call_library(self.library.known_files, directory) or {}
         queued = 0
         for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
@@ -187,7 +191,7 @@ class Watcher:
                 queued += 1
         for gone, record in known.items():  # in the library, no longer on disk
             if not record.missing and not Path(gone).exists():
-                self.safely(self.library.mark_missing, gone)
+                self.call_library(self.library.mark_missing, gone)
         return queued
 
     def _settle(self) -> None:
@@ -201,7 +205,7 @@ class Watcher:
                     self._check_folders()
                     self._queue_ready()
                 except Exception as exc:  # noqa: BLE001 - the settler must not die
-                    self.unexpected("settler", exc)
+                    self.record_internal_error("settler", exc)
         except BaseException as exc:  # beyond any turn's guard: say it; the worker ends the daemon (exit 1)
             self.settler_error = f"{type(exc).__name__}: {exc}"
             log.error("the settler thread stopped: %s", self.settler_error, extra={"event": "thread_died"})
@@ -209,16 +213,13 @@ class Watcher:
     def _queue_ready(self) -> None:
         if self._db_backoff.waiting():
             return  # the database failed lately: files stay in the tracker until the backoff step ends
-        options = (
-            {"critique": list(self.settings.critique), "max_new_tokens": self.settings.max_new_tokens}
-            if self.settings.critique
-            else None
-        )
+        critique, tokens = self.settings.critique, self.settings.max_new_tokens
+        options = JobOptions.of(critique, tokens) if critique else None
         for path, size, mtime in self.tracker.ready():
             try:
-                queued = self.safely(self.library.enqueue, str(path), size, mtime, "score", options)
+                queued = self.call_library(self.library.enqueue, str(path), size, mtime, "score", options)
             except Exception as exc:  # noqa: BLE001 - one file's problem, not the settler's
-                self.unexpected("settler", exc, path)
+                self.record_internal_error("settler", exc, path)
                 continue
             if queued is None:
                 self.tracker.add(path)  # library unavailable: try again after the backoff
@@ -313,7 +314,7 @@ class Watcher:
             self.heartbeat.beat("worker", force=True, state="starting")
             _ = self.worker.engine  # load the model before watching: errors surface now
             self.observers.start()
-            pending = self.safely(self.library.queue_length) or {}
+            pending = self.call_library(self.library.queue_length) or {}
             if pending:
                 log.info(
                     "resuming %d unfinished job(s) first",

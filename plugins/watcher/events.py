@@ -30,7 +30,7 @@ def guarded(callback: Callable[..., None]) -> Callable[..., None]:
         try:
             callback(self, event)
         except Exception as exc:  # noqa: BLE001 - the observer thread must survive any one event
-            self.watcher.unexpected("observer", exc, event.src_path)
+            self.watcher.record_internal_error("observer", exc, event.src_path)
 
     return run
 
@@ -77,13 +77,13 @@ class Events(FileSystemEventHandler):
             inside_root = False
         library = self.watcher.library
         if event.is_directory:
-            self.watcher.safely(library.mark_missing_under, source)
+            self.watcher.call_library(library.mark_missing_under, source)
             if inside_root:
                 self.watcher.scan(destination, self.root)
             return
         self.watcher.tracker.forget(source)
         if inside_root:
-            if self.watcher.safely(library.move, source, destination):
+            if self.watcher.call_library(library.move, source, destination):
                 log.info(
                     "moved %s -> %s (history kept)",
                     display_path(source),
@@ -92,15 +92,15 @@ class Events(FileSystemEventHandler):
                 )
             self._candidate(event.dest_path)
         else:
-            self.watcher.safely(library.mark_missing, source)
+            self.watcher.call_library(library.mark_missing, source)
 
     @guarded
     def on_deleted(self, event: FileSystemEvent) -> None:
         path = Path(event.src_path)
         self.watcher.tracker.forget(path)
         if event.is_directory:
-            self.watcher.safely(self.watcher.library.mark_missing_under, path)
-        elif self.watcher.safely(self.watcher.library.mark_missing, path):
+            self.watcher.call_library(self.watcher.library.mark_missing_under, path)
+        elif self.watcher.call_library(self.watcher.library.mark_missing, path):
             log.info(
                 "deleted %s: marked missing", display_path(path), extra={"event": "missing", "path": display_path(path)}
             )

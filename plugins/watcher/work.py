@@ -19,7 +19,8 @@ from artimuse_core.files import collect_images
 from artimuse_core.library import JobRecord, critique_jobs, ingest
 from artimuse_core.library.database import is_disk_full
 from artimuse_core.library.door import NOT_SAVED  # how the door marks a result it could not write
-from artimuse_core.paths import display_path
+from artimuse_core.paths import display_path, path_key
+from artimuse_core.scoring import ScoringEngine
 
 from .logs import LOGGER as log
 
@@ -92,11 +93,11 @@ class Backoff:
 class Worker:
     """The job loop of one watcher (see the module docstring)."""
 
-    def __init__(self, watcher: Watcher, engine_factory: Callable[[], Any]):
+    def __init__(self, watcher: Watcher, engine_factory: Callable[[], ScoringEngine]):
         self.watcher = watcher
         self.settings = watcher.settings
         self._engine_factory = engine_factory
-        self._engine: Any = None
+        self._engine: ScoringEngine | None = None
         self._identity: Any = None
         self._not_before: dict[int, float] = {}  # job id -> monotonic time of its next try
         self.backoff = Backoff("database", on_change=lambda reason: watcher.unavailable("worker", reason))
@@ -108,19 +109,20 @@ class Worker:
 
     # ------------------------------------------------------------------------------------- the engine
     @property
-    def engine(self) -> Any:
+    def engine(self) -> ScoringEngine:
         """The engine, built once and again only when its checkpoint's files change on disk."""
         identity = self._checkpoint_identity() if self._engine is not None else None
         if self._engine is not None and identity is not None and identity != self._identity:
             log.info("the checkpoint's files changed: reloading the model", extra={"event": "reload"})
             self._engine = None
         if self._engine is None:
-            self._engine = self._engine_factory()
+            self._engine = built = self._engine_factory()
             self._identity = self._checkpoint_identity()
+            return built
         return self._engine
 
     def _checkpoint_identity(self) -> Any:
-        spec = getattr(self._engine, "spec", None)
+        spec = self._engine.spec if self._engine is not None else None
         if spec is None:
             return None
         try:
@@ -152,7 +154,7 @@ class Worker:
                 watcher.stop_event.wait(self.backoff.failed(exc))
                 continue
             except Exception as exc:  # noqa: BLE001 - not tied to one job: log it and go on
-                watcher.unexpected("worker", exc)
+                watcher.record_internal_error("worker", exc)
                 watcher.stop_event.wait(self.backoff.failed(exc))
                 continue
             self.backoff.ok()
@@ -232,10 +234,7 @@ class Worker:
         # Jobs queued by an earlier run may ask for other critiques: one door call per request.
         by_request: dict[tuple[tuple[str, ...], int], dict[str, int]] = {}
         for job in jobs:
-            request = (
-                tuple(job.options.get("critique") or ()),
-                job.options.get("max_new_tokens") or self.settings.max_new_tokens,
-            )
+            request = (job.options.attributes, job.options.max_new_tokens or self.settings.max_new_tokens)
             mapping = by_request.setdefault(request, {})
             if job.path in mapping:  # the file changed again before its first job ran: one score will do
                 self.library.finish_jobs([mapping[job.path]], "done", "superseded by a newer version")
@@ -252,6 +251,7 @@ class Worker:
                     "passed over %s", passed.message, extra={"event": "passed_over", "path": display_path(passed.path)}
                 )
             recorded = []
+            job_of = {path_key(path): job_id for path, job_id in mapping.items()}  # results: the library's spelling
             for result in ingest(
                 engine,
                 self.library,
@@ -270,14 +270,14 @@ class Worker:
                 if unsaved:  # the door kept going without the database: not this job's fault, back off
                     raise LibraryError(unsaved[0])
                 self.processed += 1
-                self._not_before.pop(mapping.get(result.path, -1), None)
+                self._not_before.pop(job_of.get(result.path, -1), None)
                 _log(result)
                 recorded.append(result)
             if self.settings.after_scoring:  # `watch --xmp` writes the sidecars of what the library recorded
                 try:
                     self.settings.after_scoring(recorded)
                 except Exception as exc:  # a sidecar problem is logged; it never stops the scoring
-                    self.watcher.unexpected("writing XMP sidecars", exc)
+                    self.watcher.record_internal_error("writing XMP sidecars", exc)
 
     def _critique(self, jobs: list[JobRecord]) -> None:
         engine = self.engine

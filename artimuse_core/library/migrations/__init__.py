@@ -7,4 +7,4 @@
 from pathlib import Path
 
 SCRIPT_LOCATION = str(Path(__file__).resolve().parent)
-HEAD = "0012"
+HEAD = "0013"
