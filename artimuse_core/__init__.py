@@ -36,6 +36,7 @@ _EXPORTS = {
     "get_engine": "engine_cache",
     "release_engines": "engine_cache",
     "EngineSpec": "spec",
+    "PRIMARY_DIMENSION": "families",
     "SETTINGS": "spec",
     "describe_settings": "spec",
     "Config": "config",

@@ -28,7 +28,7 @@ from .results import ScoreResult
 from .scoring import Progress, ScoringEngine
 from .spec import EngineSpec
 
-Input = str | bytes | os.PathLike | Image.Image | np.ndarray | Any  # Any: a torch.Tensor (torch optional here)
+Input = str | bytes | os.PathLike[str] | Image.Image | np.ndarray | Any  # Any: a torch.Tensor (torch optional here)
 _PATHS = (str, bytes, os.PathLike)
 
 
@@ -150,7 +150,7 @@ class Model:
 
     @overload
     def __call__(
-        self, inputs: str | bytes | os.PathLike | Image.Image, **options: Any
+        self, inputs: str | bytes | os.PathLike[str] | Image.Image, **options: Any
     ) -> ScoreResult | list[ScoreResult]: ...
     @overload
     def __call__(self, inputs: Sequence[Input], **options: Any) -> list[ScoreResult]: ...
@@ -207,7 +207,7 @@ class Model:
             yield slot if isinstance(slot, ScoreResult) else next(scored)
 
 
-def get_model(model: str | os.PathLike | EngineSpec | None = None, **settings: Any) -> Model:
+def get_model(model: str | os.PathLike[str] | EngineSpec | None = None, **settings: Any) -> Model:
     """The one entry point: a ``Model`` for ``model`` (a short name from ``list_models()``, a Hugging Face id,
     a checkpoint folder or an ``EngineSpec``; default: what the config file and ``ARTIMUSE_*`` say, else
     ``ArtiMuse``), with engine ``settings`` on top (``device="cuda"``, ``batch_size=16``...; see

@@ -3,7 +3,15 @@ the model answers to predict one (read from the option-letter logits, the same t
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from .errors import InvalidValue
+
+#: Where an image's category came from: ``option`` (given to the command, node or run), ``config`` (the deepest
+#: configured folder holding it), ``library`` (what the library already held), ``user`` (set by hand),
+#: ``predicted`` (the model's answer, with its probability).
+CategorySource = Literal["option", "config", "library", "user", "predicted"]
+CATEGORY_SOURCES: tuple[CategorySource, ...] = get_args(CategorySource)
 
 CATEGORIES: dict[str, str] = {
     "photography": "Photography",

@@ -62,7 +62,7 @@ def weights_key(spec: EngineSpec, checkpoint: Path) -> WeightsKey:
 
 @dataclass
 class _Entry:
-    loaded: weakref.ref  # the LoadedModel: alive while an engine over it is
+    loaded: weakref.ref[LoadedModel]  # the LoadedModel: alive while an engine over it is
     identity: FileIdentity
     memory: MemoryEstimate | None  # what the load learnt (``Weights`` without the model itself)
     notes: list[str]

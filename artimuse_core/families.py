@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from . import prompts
 from .errors import InvalidValue
@@ -90,7 +91,7 @@ class Family:
                 return d
         raise InvalidValue(f"dimension must be one of {', '.join(self.dimension_keys)} for {self.name}, not {key!r}")
 
-    def system_message(self, chat_config: Mapping) -> str:
+    def system_message(self, chat_config: Mapping[str, Any]) -> str:
         """The same rule for every InternVL family (SPEC.md "Prompt"; UniPercept README "{SYSTEM}")."""
         return prompts.system_message(dict(chat_config))
 
@@ -101,11 +102,13 @@ class Family:
         )
 
 
+#: The aesthetics dimension's key: the primary dimension of every family (``ScoreResult.score``).
+AESTHETICS = "iaa"
 IAA_MEANING = "aesthetics: composition, light, colour, subject, how appealing the picture is"
 
 ARTIMUSE = Family(
     name="ArtiMuse",
-    dimensions=(Dimension("iaa", "aesthetics", IAA_MEANING, prompts.SCORE_QUESTION),),
+    dimensions=(Dimension(AESTHETICS, "aesthetics", IAA_MEANING, prompts.SCORE_QUESTION),),
     newline_after_image=True,
     attributes=prompts.ATTRIBUTES,
     categories=True,
@@ -115,7 +118,7 @@ ARTIMUSE = Family(
 UNIPERCEPT = Family(
     name="UniPercept",
     dimensions=(
-        Dimension("iaa", "aesthetics", IAA_MEANING, UNIPERCEPT_QUESTION.format(desc="aesthetics")),
+        Dimension(AESTHETICS, "aesthetics", IAA_MEANING, UNIPERCEPT_QUESTION.format(desc="aesthetics")),
         Dimension(
             "iqa",
             "quality",
@@ -135,6 +138,9 @@ UNIPERCEPT = Family(
 
 FAMILIES: dict[str, Family] = {f.name.lower(): f for f in (ARTIMUSE, UNIPERCEPT)}
 DEFAULT_FAMILY = ARTIMUSE
+#: The dimension a score is of when nothing names one: what the library ranks and counts by default, and what
+#: a result without per-dimension scores holds (every family's primary one; ``tests/test_families.py``).
+PRIMARY_DIMENSION = DEFAULT_FAMILY.primary
 #: Every dimension any family scores, in a stable order (library queries, ``--dimension`` choices).
 ALL_DIMENSIONS: tuple[str, ...] = tuple(dict.fromkeys(k for f in FAMILIES.values() for k in f.dimension_keys))
 
@@ -152,7 +158,7 @@ def family_named(name: str) -> Family:
         raise InvalidValue(f"family must be one of {known}, not {name!r}") from None
 
 
-def match_family(names: list[str | None], config: Mapping, explicit: str | None = None) -> Family:
+def match_family(names: list[str | None], config: Mapping[str, Any], explicit: str | None = None) -> Family:
     """The family of a checkpoint: ``explicit`` (the ``family`` setting), else ``config["family"]``, else
     the first family whose ``name_patterns`` occur in one of ``names`` (checkpoint folder name, Hugging Face
     id) or the config's ``_name_or_path``; else ArtiMuse.
@@ -172,12 +178,14 @@ def match_family(names: list[str | None], config: Mapping, explicit: str | None 
 
 
 __all__ = [
+    "AESTHETICS",
     "ALL_DIMENSIONS",
     "ARTIMUSE",
     "DEFAULT_FAMILY",
     "Dimension",
     "FAMILIES",
     "Family",
+    "PRIMARY_DIMENSION",
     "UNIPERCEPT",
     "UNIPERCEPT_QUESTION",
     "family_named",

@@ -20,7 +20,7 @@ import io
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
@@ -144,7 +144,22 @@ class DecodedImage:
     warnings: tuple[str, ...] = ()
 
 
-def open_rgb(source: str | bytes | os.PathLike | Image.Image, options: ImageOptions = ImageOptions()) -> DecodedImage:
+#: What decoding reads an image from: a file path (as the OS gives it), an in-memory PIL image, or an image
+#: already decoded by these rules (a Ray decode task's output, used as it is).
+ImageSource = str | bytes | os.PathLike[str] | os.PathLike[bytes] | Image.Image | DecodedImage
+
+
+def source_name(source: ImageSource) -> str:
+    """A source's name as its result carries it: a path as the OS gives it (``os.fsdecode``), a decoded
+    image's own ``source``, ``<memory>`` for an in-memory picture."""
+    if isinstance(source, DecodedImage):
+        return source.source
+    if isinstance(source, Image.Image):
+        return "<memory>"
+    return os.fsdecode(source)
+
+
+def open_rgb(source: ImageSource, options: ImageOptions = ImageOptions()) -> DecodedImage:
     """Open, check and preprocess one image (a path as the OS gives it, or an in-memory PIL image).
 
     Raises only ``ImageError`` subclasses: ``FileGone``, ``UnreadableFile``, ``SymlinkLoop``,
@@ -170,7 +185,7 @@ def decode_bytes(data: bytes, name: str, options: ImageOptions = ImageOptions())
 
 
 def read_picture(
-    source: str | bytes | os.PathLike,
+    source: str | bytes | os.PathLike[str],
     use: Callable[[Picture], T],
     options: ImageOptions = ImageOptions(),
     *,
@@ -294,30 +309,31 @@ def default_decode_workers() -> int:
 
 
 def decode_many(
-    sources: Iterable, options: ImageOptions = ImageOptions(), workers: int | None = None, lookahead: int = 32
+    sources: ImageSource | Iterable[ImageSource],
+    options: ImageOptions = ImageOptions(),
+    workers: int | None = None,
+    lookahead: int = 32,
 ) -> Iterator[DecodedImage | ImageError]:
     """Decode in a pool of ``workers`` threads (default ``default_decode_workers()``; Pillow releases the
     GIL while decoding and resizing), yielding in input order, at most ``lookahead`` files ahead. A bad
     file yields its ``ImageError`` in its place instead of stopping the stream. One path or picture given
     bare is one source (a ``str`` is never iterated as characters)."""
-    if isinstance(sources, (str, bytes, os.PathLike, Image.Image)):
-        sources = [sources]
+    chosen: Iterable[ImageSource] = (
+        [sources] if isinstance(sources, (str, bytes, os.PathLike, Image.Image, DecodedImage)) else sources
+    )
     workers = max(1, workers or default_decode_workers())
 
-    def job(source):
+    def job(source: ImageSource) -> DecodedImage | ImageError:
         try:
             return open_rgb(source, options)
         except ImageError as exc:
             return exc
         except Exception as exc:  # open_rgb already types everything; this is the last line of defence
-            return CorruptImage(
-                source if not isinstance(source, Image.Image) else "<memory>",
-                f"cannot decode ({exception_name(exc)}: {one_line(exc)})",
-            )
+            return CorruptImage(source_name(source), f"cannot decode ({exception_name(exc)}: {one_line(exc)})")
 
-    pending: deque = deque()
+    pending: deque[Future[DecodedImage | ImageError]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artimuse-decode") as pool:
-        for source in sources:
+        for source in chosen:
             pending.append(pool.submit(job, source))
             if len(pending) >= max(1, lookahead):
                 yield pending.popleft().result()
@@ -325,7 +341,7 @@ def decode_many(
             yield pending.popleft().result()
 
 
-def is_image_name(path: str | bytes | os.PathLike) -> bool:
+def is_image_name(path: str | bytes | os.PathLike[str]) -> bool:
     """True for a file name ending the product reads as a picture (Pillow's formats, HEIC, JPEG XL, RAW),
     whether or not the optional decoder is installed (a missing one is reported, not ignored)."""
     return os.path.splitext(os.fsdecode(path))[1].lower() in IMAGE_EXTENSIONS

@@ -93,7 +93,7 @@ class LazyEngine:
         return self._known
 
     @property
-    def family(self) -> Family | None:
+    def family(self) -> Family:
         """The model family (what ``--dimension`` is checked against), without loading when possible."""
         known = None if self._engine is not None else self.identity().family
         return known if known is not None else self.engine().family

@@ -18,7 +18,7 @@ import os
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {0x7F: "\\x7f", ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r"}
 
 
-def display_path(path: str | bytes | os.PathLike) -> str:
+def display_path(path: str | bytes | os.PathLike[str]) -> str:
     """A printable, one-line form of any path: valid UTF-8 as is, each undecodable byte as ``\\xNN``
     (``caf\\xe9.png``), control characters escaped. For messages and tables only: never open it.
 
@@ -32,7 +32,7 @@ def display_path(path: str | bytes | os.PathLike) -> str:
     return raw.decode("utf-8", "backslashreplace").translate(_CONTROL)
 
 
-def is_printable_path(path: str | os.PathLike) -> bool:
+def is_printable_path(path: str | os.PathLike[str]) -> bool:
     """True when ``path`` prints as itself (no undecodable bytes, no control characters)."""
     text = os.fspath(path)
     return isinstance(text, str) and display_path(text) == text

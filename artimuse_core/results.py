@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args
 
 from . import errors
+from .categories import CategorySource
 
 #: What happened to one input. ``scored``: the model scored it now; ``cached``: the library already held
 #: a score of this exact content by this model; ``failed``: it could not be scored (``error`` says why);
 #: ``passed_over``: deliberately not scored (``error`` says why); ``gone``: the file vanished first.
-STATUSES = ("scored", "cached", "failed", "passed_over", "gone")
+Status = Literal["scored", "cached", "failed", "passed_over", "gone"]
+STATUSES: tuple[Status, ...] = get_args(Status)
 
 
-def status_for(error_kind: str | None) -> str:
+def status_for(error_kind: str | None) -> Status:
     """The status of a result that carries an error of this ``kind`` (``ImageError.kind``)."""
     if error_kind == errors.FileGone.kind:
         return "gone"
@@ -78,7 +80,7 @@ class ScoreResult:
             came from (option, config, library, user or predicted) and, when predicted, its probability.
         critiques: attribute -> critique text, when critiques were asked for.
         scores, stds: dimension (``iaa``, ``iqa``, ``ista``...) -> score (0-100) and spread (score points),
-            every dimension the family scores, the primary one included (``score == scores["iaa"]``).
+            every dimension the family scores, the primary one included (``score == scores[family.primary]``).
         distributions: dimension -> its 101 probabilities (printed only with ``to_dict(distribution=True)``).
         status: one of ``STATUSES``; derived from ``error_kind`` when not given.
         evaluation_id: the library row holding this score, when it was recorded or read from the library.
@@ -96,14 +98,14 @@ class ScoreResult:
     provenance: Provenance | None = field(default=None, repr=False)
     category: str | None = None
     category_probability: float | None = None
-    category_source: str | None = None
+    category_source: CategorySource | None = None
     critiques: dict[str, str] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     stds: dict[str, float] = field(default_factory=dict)
     distributions: dict[str, list[float]] = field(default_factory=dict, repr=False)
     decoder: str | None = None  # what read the file: pillow, pillow-heif, pillow-jxl, raw-preview, memory
     warnings: list[str] = field(default_factory=list)  # one-line notes a person should see (16-bit clipping)
-    status: str = ""
+    status: Status | Literal[""] = ""  # "": derived from ``error_kind``
     evaluation_id: int | None = None
 
     def __post_init__(self) -> None:
@@ -175,7 +177,7 @@ class _GeneratedText:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON row: every field but the token ids."""
-        data = asdict(self)  # type: ignore[call-overload]
+        data: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
         data.pop("token_ids")
         return data
 
@@ -211,4 +213,13 @@ def utc_timestamp() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-__all__ = ["AskResult", "CritiqueResult", "Provenance", "STATUSES", "ScoreResult", "status_for", "utc_timestamp"]
+__all__ = [
+    "AskResult",
+    "CritiqueResult",
+    "Provenance",
+    "STATUSES",
+    "ScoreResult",
+    "Status",
+    "status_for",
+    "utc_timestamp",
+]

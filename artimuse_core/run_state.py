@@ -23,9 +23,9 @@ from .images import ImageOptions
 from .resources import ThreadPlan
 
 if TYPE_CHECKING:
+    from transformers import InternVLForConditionalGeneration as VisionLanguageModel
     from transformers import PreTrainedTokenizerBase
 
-    from .forward import VisionLanguageModel
     from .loading import LoadedModel
 
 CATEGORY = "category"
@@ -69,7 +69,8 @@ class Processor:
 
     def encode(self, text: str) -> list[int]:
         """The ids of ``text``, without special tokens added."""
-        return self.tokenizer.encode(text, add_special_tokens=False)
+        ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False)
+        return ids
 
     def decode_response(self, ids: Sequence[int]) -> str:
         """The reference's post-processing: drop only eos, pad and the tokenizer's additional specials
@@ -86,7 +87,8 @@ def build_processor(loaded: LoadedModel, family: Family, image_options: ImageOpt
     system = family.system_message(loaded.info.config)
 
     def ids(text: str) -> list[int]:
-        return tokenizer.encode(text, add_special_tokens=False)
+        encoded: list[int] = tokenizer.encode(text, add_special_tokens=False)
+        return encoded
 
     def chat(question: str) -> list[int]:
         return ids(prompts.render_prompt(system, question, n))

@@ -6,30 +6,25 @@ model), ComfyUI's ``NodeResultsEngine`` (results its nodes already computed) and
 (the rows of a batch run); ``lazy_engine.LazyEngine`` builds one of them on first use. Each implements
 ``evaluate``, ``critique_each`` and ``answer_each``; ``BaseEngine`` turns those into ``score``,
 ``iter_scores``, ``critique`` and ``ask`` once, with one rule for attribute names, the default critique
-length and progress. Nothing here imports torch.
+length and progress. Nothing here imports torch (``images`` is numpy and Pillow).
 """
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import Any, Protocol
 
 from .errors import InvalidValue
+from .families import Family
+from .images import ImageSource, source_name
 from .prompts import ATTRIBUTES, resolve_attribute
 from .results import AskResult, CritiqueResult, Provenance, ScoreResult
 from .spec import EngineSpec, default_of
 
-if TYPE_CHECKING:
-    from PIL.Image import Image
-
-    from .families import Family
-    from .images import DecodedImage
-
 #: What an engine reads an image from: a file path (as the OS gives it), an in-memory PIL image, or an image
 #: already decoded by ``images``' rules (a Ray decode task's output).
-Source = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", "Image", "DecodedImage"]
+Source = ImageSource
 #: Called with how many items (images, or (image, attribute) pairs for ``critique``) just finished.
 Progress = Callable[[int], None]
 #: ``on_step(step, max_new_tokens)`` after each generated token step; an exception it raises stops the work.
@@ -43,7 +38,7 @@ class ScoringEngine(Protocol):
 
     ``spec``: the settings it runs with (None for an engine over stored results); ``provenance``: which
     weights and prompt its results come from; ``batch_size``: images per forward (the door's transaction
-    size); ``family``: the model family (dimensions, abilities), None where it is not known.
+    size); ``family``: the model family (dimensions, abilities).
     """
 
     @property
@@ -53,7 +48,7 @@ class ScoringEngine(Protocol):
     @property
     def batch_size(self) -> int: ...
     @property
-    def family(self) -> Family | None: ...
+    def family(self) -> Family: ...
 
     def evaluate(
         self,
@@ -103,7 +98,7 @@ class BaseEngine(ABC):
     spec: EngineSpec | None
     provenance: Provenance
     batch_size: int
-    family: Family | None
+    family: Family
 
     # ------------------------------------------------------------------------------------ what each engine does
     @abstractmethod
@@ -210,7 +205,7 @@ class BaseEngine(ABC):
         Raises:
             InvalidValue: an unknown or ambiguous name, or a family that writes no attribute critiques.
         """
-        if names and self.family is not None and not self.family.attributes:
+        if names and not self.family.attributes:
             raise InvalidValue(f"{self.family.name} writes no attribute critiques; ask it a question instead (ask)")
         return [resolve_attribute(a) for a in names]
 
@@ -232,15 +227,6 @@ def check_question(question: str) -> None:
         raise InvalidValue("question must not be empty")
     if IMAGE_PLACEHOLDER in question.removeprefix(IMAGE_PLACEHOLDER):
         raise InvalidValue(f"question may hold {IMAGE_PLACEHOLDER} only at its start (one image per question)")
-
-
-def source_name(source: Source) -> str:
-    """A source's name as its result carries it: a path as the OS gives it (``os.fsdecode``), a decoded
-    image's own ``source``, ``<memory>`` for an in-memory picture."""
-    if isinstance(source, (str, bytes, os.PathLike)):
-        return os.fsdecode(source)
-    name = getattr(source, "source", None)  # a DecodedImage
-    return name if isinstance(name, str) else "<memory>"
 
 
 def spec_value(engine: ScoringEngine | BaseEngine, name: str) -> Any:

@@ -145,7 +145,7 @@ class EngineSpec:
 
     # ------------------------------------------------------------------------------------ builders
     @classmethod
-    def coerce(cls, spec_or_model: EngineSpec | str | os.PathLike | None = None, **overrides: Any) -> EngineSpec:
+    def coerce(cls, spec_or_model: EngineSpec | str | os.PathLike[str] | None = None, **overrides: Any) -> EngineSpec:
         """``None`` (the defaults), a spec, or a model name/folder; then ``overrides`` on top.
 
         Raises:

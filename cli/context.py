@@ -7,15 +7,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from artimuse_core.config import Config
 from artimuse_core.spec import EngineSpec
 
+if TYPE_CHECKING:
+    from artimuse_core.lazy_engine import LazyEngine
+    from artimuse_core.scoring import ScoringEngine
 
-def create_engine(spec: EngineSpec) -> Any:
+
+def create_engine(spec: EngineSpec) -> ScoringEngine:
     """The real engine (imports torch and transformers only now)."""
     from artimuse_core.engine import create_engine
 
@@ -30,7 +34,7 @@ class AppContext:
     are what `artimuse doctor` judges by (default: this machine, one HEAD request to the hub:
     ``artimuse_core.doctor``)."""
 
-    engine_factory: Callable[[EngineSpec], Any] = create_engine
+    engine_factory: Callable[[EngineSpec], ScoringEngine] = create_engine
     config: Config | None = None
     verbose: bool = False
     machine_facts: Callable[[], Any] | None = None
@@ -45,13 +49,13 @@ class AppContext:
         assert self.config is not None, "the artimuse group loads the config before any command runs"
         return self.config
 
-    def engine(self, spec: EngineSpec | None = None) -> Any:
+    def engine(self, spec: EngineSpec | None = None) -> ScoringEngine:
         """Build the engine for ``spec`` (default: the resolved one), with a note on a terminal meanwhile."""
         spec = spec or self.settings.spec
         with status_line(f"loading {spec.model}"):
             return self.engine_factory(spec)
 
-    def lazy_engine(self, spec: EngineSpec | None = None) -> Any:
+    def lazy_engine(self, spec: EngineSpec | None = None) -> LazyEngine:
         """The engine for ``spec`` (default: the resolved one), built only when a file needs the model: the
         library's cache lookup reads the weights' identity from the checkpoint's files (``identity`` of the
         factory when it has one, as ``FakeEngine`` does; else ``lazy_engine.weights_identity``)."""

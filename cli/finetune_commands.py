@@ -106,6 +106,7 @@ def finetune(
     """
     from tqdm import tqdm
 
+    from artimuse_core.engine import Engine
     from artimuse_core.finetune import Callbacks, FinetuneSettings, plan
     from artimuse_core.finetune import finetune as run_finetune
     from artimuse_core.library.records import rating_sources
@@ -129,6 +130,8 @@ def finetune(
     )
     chosen = plan(library, settings)  # refuses (too few ratings, nothing to resume) before any model loads
     engine = context.engine()
+    if not isinstance(engine, Engine):  # an injected stand-in (tests, hosts) has no weights to train
+        raise Failure(f"fine-tuning trains a loaded model's weights; {type(engine).__name__} has none")
     bar = tqdm(unit="step", desc="training", file=sys.stderr, disable=None)
 
     def on_step(step: int, total: int, loss: float) -> None:

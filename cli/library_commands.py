@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from artimuse_core import PRIMARY_DIMENSION
 from artimuse_core.categories import CATEGORIES
 from artimuse_core.library.search import SEARCH_SYNTAX
 
@@ -26,7 +27,7 @@ CATEGORY_HELP = f"Only this category: {', '.join(CATEGORIES)} (full names like '
 
 
 @click.command()
-@dimension_option("Rank by this score", default="iaa")
+@dimension_option("Rank by this score", default=PRIMARY_DIMENSION)
 @category_option(CATEGORY_HELP)
 @limit_option(20)
 @since_option
@@ -125,7 +126,7 @@ def top(
         row["path"] = where(record.path)
         row["yours"] = decision_text(record)
         rows.append(row)
-    columns = ["rank", "score" if dimension == "iaa" else dimension, "std"] + (
+    columns = ["rank", "score" if dimension == PRIMARY_DIMENSION else dimension, "std"] + (
         ["lower_bound"] if rank == "lower" else []
     )
     columns += (["percentile"] if with_percentile else []) + ["yours", "category", "model", "path"]
@@ -218,7 +219,7 @@ def show(image: str, as_json: bool) -> None:
         if i and not evaluation.current:
             continue
         adapter = f" + {evaluation.adapter}" if evaluation.adapter else ""
-        label = "score" if evaluation.dimension == "iaa" else evaluation.dimension  # UniPercept: iqa, ista too
+        label = "score" if evaluation.dimension == PRIMARY_DIMENSION else evaluation.dimension  # also iqa, ista
         click.echo(
             f"\n  {label} {evaluation.score:.2f} ± {evaluation.std:.2f}   {evaluation.model}{adapter}"
             f"   {evaluation.created_at}"
@@ -288,7 +289,7 @@ def search(query: str, limit: int, as_json: bool) -> None:
 @click.command()
 @click.option("--model", "-m", help="Only scores by this model name.")
 @click.option("--adapter", help="Only scores with this fine-tuned adapter ('none': the base model's only).")
-@dimension_option("Percentiles of this score", default="iaa")
+@dimension_option("Percentiles of this score", default=PRIMARY_DIMENSION)
 @json_option
 def stats(model: str | None, adapter: str | None, dimension: str, as_json: bool) -> None:
     """Counts, and score percentiles per category (current scores of one dimension; of one model or adapter

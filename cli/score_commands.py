@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from artimuse_core import PRIMARY_DIMENSION
 from artimuse_core.categories import CATEGORIES, normalise_category
 from artimuse_core.library.door import NOT_SAVED
 from artimuse_core.paths import display_path
@@ -33,7 +34,7 @@ def dimension_columns(rows: list[dict[str, Any]], chosen: tuple[str, ...]) -> tu
     """Rows and table columns: ArtiMuse's single score as ``score std``; several dimensions (UniPercept) or a
     chosen one as one column each (``iaa iqa ista``)."""
     shown = list(chosen) or list(dict.fromkeys(k for r in rows for k in (r.get("scores") or {})))
-    if not chosen and shown in ([], ["iaa"]):
+    if not chosen and shown in ([], [PRIMARY_DIMENSION]):
         return rows, SCORE_COLUMNS
     flat = [dict(r, **{d: (r.get("scores") or {}).get(d) for d in shown}) for r in rows]
     return flat, ["path", *shown, "category", "status", "error"]

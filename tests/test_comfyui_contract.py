@@ -40,6 +40,23 @@ def test_widget_layouts_record_todays_order_last():
         assert LAYOUTS[name][-1]["widgets"] == _today(name), f"{name}: record today's widgets last"
 
 
+def test_the_loader_offers_every_setting_an_engine_is_built_with():
+    """The loader's inputs follow from the settings' stages (weights, engine, image), in the released order;
+    a setting declared later is appended as an optional widget, never slid into the middle."""
+    from artimuse_comfyui import inputs
+    from artimuse_core.spec import settings_at
+
+    spec = ArtiMuseLoadModel.INPUT_TYPES()
+    declared = [*spec["required"], *spec.get("optional", {})]
+    assert sorted(declared) == sorted(s.name for s in settings_at("weights", "engine", "image"))
+    assert "max_new_tokens" not in declared  # one call's setting: an input of the nodes that write text
+    assert inputs.released_order("ArtiMuseLoadModel", ["family", "a_new_setting", "adapter"]) == (
+        "adapter",
+        "family",
+        "a_new_setting",
+    )
+
+
 def test_no_input_of_a_released_version_is_gone_and_new_ones_are_optional():
     for name, cls in NODE_CLASS_MAPPINGS.items():
         spec = cls.INPUT_TYPES()

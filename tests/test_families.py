@@ -43,6 +43,14 @@ def test_score_prompts_differ_only_where_the_references_do():
     assert ARTIMUSE.dimension_keys == ("iaa",) and ARTIMUSE.primary == UNIPERCEPT.primary == "iaa"
 
 
+def test_every_family_reports_the_same_primary_dimension():
+    """The library's default dimension (``PRIMARY_DIMENSION``) is the plain score of every family: a family whose
+    primary dimension differed would need the library to name the dimension everywhere it now defaults."""
+    from artimuse_core.families import FAMILIES, PRIMARY_DIMENSION
+
+    assert {f.primary for f in FAMILIES.values()} == {PRIMARY_DIMENSION}
+
+
 def test_system_message_rule_is_shared():
     for family in FAMILIES.values():
         assert family.system_message({}) == prompts.DEFAULT_SYSTEM_MESSAGE

@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..categories import normalise_category
+from ..categories import CategorySource, normalise_category
 from ..config import deepest_category
 from ..errors import LibraryError
 from ..lazy_engine import WeightsIdentity, identity_of, known_provenance
@@ -56,7 +56,7 @@ NOT_SAVED = "not saved in the library"
 def ingest(
     engine: ScoringEngine | None,
     library: Library | None,
-    sources: Sequence[str | os.PathLike],
+    sources: Sequence[str | os.PathLike[str]],
     *,
     category: str | None = None,
     force: bool = False,
@@ -114,7 +114,7 @@ def ingest(
         return
     known_folders = list(folders) if folders is not None else [(f.path, f.category) for f in library.config.folders]
     facts_by_path: dict[str, FileFacts] = {}
-    chosen: dict[str, tuple[str | None, str]] = {}
+    chosen: dict[str, tuple[str | None, CategorySource]] = {}
     to_score: list[Path] = []
     to_critique: list[ScoreResult] = []
     not_saved: dict[str, str] = {}
@@ -363,7 +363,7 @@ def _score_only(
 
 def _category_rule(
     library: Library, path: Path, fixed: str | None, folders: list[tuple[Path, str | None]]
-) -> tuple[str | None, str]:
+) -> tuple[str | None, CategorySource]:
     """(category, source) by the door's one rule: option, config folder, library, else predicted."""
     if fixed:
         return fixed, "option"

@@ -23,7 +23,7 @@ class Jobs(LibrarySession):
 
     def enqueue(
         self,
-        path: str | os.PathLike,
+        path: str | os.PathLike[str],
         size: int,
         mtime: float,
         kind: str = "score",
@@ -113,7 +113,7 @@ class Jobs(LibrarySession):
 
         return self._run(read, write=False)
 
-    def known_files(self, folder: str | os.PathLike) -> dict[str, KnownFile]:
+    def known_files(self, folder: str | os.PathLike[str]) -> dict[str, KnownFile]:
         """path -> what the library last saw of each of its images under ``folder``."""
         query = select(images.c.path, images.c.size, images.c.mtime, images.c.missing).where(under(folder))
         return self._run(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DatabaseError
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
+from ..families import PRIMARY_DIMENSION
 from ..paths import path_key
 from .decisions import decision_condition, latest_decisions
 from .fulltext import matching_critiques
@@ -131,7 +132,7 @@ class Queries(LibrarySession):
     def top(
         self,
         *,
-        dimension: str = "iaa",
+        dimension: str = PRIMARY_DIMENSION,
         category: str | None = None,
         limit: int = 20,
         since: datetime | None = None,
@@ -276,7 +277,9 @@ class Queries(LibrarySession):
 
         return self._run(read, write=False)
 
-    def stats(self, *, model: str | None = None, adapter: str | None = None, dimension: str = "iaa") -> LibraryStats:
+    def stats(
+        self, *, model: str | None = None, adapter: str | None = None, dimension: str = PRIMARY_DIMENSION
+    ) -> LibraryStats:
         """Row counts, and per category the count, mean and percentiles of current scores of ``dimension`` (in
         SQL); with ``model``/``adapter`` (as ``top``) of that model's or adapter's scores only."""
         only = model_filter(model, adapter)
@@ -358,7 +361,7 @@ def _current_record(conn: Connection, query: Any) -> EvaluationRecord | None:
     if not latest:
         return None
     rows = sorted(latest.values(), key=lambda r: r.evaluation_id)
-    primary = latest.get("iaa") or rows[0]
+    primary = latest.get(PRIMARY_DIMENSION) or rows[0]
     return row_record(
         primary,
         critiques=_critiques(conn, [primary.evaluation_id]).get(primary.evaluation_id, {}),

@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..categories import CategorySource
 from ..errors import InvalidValue
+from ..families import PRIMARY_DIMENSION
 from ..paths import path_key
 from ..results import ScoreResult
 
@@ -59,7 +61,8 @@ def stars_to_score(stars: float) -> float:
 class _Record:
     def to_dict(self) -> dict[str, Any]:
         """The record as plain JSON-ready data (nested records included)."""
-        return asdict(self)  # type: ignore[call-overload]
+        data: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
+        return data
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class FileFacts(_Record):
     content_hash: str
 
 
-def file_facts(path: str | os.PathLike) -> FileFacts:
+def file_facts(path: str | os.PathLike[str]) -> FileFacts:
     """Read a file once (1 MiB blocks) for its ``FileFacts``; the path is the library's spelling of it
     (``paths.path_key``: absolute, ``..`` and inner symlinks resolved, case as on disk).
 
@@ -120,7 +123,7 @@ class ScoredFile:
     facts: FileFacts
     result: ScoreResult
     category: str | None = None
-    category_source: str | None = None
+    category_source: CategorySource | None = None
     category_confidence: float | None = None
     job_id: int | None = None
     follow_up: JobOptions | None = None
@@ -148,7 +151,7 @@ class EvaluationRecord(_Record):
     fingerprint: str
     adapter: str | None
     category: str | None
-    category_source: str | None
+    category_source: CategorySource | None
     prompt_hash: str
     engine_version: str
     device: str
@@ -160,7 +163,7 @@ class EvaluationRecord(_Record):
     lower_bound: float | None = None
     distribution: list[float] | None = None
     critiques: dict[str, str] = field(default_factory=dict)
-    dimension: str = "iaa"
+    dimension: str = PRIMARY_DIMENSION
     scores: dict[str, float] = field(default_factory=dict)
     stds: dict[str, float] = field(default_factory=dict)
     distributions: dict[str, list[float]] = field(default_factory=dict)
@@ -202,7 +205,7 @@ class ImageRecord(_Record):
     width: int | None
     height: int | None
     category: str | None
-    category_source: str | None
+    category_source: CategorySource | None
     category_confidence: float | None
     first_seen: str
     missing: bool

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, cast, column, func, select, table
 
+from ..families import PRIMARY_DIMENSION
 from .records import CategoryStats, LibraryStats
 from .tables import critiques, errors, evaluations, images, ratings
 
@@ -32,7 +33,7 @@ score_bins = table(
 
 
 def library_stats(
-    conn: Connection, *, scan: bool = False, only: Sequence[Any] = (), dimension: str = "iaa"
+    conn: Connection, *, scan: bool = False, only: Sequence[Any] = (), dimension: str = PRIMARY_DIMENSION
 ) -> LibraryStats:
     """Counts of every table (and of missing images), then ``CategoryStats`` per category of the current
     evaluations of ``dimension`` (their copy of the image's category; ``uncategorised`` for none).

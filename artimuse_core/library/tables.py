@@ -34,6 +34,8 @@ from sqlalchemy import (
     true,
 )
 
+from ..families import PRIMARY_DIMENSION
+
 
 def utcnow() -> datetime:
     """Now in UTC, naive (as SQLite stores it: every time column holds UTC)."""
@@ -150,7 +152,7 @@ evaluations = Table(
     Column("created_at", DateTime, nullable=False, default=utcnow, index=True),
     Column("current", Boolean, nullable=False, default=True, server_default=true()),
     Column("category", String(32)),
-    Column("dimension", String(16), nullable=False, default="iaa", server_default="iaa"),
+    Column("dimension", String(16), nullable=False, default=PRIMARY_DIMENSION, server_default=PRIMARY_DIMENSION),
     Index("ix_evaluations_current_score", "current", "score"),
     Index("ix_evaluations_image_model", "image_id", "model_fingerprint", "adapter"),
     Index("ix_evaluations_current_category_score", "current", "category", "score"),

@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from ..categories import normalise_category
+from ..categories import CategorySource, normalise_category
 from ..errors import LibraryError
+from ..families import PRIMARY_DIMENSION
 from ..paths import display_path, path_key
 from ..results import ScoreResult
 from .jobs import add_job, finish_job
@@ -21,7 +22,7 @@ from .session import LibrarySession, same_adapter, under
 from .tables import adapters, critiques, errors, evaluations, images, utcnow
 
 #: Category sources that replace whatever the image had; "predicted" only fills an empty or predicted one.
-AUTHORITATIVE_SOURCES = ("option", "config", "user")
+AUTHORITATIVE_SOURCES: tuple[CategorySource, ...] = ("option", "config", "user")
 
 
 class Writes(LibrarySession):
@@ -111,7 +112,7 @@ class Writes(LibrarySession):
             return 0  # the usual case: a read, no write lock
         return self._run(lambda c: _resolve_errors(c, where))
 
-    def set_category(self, path: str | os.PathLike, category: str, source: str = "user") -> str:
+    def set_category(self, path: str | os.PathLike, category: str, source: CategorySource = "user") -> str:
         """Set an image's category by hand (source ``user``: it then wins over predictions) or by an explicit
         option (``option``); returns its id.
 
@@ -230,7 +231,7 @@ def upsert_image(
 
 
 def _set_category(
-    conn: Connection, image: dict[str, Any], category: str, source: str | None, confidence: float | None
+    conn: Connection, image: dict[str, Any], category: str, source: CategorySource | None, confidence: float | None
 ) -> None:
     if image["category"] != category:
         conn.execute(update(evaluations).where(evaluations.c.image_id == image["id"]).values(category=category))
@@ -251,7 +252,7 @@ def _add_evaluation(conn: Connection, image: dict[str, Any], result: ScoreResult
         raise ValueError(f"{result.path}: only a scored result with its provenance can be stored")
     rows = [(d, result.scores[d], result.stds.get(d, result.std), result.distributions.get(d)) for d in result.scores]
     if not rows:
-        rows = [("iaa", result.score, result.std, result.distribution)]
+        rows = [(PRIMARY_DIMENSION, result.score, result.std, result.distribution)]
     ids = []
     for dimension, score, std, distribution in rows:
         conn.execute(

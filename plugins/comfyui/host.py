@@ -18,8 +18,12 @@ import re
 import weakref
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from artimuse_core.engine import Engine
 
 try:  # inside ComfyUI
     import comfy.model_management as model_management
@@ -177,9 +181,10 @@ def handle_for(loaded, device: torch.device) -> WeightsHandle:
 
 
 class ArtiMuseModel:
-    """What the loader outputs (ARTIMUSE_MODEL): the engine and the memory handle of its weights."""
+    """What the loader outputs (ARTIMUSE_MODEL): the engine (a loaded model: ComfyUI manages its weights'
+    memory) and the memory handle of its weights."""
 
-    def __init__(self, engine, device: torch.device):
+    def __init__(self, engine: Engine, device: torch.device):
         self.engine = engine
         self.device = device
         self.handle = handle_for(engine.loaded, device)
@@ -192,7 +197,7 @@ class ArtiMuseModel:
     def memo(self) -> Memo:
         return self.handle.memo
 
-    def ready(self):
+    def ready(self) -> Engine:
         """Have ComfyUI put the whole model on its load device (freeing others if needed); the engine."""
         if self.patcher is not None:
             model_management.load_models_gpu([self.patcher], force_full_load=True)

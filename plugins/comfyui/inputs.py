@@ -1,34 +1,45 @@
 """Node inputs generated from the engine spec (``artimuse_core.describe_settings``): each setting's type,
 default, bounds, choices and help are declared once in ``artimuse_core/spec.py``; the CLI makes its options
 and this pack its inputs from the same declarations, so a new setting (``sixteen_bit``...) reaches every
-front end without a second copy. Only the host's own knowledge is added here: which devices and
-quantisations can work in this ComfyUI (``host``), the checkpoint list (``models``), and the tooltips
-the nodes share.
+front end without a second copy. Which settings the loader offers follows from their stage too (``LOADER``),
+and their order from the released widget layouts (``web/widget_layouts.json``). Only the host's own
+knowledge is added here: which devices and quantisations can work in this ComfyUI (``host``), the checkpoint
+list (``models``), and the tooltips the nodes share.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from artimuse_core.spec import describe_settings, setting_named
+from artimuse_core.spec import describe_settings, setting_named, settings_at
 
-#: Loader inputs every workflow sets (the host fills model, device and quantize itself).
+#: Every setting an engine is built with (stages weights, engine and image): the loader's inputs. The
+#: settings of one call (``max_new_tokens``) are inputs of the nodes that write text.
+LOADER = tuple(s.name for s in settings_at("weights", "engine", "image"))
+#: Loader inputs the host fills with what it knows: the checkpoint list, this ComfyUI's devices and
+#: quantisations (``nodes.ArtiMuseLoadModel``).
+HOST_FILLED = ("model", "device", "quantize")
+#: Loader inputs every workflow sets.
 REQUIRED = ("dtype", "batch_size")
-#: Loader inputs with sensible defaults, offered as optional widgets. The order is the order of the values a
-#: saved UI workflow holds (``widgets_values`` is positional), so a new setting is only ever APPENDED:
-#: ``web/widget_layouts.json`` records every released order and ``tests/test_comfyui_contract.py`` holds
-#: the two together.
-OPTIONAL = (
-    "adapter",
-    "max_pixels",
-    "exif",
-    "background",
-    "jpeg_draft",
-    "sixteen_bit",
-    "attn",
-    "decode_workers",
-    "family",
-)
+#: The widget layouts every released version of each node had (``web/widget_layouts.json``, oldest first).
+LAYOUTS: dict[str, Any] = json.loads((Path(__file__).parent / "web" / "widget_layouts.json").read_text("utf-8"))
+
+
+def released_order(node: str, names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` in the order of ``node``'s last released widgets, any others after them in declaration order.
+
+    A saved UI workflow holds its widgets' values by position (``widgets_values``), so a new input is only ever
+    APPENDED; ``tests/test_comfyui_contract.py`` fails until the new order is recorded in the layouts."""
+    chosen = list(names)
+    released = [n for n in LAYOUTS[node][-1]["widgets"] if n in chosen]
+    return (*released, *(n for n in chosen if n not in released))
+
+
+#: The loader's other inputs, with their declared defaults: optional widgets.
+OPTIONAL = released_order("ArtiMuseLoadModel", (n for n in LOADER if n not in HOST_FILLED + REQUIRED))
 _INT_MAX = 2**31 - 1
 MODEL_TIP = "The loaded ArtiMuse model (from ArtiMuse Load Model)."
 IMAGES_TIP = "Images to judge (an IMAGE batch, e.g. from VAE Decode or Load Image)."
@@ -88,11 +99,15 @@ def spec_values(values: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "DIMENSION_TIP",
+    "HOST_FILLED",
     "IMAGES_TIP",
+    "LAYOUTS",
+    "LOADER",
     "MODEL_TIP",
     "OPTIONAL",
     "REQUIRED",
     "TOKENS_TIP",
+    "released_order",
     "setting_input",
     "spec_values",
 ]

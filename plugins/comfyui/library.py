@@ -38,7 +38,7 @@ class NodeResultsEngine(BaseEngine):
         self.provenance: Provenance = engine.provenance
         self.batch_size: int = engine.batch_size
         self.spec: EngineSpec | None = engine.spec
-        self.family: Family | None = engine.family
+        self.family: Family = engine.family
         self.ready = ready
         self.known = {path_key(path): result for path, result in known.items()}
         self.model_runs = 0  # how many files the real engine had to see (tests and the node's report)

@@ -20,7 +20,7 @@ from PIL.PngImagePlugin import PngInfo
 from artimuse_core import ATTRIBUTES
 from artimuse_core.categories import CATEGORIES
 from artimuse_core.engine_cache import checkpoint_identity, get_engine
-from artimuse_core.families import ALL_DIMENSIONS
+from artimuse_core.families import ALL_DIMENSIONS, PRIMARY_DIMENSION
 from artimuse_core.spec import default_of
 
 from . import host, inputs, models
@@ -129,7 +129,7 @@ class ArtiMuseScore:
                 "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
                 "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
             },
-            "optional": {"dimension": (list(ALL_DIMENSIONS), {"default": "iaa", "tooltip": DIMENSION_TIP})},
+            "optional": {"dimension": (list(ALL_DIMENSIONS), {"default": PRIMARY_DIMENSION, "tooltip": DIMENSION_TIP})},
         }
 
     RETURN_TYPES = ("FLOAT", "STRING")
@@ -147,7 +147,7 @@ class ArtiMuseScore:
         "UniPercept model also technical quality and structure/texture."
     )
 
-    def score(self, artimuse_model, images, dimension="iaa"):
+    def score(self, artimuse_model, images, dimension=PRIMARY_DIMENSION):
         with host.node_errors():
             artimuse_model.engine.family.dimension(dimension)  # a clear error before any work
         results, _ = score_images(artimuse_model, tensor_to_pil(images))

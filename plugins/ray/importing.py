@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from artimuse_core.families import Family
+from artimuse_core.families import Family, family_named, match_family
 from artimuse_core.paths import path_key
 from artimuse_core.results import AskResult, CritiqueResult, Provenance, ScoreResult
 from artimuse_core.scoring import BaseEngine, CategoryWish, Progress, Source, StepHook, source_name
@@ -44,11 +44,15 @@ class BatchRowsEngine(BaseEngine):
     still has the content scored."""
 
     spec: EngineSpec | None = None
-    family: Family | None = None
     batch_size = 256  # library transactions of this many rows
 
     def __init__(self, provenance: Provenance, results: dict[str, tuple[ScoreResult, str | None]]):
         self.provenance = provenance
+        # The family the rows were scored with, as their provenance says, else as the model's name says
+        # (``match_family``, the rule a checkpoint without a ``family`` in its config follows).
+        self.family: Family = (
+            family_named(provenance.family) if provenance.family else match_family([provenance.model], {})
+        )
         self.results = results  # path_key -> (result, content hash)
 
     def evaluate(

@@ -36,6 +36,8 @@ import ray
 from artimuse_core.errors import ArtiMuseError
 from artimuse_core.images import ImageOptions
 from artimuse_core.results import ScoreResult
+from artimuse_core.scoring import ScoringEngine
+from artimuse_core.spec import EngineSpec
 
 from . import cluster, parts
 from .inputs import Inputs, key_of, name_of
@@ -64,7 +66,7 @@ class BatchFailed(ArtiMuseError):
     """The Ray run failed (a worker's error, the cluster lost); the rows finished before were written."""
 
 
-def resolve_model_key(spec: Any) -> str:
+def resolve_model_key(spec: EngineSpec) -> str:
     """The weights' identity, read on the driver without loading them (``checkpoints.fingerprint``: config
     and safetensors headers plus sampled bytes). The driver needs the same checkpoint as the workers.
 
@@ -79,7 +81,7 @@ def resolve_model_key(spec: Any) -> str:
 def run_batch(
     inputs: Inputs,
     output: str | Path,
-    spec: Any,
+    spec: EngineSpec,
     *,
     ray_address: str | None = None,
     cpus: int | None = None,
@@ -89,7 +91,7 @@ def run_batch(
     category: str | None = None,
     critique: Sequence[str] = (),
     model_key: str | None = None,
-    engine_factory: Callable[[Any], Any] | None = None,
+    engine_factory: Callable[[EngineSpec], ScoringEngine] | None = None,
     part_seconds: float = PART_SECONDS,
     retry_failed: bool = False,
     notify: Callable[[str], None] | None = None,
@@ -187,7 +189,7 @@ def _write_early_rows(
 
 def plan_tables(
     todo: list[bytes],
-    spec: Any,
+    spec: EngineSpec,
     model_key: str,
     placement: Placement,
     actors: int,

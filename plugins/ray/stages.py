@@ -33,6 +33,8 @@ import numpy as np
 from artimuse_core.errors import CheckpointError, ImageError
 from artimuse_core.images import IMAGE_SIZE, DecodedImage, ImageOptions, decode_bytes, open_rgb
 from artimuse_core.results import ScoreResult
+from artimuse_core.scoring import ScoringEngine
+from artimuse_core.spec import EngineSpec
 
 from . import parts
 from .inputs import is_uri, name_of
@@ -150,13 +152,13 @@ class Scorer:
 
     def __init__(
         self,
-        spec: Any,
+        spec: EngineSpec,
         model_key: str,
         *,
         predict_category: bool = False,
         category: str | None = None,
         critique: Sequence[str] = (),
-        engine_factory: Callable[[Any], Any] | None = None,
+        engine_factory: Callable[[EngineSpec], ScoringEngine] | None = None,
         decode_options: ImageOptions | None = None,
     ):
         if engine_factory is None:
