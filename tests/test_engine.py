@@ -81,3 +81,32 @@ def test_provenance_names_model_weights_and_prompt(engine):
     p = engine.provenance
     assert p.layout == "chat" and p.dtype == "float32" and p.device == "cpu"
     assert len(p.fingerprint) == 16 and len(p.prompt_hash) == 16
+
+
+def test_every_engine_shares_the_wrappers_of_one_base():
+    """score, iter_scores, critique and ask are written once (``scoring.BaseEngine``), over each engine's own
+    evaluate, critique_each and answer_each: the real engine, the fake, ComfyUI's and a batch import's."""
+    from artimuse_core.engine import Engine
+    from artimuse_core.scoring import BaseEngine
+    from artimuse_core.testing import FakeEngine
+
+    engines = [Engine, FakeEngine]
+    for module, name in (
+        ("artimuse_comfyui.library", "NodeResultsEngine"),
+        ("artimuse_batch.importing", "BatchRowsEngine"),
+    ):
+        engines.append(getattr(pytest.importorskip(module), name))
+    for cls in engines:
+        assert issubclass(cls, BaseEngine), cls
+        for wrapper in ("score", "iter_scores", "critique", "ask"):
+            assert getattr(cls, wrapper) is getattr(BaseEngine, wrapper), (cls, wrapper)
+
+
+def test_a_family_without_attribute_critiques_refuses_them_in_every_engine(tiny_chat):
+    """One rule, in the base: UniPercept writes no attribute critiques, whichever engine is asked."""
+    from artimuse_core.errors import InvalidValue
+    from artimuse_core.testing import FakeEngine
+
+    for engine in (create_engine(tiny_chat, family="unipercept"), FakeEngine(family="unipercept")):
+        with pytest.raises(InvalidValue, match="UniPercept writes no attribute critiques"):
+            engine.critique(["x.png"], ["composition"])

@@ -103,3 +103,24 @@ def test_critique_calls_on_step_after_every_token_and_stops_when_it_raises(check
     with pytest.raises(Stop):
         engine.critique([picture], ["Overall Gestalt"], max_new_tokens=50, on_step=stop_at_three)
     assert engine.critique([picture], ["Overall Gestalt"], max_new_tokens=2)[0].ok  # the lock was released
+
+
+def test_the_weights_key_holds_every_weights_setting_and_nothing_else(tmp_path):
+    """What selects a copy of the weights is the ``weights`` stage of the declarations: each of its settings
+    changes the key (as it resolves, or as given); a setting of another stage never does (no second copy)."""
+    from artimuse_core.devices import choose_placement
+    from artimuse_core.engine_cache import weights_key
+    from artimuse_core.spec import EngineSpec, settings_at
+
+    base = EngineSpec(model=str(tmp_path), device="cpu", dtype="float32", attn="sdpa")
+    key = weights_key(base, tmp_path)
+    changed = {"dtype": "bfloat16", "attn": "eager", "adapter": "portraits"}
+    others = {"family": "unipercept", "batch_size": 2, "decode_workers": 3, "max_pixels": 10, "max_new_tokens": 9}
+    for name, value in {**changed, **others}.items():
+        assert (weights_key(base.replace(**{name: value}), tmp_path) != key) == (name in changed), name
+    # Settings are in the key as they resolve: "auto" is the device it picks (the CPU, on a machine without GPU).
+    auto_is_cpu = choose_placement("auto", "float32", "none", "sdpa").device.type == "cpu"
+    assert (weights_key(base.replace(device="auto"), tmp_path) == key) == auto_is_cpu
+    assert weights_key(base, tmp_path / "other") != key  # the checkpoint folder
+    # quantize needs CUDA to change; the others are each exercised above
+    assert {s.name for s in settings_at("weights")} - {"model", "device", "quantize"} == set(changed)

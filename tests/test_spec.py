@@ -155,3 +155,12 @@ def test_cli_engine_options_are_generated_from_the_spec():
                 assert (option.type.min, option.type.max) == (setting.min, setting.max)
     score = {p.name for p in cli.commands["score"].params}
     assert {s.name for s in SETTINGS} - {"max_new_tokens"} <= score
+
+
+def test_doctor_takes_the_settings_a_load_reads():
+    """`doctor` judges the engine a load would build: every setting of the weights and engine stages (it reads
+    decode_workers for its thread plan), none of how files become pixels or of one call."""
+    from artimuse_cli.main import cli
+
+    options = {p.name for p in cli.commands["doctor"].params if isinstance(p, click.Option)}
+    assert options & {s.name for s in SETTINGS} == {s.name for s in settings_at("weights", "engine")}
