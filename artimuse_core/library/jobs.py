@@ -55,16 +55,7 @@ class Jobs(LibrarySession):
             )
             if seen:
                 return False
-            conn.execute(
-                insert(jobs).values(
-                    kind=kind,
-                    path=where,
-                    size=size,
-                    mtime=mtime,
-                    status="pending",
-                    options=options.to_json() if options is not None else None,
-                )
-            )
+            add_job(conn, kind, where, options=options, size=size, mtime=mtime)
             return True
 
         return self._run(write)
@@ -137,12 +128,13 @@ def add_job(
     kind: str,
     path: str,
     *,
-    options: JobOptions,
-    evaluation_id: int,
+    options: JobOptions | None,
+    evaluation_id: int | None = None,
     size: int | None = None,
     mtime: float | None = None,
 ) -> None:
-    """Queue a follow-up job (a critique of a stored evaluation) inside the caller's transaction."""
+    """Queue a job inside the caller's transaction: a file's (``size``, ``mtime``: the version seen), or a
+    follow-up of a stored evaluation (``evaluation_id``: a critique of it)."""
     conn.execute(
         insert(jobs).values(
             kind=kind,
@@ -150,7 +142,7 @@ def add_job(
             size=size,
             mtime=mtime,
             status="pending",
-            options=options.to_json(),
+            options=options.to_json() if options is not None else None,
             evaluation_id=evaluation_id,
         )
     )
