@@ -19,6 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = {
     "artimuse_core": REPO / "artimuse_core",
+    "artimuse_core.library.migrations": REPO / "migrations",  # mapped into the core (pyproject's package-dir)
     "artimuse_cli": REPO / "cli",
     "artimuse_watcher": REPO / "plugins" / "watcher",
     "artimuse_comfyui": REPO / "plugins" / "comfyui",
