@@ -27,7 +27,7 @@ _ADAPTER_MARKERS = (METADATA_FILE, "adapter_config.json")
 
 
 def check_name(name: str) -> str:
-    """``name`` when it is a safe adapter name (``NAME_RULE``: issue 12, item 2).
+    """``name`` when it is a safe adapter name (``NAME_RULE``: it becomes a folder name).
 
     Raises:
         InvalidValue: any other name (``..``, empty, ``a/b``, ``.hidden``, too long, other characters).

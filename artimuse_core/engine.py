@@ -152,7 +152,7 @@ class Engine:
             predict_category: also ask which of the five ArtiMuse-10K categories the image belongs to:
                 True, or a test called with each source's name (str) -> bool.
             critique: attribute names (``prompts.ATTRIBUTES``, or unambiguous prefixes) to write critiques
-                for, greedy and token-identical to the reference (SPEC.md "Critique").
+                for, greedy and token-identical to the reference (docs/inference.md "Critique").
             max_new_tokens: the most tokens per critique (default 512).
             progress: called with 1 after each image's result.
             on_step: ``on_step(step, max_new_tokens)`` after every generated token step of a critique batch;
@@ -236,7 +236,7 @@ class Engine:
         """Greedy critiques for every (image, attribute) pair, in that order, with their token ids.
 
         The attributes of an image share its system + image prefix and decode as one batch; each text is
-        token-identical to running its prompt alone (SPEC.md "Critique"). ``progress`` is called with the
+        token-identical to running its prompt alone (docs/inference.md "Critique"). ``progress`` is called with the
         number of (image, attribute) pairs finished; ``on_step`` as in ``evaluate``.
 
         Raises:
@@ -332,7 +332,7 @@ class Engine:
 
     def decode_response(self, ids: Sequence[int]) -> str:
         """The reference's post-processing: drop only eos, pad and the tokenizer's additional specials
-        (InternVL's <img>, <ref>... stay as text), cut at <|im_end|>, strip (SPEC.md "Critique")."""
+        (InternVL's <img>, <ref>... stay as text), cut at <|im_end|>, strip (docs/inference.md "Critique")."""
         kept = [i for i in ids if i not in self.loaded.skip_token_ids]
         text = self.loaded.tokenizer.decode(kept, skip_special_tokens=False)
         assert isinstance(text, str)  # one id list decodes to one string (the stub also allows batches)

@@ -56,7 +56,7 @@ class FinetuneSettings:
     def __post_init__(self) -> None:
         from .adapters import check_name
 
-        check_name(self.name)  # the name becomes a folder: never "..", "", "a/b" (issue 12, item 2)
+        check_name(self.name)  # the name becomes a folder: never "..", "", "a/b"
 
     def hyperparameters(self) -> dict:
         """What is recorded with the adapter: every setting but its name and ``resume`` (alpha resolved)."""

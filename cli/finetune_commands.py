@@ -219,7 +219,7 @@ def adapters_remove(name: str, yes: bool, as_json: bool) -> None:
         raise Failure(f"no adapter named {name!r}")
     if not yes:
         click.confirm(f"remove adapter {name} and its files in {record.path}?", abort=True)
-    remove_own_folder(record.path)  # only a folder artimuse made inside the adapters folder (issue 12, item 2)
+    remove_own_folder(record.path)  # only a folder artimuse made inside the adapters folder
     library.remove_adapter(name)
     if as_json:
         emit_json({"removed": name, "path": record.path})

@@ -66,7 +66,7 @@ def csv_cell(value: Any) -> Any:
     """A cell for CSV: lists and dicts as JSON, undecodable paths in their display form, and any text that
     a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR: a file named
     ``=cmd|calc.png``, an adapter named ``=HYPERLINK(...)``) escaped the OWASP way, with a leading ``'``
-    (issue 12, item 7). Numbers stay numbers (a negative number is a float here, not text)."""
+    (spreadsheet formula injection). Numbers stay numbers (a negative number is a float here, not text)."""
     if isinstance(value, (dict, list)):
         value = json.dumps(plain(value), ensure_ascii=False)
     if not isinstance(value, str):

@@ -29,7 +29,7 @@ One file of a kind (each returns the path it wrote; sizes are (width, height) in
 
 Folders with every kind and the exact outcome of each file:
 
-* ``hostile_corpus(folder, seed=0) -> Corpus``: the hostile inputs of issue 12, flat, plus two good files
+* ``hostile_corpus(folder, seed=0) -> Corpus``: the hostile inputs (every kind of bad file), flat, plus two good files
 * ``messy_export_folder(folder, seed=0) -> Corpus``: a photographer's export tree (RAW next to JPEG, sidecars,
   phone formats, subfolders, hidden files, a half-copied file, non-UTF-8 names, symlinks, a FIFO...)
 * ``Corpus``: ``root``, ``cases`` (``Case(name, path, expected)``), ``by_path()``, ``vanish()`` (deletes the files
@@ -437,7 +437,7 @@ def _raw(size=None, thumbnail_only: bool = False) -> Expected:
 
 
 def hostile_corpus(folder: Path, seed: int = 0) -> Corpus:
-    """The hostile inputs of issue 12 (and the kinds of issue 10) in one flat folder, each with its
+    """The hostile inputs (every kind of bad or odd file a walk can meet) in one flat folder, each with its
     exact outcome when the folder is walked; two good files that must still score."""
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)

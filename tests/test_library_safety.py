@@ -1,4 +1,4 @@
-"""Hostile and unlucky cases of the library side (issue 12): adapter names and deletes, a damaged database,
+"""Hostile and unlucky cases of the library side: adapter names and deletes, a damaged database,
 spreadsheet injection, a disk too full for the migration backup, a database that cannot be written,
 malformed checkpoints and adapters, and a database newer than this artimuse."""
 
@@ -29,7 +29,7 @@ def _one_clear_line(result) -> str:
     return lines[0]
 
 
-# ------------------------------------------------------------------------------ item 2: adapter names
+# --------------------------------------------------------------------------------------- adapter names
 @pytest.mark.parametrize("name", ["..", "", "a/b", ".hidden", "../home", "x" * 65, "=HYPERLINK(1)", "a..b", "a."])
 def test_bad_adapter_names_are_refused_and_nothing_is_deleted(name, home, run):
     from artimuse_core.config import paths
@@ -101,7 +101,7 @@ def test_adapter_config_that_is_not_json_is_a_clear_error(tmp_path):
         check_config(tmp_path)
 
 
-# ------------------------------------------------------------------------------ item 6: damaged database
+# ------------------------------------------------------------------------------------ damaged database
 def _filled_library(home, tmp_path, count=120):
     from artimuse_core.library import Library, ScoredFile, file_facts
     from artimuse_core.testing import FakeEngine
@@ -167,7 +167,7 @@ def test_the_check_is_skipped_while_recent(home, tmp_path, monkeypatch):
     assert ran == []  # checked when the library was filled, less than a day ago
 
 
-# ------------------------------------------------------------------------------ item 7: CSV injection
+# --------------------------------------------------------------------------------------- CSV injection
 def test_csv_cells_that_a_spreadsheet_would_run_are_escaped(home, tmp_path, run):
     from artimuse_core.testing import FakeEngine
 
@@ -205,7 +205,7 @@ def test_csv_cell_rule():
     assert csv_cell(-3.5) == -3.5 and csv_cell(12) == 12 and csv_cell(None) is None
 
 
-# ------------------------------------------------------------------------------ item 8: disk full
+# ------------------------------------------------------------------------------------------- disk full
 def test_a_migration_backup_that_does_not_fit_says_so_and_leaves_nothing(tmp_path):
     """A library at revision 0007 bigger than the file size limit (RLIMIT_FSIZE in a child, as a full
     disk): one LibraryError line, no 0-byte .bak left, the database untouched."""
@@ -245,7 +245,7 @@ def test_a_migration_backup_that_does_not_fit_says_so_and_leaves_nothing(tmp_pat
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0007",)
 
 
-# ------------------------------------------------------------------------------ item 9: smaller
+# ------------------------------------------------------------------------- a database that cannot be written
 def test_scores_are_printed_when_the_database_cannot_be_written(home, tmp_path):
     """A write lock held elsewhere past the busy timeout: every score is still computed and returned, each
     with the 'not saved' warning; nothing raises."""
@@ -321,7 +321,7 @@ def test_the_remote_code_refusal_never_advises_trust_remote_code():
 
 
 def test_a_library_another_process_migrated_meanwhile_is_opened_not_refused(tmp_path, monkeypatch):
-    """Two watchers opening one new library at once (issue 12, fault 5): the second read "no revision" just
+    """Two watchers opening one new library at once: the second read "no revision" just
     before the first committed its migration, then saw the first's tables. It must re-read the revision and
     open the library, not call it a foreign database."""
     from artimuse_core.library import Library, database

@@ -1,4 +1,4 @@
-"""The watcher under faults (issues 10 and 12): no thread dies silently, the inotify limit falls back to
+"""The watcher under faults: no thread dies silently, the inotify limit falls back to
 polling, empty files, poison jobs, one watcher per library, a failing disk, a replaced checkpoint, a clean
 stop mid-critique and non-UTF-8 names. Each test runs a live watcher (a thread of the test, or the real
 `artimuse watch` process) on the fake engine, and asserts the exact outcome in the library."""

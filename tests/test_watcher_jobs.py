@@ -1,4 +1,4 @@
-"""The watcher's jobs under faults (issues 10 and 12): poison jobs, one watcher per library, a failing disk
+"""The watcher's jobs under faults: poison jobs, one watcher per library, a failing disk
 or database, a replaced checkpoint, a clean stop mid-critique, non-UTF-8 names, and the test corpora dropped
 into a live watcher. Each test runs a live watcher (a thread of the test, or the real `artimuse watch`
 process) on the fake engine, and asserts the exact outcome in the library."""

@@ -103,7 +103,7 @@ class LibrarySession:
 
 
 def absolute(path: str | os.PathLike) -> str:
-    """How the library stores paths (issue 10, fault 9: one image per file, whatever the spelling): absolute,
+    """How the library stores paths (one image per file, whatever the spelling): absolute,
     ~ expanded, ``..`` resolved against the real folder (``sub/../b.png`` is ``b.png`` even when ``sub`` is a
     symlink), the folder's symlinks resolved, the file's own symlink resolved when its target stays inside
     that folder's tree (a link out of it keeps its own name, as the walk treats it), and on a case-insensitive

@@ -206,7 +206,7 @@ def output_directory() -> str:
 
 def confined(folder: str | os.PathLike) -> str:
     """``folder`` when it lies inside the output folder (symlinks and ``..`` resolved), else ``ValueError``:
-    a filename prefix like ``../../escape`` or ``/tmp/x`` must not write anywhere else (issue 12, item 9)."""
+    a filename prefix like ``../../escape`` or ``/tmp/x`` must not write anywhere else."""
     root = os.path.realpath(output_directory())
     real = os.path.realpath(folder)
     if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):

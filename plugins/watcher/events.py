@@ -2,8 +2,7 @@
 
 Every callback is guarded: an unexpected exception (a symlink loop, a name the library rejects, a bug) is
 logged with its traceback and recorded against the file, and the observer thread carries on. Without the
-guard one bad event kills watchdog's thread silently and the watcher goes deaf (issue 10 fault 2, issue 12
-item 3).
+guard one bad event kills watchdog's thread silently and the watcher goes deaf.
 """
 
 from __future__ import annotations

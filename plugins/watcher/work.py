@@ -1,7 +1,7 @@
 """The worker: the only thread that runs the model. It takes pending jobs from the library's durable queue,
 scores them through the library door in batches, then writes queued critiques.
 
-Poison jobs (issue 12 item 1): every try is counted in ``jobs.attempts`` before it runs, so even a try that
+Poison jobs (crashing files): every try is counted in ``jobs.attempts`` before it runs, so even a try that
 kills the process counts. A job tried before (attempts > 0) runs alone, never in a batch with good files; a
 try that raises waits ``retry_after_s * 2**(attempts - 1)`` seconds (at most ``RETRY_CAP_S``); after
 ``MAX_ATTEMPTS`` tries the job is recorded as failed (``artimuse errors``, kind ``internal``) with its last
