@@ -207,11 +207,12 @@ def test_the_front_page_picture_is_made_by_photographing_the_gallery(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ no issue numbers
-#: "issue 12", "fault 5", "item 9", "issues 10 and 12", "bug #3" style references to a tracker (a bare "#3" is
-#: also a colour or an anchor: only a word before it counts). Built from parts,
-#: so that this file does not match itself.
+#: A word such as "issue", "fault", "item", "ticket" or "bug" (singular or plural) followed by a number, with or
+#: without "#": how a reference to a tracker reads (a bare "#" and number is also a colour or an anchor, so only
+#: a word before it counts). The examples below are built from parts, so that this file does not match itself.
 TRACKER = re.compile(r"\b(?:issue|fault|item|ticket|bug)s?[ _-]*(?:no\.?\s*)?#?\s*" + r"\d+\b", re.I)
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".sh", ".yml", ".yaml", ".html", ".js", ".css", ".mako", ".cfg", ""}
+N = "12"
 
 
 def tracked_files() -> list[Path]:
@@ -227,7 +228,7 @@ def tracked_files() -> list[Path]:
 
 def test_no_file_refers_to_a_trackers_issue_numbers():
     """Code, tests, docs and comments describe behaviour ("a name that is not UTF-8"), never a tracker's
-    number ("issue 10, fault 1"), which means nothing to a reader of the file."""
+    number, which means nothing to a reader of the file."""
     found = []
     for file in tracked_files():
         if file.suffix not in TEXT_SUFFIXES or file.suffix == "" and file.name not in ("run", "Makefile"):
@@ -239,7 +240,7 @@ def test_no_file_refers_to_a_trackers_issue_numbers():
 
 
 def test_the_tracker_pattern_finds_what_it_must():
-    for text in ("issue 12, item 2", "(issue 10 fault 7)", "Issues 10 and 12", "bug #3", "fault 5", "issue-27"):
+    for text in (f"issue {N}, item {N}", f"(issue {N} fault {N})", f"Issues {N} and {N}", f"bug #{N}", f"issue-{N}"):
         assert TRACKER.search(text), text
     for text in ("items[0]", "an issue with 2 files", "16 items", "the item's 3 fields", "#fff", "fault-free"):
         assert not TRACKER.search(text), text
