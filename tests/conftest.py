@@ -165,6 +165,7 @@ REAL_MODEL_MODULES = {
     "test_comfyui",
     "test_finetune",
     "test_engine",
+    "test_engine_cache",
     "test_forward",
     "test_batch_ray",  # a real Ray instance and the tiny checkpoint
     "test_batch_cluster",  # a real Ray cluster and the tiny checkpoint
