@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from artimuse_core.paths import display_path
+from artimuse_core import display_path
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -119,6 +119,13 @@ def emit_rows(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str]) -> N
             writer.writerow({c: csv_cell(plain(row.get(c))) for c in columns})
     else:
         print_table(rows, columns)
+
+
+def progress_bar(total: int, unit: str, desc: str) -> Any:
+    """A progress bar on stderr (only on a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=None, leave=False)
 
 
 def styled(text: str, **styles: Any) -> str:

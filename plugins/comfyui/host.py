@@ -87,7 +87,7 @@ def device_choices() -> list[str]:
 
 def quantize_choices() -> list[str]:
     """8/4-bit weights need bitsandbytes and a CUDA device ComfyUI may use."""
-    from artimuse_core.devices import bitsandbytes_available
+    from artimuse_core import bitsandbytes_available
 
     return ["none"] + (
         ["8bit", "4bit"] if any(c.startswith("cuda") for c in device_choices()) and bitsandbytes_available() else []
@@ -304,7 +304,7 @@ def in_node_terms(text: str) -> str:
 @contextlib.contextmanager
 def node_errors():
     """Re-raise the core's errors as NodeError in the nodes' terms."""
-    from artimuse_core.errors import ArtiMuseError
+    from artimuse_core import ArtiMuseError
 
     try:
         yield

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from artimuse_core.spec import describe_settings, setting_named
+from artimuse_core import describe_settings, setting_named
 
 #: Loader inputs every workflow sets (the host fills model, device and quantize itself).
 REQUIRED = ("dtype", "batch_size")

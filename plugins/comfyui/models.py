@@ -12,8 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from artimuse_core import KNOWN_MODELS
-from artimuse_core.checkpoints import DOWNLOAD_PATTERNS
+from artimuse_core import DOWNLOAD_PATTERNS, KNOWN_MODELS
 
 from . import host
 

@@ -17,11 +17,7 @@ import os
 import torch
 from PIL.PngImagePlugin import PngInfo
 
-from artimuse_core import ATTRIBUTES
-from artimuse_core.categories import CATEGORIES
-from artimuse_core.engine_cache import checkpoint_identity, get_engine
-from artimuse_core.families import ALL_DIMENSIONS
-from artimuse_core.spec import default_of
+from artimuse_core import ALL_DIMENSIONS, ATTRIBUTES, CATEGORIES, checkpoint_identity, default_of, get_engine
 
 from . import host, inputs, models
 from .inputs import DIMENSION_TIP, IMAGES_TIP, MODEL_TIP, TOKENS_TIP

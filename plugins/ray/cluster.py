@@ -31,7 +31,7 @@ from typing import Any
 
 import ray
 
-from artimuse_core.errors import ArtiMuseError, MissingExtra
+from artimuse_core import ArtiMuseError, MissingExtra
 
 from . import watchdog
 

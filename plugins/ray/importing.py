@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from artimuse_core.results import Provenance, ScoreResult
+from artimuse_core import Provenance, ScoreResult
 
 from . import parts
 
@@ -70,7 +70,7 @@ def import_results(
     Raises:
         InvalidValue: an unknown category. LibraryError: the database cannot be written.
     """
-    from artimuse_core.library.door import ingest
+    from artimuse_core.library import ingest
 
     groups: dict[str, tuple[Provenance | None, dict[str, tuple[ScoreResult, str | None]], list]] = defaultdict(
         lambda: (None, {}, [])

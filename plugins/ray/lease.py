@@ -31,8 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from artimuse_core.errors import ArtiMuseError
-from artimuse_core.paths import display_path
+from artimuse_core import ArtiMuseError, display_path
 
 LEASE_NAME = ".lease.json"
 GUARD_NAME = ".lease.lock"

@@ -33,9 +33,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from artimuse_core.errors import InvalidValue
-from artimuse_core.paths import display_path
-from artimuse_core.results import Provenance, ScoreResult, utc_timestamp
+from artimuse_core import InvalidValue, Provenance, ScoreResult, display_path, utc_timestamp
 
 from .lease import GUARD_NAME, LEASE_NAME, Lease, unwritable
 

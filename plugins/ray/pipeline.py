@@ -33,8 +33,7 @@ from typing import Any
 import pyarrow as pa
 import ray
 
-from artimuse_core.errors import ArtiMuseError
-from artimuse_core.results import ScoreResult
+from artimuse_core import ArtiMuseError, ScoreResult
 
 from . import cluster, parts
 from .inputs import Inputs, key_of, name_of
@@ -70,7 +69,7 @@ def resolve_model_key(spec: Any) -> str:
     Raises:
         CheckpointNotFound, CheckpointError: the model cannot be found here.
     """
-    from artimuse_core.checkpoints import fingerprint, resolve_checkpoint
+    from artimuse_core import fingerprint, resolve_checkpoint
 
     return parts.model_key_of(fingerprint(resolve_checkpoint(spec.model)), spec.adapter)
 

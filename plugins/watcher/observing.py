@@ -25,7 +25,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from artimuse_core.paths import display_path
+from artimuse_core import display_path
 
 from .logs import LOGGER as log
 

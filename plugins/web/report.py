@@ -13,8 +13,8 @@ from typing import Any
 
 import jinja2
 
+from artimuse_core import display_path
 from artimuse_core.library import ImageFile
-from artimuse_core.paths import display_path
 
 from .facts import FILTERS, image_view
 from .filters import GalleryQuery
