@@ -176,7 +176,7 @@ def import_(output: str, category: str | None, as_json: bool) -> None:
     """
     from artimuse_batch.importing import import_results
 
-    statuses: Counter = Counter()
+    statuses: Counter[str] = Counter()
     for result in import_results(app().library(), output, category=category):
         statuses[result.error_kind if result.error_kind == "changed" else result.status] += 1
     counts = {k: statuses[k] for k in ("scored", "cached", "failed", "passed_over", "gone", "changed")}

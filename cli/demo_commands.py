@@ -60,7 +60,8 @@ class Runner:
     """Runs the steps in order, printing a progress line for each (or collecting them for --json)."""
 
     def __init__(self, demo: Demo, as_json: bool):
-        self.demo, self.as_json, self.steps = demo, as_json, []
+        self.demo, self.as_json = demo, as_json
+        self.steps: list[Step] = []
 
     def say(self, text: str = "", **style: Any) -> None:
         if not self.as_json:

@@ -164,7 +164,7 @@ def watch_once(demo: Demo, env: dict[str, str], timeout_s: float = 180.0) -> dic
     }
 
 
-def _still_running(process: subprocess.Popen, deadline: float, log_file: Path, waiting_to: str) -> None:
+def _still_running(process: subprocess.Popen[bytes], deadline: float, log_file: Path, waiting_to: str) -> None:
     if process.poll() is not None or time.monotonic() > deadline:
         why = f"exited with code {process.returncode}" if process.poll() is not None else "timed out"
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-10:])

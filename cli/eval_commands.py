@@ -47,7 +47,8 @@ def evaluate(test_json: str, images_dir: str, predictions: str | None, as_json: 
     except (ValueError, KeyError, TypeError) as exc:
         raise Failure(f'{test_json}: expected a JSON list of {{"image", "gt_score"}} ({exc})') from exc
     root = Path(images_dir)
-    paths, refused = [], []
+    paths: list[Path] = []
+    refused: list[Path] = []
     for name, _ in pairs:
         path = root / name
         (paths if inside(path, root) else refused).append(path)

@@ -65,7 +65,7 @@ def translate(exc: ArtiMuseError) -> Failure:
     return Failure(flagify(str(exc)))
 
 
-class _SettingType(click.ParamType):
+class _SettingType(click.ParamType[Any, Any]):
     """A value checked by its declaration (``Setting.parse``): device names, R,G,B colours, names."""
 
     def __init__(self, setting: Setting):
@@ -182,7 +182,9 @@ DIMENSIONS_TEXT = (
 )
 
 
-def dimension_option(help_text: str, *, multiple: bool = False, default: str | None = None) -> Any:
+def dimension_option(
+    help_text: str, *, multiple: bool = False, default: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--dimension``/``-d``: which perceptual dimension (``families.ALL_DIMENSIONS``; iqa and ista come from
     UniPercept models)."""
     from artimuse_core import ALL_DIMENSIONS

@@ -137,8 +137,9 @@ def score(
         library = context.library() if save else None
         # Built only when a file needs the model: a folder already in the library loads none.
         engine = (context.lazy_engine() if save else context.engine()) if collected.files else None
-        for dimension in dimensions if engine is not None else ():
-            engine.family.dimension(dimension)  # InvalidValue: this model does not score it
+        for dimension in dimensions:
+            if engine is not None:
+                engine.family.dimension(dimension)  # InvalidValue: this model does not score it
         order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
         with progress_bar(len(collected.files), "img", "scoring") as bar:
             for result in ingest(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +13,9 @@ from artimuse_core import home_paths
 from .context import app
 from .options import check_xmp, engine_options, flag, json_option, xmp_options
 from .output import emit_json, printable, styled
+
+if TYPE_CHECKING:
+    from artimuse_core import ScoreResult
 
 
 @click.command()
@@ -91,7 +94,7 @@ def watch(
     fixed = normalise_category(category) if category else None
     chosen = tuple(resolve_attribute(a) for a in attributes) or (tuple(ATTRIBUTES) if critique else ())
     if folders:
-        watched = [(Path(f).expanduser().resolve(), None) for f in folders]
+        watched: list[tuple[Path, str | None]] = [(Path(f).expanduser().resolve(), None) for f in folders]
     else:
         watched = [(f.path, f.category) for f in config.folders]
     if not watched:
@@ -109,7 +112,7 @@ def watch(
 
         check_xmp(config)
 
-        def after_scoring(results: list) -> None:
+        def after_scoring(results: list[ScoreResult]) -> None:
             write_after_scoring(watcher.library, results, config, LOGGER.warning)
 
     settings = WatcherSettings(

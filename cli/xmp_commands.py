@@ -184,8 +184,8 @@ def ratings_import(paths: tuple[str, ...], prefer: str | None, no_embedded: bool
     rows: list[dict[str, Any]] = [
         {"image": path, "status": "failed", "reason": message, "error_kind": "missing"} for path, message in failed
     ]
-    counts: Counter = Counter()
-    failed_kinds: Counter = Counter()
+    counts: Counter[str] = Counter()
+    failed_kinds: Counter[str] = Counter()
     with progress_bar(len(images), "img", "reading ratings") as bar:
         pick_label = context.settings.xmp_settings().pick_label
         for record in iter_ratings(

@@ -39,7 +39,7 @@ def is_uri(text: str) -> bool:
     return bool(sep) and scheme.isalnum() and scheme.lower() != "file"
 
 
-def key_of(path: str | os.PathLike) -> bytes:
+def key_of(path: str | os.PathLike[str]) -> bytes:
     """The key of a local path (its exact bytes) or a URI (its UTF-8 text)."""
     return os.fsencode(path)
 

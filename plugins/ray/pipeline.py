@@ -194,10 +194,10 @@ def plan_tables(
 ) -> Iterator[pa.Table]:
     """The Ray Data plan, run where this is called (the driver, or the ``Coordinator`` actor): the output
     rows of ``todo``, block by block."""
-    dataset = ray.data.from_items([{"key": key} for key in todo])
+    dataset: ray.data.Dataset = ray.data.from_items([{"key": key} for key in todo])
     if placement.decode_cpus is not None:
         dataset = dataset.map_batches(
-            decode_batch,
+            decode_batch,  # type: ignore[arg-type]  # its options come from fn_kwargs, which Ray's types miss
             fn_kwargs={"options": spec.image_options()},
             batch_size=DECODE_ROWS,
             batch_format="numpy",
@@ -229,7 +229,8 @@ class Coordinator:
 
 
 def _remote_tables(plan: dict[str, Any]) -> Iterator[pa.Table]:
-    coordinator = ray.remote(num_cpus=0)(Coordinator).remote(plan)
+    actor: Any = ray.remote(num_cpus=0)(Coordinator)  # Ray's types cannot follow remote() of a class
+    coordinator = actor.remote(plan)
     try:
         while (table := ray.get(coordinator.next.remote())) is not None:
             yield table

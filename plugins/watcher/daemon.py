@@ -299,7 +299,9 @@ class Watcher:
         return 1 if self.failure else 0
 
 
-def read_status(library: Library | None, status_file: Path | None = None, library_error: str | None = None) -> dict:
+def read_status(
+    library: Library | None, status_file: Path | None = None, library_error: str | None = None
+) -> dict[str, Any]:
     """What `artimuse status` shows: the watcher's state from its heartbeat (starting, running, waiting,
     stuck, failed, killed, not running), its live workers, how far behind it is, what went wrong. Without
     a ``library`` (it cannot be opened: ``library_error`` says why) the queue and counts are unknown (None)."""

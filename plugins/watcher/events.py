@@ -11,6 +11,7 @@ The callbacks see the watcher's shared state (``context.WatchContext``) and one 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ class Events(FileSystemEventHandler):
     @guarded
     def on_created(self, event: FileSystemEvent) -> None:
         if event.is_directory:
-            self.scan(Path(event.src_path), self.root)
+            self.scan(Path(os.fsdecode(event.src_path)), self.root)
         else:
             self._candidate(event.src_path)
 
@@ -73,7 +74,7 @@ class Events(FileSystemEventHandler):
 
     @guarded
     def on_moved(self, event: FileSystemEvent) -> None:
-        source, destination = Path(event.src_path), Path(event.dest_path)
+        source, destination = Path(os.fsdecode(event.src_path)), Path(os.fsdecode(event.dest_path))
         inside_root = should_watch(destination, self.root)[0] if not event.is_directory else True
         try:
             destination.relative_to(self.root)
@@ -100,7 +101,7 @@ class Events(FileSystemEventHandler):
 
     @guarded
     def on_deleted(self, event: FileSystemEvent) -> None:
-        path, context = Path(event.src_path), self.context
+        path, context = Path(os.fsdecode(event.src_path)), self.context
         context.tracker.forget(path)
         if event.is_directory:
             context.safely(context.open_library.mark_missing_under, path)

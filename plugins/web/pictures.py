@@ -66,7 +66,7 @@ def check_file(file: ImageFile, roots: Iterable[Path] = ()) -> Path:
 class Renditions:
     """JPEG renditions of library images, cached in ``folder`` by content hash (``<hash>-<px>.jpg``)."""
 
-    def __init__(self, folder: str | os.PathLike, roots: Iterable[Path] = ()):
+    def __init__(self, folder: str | os.PathLike[str], roots: Iterable[Path] = ()):
         self.folder = Path(folder)
         self.roots = tuple(roots)
 

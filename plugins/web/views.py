@@ -56,7 +56,8 @@ def _choices(state: Any) -> dict[str, list[str]]:
     cached = getattr(state, "choices", None)
     if cached is None or now - cached[0] > CHOICES_TTL_S:
         state.choices = cached = (now, state.library.choices())
-    return cached[1]
+    choices: dict[str, list[str]] = cached[1]
+    return choices
 
 
 def gallery(request: Request) -> Response:
