@@ -96,9 +96,9 @@ def front_end_reach(
                 elif module not in public:
                     bad.append(f"{where} imports {module}, which is not the core's public surface")
                 elif taken is not None and module == imp.module and taken != "__version__":
-                    file = found.files[module]
-                    package = file.name == "__init__.py"
-                    names = declared_exports(module, file) if package else found.defined_names(module)
+                    source = found.files[module]
+                    package = source.name == "__init__.py"
+                    names = declared_exports(module, source) if package else found.defined_names(module)
                     if taken not in names or (not package and taken.startswith("_")):
                         bad.append(f"{where} imports {taken} from {module}, which does not declare it")
     return sorted(set(bad))
@@ -219,9 +219,13 @@ def test_importing_the_core_changes_no_global_state():
         import json, sys, warnings
         before = list(warnings.filters)
         import artimuse_core
-        from artimuse_core import EngineSpec, ScoreResult, load_config, describe_settings
+        from artimuse_core import EngineSpec, ScoreResult, load_config, describe_settings, display_path, home_paths
+        from artimuse_core import ATTRIBUTES, CATEGORIES, resolve_attribute, normalise_category
         import artimuse_core.library, artimuse_core.library.search, artimuse_core.library.records
+        from artimuse_core.library import STAR_SCORES, SEARCH_SYNTAX
+        from artimuse_core.xmp import XMP_SETTINGS
         import artimuse_core.spec, artimuse_core.config, artimuse_core.results, artimuse_core.checkpoints
+        assert "create_engine" in dir(artimuse_core) and "Library" in artimuse_core.library.__all__
         load_config()
         heavy = [m for m in ("torch", "transformers", "sqlalchemy", "numpy", "PIL") if m in sys.modules]
         print(json.dumps({"heavy": heavy, "filters_changed": warnings.filters != before}))
