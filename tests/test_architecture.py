@@ -372,3 +372,30 @@ def test_search_queries_become_safe_fts5_expressions(query, expected):
     from artimuse_core.library.search import fts_query
 
     assert fts_query(query) == expected
+
+
+def test_lazy_exports_load_each_declared_name_on_first_use(tmp_path, monkeypatch):
+    """A package's TYPE_CHECKING imports are its names at run time: each module loads when its name is first
+    asked for (not before), an undeclared name is the usual AttributeError, ``dir()`` lists them all."""
+    package = tmp_path / "lazypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from artimuse_core.exports import lazy_exports\n"
+        "if TYPE_CHECKING:\n"
+        "    from .heavy import VALUE as VALUE\n"
+        "    from .heavy import compute as renamed\n"
+        "else:\n"
+        "    __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)\n"
+    )
+    (package / "heavy.py").write_text("VALUE = 42\ndef compute():\n    return 'computed'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lazypkg
+
+    assert "lazypkg.heavy" not in sys.modules and lazypkg.__all__ == ["VALUE", "renamed"]
+    assert lazypkg.VALUE == 42 and "lazypkg.heavy" in sys.modules and lazypkg.renamed() == "computed"
+    assert {"VALUE", "renamed"} <= set(dir(lazypkg))
+    with pytest.raises(AttributeError, match="has no attribute 'missing'"):
+        lazypkg.missing  # noqa: B018
+    for name in [m for m in sys.modules if m.startswith("lazypkg")]:
+        monkeypatch.delitem(sys.modules, name)
