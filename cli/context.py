@@ -11,13 +11,12 @@ from typing import Any
 
 import click
 
-from artimuse_core.config import Config
-from artimuse_core.spec import EngineSpec
+from artimuse_core import Config, EngineSpec
 
 
 def create_engine(spec: EngineSpec) -> Any:
     """The real engine (imports torch and transformers only now)."""
-    from artimuse_core.engine import create_engine
+    from artimuse_core import create_engine
 
     return create_engine(spec)
 
@@ -55,7 +54,7 @@ class AppContext:
         """The engine for ``spec`` (default: the resolved one), built only when a file needs the model: the
         library's cache lookup reads the weights' identity from the checkpoint's files (``identity`` of the
         factory when it has one, as ``FakeEngine`` does; else ``lazy_engine.weights_identity``)."""
-        from artimuse_core.lazy_engine import LazyEngine, weights_identity
+        from artimuse_core import LazyEngine, weights_identity
 
         spec = spec or self.settings.spec
         identity = getattr(self.engine_factory, "identity", weights_identity)

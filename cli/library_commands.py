@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from artimuse_core.categories import CATEGORIES
-from artimuse_core.library.search import SEARCH_SYNTAX
+from artimuse_core import CATEGORIES
+from artimuse_core.library import SEARCH_SYNTAX
 
 from .context import app
 from .options import (
@@ -143,7 +143,7 @@ def labelled_model(record: Any) -> str:
 
 
 def _since(value: str | None) -> Any:
-    from artimuse_core.library.queries import parse_since
+    from artimuse_core.library import parse_since
 
     return parse_since(value)
 

@@ -32,7 +32,7 @@ def _one_clear_line(result) -> str:
 # --------------------------------------------------------------------------------------- adapter names
 @pytest.mark.parametrize("name", ["..", "", "a/b", ".hidden", "../home", "x" * 65, "=HYPERLINK(1)", "a..b", "a."])
 def test_bad_adapter_names_are_refused_and_nothing_is_deleted(name, home, run):
-    from artimuse_core.config import paths
+    from artimuse_core.config import home_paths
 
     (home / "adapters" / "keep").mkdir(parents=True)
     (home / "adapters" / "keep" / "artimuse_adapter.json").write_text("{}")
@@ -40,7 +40,7 @@ def test_bad_adapter_names_are_refused_and_nothing_is_deleted(name, home, run):
     line = _one_clear_line(run("finetune", "--from-db", "--name", name))
     assert "is not allowed" in line and "letters, digits" in line
     assert (home / "adapters" / "keep" / "artimuse_adapter.json").exists() and (home / "library.db").exists()
-    assert paths().adapters_dir == home / "adapters"
+    assert home_paths().adapters_dir == home / "adapters"
 
 
 def test_good_adapter_names_pass():
@@ -51,7 +51,7 @@ def test_good_adapter_names_pass():
 
 
 def test_only_folders_artimuse_made_inside_the_adapters_folder_are_deleted(home, tmp_path):
-    from artimuse_core.adapters import remove_own_folder, work_dir
+    from artimuse_core.adapters import remove_adapter_folder, work_dir
     from artimuse_core.errors import FinetuneError
 
     adapters = home / "adapters"
@@ -65,13 +65,13 @@ def test_only_folders_artimuse_made_inside_the_adapters_folder_are_deleted(home,
     os.symlink(outside, adapters / "link")
     for refused in (adapters / "stranger", adapters / "link", outside, home, adapters, adapters / ".."):
         with pytest.raises(FinetuneError, match="refusing to delete"):
-            remove_own_folder(refused)
+            remove_adapter_folder(refused)
     assert (adapters / "stranger" / "photo.jpg").exists() and (outside / "artimuse_adapter.json").exists()
-    assert remove_own_folder(adapters / "mine") and not (adapters / "mine").exists()
+    assert remove_adapter_folder(adapters / "mine") and not (adapters / "mine").exists()
     work = work_dir("mine")
     work.mkdir()
-    assert remove_own_folder(work) and not work.exists()
-    assert remove_own_folder(adapters / "gone") is False
+    assert remove_adapter_folder(work) and not work.exists()
+    assert remove_adapter_folder(adapters / "gone") is False
 
 
 def test_adapters_remove_never_deletes_a_path_from_a_tampered_record(home, tmp_path, run):

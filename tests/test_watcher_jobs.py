@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from artimuse_core.testing import FakeEngine
-from artimuse_watcher.work import MAX_ATTEMPTS, Backoff
+from artimuse_watcher.context import Backoff
+from artimuse_watcher.work import MAX_ATTEMPTS
 from tests.watching import (
     WatcherProcess,
     WatcherThread,

@@ -14,8 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from artimuse_core.prompts import ATTRIBUTES, resolve_attribute
-from artimuse_core.results import CritiqueResult, ScoreResult
+from artimuse_core import ATTRIBUTES, CritiqueResult, ScoreResult, resolve_attribute
 
 
 class Computed:
@@ -92,7 +91,7 @@ class Computed:
 def needs_prediction(library: Any, paths: Sequence[str], category: str | None) -> bool:
     """Whether the door's category rule will ask the model for some saved file: no category chosen on the
     node and no configured folder holding it (a new file has no category in the library yet)."""
-    from artimuse_core.config import deepest_category
+    from artimuse_core import deepest_category
 
     if category:
         return False

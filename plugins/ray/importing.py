@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from artimuse_core.results import Provenance, ScoreResult
+from artimuse_core import Provenance, ScoreResult
 
 from . import parts
 
@@ -62,7 +62,7 @@ class Precomputed:
 
 
 def import_results(
-    library: Any, output: str | os.PathLike, *, category: str | None = None, progress: Any = None
+    library: Any, output: str | os.PathLike[str], *, category: str | None = None, progress: Any = None
 ) -> Iterator[ScoreResult]:
     """Every row of a batch ``output`` into ``library`` through the door, one result per row (``cached``
     where the library already held that score), grouped by the weights that produced them.
@@ -70,11 +70,11 @@ def import_results(
     Raises:
         InvalidValue: an unknown category. LibraryError: the database cannot be written.
     """
-    from artimuse_core.library.door import ingest
+    from artimuse_core.library import ingest
 
-    groups: dict[str, tuple[Provenance | None, dict[str, tuple[ScoreResult, str | None]], list]] = defaultdict(
-        lambda: (None, {}, [])
-    )
+    groups: dict[
+        str, tuple[Provenance | None, dict[str, tuple[ScoreResult, str | None]], list[tuple[str, str, str]]]
+    ] = defaultdict(lambda: (None, {}, []))
     for row in parts.iter_rows(output):
         result = parts.result_of(row)
         provenance, scored, problems = groups[row["model_key"]]
