@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config import paths
+from .config import home_paths
 from .errors import CheckpointError, InvalidValue
 
 METADATA_FILE = "artimuse_adapter.json"
@@ -27,7 +27,7 @@ _ADAPTER_MARKERS = (METADATA_FILE, "adapter_config.json")
 
 
 def check_name(name: str) -> str:
-    """``name`` when it is a safe adapter name (``NAME_RULE``: issue 12, item 2).
+    """``name`` when it is a safe adapter name (``NAME_RULE``: it becomes a folder name).
 
     Raises:
         InvalidValue: any other name (``..``, empty, ``a/b``, ``.hidden``, too long, other characters).
@@ -39,10 +39,10 @@ def check_name(name: str) -> str:
 
 def work_dir(name: str) -> Path:
     """Where a training run of adapter ``name`` keeps its checkpoints (a hidden folder beside the adapters)."""
-    return paths().adapters_dir / f".{check_name(name)}.training"
+    return home_paths().adapters_dir / f".{check_name(name)}.training"
 
 
-def remove_own_folder(folder: str | os.PathLike) -> bool:
+def remove_adapter_folder(folder: str | os.PathLike) -> bool:
     """Delete ``folder`` only when it is a real directory (not a symlink) directly inside the adapters folder
     that this code made: a training run's ``.<name>.training`` folder, or an adapter folder (it holds
     ``adapter_config.json`` or ``artimuse_adapter.json``) named by the name rule. Returns whether it was
@@ -56,7 +56,7 @@ def remove_own_folder(folder: str | os.PathLike) -> bool:
     path = Path(folder)
     if not os.path.lexists(path):
         return False
-    root = paths().adapters_dir.resolve()
+    root = home_paths().adapters_dir.resolve()
     work = _WORK_DIR.fullmatch(path.name)
     named = (work.group("name") if work else path.name) if path.name else ""
     own = (
@@ -84,16 +84,16 @@ def adapter_dir(name_or_path: str | os.PathLike) -> Path:
     candidate = Path(name_or_path).expanduser()
     if (candidate / "adapter_config.json").is_file():
         return candidate
-    named = paths().adapters_dir / str(name_or_path)
+    named = home_paths().adapters_dir / str(name_or_path)
     if (named / "adapter_config.json").is_file():
         return named
     known = (
-        sorted(p.name for p in paths().adapters_dir.glob("*/adapter_config.json"))
-        if paths().adapters_dir.is_dir()
+        sorted(p.name for p in home_paths().adapters_dir.glob("*/adapter_config.json"))
+        if home_paths().adapters_dir.is_dir()
         else []
     )
     raise CheckpointError(
-        f"no adapter named {name_or_path!r} in {paths().adapters_dir} (known: {', '.join(known) or 'none yet'})"
+        f"no adapter named {name_or_path!r} in {home_paths().adapters_dir} (known: {', '.join(known) or 'none yet'})"
     )
 
 

@@ -1,7 +1,7 @@
 """Free-form questions about images (``Engine.ask``): InternVL's ``chat()`` with one image, greedy.
 
 The prompt is what ``chat()`` builds: the question gets ``<image>\\n`` in front unless it starts with
-``<image>`` (UniPercept README "Chat prompts", SPEC.md "Critique"), in the ``internvl2_5`` template with the
+``<image>`` (docs/inference.md "Critique" and "UniPercept"), in the ``internvl2_5`` template with the
 family's system message. Images of one batch share one vision pass and decode together
 (``generation.greedy_generate``); each answer equals running its prompt alone, token for token. The work
 reads one ``RunState``, not the engine.

@@ -59,7 +59,7 @@ class Paths:
         return self.data_dir / "run"
 
 
-def paths() -> Paths:
+def home_paths() -> Paths:
     """The home's paths: ``ARTIMUSE_HOME`` when set, else the platform's config and data folders."""
     home = os.environ.get("ARTIMUSE_HOME")
     if home:
@@ -126,14 +126,14 @@ class Config:
 
     def library_url(self) -> str:
         """The library's SQLAlchemy URL: ``database_url`` when set, else ``library.db`` in the home."""
-        return self.database_url or f"sqlite:///{paths().database_file}"
+        return self.database_url or f"sqlite:///{home_paths().database_file}"
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting with its effective value and its source, plus the file, home and folders."""
         values = {**self.spec.to_dict(), "database_url": self.library_url(), **_json_ready(self.xmp)}
         return {
             "file": str(self.file) if self.file else None,
-            "home": str(paths().data_dir),
+            "home": str(home_paths().data_dir),
             "settings": {name: {"value": value, "source": self.source_of(name)} for name, value in values.items()},
             "folders": [{"path": str(f.path), "category": f.category} for f in self.folders],
         }
@@ -159,7 +159,7 @@ def load_config(file: Path | None = None, environ: Mapping[str, str] | None = No
     Raises:
         ConfigError: an unreadable file, an unknown key or a bad value (naming the file or the variable).
     """
-    file = file or paths().config_file
+    file = file or home_paths().config_file
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -243,6 +243,6 @@ __all__ = [
     "SOURCES",
     "WatchedFolder",
     "deepest_category",
+    "home_paths",
     "load_config",
-    "paths",
 ]

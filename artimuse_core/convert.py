@@ -1,7 +1,7 @@
 """Translate the published InternVL "chat" layout into transformers' native InternVL, and back.
 
 The chat layout needs the authors' remote code; the native ``InternVLForConditionalGeneration`` runs the
-same network with none. SPEC.md "Model" lists the renames; ``qkv`` is split in three along dim 0.
+same network with none. docs/inference.md "Model" lists the renames; ``qkv`` is split in three along dim 0.
 """
 
 from __future__ import annotations

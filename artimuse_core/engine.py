@@ -173,8 +173,8 @@ class Engine(BaseEngine):
             predict_category: also ask which of the five ArtiMuse-10K categories the image belongs to:
                 True, or a test called with each source's name (str) -> bool.
             critique: attribute names (``prompts.ATTRIBUTES``, or unambiguous prefixes) to write critiques
-                for, greedy and token-identical to the reference (SPEC.md "Critique").
-            max_new_tokens: the most tokens per critique (default: the spec's, 512).
+                for, greedy and token-identical to the reference (docs/inference.md "Critique").
+            max_new_tokens: the most tokens per critique (default 512).
             progress: called with 1 after each image's result.
             on_step: ``on_step(step, max_new_tokens)`` after every generated token step of a critique batch;
                 an exception it raises stops the work and propagates (interrupts, Ctrl-C).
@@ -231,7 +231,7 @@ class Engine(BaseEngine):
         self, sources: Iterable[Source], attributes: list[str], max_new_tokens: int, on_step: StepHook | None
     ) -> Iterator[list[CritiqueResult]]:
         """The attributes of an image share its system + image prefix and decode as one batch; each text is
-        token-identical to running its prompt alone (SPEC.md "Critique"), with its token ids."""
+        token-identical to running its prompt alone (docs/inference.md "Critique"), with its token ids."""
         for item, answers in batching.stream(
             self.run_state,
             sources,
@@ -296,7 +296,7 @@ class Engine(BaseEngine):
         return probs, cats
 
     def decode_response(self, ids: Sequence[int]) -> str:
-        """The reference's post-processing (``Processor.decode_response``, SPEC.md "Critique")."""
+        """The reference's post-processing (``Processor.decode_response``, docs/inference.md "Critique")."""
         return self.run_state.processor.decode_response(ids)
 
 

@@ -10,8 +10,7 @@ Which family a checkpoint belongs to: the ``family`` setting when given; else a 
 ``config.json``; else its name, Hugging Face id or the config's ``_name_or_path`` containing one of the
 family's ``name_patterns`` (case-insensitive); else ArtiMuse.
 
-Sources: ArtiMuse's prompt from ../shared/SPEC.md "Prompt"; UniPercept's from
-../shared/conformance-unipercept/README.md "The score prompt: exact rules" (reference: PyPI
+Sources: docs/inference.md, "Prompt" for ArtiMuse and "UniPercept" for UniPercept (whose reference is PyPI
 ``unipercept-reward`` 1.0.3, ``modeling_unipercept.py`` ``score()``).
 """
 
@@ -24,7 +23,7 @@ from typing import Any
 from . import prompts
 from .errors import InvalidValue
 
-#: UniPercept's score question (README "exact rules"): one paragraph, rows separated by `` \n``; the typo
+#: UniPercept's score question (docs/inference.md "UniPercept"): one paragraph, rows separated by `` \n``; the typo
 #: ``73-ec, 74-ed`` (for 78, 79) is the reference's and must be kept, it moves every score.
 UNIPERCEPT_QUESTION = (
     "Rate the {desc} score of the image in 0-100. In the output format, numbers are replaced by 2 "
@@ -92,7 +91,7 @@ class Family:
         raise InvalidValue(f"dimension must be one of {', '.join(self.dimension_keys)} for {self.name}, not {key!r}")
 
     def system_message(self, chat_config: Mapping[str, Any]) -> str:
-        """The same rule for every InternVL family (SPEC.md "Prompt"; UniPercept README "{SYSTEM}")."""
+        """The same rule for every InternVL family (docs/inference.md "Prompt" and "UniPercept")."""
         return prompts.system_message(dict(chat_config))
 
     def score_prompt(self, system: str, key: str, num_image_tokens: int = prompts.NUM_IMAGE_TOKENS) -> str:

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .adapters import METADATA_FILE, check_name, peft_quietly, remove_own_folder
-from .config import paths
+from .adapters import METADATA_FILE, check_name, peft_quietly, remove_adapter_folder
+from .config import home_paths
 from .errors import FinetuneError
 from .results import utc_timestamp
 
@@ -56,7 +56,7 @@ class FinetuneSettings:
     def __post_init__(self) -> None:
         from .adapters import check_name
 
-        check_name(self.name)  # the name becomes a folder: never "..", "", "a/b" (issue 12, item 2)
+        check_name(self.name)  # the name becomes a folder: never "..", "", "a/b"
 
     def hyperparameters(self) -> dict:
         """What is recorded with the adapter: every setting but its name and ``resume`` (alpha resolved)."""
@@ -201,11 +201,11 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
         raise FinetuneError("fine-tune from the base model, not from a model with an adapter already applied")
     chosen = settings if isinstance(settings, Plan) else plan(library, settings)
     settings, split, saved = chosen.settings, chosen.split, chosen.saved or {}
-    out_dir = paths().adapters_dir / check_name(settings.name)
+    out_dir = home_paths().adapters_dir / check_name(settings.name)
     work_dir = _work_dir(settings.name)
     state_file = work_dir / "trainer_state.json"
     if not settings.resume:
-        remove_own_folder(work_dir)
+        remove_adapter_folder(work_dir)
     torch.manual_seed(settings.seed)
     callbacks.on_message(f"{len(split.train)} training and {len(split.val)} validation ratings")
     before = saved["before"] if settings.resume else evaluate(engine, split.val)
@@ -295,7 +295,7 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
 
     after = evaluate(engine, split.val)
     callbacks.on_message(_metrics_line("after", after))
-    remove_own_folder(out_dir)  # only an adapter this code saved before is replaced
+    remove_adapter_folder(out_dir)  # only an adapter this code saved before is replaced
     peft_model.save_pretrained(out_dir, safe_serialization=True, save_embedding_layers=False)
     record = {
         "name": settings.name,
@@ -311,7 +311,7 @@ def finetune(engine: Engine, library, settings: FinetuneSettings | Plan, callbac
         json.dumps({**record, "created_at": utc_timestamp(), "val_images": [r["path"] for r in split.val]}, indent=2)
     )
     library.register_adapter(**record)
-    remove_own_folder(work_dir)
+    remove_adapter_folder(work_dir)
     return record
 
 

@@ -65,12 +65,12 @@ def image_features(model: VisionLanguageModel, pixel_values: torch.Tensor) -> to
     """The projected image tokens that replace the ``<IMG_CONTEXT>`` placeholders.
 
     Args:
-        pixel_values (`torch.Tensor` of shape `(N, 3, 448, 448)`): ImageNet-normalised pixels (SPEC.md
-            "Image"); any device and float dtype, moved to the model's.
+        pixel_values (`torch.Tensor` of shape `(N, 3, 448, 448)`): ImageNet-normalised pixels
+            (docs/inference.md "Image"); any device and float dtype, moved to the model's.
 
     Returns:
         `torch.Tensor` of shape `(N, T, H)` in the model's dtype: ``get_image_features(...).pooler_output``
-        (InternViT, the "v2" pixel shuffle at ratio 0.5, the 2-layer MLP projector; SPEC.md "Model").
+        (InternViT, the "v2" pixel shuffle at ratio 0.5, the 2-layer MLP projector; docs/inference.md "Model").
     """
     config = model.config
     out = model.model.get_image_features(
@@ -97,7 +97,7 @@ def embed_prompt(
     Raises:
         ImageTokenMismatch: the ids hold a different number of ``<IMG_CONTEXT>`` placeholders than there are
             feature vectors (both numbers in the message), e.g. a checkpoint whose config and tokenizer
-            disagree. Source: SPEC.md "Prompt" ({IMAGE} is 256 placeholders, replaced in order).
+            disagree. Source: docs/inference.md "Prompt" ({IMAGE} is 256 placeholders, replaced in order).
     """
     embeds = model.get_input_embeddings()(input_ids)
     image_token_id = model.config.image_token_id
@@ -164,7 +164,7 @@ def head_logits(model: VisionLanguageModel, hidden: torch.Tensor, rows: torch.Te
 
     Returns:
         `torch.Tensor` of shape `(N, R)` (or `(N, V)`) in float32. Reading R rows equals slicing the full
-        logits the reference computes (SPEC.md "Token As Score": only the last position and those rows).
+        logits the reference computes (docs/inference.md "Token As Score": only the last position and those rows).
     """
     head = model.get_output_embeddings()
     if rows is None:
@@ -260,7 +260,7 @@ def suffix_logits(
 
     Returns:
         `torch.Tensor` of shape `(M, R)`, float32: what the full prompt's last position gives, within
-        float noise (about 1e-6 here against 1e-3 allowed on scores; SPEC.md "Token As Score").
+        float noise (about 1e-6 here against 1e-3 allowed on scores; docs/inference.md "Token As Score").
     """
     device = device_of(model)
     count, length = len(image_index), int(suffix_ids.numel())
@@ -297,7 +297,7 @@ def token_as_score(score_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     Returns:
         `(distribution, score, std)`: `(N, 101)` softmax over those 101 alone (``distribution[i]`` =
         P(score = i)); `(N,)` score = sum(i * p_i) on 0-100; `(N,)` standard deviation in score points.
-        Source: SPEC.md "Token As Score" (softmax over the 101, expectation; no rescaling).
+        Source: docs/inference.md "Token As Score" (softmax over the 101, expectation; no rescaling).
     """
     distribution = score_logits.float().softmax(-1)
     grid = torch.arange(distribution.shape[-1], dtype=torch.float32, device=distribution.device)
@@ -313,7 +313,7 @@ def score_loss(
     """The Token-As-Score training objective: cross-entropy of the first answer token.
 
     Full-vocabulary logits at the score prompt's last position against each image's target score token
-    (ArtiMuse's score fine-tuning; SPEC.md "Token As Score" for the prompt and tokens). The vision tower is
+    (ArtiMuse's score fine-tuning; docs/inference.md "Token As Score" for the prompt and tokens). The vision tower is
     frozen, so its forward keeps no graph.
 
     Args:

@@ -1,6 +1,6 @@
 """Greedy critique decoding from a shared prompt prefix (the decoding loop of the model-math room; the
-building blocks are in ``forward.py``). Critiques are greedy and stop at ``<|im_end|>`` (SPEC.md
-"Critique"); several prompts decode as one batch, each row computing what its prompt alone would.
+building blocks are in ``forward.py``). Critiques are greedy and stop at ``<|im_end|>``
+(docs/inference.md "Critique"); several prompts decode as one batch, each row computing what its prompt alone would.
 
 Shapes as in ``forward.py``: ``J`` prompts, ``S_j`` a suffix length, ``A`` the rows still decoding.
 """
@@ -43,7 +43,7 @@ def greedy_generate(
             the first token of this batch). An exception it raises stops generation and propagates.
 
     Returns:
-        J lists of generated ids, without the stop token (SPEC.md "Critique": greedy, stop at
+        J lists of generated ids, without the stop token (docs/inference.md "Critique": greedy, stop at
         ``<|im_end|>``; the reference runs each prompt alone, and its token ids are what tests compare).
     """
     device = device_of(model)

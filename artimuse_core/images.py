@@ -1,4 +1,4 @@
-"""Image decoding and preprocessing, exactly as the reference's ``load_image`` (SPEC.md "Image").
+"""Image decoding and preprocessing, exactly as the reference's ``load_image`` (docs/inference.md "Image").
 
 ``convert("RGB")`` of whatever the file holds, a 448x448 bicubic squash (skipped for 448x448 input, as
 torchvision's Resize does), /255, ImageNet normalisation, one tile. Pillow decodes: scores react to
@@ -71,7 +71,7 @@ PILLOW_EXTENSIONS = frozenset(
 )
 IMAGE_EXTENSIONS = PILLOW_EXTENSIONS | decoders.OPTIONAL_EXTENSIONS
 
-# Modes whose samples go above 255: the reference's convert("RGB") clips them (SPEC "Image" 1).
+# Modes whose samples go above 255: the reference's convert("RGB") clips them (docs/inference.md "Image" 1).
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _T = Image.Transpose
 # EXIF orientation -> the turn that displays it upright (the table of ImageOps.exif_transpose).

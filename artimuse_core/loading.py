@@ -62,7 +62,7 @@ def load_tokenizer(path: Path):
 def check_tokenizer(path: Path) -> None:
     """What loading checks in a checkpoint's tokenizer, without the weights (``doctor`` runs it): it loads
     as its own class, and the image placeholder, the end-of-turn token and the 101 score tokens
-    ("0".."100", SPEC "Token As Score") are one token each.
+    ("0".."100", docs/inference.md "Token As Score") are one token each.
 
     Raises:
         CheckpointError: the tokenizer does not load, or it is not an ArtiMuse tokenizer.

@@ -1,4 +1,4 @@
-"""The exact prompt texts of the inference contract (SPEC.md "Prompt" and "Token As Score").
+"""The exact prompt texts of the inference contract (docs/inference.md "Prompt" and "Token As Score").
 
 Every string here is byte-for-byte what the authors' code sends; a changed space changes scores.
 """

@@ -3,7 +3,7 @@ and memory (what a model load will need against what the device has). ``doctor``
 
 Why: torch's intra-op threads default to every physical core of the host, whatever the container's quota
 or affinity, and the decode threads come on top; on 2 cores, 59-95 % of samples were spin-waits and one
-torch thread ran the same work 1.9-3.5x faster (issue 17). And a default fp32 load of the 8B checkpoint
+torch thread ran the same work 1.9-3.5x faster. And a default fp32 load of the 8B checkpoint
 needs ~35 GB: on a 24-32 GB machine it was killed without a word.
 """
 
@@ -295,8 +295,8 @@ def estimate_memory(
         info: a ``CheckpointInfo`` (only its config and safetensors headers are read) or a
             ``sizing.CheckpointShape`` (a checkpoint known by its architecture, before its download).
         dtype: ``float32``, ``bfloat16`` or ``float16`` (the dtype the weights will have in memory).
-        quantize: ``none``, ``8bit`` or ``4bit`` (the language model's linear layers; SPEC.md "Model").
-        prompt_tokens: the longest prompt (the score prompt: 510 tokens, SPEC.md "Prompt").
+        quantize: ``none``, ``8bit`` or ``4bit`` (the language model's linear layers; docs/inference.md "Model").
+        prompt_tokens: the longest prompt (the score prompt: 510 tokens, docs/inference.md "Prompt").
         available: (bytes, where the number comes from) instead of asking this machine
             (``available_memory``): `artimuse doctor`'s machine facts, a sizing table.
 

@@ -74,7 +74,7 @@ class ScoreResult:
         score: the expected score, sum of i * p_i over i = 0..100 (0-100, higher is better), of the model
             family's primary dimension (``iaa``, aesthetics); None unless ok.
         std: the spread of the distribution, in score points.
-        distribution: 101 probabilities, ``distribution[i]`` = P(score = i) (Token As Score, SPEC.md).
+        distribution: 101 probabilities, ``distribution[i]`` = P(score = i) (docs/inference.md "Token As Score").
         width, height: the image's size in pixels, before the 448x448 resize.
         category, category_source, category_probability: one of the five ArtiMuse-10K categories, where it
             came from (option, config, library, user or predicted) and, when predicted, its probability.

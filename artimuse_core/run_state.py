@@ -74,7 +74,7 @@ class Processor:
 
     def decode_response(self, ids: Sequence[int]) -> str:
         """The reference's post-processing: drop only eos, pad and the tokenizer's additional specials
-        (InternVL's <img>, <ref>... stay as text), cut at <|im_end|>, strip (SPEC.md "Critique")."""
+        (InternVL's <img>, <ref>... stay as text), cut at <|im_end|>, strip (docs/inference.md "Critique")."""
         kept = [i for i in ids if i not in self.skip_token_ids]
         text = self.tokenizer.decode(kept, skip_special_tokens=False)
         assert isinstance(text, str)  # one id list decodes to one string (the stub also allows batches)

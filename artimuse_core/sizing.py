@@ -1,5 +1,5 @@
 """How big a checkpoint is before its weights are here: the published checkpoints' architecture as data
-(InternVL3-8B, SPEC.md "Model"), turned into tensor shapes on torch's meta device (no memory, no download).
+(InternVL3-8B, docs/inference.md "Model"), turned into tensor shapes on torch's meta device (no memory, no download).
 
 Why: `artimuse doctor` must say whether this machine can hold the configured model and whether its
 download fits the disk BEFORE 16 GB arrive; deriving both from the architecture keeps the figures true if
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-#: Architectures of published checkpoints, in ``synthetic.chat_config``'s terms (SPEC.md "Model": the
+#: Architectures of published checkpoints, in ``synthetic.chat_config``'s terms (docs/inference.md "Model": the
 #: InternViT-300M vision tower and the Qwen2.5-7B-shaped language model of InternVL3-8B).
 ARCHITECTURES: dict[str, dict[str, int]] = {
     "InternVL3-8B": dict(

@@ -1,4 +1,4 @@
-"""Batched vs one-prompt-per-call critiques: are the token ids equal, per dtype? (issue 17, GPU follow-up)
+"""Batched vs one-prompt-per-call critiques: are the token ids equal, per dtype? (a GPU check)
 
 The H200 run of ``bench/gpu_suite.sh`` (2026-11-30) printed "token ids equal: False" for bf16 critiques of
 the random 8B-shaped model. Batching changes the shapes of the GEMMs and so their reduction order; in bf16 a

@@ -4,7 +4,7 @@ checkpoints, and CPU seconds per image, each labelled measured or estimated.
     .venv/bin/python bench/first_run_figures.py            # about a minute on 2 cores
 
 Memory: ``resources.estimate_memory`` (what ``create_engine`` and ``artimuse doctor`` check before loading)
-on the shapes of InternVL3-8B (``sizing.shape_of``: SPEC.md "Model"; the five ArtiMuse checkpoints share
+on the shapes of InternVL3-8B (``sizing.shape_of``: docs/inference.md "Model"; the five ArtiMuse checkpoints share
 them), built on torch's meta device: no weights are drawn.
 
 CPU speed: an 8B model cannot be run here (32 GB in fp32; bf16 matmuls are ~100x slower than fp32 on CPUs

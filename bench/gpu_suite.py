@@ -40,7 +40,7 @@ from artimuse_core.sizing import ARCHITECTURES  # noqa: E402
 
 PINNED_TRANSFORMERS = "5.24.0"
 VOCAB = 151674
-# InternVL3-8B (SPEC.md "Model"): Qwen2.5-7B-shaped language model, InternViT-300M vision tower.
+# InternVL3-8B (docs/inference.md "Model"): Qwen2.5-7B-shaped language model, InternViT-300M vision tower.
 FULL = dict(ARCHITECTURES["InternVL3-8B"])  # the core's declaration: one source for every sizing and benchmark
 TINY = dict(
     vocab_size=VOCAB,

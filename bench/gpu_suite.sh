@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared command for a short GPU window (issue 17): builds random InternVL3-8B-shaped bf16 weights on
+# One prepared command for a short GPU window: builds random InternVL3-8B-shaped bf16 weights on
 # the GPU, measures the real engine path and prints one table in under 8 minutes.
 #
 #   bash bench/gpu_suite.sh            # on the GPU machine

@@ -1,4 +1,4 @@
-"""Compare the XMP libraries issue 14 asks about, on this machine, for what ArtiMuse does with sidecars.
+"""Compare the XMP libraries that could write sidecars, on this machine, for what ArtiMuse does with sidecars.
 
 Candidates: exiv2 through ``pyexiv2`` (LeoHsiao), exiv2 through ``exiv2`` (python-exiv2, Jim Easterbrook)
 and exempi through ``python-xmp-toolkit`` (needs Debian's ``libexempi8``). None of them but ``exiv2`` is a

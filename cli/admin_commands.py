@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
-from artimuse_core.config import paths
-from artimuse_core.spec import SETTINGS, Setting
+from artimuse_core import SETTINGS, Setting, home_paths
+from artimuse_core.library import check_database_at, database_revision, migration_history, upgrade_database
 
 from .context import app
 from .options import flag, json_option
@@ -64,9 +63,9 @@ def config_path(as_json: bool) -> None:
       artimuse config path
     """
     if as_json:
-        emit_json({"config_file": str(paths().config_file), "home": str(paths().data_dir)})
+        emit_json({"config_file": str(home_paths().config_file), "home": str(home_paths().data_dir)})
     else:
-        click.echo(paths().config_file)
+        click.echo(home_paths().config_file)
 
 
 @config.command("show")
@@ -94,12 +93,12 @@ def config_show(as_json: bool) -> None:
         for name, item in data["settings"].items()
     ]
     print_table(rows, ["setting", "value", "from", "flag"])
-    click.echo(f"\nconfig file: {data['file'] or 'none (' + str(paths().config_file) + ' does not exist)'}")
+    click.echo(f"\nconfig file: {data['file'] or 'none (' + str(home_paths().config_file) + ' does not exist)'}")
     click.echo(f"home: {data['home']}")
     for folder in data["folders"]:
         click.echo(f"watched folder: {folder['path']}" + (f" ({folder['category']})" if folder["category"] else ""))
     if not settings.file:
-        click.echo(f"\nNo config file yet. Create {paths().config_file} like this:\n\n{CONFIG_EXAMPLE}")
+        click.echo(f"\nNo config file yet. Create {home_paths().config_file} like this:\n\n{CONFIG_EXAMPLE}")
 
 
 def _text(value: object) -> str:
@@ -136,11 +135,7 @@ def db_upgrade(as_json: bool) -> None:
     Example:
       artimuse db upgrade --json
     """
-    from artimuse_core.library.database import create_db_engine, current_revision, migrate
-
-    engine = create_db_engine(app().settings.library_url())
-    backup = migrate(engine)
-    revision = current_revision(engine)
+    revision, backup = upgrade_database(app().settings.library_url())
     if as_json:
         emit_json({"revision": revision, "backup": backup})
     else:
@@ -156,28 +151,12 @@ def db_current(as_json: bool) -> None:
     Example:
       artimuse db current
     """
-    from artimuse_core.library.database import create_db_engine, current_revision, head_revision
-
-    current = current_revision(create_db_engine(app().settings.library_url()))
-    head = head_revision()
+    found = database_revision(app().settings.library_url())
     if as_json:
-        emit_json({"current": current, "head": head, "up_to_date": current == head})
+        emit_json({"current": found.current, "head": found.head, "up_to_date": found.up_to_date})
     else:
-        click.echo(f"{current or 'empty'} (head {head}){_advice(current, head)}")
-
-
-def _advice(current: str | None, head: str) -> str:
-    """What to do about a database that is not at this artimuse's head revision."""
-    from artimuse_core.library.database import alembic_config
-
-    if current is None or current == head:
-        return ""
-    from alembic.script import ScriptDirectory
-
-    known = {r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
-    if current not in known:
-        return " - the database is NEWER than this artimuse: upgrade artimuse (pip install -U artimuse-studio)"
-    return " - run `artimuse db upgrade` (or any command: it upgrades on open)"
+        advice = f" - {found.advice}" if found.advice else ""
+        click.echo(f"{found.current or 'empty'} (head {found.head}){advice}")
 
 
 @db.command("check")
@@ -194,35 +173,18 @@ def db_check(as_json: bool) -> None:
       artimuse db check
       ARTIMUSE_DATABASE_URL=postgresql+psycopg://studio@db.lan/artimuse artimuse db check --json
     """
-    from artimuse_core.errors import LibraryError
-    from artimuse_core.library.database import RECOVERY, create_db_engine, describe
-    from artimuse_core.library.health import check_database
-
-    engine = create_db_engine(app().settings.library_url())
-    try:
-        report = check_database(engine)
-    except LibraryError as exc:
-        if as_json:
-            emit_json({"database": describe(engine.url), "ok": False, "problems": [str(exc)]})
-        else:
-            click.echo(str(exc), err=True)
-        sys.exit(1)
-    finally:
-        engine.dispose()
+    report = check_database_at(app().settings.library_url())
     if as_json:
-        emit_json({"database": report.database, "backend": report.backend, "ok": report.ok,
-                   "checks": report.checks, "problems": report.problems})  # fmt: skip
+        shown = {"database": report.database, "ok": report.ok, "problems": report.problems}
+        emit_json(shown if not report.reachable else {**shown, "backend": report.backend, "checks": report.checks})
+    elif not report.reachable:
+        click.echo(report.problems[0], err=True)
     elif report.ok:
-        seen = "; ".join(f"{name}: {value}" for name, value in report.checks.items())
-        click.echo(f"{report.database}: ok" + (f" ({seen})" if report.backend != "sqlite" else ""))
+        click.echo(report.verdict())
     else:
         for problem in report.problems:
             click.echo(f"  {problem}", err=True)
-        if report.backend == "sqlite":
-            name = Path(report.database).name
-            click.echo(f"{report.database}: DAMAGED; " + RECOVERY.format(name=name), err=True)
-        else:
-            click.echo(f"{report.database}: {len(report.problems)} problem(s), listed above", err=True)
+        click.echo(report.verdict() + ("" if report.backend == "sqlite" else ", listed above"), err=True)
     if not report.ok:
         sys.exit(1)
 
@@ -236,15 +198,7 @@ def db_history(as_json: bool) -> None:
     Example:
       artimuse db history --json
     """
-    from alembic.script import ScriptDirectory
-
-    from artimuse_core.library.database import alembic_config
-
-    script = ScriptDirectory.from_config(alembic_config())
-    rows = [
-        {"revision": r.revision, "description": r.doc.splitlines()[0] if r.doc else ""}
-        for r in reversed(list(script.walk_revisions()))
-    ]
+    rows = [{"revision": m.revision, "description": m.description} for m in migration_history()]
     if as_json:
         emit_json(rows)
     else:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from artimuse_core.paths import display_path
+from artimuse_core import display_path
 
 from .context import app
 from .options import engine_options, flagify, format_option, json_option
@@ -32,7 +32,7 @@ def ask(paths: tuple[str, ...], question: str, fmt: str, as_json: bool) -> None:
       artimuse ask photo.jpg "Describe the quality of this image." --model ./UniPercept
       artimuse ask shots/*.jpg "Is the horizon level?" --json
     """
-    from artimuse_core.files import collect_images
+    from artimuse_core import collect_images
 
     fmt = "json" if as_json else fmt
     context = app()

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from typing import Any
 
 import click
 
-from artimuse_core.categories import CATEGORIES
-from artimuse_core.errors import MissingExtra
-from artimuse_core.prompts import ATTRIBUTES
+from artimuse_core import ATTRIBUTES, CATEGORIES
 
 from .context import app, create_engine
+from .extras import batch_plugin
 from .options import category_option, engine_options, json_option
 from .output import emit_json
 
@@ -43,15 +41,6 @@ Examples:
   artimuse batch manifest.csv -o out.parquet --ray ray://head:10001 --critique
   artimuse library import out.parquet
 """
-
-
-def _batch_plugin() -> Any:
-    """The plugin's inputs and pipeline modules; the pipeline imports Ray (the ``ray`` extra)."""
-    try:
-        from artimuse_batch import inputs, pipeline
-    except ImportError as exc:
-        raise MissingExtra("ray", "ray[client,data]", "Batch runs on Ray", exc) from exc
-    return inputs, pipeline
 
 
 @click.command(help=BATCH_HELP, short_help="Score many images on Ray Data into Parquet (resumable).")
@@ -114,10 +103,9 @@ def batch(
     attributes: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    from artimuse_core.categories import normalise_category
-    from artimuse_core.prompts import resolve_attribute
+    from artimuse_core import normalise_category, resolve_attribute
 
-    inputs_module, pipeline = _batch_plugin()
+    inputs_module, pipeline = batch_plugin()
     chosen = [resolve_attribute(a) for a in attributes] or (list(ATTRIBUTES) if critique else [])
     fixed = normalise_category(category) if category else None
     context = app()
@@ -188,7 +176,7 @@ def import_(output: str, category: str | None, as_json: bool) -> None:
     """
     from artimuse_batch.importing import import_results
 
-    statuses: Counter = Counter()
+    statuses: Counter[str] = Counter()
     for result in import_results(app().library(), output, category=category):
         statuses[result.error_kind if result.error_kind == "changed" else result.status] += 1
     counts = {k: statuses[k] for k in ("scored", "cached", "failed", "passed_over", "gone", "changed")}

@@ -17,7 +17,7 @@ COMFYUI_MARKERS = ("main.py", "nodes.py", "folder_paths.py", "comfy", "custom_no
 
 
 @click.group()
-def comfyui():
+def comfyui() -> None:
     """The ComfyUI node pack (ArtiMuse Load Model, Score, Critique, Select Best, Save Image).
 
     \b
@@ -29,6 +29,7 @@ def comfyui():
 def pack_source() -> Path:
     """The installed pack's folder, found without importing it (importing it would import torch)."""
     spec = importlib.util.find_spec("artimuse_comfyui")
+    assert spec is not None and spec.submodule_search_locations, "the node pack is part of this package"
     return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
@@ -130,7 +131,7 @@ def can_import(python: Path, where: Path) -> tuple[bool, str]:
     help="The Python that runs ComfyUI, when it is not the portable build's or a venv in or beside it.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
-def install(comfyui_dir: Path, copy: bool, force: bool, python: Path | None, as_json: bool):
+def install(comfyui_dir: Path, copy: bool, force: bool, python: Path | None, as_json: bool) -> None:
     """Link (or copy) the node pack into COMFYUI_DIR/custom_nodes/ComfyUI-ArtiMuse.
 
     COMFYUI_DIR is the ComfyUI folder (or the portable build's folder holding it). Then it reports which

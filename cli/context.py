@@ -11,17 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from artimuse_core.config import Config
-from artimuse_core.spec import EngineSpec
+from artimuse_core import Config, EngineSpec
 
 if TYPE_CHECKING:
-    from artimuse_core.lazy_engine import LazyEngine
-    from artimuse_core.scoring import ScoringEngine
+    from artimuse_core import LazyEngine, ScoringEngine
 
 
 def create_engine(spec: EngineSpec) -> ScoringEngine:
     """The real engine (imports torch and transformers only now)."""
-    from artimuse_core.engine import create_engine
+    from artimuse_core import create_engine
 
     return create_engine(spec)
 
@@ -59,7 +57,7 @@ class AppContext:
         """The engine for ``spec`` (default: the resolved one), built only when a file needs the model: the
         library's cache lookup reads the weights' identity from the checkpoint's files (``identity`` of the
         factory when it has one, as ``FakeEngine`` does; else ``lazy_engine.weights_identity``)."""
-        from artimuse_core.lazy_engine import LazyEngine, weights_identity
+        from artimuse_core import LazyEngine, weights_identity
 
         spec = spec or self.settings.spec
         identity = getattr(self.engine_factory, "identity", weights_identity)

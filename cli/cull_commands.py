@@ -9,9 +9,8 @@ from typing import Any
 
 import click
 
-from artimuse_core.errors import ImageError
-from artimuse_core.library.decisions import Change
-from artimuse_core.library.records import STAR_SCORES
+from artimuse_core import ImageError
+from artimuse_core.library import STAR_SCORES, Change
 
 from .context import app
 from .options import decision_text, json_option
@@ -62,7 +61,7 @@ def rate(
     from_stdin: bool,
     as_json: bool,
 ) -> None:
-    from artimuse_core.files import collect_images
+    from artimuse_core import collect_images
 
     if stars is not None and score is not None:
         raise click.UsageError("give exactly one of --stars or --score")

@@ -60,7 +60,8 @@ class Runner:
     """Runs the steps in order, printing a progress line for each (or collecting them for --json)."""
 
     def __init__(self, demo: Demo, as_json: bool):
-        self.demo, self.as_json, self.steps = demo, as_json, []
+        self.demo, self.as_json = demo, as_json
+        self.steps: list[Step] = []
 
     def say(self, text: str = "", **style: Any) -> None:
         if not self.as_json:
@@ -171,7 +172,7 @@ def run_steps(runner: Runner, samples: Path, env: dict[str, str], *, serve: bool
     )
 
     def xmp(step: Step) -> None:
-        from artimuse_core.xmp.packets import exiv2_module
+        from artimuse_core.xmp import exiv2_module
 
         if _skipped_without(step, exiv2_module):
             return
@@ -201,7 +202,7 @@ def run_steps(runner: Runner, samples: Path, env: dict[str, str], *, serve: bool
     runner.step("watcher", "watch a folder, drop a new image in, see it scored, stop", watcher)
 
     def gallery(step: Step) -> None:
-        from .web_commands import thumbnails_folder, web
+        from .extras import thumbnails_folder, web
 
         if _skipped_without(step, web):
             return
@@ -223,7 +224,7 @@ def run_steps(runner: Runner, samples: Path, env: dict[str, str], *, serve: bool
 def _skipped_without(step: Step, extra: Callable[[], object]) -> bool:
     """Whether ``extra()`` says an optional extra is missing (``MissingExtra``, with its pip line): then the
     step is skipped, saying so, and the demo goes on."""
-    from artimuse_core.errors import MissingExtra
+    from artimuse_core import MissingExtra
 
     try:
         extra()

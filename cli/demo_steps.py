@@ -80,7 +80,7 @@ def demo_environment(demo: Demo) -> Iterator[dict[str, str]]:
 def prepare(demo: Demo, samples: Path) -> dict[str, Any]:
     """Copy the samples (the originals are never written to), build the tiny checkpoint with the project's
     synthetic builder (seeded, published chat layout, no download) and write the demo home's config."""
-    from artimuse_core.synthetic import build_checkpoint
+    from artimuse_core import build_checkpoint
 
     demo.samples.mkdir(parents=True)
     copied = [
@@ -98,8 +98,7 @@ def prepare(demo: Demo, samples: Path) -> dict[str, Any]:
 
 def parameters(checkpoint: Path) -> int:
     """Parameters of a checkpoint, from its safetensors headers."""
-    from artimuse_core.checkpoints import inspect_checkpoint
-    from artimuse_core.resources import estimate_memory
+    from artimuse_core import estimate_memory, inspect_checkpoint
 
     return estimate_memory(inspect_checkpoint(checkpoint), "cpu", "float32", available=(None, "")).parameters
 
@@ -165,7 +164,7 @@ def watch_once(demo: Demo, env: dict[str, str], timeout_s: float = 180.0) -> dic
     }
 
 
-def _still_running(process: subprocess.Popen, deadline: float, log_file: Path, waiting_to: str) -> None:
+def _still_running(process: subprocess.Popen[bytes], deadline: float, log_file: Path, waiting_to: str) -> None:
     if process.poll() is not None or time.monotonic() > deadline:
         why = f"exited with code {process.returncode}" if process.poll() is not None else "timed out"
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-10:])

@@ -10,8 +10,7 @@ import click
 
 from .context import app
 from .options import Failure, engine_options, json_option
-from .output import emit_json
-from .score_commands import progress_bar
+from .output import emit_json, progress_bar
 
 
 @click.command("eval")
@@ -40,8 +39,7 @@ def evaluate(test_json: str, images_dir: str, predictions: str | None, as_json: 
     Example:
       artimuse eval test.json --images ./AVA/images --model ArtiMuse_AVA
     """
-    from artimuse_core.files import inside
-    from artimuse_core.metrics import correlation_report
+    from artimuse_core import correlation_report, inside
 
     try:
         entries = json.loads(Path(test_json).read_text(encoding="utf-8"))
@@ -49,7 +47,8 @@ def evaluate(test_json: str, images_dir: str, predictions: str | None, as_json: 
     except (ValueError, KeyError, TypeError) as exc:
         raise Failure(f'{test_json}: expected a JSON list of {{"image", "gt_score"}} ({exc})') from exc
     root = Path(images_dir)
-    paths, refused = [], []
+    paths: list[Path] = []
+    refused: list[Path] = []
     for name, _ in pairs:
         path = root / name
         (paths if inside(path, root) else refused).append(path)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from artimuse_core.errors import LibraryError
+from artimuse_core import LibraryError
 
 from .context import app
 from .options import decision_option, dimension_option, format_option, json_option

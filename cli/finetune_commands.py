@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from artimuse_core.adapters import remove_own_folder
+from artimuse_core import remove_adapter_folder
 from artimuse_core.finetune import FinetuneSettings
 
 from .context import app
@@ -106,10 +106,10 @@ def finetune(
     """
     from tqdm import tqdm
 
-    from artimuse_core.engine import Engine
+    from artimuse_core import Engine
     from artimuse_core.finetune import Callbacks, FinetuneSettings, plan
     from artimuse_core.finetune import finetune as run_finetune
-    from artimuse_core.library.records import rating_sources
+    from artimuse_core.library import rating_sources
 
     context = app()
     library = context.library()
@@ -222,7 +222,7 @@ def adapters_remove(name: str, yes: bool, as_json: bool) -> None:
         raise Failure(f"no adapter named {name!r}")
     if not yes:
         click.confirm(f"remove adapter {name} and its files in {record.path}?", abort=True)
-    remove_own_folder(record.path)  # only a folder artimuse made inside the adapters folder (issue 12, item 2)
+    remove_adapter_folder(record.path)  # only a folder artimuse made inside the adapters folder
     library.remove_adapter(name)
     if as_json:
         emit_json({"removed": name, "path": record.path})

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from artimuse_core.spec import settings_at
+from artimuse_core import settings_at
 
 from .context import app
 from .options import engine_options, flagify, json_option
@@ -27,7 +27,7 @@ def models(as_json: bool) -> None:
     Example:
       artimuse models --json
     """
-    from artimuse_core.checkpoints import list_models
+    from artimuse_core import list_models
 
     rows = [m.to_dict() for m in list_models()]
     if as_json:
@@ -56,7 +56,7 @@ def doctor(as_json: bool) -> None:
       artimuse doctor --model ./ArtiMuse_AVA --device cuda --json
       artimuse doctor --dtype bfloat16 --batch-size 1
     """
-    from artimuse_core.doctor import diagnose
+    from artimuse_core import diagnose
 
     context = app()
     found = diagnose(context.settings, machine=context.machine(), probe=context.hub_probe)

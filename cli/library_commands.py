@@ -7,9 +7,8 @@ from typing import Any
 
 import click
 
-from artimuse_core import PRIMARY_DIMENSION
-from artimuse_core.categories import CATEGORIES
-from artimuse_core.library.search import SEARCH_SYNTAX
+from artimuse_core import CATEGORIES, PRIMARY_DIMENSION
+from artimuse_core.library import SEARCH_SYNTAX
 
 from .context import app
 from .options import (
@@ -144,7 +143,7 @@ def labelled_model(record: Any) -> str:
 
 
 def _since(value: str | None) -> Any:
-    from artimuse_core.library.queries import parse_since
+    from artimuse_core.library import parse_since
 
     return parse_since(value)
 

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 import artimuse_core
-from artimuse_core.errors import ArtiMuseError
+from artimuse_core import ArtiMuseError
 
 from . import (
     admin_commands,
@@ -88,7 +88,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     (`artimuse config show` says which value came from where), then ARTIMUSE_<SETTING> environment
     variables; command-line options win.
     """
-    from artimuse_core.config import load_config
+    from artimuse_core import load_config
 
     context = ctx.ensure_object(AppContext)
     context.verbose = verbose or context.verbose

@@ -11,15 +11,17 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from artimuse_core.errors import ArtiMuseError, InvalidValue
-from artimuse_core.spec import SETTINGS, Setting
-from artimuse_core.xmp.settings import XMP_SETTINGS
+from artimuse_core import SETTINGS, ArtiMuseError, InvalidValue, Setting
+from artimuse_core.xmp import XMP_SETTINGS
 
 from .context import app
+
+if TYPE_CHECKING:
+    from artimuse_core import Config
 
 #: The CLI's short spellings of some settings (presentation only; the declarations stay in the spec).
 SHORT = {"model": "-m", "batch_size": "-b"}
@@ -63,7 +65,7 @@ def translate(exc: ArtiMuseError) -> Failure:
     return Failure(flagify(str(exc)))
 
 
-class _SettingType(click.ParamType):
+class _SettingType(click.ParamType[Any, Any]):
     """A value checked by its declaration (``Setting.parse``): device names, R,G,B colours, names."""
 
     def __init__(self, setting: Setting):
@@ -104,6 +106,16 @@ def xmp_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Every XMP setting (``artimuse_core.xmp.settings.XMP_SETTINGS``) as an option, like ``engine_options``:
     what is typed goes on top of the configuration (``app().config.xmp``)."""
     return declared_options(list(XMP_SETTINGS))(func)
+
+
+def check_xmp(config: Config) -> None:
+    """For ``score --xmp``, ``watch --xmp`` and the XMP commands, before a model loads: the XMP settings of
+    ``config`` fit together and the ``xmp`` extra is installed (raises ``InvalidValue`` / ``MissingExtra``:
+    "... pip install 'artimuse-studio[xmp]'")."""
+    from artimuse_core.xmp import exiv2_module
+
+    config.xmp_settings()
+    exiv2_module()
 
 
 def declared_options(chosen: list[Setting]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -170,10 +182,12 @@ DIMENSIONS_TEXT = (
 )
 
 
-def dimension_option(help_text: str, *, multiple: bool = False, default: str | None = None) -> Any:
+def dimension_option(
+    help_text: str, *, multiple: bool = False, default: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--dimension``/``-d``: which perceptual dimension (``families.ALL_DIMENSIONS``; iqa and ista come from
     UniPercept models)."""
-    from artimuse_core.families import ALL_DIMENSIONS
+    from artimuse_core import ALL_DIMENSIONS
 
     return click.option(
         "--dimension",

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from artimuse_core.paths import display_path
+from artimuse_core import display_path
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -66,7 +66,7 @@ def csv_cell(value: Any) -> Any:
     """A cell for CSV: lists and dicts as JSON, undecodable paths in their display form, and any text that
     a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR: a file named
     ``=cmd|calc.png``, an adapter named ``=HYPERLINK(...)``) escaped the OWASP way, with a leading ``'``
-    (issue 12, item 7). Numbers stay numbers (a negative number is a float here, not text)."""
+    (spreadsheet formula injection). Numbers stay numbers (a negative number is a float here, not text)."""
     if isinstance(value, (dict, list)):
         value = json.dumps(plain(value), ensure_ascii=False)
     if not isinstance(value, str):
@@ -100,7 +100,7 @@ def local_time(value: str) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S ") + (local.tzname() or local.strftime("%z"))
 
 
-def csv_writer(columns: Sequence[str]) -> csv.DictWriter:
+def csv_writer(columns: Sequence[str]) -> csv.DictWriter[str]:
     writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     return writer
@@ -119,6 +119,13 @@ def emit_rows(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str]) -> N
             writer.writerow({c: csv_cell(plain(row.get(c))) for c in columns})
     else:
         print_table(rows, columns)
+
+
+def progress_bar(total: int, unit: str, desc: str) -> Any:
+    """A progress bar on stderr (only on a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=None, leave=False)
 
 
 def styled(text: str, **styles: Any) -> str:
@@ -293,13 +300,13 @@ def print_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> No
     click.echo(table(rows, columns))
 
 
-def path_shown(named: Iterable[str | os.PathLike]) -> Any:
+def path_shown(named: Iterable[str | os.PathLike[str]]) -> Any:
     """How a command prints the paths of its rows: relative to the current folder when every path the user
     named (``named``) was relative, else as stored (absolute); always printable (``display_path``)."""
     relative = all(not os.path.isabs(os.path.expanduser(os.fsdecode(p))) for p in named)
     here = os.getcwd()
 
-    def shown(path: str | os.PathLike) -> str:
+    def shown(path: str | os.PathLike[str]) -> str:
         text = os.fsdecode(path)
         if relative and os.path.isabs(text):
             inside = os.path.relpath(text, here)

@@ -8,16 +8,13 @@ from typing import Any
 
 import click
 
-from artimuse_core import PRIMARY_DIMENSION
-from artimuse_core.categories import CATEGORIES, normalise_category
-from artimuse_core.library.door import NOT_SAVED
-from artimuse_core.paths import display_path
-from artimuse_core.prompts import ATTRIBUTES
-from artimuse_core.results import ScoreResult
+from artimuse_core import ATTRIBUTES, CATEGORIES, PRIMARY_DIMENSION, ScoreResult, display_path, normalise_category
+from artimuse_core.library import NOT_SAVED
 
 from .context import app
 from .options import (
     category_option,
+    check_xmp,
     dimension_option,
     engine_options,
     flagify,
@@ -25,7 +22,7 @@ from .options import (
     json_option,
     xmp_options,
 )
-from .output import FORMATS, emit_jsonl, emit_rows, lossless, path_shown, secho
+from .output import FORMATS, emit_jsonl, emit_rows, lossless, path_shown, progress_bar, secho
 
 SCORE_COLUMNS = ["path", "score", "std", "category", "status", "error"]
 
@@ -38,13 +35,6 @@ def dimension_columns(rows: list[dict[str, Any]], chosen: tuple[str, ...]) -> tu
         return rows, SCORE_COLUMNS
     flat = [dict(r, **{d: (r.get("scores") or {}).get(d) for d in shown}) for r in rows]
     return flat, ["path", *shown, "category", "status", "error"]
-
-
-def progress_bar(total: int, unit: str, desc: str) -> Any:
-    """A progress bar on stderr (only on a terminal)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=None, leave=False)
 
 
 def input_order(paths: list[Any]) -> dict[str, int]:
@@ -128,8 +118,8 @@ def score(
       artimuse score big.tif --max-pixels 400000000 --model ./ArtiMuse_AVA --no-save
       artimuse score ~/Shoot --model ./UniPercept --dimension iqa
     """
-    from artimuse_core.files import collect_images, run_summary
-    from artimuse_core.library.door import ingest
+    from artimuse_core import collect_images, run_summary
+    from artimuse_core.library import ingest
 
     fmt = "json" if as_json else fmt
     with_distribution = distribution or distribution_alias
@@ -141,16 +131,15 @@ def score(
     results: list[ScoreResult] = []
     library = None
     if write_xmp:
-        from .xmp_commands import check_xmp
-
-        check_xmp()  # a missing extra or settings that do not fit: said before any model loads
+        check_xmp(context.settings)  # a missing extra or settings that do not fit: said before any model loads
     engine = None
     if collected.files or collected.problems:
         library = context.library() if save else None
         # Built only when a file needs the model: a folder already in the library loads none.
         engine = (context.lazy_engine() if save else context.engine()) if collected.files else None
-        for dimension in dimensions if engine is not None else ():
-            engine.family.dimension(dimension)  # InvalidValue: this model does not score it
+        for dimension in dimensions:
+            if engine is not None:
+                engine.family.dimension(dimension)  # InvalidValue: this model does not score it
         order = input_order([p for p, _, _ in collected.problems] + list(collected.files))
         with progress_bar(len(collected.files), "img", "scoring") as bar:
             for result in ingest(
@@ -210,9 +199,9 @@ def score(
         )
     xmp_failed = 0
     if write_xmp:
-        from .xmp_commands import write_after_scoring
+        from artimuse_core.xmp import write_after_scoring
 
-        counts = write_after_scoring(library, results, context.settings, echo=lambda m: click.echo(m, err=True))
+        counts = write_after_scoring(library, results, context.settings, lambda m: click.echo(m, err=True))
         click.echo(counts.summary(), err=True)
         xmp_failed = sum(counts.failed.values())
     failed = sum(1 for r in rows if r["status"] == "failed")  # counted in the summary line above
@@ -274,9 +263,8 @@ CRITIQUE_HELP = (
 def critique(
     paths: tuple[str, ...], attributes: tuple[str, ...], save: bool, force: bool, fmt: str, as_json: bool
 ) -> None:
-    from artimuse_core.files import collect_images, run_summary
-    from artimuse_core.library.door import ingest
-    from artimuse_core.prompts import resolve_attribute
+    from artimuse_core import collect_images, resolve_attribute, run_summary
+    from artimuse_core.library import ingest
 
     fmt = "json" if as_json else fmt
     chosen = [resolve_attribute(a) for a in attributes] or list(ATTRIBUTES)

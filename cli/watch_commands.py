@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from artimuse_core.config import paths
+from artimuse_core import home_paths
 
 from .context import app
-from .options import engine_options, flag, json_option, xmp_options
+from .options import check_xmp, engine_options, flag, json_option, xmp_options
 from .output import emit_json, printable, styled
+
+if TYPE_CHECKING:
+    from artimuse_core import ScoreResult
 
 
 @click.command()
@@ -81,8 +84,7 @@ def watch(
       artimuse watch /mnt/nas/photos --poll       # a network share
       artimuse watch --install-service            # start at login with the config's folders
     """
-    from artimuse_core.categories import normalise_category
-    from artimuse_core.prompts import ATTRIBUTES, resolve_attribute
+    from artimuse_core import ATTRIBUTES, normalise_category, resolve_attribute
 
     context = app()
     config = context.settings
@@ -92,12 +94,12 @@ def watch(
     fixed = normalise_category(category) if category else None
     chosen = tuple(resolve_attribute(a) for a in attributes) or (tuple(ATTRIBUTES) if critique else ())
     if folders:
-        watched = [(Path(f).expanduser().resolve(), None) for f in folders]
+        watched: list[tuple[Path, str | None]] = [(Path(f).expanduser().resolve(), None) for f in folders]
     else:
         watched = [(f.path, f.category) for f in config.folders]
     if not watched:
         raise click.UsageError(
-            f"name folders to watch, or list them as [[folders]] in the config ({paths().config_file})"
+            f"name folders to watch, or list them as [[folders]] in the config ({home_paths().config_file})"
         )
     from artimuse_watcher import Watcher, WatcherSettings
     from artimuse_watcher.logs import setup
@@ -105,13 +107,13 @@ def watch(
     setup(json_logs=json_logs, verbose=verbose)
     after_scoring = None
     if write_xmp:
-        from .xmp_commands import check_xmp, write_after_scoring
-
-        check_xmp()
+        from artimuse_core.xmp import write_after_scoring
         from artimuse_watcher.logs import LOGGER
 
-        def after_scoring(results: list) -> None:
-            write_after_scoring(watcher.library, results, config, echo=LOGGER.warning)
+        check_xmp(config)
+
+        def after_scoring(results: list[ScoreResult]) -> None:
+            write_after_scoring(watcher.library, results, config, LOGGER.warning)
 
     settings = WatcherSettings(
         folders=watched,
@@ -175,7 +177,7 @@ def status(as_json: bool) -> None:
     Example:
       artimuse status --json
     """
-    from artimuse_core.errors import LibraryError
+    from artimuse_core import LibraryError
     from artimuse_watcher.daemon import read_status
 
     try:

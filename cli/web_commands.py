@@ -5,37 +5,15 @@ from __future__ import annotations
 
 import os
 import webbrowser
-from pathlib import Path
-from typing import Any
 
 import click
 
-from artimuse_core.categories import CATEGORIES
-from artimuse_core.errors import MissingExtra
+from artimuse_core import CATEGORIES
 
 from .context import app
+from .extras import thumbnails_folder, web
 from .options import json_option
 from .output import emit_json, printable, secho
-
-
-def web() -> Any:
-    """The ``artimuse_web`` package, or a clear error naming the extra to install."""
-    try:
-        import jinja2  # noqa: F401
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as exc:
-        raise MissingExtra("web", exc.name or "starlette", "The web gallery and report", exc) from None
-    import artimuse_web
-
-    return artimuse_web
-
-
-def thumbnails_folder() -> Path:
-    """Where renditions are cached: ``thumbnails/`` in the ArtiMuse home (never beside the photos)."""
-    from artimuse_core.config import paths
-
-    return paths().data_dir / "thumbnails"
 
 
 @click.command()

@@ -1,26 +1,24 @@
 """`artimuse xmp write` and `artimuse ratings import`: the library and photo managers, both ways.
 
 Both need the optional ``xmp`` extra (python-exiv2, GPL-3.0-or-later); without it they stop with one line
-saying what to install. ``write_after_scoring`` is the hook ``score --xmp`` and ``watch --xmp`` call after
-the library door has recorded their results.
+saying what to install. ``score --xmp`` and ``watch --xmp`` write sidecars with the core's
+``write_after_scoring`` once the library door has recorded their results.
 """
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import click
 
-from artimuse_core.errors import ImageError
-from artimuse_core.paths import display_path
+from artimuse_core import ImageError, display_path
 
 from .context import app
-from .options import flagify, json_option, xmp_options
-from .output import emit_json, print_table
-from .score_commands import progress_bar
+from .options import check_xmp, flagify, json_option, xmp_options
+from .output import emit_json, print_table, progress_bar
 
 XMP_HELP = """Your decisions, scores and critiques into XMP sidecars that Lightroom, darktable, digiKam, Capture
 One read.
@@ -45,7 +43,7 @@ Examples:
 def _images(paths: Iterable[str]) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
     """(images, failed (path, reason), passed over (path, reason)) for PATHS: files as given, folders walked.
     RAW files are images here (their sidecars hold ratings); sidecars found by the walk go with their image."""
-    from artimuse_core.files import collect_images
+    from artimuse_core import collect_images
 
     collected = collect_images(list(paths))
     images = [str(p) for p in collected.files]
@@ -59,19 +57,6 @@ def _images(paths: Iterable[str]) -> tuple[list[str], list[tuple[str, str]], lis
             passed.append((item.path, item.label))
     failed = [(path, message) for path, _kind, message in collected.problems]
     return images, failed, passed
-
-
-def _need_exiv2() -> None:
-    from artimuse_core.xmp.packets import exiv2_module
-
-    exiv2_module()  # raises MissingExtra: "... pip install 'artimuse-studio[xmp]'"
-
-
-def check_xmp() -> None:
-    """For ``score --xmp`` / ``watch --xmp``, before a model loads: the extra is installed and the XMP
-    settings fit together (raises ``MissingExtra`` / ``InvalidValue``)."""
-    app().settings.xmp_settings()
-    _need_exiv2()
 
 
 @click.group(help=XMP_HELP, short_help="Scores into XMP sidecars for photo managers.")
@@ -99,12 +84,12 @@ def xmp_write(paths: tuple[str, ...], as_json: bool) -> None:
       artimuse xmp write a.jpg --xmp-target embedded --json
       artimuse xmp write shoot/ --xmp-rating yours --pick-label Red
     """
-    from artimuse_core.xmp.batch import XmpCounts, XmpOutcome, library_facts, library_folder_scores, write_many
+    from artimuse_core.xmp import XmpCounts, XmpOutcome, library_facts, library_folder_scores, write_many
 
     context = app()
     config = context.settings
+    check_xmp(config)
     settings = config.xmp_settings()
-    _need_exiv2()
     images, failed, passed = _images(paths)
     library = context.library()
     facts, no_score = library_facts(library, images)
@@ -150,41 +135,6 @@ def _print_outcomes(outcomes: list[Any]) -> None:
         print_table(rows, ["image", "status", "rating", "from", "label", "sidecar", "note"])
 
 
-def write_after_scoring(
-    library: Any, results: Iterable[Any], config: Any, echo: Callable[[str], Any] | None = None
-) -> Any:
-    """``score --xmp`` / ``watch --xmp``: XMP for results the door has just recorded (or, without a library,
-    from the results themselves). Each failure is that file's error (recorded in the library's errors, with
-    its kind, and echoed); it never stops the run. ``config``: the resolved ``Config`` (the watcher calls this
-    from its worker thread, outside any click context). Returns the ``XmpCounts``."""
-    from artimuse_core.errors import InvalidValue
-    from artimuse_core.xmp.batch import XmpCounts, library_facts, library_folder_scores, write_many
-    from artimuse_core.xmp.writing import ScoreFacts
-
-    settings = config.xmp_settings()
-    scored = [r for r in results if r.score is not None]
-    counts = XmpCounts()
-    if library is not None:
-        facts, _passed = library_facts(library, [r.path for r in scored])
-        folder_scores = library_folder_scores(library)
-    else:
-        facts, folder_scores = {}, None
-        for result in scored:
-            try:
-                facts[result.path] = ScoreFacts.from_result(result)
-            except InvalidValue:
-                continue
-    for outcome in write_many(facts, settings, scope=config.xmp["rating_scope"], folder_scores=folder_scores):
-        counts.add(outcome)
-        if outcome.status == "failed":
-            message = f"{display_path(outcome.image)}: XMP not written: {outcome.reason}"
-            if library is not None:
-                library.record_error(outcome.image, outcome.error_kind or "xmp", message)
-            if echo:
-                echo(message)
-    return counts
-
-
 @click.group()
 def ratings() -> None:
     """The stars you already gave, from your photo manager's XMP, into the library (to fine-tune on).
@@ -227,15 +177,15 @@ def ratings_import(paths: tuple[str, ...], prefer: str | None, no_embedded: bool
     from artimuse_core.xmp import iter_ratings
 
     context = app()
-    _need_exiv2()
+    check_xmp(context.settings)
     images, failed, passed = _images(paths)
     library = context.library()
     prefer = prefer or context.settings.xmp["xmp_naming"]
     rows: list[dict[str, Any]] = [
         {"image": path, "status": "failed", "reason": message, "error_kind": "missing"} for path, message in failed
     ]
-    counts: Counter = Counter()
-    failed_kinds: Counter = Counter()
+    counts: Counter[str] = Counter()
+    failed_kinds: Counter[str] = Counter()
     with progress_bar(len(images), "img", "reading ratings") as bar:
         pick_label = context.settings.xmp_settings().pick_label
         for record in iter_ratings(
@@ -306,4 +256,4 @@ def ratings_import(paths: tuple[str, ...], prefer: str | None, no_embedded: bool
 
 
 COMMANDS = [xmp, ratings]
-__all__ = ["COMMANDS", "write_after_scoring"]
+__all__ = ["COMMANDS"]

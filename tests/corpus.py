@@ -29,7 +29,7 @@ One file of a kind (each returns the path it wrote; sizes are (width, height) in
 
 Folders with every kind and the exact outcome of each file:
 
-* ``hostile_corpus(folder, seed=0) -> Corpus``: the hostile inputs of issue 12, flat, plus two good files
+* ``hostile_corpus(folder, seed=0) -> Corpus``: the hostile inputs (every kind of bad file), flat, plus two good files
 * ``messy_export_folder(folder, seed=0) -> Corpus``: a photographer's export tree (RAW next to JPEG, sidecars,
   phone formats, subfolders, hidden files, a half-copied file, non-UTF-8 names, symlinks, a FIFO...)
 * ``Corpus``: ``root``, ``cases`` (``Case(name, path, expected)``), ``by_path()``, ``vanish()`` (deletes the files
@@ -48,6 +48,7 @@ Expectations that depend on optional decoders (rawpy, pillow-heif, pillow-jxl-pl
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import stat
@@ -70,7 +71,12 @@ from artimuse_core.images import DecodedImage, ImageOptions, decode_many
 # ------------------------------------------------------------------------------------------ pixels
 def photo_pixels(size: tuple[int, int], seed: int = 0) -> np.ndarray:
     """(H, W, 3) uint8 that looks and compresses like a photo: a sky-to-ground gradient, a few soft discs
-    and fine grain, all drawn from ``seed``."""
+    and fine grain, all drawn from ``seed`` (a fresh copy: the drawing is made once per process)."""
+    return _photo_pixels(tuple(size), seed).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _photo_pixels(size: tuple[int, int], seed: int) -> np.ndarray:
     width, height = size
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -228,6 +234,13 @@ def write_dng(path: Path, preview: tuple[int, int] | None = (1024, 768), seed: i
     the "image"), SubIFD 1 a 256x192 16-bit RGGB CFA raw, SubIFD 2 (unless ``preview`` is None) a baseline
     JPEG preview of ``preview`` pixels (NewSubFileType 1, YCbCr, sRGB), as cameras and converters embed.
     ``orientation`` is the TIFF/EXIF Orientation tag of the photo (6: turn 90 degrees clockwise)."""
+    Path(path).write_bytes(_dng_bytes(tuple(preview) if preview else None, seed, orientation))
+    return Path(path)
+
+
+@functools.lru_cache(maxsize=16)
+def _dng_bytes(preview: tuple[int, int] | None, seed: int, orientation: int) -> bytes:
+    """The file ``write_dng`` writes (encoded once per process for each set of arguments)."""
     rng = np.random.default_rng(seed)
     tiff = _TiffWriter()
     thumb = photo_pixels((160, 120), seed)
@@ -303,8 +316,7 @@ def write_dng(path: Path, preview: tuple[int, int] | None = (1024, 768), seed: i
             (50778, "H", 21),
         ]
     )
-    Path(path).write_bytes(tiff.finish(ifd0))
-    return Path(path)
+    return tiff.finish(ifd0)
 
 
 # ------------------------------------------------------------------------------- phone / new formats
@@ -314,13 +326,18 @@ _JXL_STUB = b"\xff\x0a" + bytes(64)
 
 def write_heic(path: Path, seed: int = 0, size: tuple[int, int] = (320, 240)) -> Path:
     """A real HEIC (HEVC) through pillow-heif, or a stub with the HEIC signature when it is absent."""
-    if decoders.available("heif"):
-        import pillow_heif
-
-        pillow_heif.from_pillow(Image.fromarray(photo_pixels(size, seed))).save(path, quality=85)
-    else:
-        Path(path).write_bytes(_HEIC_STUB)
+    Path(path).write_bytes(_heic_bytes(seed, tuple(size)) if decoders.available("heif") else _HEIC_STUB)
     return Path(path)
+
+
+@functools.lru_cache(maxsize=16)
+def _heic_bytes(seed: int, size: tuple[int, int]) -> bytes:
+    """A real HEIC's bytes (HEVC encoding takes a quarter of a second: done once per process)."""
+    import pillow_heif
+
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(Image.fromarray(photo_pixels(size, seed))).save(buffer, quality=85)
+    return buffer.getvalue()
 
 
 def write_avif(path: Path, seed: int = 0, size: tuple[int, int] = (320, 240)) -> Path:
@@ -331,13 +348,15 @@ def write_avif(path: Path, seed: int = 0, size: tuple[int, int] = (320, 240)) ->
 
 def write_jxl(path: Path, seed: int = 0, size: tuple[int, int] = (320, 240)) -> Path:
     """A real JPEG XL through pillow-jxl-plugin, or a stub with the JPEG XL signature when it is absent."""
-    if decoders.available("jxl"):
-        buffer = io.BytesIO()
-        Image.fromarray(photo_pixels(size, seed)).save(buffer, "JXL", quality=85)
-        Path(path).write_bytes(buffer.getvalue())
-    else:
-        Path(path).write_bytes(_JXL_STUB)
+    Path(path).write_bytes(_jxl_bytes(seed, tuple(size)) if decoders.available("jxl") else _JXL_STUB)
     return Path(path)
+
+
+@functools.lru_cache(maxsize=16)
+def _jxl_bytes(seed: int, size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(photo_pixels(size, seed)).save(buffer, "JXL", quality=85)
+    return buffer.getvalue()
 
 
 # ------------------------------------------------------------------------------- special file kinds
@@ -437,7 +456,7 @@ def _raw(size=None, thumbnail_only: bool = False) -> Expected:
 
 
 def hostile_corpus(folder: Path, seed: int = 0) -> Corpus:
-    """The hostile inputs of issue 12 (and the kinds of issue 10) in one flat folder, each with its
+    """The hostile inputs (every kind of bad or odd file a walk can meet) in one flat folder, each with its
     exact outcome when the folder is walked; two good files that must still score."""
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)

@@ -160,7 +160,7 @@ def test_the_example_config_is_a_valid_config(tmp_path):
 
 
 def test_a_name_that_is_not_utf8_is_scored_stored_and_shown(home, library_home, tmp_path, mixed_images, run):
-    """Issue 10, fault 1, through the library: ``caf\\xe9.png`` (Latin-1 bytes) is recorded under its real
+    """Any file name, through the library: ``caf\\xe9.png`` (Latin-1 bytes) is recorded under its real
     bytes, found again by them, and printed escaped; the other files of the run are not affected."""
     import os
 

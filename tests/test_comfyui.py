@@ -356,7 +356,7 @@ def test_published_checkpoints_download_only_when_picked_into_models_artimuse(tm
 
 @pytest.mark.parametrize("prefix", ["../../escape", "../escape", "/tmp/artimuse-escape/x", "ok/../../escape"])
 def test_save_prefix_cannot_leave_the_output_folder(prefix, tmp_path, monkeypatch):
-    """Issue 12, item 9: outside a ComfyUI server (no folder_paths) the node itself confines the prefix:
+    """Outside a ComfyUI server (no folder_paths) the node itself confines the prefix:
     nothing is written and no folder is made outside ``output/``; the refusal names the output folder."""
     work = tmp_path / "work"
     work.mkdir()

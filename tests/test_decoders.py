@@ -1,7 +1,4 @@
-"""Decoding what users export, and every way a file can fail, each as a typed error with the right value.
-
-Issue 10 faults 4, 6, 7, 8, 12 and issue 12 items 1, 4 (decode side); issue 11 move 5 (host manners).
-"""
+"""Decoding what users export, and every way a file can fail, each as a typed error with the right value."""
 
 from __future__ import annotations
 
@@ -48,7 +45,7 @@ def _reference_pixels(image: Image.Image) -> np.ndarray:
 @needs_rawpy
 def test_raw_is_scored_from_its_embedded_preview_not_its_thumbnail(tmp_path):
     dng = corpus.write_dng(tmp_path / "IMG_0001.dng", preview=(1024, 768))
-    with Image.open(dng) as pillow_view:  # what the product used to score (issue 10 fault 7)
+    with Image.open(dng) as pillow_view:  # Pillow's own view: the small thumbnail, not the preview
         assert pillow_view.size == (160, 120)
     decoded = open_rgb(dng)
     assert (decoded.decoder, decoded.width, decoded.height) == ("raw-preview", 1024, 768)

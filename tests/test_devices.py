@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from artimuse_core import DeviceError
-from artimuse_core.devices import choose_placement, is_out_of_memory
 
 
 def test_auto_on_a_cpu_machine_is_fp32_sdpa():
+    import torch
+
+    from artimuse_core.devices import choose_placement
+
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     placement = choose_placement()
@@ -17,6 +19,10 @@ def test_auto_on_a_cpu_machine_is_fp32_sdpa():
 
 
 def test_overrides_and_refusals():
+    import torch
+
+    from artimuse_core.devices import choose_placement
+
     assert choose_placement("cpu", "bfloat16").dtype == torch.bfloat16
     with pytest.raises(DeviceError, match="needs a CUDA GPU"):
         choose_placement("cpu", quantize="4bit")
@@ -28,6 +34,10 @@ def test_overrides_and_refusals():
 
 
 def test_out_of_memory_is_recognised():
+    import torch
+
+    from artimuse_core.devices import is_out_of_memory
+
     assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
 
@@ -37,6 +47,8 @@ def test_oom_frees_first_retries_the_batch_in_halves_and_returns_to_full_size(ti
     retried at half size, results equal an unconstrained run, and the next batch starts at full size."""
     import gc
     import weakref
+
+    import torch
 
     from artimuse_core import create_engine, devices, forward
 
@@ -73,7 +85,9 @@ def test_oom_frees_first_retries_the_batch_in_halves_and_returns_to_full_size(ti
 
 
 def test_non_memory_errors_are_not_retried():
-    from artimuse_core.devices import OomBackoff
+    import torch
+
+    from artimuse_core.devices import OomBackoff, is_out_of_memory
 
     calls = []
 
@@ -98,6 +112,8 @@ def test_a_broken_flash_attn_is_not_available(tmp_path, monkeypatch):
 
 
 def test_broken_flash_attention_at_load_falls_back_under_auto_only(tiny_chat):
+    import torch
+
     from artimuse_core.checkpoints import resolve_checkpoint
     from artimuse_core.devices import Placement
     from artimuse_core.loading import load_model
@@ -115,6 +131,7 @@ def test_quantisation_skip_list_matches_real_modules(tiny_chat, monkeypatch):
     vision tower, projector and lm_head is skipped, the language model's are not; a stale name is an error."""
     import json
 
+    import torch
     from transformers import InternVLForConditionalGeneration
     from transformers.quantizers.quantizers_utils import should_convert_module
 
@@ -149,6 +166,7 @@ def test_lora_targets_are_every_language_model_projection_and_nothing_else(tiny_
     import json
     import re
 
+    import torch
     from transformers import InternVLForConditionalGeneration
 
     from artimuse_core import forward

@@ -1,5 +1,5 @@
-"""Scores per dimension everywhere (issue 13): the CLI's columns and --dimension, the library's one row per
-dimension (migration 0008 keeps every older row as iaa), top/stats/export by dimension, the cache returning
+"""Scores per dimension everywhere: the CLI's columns and --dimension, the library's one row per
+dimension (migration 0010 keeps every older row as iaa), top/stats/export by dimension, the cache returning
 every dimension, and `artimuse ask`. The fake engine scores (as UniPercept with ``--family unipercept``); the
 library, the config and the CLI are the real ones."""
 

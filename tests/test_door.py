@@ -111,7 +111,7 @@ def test_errors_are_recorded_and_the_run_goes_on(library, files, tmp_path):
     # a file that is not there when it is read has gone (decoding says the same: FileGone): not an error
     assert statuses[str(broken)][0] == "failed" and statuses[str(missing)] == ("gone", "gone")
     assert statuses["nowhere/*.png"] == ("failed", "missing")
-    # error rows hold absolute paths like every other row (issue 12, item 9)
+    # error rows hold absolute paths like every other row
     assert {e.path for e in library.errors()} == {str(broken), os.path.abspath("nowhere/*.png")}
 
 

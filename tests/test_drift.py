@@ -110,7 +110,7 @@ def test_finetune_counts_the_ratings_before_loading_a_model(home, tmp_path, run_
 
 
 def test_doctor_names_a_checkpoint_that_loading_would_refuse(home, run_cli, tmp_path):
-    """Issue 12, item 9: doctor said "problem: null" for weights `score` refuses. A damaged safetensors
+    """Doctor must not say "problem: null" for weights `score` refuses. A damaged safetensors
     header and a tokenizer that is not ArtiMuse's are each a problem with a fix, and exit 1."""
     import struct
 

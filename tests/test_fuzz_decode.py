@@ -1,4 +1,4 @@
-"""Property test of the decode path (issue 12): random byte flips and truncations of valid PNG, JPEG,
+"""Property test of the decode path: random byte flips and truncations of valid PNG, JPEG,
 TIFF, WebP and GIF files never raise anything but the product's typed errors (``ImageError``).
 
 A few hundred cases in the fast tier, thousands in ``slow``; both seeded by conftest's hypothesis profile.

@@ -58,7 +58,7 @@ def test_every_file_gets_its_exact_outcome(built):
 
 
 def test_the_corpus_covers_every_kind(tmp_path):
-    """The generators hold what issues 10 and 12 list, so a lost case fails here, not silently."""
+    """The generators hold every kind of bad input the product handles, so a lost case fails here, not silently."""
     names = set(corpus.hostile_corpus(tmp_path / "h").by_name()) | set(
         corpus.messy_export_folder(tmp_path / "m").by_name()
     )

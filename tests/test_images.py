@@ -85,7 +85,7 @@ def test_exif_orientation_is_applied(engine, tmp_path):
     upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "tagged.jpg", exif=exif, quality=100, subsampling=0)
     upright.save(tmp_path / "upright.jpg", quality=100, subsampling=0)
     tagged = open_rgb(tmp_path / "tagged.jpg")
-    # The size as displayed (issue 10 fault 12), not the stored 120x200; without EXIF, the stored size.
+    # The size as displayed, not the stored 120x200; without EXIF, the stored size.
     assert (tagged.width, tagged.height) == (200, 120)
     assert open_rgb(tmp_path / "tagged.jpg", ImageOptions(exif=False)).width == 120
     decoded = np.abs(tagged.pixel_values - open_rgb(tmp_path / "upright.jpg").pixel_values).mean()

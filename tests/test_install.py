@@ -82,7 +82,9 @@ def test_pip_dry_run_into_an_environment_with_another_torch_leaves_torch_alone(t
         "artimuse_comfyui/web/widget_layouts.json",
         "artimuse_comfyui/workflows/generate_score_keep_best.json",
         "artimuse_comfyui/tools/check_server.py",
-        "artimuse_core/library/migrations/script.py.mako",
+        "artimuse_core/library/migrations/script.py.mako",  # the top-level migrations/ folder, mapped
+        "artimuse_core/library/migrations/env.py",
+        "artimuse_core/library/migrations/versions/0001_initial.py",
     ):
         assert data in names, data
     python = _fake_environment(tmp_path / "comfyui-env")

@@ -64,6 +64,7 @@ def files(tmp_path, mixed_images):
     return [shutil.copy(p, folder / p.name) for p in mixed_images]
 
 
+@pytest.mark.real_migrations
 def test_new_database_is_at_head_in_wal_mode(library):
     assert current_revision(library.engine) == head_revision()
     if library.engine.dialect.name == "sqlite":

@@ -1,4 +1,4 @@
-"""The library and real folders (issue 10): any path the OS gives, one image per file, renamed files,
+"""The library and real folders: any path the OS gives, one image per file, renamed files,
 superseded errors, what may be rated, explicit categories, filters and times. The fake engine scores; the
 library, the database and the CLI are the real ones."""
 
@@ -27,7 +27,7 @@ def _runs(fake_engines):
     return sum(len(getattr(e, "calls", [])) for e in fake_engines)
 
 
-# ------------------------------------------------------------------------------------- fault 1: any path
+# ------------------------------------------------------------------------------------------- any path
 def test_non_utf8_names_in_every_table_export_and_folder_filter(home, library_home, tmp_path, run):
     """``caf\\xe9.png`` and a folder ``\\xe9t\\xe9`` through score, errors, top --folder, export csv/jsonl
     (printable path + exact bytes), moves and the watcher's known_files."""
@@ -108,7 +108,7 @@ def test_folder_filter_is_byte_exact_and_case_sensitive(home, library_home, tmp_
     assert found == [str(paths[0])]
 
 
-# ---------------------------------------------------------------------------- fault 9: one image per file
+# ----------------------------------------------------------------------------------- one image per file
 def test_two_spellings_of_one_file_are_one_image(home, library_home, tmp_path, run, monkeypatch):
     folder = tmp_path / "d"
     (folder / "sub").mkdir(parents=True)
@@ -145,7 +145,7 @@ def test_case_insensitive_folders_use_the_name_on_disk(tmp_path, monkeypatch):
     assert paths.path_key(tmp_path / "b.PNG") == str(tmp_path / "B.png")
 
 
-# ------------------------------------------------------------------------------- fault 10: renamed file
+# ----------------------------------------------------------------------------------------- renamed file
 def test_a_renamed_file_is_cached_and_keeps_its_history(home, library_home, tmp_path, run, fake_engines):
     folder = tmp_path / "d"
     folder.mkdir()
@@ -166,7 +166,7 @@ def test_a_renamed_file_is_cached_and_keeps_its_history(home, library_home, tmp_
     assert json.loads(run("score", folder / "c.png", "--json").stdout)[0]["status"] == "scored"
 
 
-# --------------------------------------------------------------------------- fault 5: superseded errors
+# ------------------------------------------------------------------------------------ superseded errors
 def test_an_error_is_resolved_when_the_file_later_scores(home, library_home, tmp_path, run):
     folder = tmp_path / "d"
     folder.mkdir()
@@ -234,7 +234,7 @@ def test_migration_from_0007_keeps_rows_and_resolves_old_errors(tmp_path):
     assert any(p.name.startswith("old.db.0007-") and p.name.endswith(".bak") for p in tmp_path.iterdir())
 
 
-# --------------------------------------------------------------------------------- fault 11: rate
+# ----------------------------------------------------------------------------------- what may be rated
 def test_rate_only_images_the_library_can_read(home, library_home, tmp_path, run):
     (tmp_path / "notes.txt").write_text("shopping list")
     (tmp_path / "empty.jpg").write_bytes(b"")

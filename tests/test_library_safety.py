@@ -1,4 +1,4 @@
-"""Hostile and unlucky cases of the library side (issue 12): adapter names and deletes, a damaged database,
+"""Hostile and unlucky cases of the library side: adapter names and deletes, a damaged database,
 spreadsheet injection, a disk too full for the migration backup, a database that cannot be written,
 malformed checkpoints and adapters, and a database newer than this artimuse."""
 
@@ -29,10 +29,10 @@ def _one_clear_line(result) -> str:
     return lines[0]
 
 
-# ------------------------------------------------------------------------------ item 2: adapter names
+# --------------------------------------------------------------------------------------- adapter names
 @pytest.mark.parametrize("name", ["..", "", "a/b", ".hidden", "../home", "x" * 65, "=HYPERLINK(1)", "a..b", "a."])
 def test_bad_adapter_names_are_refused_and_nothing_is_deleted(name, home, run):
-    from artimuse_core.config import paths
+    from artimuse_core.config import home_paths
 
     (home / "adapters" / "keep").mkdir(parents=True)
     (home / "adapters" / "keep" / "artimuse_adapter.json").write_text("{}")
@@ -40,7 +40,7 @@ def test_bad_adapter_names_are_refused_and_nothing_is_deleted(name, home, run):
     line = _one_clear_line(run("finetune", "--from-db", "--name", name))
     assert "is not allowed" in line and "letters, digits" in line
     assert (home / "adapters" / "keep" / "artimuse_adapter.json").exists() and (home / "library.db").exists()
-    assert paths().adapters_dir == home / "adapters"
+    assert home_paths().adapters_dir == home / "adapters"
 
 
 def test_good_adapter_names_pass():
@@ -51,7 +51,7 @@ def test_good_adapter_names_pass():
 
 
 def test_only_folders_artimuse_made_inside_the_adapters_folder_are_deleted(home, tmp_path):
-    from artimuse_core.adapters import remove_own_folder, work_dir
+    from artimuse_core.adapters import remove_adapter_folder, work_dir
     from artimuse_core.errors import FinetuneError
 
     adapters = home / "adapters"
@@ -65,13 +65,13 @@ def test_only_folders_artimuse_made_inside_the_adapters_folder_are_deleted(home,
     os.symlink(outside, adapters / "link")
     for refused in (adapters / "stranger", adapters / "link", outside, home, adapters, adapters / ".."):
         with pytest.raises(FinetuneError, match="refusing to delete"):
-            remove_own_folder(refused)
+            remove_adapter_folder(refused)
     assert (adapters / "stranger" / "photo.jpg").exists() and (outside / "artimuse_adapter.json").exists()
-    assert remove_own_folder(adapters / "mine") and not (adapters / "mine").exists()
+    assert remove_adapter_folder(adapters / "mine") and not (adapters / "mine").exists()
     work = work_dir("mine")
     work.mkdir()
-    assert remove_own_folder(work) and not work.exists()
-    assert remove_own_folder(adapters / "gone") is False
+    assert remove_adapter_folder(work) and not work.exists()
+    assert remove_adapter_folder(adapters / "gone") is False
 
 
 def test_adapters_remove_never_deletes_a_path_from_a_tampered_record(home, tmp_path, run):
@@ -101,7 +101,7 @@ def test_adapter_config_that_is_not_json_is_a_clear_error(tmp_path):
         check_config(tmp_path)
 
 
-# ------------------------------------------------------------------------------ item 6: damaged database
+# ------------------------------------------------------------------------------------ damaged database
 def _filled_library(home, tmp_path, count=120):
     from artimuse_core.library import Library, ScoredFile, file_facts
     from artimuse_core.testing import FakeEngine
@@ -167,7 +167,7 @@ def test_the_check_is_skipped_while_recent(home, tmp_path, monkeypatch):
     assert ran == []  # checked when the library was filled, less than a day ago
 
 
-# ------------------------------------------------------------------------------ item 7: CSV injection
+# --------------------------------------------------------------------------------------- CSV injection
 def test_csv_cells_that_a_spreadsheet_would_run_are_escaped(home, tmp_path, run):
     from artimuse_core.testing import FakeEngine
 
@@ -205,7 +205,7 @@ def test_csv_cell_rule():
     assert csv_cell(-3.5) == -3.5 and csv_cell(12) == 12 and csv_cell(None) is None
 
 
-# ------------------------------------------------------------------------------ item 8: disk full
+# ------------------------------------------------------------------------------------------- disk full
 def test_a_migration_backup_that_does_not_fit_says_so_and_leaves_nothing(tmp_path):
     """A library at revision 0007 bigger than the file size limit (RLIMIT_FSIZE in a child, as a full
     disk): one LibraryError line, no 0-byte .bak left, the database untouched."""
@@ -245,7 +245,7 @@ def test_a_migration_backup_that_does_not_fit_says_so_and_leaves_nothing(tmp_pat
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0007",)
 
 
-# ------------------------------------------------------------------------------ item 9: smaller
+# ------------------------------------------------------------------------- a database that cannot be written
 def test_scores_are_printed_when_the_database_cannot_be_written(home, tmp_path):
     """A write lock held elsewhere past the busy timeout: every score is still computed and returned, each
     with the 'not saved' warning; nothing raises."""
@@ -321,7 +321,7 @@ def test_the_remote_code_refusal_never_advises_trust_remote_code():
 
 
 def test_a_library_another_process_migrated_meanwhile_is_opened_not_refused(tmp_path, monkeypatch):
-    """Two watchers opening one new library at once (issue 12, fault 5): the second read "no revision" just
+    """Two watchers opening one new library at once: the second read "no revision" just
     before the first committed its migration, then saw the first's tables. It must re-read the revision and
     open the library, not call it a foreign database."""
     from artimuse_core.library import Library, database

@@ -7,13 +7,10 @@ import json
 from dataclasses import replace
 
 import pytest
-import torch
 
 from artimuse_core import resources
 from artimuse_core.checkpoints import resolve_checkpoint
-from artimuse_core.devices import choose_placement
 from artimuse_core.errors import DeviceError
-from artimuse_core.loading import _chat_state_dict, fit_placement
 
 
 @pytest.fixture
@@ -24,6 +21,8 @@ def cgroup(tmp_path):
 
 @pytest.fixture
 def clean_thread_env(monkeypatch):
+    import torch
+
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(resources, "_TORCH_THREADS_AT_IMPORT", None)
@@ -58,6 +57,8 @@ def test_explicit_settings_win(cgroup, monkeypatch, clean_thread_env):
 
 
 def test_a_hosts_own_thread_setting_is_left_alone(cgroup, monkeypatch, clean_thread_env):
+    import torch
+
     before = torch.get_num_threads()
     resources.plan_threads("cpu", cgroup_root=cgroup)  # first look: torch untouched
     torch.set_num_threads(before + 1)  # what ComfyUI or a script may do
@@ -71,6 +72,8 @@ def test_a_hosts_own_thread_setting_is_left_alone(cgroup, monkeypatch, clean_thr
 
 
 def test_auto_plan_applies_only_around_the_work(cgroup, monkeypatch, clean_thread_env):
+    import torch
+
     before = torch.get_num_threads()
     plan = resources.ThreadPlan(2, "2", torch_threads=1 if before != 1 else 2, decode_workers=1, source="auto")
     with resources.torch_threads_for(plan):
@@ -87,6 +90,8 @@ def test_memory_from_meminfo_and_cgroup(tmp_path):
 
 
 def test_estimate_counts_weights_by_dtype(tiny_chat):
+    import torch
+
     info = resolve_checkpoint(tiny_chat)
     fp32 = resources.estimate_memory(info, "cpu", "float32", batch_size=1)
     bf16 = resources.estimate_memory(info, "cpu", "bfloat16", batch_size=1)
@@ -109,6 +114,11 @@ def _header(file):
 
 
 def test_auto_dtype_falls_back_to_bf16_or_refuses_with_the_numbers(tiny_chat, monkeypatch):
+    import torch
+
+    from artimuse_core.devices import choose_placement
+    from artimuse_core.loading import fit_placement  # transformers: only the tests that load need it
+
     info = resolve_checkpoint(tiny_chat)
     placement = choose_placement("cpu", "auto")
     need_fp32 = resources.estimate_memory(info, "cpu", "float32", batch_size=1).total_bytes
@@ -129,9 +139,11 @@ def test_auto_dtype_falls_back_to_bf16_or_refuses_with_the_numbers(tiny_chat, mo
 
 def test_chat_load_has_no_second_copy_in_the_target_dtype(tiny_chat):
     """Weights arrive cast once to the target dtype and the model adopts those very tensors."""
+    import torch
     from transformers import InternVLForConditionalGeneration
 
     from artimuse_core.convert import native_config
+    from artimuse_core.loading import _chat_state_dict
 
     info = resolve_checkpoint(tiny_chat)
     state = _chat_state_dict(info, torch.bfloat16)

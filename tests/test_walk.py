@@ -1,5 +1,5 @@
 """What a walk sees: every file is to score, failed or passed over with a reason; globs follow the same
-rules as folders; the run's summary line. Issue 10 faults 1, 6 and issue 12 items 3, 4, 9 (walk side)."""
+rules as folders; the run's summary line."""
 
 from __future__ import annotations
 
@@ -153,11 +153,11 @@ def test_python_glob_would_have_followed_the_links(linked_tree):
     import glob
 
     followed = glob.glob(str(linked_tree / "**" / "*.png"), recursive=True)
-    assert any("secret" in p for p in followed)  # the fault of issue 12 item 9, as it was
+    assert any("secret" in p for p in followed)  # what a plain glob does: it follows the link out
 
 
 def test_a_walk_with_a_fifo_and_a_loop_finishes(tmp_path):
-    """Issue 12 items 3 and 4, bounded in time: a walk that opened the FIFO would block for ever."""
+    """A FIFO and a symlink loop, bounded in time: a walk that opened the FIFO would block for ever."""
     corpus.make_fifo(tmp_path / "x.jpg")
     corpus.make_symlink_loop(tmp_path / "y.jpg")
     corpus.write_photo(tmp_path / "z.jpg", (16, 16))

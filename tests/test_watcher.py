@@ -207,7 +207,7 @@ def test_critiques_follow_the_scores(setup_dirs):
 
 
 def test_unipercept_scores_are_stored_per_dimension(setup_dirs):
-    """Issue 13: with a UniPercept model every new file gets its iaa, iqa and ista rows, all current."""
+    """With a UniPercept model every new file gets its iaa, iqa and ista rows, all current."""
     from artimuse_core.testing import FakeEngine
 
     home, folder = setup_dirs

@@ -1,4 +1,4 @@
-"""The watcher's jobs under faults (issues 10 and 12): poison jobs, one watcher per library, a failing disk
+"""The watcher's jobs under faults: poison jobs, one watcher per library, a failing disk
 or database, a replaced checkpoint, a clean stop mid-critique, non-UTF-8 names, and the test corpora dropped
 into a live watcher. Each test runs a live watcher (a thread of the test, or the real `artimuse watch`
 process) on the fake engine, and asserts the exact outcome in the library."""
@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from artimuse_core.testing import FakeEngine
-from artimuse_watcher.work import MAX_ATTEMPTS, Backoff
+from artimuse_watcher.context import Backoff
+from artimuse_watcher.work import MAX_ATTEMPTS
 from tests.watching import (
     WatcherProcess,
     WatcherThread,
@@ -39,7 +40,7 @@ def dirs(tmp_path, library_home):
     return home, folder
 
 
-# ------------------------------------------------------------------------ 4. poison jobs
+# --------------------------------------------------------------------------- poison jobs
 class PoisonEngine(FakeEngine):
     """Raises (like a decoder crash or a model error) whenever a batch holds ``poison.png``."""
 
@@ -103,7 +104,7 @@ def test_a_file_that_kills_the_watcher_is_given_up_after_the_restarts(dirs):
     assert result["error_kinds"] == {poison: ["internal"]}
 
 
-# ------------------------------------------------------------------------ 5. one watcher per library
+# --------------------------------------------------------------------------- one watcher per library
 @pytest.mark.slow  # real `artimuse watch` processes
 def test_a_second_watcher_on_the_same_library_is_refused_naming_the_first(dirs, tmp_path):
     home, folder = dirs
@@ -144,7 +145,7 @@ def test_two_watchers_started_together_never_double_a_job(dirs):
     assert len(result["evaluations"]) == 30 and set(result["evaluations"].values()) == {1}
 
 
-# ------------------------------------------------------------------------ 6. disk full, failing database
+# --------------------------------------------------------------------------- disk full, failing database
 def test_backoff_is_exponential_capped_and_says_one_line_per_step(caplog):
     backoff = Backoff("database", first_s=0.05, cap_s=0.2)
     delays = []
@@ -315,7 +316,7 @@ def test_a_failing_database_backs_off_with_one_line_per_step_then_catches_up(dir
     assert watcher.events.count("recovered") == 1
 
 
-# ------------------------------------------------------------------------ 7. reload on a new checkpoint
+# --------------------------------------------------------------------------- reload on a new checkpoint
 @pytest.mark.slow  # builds a tiny checkpoint (torch)
 def test_the_engine_reloads_when_the_checkpoint_files_change(dirs, tmp_path):
     from artimuse_core.synthetic import build_checkpoint
@@ -343,7 +344,7 @@ def test_the_engine_reloads_when_the_checkpoint_files_change(dirs, tmp_path):
     assert watcher.events.count("reload") == 1
 
 
-# ------------------------------------------------------------------------ 8. clean stop mid-critique
+# --------------------------------------------------------------------------- clean stop mid-critique
 class LongCritiques(FakeEngine):
     """Each critique takes ``max_new_tokens`` steps of ``step_s`` through the ``on_step`` hook."""
 
@@ -391,7 +392,7 @@ def test_a_stop_during_a_long_critique_ends_promptly_and_the_job_resumes(dirs):
     assert counts(db)["jobs"][image] == ("done", 1)
 
 
-# ------------------------------------------------------------------------ 9. non-UTF-8 names
+# --------------------------------------------------------------------------- non-UTF-8 names
 @pytest.mark.slow  # real `artimuse watch` processes
 def test_a_non_utf8_name_then_a_good_file_both_scored_and_status_truthful(dirs):
     home, folder = dirs
@@ -419,7 +420,7 @@ def test_a_non_utf8_name_then_a_good_file_both_scored_and_status_truthful(dirs):
     )
 
 
-# ------------------------------------------------------------------------ 10. the corpora through a live watcher
+# ---------------------------------------------------------------------------- the corpora through a live watcher
 @pytest.mark.slow  # ~80 files of every kind
 @pytest.mark.parametrize("make", ["hostile_corpus", "messy_export_folder"])
 def test_every_file_of_the_corpus_dropped_into_a_live_watcher_is_accounted_for(dirs, make):

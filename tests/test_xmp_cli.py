@@ -201,8 +201,7 @@ def test_score_xmp_writes_after_the_door_and_a_bad_sidecar_is_that_files_error(t
 
 # ------------------------------------------------------------------------------------------ watcher
 def test_the_watcher_writes_sidecars_and_keeps_an_edit_the_user_makes_meanwhile(tmp_path, home, tool):
-    from artimuse_cli.xmp_commands import write_after_scoring
-    from artimuse_core.xmp import writing
+    from artimuse_core.xmp import write_after_scoring, writing
     from artimuse_watcher import Watcher, WatcherSettings
 
     folder = tmp_path / "exports"

@@ -8,7 +8,7 @@ an immediate one waits its turn. Before a migration changes an existing file, a 
 Opening an up-to-date database reads its revision with one plain SQL query and compares it with
 ``migrations.HEAD``: Alembic is imported only when there is something to migrate.
 
-A damaged file is noticed (issue 12, item 6): SQLite's ``PRAGMA quick_check`` runs before the first write
+A damaged file is noticed: SQLite's ``PRAGMA quick_check`` runs before the first write
 of a process when the last check is more than a day old (its time is kept beside the database, in
 ``<file>.checked``, so it costs one ``stat`` otherwise) and after a check found damage; a malformed file is
 never written into, and every error that says the file is damaged becomes one ``LibraryError`` that says how
@@ -213,7 +213,7 @@ def migrate(engine: Engine) -> str | None:
 
 def _backup(engine: Engine, revision: str) -> str | None:
     """Set a consistent copy of the file aside before migrating it; a copy that does not fit (disk full,
-    file size limit) leaves nothing behind and stops the migration with one clear line (issue 12, item 8).
+    file size limit) leaves nothing behind and stops the migration with one clear line.
 
     Raises:
         LibraryError: the copy could not be written (the database is left as it was).

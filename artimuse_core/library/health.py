@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, bindparam, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import LibraryError
-from .database import check_file, current_revision, describe, head_revision, one_line
+from .database import RECOVERY, check_file, current_revision, describe, head_revision, one_line
 from .fulltext import PG_CONFIG
 from .tables import metadata
 
@@ -25,16 +26,28 @@ from .tables import metadata
 @dataclass
 class HealthReport:
     """What ``db check`` found: ``checks`` (name -> what was seen, all passed) and ``problems`` (one line
-    each; none when the database is sound)."""
+    each; none when the database is sound); ``reachable`` is False when the database could not be reached
+    at all (its one problem says why)."""
 
     database: str
     backend: str
     checks: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    reachable: bool = True
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def verdict(self) -> str:
+        """One line: sound (with what was checked, beyond SQLite's one check), damaged with how to recover
+        (SQLite), or how many problems were found."""
+        if self.ok:
+            seen = "; ".join(f"{name}: {value}" for name, value in self.checks.items())
+            return f"{self.database}: ok" + (f" ({seen})" if self.backend != "sqlite" else "")
+        if self.backend == "sqlite" and self.reachable:
+            return f"{self.database}: DAMAGED; " + RECOVERY.format(name=Path(self.database).name)
+        return f"{self.database}: {len(self.problems)} problem(s)"
 
 
 def check_database(engine: Engine) -> HealthReport:

@@ -23,7 +23,7 @@ class Listings(LibrarySession):
 
     def errors(self, *, limit: int = 100, since: datetime | None = None, everything: bool = False) -> list[ErrorEntry]:
         """Files that could not be scored, newest first: the open errors once per file, with how many times
-        it failed and its latest reason (issue 10, fault 5); ``everything``: every error ever recorded, each
+        it failed and its latest reason; ``everything``: every error ever recorded, each
         with when it was resolved (None while open)."""
         X = errors.c
         if everything:

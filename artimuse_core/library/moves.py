@@ -19,7 +19,7 @@ class Moves(LibrarySession):
     def adopt_moved(self, facts: FileFacts, fingerprint: str, adapter: str | None) -> bool:
         """A file renamed or moved outside the watcher (``mv a.png b.png``): when an image with this exact
         content is missing from its old path and has a current evaluation by this model (+ adapter), its row
-        and history follow the file to ``facts.path`` (issue 10, fault 10: the door then answers "cached"
+        and history follow the file to ``facts.path`` (so the door answers "cached"
         instead of running the model). False when there is no such image, or another image holds the path."""
         new_path = str(facts.path)
         scored = (

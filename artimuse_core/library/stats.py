@@ -61,7 +61,7 @@ def library_stats(
 
 
 def _open_errors(conn: Connection) -> int:
-    """Files with an open error (an error is resolved when the file later succeeds: issue 10, fault 5)."""
+    """Files with an open error (an error is resolved when the same file later succeeds)."""
     return conn.scalar(select(func.count(func.distinct(errors.c.path))).where(errors.c.resolved_at.is_(None))) or 0
 
 

@@ -79,7 +79,7 @@ def path_from_text(text: str) -> str:
 
 
 class StoredPath(TypeDecorator):
-    """A file path exactly as the OS gives it, whatever its bytes (issue 10: a name that is not valid UTF-8,
+    """A file path exactly as the OS gives it, whatever its bytes (a name that is not valid UTF-8,
     ``caf\\xe9.png``, comes from ``os.fsdecode`` as a ``str`` with lone surrogates, which UTF-8 text cannot
     hold). Valid UTF-8 paths are stored as text, as always (no migration). On SQLite any other path is stored
     as its raw bytes (a BLOB in the same column: SQLite columns hold any type); on other databases, whose

@@ -104,7 +104,7 @@ class Writes(LibrarySession):
 
     def resolve_errors(self, paths: Iterable[str | os.PathLike]) -> int:
         """Close the open errors of these files (they have just succeeded, e.g. a slow copy that failed as
-        truncated and is now complete: issue 10, fault 5); returns how many were closed. ``record_scores``
+        truncated and is now complete); returns how many were closed. ``record_scores``
         does this itself; the watcher calls it for a file it finds cached."""
         where = [path_key(p) for p in paths]
         open_ = select(errors.c.id).where(errors.c.resolved_at.is_(None), errors.c.path.in_(where)).limit(1)

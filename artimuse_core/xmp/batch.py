@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidValue, LibraryError, XmpError
+from ..paths import display_path
 from .mapping import StarScale, XmpSettings
 from .writing import ScoreFacts, UserDecision, write_xmp
 
@@ -218,3 +219,39 @@ __all__ = [
     "star_scales",
     "write_many",
 ]
+
+
+def write_after_scoring(
+    library: Any, results: Iterable[Any], config: Any, on_failure: Callable[[str], Any] | None = None
+) -> XmpCounts:
+    """XMP for scoring ``results`` the library door has just recorded (``score --xmp``, ``watch --xmp``): the
+    facts come from ``library`` (or, without one, from the results themselves). ``config``: the resolved
+    ``Config`` (its XMP settings and rating scope). Each failure is that file's error, recorded in the
+    library's errors with its kind and passed to ``on_failure`` as one line; it never stops the run.
+
+    Raises:
+        InvalidValue: the XMP settings do not fit together (checked before any file is written).
+    """
+    settings = config.xmp_settings()
+    scored = [r for r in results if r.score is not None]
+    counts = XmpCounts()
+    facts: dict[str, ScoreFacts] = {}
+    folder_scores: Callable[[Path], list[float]] | None = None
+    if library is not None:
+        facts, _passed = library_facts(library, [r.path for r in scored])
+        folder_scores = library_folder_scores(library)
+    else:
+        for result in scored:
+            try:
+                facts[result.path] = ScoreFacts.from_result(result)
+            except InvalidValue:
+                continue
+    for outcome in write_many(facts, settings, scope=config.xmp["rating_scope"], folder_scores=folder_scores):
+        counts.add(outcome)
+        if outcome.status == "failed":
+            message = f"{display_path(outcome.image)}: XMP not written: {outcome.reason}"
+            if library is not None:
+                library.record_error(outcome.image, outcome.error_kind or "xmp", message)
+            if on_failure is not None:
+                on_failure(message)
+    return counts

@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidSidecar, MetadataUnreadable, MissingExtra
 
@@ -29,7 +30,7 @@ _LOCK = threading.RLock()
 _exiv2 = None
 
 
-def exiv2_module():
+def exiv2_module() -> Any:
     """python-exiv2, initialised once with our namespace registered (under the lock).
 
     Raises:

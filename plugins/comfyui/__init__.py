@@ -9,8 +9,8 @@ import logging
 import sys
 from pathlib import Path
 
-NODE_CLASS_MAPPINGS: dict = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+NODE_CLASS_MAPPINGS: dict[str, type[object]] = {}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
 WEB_DIRECTORY = "./web"
 
 

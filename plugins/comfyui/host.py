@@ -17,13 +17,16 @@ import os
 import re
 import weakref
 from collections import OrderedDict
+from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 if TYPE_CHECKING:
-    from artimuse_core.engine import Engine
+    from PIL import Image
+
+    from artimuse_core import Engine
 
 try:  # inside ComfyUI
     import comfy.model_management as model_management
@@ -91,7 +94,7 @@ def device_choices() -> list[str]:
 
 def quantize_choices() -> list[str]:
     """8/4-bit weights need bitsandbytes and a CUDA device ComfyUI may use."""
-    from artimuse_core.devices import bitsandbytes_available
+    from artimuse_core import bitsandbytes_available
 
     return ["none"] + (
         ["8bit", "4bit"] if any(c.startswith("cuda") for c in device_choices()) and bitsandbytes_available() else []
@@ -101,18 +104,18 @@ def quantize_choices() -> list[str]:
 def load_device(choice: str) -> torch.device:
     """The device the weights live on while a node runs: ComfyUI's own choice for 'auto'."""
     if choice == "auto":
-        return (
-            model_management.get_torch_device()
-            if model_management is not None
-            else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        )
+        if model_management is not None:
+            device: torch.device = model_management.get_torch_device()
+            return device
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(choice)
 
 
 def offload_device(device: torch.device) -> torch.device:
     if device.type == "cpu" or model_management is None:
         return torch.device("cpu")
-    return model_management.unet_offload_device()
+    offload: torch.device = model_management.unet_offload_device()
+    return offload
 
 
 # -------------------------------------------------------------------------------------- memory management
@@ -132,21 +135,21 @@ class Memo:
 
     def __init__(self, size: int = 4096):
         self.size = size
-        self.items: OrderedDict = OrderedDict()
+        self.items: OrderedDict[Hashable, Any] = OrderedDict()
 
-    def get(self, key):
+    def get(self, key: Hashable) -> Any:
         if key in self.items:
             self.items.move_to_end(key)
         return self.items.get(key)
 
-    def put(self, key, value) -> None:
+    def put(self, key: Hashable, value: Any) -> None:
         self.items[key] = value
         self.items.move_to_end(key)
         while len(self.items) > self.size:
             self.items.popitem(last=False)
 
 
-def pixels_key(image) -> str:
+def pixels_key(image: Image.Image) -> str:
     """Identity of one 8-bit PIL image: its mode, size and bytes."""
     digest = hashlib.blake2b(f"{image.mode}{image.size}".encode(), digest_size=16)
     digest.update(image.tobytes())
@@ -157,10 +160,10 @@ class WeightsHandle:
     """One ModelPatcher (and one result memo) per set of loaded weights, however many loader settings
     share them."""
 
-    def __init__(self, loaded, device: torch.device):
+    def __init__(self, loaded: Any, device: torch.device):  # loaded: the engine's loaded weights
         self.memo = Memo()
         self.module = ArtiMuseWeights(loaded.model, device)
-        self.patcher = None
+        self.patcher: Any = None  # comfy.model_patcher.ModelPatcher
         if model_management is not None and loaded.placement.quantize == "none":  # bitsandbytes weights stay put
             import comfy.model_patcher
 
@@ -172,7 +175,7 @@ class WeightsHandle:
 _HANDLES: dict[int, WeightsHandle] = {}  # id(LoadedModel) -> its handle, while the LoadedModel lives
 
 
-def handle_for(loaded, device: torch.device) -> WeightsHandle:
+def handle_for(loaded: Any, device: torch.device) -> WeightsHandle:
     handle = _HANDLES.get(id(loaded))
     if handle is None:
         handle = _HANDLES[id(loaded)] = WeightsHandle(loaded, device)
@@ -181,8 +184,7 @@ def handle_for(loaded, device: torch.device) -> WeightsHandle:
 
 
 class ArtiMuseModel:
-    """What the loader outputs (ARTIMUSE_MODEL): the engine (a loaded model: ComfyUI manages its weights'
-    memory) and the memory handle of its weights."""
+    """What the loader outputs (ARTIMUSE_MODEL): the engine and the memory handle of its weights."""
 
     def __init__(self, engine: Engine, device: torch.device):
         self.engine = engine
@@ -190,7 +192,7 @@ class ArtiMuseModel:
         self.handle = handle_for(engine.loaded, device)
 
     @property
-    def patcher(self):
+    def patcher(self) -> Any:
         return self.handle.patcher
 
     @property
@@ -206,12 +208,12 @@ class ArtiMuseModel:
 
 # ------------------------------------------------------------------------------------ output, progress
 def output_directory() -> str:
-    return folder_paths.get_output_directory() if folder_paths is not None else os.path.abspath("output")
+    return str(folder_paths.get_output_directory()) if folder_paths is not None else os.path.abspath("output")
 
 
-def confined(folder: str | os.PathLike) -> str:
+def confined(folder: str | os.PathLike[str]) -> str:
     """``folder`` when it lies inside the output folder (symlinks and ``..`` resolved), else ``ValueError``:
-    a filename prefix like ``../../escape`` or ``/tmp/x`` must not write anywhere else (issue 12, item 9)."""
+    a filename prefix like ``../../escape`` or ``/tmp/x`` must not write anywhere else."""
     root = os.path.realpath(output_directory())
     real = os.path.realpath(folder)
     if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
@@ -221,10 +223,13 @@ def confined(folder: str | os.PathLike) -> str:
     return real
 
 
-def save_path(prefix: str, width: int, height: int):
+def save_path(prefix: str, width: int, height: int) -> tuple[str, str, int, str, str]:
     """ComfyUI's own naming (prefix_00001_.png, subfolders in the prefix) or the same scheme outside it."""
     if folder_paths is not None:
-        return folder_paths.get_save_image_path(prefix, output_directory(), width, height)
+        found: tuple[str, str, int, str, str] = folder_paths.get_save_image_path(
+            prefix, output_directory(), width, height
+        )
+        return found
     folder = Path(confined(Path(output_directory()) / Path(prefix).parent))
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(prefix).name
@@ -274,17 +279,17 @@ class TokenProgress:
             self.bar.update_absolute(self.finished * self.max_new_tokens)
 
 
-def download_progress():
+def download_progress() -> type:
     """A tqdm class for huggingface_hub that also moves the node's ComfyUI progress bar."""
     from tqdm.auto import tqdm
 
-    class ComfyTqdm(tqdm):
-        def __init__(self, *args, **kwargs):
+    class ComfyTqdm(tqdm):  # type: ignore[misc]  # tqdm ships no types
+        def __init__(self, *args: Any, **kwargs: Any):
             super().__init__(*args, **kwargs)
             self.comfy_bar = comfy_utils.ProgressBar(max(1, int(self.total or 1))) if comfy_utils else None
 
-        def update(self, n=1):
-            shown = super().update(n)
+        def update(self, n: float = 1) -> bool | None:
+            shown: bool | None = super().update(n)
             if self.comfy_bar is not None:
                 self.comfy_bar.update_absolute(int(self.n), max(1, int(self.total or 1)))
             return shown
@@ -307,9 +312,9 @@ def in_node_terms(text: str) -> str:
 
 
 @contextlib.contextmanager
-def node_errors():
+def node_errors() -> Iterator[None]:
     """Re-raise the core's errors as NodeError in the nodes' terms."""
-    from artimuse_core.errors import ArtiMuseError
+    from artimuse_core import ArtiMuseError
 
     try:
         yield

@@ -14,7 +14,25 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from artimuse_core.spec import describe_settings, setting_named, settings_at
+from artimuse_core import ATTRIBUTES, default_of, describe_settings, setting_named, settings_at
+
+#: The menu every ArtiMuse node is listed under, and the type of the loaded model between nodes.
+CATEGORY = "ArtiMuse"
+MODEL_TYPE = "ARTIMUSE_MODEL"
+#: The critique choice that means every attribute, and the category choice that means the library's rule.
+ALL_ATTRIBUTES = "all eight"
+AUTO = "auto"
+DEFAULT_MAX_NEW_TOKENS = default_of("max_new_tokens")
+#: What ``INPUT_TYPES`` returns: ``{"required": {name: (type or choices, options)}, "optional": {...}}``.
+InputTypes = dict[str, dict[str, Any]]
+#: What a node function returns: ``{"ui": what the node shows, "result": its outputs}``.
+NodeOutput = dict[str, Any]
+
+
+def attributes_for(choice: str) -> list[str]:
+    """The attributes a critique choice stands for: all eight, or the one named."""
+    return list(ATTRIBUTES) if choice == ALL_ATTRIBUTES else [choice]
+
 
 #: Every setting an engine is built with (stages weights, engine and image): the loader's inputs. The
 #: settings of one call (``max_new_tokens``) are inputs of the nodes that write text.

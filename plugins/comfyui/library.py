@@ -16,11 +16,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from artimuse_core.families import Family
-from artimuse_core.paths import path_key
-from artimuse_core.results import AskResult, CritiqueResult, Provenance, ScoreResult
-from artimuse_core.scoring import BaseEngine, CategoryWish, Progress, ScoringEngine, Source, StepHook, source_name
-from artimuse_core.spec import EngineSpec
+from artimuse_core import (
+    AskResult,
+    BaseEngine,
+    CategoryWish,
+    CritiqueResult,
+    EngineSpec,
+    Family,
+    Progress,
+    Provenance,
+    ScoreResult,
+    ScoringEngine,
+    Source,
+    StepHook,
+    path_key,
+    source_name,
+)
 
 if TYPE_CHECKING:
     from artimuse_core.library import Library
@@ -104,7 +115,7 @@ class NodeResultsEngine(BaseEngine):
 def needs_prediction(library: Library, paths: Sequence[str], category: str | None) -> bool:
     """Whether the door's category rule will ask the model for some saved file: no category chosen on the
     node and no configured folder holding it (a new file has no category in the library yet)."""
-    from artimuse_core.config import deepest_category
+    from artimuse_core import deepest_category
 
     if category:
         return False

@@ -12,8 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from artimuse_core import KNOWN_MODELS
-from artimuse_core.checkpoints import DOWNLOAD_PATTERNS
+from artimuse_core import DOWNLOAD_PATTERNS, KNOWN_MODELS
 
 from . import host
 
@@ -60,7 +59,7 @@ def problem(choice: str) -> str | None:
     )
 
 
-def resolve(choice: str, progress=None) -> Path:
+def resolve(choice: str, progress: type | None = None) -> Path:
     """A checkpoint folder for the loader's choice (any value ``problem`` accepts): a local folder of that
     name first, else the published checkpoint, downloaded now (``download``)."""
     name = choice.removesuffix(DOWNLOAD_SUFFIX)
@@ -75,7 +74,7 @@ def resolve(choice: str, progress=None) -> Path:
     return folder
 
 
-def download(name: str, progress=None) -> Path:
+def download(name: str, progress: type | None = None) -> Path:
     """Fetch the published checkpoint ``name`` (configs, tokenizer, safetensors; never code or pickles)."""
     from huggingface_hub import constants, snapshot_download
 

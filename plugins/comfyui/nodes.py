@@ -1,7 +1,8 @@
 """ArtiMuse nodes for ComfyUI: load a model, score, critique, select the best, save with scores.
 
 Small classes in ComfyUI's own conventions (tooltips on every input and output, like the core nodes); the
-work lives in helpers (``work.py``, ``inputs.py``, ``library.py``). Images arrive as ComfyUI IMAGE tensors
+work lives in helpers (``work.py``, ``inputs.py``, ``library.py``); the Save Image node, with its PNG text
+chunks and the library, in ``saving.py``. Images arrive as ComfyUI IMAGE tensors
 (B, H, W, C floats in 0..1) and are turned into 8-bit RGB exactly as ComfyUI's SaveImage writes them, then go
 through the engine's own PIL preprocessing, so a node's score equals `artimuse score` on the saved PNG.
 
@@ -11,38 +12,33 @@ the scores and critiques that Score and Critique computed upstream instead of ru
 
 from __future__ import annotations
 
-import json
-import os
+from typing import Any
 
 import torch
-from PIL.PngImagePlugin import PngInfo
 
-from artimuse_core import ATTRIBUTES
-from artimuse_core.categories import CATEGORIES
-from artimuse_core.engine_cache import checkpoint_identity, get_engine
-from artimuse_core.families import ALL_DIMENSIONS, PRIMARY_DIMENSION
-from artimuse_core.spec import default_of
+from artimuse_core import ALL_DIMENSIONS, ATTRIBUTES, PRIMARY_DIMENSION, checkpoint_identity, get_engine
 
 from . import host, inputs, models
-from .inputs import DIMENSION_TIP, IMAGES_TIP, MODEL_TIP, TOKENS_TIP
-from .library import NodeResultsEngine, needs_prediction, record_in_library
-from .work import critique_images, metadata, score_images, summary_lines, tensor_to_pil
-
-CATEGORY = "ArtiMuse"
-MODEL_TYPE = "ARTIMUSE_MODEL"
-ALL_ATTRIBUTES = "all eight"
-AUTO = "auto"
-DEFAULT_MAX_NEW_TOKENS = default_of("max_new_tokens")
-
-
-def _attributes(choice: str) -> list[str]:
-    return list(ATTRIBUTES) if choice == ALL_ATTRIBUTES else [choice]
+from .inputs import (
+    ALL_ATTRIBUTES,
+    CATEGORY,
+    DIMENSION_TIP,
+    IMAGES_TIP,
+    MODEL_TIP,
+    MODEL_TYPE,
+    TOKENS_TIP,
+    InputTypes,
+    NodeOutput,
+    attributes_for,
+)
+from .saving import ArtiMuseSaveImage
+from .work import critique_images, score_images, summary_lines, tensor_to_pil
 
 
 # ------------------------------------------------------------------------------------------------ nodes
 class ArtiMuseLoadModel:
     @classmethod
-    def INPUT_TYPES(cls):
+    def INPUT_TYPES(cls) -> InputTypes:
         choices = models.choices()
         return {
             "required": {
@@ -93,14 +89,14 @@ class ArtiMuseLoadModel:
     )
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model=None):
+    def VALIDATE_INPUTS(cls, model: str | None = None) -> bool | str:
         """ComfyUI skips its list check for an input this hook names (execution.validate_inputs): values
         earlier versions wrote load ("ArtiMuse", "ArtiMuse (download ~16 GB)"), others are refused with the
         reason (``models.problem``). A linked value (None here) is checked when the node runs."""
         return True if model is None else (models.problem(model) or True)
 
     @classmethod
-    def IS_CHANGED(cls, model, adapter="", **_):
+    def IS_CHANGED(cls, model: str, adapter: str = "", **_: Any) -> str:
         """The engine cache's own staleness rule: size, mtime, ctime and inode of every checkpoint file."""
         folder = host.resolve_local(model.removesuffix(models.DOWNLOAD_SUFFIX))
         if folder is None:
@@ -110,7 +106,9 @@ class ArtiMuseLoadModel:
         except Exception as exc:  # a broken folder or adapter: the load itself reports it
             return f"{model}: {exc}"
 
-    def load(self, model, device, dtype, quantize, batch_size, **settings):
+    def load(
+        self, model: str, device: str, dtype: str, quantize: str, batch_size: int, **settings: Any
+    ) -> tuple[host.ArtiMuseModel]:
         folder = models.resolve(model, progress=host.download_progress())
         where = host.load_device(device)  # one owner of the device: the patcher's load_device
         with host.node_errors():
@@ -123,7 +121,7 @@ class ArtiMuseLoadModel:
 
 class ArtiMuseScore:
     @classmethod
-    def INPUT_TYPES(cls):
+    def INPUT_TYPES(cls) -> InputTypes:
         return {
             "required": {
                 "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
@@ -147,7 +145,9 @@ class ArtiMuseScore:
         "UniPercept model also technical quality and structure/texture."
     )
 
-    def score(self, artimuse_model, images, dimension=PRIMARY_DIMENSION):
+    def score(
+        self, artimuse_model: host.ArtiMuseModel, images: torch.Tensor, dimension: str = PRIMARY_DIMENSION
+    ) -> NodeOutput:
         with host.node_errors():
             artimuse_model.engine.family.dimension(dimension)  # a clear error before any work
         results, _ = score_images(artimuse_model, tensor_to_pil(images))
@@ -159,7 +159,7 @@ class ArtiMuseScore:
 
 class ArtiMuseCritique:
     @classmethod
-    def INPUT_TYPES(cls):
+    def INPUT_TYPES(cls) -> InputTypes:
         return {
             "required": {
                 "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
@@ -184,15 +184,17 @@ class ArtiMuseCritique:
     OUTPUT_NODE = True
     DESCRIPTION = "Written critique of each image (greedy decoding), one text per image."
 
-    def critique(self, artimuse_model, images, attribute, max_new_tokens):
-        texts, _ = critique_images(artimuse_model, tensor_to_pil(images), _attributes(attribute), max_new_tokens)
+    def critique(
+        self, artimuse_model: host.ArtiMuseModel, images: torch.Tensor, attribute: str, max_new_tokens: int
+    ) -> NodeOutput:
+        texts, _ = critique_images(artimuse_model, tensor_to_pil(images), attributes_for(attribute), max_new_tokens)
         joined = ["\n\n".join(f"{a}:\n{t}" for a, t in per_image.items()) for per_image in texts]
         return {"ui": {"text": joined}, "result": (joined,)}
 
 
 class ArtiMuseSelectBest:
     @classmethod
-    def INPUT_TYPES(cls):
+    def INPUT_TYPES(cls) -> InputTypes:
         return {
             "required": {
                 "artimuse_model": (MODEL_TYPE, {"tooltip": MODEL_TIP}),
@@ -228,153 +230,31 @@ class ArtiMuseSelectBest:
     OUTPUT_NODE = True
     DESCRIPTION = "The top-k images by score, best first; with a threshold, only those at or above it pass."
 
-    def select(self, artimuse_model, images, top_k, threshold):
+    def select(
+        self, artimuse_model: host.ArtiMuseModel, images: torch.Tensor, top_k: int, threshold: float
+    ) -> NodeOutput:
         results, _ = score_images(artimuse_model, tensor_to_pil(images))
-        order = sorted(range(len(results)), key=lambda i: results[i].score, reverse=True)
-        kept = [i for i in order if results[i].score >= threshold][:top_k]
-        lines = [f"#{i}: {results[i].score:.2f}{' (kept)' if i in kept else ''}" for i in range(len(results))]
-        ui = {"text": lines or ["no image"], "scores": [r.score for r in results]}
+        scores = [r.score for r in results if r.score is not None]  # score_images raises on any failure
+        order = sorted(range(len(scores)), key=lambda i: scores[i], reverse=True)
+        kept = [i for i in order if scores[i] >= threshold][:top_k]
+        lines = [f"#{i}: {scores[i]:.2f}{' (kept)' if i in kept else ''}" for i in range(len(scores))]
+        ui = {"text": lines or ["no image"], "scores": scores}
         if not kept:
             blocked = _blocker()
             if blocked is not None:  # inside ComfyUI: every output blocks, so nothing downstream runs
                 return {"ui": ui, "result": blocked}
             return {"ui": ui, "result": (images[:0], [], [])}
         index = torch.tensor(kept, dtype=torch.long)
-        return {"ui": ui, "result": (images[index], [results[i].score for i in kept], kept)}
+        return {"ui": ui, "result": (images[index], [scores[i] for i in kept], kept)}
 
 
-def _blocker():
+def _blocker() -> Any:
+    """ComfyUI's ExecutionBlocker (nothing downstream runs), or None outside ComfyUI."""
     try:
         from comfy_execution.graph import ExecutionBlocker
     except ImportError:
         return None
     return ExecutionBlocker(None)
-
-
-CATEGORY_CHOICES = [AUTO, *CATEGORIES.values()]
-
-
-class ArtiMuseSaveImage:
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "images": ("IMAGE", {"tooltip": "The images to save as PNG."}),
-                "artimuse_model": (
-                    MODEL_TYPE,
-                    {
-                        "tooltip": MODEL_TIP + " Scores and critiques already computed "
-                        "upstream with it are re-used, not computed again."
-                    },
-                ),
-                "filename_prefix": (
-                    "STRING",
-                    {
-                        "default": "ArtiMuse",
-                        "tooltip": "File name prefix; may hold subfolders of the output folder ('ArtiMuse/best').",
-                    },
-                ),
-                "critique": (
-                    ["none", ALL_ATTRIBUTES, *ATTRIBUTES],
-                    {"default": "none", "tooltip": "Also write critiques into the PNG (and the library)."},
-                ),
-                "save_to_library": (
-                    "BOOLEAN",
-                    {
-                        "default": False,
-                        "tooltip": "Also record the saved files in the ArtiMuse library (`artimuse top`).",
-                    },
-                ),
-            },
-            # Added after the first release: optional and last, so older workflows validate (inputs.OPTIONAL).
-            "optional": {
-                "max_new_tokens": inputs.setting_input("max_new_tokens", TOKENS_TIP),
-                "category": (
-                    CATEGORY_CHOICES,
-                    {
-                        "default": AUTO,
-                        "tooltip": "Library category of the saved images. 'auto': the library's rule (the "
-                        "category of a configured folder holding the output, else the model's "
-                        "prediction).",
-                    },
-                ),
-            },
-            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
-        }
-
-    RETURN_TYPES = ()
-    OUTPUT_TOOLTIPS = ()
-    FUNCTION = "save"
-    CATEGORY = CATEGORY
-    OUTPUT_NODE = True
-    DESCRIPTION = (
-        "Saves PNGs with score, distribution, critiques and provenance in their text chunks "
-        "('artimuse', 'artimuse_score'), beside ComfyUI's own prompt and workflow."
-    )
-
-    def save(
-        self,
-        images,
-        artimuse_model,
-        filename_prefix,
-        critique,
-        save_to_library=False,
-        max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
-        category=AUTO,
-        prompt=None,
-        extra_pnginfo=None,
-    ):
-        pils = tensor_to_pil(images)
-        height, width = images.shape[1], images.shape[2]
-        folder, stem, counter, subfolder, _ = host.save_path(filename_prefix, width, height)
-        folder = host.confined(folder)  # whatever built the path, nothing is written outside the output folder
-        paths = [os.path.join(folder, f"{stem}_{counter + i:05}_.png") for i in range(len(pils))]
-        fixed = None if category == AUTO else category
-        attributes = _attributes(critique) if critique != "none" else []
-        library = None
-        if save_to_library:
-            from artimuse_core.library import Library
-
-            with host.node_errors():
-                library = Library()
-        # The door's category rule asks the model only for files no configured folder categorises: predict
-        # those now, in the same pass as their scores, so that the door need not run the model again.
-        predict = library is not None and needs_prediction(library, paths, fixed)
-        results, reused_scores = score_images(artimuse_model, pils, predict_category=predict)
-        critiques: list[dict[str, str]] = [{} for _ in pils]
-        reused_critiques = 0
-        if attributes:
-            critiques, reused_critiques = critique_images(artimuse_model, pils, attributes, max_new_tokens)
-        ui_images = []
-        for pil, path, result, texts in zip(pils, paths, results, critiques):
-            info = PngInfo()
-            if prompt is not None:
-                info.add_text("prompt", json.dumps(prompt))
-            for key, value in (extra_pnginfo or {}).items():
-                info.add_text(key, json.dumps(value))
-            info.add_text("artimuse", json.dumps(metadata(result, texts)))
-            info.add_text("artimuse_score", f"{result.score:.4f}")
-            pil.save(path, pnginfo=info, compress_level=4)
-            ui_images.append({"filename": os.path.basename(path), "subfolder": subfolder, "type": "output"})
-        model_runs = 0
-        if library is not None:  # saved first, then recorded through the library's one door
-            computed = NodeResultsEngine(
-                artimuse_model.engine, artimuse_model.ready, {p: (r, t) for p, r, t in zip(paths, results, critiques)}
-            )
-            with host.node_errors():
-                recorded = record_in_library(library, computed, paths, fixed, attributes, max_new_tokens)
-            failed = [r.error for r in recorded if r.status == "failed"]
-            if failed:
-                raise host.NodeError(f"ArtiMuse: saved, but not recorded in the library: {failed[0]}")
-            model_runs = computed.model_runs
-        return {
-            "ui": {
-                "images": ui_images,
-                "text": summary_lines(results),
-                "reused": [reused_scores, reused_critiques],
-                "library_model_runs": [model_runs],
-            }
-        }
 
 
 NODE_CLASS_MAPPINGS = {

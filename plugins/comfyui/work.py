@@ -5,9 +5,13 @@ Select Best and Save Image re-use what Score and Critique computed upstream), an
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from PIL import Image
+
+from artimuse_core import ScoreResult
 
 from . import host
 
@@ -23,12 +27,14 @@ def tensor_to_pil(images: torch.Tensor) -> list[Image.Image]:
     return pils
 
 
-def score_images(model: host.ArtiMuseModel, pils: list[Image.Image], predict_category: bool = False):
+def score_images(
+    model: host.ArtiMuseModel, pils: list[Image.Image], predict_category: bool = False
+) -> tuple[list[ScoreResult], int]:
     """One ScoreResult per image, from the memo where this model already scored the same pixels.
     Returns (results, how many were re-used)."""
     memo = model.memo
     keys = [("score", host.pixels_key(p), repr(model.engine.image_options)) for p in pils]
-    cached = [memo.get(k) for k in keys]
+    cached: list[ScoreResult | None] = [memo.get(k) for k in keys]
     todo = [i for i, r in enumerate(cached) if r is None or (predict_category and r.category is None)]
     if todo:
         with host.node_errors():
@@ -42,10 +48,10 @@ def score_images(model: host.ArtiMuseModel, pils: list[Image.Image], predict_cat
         for i, result in zip(todo, fresh):
             memo.put(keys[i], result)
             cached[i] = result
-    return cached, len(pils) - len(todo)
+    return [r for r in cached if r is not None], len(pils) - len(todo)  # every one is filled by now
 
 
-def summary_lines(results) -> list[str]:
+def summary_lines(results: list[ScoreResult]) -> list[str]:
     """One line per image: ArtiMuse's score ± std; every dimension for UniPercept (iaa 72.85 ± 3.10  iqa ...)."""
     lines = []
     for i, r in enumerate(results):
@@ -62,7 +68,7 @@ def critique_images(
     """{attribute: text} per image, from the memo where possible. Returns (texts, how many re-used)."""
     memo = model.memo
     keys = [("critique", host.pixels_key(p), max_new_tokens) for p in pils]
-    texts = [{a: memo.get(k + (a,)) for a in attributes} for k in keys]
+    texts: list[dict[str, str | None]] = [{a: memo.get(k + (a,)) for a in attributes} for k in keys]
     todo = [i for i, t in enumerate(texts) if None in t.values()]
     if todo:
         with host.node_errors():
@@ -81,14 +87,14 @@ def critique_images(
             i = todo[j // len(attributes)]
             memo.put(keys[i] + (result.attribute,), result.text)
             texts[i][result.attribute] = result.text
-    return texts, len(pils) - len(todo)
+    return [{a: text or "" for a, text in per_image.items()} for per_image in texts], len(pils) - len(todo)
 
 
-def metadata(result, critiques: dict[str, str]) -> dict:
+def metadata(result: ScoreResult, critiques: dict[str, str]) -> dict[str, Any]:
     """What goes into the PNG: score, the distribution (and its summary), every dimension's score, critiques,
     model provenance."""
-    probs = result.distribution
-    cumulative, quantiles, q = 0.0, {}, [0.1, 0.5, 0.9]
+    probs = result.distribution or []  # a scored result always has its 101 probabilities
+    cumulative, quantiles, q = 0.0, dict[str, int](), [0.1, 0.5, 0.9]
     for i, p in enumerate(probs):
         cumulative += p
         while q and cumulative >= q[0]:

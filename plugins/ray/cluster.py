@@ -31,7 +31,7 @@ from typing import Any
 
 import ray
 
-from artimuse_core.errors import ArtiMuseError, MissingExtra
+from artimuse_core import ArtiMuseError, MissingExtra
 
 from . import watchdog
 
@@ -54,7 +54,7 @@ class Connection:
     client: bool = False
     gcs_address: str | None = None
     note: str | None = None
-    watcher: subprocess.Popen | None = None
+    watcher: subprocess.Popen[bytes] | None = None
 
     def describe(self) -> str:
         """``"Ray: the cluster at 10.0.0.5:6379 (from RAY_ADDRESS)"``."""
@@ -91,7 +91,7 @@ def probe(address: str, timeout: float = PROBE_SECONDS) -> None:
     except ImportError as exc:  # Ray installed without its client extra (ray[data] alone)
         raise MissingExtra("ray", "ray[client]", "Ray clusters (--ray HOST:PORT, ray://HOST:PORT)", exc) from None
     from ray._private.authentication import authentication_utils
-    from ray._raylet import AuthenticationTokenLoader
+    from ray._raylet import AuthenticationTokenLoader  # type: ignore[attr-defined]  # Ray's stub lacks it
 
     client = address.startswith("ray://")
     target = address.removeprefix("ray://").split("/", 1)[0]

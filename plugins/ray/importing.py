@@ -20,11 +20,23 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from artimuse_core.families import Family, family_named, match_family
-from artimuse_core.paths import path_key
-from artimuse_core.results import AskResult, CritiqueResult, Provenance, ScoreResult
-from artimuse_core.scoring import BaseEngine, CategoryWish, Progress, Source, StepHook, source_name
-from artimuse_core.spec import EngineSpec
+from artimuse_core import (
+    AskResult,
+    BaseEngine,
+    CategoryWish,
+    CritiqueResult,
+    EngineSpec,
+    Family,
+    Progress,
+    Provenance,
+    ScoreResult,
+    Source,
+    StepHook,
+    family_named,
+    match_family,
+    path_key,
+    source_name,
+)
 
 from . import parts
 
@@ -105,7 +117,7 @@ def import_results(
     Raises:
         InvalidValue: an unknown category. LibraryError: the database cannot be written.
     """
-    from artimuse_core.library.door import ingest
+    from artimuse_core.library import ingest
 
     groups: dict[str, tuple[Provenance | None, dict[str, tuple[ScoreResult, str | None]], Problems]] = defaultdict(
         lambda: (None, {}, [])

@@ -16,9 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from artimuse_core.errors import InvalidValue
-from artimuse_core.files import PassedOverFile, collect_images, name_label
-from artimuse_core.images import is_image_name
+from artimuse_core import InvalidValue, PassedOverFile, collect_images, is_image_name, name_label
 
 #: Manifest file endings and the columns that may hold the inputs (the first present wins).
 MANIFEST_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson")
@@ -41,7 +39,7 @@ def is_uri(text: str) -> bool:
     return bool(sep) and scheme.isalnum() and scheme.lower() != "file"
 
 
-def key_of(path: str | os.PathLike) -> bytes:
+def key_of(path: str | os.PathLike[str]) -> bytes:
     """The key of a local path (its exact bytes) or a URI (its UTF-8 text)."""
     return os.fsencode(path)
 

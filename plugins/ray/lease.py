@@ -31,8 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from artimuse_core.errors import ArtiMuseError
-from artimuse_core.paths import display_path
+from artimuse_core import ArtiMuseError, display_path
 
 LEASE_NAME = ".lease.json"
 GUARD_NAME = ".lease.lock"
@@ -99,7 +98,7 @@ def process_started(pid: int) -> float | None:
     import psutil
 
     try:
-        return psutil.Process(pid).create_time()
+        return float(psutil.Process(pid).create_time())
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
     except psutil.AccessDenied:
@@ -114,7 +113,7 @@ class Lease:
         OutputInUse: a live run holds it. OutputUnwritable: the folder cannot be written.
     """
 
-    def __init__(self, folder: str | os.PathLike, *, heartbeat_seconds: float = HEARTBEAT_SECONDS):
+    def __init__(self, folder: str | os.PathLike[str], *, heartbeat_seconds: float = HEARTBEAT_SECONDS):
         self.folder = Path(folder)
         self.path = self.folder / LEASE_NAME
         self.heartbeat_seconds = heartbeat_seconds

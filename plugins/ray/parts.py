@@ -33,9 +33,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from artimuse_core.errors import InvalidValue
-from artimuse_core.paths import display_path
-from artimuse_core.results import Provenance, ScoreResult, utc_timestamp
+from artimuse_core import InvalidValue, Provenance, ScoreResult, display_path, utc_timestamp
 
 from .lease import GUARD_NAME, LEASE_NAME, Lease, unwritable
 
@@ -124,7 +122,7 @@ def table_of(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
-def prepare(folder: str | os.PathLike) -> Path:
+def prepare(folder: str | os.PathLike[str]) -> Path:
     """Create the output folder, or check that an existing one is a batch output (resume). Temporary parts a
     killed run left are removed by ``clear_temporaries``, once this run holds the lease (never while
     another run may be writing one).
@@ -222,12 +220,12 @@ def _move_into_place(temporary: Path | None, final: Path, lease: Lease | None) -
             temporary.unlink(missing_ok=True)
 
 
-def part_files(folder: str | os.PathLike) -> list[Path]:
+def part_files(folder: str | os.PathLike[str]) -> list[Path]:
     folder = Path(folder)
     return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
 
 
-def done_keys(folder: str | os.PathLike, model_key: str) -> dict[bytes, str]:
+def done_keys(folder: str | os.PathLike[str], model_key: str) -> dict[bytes, str]:
     """Inputs a previous run already wrote with the same weights, key -> status (scored, failed or passed
     over; each input is written once)."""
     done: dict[bytes, str] = {}
@@ -239,7 +237,7 @@ def done_keys(folder: str | os.PathLike, model_key: str) -> dict[bytes, str]:
     return done
 
 
-def iter_rows(folder: str | os.PathLike) -> Iterator[dict[str, Any]]:
+def iter_rows(folder: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Every row of every part, part by part."""
     for part in part_files(folder):
         yield from pq.read_table(part, schema=SCHEMA).to_pylist()

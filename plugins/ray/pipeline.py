@@ -33,11 +33,7 @@ from typing import Any
 import pyarrow as pa
 import ray
 
-from artimuse_core.errors import ArtiMuseError
-from artimuse_core.images import ImageOptions
-from artimuse_core.results import ScoreResult
-from artimuse_core.scoring import ScoringEngine
-from artimuse_core.spec import EngineSpec
+from artimuse_core import ArtiMuseError, EngineSpec, ImageOptions, ScoreResult, ScoringEngine
 
 from . import cluster, parts
 from .inputs import Inputs, key_of, name_of
@@ -73,7 +69,7 @@ def resolve_model_key(spec: EngineSpec) -> str:
     Raises:
         CheckpointNotFound, CheckpointError: the model cannot be found here.
     """
-    from artimuse_core.checkpoints import fingerprint, resolve_checkpoint
+    from artimuse_core import fingerprint, resolve_checkpoint
 
     return parts.model_key_of(fingerprint(resolve_checkpoint(spec.model)), spec.adapter)
 
@@ -198,10 +194,10 @@ def plan_tables(
 ) -> Iterator[pa.Table]:
     """The Ray Data plan, run where this is called (the driver, or the ``Coordinator`` actor): the output
     rows of ``todo``, block by block."""
-    dataset = ray.data.from_items([{"key": key} for key in todo])
+    dataset: ray.data.Dataset = ray.data.from_items([{"key": key} for key in todo])
     if placement.decode_cpus is not None:
         dataset = dataset.map_batches(
-            decode_batch,
+            decode_batch,  # type: ignore[arg-type]  # its options come from fn_kwargs, which Ray's types miss
             fn_kwargs={"options": ImageOptions.of(spec)},
             batch_size=DECODE_ROWS,
             batch_format="numpy",
@@ -233,7 +229,8 @@ class Coordinator:
 
 
 def _remote_tables(plan: dict[str, Any]) -> Iterator[pa.Table]:
-    coordinator = ray.remote(num_cpus=0)(Coordinator).remote(plan)
+    actor: Any = ray.remote(num_cpus=0)(Coordinator)  # Ray's types cannot follow remote() of a class
+    coordinator = actor.remote(plan)
     try:
         while (table := ray.get(coordinator.next.remote())) is not None:
             yield table

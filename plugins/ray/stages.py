@@ -30,11 +30,18 @@ from typing import Any
 
 import numpy as np
 
-from artimuse_core.errors import CheckpointError, ImageError
-from artimuse_core.images import IMAGE_SIZE, DecodedImage, ImageOptions, decode_bytes, open_rgb
-from artimuse_core.results import ScoreResult
-from artimuse_core.scoring import ScoringEngine
-from artimuse_core.spec import EngineSpec
+from artimuse_core import (
+    IMAGE_SIZE,
+    CheckpointError,
+    DecodedImage,
+    EngineSpec,
+    ImageError,
+    ImageOptions,
+    ScoreResult,
+    ScoringEngine,
+    decode_bytes,
+    open_rgb,
+)
 
 from . import parts
 from .inputs import is_uri, name_of
@@ -76,11 +83,11 @@ def read_and_decode(key: bytes, options: ImageOptions) -> tuple[DecodedImage | I
             with fsspec.open(name, "rb") as handle:
                 data = handle.read()
         except FileNotFoundError:
-            from artimuse_core.errors import FileGone
+            from artimuse_core import FileGone
 
             return FileGone(name, "gone before it was read"), None
         except Exception as exc:  # any transport error is this input's error, not the job's
-            from artimuse_core.errors import UnreadableFile
+            from artimuse_core import UnreadableFile
 
             return UnreadableFile(name, f"cannot read it ({type(exc).__name__}: {exc})"), None
         try:

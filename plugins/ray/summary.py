@@ -16,7 +16,7 @@ class BatchSummary:
     ``took_over``: why an earlier run's lease was stale, when it was; ``ray``: where it ran; ``seconds``:
     of the Ray pipeline, from the first task to the last row written."""
 
-    statuses: Counter = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     skipped_failed: int = 0
     retried: int = 0

@@ -27,7 +27,7 @@ POLL_SECONDS = 0.5
 GRACE_SECONDS = 5.0
 
 
-def start(exclude: set[int] | None = None) -> subprocess.Popen:
+def start(exclude: set[int] | None = None) -> subprocess.Popen[bytes]:
     """Start the watchdog of this process (the driver); ``exclude``: PIDs it must never stop (children the
     driver had before Ray). Keep the returned process referenced: its stdin is the pipe it watches; closing
     it (or this process ending) ends the watch."""

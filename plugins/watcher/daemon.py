@@ -19,41 +19,20 @@ from __future__ import annotations
 
 import os
 import threading
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from artimuse_core.config import paths as artimuse_paths
-from artimuse_core.errors import ArtiMuseError, LibraryError
-from artimuse_core.library import JobOptions, Library
-from artimuse_core.paths import display_path
-from artimuse_core.scoring import ScoringEngine
-from artimuse_core.spec import default_of
+from artimuse_core import ArtiMuseError, LibraryError, ScoringEngine, display_path, home_paths
+from artimuse_core.library import JobOptions, Library, is_disk_full
 
+from .context import Backoff, WatchContext, WatcherSettings
 from .events import Events
-from .heartbeat import Heartbeat, LibraryLock
+from .heartbeat import LibraryLock
 from .logs import LOGGER as log
 from .observing import Observers
 from .tracker import StabilityTracker, should_watch
-from .work import Backoff, Stopping, Worker
-
-
-@dataclass
-class WatcherSettings:
-    folders: list[tuple[Path, str | None]]  # (folder, category or None)
-    category: str | None = None  # --category: wins over the per-folder ones
-    critique: tuple[str, ...] = ()
-    max_new_tokens: int = default_of("max_new_tokens")
-    debounce_s: float = 1.0
-    flush_after_s: float = 0.3
-    batch_size: int = default_of("batch_size")
-    poll: bool = False  # --poll: poll every folder (network shares) instead of inotify
-    retry_after_s: float = 2.0  # a failed job waits retry_after_s * 2**(attempts-1), at most 60 s
-    status_file: Path = field(default_factory=lambda: artimuse_paths().run_dir / "watcher.json")
-    # Called with each door call's results once the library recorded them (``watch --xmp`` writes sidecars).
-    after_scoring: Callable[[list], object] | None = None
+from .work import Stopping, Worker
 
 
 class Watcher:
@@ -73,19 +52,18 @@ class Watcher:
         """``library``: an open ``Library``, or what opens it (the watcher opens it at start, waiting while
         its disk is full)."""
         self.settings = settings
+        self.context = WatchContext(settings)
         self._open_library = library if callable(library) else None
-        self.library: Library = None if callable(library) else library  # type: ignore[assignment]
-        self.tracker = StabilityTracker(settings.debounce_s)
-        self.stop_event = threading.Event()
-        self.work_event = threading.Event()
+        self.context.library = None if callable(library) else library
+        self.heartbeat, self.stop_event, self.work_event = (
+            self.context.heartbeat,
+            self.context.stop_event,
+            self.context.work_event,
+        )
         self.observers = Observers(poll_all=settings.poll)
         self.handlers: dict[Path, Events] = {}
-        self.heartbeat = Heartbeat(settings.status_file, [str(f) for f, _ in settings.folders])
-        self.worker = Worker(self, engine_factory)
+        self.worker = Worker(self.context, engine_factory, self.check_threads)
         self.failure: str | None = None
-        self._db_backoff = Backoff("database", on_change=lambda reason: self.unavailable("settler", reason))
-        self._waiting: dict[str, str] = {}  # loop -> why it waits for the library (the heartbeat says so)
-        self._state = "starting"
         self._unwatchable: set[Path] = set()  # folders that could not be watched (said once)
         self._settler: threading.Thread | None = None
         self.settler_error: str | None = None
@@ -94,37 +72,24 @@ class Watcher:
     def processed(self) -> int:
         return self.worker.processed
 
+    @property
+    def library(self) -> Library:
+        """The open library (the watcher opens it at start when it was given what opens it)."""
+        return self.context.open_library
+
+    @property
+    def tracker(self) -> StabilityTracker:
+        return self.context.tracker
+
     # ----------------------------------------------------------------------------------- plumbing
-    def call_library(self, func: Callable[..., Any], *args: Any) -> Any:
-        """Library calls from the observer/settler threads: a locked or full database is logged (one line
-        per backoff step, not per call) and gives None."""
-        try:
-            result = func(*args)
-        except ArtiMuseError as exc:
-            self._db_backoff.failed(exc)
-            return None
-        self._db_backoff.ok()
-        return result
-
-    def unavailable(self, loop: str, reason: str | None) -> None:
-        """``loop`` waits for the library (``reason``) or no longer does (None): the heartbeat's state is
-        ``waiting`` with the reason while any loop waits, else what it was."""
-        if reason is None:
-            self._waiting.pop(loop, None)
-        else:
-            self._waiting[loop] = reason
-        waiting = next(iter(self._waiting.values()), None)
-        self.heartbeat.beat(loop, force=True, state="waiting" if waiting else self._state, error=waiting)
-
     def _open(self) -> bool:
         """Open the library (when the watcher was given what opens it), waiting with backoff while its disk
         is full; False when a stop came first. Other errors (newer, damaged, foreign) end the start."""
-        from artimuse_core.library.database import is_disk_full
-
-        backoff = Backoff("library", on_change=lambda reason: self.unavailable("worker", reason))
-        while self.library is None and self._open_library is not None:
+        context = self.context
+        backoff = Backoff("library", on_change=lambda reason: context.unavailable("worker", reason))
+        while context.library is None and self._open_library is not None:
             try:
-                self.library = self._open_library()
+                context.library = self._open_library()
             except LibraryError as exc:
                 if not is_disk_full(exc):
                     raise
@@ -134,21 +99,6 @@ class Watcher:
                 continue
             backoff.ok()
         return True
-
-    def record_internal_error(self, where: str, exc: BaseException, path: Any = None) -> None:
-        """Any exception nobody expected: logged with its traceback, recorded against ``path`` (when there is
-        one) as an ``internal`` error, and the calling thread carries on."""
-        shown = display_path(path) if path is not None else None
-        message = f"unexpected {type(exc).__name__} in the {where}: {exc}"
-        log.error(
-            "%s%s\n%s",
-            message,
-            f" ({shown})" if shown else "",
-            "".join(traceback.format_exception(exc)).rstrip(),
-            extra={"event": "internal_error", "path": shown, "error": message},
-        )
-        if path is not None:
-            self.call_library(self.library.record_error, os.fsdecode(path), "internal", message)
 
     def check_threads(self) -> None:
         """Raise when the settler thread is gone (something no turn could catch): the daemon cannot go on
@@ -168,7 +118,7 @@ class Watcher:
     def scan(self, directory: Path, root: Path) -> int:
         """Start-up catch-up (and folders moved in): queue files new or changed since the library saw them.
         Files already settling keep their clock (a rescan never restarts the debounce)."""
-        known = self.call_library(self.library.known_files, directory) or {}
+        known = self.context.safely(self.library.known_files, directory) or {}
         queued = 0
         for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
@@ -191,7 +141,7 @@ class Watcher:
                 queued += 1
         for gone, record in known.items():  # in the library, no longer on disk
             if not record.missing and not Path(gone).exists():
-                self.call_library(self.library.mark_missing, gone)
+                self.context.safely(self.library.mark_missing, gone)
         return queued
 
     def _settle(self) -> None:
@@ -205,21 +155,21 @@ class Watcher:
                     self._check_folders()
                     self._queue_ready()
                 except Exception as exc:  # noqa: BLE001 - the settler must not die
-                    self.record_internal_error("settler", exc)
+                    self.context.unexpected("settler", exc)
         except BaseException as exc:  # beyond any turn's guard: say it; the worker ends the daemon (exit 1)
             self.settler_error = f"{type(exc).__name__}: {exc}"
             log.error("the settler thread stopped: %s", self.settler_error, extra={"event": "thread_died"})
 
     def _queue_ready(self) -> None:
-        if self._db_backoff.waiting():
+        if self.context.database_waiting():
             return  # the database failed lately: files stay in the tracker until the backoff step ends
         critique, tokens = self.settings.critique, self.settings.max_new_tokens
         options = JobOptions.of(critique, tokens) if critique else None
         for path, size, mtime in self.tracker.ready():
             try:
-                queued = self.call_library(self.library.enqueue, str(path), size, mtime, "score", options)
+                queued = self.context.safely(self.library.enqueue, str(path), size, mtime, "score", options)
             except Exception as exc:  # noqa: BLE001 - one file's problem, not the settler's
-                self.record_internal_error("settler", exc, path)
+                self.context.unexpected("settler", exc, path)
                 continue
             if queued is None:
                 self.tracker.add(path)  # library unavailable: try again after the backoff
@@ -248,7 +198,7 @@ class Watcher:
             self.observers.start()
 
     def _watch(self, folder: Path) -> None:
-        handler = self.handlers.setdefault(folder, Events(self, folder))
+        handler = self.handlers.setdefault(folder, Events(self.context, folder, self.scan))
         try:
             self.observers.schedule(folder, handler)
         except OSError as exc:
@@ -314,7 +264,7 @@ class Watcher:
             self.heartbeat.beat("worker", force=True, state="starting")
             _ = self.worker.engine  # load the model before watching: errors surface now
             self.observers.start()
-            pending = self.call_library(self.library.queue_length) or {}
+            pending = self.context.safely(self.library.queue_length) or {}
             if pending:
                 log.info(
                     "resuming %d unfinished job(s) first",
@@ -322,8 +272,8 @@ class Watcher:
                     extra={"event": "resume", "queue": pending},
                 )
             self._check_folders()
-            self._state = "running"
-            self.heartbeat.beat("worker", force=True, state="waiting" if self._waiting else "running",
+            self.context.state = "running"
+            self.heartbeat.beat("worker", force=True, state="waiting" if self.context.waiting_for() else "running",
                                 polling=self.observers.polled())  # fmt: skip
             settler.start()
             self.worker.loop()
@@ -349,13 +299,15 @@ class Watcher:
         return 1 if self.failure else 0
 
 
-def read_status(library: Library | None, status_file: Path | None = None, library_error: str | None = None) -> dict:
+def read_status(
+    library: Library | None, status_file: Path | None = None, library_error: str | None = None
+) -> dict[str, Any]:
     """What `artimuse status` shows: the watcher's state from its heartbeat (starting, running, waiting,
     stuck, failed, killed, not running), its live workers, how far behind it is, what went wrong. Without
     a ``library`` (it cannot be opened: ``library_error`` says why) the queue and counts are unknown (None)."""
     from .heartbeat import read_heartbeat
 
-    info = read_heartbeat(status_file or artimuse_paths().run_dir / "watcher.json")
+    info = read_heartbeat(status_file or home_paths().run_dir / "watcher.json")
     info["library_error"] = library_error
     if library is None:
         info.update(queue=None, last_processed=None, errors=None)

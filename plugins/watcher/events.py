@@ -2,35 +2,40 @@
 
 Every callback is guarded: an unexpected exception (a symlink loop, a name the library rejects, a bug) is
 logged with its traceback and recorded against the file, and the observer thread carries on. Without the
-guard one bad event kills watchdog's thread silently and the watcher goes deaf (issue 10 fault 2, issue 12
-item 3).
+guard one bad event kills watchdog's thread silently and the watcher goes deaf.
+
+The callbacks see the watcher's shared state (``context.WatchContext``) and one action of the daemon's,
+``scan`` (a folder created or moved in is caught up on); nothing else of the ``Watcher``.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
-from artimuse_core.paths import display_path
+from artimuse_core import display_path
 
+from .context import WatchContext
 from .logs import LOGGER as log
 from .tracker import should_watch
 
-if TYPE_CHECKING:
-    from .daemon import Watcher
+#: ``scan(folder, root)``: queue the files under ``folder`` (inside the watched ``root``) that the library
+#: has not seen as they are now; returns how many.
+Scan = Callable[[Path, Path], int]
 
 
-def guarded(callback: Callable[..., None]) -> Callable[..., None]:
+def guarded(callback: Callable[[Events, FileSystemEvent], None]) -> Callable[[Events, FileSystemEvent], None]:
     @functools.wraps(callback)
     def run(self: Events, event: FileSystemEvent) -> None:
         try:
             callback(self, event)
         except Exception as exc:  # noqa: BLE001 - the observer thread must survive any one event
-            self.watcher.record_internal_error("observer", exc, event.src_path)
+            self.context.unexpected("observer", exc, event.src_path)
 
     return run
 
@@ -38,14 +43,14 @@ def guarded(callback: Callable[..., None]) -> Callable[..., None]:
 class Events(FileSystemEventHandler):
     """Turns watchdog events under ``root`` into tracker candidates and library moves/deletions."""
 
-    def __init__(self, watcher: Watcher, root: Path):
-        self.watcher, self.root = watcher, root
+    def __init__(self, context: WatchContext, root: Path, scan: Scan):
+        self.context, self.root, self.scan = context, root, scan
 
     def _candidate(self, path: Any) -> None:
         candidate = Path(path)
         ok, reason = should_watch(candidate, self.root)
         if ok:
-            self.watcher.tracker.touch(candidate)
+            self.context.tracker.touch(candidate)
         else:
             log.debug(
                 "ignored %s: %s", display_path(path), reason, extra={"event": "ignored", "path": display_path(path)}
@@ -54,7 +59,7 @@ class Events(FileSystemEventHandler):
     @guarded
     def on_created(self, event: FileSystemEvent) -> None:
         if event.is_directory:
-            self.watcher.scan(Path(event.src_path), self.root)
+            self.scan(Path(os.fsdecode(event.src_path)), self.root)
         else:
             self._candidate(event.src_path)
 
@@ -69,21 +74,21 @@ class Events(FileSystemEventHandler):
 
     @guarded
     def on_moved(self, event: FileSystemEvent) -> None:
-        source, destination = Path(event.src_path), Path(event.dest_path)
+        source, destination = Path(os.fsdecode(event.src_path)), Path(os.fsdecode(event.dest_path))
         inside_root = should_watch(destination, self.root)[0] if not event.is_directory else True
         try:
             destination.relative_to(self.root)
         except ValueError:
             inside_root = False
-        library = self.watcher.library
+        context, library = self.context, self.context.open_library
         if event.is_directory:
-            self.watcher.call_library(library.mark_missing_under, source)
+            context.safely(library.mark_missing_under, source)
             if inside_root:
-                self.watcher.scan(destination, self.root)
+                self.scan(destination, self.root)
             return
-        self.watcher.tracker.forget(source)
+        context.tracker.forget(source)
         if inside_root:
-            if self.watcher.call_library(library.move, source, destination):
+            if context.safely(library.move, source, destination):
                 log.info(
                     "moved %s -> %s (history kept)",
                     display_path(source),
@@ -92,15 +97,15 @@ class Events(FileSystemEventHandler):
                 )
             self._candidate(event.dest_path)
         else:
-            self.watcher.call_library(library.mark_missing, source)
+            context.safely(library.mark_missing, source)
 
     @guarded
     def on_deleted(self, event: FileSystemEvent) -> None:
-        path = Path(event.src_path)
-        self.watcher.tracker.forget(path)
+        path, context = Path(os.fsdecode(event.src_path)), self.context
+        context.tracker.forget(path)
         if event.is_directory:
-            self.watcher.call_library(self.watcher.library.mark_missing_under, path)
-        elif self.watcher.call_library(self.watcher.library.mark_missing, path):
+            context.safely(context.open_library.mark_missing_under, path)
+        elif context.safely(context.open_library.mark_missing, path):
             log.info(
                 "deleted %s: marked missing", display_path(path), extra={"event": "missing", "path": display_path(path)}
             )

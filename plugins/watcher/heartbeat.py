@@ -1,7 +1,7 @@
 """Is the watcher alive, and what is it doing? Two facts `artimuse status` can trust:
 
 - an OS lock (``fcntl.flock``) held for the daemon's life on ``<library>.watch.lock``: one watcher per library,
-  so two daemons never score the same job twice (issue 12 item 5); the lock file names its holder (pid,
+  so two daemons never score the same job twice; the lock file names its holder (pid,
   host, start time) for the message a second watcher prints. The kernel drops the lock when the holder dies,
   even by ``kill -9``: a stale lock file never blocks a restart.
 - a heartbeat file (``run/watcher.json``) rewritten by the worker and settler loops as they go round, with

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from artimuse_core.paths import display_path
+from artimuse_core import display_path
 
 from .logs import LOGGER as log
 
@@ -175,7 +176,7 @@ class Observers:
                     missing.append(full)
         return missing
 
-    def verify(self, handlers: dict[Path, FileSystemEventHandler]) -> None:
+    def verify(self, handlers: Mapping[Path, FileSystemEventHandler]) -> None:
         """Every ``VERIFY_EVERY_S``: folders whose new subfolders inotify could not watch fall back to polling."""
         if time.monotonic() - self._verified_at < VERIFY_EVERY_S:
             return

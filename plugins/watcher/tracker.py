@@ -13,8 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from artimuse_core.files import inside
-from artimuse_core.images import is_image_name
+from artimuse_core import inside, is_image_name
 
 
 @dataclass

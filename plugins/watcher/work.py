@@ -1,11 +1,14 @@
 """The worker: the only thread that runs the model. It takes pending jobs from the library's durable queue,
 scores them through the library door in batches, then writes queued critiques.
 
-Poison jobs (issue 12 item 1): every try is counted in ``jobs.attempts`` before it runs, so even a try that
+Poison jobs: every try is counted in ``jobs.attempts`` before it runs, so even a try that
 kills the process counts. A job tried before (attempts > 0) runs alone, never in a batch with good files; a
 try that raises waits ``retry_after_s * 2**(attempts - 1)`` seconds (at most ``RETRY_CAP_S``); after
 ``MAX_ATTEMPTS`` tries the job is recorded as failed (``artimuse errors``, kind ``internal``) with its last
 error. A failing database is not the job's fault: its try is given back and the worker backs off.
+
+The worker sees the watcher's shared state (``context.WatchContext``) and one check of the daemon's,
+``check_threads`` (raises when the settler thread died); nothing else of the ``Watcher``.
 """
 
 from __future__ import annotations
@@ -14,98 +17,45 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from artimuse_core.errors import LibraryError
-from artimuse_core.files import collect_images
-from artimuse_core.library import JobRecord, critique_jobs, ingest
-from artimuse_core.library.database import is_disk_full
-from artimuse_core.library.door import NOT_SAVED  # how the door marks a result it could not write
-from artimuse_core.paths import display_path, path_key
-from artimuse_core.scoring import ScoringEngine
+from artimuse_core import LibraryError, ScoringEngine, collect_images, display_path, path_key
+from artimuse_core.library import NOT_SAVED, JobRecord, critique_jobs, ingest  # NOT_SAVED: a result not written
 
+from .context import RETRY_CAP_S, Backoff, WatchContext
 from .logs import LOGGER as log
 
 if TYPE_CHECKING:
-    from .daemon import Watcher
+    from artimuse_core import ScoreResult
+    from artimuse_core.library import Library
 
 #: Problems of the walk that mean the file went away before its turn (not an error).
 GONE = ("missing", "gone")
 #: Tries of one job before it is recorded as failed.
 MAX_ATTEMPTS = 3
-#: Longest wait (seconds) between two tries of a job, and between two database retries.
-RETRY_CAP_S = 60.0
 
 
 class Stopping(Exception):
     """Raised from the engine's ``on_step`` hook when a stop was requested: the critique ends now."""
 
 
-class Backoff:
-    """Exponential backoff with a cap for a failing resource, with one log line per step (not per try).
-    ``on_change(reason)`` hears each new step (``reason``: what failed, and the wait) and the recovery
-    (``None``): the watcher's heartbeat says ``waiting`` meanwhile."""
-
-    def __init__(
-        self,
-        what: str,
-        first_s: float = 1.0,
-        cap_s: float = RETRY_CAP_S,
-        on_change: Callable[[str | None], None] | None = None,
-    ):
-        self.what, self.first_s, self.cap_s = what, first_s, cap_s
-        self.on_change = on_change
-        self.delay = 0.0
-        self.until = 0.0
-
-    def failed(self, exc: BaseException) -> float:
-        """Record a failure; returns how long to wait. Logs only when a new step starts."""
-        now = time.monotonic()
-        if now < self.until:
-            return self.until - now  # same step: already said
-        self.delay = min(self.cap_s, self.delay * 2 if self.delay else self.first_s)
-        self.until = now + self.delay
-        full = is_disk_full(exc)
-        log.error(
-            "%s unavailable%s: %s; retrying in %.0f s%s",
-            self.what,
-            " (the disk is full)" if full else "",
-            exc,
-            self.delay,
-            ": free some space and it resumes by itself" if full else "",
-            extra={"event": "retry", "error": str(exc), "disk_full": full},
-        )
-        if self.on_change is not None:
-            said = "the disk is full: " if full else ""
-            self.on_change(f"{self.what} unavailable ({said}{exc}); retrying every {self.delay:.0f} s")
-        return self.delay
-
-    def waiting(self) -> bool:
-        return time.monotonic() < self.until
-
-    def ok(self) -> None:
-        if self.delay:
-            log.info("%s available again", self.what, extra={"event": "recovered"})
-            if self.on_change is not None:
-                self.on_change(None)
-        self.delay = 0.0
-        self.until = 0.0
-
-
 class Worker:
     """The job loop of one watcher (see the module docstring)."""
 
-    def __init__(self, watcher: Watcher, engine_factory: Callable[[], ScoringEngine]):
-        self.watcher = watcher
-        self.settings = watcher.settings
+    def __init__(
+        self, context: WatchContext, engine_factory: Callable[[], ScoringEngine], check_threads: Callable[[], None]
+    ):
+        self.context = context
+        self.settings = context.settings
         self._engine_factory = engine_factory
+        self._check_threads = check_threads
         self._engine: ScoringEngine | None = None
         self._identity: Any = None
         self._not_before: dict[int, float] = {}  # job id -> monotonic time of its next try
-        self.backoff = Backoff("database", on_change=lambda reason: watcher.unavailable("worker", reason))
+        self.backoff = Backoff("database", on_change=lambda reason: context.unavailable("worker", reason))
         self.processed = 0
 
     @property
-    def library(self) -> Any:
-        return self.watcher.library
+    def library(self) -> Library:
+        return self.context.open_library
 
     # ------------------------------------------------------------------------------------- the engine
     @property
@@ -126,41 +76,41 @@ class Worker:
         if spec is None:
             return None
         try:
-            from artimuse_core.staleness import checkpoint_identity
+            from artimuse_core import checkpoint_identity
 
             return checkpoint_identity(spec)
         except Exception:  # noqa: BLE001 - a name that resolves nowhere (a fake engine): nothing to watch
             return None
 
     def _on_step(self, _step: int, _limit: int) -> None:
-        self.watcher.heartbeat.beat("worker")
-        if self.watcher.stop_event.is_set():
+        self.context.heartbeat.beat("worker")
+        if self.context.stop_event.is_set():
             raise Stopping()
 
     def _progress(self, _count: int) -> None:
-        self.watcher.heartbeat.beat("worker", processed=self.processed)
+        self.context.heartbeat.beat("worker", processed=self.processed)
 
     # ------------------------------------------------------------------------------------- the loop
     def loop(self) -> None:
-        watcher = self.watcher
-        while not watcher.stop_event.is_set():
-            watcher.heartbeat.beat("worker", processed=self.processed)
-            watcher.check_threads()
+        context = self.context
+        while not context.stop_event.is_set():
+            context.heartbeat.beat("worker", processed=self.processed)
+            self._check_threads()
             try:
                 done = self.run_jobs("score") or self.run_jobs("critique")
             except Stopping:
                 return
             except LibraryError as exc:  # locked, full or read-only database: wait, one line per step
-                watcher.stop_event.wait(self.backoff.failed(exc))
+                context.stop_event.wait(self.backoff.failed(exc))
                 continue
             except Exception as exc:  # noqa: BLE001 - not tied to one job: log it and go on
-                watcher.record_internal_error("worker", exc)
-                watcher.stop_event.wait(self.backoff.failed(exc))
+                context.unexpected("worker", exc)
+                context.stop_event.wait(self.backoff.failed(exc))
                 continue
             self.backoff.ok()
             if not done:
-                watcher.work_event.wait(0.5)
-                watcher.work_event.clear()
+                context.work_event.wait(0.5)
+                context.work_event.clear()
 
     def take(self, kind: str) -> list[JobRecord]:
         """Due pending jobs of ``kind``: a batch of fresh ones, or one that was tried before (alone). Jobs
@@ -187,7 +137,7 @@ class Worker:
     def run_jobs(self, kind: str) -> int:
         jobs = self.take(kind)
         if kind == "score" and jobs and len(jobs) < self.settings.batch_size and jobs[0].attempts == 0:
-            if len(self.watcher.tracker) and self.settings.flush_after_s > 0:
+            if len(self.context.tracker) and self.settings.flush_after_s > 0:
                 time.sleep(self.settings.flush_after_s)  # more files are settling: let the batch fill
                 jobs = self.take(kind)
         if kind == "critique":
@@ -250,7 +200,7 @@ class Worker:
                 log.info(
                     "passed over %s", passed.message, extra={"event": "passed_over", "path": display_path(passed.path)}
                 )
-            recorded = []
+            recorded: list[ScoreResult] = []
             job_of = {path_key(path): job_id for path, job_id in mapping.items()}  # results: the library's spelling
             for result in ingest(
                 engine,
@@ -277,7 +227,7 @@ class Worker:
                 try:
                     self.settings.after_scoring(recorded)
                 except Exception as exc:  # a sidecar problem is logged; it never stops the scoring
-                    self.watcher.record_internal_error("writing XMP sidecars", exc)
+                    self.context.unexpected("writing XMP sidecars", exc)
 
     def _critique(self, jobs: list[JobRecord]) -> None:
         engine = self.engine
@@ -296,7 +246,7 @@ class Worker:
                         result.error,
                         extra={"event": result.status, "path": display_path(result.path), "error": result.error},
                     )
-            if self.watcher.stop_event.is_set() or self.library.queue_length().get("score"):
+            if self.context.stop_event.is_set() or self.library.queue_length().get("score"):
                 break  # scores of new files go first
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from artimuse_core.paths import display_path
+from artimuse_core import display_path
 
 from .plots import distribution_svg
 

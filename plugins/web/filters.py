@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from artimuse_core.errors import InvalidValue
+from artimuse_core import InvalidValue
 from artimuse_core.library import RATING_FILTERS, SORTS, parse_since
 
 #: The "since" choices the page offers (any ``parse_since`` text works in the URL).

@@ -25,4 +25,5 @@ def respond(request: Request, template: str, status_code: int = 200, **context: 
     """Render ``template`` with the page token, poll interval and the server's notice in its context."""
     state = request.app.state
     context.update(token=state.token, poll_ms=int(state.poll_s * 1000), notice=getattr(state, "notice", None))
-    return state.templates.TemplateResponse(request, template, context, status_code=status_code)
+    response: Response = state.templates.TemplateResponse(request, template, context, status_code=status_code)
+    return response

@@ -19,10 +19,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from artimuse_core.errors import ImageError
+from artimuse_core import ImageError, display_path, preview_reason, render_preview
 from artimuse_core.library import ImageFile
-from artimuse_core.paths import display_path
-from artimuse_core.previews import preview_reason, render_preview
 
 #: Rendition sizes (longest side, pixels): grid tiles, the image page / compare view, and the loupe at 100 %
 #: (the full picture: None).
@@ -68,7 +66,7 @@ def check_file(file: ImageFile, roots: Iterable[Path] = ()) -> Path:
 class Renditions:
     """JPEG renditions of library images, cached in ``folder`` by content hash (``<hash>-<px>.jpg``)."""
 
-    def __init__(self, folder: str | os.PathLike, roots: Iterable[Path] = ()):
+    def __init__(self, folder: str | os.PathLike[str], roots: Iterable[Path] = ()):
         self.folder = Path(folder)
         self.roots = tuple(roots)
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 def distribution_svg(
     distribution: Sequence[float] | None, score: float, std: float, width: int = 320, height: int = 90
 ) -> str:
-    """The 101-way score distribution (probabilities of 0..100, SPEC's Token-As-Score) as bars, with the
+    """The 101-way score distribution (probabilities of 0..100, docs/inference.md "Token As Score") as bars, with the
     mean (``score``) marked and the mean +- std band shaded. Empty string when there is no distribution."""
     if not distribution:
         return ""

@@ -13,8 +13,8 @@ from typing import Any
 
 import jinja2
 
+from artimuse_core import display_path
 from artimuse_core.library import ImageFile
-from artimuse_core.paths import display_path
 
 from .facts import FILTERS, image_view
 from .filters import GalleryQuery
@@ -39,7 +39,7 @@ class ReportSummary:
 
 
 def select_images(
-    library: Any, paths: Iterable[str | os.PathLike], query: GalleryQuery, limit: int, problems: list[str]
+    library: Any, paths: Iterable[str | os.PathLike[str]], query: GalleryQuery, limit: int, problems: list[str]
 ) -> list[int]:
     """Image ids for a report: the files and folders in ``paths`` (each folder ranked as the gallery ranks
     it, with ``query``'s filters), or, with no paths, the gallery's ranking for ``query``; at most ``limit``.
@@ -89,10 +89,10 @@ def data_uri(renditions: Renditions, file: ImageFile, problems: list[str]) -> tu
 
 def write_report(
     library: Any,
-    output: str | os.PathLike,
+    output: str | os.PathLike[str],
     *,
     renditions: Renditions,
-    paths: Iterable[str | os.PathLike] = (),
+    paths: Iterable[str | os.PathLike[str]] = (),
     query: GalleryQuery | None = None,
     limit: int = 100,
     title: str = "ArtiMuse report",

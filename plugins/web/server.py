@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from artimuse_core.errors import InvalidValue
+from artimuse_core import InvalidValue
 
 from .app import LOOPBACK_HOSTS, create_app, new_token
 

@@ -14,9 +14,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from artimuse_core.errors import ArtiMuseError, InvalidValue
-from artimuse_core.library.browse import MAX_PAGE
-from artimuse_core.paths import display_path
+from artimuse_core import ArtiMuseError, InvalidValue, display_path
+from artimuse_core.library import MAX_PAGE
 
 from .facts import image_view
 from .filters import RANK_CHOICES, RATING_CHOICES, SINCE_CHOICES, GalleryQuery
@@ -57,7 +56,8 @@ def _choices(state: Any) -> dict[str, list[str]]:
     cached = getattr(state, "choices", None)
     if cached is None or now - cached[0] > CHOICES_TTL_S:
         state.choices = cached = (now, state.library.choices())
-    return cached[1]
+    choices: dict[str, list[str]] = cached[1]
+    return choices
 
 
 def gallery(request: Request) -> Response:
@@ -128,8 +128,7 @@ def image_page(request: Request) -> Response:
 
 def _exif(view: dict[str, Any]) -> list[tuple[str, str]]:
     """The EXIF panel's rows, read from the file's header (none for a file that cannot be shown)."""
-    from artimuse_core.errors import ImageError
-    from artimuse_core.exif import photo_facts
+    from artimuse_core import ImageError, photo_facts
 
     if view["reason"]:
         return []

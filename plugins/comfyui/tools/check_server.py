@@ -27,6 +27,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 EXPECTED = {
     "ArtiMuseLoadModel": (["model", "device", "dtype", "quantize", "batch_size"], ["ARTIMUSE_MODEL"]),
@@ -48,12 +49,12 @@ class Server:
     def call(
         self,
         path: str,
-        payload: dict | None = None,
+        payload: dict[str, Any] | None = None,
         *,
         data: bytes | None = None,
-        headers: dict | None = None,
+        headers: dict[str, Any] | None = None,
         raw: bool = False,
-    ):
+    ) -> Any:
         if payload is not None:
             data, headers = json.dumps(payload).encode(), {"Content-Type": "application/json"}
         request = urllib.request.Request(self.url + path, data=data, headers=headers or {})
@@ -79,22 +80,22 @@ class Server:
         )
         return f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") else answer["name"]
 
-    def queue(self, workflow: dict) -> str:
+    def queue(self, workflow: dict[str, Any]) -> str:
         try:
-            return self.call("/prompt", {"prompt": workflow, "client_id": uuid.uuid4().hex})["prompt_id"]
+            return str(self.call("/prompt", {"prompt": workflow, "client_id": uuid.uuid4().hex})["prompt_id"])
         except urllib.error.HTTPError as exc:
             raise CheckFailed(f"/prompt refused the workflow: {exc.read().decode()[:2000]}") from exc
 
-    def wait(self, prompt_id: str, timeout: float) -> dict:
+    def wait(self, prompt_id: str, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            entry = self.call(f"/history/{prompt_id}").get(prompt_id)
+            entry: dict[str, Any] | None = self.call(f"/history/{prompt_id}").get(prompt_id)
             if entry and (entry["status"].get("completed") or entry["status"].get("status_str") == "error"):
                 return entry
             time.sleep(0.2)
         raise CheckFailed(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
 
-    def run(self, workflow: dict, timeout: float) -> dict:
+    def run(self, workflow: dict[str, Any], timeout: float) -> dict[str, Any]:
         entry = self.wait(self.queue(workflow), timeout)
         for kind, data in entry["status"].get("messages", []):
             if kind == "execution_error":
@@ -125,7 +126,7 @@ def check_nodes(server: Server, model: str | None) -> str:
     return model
 
 
-def loader(model: str) -> dict:
+def loader(model: str) -> dict[str, Any]:
     return {
         "class_type": "ArtiMuseLoadModel",
         "inputs": {"model": model, "device": "auto", "dtype": "auto", "quantize": "none", "batch_size": 8},

@@ -1,9 +1,11 @@
-"""The README's figures are checked against what they describe, so that they cannot go stale: the memory
-table against ``resources.estimate_memory`` on the published shape, the speed table against the figures
-`artimuse doctor` quotes (``machine.SPEED_FIGURES``), the model's size and download, doctor's example
-output, the test counts against the suite's own collection; and its commands follow one convention (the
-venv activated once, then bare `artimuse`, `hf`, `python`). Figures that no test can keep true (times on a
-shared machine) are not in the README: the runs print them (the fast tier ends with its time)."""
+"""The figures of the README and the manual (docs/) are checked against what they describe, where they
+stand, so that they cannot go stale: the memory table (docs/hardware.md) against
+``resources.estimate_memory`` on the published shape, the speed table against the figures `artimuse doctor`
+quotes (``machine.SPEED_FIGURES``), the model's size and download, doctor's example output
+(docs/install.md), the test counts (docs/development.md) against the suite's own collection, the config
+example (docs/configuration.md); and every page's commands follow one convention (the venv activated once,
+then bare `artimuse`, `hf`, `python`). Figures that no test can keep true (times on a shared machine) are
+not written down: the runs print them (the fast tier ends with its time)."""
 
 from __future__ import annotations
 
@@ -28,17 +30,23 @@ def readme() -> str:
     return (REPO / "README.md").read_text(encoding="utf-8")
 
 
+def page(name: str) -> str:
+    """The manual's page ``docs/<name>.md``."""
+    return (REPO / "docs" / f"{name}.md").read_text(encoding="utf-8")
+
+
+def pages() -> dict[str, str]:
+    """The README and every page of the manual, by path."""
+    found = {"README.md": readme()}
+    found.update(
+        {str(p.relative_to(REPO)): p.read_text(encoding="utf-8") for p in sorted((REPO / "docs").rglob("*.md"))}
+    )
+    return found
+
+
 def flat(text: str) -> str:
     """The text with every run of white space as one space (a phrase may wrap in the README)."""
     return " ".join(text.split())
-
-
-def section(title: str) -> str:
-    """The README's section whose heading starts with ``title`` (to the next ``## ``)."""
-    text = readme()
-    start = text.index(f"\n## {title}")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end > 0 else len(text)]
 
 
 def table_rows(text: str) -> list[str]:
@@ -55,7 +63,7 @@ def estimate(shape, device, dtype, quantize="none", batch=1):
 
 
 def test_the_memory_table_is_the_estimate_doctor_checks(published):
-    rows = table_rows(section("Before the first run"))
+    rows = table_rows(page("hardware"))
 
     def gb(e) -> str:
         return f"{e.total_bytes / GB:.1f} GB"
@@ -76,7 +84,7 @@ def test_the_memory_table_is_the_estimate_doctor_checks(published):
 
 
 def test_the_speed_table_is_what_doctor_quotes():
-    rows = table_rows(section("Before the first run"))
+    rows = table_rows(page("hardware"))
     for figure in SPEED_FIGURES:
         dtype = "bf16" if figure.dtype == "bfloat16" else "float32"
         if figure.per_core and figure.seconds > CPU_CORE_SECONDS:
@@ -91,15 +99,16 @@ def test_the_speed_table_is_what_doctor_quotes():
 
 
 def test_the_size_and_download_figures(published):
-    text = flat(readme())
     assert (
-        f"InternVL3-8B ({published.parameters / 1e9:.1f} B parameters; ~{published.download_bytes / GB:.0f} GB" in text
+        f"InternVL3-8B ({published.parameters / 1e9:.1f} B parameters; ~{published.download_bytes / GB:.0f} GB"
+        in flat(page("hardware"))
     )
-    assert f"the disk has room for its {published.download_bytes / GB:.1f} GB" in text
+    assert f"the disk has room for its {published.download_bytes / GB:.1f} GB" in flat(page("install"))
+    assert f"(InternVL3-8B, a {published.download_bytes / GB:.0f} GB download)" in flat(readme())
 
 
 def test_doctors_example_is_what_doctor_prints(monkeypatch, tmp_path):
-    """The README shows doctor's problem and fix for a machine that cannot reach the hub: the same words."""
+    """The first-run page shows doctor's problem and fix for a machine that cannot reach the hub: the same words."""
     import huggingface_hub.constants as constants
 
     from artimuse_cli.main import AppContext, cli
@@ -113,15 +122,15 @@ def test_doctors_example_is_what_doctor_prints(monkeypatch, tmp_path):
         machine_facts=lambda: machine(ram_gb=64, flags=("avx512_bf16",)), hub_probe=lambda r: UNREACHABLE
     )
     printed = CliRunner().invoke(cli, ["doctor"], obj=context).stdout
-    example = re.search(r"\n```\n(problem: .*?\n    fix: .*?)\n```", readme(), re.S)
-    assert example, "the README shows doctor's problem and fix"
+    example = re.search(r"\n```\n(problem: .*?\n    fix: .*?)\n```", page("install"), re.S)
+    assert example, "docs/install.md shows doctor's problem and fix"
     assert example.group(1) in printed
 
 
 def test_commands_follow_one_convention():
-    """The venv is activated by command 1; no command elsewhere names .venv/bin/ (and the tools the README
-    uses bare are the venv's own)."""
-    text = readme()
+    """The venv is activated by the first set-up command; no command elsewhere names .venv/bin/ (and the tools
+    the README and the manual use bare are the venv's own)."""
+    text = "\n".join(pages().values())
     mentions = re.findall(r"[.\w/]*\.venv/bin/[\w.-]*", text)
     assert set(mentions) <= {".venv/bin/activate"}, mentions
     blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
@@ -130,9 +139,9 @@ def test_commands_follow_one_convention():
     ]
     first_words = {line.split()[0] for line in lines}
     bin_dir = Path(sys.executable).parent
-    for tool in ("artimuse", "hf", "python", "pip", "pytest"):
+    for tool in ("artimuse", "hf", "python", "pip", "pytest", "mkdocs"):
         assert (bin_dir / tool).exists(), f"the venv has no {tool}"
-    assert first_words <= {"python3", "python", "pip", "artimuse", "hf", "bash", "ray"}, first_words
+    assert first_words <= {"python3", "python", "pip", "artimuse", "hf", "bash", "ray", "mkdocs"}, first_words
 
 
 def collected(*args: str) -> int:
@@ -150,18 +159,19 @@ def collected(*args: str) -> int:
 
 @pytest.mark.slow
 def test_the_test_counts_are_the_suites():
-    """ "about N tests" within 10 % of what pytest collects (the full suite and the fast tier)."""
-    stated = [int(n) for n in re.findall(r"about (\d+) tests", flat(readme()))]
+    """ "about N tests" (docs/development.md) within 10 % of what pytest collects (the full suite and the fast
+    tier)."""
+    stated = [int(n) for n in re.findall(r"about (\d+) tests", flat(page("development")))]
     assert len(stated) == 2, stated
     for claimed, actual in zip(stated, (collected(), collected("-m", "not slow"))):
         assert abs(claimed - actual) <= 0.1 * actual, f"README says about {claimed} tests, pytest collects {actual}"
 
 
 def test_the_config_the_readme_shows_loads(tmp_path):
-    """The README's config.toml example is a valid config (keys and values)."""
+    """The manual's config.toml example is a valid config (keys and values)."""
     from artimuse_core.config import load_config
 
-    block = re.search(r"```toml\n(.*?)```", readme(), re.S)
+    block = re.search(r"```toml\n(.*?)```", page("configuration"), re.S)
     assert block
     file = tmp_path / "config.toml"
     file.write_text(block.group(1).replace("~/Exports", str(tmp_path)))

@@ -1,4 +1,4 @@
-"""Scores per perceptual dimension (issue 13): each evaluation row is the score of one dimension (``iaa``
+"""Scores per perceptual dimension: each evaluation row is the score of one dimension (``iaa``
 aesthetics, ``iqa`` technical quality, ``ista`` structure and texture richness; UniPercept scores all three,
 ArtiMuse ``iaa``). Existing rows are ``iaa``. Rankings and percentiles read the (current, dimension,
 category, score) index; the stats counters (0007) are kept per dimension.

@@ -1,4 +1,4 @@
-"""Errors are resolved when the same file later succeeds (issue 10, fault 5): ``errors.resolved_at``.
+"""Errors are resolved when the same file later succeeds: ``errors.resolved_at``.
 
 Existing rows are kept; an error whose file has an evaluation made after it is marked resolved at the time
 of that evaluation, so an upgraded library shows only the errors still open.

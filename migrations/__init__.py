@@ -1,4 +1,6 @@
-"""Alembic migrations of the library database, inside the package they migrate (like llm's migrations).
+"""Alembic migrations of the library database: the repository's top-level ``migrations/`` folder (Alembic's
+own layout: ``env.py``, ``script.py.mako``, ``versions/``), installed as ``artimuse_core.library.migrations``
+inside the package it migrates (``package-dir`` in pyproject.toml).
 
 ``HEAD`` is the newest revision, declared here so that opening an up-to-date library reads one row
 (``alembic_version``) with plain SQL and never imports Alembic; a test checks it against the scripts.
