@@ -120,7 +120,7 @@ class WatchContext:
         assert self.library is not None, "the watcher opens the library before any thread starts"
         return self.library
 
-    def safely(self, func: Callable[..., Any], *args: Any) -> Any:
+    def call_library(self, func: Callable[..., Any], *args: Any) -> Any:
         """Library calls from the observer/settler threads: a locked or full database is logged (one line
         per backoff step, not per call) and gives None."""
         try:
@@ -149,7 +149,7 @@ class WatchContext:
         """Why some loop waits for the library now, or None."""
         return next(iter(self._waiting.values()), None)
 
-    def unexpected(self, where: str, exc: BaseException, path: Any = None) -> None:
+    def record_internal_error(self, where: str, exc: BaseException, path: Any = None) -> None:
         """Any exception nobody expected: logged with its traceback, recorded against ``path`` (when there is
         one) as an ``internal`` error, and the calling thread carries on."""
         shown = display_path(path) if path is not None else None
@@ -162,7 +162,7 @@ class WatchContext:
             extra={"event": "internal_error", "path": shown, "error": message},
         )
         if path is not None and self.library is not None:
-            self.safely(self.library.record_error, os.fsdecode(path), "internal", message)
+            self.call_library(self.library.record_error, os.fsdecode(path), "internal", message)
 
 
 __all__ = ["RETRY_CAP_S", "Backoff", "WatchContext", "WatcherSettings"]

@@ -118,7 +118,7 @@ class Watcher:
     def scan(self, directory: Path, root: Path) -> int:
         """Start-up catch-up (and folders moved in): queue files new or changed since the library saw them.
         Files already settling keep their clock (a rescan never restarts the debounce)."""
-        known = self.context.safely(self.library.known_files, directory) or {}
+        known = self.context.call_library(self.library.known_files, directory) or {}
         queued = 0
         for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
@@ -141,7 +141,7 @@ class Watcher:
                 queued += 1
         for gone, record in known.items():  # in the library, no longer on disk
             if not record.missing and not Path(gone).exists():
-                self.context.safely(self.library.mark_missing, gone)
+                self.context.call_library(self.library.mark_missing, gone)
         return queued
 
     def _settle(self) -> None:
@@ -155,7 +155,7 @@ class Watcher:
                     self._check_folders()
                     self._queue_ready()
                 except Exception as exc:  # noqa: BLE001 - the settler must not die
-                    self.context.unexpected("settler", exc)
+                    self.context.record_internal_error("settler", exc)
         except BaseException as exc:  # beyond any turn's guard: say it; the worker ends the daemon (exit 1)
             self.settler_error = f"{type(exc).__name__}: {exc}"
             log.error("the settler thread stopped: %s", self.settler_error, extra={"event": "thread_died"})
@@ -167,9 +167,9 @@ class Watcher:
         options = JobOptions.of(critique, tokens) if critique else None
         for path, size, mtime in self.tracker.ready():
             try:
-                queued = self.context.safely(self.library.enqueue, str(path), size, mtime, "score", options)
+                queued = self.context.call_library(self.library.enqueue, str(path), size, mtime, "score", options)
             except Exception as exc:  # noqa: BLE001 - one file's problem, not the settler's
-                self.context.unexpected("settler", exc, path)
+                self.context.record_internal_error("settler", exc, path)
                 continue
             if queued is None:
                 self.tracker.add(path)  # library unavailable: try again after the backoff
@@ -264,7 +264,7 @@ class Watcher:
             self.heartbeat.beat("worker", force=True, state="starting")
             _ = self.worker.engine  # load the model before watching: errors surface now
             self.observers.start()
-            pending = self.context.safely(self.library.queue_length) or {}
+            pending = self.context.call_library(self.library.queue_length) or {}
             if pending:
                 log.info(
                     "resuming %d unfinished job(s) first",

@@ -35,7 +35,7 @@ def guarded(callback: Callable[[Events, FileSystemEvent], None]) -> Callable[[Ev
         try:
             callback(self, event)
         except Exception as exc:  # noqa: BLE001 - the observer thread must survive any one event
-            self.context.unexpected("observer", exc, event.src_path)
+            self.context.record_internal_error("observer", exc, event.src_path)
 
     return run
 
@@ -82,13 +82,13 @@ class Events(FileSystemEventHandler):
             inside_root = False
         context, library = self.context, self.context.open_library
         if event.is_directory:
-            context.safely(library.mark_missing_under, source)
+            context.call_library(library.mark_missing_under, source)
             if inside_root:
                 self.scan(destination, self.root)
             return
         context.tracker.forget(source)
         if inside_root:
-            if context.safely(library.move, source, destination):
+            if context.call_library(library.move, source, destination):
                 log.info(
                     "moved %s -> %s (history kept)",
                     display_path(source),
@@ -97,15 +97,15 @@ class Events(FileSystemEventHandler):
                 )
             self._candidate(event.dest_path)
         else:
-            context.safely(library.mark_missing, source)
+            context.call_library(library.mark_missing, source)
 
     @guarded
     def on_deleted(self, event: FileSystemEvent) -> None:
         path, context = Path(os.fsdecode(event.src_path)), self.context
         context.tracker.forget(path)
         if event.is_directory:
-            context.safely(context.open_library.mark_missing_under, path)
-        elif context.safely(context.open_library.mark_missing, path):
+            context.call_library(context.open_library.mark_missing_under, path)
+        elif context.call_library(context.open_library.mark_missing, path):
             log.info(
                 "deleted %s: marked missing", display_path(path), extra={"event": "missing", "path": display_path(path)}
             )

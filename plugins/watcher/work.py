@@ -104,7 +104,7 @@ class Worker:
                 context.stop_event.wait(self.backoff.failed(exc))
                 continue
             except Exception as exc:  # noqa: BLE001 - not tied to one job: log it and go on
-                context.unexpected("worker", exc)
+                context.record_internal_error("worker", exc)
                 context.stop_event.wait(self.backoff.failed(exc))
                 continue
             self.backoff.ok()
@@ -227,7 +227,7 @@ class Worker:
                 try:
                     self.settings.after_scoring(recorded)
                 except Exception as exc:  # a sidecar problem is logged; it never stops the scoring
-                    self.context.unexpected("writing XMP sidecars", exc)
+                    self.context.record_internal_error("writing XMP sidecars", exc)
 
     def _critique(self, jobs: list[JobRecord]) -> None:
         engine = self.engine
