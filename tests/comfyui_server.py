@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -129,10 +130,16 @@ def _check_torch(python: Path) -> None:
 
 
 def _install_project(python: Path, log) -> None:
-    """This checkout, installed editable (fast, no dependency changes) unless it already is."""
-    probe = "import artimuse_core, os; print(os.path.realpath(artimuse_core.__file__))"
-    where = subprocess.run([str(python), "-c", probe], capture_output=True, text=True).stdout.strip()
-    if where.startswith(str(REPO.resolve()) + os.sep):
+    """This checkout, installed editable (fast, no dependency changes) unless it already is.
+
+    The probe runs outside the checkout (from the checkout, ``python -c`` would import its source tree and
+    look installed) and asks for the migrations, which only the install maps into the package
+    (``package-dir``: the top-level ``migrations/`` is ``artimuse_core.library.migrations``)."""
+    probe = "import artimuse_core.library.migrations as m, os; print(os.path.realpath(m.__file__))"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    with tempfile.TemporaryDirectory() as elsewhere:
+        found = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, cwd=elsewhere, env=env)
+    if found.stdout.strip().startswith(str((REPO / "migrations").resolve()) + os.sep):
         return
     _run(
         [
