@@ -293,10 +293,14 @@ def new_libraries_start_migrated(request, monkeypatch):
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             target = Path(url.database)
             if not target.exists() or target.stat().st_size == 0:
+                # Whole or not at all (a copy cut short by a full disk would be a damaged library): the real
+                # migration then meets, and reports, whatever stopped the copy.
+                partial = target.with_name(f".{target.name}.template")
                 try:
-                    shutil.copyfile(template, target)
+                    shutil.copyfile(template, partial)
+                    os.replace(partial, target)
                 except OSError:
-                    pass  # the real migration meets (and reports) whatever stopped the copy
+                    partial.unlink(missing_ok=True)
         return real(engine)
 
     monkeypatch.setattr(database, "migrate", migrate)
