@@ -10,6 +10,7 @@ Benchmarking of Perceptual Image Hash Functions" (2010); ImageHash (https://gith
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from PIL import Image
 
@@ -69,4 +70,34 @@ def hash_hex(value: int) -> str:
     return f"{value:016x}"
 
 
-__all__ = ["HASH_BITS", "file_hash", "from_signed", "hash_distance", "hash_hex", "perceptual_hash", "to_signed"]
+__all__ = [
+    "HASH_BITS",
+    "file_hash",
+    "file_hashes",
+    "from_signed",
+    "hash_distance",
+    "hash_hex",
+    "perceptual_hash",
+    "to_signed",
+]
+
+
+def file_hashes(paths: Iterable[str | os.PathLike[str]]) -> dict[str, int]:
+    """``file_hash`` of each path that can be decoded, read in a small pool, by ``os.fsdecode(path)``; files
+    that cannot be decoded are left out (scoring records why they fail)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..errors import ImageError
+
+    def one(path: str | os.PathLike[str]) -> int | None:
+        try:
+            return file_hash(path)
+        except ImageError:
+            return None
+
+    chosen = list(paths)
+    if not chosen:
+        return {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = dict(zip((os.fsdecode(p) for p in chosen), pool.map(one, chosen)))
+    return {path: value for path, value in found.items() if value is not None}
