@@ -4,8 +4,6 @@ meets them), the best of a stack follows the user before the model, and stacks f
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 

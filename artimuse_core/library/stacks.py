@@ -12,6 +12,7 @@ groups the stored hashes again in memory (``stacks.grouping``), without writing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,12 +21,12 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
-from ..errors import InvalidValue
+from ..errors import InvalidValue, LibraryError
 from ..families import PRIMARY_DIMENSION
 from ..paths import path_key
 from ..stacks.best import StackMember, StackRecord, make_stack, ranked
 from ..stacks.grouping import group_stacks
-from ..stacks.hashing import from_signed, hash_distance, hash_hex, to_signed
+from ..stacks.hashing import file_hashes, from_signed, hash_distance, hash_hex, to_signed
 from ..stacks.settings import StackSettings, stack_settings
 from .decisions import latest_decisions
 from .session import LibrarySession, under
@@ -218,6 +219,16 @@ class Stacks(LibrarySession):
         return RejectOutcome(key, tuple(rejected), tuple(already), stack.id)
 
 
+def stack_files(library: Stacks, paths: Sequence[str]) -> None:
+    """Hash recorded files (``stacks.hashing.file_hashes``) and join each to its stack: what the door does
+    for every file it records. A failure to write leaves them unstacked (their scores are saved, and the next
+    run that meets them, cached, stacks them): grouping never fails a score."""
+    if not paths:
+        return
+    with contextlib.suppress(LibraryError):
+        library.record_hashes(file_hashes(paths))
+
+
 def _grouping(settings: StackSettings) -> tuple[int, float, int]:
     return settings.threshold, settings.gap, settings.burst_threshold
 
@@ -384,4 +395,4 @@ def _members(conn: Connection, image_ids: Sequence[int]) -> dict[int, StackMembe
     return found
 
 
-__all__ = ["RejectOutcome", "Stacks", "hash_parts"]
+__all__ = ["RejectOutcome", "Stacks", "hash_parts", "stack_files"]
