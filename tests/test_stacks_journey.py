@@ -59,11 +59,30 @@ def test_score_stack_cull_the_rest_and_find_the_rejects_in_xmp(run_cli, home, tm
 
     written = run_cli("xmp", "write", "shoot")
     assert written.exit_code == 0, written.output
-    sidecars = sorted((tmp_path / "shoot").glob("IMG_01*.xmp"))
-    ratings = exiftool_ratings(sidecars)
+    ratings = exiftool_ratings(sorted((tmp_path / "shoot").glob("*.xmp")))
     rest = {Path(p).name + ".xmp" for p in burst["members"] if p != keep}
-    assert {name for name, rating in ratings.items() if rating == -1} == rest
+    assert {name for name, rating in ratings.items() if rating == -1} == rest  # only what the user rejected
     assert ratings[Path(keep).name + ".xmp"] != -1
+
+    # Asked for, the rest of every stack is written as rejected (the user's own decisions stay theirs)
+    asked = run_cli("xmp", "write", "shoot", "--xmp-stack-rest", "reject")
+    assert asked.exit_code == 0, asked.output
+    ratings = exiftool_ratings(sorted((tmp_path / "shoot").glob("*.xmp")))
+    every_rest = {Path(p).name + ".xmp" for s in after for p in s["members"] if p != s["best"]}
+    assert {name for name, rating in ratings.items() if rating == -1} == every_rest
+    assert all(ratings[p.name + ".xmp"] != -1 for p in shoot.singles)
+    labelled = run_cli(
+        "xmp", "write", "shoot", "--xmp-stack-rest", "label", "--stack-label", "Red", "--overwrite-ratings"
+    )
+    assert labelled.exit_code == 0, labelled.output
+    done = subprocess.run(
+        ["exiftool", "-j", "-XMP-xmp:Label", *map(str, sorted((tmp_path / "shoot").glob("*.xmp")))],
+        capture_output=True,
+        text=True,
+    )
+    labels = {Path(e["SourceFile"]).name: e.get("Label") for e in json.loads(done.stdout)}
+    untouched = {Path(p).name + ".xmp" for p in burst["members"]}  # the user decided on every one of these
+    assert {name for name, label in labels.items() if label == "Red"} == every_rest - untouched
 
 
 def test_select_the_best_distinct_pictures_into_a_folder_without_overwriting(run_cli, home, tmp_path, monkeypatch):
