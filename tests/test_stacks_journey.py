@@ -105,3 +105,24 @@ def test_select_the_best_distinct_pictures_into_a_folder_without_overwriting(run
     assert linked.exit_code == 0, linked.output
     assert all((tmp_path / "links" / Path(p["path"]).name).is_symlink() for p in json.loads(linked.stdout))
     assert run_cli("select", "shoot", "--copy-to", "a", "--link-to", "b").exit_code == 2
+
+
+def test_burst_frames_arriving_one_by_one_at_a_real_watcher_join_the_right_stack(run_cli, home, tmp_path):
+    """The real `artimuse watch` process (fake engine); frames are copied into the watched folder one at a
+    time, each scored before the next arrives, bursts interleaved; then `artimuse stacks --json` reads them."""
+    from tests.watching import WatcherProcess, wait_for
+
+    shoot = make_burst_shoot(tmp_path / "card")
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    home.mkdir(exist_ok=True)
+    watcher = WatcherProcess(home, folder).start()
+    frames = [burst[i] for i in range(4) for burst in shoot.bursts[:3]] + shoot.singles[:2]  # interleaved
+    for n, frame in enumerate(frames, 1):
+        shutil.copy2(frame, folder / frame.name)
+        wait_for(home / "library.db", n, 0)
+    assert watcher.stop() == 0
+    listed = run_cli("stacks", "--json")
+    assert listed.exit_code == 0, listed.output
+    found = sorted(sorted(Path(p).name for p in s["members"]) for s in json.loads(listed.stdout))
+    assert found == sorted(sorted(p.name for p in burst) for burst in shoot.bursts[:3])
