@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from ..errors import InvalidValue, LibraryError
 from ..families import PRIMARY_DIMENSION
@@ -33,6 +33,7 @@ from .session import LibrarySession, under
 from .tables import critiques, evaluations, images, perceptual_hashes
 
 H, IMG, E = perceptual_hashes.c, images.c, evaluations.c
+_PARTS = (H.part0, H.part1, H.part2, H.part3)
 #: Ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 500
 #: The largest per-chunk radius searched through the chunk indexes (137 values per chunk); beyond it, all rows.
@@ -256,7 +257,7 @@ def _join(
         )
     )
     linked: dict[int, int] = {}  # image id -> its stack id (itself when alone)
-    for row in conn.execute(_near_query(parts, settings.threshold)):
+    for row in _near_rows(conn, parts, settings.threshold):
         if row.image_id != image_id and hash_distance(value, from_signed(row.hash)) <= settings.threshold:
             linked[row.image_id] = row.stack_id or row.image_id
     if captured_at is not None and settings.gap > 0:
@@ -274,15 +275,18 @@ def _join(
     return _set_stack(conn, sorted(members))
 
 
-def _near_query(parts: list[int], threshold: int) -> Any:
-    query = select(H.image_id, H.hash, H.stack_id)
+#: The candidates of one picture: rows with any chunk among the given values (one statement, compiled once and
+#: cached; each call binds four expanding lists).
+_NEAR = select(H.image_id, H.hash, H.stack_id).where(
+    or_(*(column.in_(bindparam(f"near{i}", expanding=True)) for i, column in enumerate(_PARTS)))
+)
+
+
+def _near_rows(conn: Connection, parts: list[int], threshold: int) -> Any:
     radius = threshold // 4
     if radius > _MAX_RADIUS:
-        return query
-    # The values are integers this module computed (0-65535), written into the SQL as literals: hundreds of
-    # bound parameters per picture cost more to bind than the indexed lookups themselves.
-    chunks = (f"part{i} IN ({','.join(map(str, _variants(p, radius)))})" for i, p in enumerate(parts))
-    return query.where(text(" OR ".join(chunks)))
+        return conn.execute(select(H.image_id, H.hash, H.stack_id))
+    return conn.execute(_NEAR, {f"near{i}": _variants(p, radius) for i, p in enumerate(parts)})
 
 
 def _set_stack(conn: Connection, members: Sequence[int]) -> int:
