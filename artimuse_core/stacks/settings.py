@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidValue
-from ..settings import Kind, Setting
+from ..settings import Kind, Setting, checked_values, named_in
 
 
 def _stack(name: str, kind: Kind, default: Any, help: str, **extra: Any) -> Setting:
@@ -85,10 +85,7 @@ def stack_setting_named(name: str) -> Setting:
     Raises:
         InvalidValue: no stack setting has that name.
     """
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise InvalidValue(f"unknown setting {name!r} (known: {', '.join(_BY_NAME)})") from None
+    return named_in(_BY_NAME, name)
 
 
 def checked_stack_values(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,10 +94,7 @@ def checked_stack_values(values: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         InvalidValue: an unknown setting or a bad value (the message names the setting).
     """
-    merged = {s.name: s.default for s in STACK_SETTINGS}
-    for name, value in values.items():
-        merged[name] = stack_setting_named(name).check(value)
-    return merged
+    return checked_values(_BY_NAME, values)
 
 
 def parse_gap(text: str) -> float:

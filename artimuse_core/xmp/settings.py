@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidValue
-from ..settings import Kind, Setting
+from ..settings import Kind, Setting, checked_values, named_in
 from .mapping import RatingMapping, XmpSettings
 
 
@@ -150,10 +150,7 @@ def xmp_setting_named(name: str) -> Setting:
     Raises:
         InvalidValue: no XMP setting has that name.
     """
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise InvalidValue(f"unknown setting {name!r} (known: {', '.join(_BY_NAME)})") from None
+    return named_in(_BY_NAME, name)
 
 
 def xmp_defaults() -> dict[str, Any]:
@@ -167,10 +164,7 @@ def checked_xmp_values(values: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         InvalidValue: an unknown setting or a bad value (the message names the setting).
     """
-    merged = xmp_defaults()
-    for name, value in values.items():
-        merged[name] = xmp_setting_named(name).check(value)
-    return merged
+    return checked_values(_BY_NAME, values)
 
 
 def xmp_settings(values: Mapping[str, Any] | None = None) -> XmpSettings:
