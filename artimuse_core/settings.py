@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,9 +25,9 @@ Kind = Literal["str", "choice", "int", "float", "floats", "bool", "rgb"]
 #: process per value: ``engine_cache``'s key); ``engine``: an engine over loaded weights (prompts and
 #: dimensions, images per forward, decode threads; a change never loads a second copy); ``image``: how a
 #: file becomes pixels (``images.ImageOptions``); ``call``: one call's work (the longest critique);
-#: ``xmp``: what XMP sidecars hold.
-Stage = Literal["weights", "engine", "image", "call", "xmp"]
-STAGES: tuple[Stage, ...] = ("weights", "engine", "image", "call", "xmp")
+#: ``xmp``: what XMP sidecars hold; ``stacks``: how near-duplicates and bursts are grouped and the best is picked.
+Stage = Literal["weights", "engine", "image", "call", "xmp", "stacks"]
+STAGES: tuple[Stage, ...] = ("weights", "engine", "image", "call", "xmp", "stacks")
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -182,4 +183,28 @@ class Setting:
         return text + (" (or none)" if self.optional else "")
 
 
-__all__ = ["Kind", "STAGES", "Setting", "Stage"]
+def named_in(declared: Mapping[str, Setting], name: str) -> Setting:
+    """The declaration called ``name`` among ``declared`` (name -> setting: one group, such as the XMP ones).
+
+    Raises:
+        InvalidValue: none has that name (the message lists the known ones).
+    """
+    try:
+        return declared[name]
+    except KeyError:
+        raise InvalidValue(f"unknown setting {name!r} (known: {', '.join(declared)})") from None
+
+
+def checked_values(declared: Mapping[str, Setting], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults of ``declared`` (name -> setting) with ``values`` on top, each checked by its declaration.
+
+    Raises:
+        InvalidValue: an unknown setting or a bad value (the message names the setting).
+    """
+    merged = {name: setting.default for name, setting in declared.items()}
+    for name, value in values.items():
+        merged[name] = named_in(declared, name).check(value)
+    return merged
+
+
+__all__ = ["Kind", "STAGES", "Setting", "Stage", "checked_values", "named_in"]

@@ -21,6 +21,7 @@ For each file the door decides, in this order:
    yields a ``failed`` result; the run goes on. A file passed over on purpose (no decoder installed, a RAW
    with only a thumbnail, a FIFO) or gone before it was read is not an error: it yields a ``passed_over``
    or ``gone`` result, and its watcher job (if any) ends with that status and the reason.
+6. **Stacks**: each file joins its stack of near-duplicates or burst with its score (``library.stacks``).
 
 Results are ``ScoreResult``s with ``status`` and ``evaluation_id`` filled, yielded as they are recorded:
 cached and failed files first, then each batch of scored ones.
@@ -45,6 +46,7 @@ from ..prompts import resolve_attribute
 from ..results import Provenance, ScoreResult
 from ..scoring import CategoryWish, Progress, ScoringEngine, StepHook, spec_value
 from .records import EvaluationRecord, FileFacts, JobOptions, JobRecord, ScoredFile, capture_times, facts_or_error
+from .stacks import hash_scored, stack_files
 
 if TYPE_CHECKING:
     from .library import Library
@@ -156,11 +158,13 @@ def ingest(
     cached = [str(f.path) for _, f in hashed if not isinstance(f, OSError) and str(f.path) not in facts_by_path]
     with contextlib.suppress(LibraryError):
         library.resolve_errors(cached)  # a cached file has succeeded too: its old errors close
+        stack_files(library, library.unhashed(cached))  # scored before stacks existed
     pending: list[ScoredFile] = []
     flush_every = flush_every or (engine.batch_size if to_score else 1)
     captured = capture_times(to_score)
 
     def flush() -> list[ScoreResult]:
+        hash_scored(pending)  # each joins its stack in its score's transaction
         try:
             ids: list[int | None] = list(library.record_scores(pending)) if pending else []
         except LibraryError as exc:  # read-only, full, locked, damaged: the scores are still the user's

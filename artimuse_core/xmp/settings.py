@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidValue
-from ..settings import Kind, Setting
+from ..settings import Kind, Setting, checked_values, named_in
 from .mapping import RatingMapping, XmpSettings
 
 
@@ -116,6 +116,21 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         "are Red, Yellow, Green, Blue, Purple).",
         metavar="CATEGORY=LABEL,...",
     ),
+    _xmp(
+        "xmp_stack_rest",
+        "choice",
+        "none",
+        "The rest of each stack (every member but its best: `artimuse stacks`) where you decided nothing: none "
+        "(written as any other picture), reject (xmp:Rating -1) or label (xmp:Label stack_label). Only when set: "
+        "never by default.",
+        choices=("none", "reject", "label"),
+    ),
+    _xmp(
+        "stack_label",
+        "str",
+        "Purple",
+        "The colour label (xmp:Label) the rest of a stack gets with xmp_stack_rest label.",
+    ),
     _xmp("xmp_description", "bool", False, "Also write dc:description (score, category, summary critique)."),
     _xmp("xmp_keywords", "bool", False, "Also add the keyword artimuse/score/80-89 (for keyword-only tools)."),
     _xmp(
@@ -135,10 +150,7 @@ def xmp_setting_named(name: str) -> Setting:
     Raises:
         InvalidValue: no XMP setting has that name.
     """
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise InvalidValue(f"unknown setting {name!r} (known: {', '.join(_BY_NAME)})") from None
+    return named_in(_BY_NAME, name)
 
 
 def xmp_defaults() -> dict[str, Any]:
@@ -152,10 +164,7 @@ def checked_xmp_values(values: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         InvalidValue: an unknown setting or a bad value (the message names the setting).
     """
-    merged = xmp_defaults()
-    for name, value in values.items():
-        merged[name] = xmp_setting_named(name).check(value)
-    return merged
+    return checked_values(_BY_NAME, values)
 
 
 def xmp_settings(values: Mapping[str, Any] | None = None) -> XmpSettings:
@@ -177,6 +186,8 @@ def xmp_settings(values: Mapping[str, Any] | None = None) -> XmpSettings:
         label=None if v["xmp_label"] == "none" else v["xmp_label"],
         category_labels=category_labels(v["category_labels"]),
         pick_label=_label(v["pick_label"], "pick_label"),
+        stack_rest=None if v["xmp_stack_rest"] == "none" else v["xmp_stack_rest"],
+        stack_label=_label(v["stack_label"], "stack_label"),
         model_stars=v["xmp_rating"] == "yours-or-model",
         description=v["xmp_description"],
         keywords=v["xmp_keywords"],

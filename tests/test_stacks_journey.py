@@ -1,0 +1,128 @@
+"""A photographer's path through stacks, in the real CLI: `artimuse score` a shoot of real photographs with
+bursts, `artimuse stacks --json` finds every burst whole, `top --best-of-stack` shows one per stack, `rate
+--reject-rest-of-stack` culls the rest with counts, `xmp write` and exiftool (the independent reader) find
+the rejects; `select --distinct --copy-to` never overwrites nor writes outside the folder named."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.stack_shoot import make_burst_shoot
+
+pytestmark = [
+    pytest.mark.slow,  # real photographs scored, hashed and written as XMP; exiftool runs
+    pytest.mark.skipif(not shutil.which("exiftool"), reason="needs exiftool (apt-get install -y exiftool)"),
+]
+
+
+def exiftool_ratings(paths: list[Path]) -> dict[str, int | None]:
+    done = subprocess.run(["exiftool", "-j", "-XMP-xmp:Rating", *map(str, paths)], capture_output=True, text=True)
+    return {Path(e["SourceFile"]).name: e.get("Rating") for e in json.loads(done.stdout)}
+
+
+def test_score_stack_cull_the_rest_and_find_the_rejects_in_xmp(run_cli, home, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shoot = make_burst_shoot(tmp_path / "shoot")
+    scored = run_cli("score", "shoot")
+    assert scored.exit_code == 0, scored.output
+
+    listed = run_cli("stacks", "shoot", "--json")
+    assert listed.exit_code == 0, listed.output
+    stacks = json.loads(listed.output)
+    found = sorted(sorted(Path(p).name for p in s["members"]) for s in stacks)
+    assert found == sorted(sorted(p.name for p in s) for s in shoot.stacks)  # every burst whole, nothing else
+    for stack in stacks:
+        assert stack["best"] == stack["members"][0] and "lower bound" in stack["reason"]
+    text = run_cli("stacks", "shoot")
+    assert text.exit_code == 0 and "7 stack(s) of 27 picture(s)" in text.output
+
+    top = run_cli("top", "--folder", "shoot", "--best-of-stack", "--limit", "100", "--paths")
+    shown = {Path(line).name for line in top.output.splitlines()}
+    assert shown == {Path(s["best"]).name for s in stacks} | {p.name for p in shoot.singles}
+
+    burst = next(s for s in stacks if Path(s["members"][0]).name.startswith("IMG_01"))
+    keep = burst["members"][-1]  # the user prefers the model's last choice
+    culled = run_cli("rate", keep, "--pick", "--reject-rest-of-stack")
+    assert culled.exit_code == 0, culled.output
+    assert "rated 1 image(s), rejected 3 other picture(s) of their stacks" in culled.output
+    again = run_cli("rate", keep, "--reject-rest-of-stack", "--json")
+    assert again.exit_code == 0, again.output
+    assert [r["status"] for r in json.loads(again.stdout)] == ["already rejected"] * 3
+    after = json.loads(run_cli("stacks", "shoot", "--json").output)
+    assert next(s for s in after if keep in s["members"])["best"] == keep  # the user's pick wins now
+    assert "your pick" in next(s for s in after if keep in s["members"])["reason"]
+
+    written = run_cli("xmp", "write", "shoot")
+    assert written.exit_code == 0, written.output
+    ratings = exiftool_ratings(sorted((tmp_path / "shoot").glob("*.xmp")))
+    rest = {Path(p).name + ".xmp" for p in burst["members"] if p != keep}
+    assert {name for name, rating in ratings.items() if rating == -1} == rest  # only what the user rejected
+    assert ratings[Path(keep).name + ".xmp"] != -1
+
+    # Asked for, the rest of every stack is written as rejected (the user's own decisions stay theirs)
+    asked = run_cli("xmp", "write", "shoot", "--xmp-stack-rest", "reject")
+    assert asked.exit_code == 0, asked.output
+    ratings = exiftool_ratings(sorted((tmp_path / "shoot").glob("*.xmp")))
+    every_rest = {Path(p).name + ".xmp" for s in after for p in s["members"] if p != s["best"]}
+    assert {name for name, rating in ratings.items() if rating == -1} == every_rest
+    assert all(ratings[p.name + ".xmp"] != -1 for p in shoot.singles)
+    labelled = run_cli(
+        "xmp", "write", "shoot", "--xmp-stack-rest", "label", "--stack-label", "Red", "--overwrite-ratings"
+    )
+    assert labelled.exit_code == 0, labelled.output
+    done = subprocess.run(
+        ["exiftool", "-j", "-XMP-xmp:Label", *map(str, sorted((tmp_path / "shoot").glob("*.xmp")))],
+        capture_output=True,
+        text=True,
+    )
+    labels = {Path(e["SourceFile"]).name: e.get("Label") for e in json.loads(done.stdout)}
+    untouched = {Path(p).name + ".xmp" for p in burst["members"]}  # the user decided on every one of these
+    assert {name for name, label in labels.items() if label == "Red"} == every_rest - untouched
+
+
+def test_select_the_best_distinct_pictures_into_a_folder_without_overwriting(run_cli, home, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shoot = make_burst_shoot(tmp_path / "shoot")
+    assert run_cli("score", "shoot").exit_code == 0
+    every = run_cli("select", "shoot", "-n", "100", "--paths")
+    assert len(every.stdout.splitlines()) == len(shoot.files)
+    distinct = run_cli("select", "shoot", "-n", "100", "--distinct", "--paths")
+    chosen = distinct.stdout.splitlines()
+    assert len(chosen) == len(shoot.stacks) + len(shoot.singles)  # one per stack, every single
+    (tmp_path / "best").mkdir()
+    first = Path(chosen[0]).name
+    (tmp_path / "best" / first).write_bytes(b"the user's own file")
+    copied = run_cli("select", "shoot", "-n", "3", "--distinct", "--copy-to", "best")
+    assert copied.exit_code == 1 and "exists, not overwritten" in copied.output
+    assert (tmp_path / "best" / first).read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in (tmp_path / "best").iterdir()) == sorted(Path(p).name for p in chosen[:3])
+    linked = run_cli("select", "shoot", "-n", "2", "--link-to", "links", "--json")
+    assert linked.exit_code == 0, linked.output
+    assert all((tmp_path / "links" / Path(p["path"]).name).is_symlink() for p in json.loads(linked.stdout))
+    assert run_cli("select", "shoot", "--copy-to", "a", "--link-to", "b").exit_code == 2
+
+
+def test_burst_frames_arriving_one_by_one_at_a_real_watcher_join_the_right_stack(run_cli, home, tmp_path):
+    """The real `artimuse watch` process (fake engine); frames are copied into the watched folder one at a
+    time, each scored before the next arrives, bursts interleaved; then `artimuse stacks --json` reads them."""
+    from tests.watching import WatcherProcess, wait_for
+
+    shoot = make_burst_shoot(tmp_path / "card")
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    home.mkdir(exist_ok=True)
+    watcher = WatcherProcess(home, folder).start()
+    frames = [burst[i] for i in range(4) for burst in shoot.bursts[:3]] + shoot.singles[:2]  # interleaved
+    for n, frame in enumerate(frames, 1):
+        shutil.copy2(frame, folder / frame.name)
+        wait_for(home / "library.db", n, 0)
+    assert watcher.stop() == 0
+    listed = run_cli("stacks", "--json")
+    assert listed.exit_code == 0, listed.output
+    found = sorted(sorted(Path(p).name for p in s["members"]) for s in json.loads(listed.stdout))
+    assert found == sorted(sorted(p.name for p in burst) for burst in shoot.bursts[:3])
