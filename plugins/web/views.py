@@ -22,6 +22,7 @@ from .filters import RANK_CHOICES, RATING_CHOICES, SINCE_CHOICES, GalleryQuery
 from .pages import respond
 from .params import id_list, int_param, json_object, number, text_params
 from .pictures import SIZES, Unservable, check_file, placeholder_svg
+from .stacks import tile_stacks
 
 #: How long the filter bar's choices (categories, models, adapters: a scan of the current evaluations) are
 #: reused before they are read again, in seconds.
@@ -82,6 +83,7 @@ def gallery(request: Request) -> Response:
         rank_choices=RANK_CHOICES,
         rating_choices=RATING_CHOICES,
         last_id=library.last_evaluation_id(),
+        stacks=tile_stacks(library, page.items) if page else {},
     )
 
 
@@ -92,7 +94,8 @@ def tiles(request: Request) -> Response:
         page = _page(request, query, after=request.query_params.get("after") or None)
     except InvalidValue as exc:
         return Response(str(exc), status_code=400)
-    return respond(request, "tiles.html", query=query, page=page)
+    stacks = tile_stacks(request.app.state.library, page.items)
+    return respond(request, "tiles.html", query=query, page=page, stacks=stacks)
 
 
 def live(request: Request) -> Response:

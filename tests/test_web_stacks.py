@@ -1,0 +1,125 @@
+"""The gallery's stacks through Starlette's TestClient, over a library the stacks core grouped from real
+photographs (``tests.stack_library``): every member tile names its stack and the stack's best, the badge says
+×N with the library's reason, opening a stack gives its other members, and the take-best write picks the
+picture and rejects the rest of its stack, behind the same guards as a rating (the browser journey is
+test_stacks_journey.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("imagehash")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from artimuse_web.app import create_app  # noqa: E402
+from tests.stack_library import stacked_library  # noqa: E402
+
+TOKEN = "test-token"
+ORIGIN = "http://127.0.0.1"
+
+
+@pytest.fixture()
+def stacked(tmp_path):
+    made = stacked_library(tmp_path)
+    app = create_app(made.library, thumbnails=tmp_path / "thumbnails", token=TOKEN)
+    yield TestClient(app, base_url=ORIGIN), made
+    made.library.close()
+
+
+def take(client, image, body, **headers):
+    sent = {"X-ArtiMuse-Token": TOKEN, "Origin": ORIGIN, "Content-Type": "application/json", **headers}
+    return client.post(f"/api/images/{image}/stack", content=json.dumps(body), headers=sent)
+
+
+def tiles(html: str) -> dict[int, dict[str, str]]:
+    """Each tile's data attributes, by its library id."""
+    found = {}
+    for tag in re.findall(r'<a class="tile[^>]*>', html):
+        attributes = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', tag))
+        found[int(attributes["id"])] = attributes
+    return found
+
+
+def test_every_member_tile_names_its_stack_and_best_and_the_badge_gives_size_and_reason(stacked):
+    client, made = stacked
+    page = client.get("/")
+    assert page.status_code == 200
+    shown = tiles(page.text)
+    assert len(shown) == 9  # every picture is sent; the page folds a stack's members behind its best
+    astro, coffee = ([made.id(n) for n in burst] for burst in made.bursts)
+    for members, best in ((astro, made.id("astro_2.jpg")), (coffee, made.id("coffee_1.jpg"))):
+        assert {shown[i]["stack"] for i in members} == {str(min(members))}
+        assert {shown[i]["best"] for i in members} == {str(best)}
+    assert all("stack" not in shown[made.id(n)] for n in made.singles)
+    badges = re.findall(r'<span class="stack-badge" role="button" title="([^"]*)">×(\d)</span>', page.text)
+    assert sorted(int(n) for _, n in badges) == [2, 2, 4, 4, 4, 4]  # on each member; the page shows the leader's
+    reason = next(title for title, n in badges if n == "4")
+    assert "astro_2.jpg" in reason and "lower bound 78.0" in reason, reason
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_opening_a_stack_gives_its_other_members_and_the_reason(stacked):
+    client, made = stacked
+    best = made.id("astro_2.jpg")
+    opened = client.get(f"/stack/{best}")
+    assert opened.status_code == 200 and opened.headers["x-content-type-options"] == "nosniff"
+    members = tiles(opened.text)
+    assert set(members) == {made.id(n) for n in ("astro_1.jpg", "astro_3.jpg", "astro_4.jpg")}
+    assert all(m["member-of"] == m["stack"] for m in members.values())
+    assert "Stack of 4" in opened.text and "highest lower bound" in opened.text
+    # From another member (the leader when the best is filtered out): the best is among the others, marked.
+    other = client.get(f"/stack/{made.id('astro_1.jpg')}")
+    assert best in tiles(other.text) and '<span class="best-mark"' in other.text
+    assert client.get(f"/stack/{made.id('chelsea.jpg')}").status_code == 404  # alone
+    assert client.get("/stack/99999").status_code == 404
+    assert client.get("/stack/1234567890123456789012").status_code == 404  # no route for a 22-digit id
+
+
+def test_take_best_picks_the_picture_and_rejects_the_rest_of_its_stack(stacked):
+    client, made = stacked
+    winner = made.id("astro_3.jpg")  # not the library's best: the user's choice wins
+    answer = take(client, winner, {"take": True})
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    rest = {made.id(n) for n in ("astro_1.jpg", "astro_2.jpg", "astro_4.jpg")}
+    assert data["name"] == "astro_3.jpg" and set(data["rejected"]) == rest
+    assert {d["image_id"] for d in data["decisions"]} == rest | {winner}
+    library = made.library
+    assert library.show(made.paths["astro_3.jpg"]).ratings[0].picked
+    for name in ("astro_1.jpg", "astro_2.jpg", "astro_4.jpg"):
+        assert library.show(made.paths[name]).ratings[0].rejected, name
+    assert all(library.show(made.paths[n]).ratings == [] for n in (*made.bursts[1], *made.singles))
+    assert library.stack_of(made.paths["astro_1.jpg"]).best_id == winner  # the pick now wins the stack
+    again = take(client, winner, {"take": True}).json()  # twice: nothing new to reject
+    assert again["rejected"] == [] and set(again["already_rejected"]) == rest
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        ({"take": 1}, {}, 400),
+        ({"take": "yes"}, {}, 400),
+        ({}, {}, 400),
+        ({"take": True}, {"X-ArtiMuse-Token": "wrong"}, 403),
+        ({"take": True}, {"Origin": "http://evil.example"}, 403),
+    ],
+)
+def test_take_best_is_refused_without_the_page_token_or_with_a_bad_body(stacked, body, headers, status):
+    client, made = stacked
+    answer = take(client, made.id("astro_1.jpg"), body, **headers)
+    assert answer.status_code == status, answer.text
+    assert "error" in answer.json() and answer.headers["x-frame-options"] == "DENY"
+    assert all(made.library.show(p).ratings == [] for p in made.paths.values())
+
+
+def test_take_best_on_a_picture_in_no_stack_stores_nothing(stacked):
+    client, made = stacked
+    answer = take(client, made.id("chelsea.jpg"), {"take": True})
+    assert answer.status_code == 404 and "no stack" in answer.json()["error"]
+    assert take(client, 99999, {"take": True}).status_code == 404
+    assert all(made.library.show(p).ratings == [] for p in made.paths.values())
