@@ -124,6 +124,18 @@ if TYPE_CHECKING:
     from .spec import describe_settings as describe_settings
     from .spec import setting_named as setting_named
     from .spec import settings_at as settings_at
+    from .stacks.best import StackMember as StackMember
+    from .stacks.best import StackRecord as StackRecord
+    from .stacks.grouping import group_stacks as group_stacks
+    from .stacks.grouping import near_duplicate_runs as near_duplicate_runs
+    from .stacks.hashing import HASH_BITS as HASH_BITS
+    from .stacks.hashing import file_hash as file_hash
+    from .stacks.hashing import hash_distance as hash_distance
+    from .stacks.hashing import perceptual_hash as perceptual_hash
+    from .stacks.settings import STACK_SETTINGS as STACK_SETTINGS
+    from .stacks.settings import StackSettings as StackSettings
+    from .stacks.settings import parse_gap as parse_gap
+    from .stacks.settings import stack_settings as stack_settings
     from .staleness import checkpoint_identity as checkpoint_identity
     from .synthetic import build_checkpoint as build_checkpoint
 else:

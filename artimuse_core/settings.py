@@ -24,9 +24,9 @@ Kind = Literal["str", "choice", "int", "float", "floats", "bool", "rgb"]
 #: process per value: ``engine_cache``'s key); ``engine``: an engine over loaded weights (prompts and
 #: dimensions, images per forward, decode threads; a change never loads a second copy); ``image``: how a
 #: file becomes pixels (``images.ImageOptions``); ``call``: one call's work (the longest critique);
-#: ``xmp``: what XMP sidecars hold.
-Stage = Literal["weights", "engine", "image", "call", "xmp"]
-STAGES: tuple[Stage, ...] = ("weights", "engine", "image", "call", "xmp")
+#: ``xmp``: what XMP sidecars hold; ``stacks``: how near-duplicates and bursts are grouped and the best is picked.
+Stage = Literal["weights", "engine", "image", "call", "xmp", "stacks"]
+STAGES: tuple[Stage, ...] = ("weights", "engine", "image", "call", "xmp", "stacks")
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}

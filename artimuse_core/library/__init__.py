@@ -19,6 +19,8 @@ from ..exports import lazy_exports
 
 if TYPE_CHECKING:
     from ..errors import LibraryError as LibraryError
+    from ..stacks.best import StackMember as StackMember
+    from ..stacks.best import StackRecord as StackRecord
     from .browse import MAX_PAGE as MAX_PAGE
     from .browse import RATING_FILTERS as RATING_FILTERS
     from .browse import SORTS as SORTS
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     from .records import rating_sources as rating_sources
     from .records import stars_to_score as stars_to_score
     from .search import SEARCH_SYNTAX as SEARCH_SYNTAX
+    from .stacks import RejectOutcome as RejectOutcome
     from .upkeep import check_database_at as check_database_at
     from .upkeep import database_revision as database_revision
     from .upkeep import migration_history as migration_history

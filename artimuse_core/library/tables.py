@@ -128,6 +128,7 @@ images = Table(
     # When the picture was taken (seconds since the epoch, UTC): EXIF DateTimeOriginal + SubSecTimeOriginal
     # (+ OffsetTimeOriginal), read when the file is scored; NULL when it has none (sorts fall back to mtime).
     Column("captured_at", Float),
+    Index("ix_images_captured_at", "captured_at"),  # the burst window of stacks (migration 0014)
 )
 
 #: One score of one image by one model + adapter on one perceptual ``dimension`` (``iaa`` aesthetics, ``iqa``
@@ -235,4 +236,19 @@ adapters = Table(
     Column("metrics", JSON, nullable=False),
     Column("hyperparameters", JSON, nullable=False),
     Column("created_at", DateTime, nullable=False, default=utcnow),
+)
+
+#: Each image's 64-bit perceptual hash (signed; ``stacks.hashing``), its four 16-bit chunks (indexed: the
+#: multi-index search of ``library.stacks``) and its stack: the smallest image id among the members (NULL:
+#: alone). Keyed by image id, so stacks follow moves and renames.
+perceptual_hashes = Table(
+    "perceptual_hashes",
+    metadata,
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("hash", BigInteger, nullable=False),
+    Column("part0", Integer, nullable=False, index=True),
+    Column("part1", Integer, nullable=False, index=True),
+    Column("part2", Integer, nullable=False, index=True),
+    Column("part3", Integer, nullable=False, index=True),
+    Column("stack_id", Integer, index=True),
 )

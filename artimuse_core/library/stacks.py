@@ -1,0 +1,352 @@
+"""Stacks in the library: each image's perceptual hash and stack (``tables.perceptual_hashes``), kept up to
+date as files arrive, and the stacks read back with the best of each (``stacks.best``).
+
+An arriving picture (``record_hashes``, called by the door) meets only its candidates: the rows whose 16-bit
+hash chunks lie within ``threshold // 4`` bits of its own (multi-index hashing on four indexed columns;
+larger thresholds read every hash) and the pictures taken within the burst gap (``images.captured_at``,
+indexed). It joins the stacks of those it links to, merging them (an incremental union-find), so pictures
+arriving one by one end in the stacks a regrouping of everything (``regroup_stacks``) gives. Stacks are kept
+for the settings in force when the pictures arrived (``stacks.settings``); listing with other settings
+groups the stored hashes again in memory (``stacks.grouping``), without writing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+
+from ..errors import InvalidValue
+from ..families import PRIMARY_DIMENSION
+from ..paths import path_key
+from ..stacks.best import StackMember, StackRecord, make_stack
+from ..stacks.grouping import group_stacks
+from ..stacks.hashing import from_signed, hash_distance, hash_hex, to_signed
+from ..stacks.settings import StackSettings, stack_settings
+from .decisions import latest_decisions
+from .session import LibrarySession, under
+from .tables import critiques, evaluations, images, perceptual_hashes
+
+H, IMG, E = perceptual_hashes.c, images.c, evaluations.c
+#: Ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
+_CHUNK = 500
+#: The largest per-chunk radius searched through the chunk indexes (137 values per chunk); beyond it, all rows.
+_MAX_RADIUS = 2
+
+
+@dataclass(frozen=True)
+class RejectOutcome:
+    """What ``reject_rest_of_stack`` did: ``kept`` (the path kept), ``rejected`` (paths now rejected),
+    ``already`` (paths that were rejected before), ``stack_id`` (None: the picture is in no stack)."""
+
+    kept: str
+    rejected: tuple[str, ...] = ()
+    already: tuple[str, ...] = ()
+    stack_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def hash_parts(value: int) -> list[int]:
+    """A hash's four 16-bit chunks, lowest first (``part0``..``part3``)."""
+    return [(value >> (16 * i)) & 0xFFFF for i in range(4)]
+
+
+def _variants(part: int, radius: int) -> list[int]:
+    found = {part}
+    for _ in range(radius):
+        found |= {v ^ (1 << b) for v in found for b in range(16)}
+    return sorted(found)
+
+
+class Stacks(LibrarySession):
+    """The library's stacks (part of ``Library``)."""
+
+    def unhashed(self, paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+        """Those of ``paths`` (any spelling) that are library images without a perceptual hash yet."""
+        keys = [path_key(p) for p in paths]
+
+        def read(conn: Connection) -> list[str]:
+            found: list[str] = []
+            for part in _chunks(keys):
+                query = (
+                    select(IMG.path)
+                    .select_from(images.outerjoin(perceptual_hashes, H.image_id == IMG.id))
+                    .where(IMG.path.in_(part), H.image_id.is_(None))
+                )
+                found.extend(conn.scalars(query))
+            return found
+
+        return self._run(read, write=False) if keys else []
+
+    def record_hashes(self, hashed: Mapping[str, int], settings: StackSettings | None = None) -> int:
+        """Store the perceptual hash of each path (a library image; others are left out) and join it to its
+        stack, in one transaction; returns how many of them are now in a stack of two or more."""
+        chosen = settings or stack_settings()
+        keyed = {path_key(p): h for p, h in hashed.items()}
+
+        def write(conn: Connection) -> int:
+            stacked = 0
+            for path, value in keyed.items():
+                row = conn.execute(select(IMG.id, IMG.captured_at).where(IMG.path == path)).first()
+                if row is not None and _join(conn, row.id, value, row.captured_at, chosen) is not None:
+                    stacked += 1
+            return stacked
+
+        return self._run(write) if keyed else 0
+
+    def regroup_stacks(self, settings: StackSettings | None = None) -> int:
+        """Group every stored hash again (after a change of the stack settings); returns the number of stacks."""
+        chosen = settings or stack_settings()
+
+        def write(conn: Connection) -> int:
+            ids, hashes, times = _hashed(conn, ())
+            conn.execute(update(perceptual_hashes).values(stack_id=None))
+            found = group_stacks(hashes, times, chosen)
+            for members in found:
+                _set_stack(conn, [ids[i] for i in members])
+            return len(found)
+
+        return self._run(write)
+
+    def stacks(
+        self,
+        folders: Sequence[str | os.PathLike[str]] = (),
+        *,
+        settings: StackSettings | None = None,
+        include_missing: bool = False,
+    ) -> list[StackRecord]:
+        """The stacks of two or more pictures (of their members inside ``folders``, when given), each with its
+        best and the reason, the largest first (then by id). ``settings`` None: the stored stacks, ranked by
+        the resolved ``stack_k``; other settings group the stored hashes again in memory."""
+        chosen = settings or stack_settings()
+
+        def read(conn: Connection) -> list[StackRecord]:
+            if settings is None or _grouping(settings) == _grouping(stack_settings()):
+                groups = _stored_groups(conn, folders, include_missing)
+            else:
+                ids, hashes, times = _hashed(conn, folders, include_missing)
+                groups = [[ids[i] for i in members] for members in group_stacks(hashes, times, chosen)]
+            members = _members(conn, [i for g in groups for i in g])
+            found = [make_stack([members[i] for i in g], chosen.k) for g in groups]
+            return sorted(found, key=lambda s: (-s.size, s.id))
+
+        return self._run(read, write=False)
+
+    def stack_of(self, path: str | os.PathLike[str], settings: StackSettings | None = None) -> StackRecord | None:
+        """The stored stack of the picture at ``path`` (None: it is alone, or not in the library)."""
+        chosen = settings or stack_settings()
+        key = path_key(path)
+
+        def read(conn: Connection) -> StackRecord | None:
+            stack_id = conn.scalar(
+                select(H.stack_id)
+                .select_from(perceptual_hashes.join(images, IMG.id == H.image_id))
+                .where(IMG.path == key)
+            )
+            if stack_id is None:
+                return None
+            ids = list(conn.scalars(select(H.image_id).where(H.stack_id == stack_id)))
+            members = _members(conn, ids)
+            return make_stack([members[i] for i in ids], chosen.k)
+
+        return self._run(read, write=False)
+
+    def reject_rest_of_stack(self, path: str | os.PathLike[str]) -> RejectOutcome:
+        """Reject every other member of the stack of ``path`` (kept as it is); each reject is a decision like
+        ``rate --reject`` (appended, so it can be undone with a clear or new stars).
+
+        Raises:
+            InvalidValue: the picture is not in the library.
+        """
+        key = path_key(path)
+        if self.image_id(key) is None:  # type: ignore[attr-defined]
+            raise InvalidValue(f"{key} is not in the library: score it first")
+        stack = self.stack_of(key)
+        if stack is None:
+            return RejectOutcome(kept=key)
+        rejected, already = [], []
+        for member in stack.members:
+            if member.path == key:
+                continue
+            if member.rejected:
+                already.append(member.path)
+                continue
+            self.rate_image(member.image_id, rejected=True)  # type: ignore[attr-defined]
+            rejected.append(member.path)
+        return RejectOutcome(key, tuple(rejected), tuple(already), stack.id)
+
+
+def _grouping(settings: StackSettings) -> tuple[int, float, int]:
+    return settings.threshold, settings.gap, settings.burst_threshold
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for first in range(0, len(values), _CHUNK):
+        yield values[first : first + _CHUNK]
+
+
+def _join(
+    conn: Connection, image_id: int, value: int, captured_at: float | None, settings: StackSettings
+) -> int | None:
+    """Store one image's hash and merge it with the stacks of the pictures it links to; its stack id (None: alone)."""
+    old = conn.execute(select(H.hash, H.stack_id).where(H.image_id == image_id)).first()
+    if old is not None and from_signed(old.hash) == value and old.stack_id is not None:
+        return int(old.stack_id)
+    if old is not None:
+        conn.execute(delete(perceptual_hashes).where(H.image_id == image_id))
+        if old.stack_id is not None:
+            _split(conn, old.stack_id, settings)  # new content: the rest of its old stack is grouped again
+    parts = hash_parts(value)
+    conn.execute(
+        insert(perceptual_hashes).values(
+            image_id=image_id, hash=to_signed(value), **{f"part{i}": p for i, p in enumerate(parts)}
+        )
+    )
+    linked: dict[int, int] = {}  # image id -> its stack id (itself when alone)
+    for row in conn.execute(_near_query(parts, settings.threshold)):
+        if row.image_id != image_id and hash_distance(value, from_signed(row.hash)) <= settings.threshold:
+            linked[row.image_id] = row.stack_id or row.image_id
+    if captured_at is not None and settings.gap > 0:
+        window = and_(IMG.captured_at >= captured_at - settings.gap, IMG.captured_at <= captured_at + settings.gap)
+        query = select(H.image_id, H.hash, H.stack_id).select_from(perceptual_hashes.join(images, IMG.id == H.image_id))
+        for row in conn.execute(query.where(window)):
+            if row.image_id != image_id and hash_distance(value, from_signed(row.hash)) <= settings.burst_threshold:
+                linked[row.image_id] = row.stack_id or row.image_id
+    if not linked:
+        return None
+    stack_ids = sorted(set(linked.values()))
+    members = {image_id, *linked}
+    for part in _chunks(stack_ids):
+        members.update(conn.scalars(select(H.image_id).where(H.stack_id.in_(part))))
+    return _set_stack(conn, sorted(members))
+
+
+def _near_query(parts: list[int], threshold: int) -> Any:
+    query = select(H.image_id, H.hash, H.stack_id)
+    radius = threshold // 4
+    if radius > _MAX_RADIUS:
+        return query
+    columns = [H.part0, H.part1, H.part2, H.part3]
+    return query.where(or_(*(column.in_(_variants(p, radius)) for column, p in zip(columns, parts))))
+
+
+def _set_stack(conn: Connection, members: Sequence[int]) -> int:
+    stack_id = min(members)
+    for part in _chunks(list(members)):
+        conn.execute(update(perceptual_hashes).where(H.image_id.in_(part)).values(stack_id=stack_id))
+    return stack_id
+
+
+def _split(conn: Connection, stack_id: int, settings: StackSettings) -> None:
+    """Group the remaining members of a stack again (one left: its member is alone)."""
+    query = select(H.image_id, H.hash, IMG.captured_at).join(images, IMG.id == H.image_id).where(H.stack_id == stack_id)
+    rows = conn.execute(query).all()
+    conn.execute(update(perceptual_hashes).where(H.stack_id == stack_id).values(stack_id=None))
+    found = group_stacks([from_signed(r.hash) for r in rows], [r.captured_at for r in rows], settings)
+    for members in found:
+        _set_stack(conn, [rows[i].image_id for i in members])
+
+
+def _folder_filter(folders: Sequence[str | os.PathLike[str]], include_missing: bool) -> list[Any]:
+    conditions: list[Any] = [] if include_missing else [IMG.missing.is_(False)]
+    if folders:
+        conditions.append(or_(*(under(f) for f in folders)))
+    return conditions
+
+
+def _hashed(
+    conn: Connection, folders: Sequence[str | os.PathLike[str]], include_missing: bool = True
+) -> tuple[list[int], list[int], list[float | None]]:
+    """(image ids, hashes, capture times) of every hashed image (inside ``folders``), by image id."""
+    query = (
+        select(H.image_id, H.hash, IMG.captured_at)
+        .join(images, IMG.id == H.image_id)
+        .where(*_folder_filter(folders, include_missing))
+        .order_by(H.image_id)
+    )
+    rows = conn.execute(query).all()
+    return [r.image_id for r in rows], [from_signed(r.hash) for r in rows], [r.captured_at for r in rows]
+
+
+def _stored_groups(
+    conn: Connection, folders: Sequence[str | os.PathLike[str]], include_missing: bool
+) -> list[list[int]]:
+    query = (
+        select(H.stack_id, H.image_id)
+        .join(images, IMG.id == H.image_id)
+        .where(H.stack_id.is_not(None), *_folder_filter(folders, include_missing))
+        .order_by(H.stack_id, H.image_id)
+    )
+    groups: dict[int, list[int]] = defaultdict(list)
+    for row in conn.execute(query):
+        groups[row.stack_id].append(row.image_id)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _members(conn: Connection, image_ids: Sequence[int]) -> dict[int, StackMember]:
+    """Each image's ``StackMember``: path, hash, capture time, current scores (the newest current primary
+    evaluation and the other dimensions of its model), its critiques and the latest decision."""
+    decision = latest_decisions()
+    found: dict[int, StackMember] = {}
+    for part in _chunks(list(image_ids)):
+        base = (
+            select(IMG.id, IMG.path, IMG.captured_at, H.hash, decision.c.score, decision.c.stars)
+            .add_columns(func.coalesce(decision.c.picked, False).label("picked"))
+            .add_columns(func.coalesce(decision.c.rejected, False).label("rejected"))
+            .select_from(
+                images.outerjoin(perceptual_hashes, H.image_id == IMG.id).outerjoin(
+                    decision, decision.c.image_id == IMG.id
+                )
+            )
+            .where(IMG.id.in_(part))
+        )
+        scores = (
+            select(E.id, E.image_id, E.score, E.std, E.dimension, E.model_fingerprint, E.created_at)
+            .where(E.image_id.in_(part), E.current.is_(True))
+            .order_by(E.created_at, E.id)
+        )
+        primary: dict[int, Any] = {}
+        rows = conn.execute(scores).all()
+        for r in rows:
+            if r.dimension == PRIMARY_DIMENSION:
+                primary[r.image_id] = r  # the newest wins
+        dimensions: dict[int, dict[str, float]] = defaultdict(dict)
+        for r in rows:
+            chosen = primary.get(r.image_id)
+            if chosen is not None and r.model_fingerprint == chosen.model_fingerprint:
+                dimensions[r.image_id][r.dimension] = r.score
+        texts: dict[int, dict[str, str]] = defaultdict(dict)
+        by_evaluation = {r.id: image for image, r in primary.items()}
+        if by_evaluation:
+            query = select(critiques.c.evaluation_id, critiques.c.attribute, critiques.c.text)
+            for c in conn.execute(
+                query.where(critiques.c.evaluation_id.in_(list(by_evaluation))).order_by(critiques.c.id)
+            ):
+                texts[by_evaluation[c.evaluation_id]][c.attribute] = c.text
+        for r in conn.execute(base):
+            scored = primary.get(r.id)
+            found[r.id] = StackMember(
+                image_id=r.id,
+                path=r.path,
+                score=None if scored is None else scored.score,
+                std=None if scored is None else scored.std,
+                rating=None if r.rejected else r.score,
+                stars=r.stars,
+                picked=bool(r.picked),
+                rejected=bool(r.rejected),
+                captured_at=r.captured_at,
+                hash=None if r.hash is None else hash_hex(from_signed(r.hash)),
+                dimensions=dict(dimensions.get(r.id, {})) if len(dimensions.get(r.id, {})) > 1 else {},
+                critiques=dict(texts.get(r.id, {})),
+            )
+    return found
+
+
+__all__ = ["RejectOutcome", "Stacks", "hash_parts"]
