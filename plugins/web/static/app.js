@@ -170,7 +170,8 @@
     const data = await post("/api/images/" + id + "/stack", {take: true});
     if (!data) return;
     data.decisions.forEach((d) => show(d.image_id, d));
-    document.querySelectorAll(`#grid [data-stack="${tile.dataset.stack}"]`).forEach((t) => { t.dataset.best = id; });
+    // The tile that stands for the stack stays where it is until the grid is loaded again (nothing moves
+    // under the keys); the library makes the pick the stack's best from then on.
     document.body.dataset.lastStack = JSON.stringify({winner: Number(id), rejected: data.rejected});
     toast(data.name + ": picked, the other " + data.rejected.length + " of its stack rejected — stored");
   }
