@@ -38,6 +38,7 @@ RATE_HELP = (
       artimuse rate shoot/IMG_0102.jpg shoot/IMG_0103.jpg --reject
       artimuse top --folder shoot --unrated --limit 5 --paths | artimuse rate --from-stdin --stars 3
       artimuse rate photo.jpg --clear --json
+      artimuse rate shoot/IMG_0103.jpg --pick --reject-rest-of-stack
     """
 )
 
@@ -49,6 +50,13 @@ RATE_HELP = (
 @click.option("--pick/--unpick", "picked", default=None, help="Flag as a pick (or take the flag off).")
 @click.option("--reject", is_flag=True, help="Reject (a cull: kept, never trained on; XMP Rating -1).")
 @click.option("--clear", is_flag=True, help="Remove your stars, pick and reject.")
+@click.option(
+    "--reject-rest-of-stack",
+    "reject_rest",
+    is_flag=True,
+    help="Also reject the other pictures of each one's stack (bursts, near-duplicates: `artimuse stacks`); "
+    "alone, without stars or a pick, it only does that.",
+)
 @click.option("--from-stdin", is_flag=True, help="Also read paths from standard input, one per line.")
 @json_option
 def rate(
@@ -58,6 +66,7 @@ def rate(
     picked: bool | None,
     reject: bool,
     clear: bool,
+    reject_rest: bool,
     from_stdin: bool,
     as_json: bool,
 ) -> None:
@@ -65,10 +74,16 @@ def rate(
 
     if stars is not None and score is not None:
         raise click.UsageError("give exactly one of --stars or --score")
-    try:
-        change = Change(stars, score, picked, reject, clear)
-    except ValueError as exc:
-        raise click.UsageError(f"{exc} (--stars, --score, --pick, --unpick, --reject or --clear)") from None
+    change: Change | None = None
+    if not reject_rest or any(v not in (None, False) for v in (stars, score, picked, reject, clear)):
+        try:
+            change = Change(stars, score, picked, reject, clear)
+        except ValueError as exc:
+            raise click.UsageError(
+                f"{exc} (--stars, --score, --pick, --unpick, --reject, --clear or --reject-rest-of-stack)"
+            ) from None
+    if reject_rest and (reject or clear):
+        raise click.UsageError("--reject-rest-of-stack keeps the picture named: give it with stars or a pick")
     named = list(paths) + ([line.strip() for line in sys.stdin if line.strip()] if from_stdin else [])
     if not named:
         raise click.UsageError("name the images to rate (PATHS, or --from-stdin)")
@@ -82,7 +97,11 @@ def rate(
         {"path": item.path, "status": "passed_over", "error": item.message, "error_kind": item.kind}
         for item in collected.passed_over
     ]
+    stacked: list[dict[str, Any]] = []
     for path in collected.files:
+        if change is None:
+            stacked.extend(_reject_rest(library, path, rows))
+            continue
         try:
             record = library.rate(
                 path,
@@ -100,6 +119,9 @@ def rate(
             )
         else:
             rows.append({**record.to_dict(), "status": "rated", "decision": decision_text(record)})
+            if reject_rest:
+                stacked.extend(_reject_rest(library, path, rows))
+    rows += stacked
     failed = [r for r in rows if r["status"] == "failed"]
     if as_json:
         emit_json(rows)
@@ -107,15 +129,38 @@ def rate(
         shown = path_shown(named)
         print_table([dict(r, path=shown(r["path"])) for r in rows], ["path", "status", "decision", "error"])
     done = sum(1 for r in rows if r["status"] == "rated")
-    passed = len(rows) - done - len(failed)
+    rest = sum(1 for r in rows if r["status"] == "rejected: rest of stack")
+    already = sum(1 for r in rows if r["status"] == "already rejected")
+    passed = len(rows) - done - rest - already - len(failed)
     click.echo(
         f"rated {done} image(s)"
+        + (f", rejected {rest} other picture(s) of their stacks" if reject_rest else "")
+        + (f" ({already} already rejected)" if already else "")
         + (f", {passed} passed over" if passed else "")
         + (f", {len(failed)} failed" if failed else ""),
         err=True,
     )
     if failed:
         sys.exit(1)
+
+
+def _reject_rest(library: Any, path: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reject the rest of the stack of ``path``: one row per other member (a failure as a failed row)."""
+    from artimuse_core import ArtiMuseError
+
+    try:
+        outcome = library.reject_rest_of_stack(path)
+    except ArtiMuseError as exc:
+        rows.append({"path": str(path), "status": "failed", "error": str(exc), "error_kind": "stack"})
+        return []
+    found = [
+        {"path": p, "status": "rejected: rest of stack", "decision": "rejected", "kept": outcome.kept}
+        for p in outcome.rejected
+    ]
+    found += [
+        {"path": p, "status": "already rejected", "decision": "rejected", "kept": outcome.kept} for p in outcome.already
+    ]
+    return found
 
 
 COMMANDS = [rate]

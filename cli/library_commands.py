@@ -47,6 +47,11 @@ CATEGORY_HELP = f"Only this category: {', '.join(CATEGORIES)} (full names like '
     "--paths", "only_paths", is_flag=True, help="Print only the paths, one per line (for `artimuse rate --from-stdin`)."
 )
 @click.option(
+    "--best-of-stack",
+    is_flag=True,
+    help="One picture per stack of bursts and near-duplicates: its best (see `artimuse stacks`).",
+)
+@click.option(
     "--percentile",
     "-p",
     "with_percentile",
@@ -68,6 +73,7 @@ def top(
     k: float,
     decision: str | None,
     only_paths: bool,
+    best_of_stack: bool,
     with_percentile: bool,
     as_json: bool,
 ) -> None:
@@ -86,12 +92,16 @@ def top(
       artimuse top --dimension iqa      (UniPercept: the technically best)
       artimuse top --folder shoot --unrated --paths | artimuse rate --from-stdin --stars 3
       artimuse top --picked
+      artimuse top --folder shoot --best-of-stack --limit 10
     """
     library = app().library()
+    hidden: set[str] = set()
+    if best_of_stack:  # the rest of each stack leaves the ranking; ask for enough rows to fill the limit
+        found = library.stacks([folder] if folder else [])
+        hidden = {m.path for s in found for m in s.rest}
     records = library.top(
         dimension=dimension,
         category=category,
-        limit=limit,
         since=_since(since),
         min_score=min_score,
         model=model,
@@ -100,7 +110,9 @@ def top(
         rank=rank,
         k=k,
         rating=decision,
+        limit=limit + len(hidden),
     )
+    records = [r for r in records if r.path not in hidden][:limit]
     if only_paths:
         for record in records:
             click.echo(printable(record.path))

@@ -39,9 +39,11 @@ def generated(name: str) -> str:
         KeyError: no generator has that name (the build stops rather than publish a page with a hole).
     """
     from artimuse_core.spec import SETTINGS
+    from artimuse_core.stacks.settings import STACK_SETTINGS
     from artimuse_core.xmp.settings import XMP_SETTINGS
 
     makers = {
+        "stack-settings": lambda: settings_table(STACK_SETTINGS),
         "engine-settings": lambda: settings_table(SETTINGS),
         "xmp-settings": lambda: settings_table(XMP_SETTINGS),
         "cli-reference": cli_reference,

@@ -2,7 +2,7 @@
 photographs (``tests.stack_library``): every member tile names its stack and the stack's best, the badge says
 ×N with the library's reason, opening a stack gives its other members, and the take-best write picks the
 picture and rejects the rest of its stack, behind the same guards as a rating (the browser journey is
-test_stacks_journey.py)."""
+test_gallery_stacks_journey.py)."""
 
 from __future__ import annotations
 

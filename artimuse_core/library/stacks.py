@@ -23,7 +23,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 from ..errors import InvalidValue
 from ..families import PRIMARY_DIMENSION
 from ..paths import path_key
-from ..stacks.best import StackMember, StackRecord, make_stack
+from ..stacks.best import StackMember, StackRecord, make_stack, ranked
 from ..stacks.grouping import group_stacks
 from ..stacks.hashing import from_signed, hash_distance, hash_hex, to_signed
 from ..stacks.settings import StackSettings, stack_settings
@@ -157,6 +157,41 @@ class Stacks(LibrarySession):
             return make_stack([members[i] for i in ids], chosen.k)
 
         return self._run(read, write=False)
+
+    def select(
+        self,
+        folder: str | os.PathLike[str],
+        count: int,
+        *,
+        distinct: bool = False,
+        settings: StackSettings | None = None,
+    ) -> list[StackMember]:
+        """The best ``count`` scored pictures inside ``folder`` by the best-of-stack rule (``stacks.best``:
+        picks, stars, then the highest lower bound), rejects left out; ``distinct``: at most one per stack
+        (the stored stacks, or ``settings``' grouping when it differs)."""
+        chosen = settings or stack_settings()
+
+        def read(conn: Connection) -> list[int]:
+            scored = select(E.image_id).where(E.current.is_(True), E.dimension == PRIMARY_DIMENSION)
+            query = select(IMG.id).where(IMG.id.in_(scored), *_folder_filter([folder], False)).order_by(IMG.id)
+            return list(conn.scalars(query))
+
+        ids = self._run(read, write=False)
+        members = self._run(lambda conn: _members(conn, ids), write=False)
+        order = [m for m in ranked(list(members.values()), chosen.k) if not m.rejected]
+        if not distinct:
+            return order[:count]
+        stack_of = {m.image_id: s.id for s in self.stacks([folder], settings=settings) for m in s.members}
+        picked: list[StackMember] = []
+        seen: set[int] = set()
+        for member in order:
+            key = stack_of.get(member.image_id, member.image_id)  # a stack's id is one of its members' ids
+            if key not in seen:
+                seen.add(key)
+                picked.append(member)
+            if len(picked) == count:
+                break
+        return picked
 
     def reject_rest_of_stack(self, path: str | os.PathLike[str]) -> RejectOutcome:
         """Reject every other member of the stack of ``path`` (kept as it is); each reject is a decision like
