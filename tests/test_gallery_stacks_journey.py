@@ -41,7 +41,8 @@ SHOWN = "#grid .tile:not(.folded)"
 
 
 def shown(driver) -> list[str]:
-    return [t.get_attribute("data-name") for t in driver.find_elements(By.CSS_SELECTOR, SHOWN)]
+    """The names of the tiles shown, read in one go (a swap may replace them between two reads)."""
+    return driver.execute_script(f"return [...document.querySelectorAll('{SHOWN}')].map((t) => t.dataset.name)")
 
 
 def body(driver, name: str) -> str:
@@ -123,6 +124,7 @@ def test_stacks_collapse_open_and_take_the_best_in_the_grid(tmp_path, browser): 
         for other in rest:
             assert "rejected" in tile(browser, other).get_attribute("class")
         assert "pick" in tile(browser, winner).text
+        assert "your pick: astro_3.jpg" in browser.find_element(By.CSS_SELECTOR, ".stack-panel").text
         chromium.screenshot(browser, tmp_path, "stacks_open_taken.png")
 
         # S closes it: the members fold away and the highlight goes back to the tile that stands for the stack.

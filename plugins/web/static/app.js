@@ -172,6 +172,8 @@
     data.decisions.forEach((d) => show(d.image_id, d));
     // The tile that stands for the stack stays where it is until the grid is loaded again (nothing moves
     // under the keys); the library makes the pick the stack's best from then on.
+    const heading = document.querySelector(`[data-stack-panel="${tile.dataset.stack}"] strong`);
+    if (heading) heading.textContent = "Stack of " + heading.dataset.size + " · your pick: " + data.name;
     document.body.dataset.lastStack = JSON.stringify({winner: Number(id), rejected: data.rejected});
     toast(data.name + ": picked, the other " + data.rejected.length + " of its stack rejected — stored");
   }
