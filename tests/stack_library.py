@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import shutil
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +66,9 @@ SCORES = {
 }
 
 
-def stacked_library(folder: Path) -> Stacked:
-    """Write the photos under ``folder/photos``, score and hash them into ``folder/library.db``."""
-    photos = folder / "photos"
-    photos.mkdir(parents=True, exist_ok=True)
+@cache
+def _encoded() -> dict[str, bytes]:
+    """Each file's JPEG bytes (made once per process: tests stay fast)."""
     astronaut, coffee = _photo("astronaut.png"), _photo("coffee.png")
     w, h = astronaut.size
     made = {
@@ -82,16 +82,33 @@ def stacked_library(folder: Path) -> Stacked:
         "rocket.jpg": _photo("rocket.jpg"),
         "camera.jpg": _photo("camera.png"),
     }
-    paths = {}
+    found = {}
     for name, image in made.items():
+        data = io.BytesIO()
+        image.save(data, "JPEG", quality=92)
+        found[name] = data.getvalue()
+    return found
+
+
+_HASHES: dict[str, int] = {}
+
+
+def stacked_library(folder: Path) -> Stacked:
+    """Write the photos under ``folder/photos``, score and hash them into ``folder/library.db``."""
+    photos = folder / "photos"
+    photos.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, data in _encoded().items():
         paths[name] = photos / name
-        image.save(paths[name], "JPEG", quality=92)
+        paths[name].write_bytes(data)
+        if name not in _HASHES:  # the same bytes every time: hashed once per process
+            _HASHES[name] = file_hash(paths[name])
     shutil.copy(empty_library(), folder / "library.db")
     library = Library.at(folder / "library.db")
     library.record_scores(
         ScoredFile(file_facts(p), result(p, i, *SCORES[name]), "photography", "option")
         for i, (name, p) in enumerate(paths.items())
     )
-    library.record_hashes({str(p): file_hash(p) for p in paths.values()})
-    bursts = [[n for n in made if n.startswith("astro")], [n for n in made if n.startswith("coffee")]]
+    library.record_hashes({str(p): _HASHES[name] for name, p in paths.items()})
+    bursts = [[n for n in paths if n.startswith("astro")], [n for n in paths if n.startswith("coffee")]]
     return Stacked(library, paths, bursts, ["chelsea.jpg", "rocket.jpg", "camera.jpg"])

@@ -212,7 +212,7 @@ def test_select_best_counts_adjacent_near_identical_frames_once(model):
     )
     node = ArtiMuseSelectBest()
     answer = node.select(model, frames, 6, 0.0, near_duplicates=8)
-    ui, (images, scores, indices, passed, rest) = answer["ui"], answer["result"]
+    ui, (_, _, indices, passed, rest) = answer["ui"], answer["result"]
     assert ui["runs"] == [[0, 1, 2], [3], [4, 5]]
     every = ui["scores"]
     bests = [max(run, key=lambda i: (every[i], -i)) for run in ui["runs"]]
