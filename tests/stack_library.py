@@ -1,6 +1,6 @@
 """A library with stacks, made of real photographs (scikit-image's bundled ones) for the gallery's stack tests:
-a burst of the astronaut (resized, re-compressed, a few percent cropped, a few percent brighter), a pair of the
-coffee cup (a copy and a re-export), and three single shots. Scores are recorded through ``record_scores``
+a burst of the astronaut (as shot, resized, a few percent cropped and re-compressed, a few percent brighter),
+a pair of the coffee cup (as shot and resized), and three single shots. Scores are recorded through ``record_scores``
 (bell-shaped distributions, ``tests.web_library.result``), the perceptual hashes through the stacks core
 (``file_hash``, ``Library.record_hashes``): the library groups them itself."""
 
@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from artimuse_core import file_hash
 from artimuse_core.library import Library, ScoredFile, file_facts
-from tests.shoot import skimage_data
+from tests.stack_shoot import _photo as photo
+from tests.stack_shoot import frames
 from tests.web_library import empty_library, result
 
 
@@ -36,22 +34,6 @@ class Stacked:
         return found
 
 
-def _photo(name: str, longest: int = 640) -> Image.Image:
-    image = Image.open(skimage_data() / name).convert("RGB")
-    image.thumbnail((longest, longest), Image.Resampling.LANCZOS)
-    return image
-
-
-def _brighter(image: Image.Image, factor: float) -> Image.Image:
-    return Image.fromarray(np.clip(np.asarray(image, dtype=np.float32) * factor, 0, 255).astype(np.uint8))
-
-
-def _recompressed(image: Image.Image, quality: int) -> Image.Image:
-    data = io.BytesIO()
-    image.save(data, "JPEG", quality=quality)
-    return Image.open(io.BytesIO(data.getvalue())).convert("RGB")
-
-
 #: Scores of each file (the burst's best by lower bound is the second frame: 80 - 2 beats 82 - 6).
 SCORES = {
     "astro_1.jpg": (72.0, 3.0),
@@ -68,24 +50,18 @@ SCORES = {
 
 @cache
 def _encoded() -> dict[str, bytes]:
-    """Each file's JPEG bytes (made once per process: tests stay fast)."""
-    astronaut, coffee = _photo("astronaut.png"), _photo("coffee.png")
-    w, h = astronaut.size
-    made = {
-        "astro_1.jpg": astronaut,
-        "astro_2.jpg": astronaut.resize((w * 3 // 4, h * 3 // 4), Image.Resampling.LANCZOS),
-        "astro_3.jpg": _recompressed(astronaut.crop((w // 33, h // 33, w - w // 33, h - h // 33)), 60),
-        "astro_4.jpg": _brighter(astronaut, 1.05),
-        "coffee_1.jpg": coffee,
-        "coffee_2.jpg": _recompressed(coffee, 70),
-        "chelsea.jpg": _photo("chelsea.png"),
-        "rocket.jpg": _photo("rocket.jpg"),
-        "camera.jpg": _photo("camera.png"),
-    }
+    """Each file's JPEG bytes (made once per process: tests stay fast). The bursts are the stacks core's own
+    test frames of one photograph (``tests.stack_shoot.frames``: as shot, resized, cropped and re-compressed,
+    brighter)."""
+    made = {f"astro_{i + 1}.jpg": frame for i, frame in enumerate(frames(photo("astronaut.png")))}
+    made.update({f"coffee_{i + 1}.jpg": frame for i, frame in enumerate(frames(photo("coffee.png"))[:2])})
+    made.update(
+        {f"{name.split('.')[0]}.jpg": (photo(name), 90) for name in ("chelsea.png", "rocket.jpg", "camera.png")}
+    )
     found = {}
-    for name, image in made.items():
+    for name, (image, quality) in made.items():
         data = io.BytesIO()
-        image.save(data, "JPEG", quality=92)
+        image.save(data, "JPEG", quality=quality)
         found[name] = data.getvalue()
     return found
 
