@@ -1,11 +1,11 @@
-"""A photographer culls stacks in the gallery, in a REAL headless Chromium: a library the stacks core grouped
-from real photographs (a burst of four astronaut frames, a pair of coffee cups, single shots;
-``tests.stack_library``). The grid shows each stack once, as its best with a "×N" badge whose tooltip is the
-library's reason; a new picture arrives and the page waits past its live refresh (nothing moves, the
-highlight stays, an "N new" bar appears); B on a collapsed stack takes its best and rejects the rest; S opens
-the burst beside its best, with the reason; B on another member takes that one instead; S closes it again;
-N brings the new picture in with the stacks still folded. The library holds every decision. Screenshots
-(grid with badges, an open stack) go to bench/out/ (or ``ARTIMUSE_SHOTS``)."""
+"""A photographer culls stacks in the gallery, in a REAL headless Chromium: a library the stacks core grouped from real
+photographs (a burst of four astronaut frames, a pair of coffee cups, single shots; ``tests.stack_library``). The
+grid shows each stack once, as its best with a "×N" badge whose tooltip is the library's reason; a new picture
+arrives and the page waits past its live refresh (nothing moves, the highlight stays, an "N new" bar appears); B on
+a collapsed stack takes its best and rejects the rest; S opens the burst beside its best, with the reason; B on
+another member takes that one instead; N brings the new picture in with the stack still open, now led by the pick,
+the highlight where it was; S closes it again. The library holds every decision. Screenshots (grid with badges, an
+open stack) go to bench/out/ (or ``ARTIMUSE_SHOTS``)."""
 
 from __future__ import annotations
 
@@ -127,14 +127,26 @@ def test_stacks_collapse_open_and_take_the_best_in_the_grid(tmp_path, browser): 
         assert "your pick: astro_3.jpg" in browser.find_element(By.CSS_SELECTOR, ".stack-panel").text
         chromium.screenshot(browser, tmp_path, "stacks_open_taken.png")
 
-        # S closes it: the members fold away and the highlight goes back to the tile that stands for the stack.
+        # N brings the new picture in: the open stack stays open, now led by the pick (the library's best since
+        # B), and the highlight stays on the same picture.
+        press(browser, "n")
+        wait.until(lambda d: shown(d)[:2] == ["hubble.jpg", "astro_3.jpg"])
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid .tile.in-stack")) == 3)
+        assert shown(browser)[:5] == ["hubble.jpg", "astro_3.jpg", "astro_2.jpg", "astro_1.jpg", "astro_4.jpg"]
+        assert body(browser, "highlighted") == str(winner)
+        assert "your pick (astro_3.jpg)" in browser.find_element(By.CSS_SELECTOR, ".stack-panel").text
+
+        # S closes it: the members fold away; the stacks stand as one tile each, the pick for the burst.
         press(browser, "s")
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#grid .in-stack, #grid .stack-panel"))
-        assert body(browser, "highlighted") in (str(astro), str(winner))
-
-        # N brings the new picture in; the stacks stay folded (the pick now stands for the burst).
-        press(browser, "n")
-        wait.until(lambda d: shown(d)[:1] == ["hubble.jpg"])
-        assert len(shown(browser)) == 6 and "astro_3.jpg" in shown(browser) and "astro_2.jpg" not in shown(browser)
+        assert body(browser, "highlighted") == str(winner)
+        assert shown(browser) == [
+            "hubble.jpg",
+            "astro_3.jpg",
+            "chelsea.jpg",
+            "coffee_1.jpg",
+            "rocket.jpg",
+            "camera.jpg",
+        ]
         assert all(library.show(made.paths[n]).ratings == [] for n in made.singles)
     library.close()
