@@ -148,5 +148,14 @@ def test_stacks_collapse_open_and_take_the_best_in_the_grid(tmp_path, browser): 
             "rocket.jpg",
             "camera.jpg",
         ]
+
+        # In the loupe B acts on the picture shown: the coffee cup's twin replaces the earlier pick.
+        twin = made.id("coffee_2.jpg")
+        browser.get(url + f"/image/{twin}")
+        wait.until(lambda d: "One of 2 near-duplicates" in d.find_element(By.CSS_SELECTOR, ".side").text)
+        press(browser, "b")
+        wait.until(lambda d: json.loads(body(d, "last-stack") or "{}").get("winner") == twin)
+        assert library.show(made.paths["coffee_2.jpg"]).ratings[0].picked
+        assert library.show(made.paths["coffee_1.jpg"]).ratings[0].rejected
         assert all(library.show(made.paths[n]).ratings == [] for n in made.singles)
     library.close()

@@ -140,3 +140,18 @@ def test_take_best_on_a_picture_whose_file_is_gone_stores_nothing(stacked):
     assert answer.status_code == 409 and "not stored" in answer.json()["error"]
     assert_guarded(answer)
     assert all(made.library.show(p).ratings == [] for n, p in made.paths.items() if n != "astro_1.jpg")
+
+
+def test_the_loupe_says_which_stack_a_picture_is_in_and_why_its_best_won(stacked):
+    client, made = stacked
+    page = client.get(f"/image/{made.id('astro_1.jpg')}")
+    assert page.status_code == 200
+    stack = min(made.id(n) for n in made.bursts[0])
+    viewer = f'class="viewer" data-id="{made.id("astro_1.jpg")}" data-name="astro_1.jpg" data-stack="{stack}"'
+    assert viewer in page.text
+    assert "One of 4 near-duplicates" in page.text and f'href="/image/{made.id("astro_2.jpg")}"' in page.text
+    assert "highest lower bound" in page.text and "<kbd>B</kbd> best of its stack" in page.text
+    best = client.get(f"/image/{made.id('astro_2.jpg')}").text
+    assert "best: this one" in best
+    alone = client.get(f"/image/{made.id('chelsea.jpg')}").text
+    assert "near-duplicates" not in alone and "data-stack" not in alone

@@ -42,6 +42,12 @@ def _tile_stack(record: Any) -> TileStack:
     return TileStack(record.id, record.size, record.best_id, display_path(os.path.basename(record.best)), record.reason)
 
 
+def stack_view(library: Any, path: str) -> TileStack | None:
+    """The ``TileStack`` of the picture at ``path`` (the loupe's panel); None when it is in no stack."""
+    record = library.stack_of(path)
+    return None if record is None or record.size < 2 else _tile_stack(record)
+
+
 def tile_stacks(library: Any, items: Iterable[Any]) -> dict[int, TileStack]:
     """Image id -> ``TileStack`` for each of ``items`` (grid items: ``image_id``, ``path``) that is in a stack
     of two or more; one library read per stack met."""
@@ -116,4 +122,4 @@ async def take_best(request: Request) -> Response:
     )
 
 
-__all__ = ["TAKE", "TileStack", "members", "take_best", "tile_stacks"]
+__all__ = ["TAKE", "TileStack", "members", "stack_view", "take_best", "tile_stacks"]

@@ -22,7 +22,7 @@ from .filters import RANK_CHOICES, RATING_CHOICES, SINCE_CHOICES, GalleryQuery
 from .pages import respond
 from .params import id_list, int_param, json_object, number, text_params
 from .pictures import SIZES, Unservable, check_file, placeholder_svg
-from .stacks import tile_stacks
+from .stacks import stack_view, tile_stacks
 
 #: How long the filter bar's choices (categories, models, adapters: a scan of the current evaluations) are
 #: reused before they are read again, in seconds.
@@ -126,7 +126,8 @@ def image_page(request: Request) -> Response:
     """One image large (the loupe; Z: 100 %): score +- std, distribution, critiques, EXIF (camera, lens,
     exposure...), provenance, history, the user's decision."""
     view = image_view(*_image(request, request.path_params["image_id"]))
-    return respond(request, "image.html", v=view, exif=_exif(view), **view)
+    stack = stack_view(request.app.state.library, view["record"].path)
+    return respond(request, "image.html", v=view, exif=_exif(view), stack=stack, **view)
 
 
 def _exif(view: dict[str, Any]) -> list[tuple[str, str]]:

@@ -165,7 +165,7 @@
     } else await open(stack);
   }
   async function takeBest(id) {
-    const tile = tileOf(id);
+    const tile = tileOf(id) || document.querySelector(`.viewer[data-id="${id}"]`);  // a grid tile or the loupe
     if (!tile || !tile.dataset.stack) { toast("Not in a stack: nothing stored"); return; }
     const data = await post("/api/images/" + id + "/stack", {take: true});
     if (!data) return;
@@ -229,6 +229,7 @@
       const go = (delta) => { const next = order[at + delta]; if (at >= 0 && next) location.href = "/image/" + next; };
       if (rating) { event.preventDefault(); if ((await rate(id, rating)) && advancing() && !rating.clear) go(1); return; }
       if (key === "ArrowRight" || key === "ArrowLeft") go(key === "ArrowRight" ? 1 : -1);
+      else if (key === "b" || key === "B") await takeBest(id);
       else if (key === "z" || key === "Z") zoom();
       else if (key === "c" || key === "C") choose(id);
       else if (key === "Escape") history.length > 1 ? history.back() : (location.href = "/");
