@@ -159,3 +159,21 @@ def test_stacks_collapse_open_and_take_the_best_in_the_grid(tmp_path, browser): 
         assert library.show(made.paths["coffee_1.jpg"]).ratings[0].rejected
         assert all(library.show(made.paths[n]).ratings == [] for n in made.singles)
     library.close()
+
+
+def test_a_next_page_bringing_a_stacks_best_moves_nothing(tmp_path, browser):  # noqa: F811
+    """One picture per page: the burst's first member in the ranking (astro_3, 82) arrives before its best
+    (astro_2, by lower bound) and stands for the stack; the pages after it bring the best in, and the tile the
+    user highlighted stays where it is, standing for its stack."""
+    made = stacked_library(tmp_path)
+    wait = WebDriverWait(browser, 20)
+    with running_gallery(made.library, tmp_path / "thumbnails", poll_s=1.0, page_size=1) as url:
+        browser.get(url + "/")
+        wait.until(lambda d: shown(d)[:1] == ["astro_3.jpg"])
+        press(browser, Keys.ARROW_RIGHT)
+        assert body(browser, "highlighted") == str(made.id("astro_3.jpg"))
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid .tile")) == 9)  # every page loaded
+        assert shown(browser) == ["astro_3.jpg", "chelsea.jpg", "coffee_1.jpg", "rocket.jpg", "camera.jpg"]
+        assert body(browser, "highlighted") == str(made.id("astro_3.jpg"))
+        assert tile(browser, made.id("astro_3.jpg")).find_element(By.CSS_SELECTOR, ".stack-badge").text == "×4"
+    made.library.close()

@@ -129,10 +129,13 @@
   const opened = new Set();  // the stacks shown open, by stack id: they stay open across every swap
   const placed = () => Array.from(document.querySelectorAll("#grid .tile[data-stack]:not(.in-stack)"));
   function fold() {
-    // One tile stands for each stack: its best when the grid holds it, else the first member the grid holds.
-    const leaders = new Map();
+    // One tile stands for each stack: its best when the grid holds it, else the first member the grid holds. A
+    // tile that already stands for its stack keeps doing so (a next page bringing the best in moves nothing).
+    const leaders = new Map(placed().filter((t) => t.classList.contains("leader")).map((t) => [t.dataset.stack, t]));
+    const kept = new Set(leaders.keys());
     for (const tile of placed()) {
       const stack = tile.dataset.stack, now = leaders.get(stack);
+      if (kept.has(stack)) continue;
       if (!now || (tile.dataset.id === tile.dataset.best && now.dataset.id !== now.dataset.best)) leaders.set(stack, tile);
     }
     for (const tile of placed()) {
