@@ -22,6 +22,7 @@ from typing import Any
 from .categories import normalise_category
 from .errors import ConfigError, InvalidValue
 from .spec import SETTINGS, EngineSpec, setting_named
+from .stacks.settings import STACK_SETTING_NAMES, checked_stack_values, stack_setting_named, stack_settings
 from .xmp.settings import XMP_SETTING_NAMES, checked_xmp_values, xmp_setting_named, xmp_settings
 
 if sys.version_info >= (3, 11):
@@ -80,9 +81,9 @@ class WatchedFolder:
 
 @dataclass(frozen=True)
 class Config:
-    """The resolved settings: one ``EngineSpec``, the library's own settings and the XMP settings
+    """The resolved settings: one ``EngineSpec``, the library's own settings, the XMP settings
     (``xmp``: name -> value for every ``xmp.settings.XMP_SETTINGS``; ``xmp_settings()`` builds what
-    ``write_xmp`` takes).
+    ``write_xmp`` takes) and the stack settings (``stacks``, ``stack_settings()``).
 
     ``sources`` maps a setting name to where its value came from (one of ``SOURCES``); settings absent
     from it are defaults. ``file`` is the config file that was read, None when there is none.
@@ -94,6 +95,7 @@ class Config:
     file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     xmp: Mapping[str, Any] = field(default_factory=lambda: checked_xmp_values({}))
+    stacks: Mapping[str, Any] = field(default_factory=lambda: checked_stack_values({}))
 
     def source_of(self, name: str) -> str:
         """Where the value of setting ``name`` came from: default, file, environment or argument."""
@@ -110,11 +112,13 @@ class Config:
             return self
         library = {k: given.pop(k) for k in LIBRARY_SETTINGS if k in given}
         xmp = {k: given.pop(k) for k in XMP_SETTING_NAMES if k in given}
+        stacks = {k: given.pop(k) for k in STACK_SETTING_NAMES if k in given}
         spec = self.spec.replace(**given)
-        sources = {**self.sources, **{k: "argument" for k in (*given, *library, *xmp)}}
+        sources = {**self.sources, **{k: "argument" for k in (*given, *library, *xmp, *stacks)}}
         xmp_values = checked_xmp_values({**self.xmp, **xmp})
+        stack_values = checked_stack_values({**self.stacks, **stacks})
         database = library.get("database_url", self.database_url)
-        return Config(spec, database, self.folders, self.file, sources, xmp_values)
+        return Config(spec, database, self.folders, self.file, sources, xmp_values, stack_values)
 
     def xmp_settings(self) -> Any:
         """The resolved ``xmp.XmpSettings`` (what ``write_xmp`` takes).
@@ -124,13 +128,17 @@ class Config:
         """
         return xmp_settings(self.xmp)
 
+    def stack_settings(self) -> Any:
+        """The resolved ``stacks.StackSettings`` (what grouping and the library's stacks read)."""
+        return stack_settings(self.stacks)
+
     def library_url(self) -> str:
         """The library's SQLAlchemy URL: ``database_url`` when set, else ``library.db`` in the home."""
         return self.database_url or f"sqlite:///{home_paths().database_file}"
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting with its effective value and its source, plus the file, home and folders."""
-        values = {**self.spec.to_dict(), "database_url": self.library_url(), **_json_ready(self.xmp)}
+        values = {**self.spec.to_dict(), "database_url": self.library_url(), **_json_ready(self.xmp), **self.stacks}
         return {
             "file": str(self.file) if self.file else None,
             "home": str(home_paths().data_dir),
@@ -169,6 +177,7 @@ def load_config(file: Path | None = None, environ: Mapping[str, str] | None = No
         read = file
         data = _read_toml(file)
         known = [s.name for s in SETTINGS] + list(LIBRARY_SETTINGS) + list(XMP_SETTING_NAMES) + ["folders"]
+        known += list(STACK_SETTING_NAMES)
         for key, value in data.items():
             if key not in known:
                 raise ConfigError(f"{file}: unknown key '{key}' (known: {', '.join(sorted(known))})")
@@ -177,18 +186,21 @@ def load_config(file: Path | None = None, environ: Mapping[str, str] | None = No
                 continue
             values[key] = _checked(key, value, f"{file}: '{key}'", from_text=False)
             sources[key] = "file"
-    for key in [s.name for s in SETTINGS] + list(LIBRARY_SETTINGS) + list(XMP_SETTING_NAMES):
+    for key in (
+        [s.name for s in SETTINGS] + list(LIBRARY_SETTINGS) + list(XMP_SETTING_NAMES) + list(STACK_SETTING_NAMES)
+    ):
         variable = f"ARTIMUSE_{key.upper()}"
         if variable in environ:
             values[key] = _checked(key, environ[variable], variable, from_text=True)
             sources[key] = "environment"
     database = values.pop("database_url", None)
     xmp = checked_xmp_values({k: values.pop(k) for k in XMP_SETTING_NAMES if k in values})
+    stacks = checked_stack_values({k: values.pop(k) for k in STACK_SETTING_NAMES if k in values})
     try:
         spec = EngineSpec(**values)
     except InvalidValue as exc:  # pragma: no cover - every value was checked above
         raise ConfigError(str(exc)) from exc
-    return Config(spec, database, folders, read, sources, xmp)
+    return Config(spec, database, folders, read, sources, xmp, stacks)
 
 
 def _json_ready(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -207,7 +219,10 @@ def _checked(key: str, value: Any, where: str, *, from_text: bool) -> Any:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where} must be a non-empty string")
         return value
-    setting = xmp_setting_named(key) if key in XMP_SETTING_NAMES else setting_named(key)
+    if key in STACK_SETTING_NAMES:
+        setting = stack_setting_named(key)
+    else:
+        setting = xmp_setting_named(key) if key in XMP_SETTING_NAMES else setting_named(key)
     try:
         return setting.parse(value) if from_text else setting.check(value)
     except InvalidValue as exc:

@@ -63,7 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = StackSettings()
     print(
-        f"settings: threshold {settings.threshold} bits, burst gap {settings.gap:g} s within {settings.burst_threshold} bits"
+        f"settings: threshold {settings.threshold} bits, "
+        f"burst gap {settings.gap:g} s within {settings.burst_threshold} bits"
     )
     hashes, _, _ = synthetic(args.baseline, settings)
     index, t_index, _ = measure(near_pairs, hashes, settings.threshold)

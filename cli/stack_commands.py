@@ -41,7 +41,8 @@ def stack_options(func: Any) -> Any:
 
 def chosen_settings(threshold: int | None, gap: float | None, burst_threshold: int | None, k: float | None) -> Any:
     """The stack settings these options give (None where the stored stacks serve) and the resolved ones."""
-    resolved = stack_settings(threshold=threshold, gap=gap, burst_threshold=burst_threshold, k=k)
+    values = app().settings.stacks  # the config file's and the environment's
+    resolved = stack_settings(values, threshold=threshold, gap=gap, burst_threshold=burst_threshold, k=k)
     regroup = any(v is not None for v in (threshold, gap, burst_threshold))
     return (resolved if regroup or k is not None else None), resolved
 

@@ -83,6 +83,7 @@ def xmp_write(paths: tuple[str, ...], as_json: bool) -> None:
       artimuse xmp write shoot/ --rating-mode percentiles --xmp-label pick --pick-at 90
       artimuse xmp write a.jpg --xmp-target embedded --json
       artimuse xmp write shoot/ --xmp-rating yours --pick-label Red
+      artimuse xmp write shoot/ --xmp-stack-rest reject     (the rest of each stack as rejects)
     """
     from artimuse_core.xmp import XmpCounts, XmpOutcome, library_facts, library_folder_scores, write_many
 
@@ -92,7 +93,7 @@ def xmp_write(paths: tuple[str, ...], as_json: bool) -> None:
     settings = config.xmp_settings()
     images, failed, passed = _images(paths)
     library = context.library()
-    facts, no_score = library_facts(library, images)
+    facts, no_score = library_facts(library, images, stack_rest=settings.stack_rest is not None)
     outcomes = [XmpOutcome(path, "failed", reason=message, error_kind="missing") for path, message in failed]
     with progress_bar(len(facts), "img", "writing XMP") as bar:
         outcomes += write_many(

@@ -4,8 +4,6 @@ meets them), the best of a stack follows the user before the model, and stacks f
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -52,18 +50,26 @@ def test_adjacent_near_identical_frames_are_one_run():
     assert near_duplicate_runs([], 2) == []
 
 
-def test_settings_are_read_from_arguments_then_the_environment():
-    assert stack_settings(environ={}) == StackSettings()
-    env = {"ARTIMUSE_STACK_THRESHOLD": "5", "ARTIMUSE_BURST_GAP": "500ms"}
-    assert stack_settings(environ=env) == StackSettings(threshold=5, gap=0.5)
-    assert stack_settings(threshold=3, environ=env).threshold == 3
-    assert parse_gap("2s") == 2.0 and parse_gap("1.5") == 1.5 and parse_gap("1min") == 60.0
-    from artimuse_core.errors import InvalidValue
+def test_stack_settings_come_from_the_config_file_then_the_environment_then_arguments(tmp_path):
+    from artimuse_core.config import load_config
+    from artimuse_core.errors import ConfigError, InvalidValue
 
+    assert load_config(tmp_path / "none.toml", environ={}).stack_settings() == StackSettings()
+    file = tmp_path / "config.toml"
+    file.write_text("stack_threshold = 5\nburst_gap = 0.5\n")
+    config = load_config(file, environ={"ARTIMUSE_STACK_K": "2"})
+    assert config.stack_settings() == StackSettings(threshold=5, gap=0.5, k=2.0)
+    assert config.source_of("stack_threshold") == "file" and config.source_of("stack_k") == "environment"
+    assert stack_settings(config.stacks, threshold=3).threshold == 3
+    assert config.with_arguments(burst_threshold=12).stack_settings().burst_threshold == 12
+    assert parse_gap("2s") == 2.0 and parse_gap("500ms") == 0.5 and parse_gap("1min") == 60.0
     with pytest.raises(InvalidValue, match="stack_threshold"):
-        stack_settings(threshold=99, environ={})
+        stack_settings(threshold=99)
     with pytest.raises(InvalidValue, match="burst_gap"):
         parse_gap("soon")
+    file.write_text("stack_threshold = 99\n")
+    with pytest.raises(ConfigError, match="stack_threshold"):
+        load_config(file, environ={})
 
 
 @pytest.fixture(scope="module")

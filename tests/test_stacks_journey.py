@@ -59,11 +59,30 @@ def test_score_stack_cull_the_rest_and_find_the_rejects_in_xmp(run_cli, home, tm
 
     written = run_cli("xmp", "write", "shoot")
     assert written.exit_code == 0, written.output
-    sidecars = sorted((tmp_path / "shoot").glob("IMG_01*.xmp"))
-    ratings = exiftool_ratings(sidecars)
+    ratings = exiftool_ratings(sorted((tmp_path / "shoot").glob("*.xmp")))
     rest = {Path(p).name + ".xmp" for p in burst["members"] if p != keep}
-    assert {name for name, rating in ratings.items() if rating == -1} == rest
+    assert {name for name, rating in ratings.items() if rating == -1} == rest  # only what the user rejected
     assert ratings[Path(keep).name + ".xmp"] != -1
+
+    # Asked for, the rest of every stack is written as rejected (the user's own decisions stay theirs)
+    asked = run_cli("xmp", "write", "shoot", "--xmp-stack-rest", "reject")
+    assert asked.exit_code == 0, asked.output
+    ratings = exiftool_ratings(sorted((tmp_path / "shoot").glob("*.xmp")))
+    every_rest = {Path(p).name + ".xmp" for s in after for p in s["members"] if p != s["best"]}
+    assert {name for name, rating in ratings.items() if rating == -1} == every_rest
+    assert all(ratings[p.name + ".xmp"] != -1 for p in shoot.singles)
+    labelled = run_cli(
+        "xmp", "write", "shoot", "--xmp-stack-rest", "label", "--stack-label", "Red", "--overwrite-ratings"
+    )
+    assert labelled.exit_code == 0, labelled.output
+    done = subprocess.run(
+        ["exiftool", "-j", "-XMP-xmp:Label", *map(str, sorted((tmp_path / "shoot").glob("*.xmp")))],
+        capture_output=True,
+        text=True,
+    )
+    labels = {Path(e["SourceFile"]).name: e.get("Label") for e in json.loads(done.stdout)}
+    untouched = {Path(p).name + ".xmp" for p in burst["members"]}  # the user decided on every one of these
+    assert {name for name, label in labels.items() if label == "Red"} == every_rest - untouched
 
 
 def test_select_the_best_distinct_pictures_into_a_folder_without_overwriting(run_cli, home, tmp_path, monkeypatch):
@@ -86,3 +105,24 @@ def test_select_the_best_distinct_pictures_into_a_folder_without_overwriting(run
     assert linked.exit_code == 0, linked.output
     assert all((tmp_path / "links" / Path(p["path"]).name).is_symlink() for p in json.loads(linked.stdout))
     assert run_cli("select", "shoot", "--copy-to", "a", "--link-to", "b").exit_code == 2
+
+
+def test_burst_frames_arriving_one_by_one_at_a_real_watcher_join_the_right_stack(run_cli, home, tmp_path):
+    """The real `artimuse watch` process (fake engine); frames are copied into the watched folder one at a
+    time, each scored before the next arrives, bursts interleaved; then `artimuse stacks --json` reads them."""
+    from tests.watching import WatcherProcess, wait_for
+
+    shoot = make_burst_shoot(tmp_path / "card")
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    home.mkdir(exist_ok=True)
+    watcher = WatcherProcess(home, folder).start()
+    frames = [burst[i] for i in range(4) for burst in shoot.bursts[:3]] + shoot.singles[:2]  # interleaved
+    for n, frame in enumerate(frames, 1):
+        shutil.copy2(frame, folder / frame.name)
+        wait_for(home / "library.db", n, 0)
+    assert watcher.stop() == 0
+    listed = run_cli("stacks", "--json")
+    assert listed.exit_code == 0, listed.output
+    found = sorted(sorted(Path(p).name for p in s["members"]) for s in json.loads(listed.stdout))
+    assert found == sorted(sorted(p.name for p in burst) for burst in shoot.bursts[:3])

@@ -44,8 +44,8 @@ from ..paths import display_path, path_key
 from ..prompts import resolve_attribute
 from ..results import Provenance, ScoreResult
 from ..scoring import CategoryWish, Progress, ScoringEngine, StepHook, spec_value
-from ..stacks.hashing import file_hashes
 from .records import EvaluationRecord, FileFacts, JobOptions, JobRecord, ScoredFile, capture_times, facts_or_error
+from .stacks import stack_files
 
 if TYPE_CHECKING:
     from .library import Library
@@ -157,11 +157,10 @@ def ingest(
     cached = [str(f.path) for _, f in hashed if not isinstance(f, OSError) and str(f.path) not in facts_by_path]
     with contextlib.suppress(LibraryError):
         library.resolve_errors(cached)  # a cached file has succeeded too: its old errors close
-        _stack(library, file_hashes(library.unhashed(cached)))  # scored before stacks existed
+        stack_files(library, library.unhashed(cached))  # scored before stacks existed
     pending: list[ScoredFile] = []
     flush_every = flush_every or (engine.batch_size if to_score else 1)
     captured = capture_times(to_score)
-    perceptual = file_hashes(to_score)
 
     def flush() -> list[ScoreResult]:
         try:
@@ -172,8 +171,7 @@ def ingest(
                 item.result.warnings.append(f"{NOT_SAVED}: {exc}")
         for item, evaluation_id in zip(pending, ids):
             item.result.evaluation_id = evaluation_id
-        saved = [item.result.path for item, evaluation_id in zip(pending, ids) if evaluation_id is not None]
-        _stack(library, {path: perceptual[path] for path in saved if path in perceptual})
+        stack_files(library, [item.result.path for item, saved in zip(pending, ids) if saved is not None])
         done = [item.result for item in pending]
         pending.clear()
         return done
@@ -390,14 +388,6 @@ def _unreadable(
     result = ScoreResult(str(path), error=message, error_kind=kind, provenance=provenance)
     _record_outcome(library, result, job_id)
     return result
-
-
-def _stack(library: Library, hashed: Mapping[str, int]) -> None:
-    """Store the perceptual hashes of recorded files and join each to its stack (``library.stacks``). A
-    failure to write leaves the files unstacked (their scores are saved; the next run that meets them, cached,
-    stacks them): grouping never fails a score."""
-    with contextlib.suppress(LibraryError):
-        library.record_hashes(hashed)
 
 
 def _tick(progress: Progress | None) -> None:

@@ -12,6 +12,7 @@ groups the stored hashes again in memory (``stacks.grouping``), without writing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,13 +21,13 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
-from ..errors import InvalidValue
+from ..errors import InvalidValue, LibraryError
 from ..families import PRIMARY_DIMENSION
 from ..paths import path_key
 from ..stacks.best import StackMember, StackRecord, make_stack, ranked
 from ..stacks.grouping import group_stacks
-from ..stacks.hashing import from_signed, hash_distance, hash_hex, to_signed
-from ..stacks.settings import StackSettings, stack_settings
+from ..stacks.hashing import file_hashes, from_signed, hash_distance, hash_hex, to_signed
+from ..stacks.settings import StackSettings
 from .decisions import latest_decisions
 from .session import LibrarySession, under
 from .tables import critiques, evaluations, images, perceptual_hashes
@@ -88,7 +89,7 @@ class Stacks(LibrarySession):
     def record_hashes(self, hashed: Mapping[str, int], settings: StackSettings | None = None) -> int:
         """Store the perceptual hash of each path (a library image; others are left out) and join it to its
         stack, in one transaction; returns how many of them are now in a stack of two or more."""
-        chosen = settings or stack_settings()
+        chosen = settings or self.config.stack_settings()
         keyed = {path_key(p): h for p, h in hashed.items()}
 
         def write(conn: Connection) -> int:
@@ -103,7 +104,7 @@ class Stacks(LibrarySession):
 
     def regroup_stacks(self, settings: StackSettings | None = None) -> int:
         """Group every stored hash again (after a change of the stack settings); returns the number of stacks."""
-        chosen = settings or stack_settings()
+        chosen = settings or self.config.stack_settings()
 
         def write(conn: Connection) -> int:
             ids, hashes, times = _hashed(conn, ())
@@ -125,10 +126,10 @@ class Stacks(LibrarySession):
         """The stacks of two or more pictures (of their members inside ``folders``, when given), each with its
         best and the reason, the largest first (then by id). ``settings`` None: the stored stacks, ranked by
         the resolved ``stack_k``; other settings group the stored hashes again in memory."""
-        chosen = settings or stack_settings()
+        chosen = settings or self.config.stack_settings()
 
         def read(conn: Connection) -> list[StackRecord]:
-            if settings is None or _grouping(settings) == _grouping(stack_settings()):
+            if settings is None or _grouping(settings) == _grouping(self.config.stack_settings()):
                 groups = _stored_groups(conn, folders, include_missing)
             else:
                 ids, hashes, times = _hashed(conn, folders, include_missing)
@@ -141,7 +142,7 @@ class Stacks(LibrarySession):
 
     def stack_of(self, path: str | os.PathLike[str], settings: StackSettings | None = None) -> StackRecord | None:
         """The stored stack of the picture at ``path`` (None: it is alone, or not in the library)."""
-        chosen = settings or stack_settings()
+        chosen = settings or self.config.stack_settings()
         key = path_key(path)
 
         def read(conn: Connection) -> StackRecord | None:
@@ -169,7 +170,7 @@ class Stacks(LibrarySession):
         """The best ``count`` scored pictures inside ``folder`` by the best-of-stack rule (``stacks.best``:
         picks, stars, then the highest lower bound), rejects left out; ``distinct``: at most one per stack
         (the stored stacks, or ``settings``' grouping when it differs)."""
-        chosen = settings or stack_settings()
+        chosen = settings or self.config.stack_settings()
 
         def read(conn: Connection) -> list[int]:
             scored = select(E.image_id).where(E.current.is_(True), E.dimension == PRIMARY_DIMENSION)
@@ -216,6 +217,16 @@ class Stacks(LibrarySession):
             self.rate_image(member.image_id, rejected=True)  # type: ignore[attr-defined]
             rejected.append(member.path)
         return RejectOutcome(key, tuple(rejected), tuple(already), stack.id)
+
+
+def stack_files(library: Stacks, paths: Sequence[str]) -> None:
+    """Hash recorded files (``stacks.hashing.file_hashes``) and join each to its stack: what the door does
+    for every file it records. A failure to write leaves them unstacked (their scores are saved, and the next
+    run that meets them, cached, stacks them): grouping never fails a score."""
+    if not paths:
+        return
+    with contextlib.suppress(LibraryError):
+        library.record_hashes(file_hashes(paths))
 
 
 def _grouping(settings: StackSettings) -> tuple[int, float, int]:
@@ -384,4 +395,4 @@ def _members(conn: Connection, image_ids: Sequence[int]) -> dict[int, StackMembe
     return found
 
 
-__all__ = ["RejectOutcome", "Stacks", "hash_parts"]
+__all__ = ["RejectOutcome", "Stacks", "hash_parts", "stack_files"]

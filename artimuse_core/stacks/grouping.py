@@ -86,31 +86,31 @@ def near_pairs(hashes: Sequence[int] | np.ndarray, threshold: int) -> np.ndarray
     plan, radius = _chunk_plan(n, threshold)
     found: list[np.ndarray] = []
     for shift, width in plan:
-        values = ((h >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
-        order = np.argsort(values, kind="stable")
-        counts = np.bincount(values, minlength=1 << width)
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        masks = _flip_patterns(width, radius)
-        per_item = max(1.0, len(masks) * (1 + n / 2**width))
-        block = max(1, int(_BLOCK_CANDIDATES / per_item))
+        values = ((h >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int32)
+        order = np.argsort(values, kind="stable").astype(np.int32)
+        counts = np.bincount(values, minlength=1 << width).astype(np.int32)
+        starts = (np.cumsum(counts) - counts).astype(np.int32)
+        occupied = counts > 0  # a small table (one byte a value) read first: most flipped values hold nothing
+        masks = _flip_patterns(width, radius).astype(np.int32)
+        block = max(1, int(_BLOCK_CANDIDATES / len(masks)))
         for first in range(0, n, block):
-            items = np.arange(first, min(n, first + block))
-            keys = values[items, None] ^ masks[None, :]
-            sizes = counts[keys].ravel()
-            nonzero = sizes > 0
-            sizes, keys_flat = sizes[nonzero], keys.ravel()[nonzero]
-            owners = np.repeat(items, len(masks))[nonzero]
-            total = int(sizes.sum())
-            if total == 0:
+            items = np.arange(first, min(n, first + block), dtype=np.int32)
+            keys = (values[items, None] ^ masks[None, :]).ravel()
+            hits = np.flatnonzero(occupied[keys])
+            if len(hits) == 0:
                 continue
-            begin = np.repeat(starts[keys_flat] - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes)
-            others = order[begin + np.arange(total)]
+            keys = keys[hits]
+            owners = items[hits // len(masks)]
+            sizes = counts[keys]
+            total = int(sizes.sum())
+            offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes - starts[keys], sizes)
+            others = order[offsets]
             mine = np.repeat(owners, sizes)
             keep = others > mine
             mine, others = mine[keep], others[keep]
             close = distances(h[mine], h[others]) <= threshold
             if close.any():
-                found.append(np.stack((mine[close], others[close]), axis=1))
+                found.append(np.stack((mine[close], others[close]), axis=1).astype(np.int64))
     if not found:
         return np.empty((0, 2), dtype=np.int64)
     return np.unique(np.concatenate(found), axis=0)

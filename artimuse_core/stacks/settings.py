@@ -1,15 +1,15 @@
 """The stack settings, declared once: when two pictures are one stack and how the best of a stack is chosen.
 
-Each ``Setting`` (the declaration type of the engine's ``spec.SETTINGS``) is an ``ARTIMUSE_<NAME>``
-environment variable and a command-line option of ``artimuse stacks``, ``top --best-of-stack`` and ``select``;
-``stack_settings`` resolves them (argument > environment > default) into the ``StackSettings`` that
+Each ``Setting`` (the declaration type of the engine's ``spec.SETTINGS``) is a key of ``config.toml``, an
+``ARTIMUSE_<NAME>`` environment variable and a command-line option of ``artimuse stacks`` and ``select``;
+``Config.stacks`` holds the resolved values and ``stack_settings`` turns them into the ``StackSettings`` that
 grouping and the library read. Nothing else writes a default or a help text for them.
 """
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +62,10 @@ STACK_SETTINGS: tuple[Setting, ...] = (
     ),
 )
 _BY_NAME = {s.name: s for s in STACK_SETTINGS}
+STACK_SETTING_NAMES = tuple(_BY_NAME)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|sec|min|m)?\s*$")
+#: ``stack_settings``' keywords -> the settings they set.
+_KEYWORDS = {"threshold": "stack_threshold", "gap": "burst_gap", "burst_threshold": "burst_threshold", "k": "stack_k"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,30 @@ class StackSettings:
     gap: float = 2.0
     burst_threshold: int = 18
     k: float = 1.0
+
+
+def stack_setting_named(name: str) -> Setting:
+    """The declaration of one stack setting.
+
+    Raises:
+        InvalidValue: no stack setting has that name.
+    """
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise InvalidValue(f"unknown setting {name!r} (known: {', '.join(_BY_NAME)})") from None
+
+
+def checked_stack_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The declared defaults with ``values`` (setting name -> value) on top, each checked by its declaration.
+
+    Raises:
+        InvalidValue: an unknown setting or a bad value (the message names the setting).
+    """
+    merged = {s.name: s.default for s in STACK_SETTINGS}
+    for name, value in values.items():
+        merged[name] = stack_setting_named(name).check(value)
+    return merged
 
 
 def parse_gap(text: str) -> float:
@@ -90,28 +117,31 @@ def parse_gap(text: str) -> float:
 
 
 def stack_settings(
+    values: Mapping[str, Any] | None = None,
     *,
     threshold: int | None = None,
     gap: float | None = None,
     burst_threshold: int | None = None,
     k: float | None = None,
-    environ: dict[str, str] | None = None,
 ) -> StackSettings:
-    """The stack settings: each given value, else its ``ARTIMUSE_<NAME>`` environment variable, else the default.
+    """The ``StackSettings`` of ``values`` (setting name -> value: ``Config.stacks``, as the config file and
+    the ``ARTIMUSE_<NAME>`` variables resolved them; None: the defaults) with the keywords given on top.
 
     Raises:
-        InvalidValue: a value out of its declared bounds (the message names the setting).
+        InvalidValue: an unknown setting or a value out of its declared bounds (the message names it).
     """
-    env = os.environ if environ is None else environ
-    given = {"stack_threshold": threshold, "burst_gap": gap, "burst_threshold": burst_threshold, "stack_k": k}
-    values: dict[str, Any] = {}
-    for name, value in given.items():
-        setting = _BY_NAME[name]
-        if value is None and setting.env_var in env:
-            text = env[setting.env_var]
-            value = parse_gap(text) if name == "burst_gap" else setting.parse(text)
-        values[name] = setting.default if value is None else setting.check(value)
-    return StackSettings(values["stack_threshold"], values["burst_gap"], values["burst_threshold"], values["stack_k"])
+    given = {"threshold": threshold, "gap": gap, "burst_threshold": burst_threshold, "k": k}
+    chosen = {**(values or {}), **{_KEYWORDS[key]: v for key, v in given.items() if v is not None}}
+    v = checked_stack_values(chosen)
+    return StackSettings(v["stack_threshold"], v["burst_gap"], v["burst_threshold"], v["stack_k"])
 
 
-__all__ = ["STACK_SETTINGS", "StackSettings", "parse_gap", "stack_settings"]
+__all__ = [
+    "STACK_SETTINGS",
+    "STACK_SETTING_NAMES",
+    "StackSettings",
+    "checked_stack_values",
+    "parse_gap",
+    "stack_setting_named",
+    "stack_settings",
+]

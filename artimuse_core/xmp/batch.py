@@ -162,12 +162,16 @@ def write_many(
             progress(1)
 
 
-def library_facts(library: Any, paths: Iterable[str | os.PathLike]) -> tuple[dict[str, ScoreFacts], list[XmpOutcome]]:
+def library_facts(
+    library: Any, paths: Iterable[str | os.PathLike], *, stack_rest: bool = False
+) -> tuple[dict[str, ScoreFacts], list[XmpOutcome]]:
     """What the library knows about each image, as ``ScoreFacts``: its latest current evaluation with its
-    critiques, and the user's latest decision (stars, pick, reject). Images the library does not hold, or
-    holds without a score, come back as ``passed_over`` outcomes (with the reason) instead."""
+    critiques, and the user's latest decision (stars, pick, reject); with ``stack_rest``, whether it is one
+    of the rest of a stack (not its best: ``Library.stacks``). Images the library does not hold, or holds
+    without a score, come back as ``passed_over`` outcomes (with the reason) instead."""
     facts: dict[str, ScoreFacts] = {}
     passed: list[XmpOutcome] = []
+    rest = {m.path for s in library.stacks() for m in s.rest} if stack_rest else set()
     for path in paths:
         try:
             record = library.show(path)
@@ -189,6 +193,7 @@ def library_facts(library: Any, paths: Iterable[str | os.PathLike]) -> tuple[dic
             scored_at=current.created_at,
             critiques=dict(current.critiques),
             decision=UserDecision.from_rating(record.ratings[0]) if record.ratings else None,
+            stack_rest=record.path in rest,
         )
     return facts, passed
 
@@ -238,7 +243,7 @@ def write_after_scoring(
     facts: dict[str, ScoreFacts] = {}
     folder_scores: Callable[[Path], list[float]] | None = None
     if library is not None:
-        facts, _passed = library_facts(library, [r.path for r in scored])
+        facts, _passed = library_facts(library, [r.path for r in scored], stack_rest=settings.stack_rest is not None)
         folder_scores = library_folder_scores(library)
     else:
         for result in scored:

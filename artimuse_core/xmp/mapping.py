@@ -152,6 +152,8 @@ class XmpSettings:
     - ``model_stars``: write the model's stars into ``xmp:Rating`` where the user gave none (else only the
       user's own stars and rejects go there).
     - ``description`` / ``keywords``: also write ``dc:description`` / the ``artimuse/score/80-89`` keyword.
+    - ``stack_rest``: the rest of a stack (``ScoreFacts.stack_rest``) where the user decided nothing:
+      ``None`` (as any picture), ``"reject"`` (``xmp:Rating -1``) or ``"label"`` (``stack_label``).
     - ``lower_bound_k``: the lower bound written is score - k x std (as ``artimuse top --rank lower``).
     - ``retries``: how often to re-merge when another program changes the file while we write it.
     """
@@ -166,6 +168,8 @@ class XmpSettings:
     model_stars: bool = True
     description: bool = False
     keywords: bool = False
+    stack_rest: Literal["reject", "label"] | None = None
+    stack_label: str = "Purple"
     lower_bound_k: float = 1.0
     retries: int = 5
 
@@ -176,6 +180,8 @@ class XmpSettings:
             raise InvalidValue(f"xmp_target must be 'sidecar' or 'embedded', not {self.target!r}")
         if self.label not in (None, "category", "pick"):
             raise InvalidValue(f"xmp_label must be None, 'category' or 'pick', not {self.label!r}")
+        if self.stack_rest not in (None, "reject", "label"):
+            raise InvalidValue(f"xmp_stack_rest must be none, reject or label, not {self.stack_rest!r}")
         if self.label == "pick" and self.rating.pick_at is None:
             raise InvalidValue("xmp_label 'pick' needs the pick_at setting (the score or percentile that makes a pick)")
         if self.retries < 0 or self.lower_bound_k < 0:

@@ -86,6 +86,7 @@ def _from_xmp(
     model_label = label == fields.get(ours + "WrittenLabel") and fields.get(ours + "LabelSource") in (
         "category",
         "model",
+        "stack",  # the rest of a stack (xmp_stack_rest label): the model's grouping, not a pick
     )
     pick = (fields.get("Xmp.digiKam.PickLabel") or "").strip()
     picked_for = fields.get(ours + "LabelSource") if label and label == fields.get(ours + "WrittenLabel") else None

@@ -116,6 +116,21 @@ XMP_SETTINGS: tuple[Setting, ...] = (
         "are Red, Yellow, Green, Blue, Purple).",
         metavar="CATEGORY=LABEL,...",
     ),
+    _xmp(
+        "xmp_stack_rest",
+        "choice",
+        "none",
+        "The rest of each stack (every member but its best: `artimuse stacks`) where you decided nothing: none "
+        "(written as any other picture), reject (xmp:Rating -1) or label (xmp:Label stack_label). Only when set: "
+        "never by default.",
+        choices=("none", "reject", "label"),
+    ),
+    _xmp(
+        "stack_label",
+        "str",
+        "Purple",
+        "The colour label (xmp:Label) the rest of a stack gets with xmp_stack_rest label.",
+    ),
     _xmp("xmp_description", "bool", False, "Also write dc:description (score, category, summary critique)."),
     _xmp("xmp_keywords", "bool", False, "Also add the keyword artimuse/score/80-89 (for keyword-only tools)."),
     _xmp(
@@ -177,6 +192,8 @@ def xmp_settings(values: Mapping[str, Any] | None = None) -> XmpSettings:
         label=None if v["xmp_label"] == "none" else v["xmp_label"],
         category_labels=category_labels(v["category_labels"]),
         pick_label=_label(v["pick_label"], "pick_label"),
+        stack_rest=None if v["xmp_stack_rest"] == "none" else v["xmp_stack_rest"],
+        stack_label=_label(v["stack_label"], "stack_label"),
         model_stars=v["xmp_rating"] == "yours-or-model",
         description=v["xmp_description"],
         keywords=v["xmp_keywords"],

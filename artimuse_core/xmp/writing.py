@@ -108,6 +108,7 @@ class ScoreFacts:
     scored_at: str | None = None
     critiques: Mapping[str, str] = field(default_factory=dict)
     decision: UserDecision | None = None
+    stack_rest: bool = False
 
     def __post_init__(self):
         if not (isinstance(self.score, (int, float)) and 0 <= self.score <= 100):
@@ -248,8 +249,11 @@ def merge_score(
     user = facts.decision
     newer = user is not None and user.at > changed_at  # decided in ArtiMuse after the sidecar last changed
     overwrite = settings.overwrite_ratings
+    rest = facts.stack_rest and user is None  # the model's rest of a stack, written only when asked
     if user is not None and (user.rejected or user.stars is not None):
         rating, origin = ("-1" if user.rejected else str(user.stars)), user.source
+    elif rest and settings.stack_rest == "reject":
+        rating, origin, newer = "-1", "stack", False
     elif settings.model_stars:
         rating, origin, newer = str(stars), "model", False
     else:
@@ -261,11 +265,13 @@ def merge_score(
     label, label_from, label_newer = None, None, False
     if user is not None and user.picked:
         label, label_from, label_newer = settings.pick_label, user.source, newer  # the user's pick, from their source
+    elif rest and settings.stack_rest == "label":
+        label, label_from = settings.stack_label, "stack"
     elif settings.label == "category" and facts.category:
         label, label_from = settings.category_labels.get(_category_id(facts.category)), "category"
     elif settings.label == "pick" and user is None and scale.is_pick(facts.score):
         label, label_from = settings.pick_label, "model"
-    if label or settings.label or written["Label"] is not None:
+    if label or settings.label or settings.stack_rest or written["Label"] is not None:
         outcome["kept_user_label"] = _set_shared(packet, LABEL, "Label", label, label_from, overwrite, label_newer)
 
     if settings.description:
