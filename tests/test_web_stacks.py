@@ -155,3 +155,16 @@ def test_the_loupe_says_which_stack_a_picture_is_in_and_why_its_best_won(stacked
     assert "best: this one" in best
     alone = client.get(f"/image/{made.id('chelsea.jpg')}").text
     assert "near-duplicates" not in alone and "data-stack" not in alone
+
+
+def test_every_frame_shows_the_stacks_members_as_plain_tiles_and_a_bad_value_is_refused(stacked):
+    client, made = stacked
+    every = client.get("/?stacks=all")
+    assert every.status_code == 200
+    assert len(tiles(every.text)) == 9 and all("stack" not in t for t in tiles(every.text).values())
+    assert 'hx-get="/live?stacks=all&amp;after=' in every.text  # carried on the page's own requests
+    assert "checked> every frame" in every.text and "checked> every frame" not in client.get("/").text
+    for bad in ("/?stacks=some", "/tiles?stacks=x"):
+        refused = client.get(bad)
+        assert refused.status_code == 400 and "stacks must be one of" in refused.text, bad
+        assert_guarded(refused)

@@ -83,7 +83,7 @@ def gallery(request: Request) -> Response:
         rank_choices=RANK_CHOICES,
         rating_choices=RATING_CHOICES,
         last_id=library.last_evaluation_id(),
-        stacks=tile_stacks(library, page.items) if page else {},
+        stacks=tile_stacks(library, page.items) if page and query.folded else {},
     )
 
 
@@ -94,7 +94,7 @@ def tiles(request: Request) -> Response:
         page = _page(request, query, after=request.query_params.get("after") or None)
     except InvalidValue as exc:
         return Response(str(exc), status_code=400)
-    stacks = tile_stacks(request.app.state.library, page.items)
+    stacks = tile_stacks(request.app.state.library, page.items) if query.folded else {}
     return respond(request, "tiles.html", query=query, page=page, stacks=stacks)
 
 
