@@ -21,6 +21,8 @@ For each file the door decides, in this order:
    yields a ``failed`` result; the run goes on. A file passed over on purpose (no decoder installed, a RAW
    with only a thumbnail, a FIFO) or gone before it was read is not an error: it yields a ``passed_over``
    or ``gone`` result, and its watcher job (if any) ends with that status and the reason.
+6. **Stacks**: each recorded file (and each cached one without a hash yet) gets its perceptual hash and
+   joins its stack of near-duplicates or its burst (``library.stacks``); grouping never fails a score.
 
 Results are ``ScoreResult``s with ``status`` and ``evaluation_id`` filled, yielded as they are recorded:
 cached and failed files first, then each batch of scored ones.

@@ -19,22 +19,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from ..errors import InvalidValue, LibraryError
 from ..families import PRIMARY_DIMENSION
 from ..paths import path_key
 from ..stacks.best import StackMember, StackRecord, make_stack, ranked
 from ..stacks.grouping import group_stacks
-from ..stacks.hashing import file_hashes, from_signed, hash_distance, hash_hex, to_signed
+from ..stacks.hashing import file_hashes, from_signed, hash_distance, to_signed
 from ..stacks.settings import StackSettings
-from .decisions import latest_decisions
 from .session import LibrarySession, under
-from .tables import critiques, evaluations, images, perceptual_hashes
+from .stack_members import chunks as _chunks
+from .stack_members import members as _members
+from .tables import evaluations, images, perceptual_hashes
 
 H, IMG, E = perceptual_hashes.c, images.c, evaluations.c
-#: Ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
-_CHUNK = 500
+_PARTS = (H.part0, H.part1, H.part2, H.part3)
 #: The largest per-chunk radius searched through the chunk indexes (137 values per chunk); beyond it, all rows.
 _MAX_RADIUS = 2
 
@@ -233,11 +233,6 @@ def _grouping(settings: StackSettings) -> tuple[int, float, int]:
     return settings.threshold, settings.gap, settings.burst_threshold
 
 
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for first in range(0, len(values), _CHUNK):
-        yield values[first : first + _CHUNK]
-
-
 def _join(
     conn: Connection, image_id: int, value: int, captured_at: float | None, settings: StackSettings
 ) -> int | None:
@@ -256,7 +251,7 @@ def _join(
         )
     )
     linked: dict[int, int] = {}  # image id -> its stack id (itself when alone)
-    for row in conn.execute(_near_query(parts, settings.threshold)):
+    for row in _near_rows(conn, parts, settings.threshold):
         if row.image_id != image_id and hash_distance(value, from_signed(row.hash)) <= settings.threshold:
             linked[row.image_id] = row.stack_id or row.image_id
     if captured_at is not None and settings.gap > 0:
@@ -274,13 +269,18 @@ def _join(
     return _set_stack(conn, sorted(members))
 
 
-def _near_query(parts: list[int], threshold: int) -> Any:
-    query = select(H.image_id, H.hash, H.stack_id)
+#: The candidates of one picture: rows with any chunk among the given values (one statement, compiled once and
+#: cached; each call binds four expanding lists).
+_NEAR = select(H.image_id, H.hash, H.stack_id).where(
+    or_(*(column.in_(bindparam(f"near{i}", expanding=True)) for i, column in enumerate(_PARTS)))
+)
+
+
+def _near_rows(conn: Connection, parts: list[int], threshold: int) -> Any:
     radius = threshold // 4
     if radius > _MAX_RADIUS:
-        return query
-    columns = [H.part0, H.part1, H.part2, H.part3]
-    return query.where(or_(*(column.in_(_variants(p, radius)) for column, p in zip(columns, parts))))
+        return conn.execute(select(H.image_id, H.hash, H.stack_id))
+    return conn.execute(_NEAR, {f"near{i}": _variants(p, radius) for i, p in enumerate(parts)})
 
 
 def _set_stack(conn: Connection, members: Sequence[int]) -> int:
@@ -334,65 +334,6 @@ def _stored_groups(
     for row in conn.execute(query):
         groups[row.stack_id].append(row.image_id)
     return [g for g in groups.values() if len(g) > 1]
-
-
-def _members(conn: Connection, image_ids: Sequence[int]) -> dict[int, StackMember]:
-    """Each image's ``StackMember``: path, hash, capture time, current scores (the newest current primary
-    evaluation and the other dimensions of its model), its critiques and the latest decision."""
-    decision = latest_decisions()
-    found: dict[int, StackMember] = {}
-    for part in _chunks(list(image_ids)):
-        base = (
-            select(IMG.id, IMG.path, IMG.captured_at, H.hash, decision.c.score, decision.c.stars)
-            .add_columns(func.coalesce(decision.c.picked, False).label("picked"))
-            .add_columns(func.coalesce(decision.c.rejected, False).label("rejected"))
-            .select_from(
-                images.outerjoin(perceptual_hashes, H.image_id == IMG.id).outerjoin(
-                    decision, decision.c.image_id == IMG.id
-                )
-            )
-            .where(IMG.id.in_(part))
-        )
-        scores = (
-            select(E.id, E.image_id, E.score, E.std, E.dimension, E.model_fingerprint, E.created_at)
-            .where(E.image_id.in_(part), E.current.is_(True))
-            .order_by(E.created_at, E.id)
-        )
-        primary: dict[int, Any] = {}
-        rows = conn.execute(scores).all()
-        for r in rows:
-            if r.dimension == PRIMARY_DIMENSION:
-                primary[r.image_id] = r  # the newest wins
-        dimensions: dict[int, dict[str, float]] = defaultdict(dict)
-        for r in rows:
-            chosen = primary.get(r.image_id)
-            if chosen is not None and r.model_fingerprint == chosen.model_fingerprint:
-                dimensions[r.image_id][r.dimension] = r.score
-        texts: dict[int, dict[str, str]] = defaultdict(dict)
-        by_evaluation = {r.id: image for image, r in primary.items()}
-        if by_evaluation:
-            query = select(critiques.c.evaluation_id, critiques.c.attribute, critiques.c.text)
-            for c in conn.execute(
-                query.where(critiques.c.evaluation_id.in_(list(by_evaluation))).order_by(critiques.c.id)
-            ):
-                texts[by_evaluation[c.evaluation_id]][c.attribute] = c.text
-        for r in conn.execute(base):
-            scored = primary.get(r.id)
-            found[r.id] = StackMember(
-                image_id=r.id,
-                path=r.path,
-                score=None if scored is None else scored.score,
-                std=None if scored is None else scored.std,
-                rating=None if r.rejected else r.score,
-                stars=r.stars,
-                picked=bool(r.picked),
-                rejected=bool(r.rejected),
-                captured_at=r.captured_at,
-                hash=None if r.hash is None else hash_hex(from_signed(r.hash)),
-                dimensions=dict(dimensions.get(r.id, {})) if len(dimensions.get(r.id, {})) > 1 else {},
-                critiques=dict(texts.get(r.id, {})),
-            )
-    return found
 
 
 __all__ = ["RejectOutcome", "Stacks", "hash_parts", "stack_files"]

@@ -20,6 +20,8 @@ from ..images import SIXTEEN_BIT_MODES, ImageOptions, read_picture, sixteen_bit,
 HASH_BITS = 64
 #: The smallest side a JPEG is decoded at for hashing (libjpeg's draft scale): the hash reads 32 x 32 pixels.
 _DRAFT = 128
+#: The shorter side a picture is box-reduced to (at least) before the hash's own resize.
+_REDUCED = 64
 
 
 def perceptual_hash(image: Image.Image) -> int:
@@ -28,6 +30,9 @@ def perceptual_hash(image: Image.Image) -> int:
 
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
+    factor = min(image.size) // _REDUCED
+    if factor > 1:  # a box filter first: the hash reads 32 x 32 pixels, and Lanczos over all of them is 20x slower
+        image = image.reduce(factor)
     return int(str(imagehash.phash(image, hash_size=8)), 16)
 
 
