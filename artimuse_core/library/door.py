@@ -21,8 +21,7 @@ For each file the door decides, in this order:
    yields a ``failed`` result; the run goes on. A file passed over on purpose (no decoder installed, a RAW
    with only a thumbnail, a FIFO) or gone before it was read is not an error: it yields a ``passed_over``
    or ``gone`` result, and its watcher job (if any) ends with that status and the reason.
-6. **Stacks**: each recorded file (and each cached one without a hash yet) gets its perceptual hash and
-   joins its stack of near-duplicates or its burst (``library.stacks``); grouping never fails a score.
+6. **Stacks**: each file joins its stack of near-duplicates or burst with its score (``library.stacks``).
 
 Results are ``ScoreResult``s with ``status`` and ``evaluation_id`` filled, yielded as they are recorded:
 cached and failed files first, then each batch of scored ones.
@@ -47,7 +46,7 @@ from ..prompts import resolve_attribute
 from ..results import Provenance, ScoreResult
 from ..scoring import CategoryWish, Progress, ScoringEngine, StepHook, spec_value
 from .records import EvaluationRecord, FileFacts, JobOptions, JobRecord, ScoredFile, capture_times, facts_or_error
-from .stacks import stack_files
+from .stacks import hash_scored, stack_files
 
 if TYPE_CHECKING:
     from .library import Library
@@ -165,6 +164,7 @@ def ingest(
     captured = capture_times(to_score)
 
     def flush() -> list[ScoreResult]:
+        hash_scored(pending)  # each joins its stack in its score's transaction
         try:
             ids: list[int | None] = list(library.record_scores(pending)) if pending else []
         except LibraryError as exc:  # read-only, full, locked, damaged: the scores are still the user's
@@ -173,7 +173,6 @@ def ingest(
                 item.result.warnings.append(f"{NOT_SAVED}: {exc}")
         for item, evaluation_id in zip(pending, ids):
             item.result.evaluation_id = evaluation_id
-        stack_files(library, [item.result.path for item, saved in zip(pending, ids) if saved is not None])
         done = [item.result for item in pending]
         pending.clear()
         return done

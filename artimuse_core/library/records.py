@@ -117,8 +117,8 @@ def capture_times(paths: Iterable[Path]) -> dict[str, float | None]:
 class ScoredFile:
     """One write of the door: a file's facts and its score, the category to store (None: keep the
     image's), and optionally the watcher job completed in the same transaction, the follow-up critique job
-    (its ``JobOptions``) to queue in it, and when the picture was taken (``captured_at``, seconds since the
-    epoch, from its EXIF)."""
+    (its ``JobOptions``) to queue in it, when the picture was taken (``captured_at``, seconds since the
+    epoch, from its EXIF) and its perceptual hash (``stacks.hashing``), with which it joins its stack."""
 
     facts: FileFacts
     result: ScoreResult
@@ -128,6 +128,7 @@ class ScoredFile:
     job_id: int | None = None
     follow_up: JobOptions | None = None
     captured_at: float | None = None
+    perceptual_hash: int | None = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ latest decision, read in chunks of ids (``stacks.best.StackMember``)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -14,17 +14,10 @@ from ..families import PRIMARY_DIMENSION
 from ..stacks.best import StackMember
 from ..stacks.hashing import from_signed, hash_hex
 from .decisions import latest_decisions
+from .stack_index import chunks
 from .tables import critiques, evaluations, images, perceptual_hashes
 
 H, IMG, E = perceptual_hashes.c, images.c, evaluations.c
-#: Ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
-CHUNK = 500
-
-
-def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    """``values`` in slices of ``CHUNK``."""
-    for first in range(0, len(values), CHUNK):
-        yield values[first : first + CHUNK]
 
 
 def members(conn: Connection, image_ids: Sequence[int]) -> dict[int, StackMember]:
@@ -86,4 +79,4 @@ def members(conn: Connection, image_ids: Sequence[int]) -> dict[int, StackMember
     return found
 
 
-__all__ = ["CHUNK", "chunks", "members"]
+__all__ = ["members"]

@@ -1,13 +1,11 @@
 """Stacks in the library: each image's perceptual hash and stack (``tables.perceptual_hashes``), kept up to
 date as files arrive, and the stacks read back with the best of each (``stacks.best``).
 
-An arriving picture (``record_hashes``, called by the door) meets only its candidates: the rows whose 16-bit
-hash chunks lie within ``threshold // 4`` bits of its own (multi-index hashing on four indexed columns;
-larger thresholds read every hash) and the pictures taken within the burst gap (``images.captured_at``,
-indexed). It joins the stacks of those it links to, merging them (an incremental union-find), so pictures
-arriving one by one end in the stacks a regrouping of everything (``regroup_stacks``) gives. Stacks are kept
-for the settings in force when the pictures arrived (``stacks.settings``); listing with other settings
-groups the stored hashes again in memory (``stacks.grouping``), without writing.
+A scored file joins its stack in its score's own transaction (``Writes.record_scores`` with the hash the door
+computed); a file scored before stacks existed joins when the door next meets it (``record_hashes``). The
+search and the merge are ``stack_index``'s. Stacks are kept for the settings in force when the pictures
+arrived (``stacks.settings``); listing with other settings groups the stored hashes again in memory
+(``stacks.grouping``), without writing; ``regroup_stacks`` rewrites them all.
 """
 
 from __future__ import annotations
@@ -19,24 +17,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from ..errors import InvalidValue, LibraryError
 from ..families import PRIMARY_DIMENSION
 from ..paths import path_key
 from ..stacks.best import StackMember, StackRecord, make_stack, ranked
 from ..stacks.grouping import group_stacks
-from ..stacks.hashing import file_hashes, from_signed, hash_distance, to_signed
+from ..stacks.hashing import file_hashes, from_signed
 from ..stacks.settings import StackSettings
+from .records import ScoredFile
 from .session import LibrarySession, under
-from .stack_members import chunks as _chunks
+from .stack_index import chunks, join_stack, set_stack
 from .stack_members import members as _members
 from .tables import evaluations, images, perceptual_hashes
 
 H, IMG, E = perceptual_hashes.c, images.c, evaluations.c
-_PARTS = (H.part0, H.part1, H.part2, H.part3)
-#: The largest per-chunk radius searched through the chunk indexes (137 values per chunk); beyond it, all rows.
-_MAX_RADIUS = 2
 
 
 @dataclass(frozen=True)
@@ -54,18 +50,6 @@ class RejectOutcome:
         return asdict(self)
 
 
-def hash_parts(value: int) -> list[int]:
-    """A hash's four 16-bit chunks, lowest first (``part0``..``part3``)."""
-    return [(value >> (16 * i)) & 0xFFFF for i in range(4)]
-
-
-def _variants(part: int, radius: int) -> list[int]:
-    found = {part}
-    for _ in range(radius):
-        found |= {v ^ (1 << b) for v in found for b in range(16)}
-    return sorted(found)
-
-
 class Stacks(LibrarySession):
     """The library's stacks (part of ``Library``)."""
 
@@ -75,7 +59,7 @@ class Stacks(LibrarySession):
 
         def read(conn: Connection) -> list[str]:
             found: list[str] = []
-            for part in _chunks(keys):
+            for part in chunks(keys):
                 query = (
                     select(IMG.path)
                     .select_from(images.outerjoin(perceptual_hashes, H.image_id == IMG.id))
@@ -96,7 +80,7 @@ class Stacks(LibrarySession):
             stacked = 0
             for path, value in keyed.items():
                 row = conn.execute(select(IMG.id, IMG.captured_at).where(IMG.path == path)).first()
-                if row is not None and _join(conn, row.id, value, row.captured_at, chosen) is not None:
+                if row is not None and join_stack(conn, row.id, value, row.captured_at, chosen) is not None:
                     stacked += 1
             return stacked
 
@@ -111,7 +95,7 @@ class Stacks(LibrarySession):
             conn.execute(update(perceptual_hashes).values(stack_id=None))
             found = group_stacks(hashes, times, chosen)
             for members in found:
-                _set_stack(conn, [ids[i] for i in members])
+                set_stack(conn, [ids[i] for i in members])
             return len(found)
 
         return self._run(write)
@@ -229,75 +213,15 @@ def stack_files(library: Stacks, paths: Sequence[str]) -> None:
         library.record_hashes(file_hashes(paths))
 
 
+def hash_scored(items: Sequence[ScoredFile]) -> None:
+    """Set each scored file's ``perceptual_hash`` (files that cannot be decoded keep None: no stack)."""
+    hashes = file_hashes([item.result.path for item in items])
+    for item in items:
+        item.perceptual_hash = hashes.get(item.result.path)
+
+
 def _grouping(settings: StackSettings) -> tuple[int, float, int]:
     return settings.threshold, settings.gap, settings.burst_threshold
-
-
-def _join(
-    conn: Connection, image_id: int, value: int, captured_at: float | None, settings: StackSettings
-) -> int | None:
-    """Store one image's hash and merge it with the stacks of the pictures it links to; its stack id (None: alone)."""
-    old = conn.execute(select(H.hash, H.stack_id).where(H.image_id == image_id)).first()
-    if old is not None and from_signed(old.hash) == value and old.stack_id is not None:
-        return int(old.stack_id)
-    if old is not None:
-        conn.execute(delete(perceptual_hashes).where(H.image_id == image_id))
-        if old.stack_id is not None:
-            _split(conn, old.stack_id, settings)  # new content: the rest of its old stack is grouped again
-    parts = hash_parts(value)
-    conn.execute(
-        insert(perceptual_hashes).values(
-            image_id=image_id, hash=to_signed(value), **{f"part{i}": p for i, p in enumerate(parts)}
-        )
-    )
-    linked: dict[int, int] = {}  # image id -> its stack id (itself when alone)
-    for row in _near_rows(conn, parts, settings.threshold):
-        if row.image_id != image_id and hash_distance(value, from_signed(row.hash)) <= settings.threshold:
-            linked[row.image_id] = row.stack_id or row.image_id
-    if captured_at is not None and settings.gap > 0:
-        window = and_(IMG.captured_at >= captured_at - settings.gap, IMG.captured_at <= captured_at + settings.gap)
-        query = select(H.image_id, H.hash, H.stack_id).select_from(perceptual_hashes.join(images, IMG.id == H.image_id))
-        for row in conn.execute(query.where(window)):
-            if row.image_id != image_id and hash_distance(value, from_signed(row.hash)) <= settings.burst_threshold:
-                linked[row.image_id] = row.stack_id or row.image_id
-    if not linked:
-        return None
-    stack_ids = sorted(set(linked.values()))
-    members = {image_id, *linked}
-    for part in _chunks(stack_ids):
-        members.update(conn.scalars(select(H.image_id).where(H.stack_id.in_(part))))
-    return _set_stack(conn, sorted(members))
-
-
-#: The candidates of one picture: rows with any chunk among the given values (one statement, compiled once and
-#: cached; each call binds four expanding lists).
-_NEAR = select(H.image_id, H.hash, H.stack_id).where(
-    or_(*(column.in_(bindparam(f"near{i}", expanding=True)) for i, column in enumerate(_PARTS)))
-)
-
-
-def _near_rows(conn: Connection, parts: list[int], threshold: int) -> Any:
-    radius = threshold // 4
-    if radius > _MAX_RADIUS:
-        return conn.execute(select(H.image_id, H.hash, H.stack_id))
-    return conn.execute(_NEAR, {f"near{i}": _variants(p, radius) for i, p in enumerate(parts)})
-
-
-def _set_stack(conn: Connection, members: Sequence[int]) -> int:
-    stack_id = min(members)
-    for part in _chunks(list(members)):
-        conn.execute(update(perceptual_hashes).where(H.image_id.in_(part)).values(stack_id=stack_id))
-    return stack_id
-
-
-def _split(conn: Connection, stack_id: int, settings: StackSettings) -> None:
-    """Group the remaining members of a stack again (one left: its member is alone)."""
-    query = select(H.image_id, H.hash, IMG.captured_at).join(images, IMG.id == H.image_id).where(H.stack_id == stack_id)
-    rows = conn.execute(query).all()
-    conn.execute(update(perceptual_hashes).where(H.stack_id == stack_id).values(stack_id=None))
-    found = group_stacks([from_signed(r.hash) for r in rows], [r.captured_at for r in rows], settings)
-    for members in found:
-        _set_stack(conn, [rows[i].image_id for i in members])
 
 
 def _folder_filter(folders: Sequence[str | os.PathLike[str]], include_missing: bool) -> list[Any]:
@@ -336,4 +260,4 @@ def _stored_groups(
     return [g for g in groups.values() if len(g) > 1]
 
 
-__all__ = ["RejectOutcome", "Stacks", "hash_parts", "stack_files"]
+__all__ = ["RejectOutcome", "Stacks", "hash_scored", "stack_files"]

@@ -19,6 +19,7 @@ from ..results import ScoreResult
 from .jobs import add_job, finish_job
 from .records import FileFacts, JobOptions, ScoredFile
 from .session import LibrarySession, same_adapter, under
+from .stack_index import join_stack
 from .tables import adapters, critiques, errors, evaluations, images, utcnow
 
 #: Category sources that replace whatever the image had; "predicted" only fills an empty or predicted one.
@@ -32,8 +33,8 @@ class Writes(LibrarySession):
         """Store many scores in one transaction; returns their evaluation ids, in order.
 
         Each item's critiques (``result.critiques``) are stored with its evaluation; its watcher job (if any)
-        completes and its follow-up job (if any) is queued in that same transaction, so a crash leaves
-        either all of them or none.
+        completes, its follow-up job (if any) is queued and it joins its stack (with its ``perceptual_hash``)
+        in that same transaction, so a crash leaves either all of them or none.
         """
         items = list(items)
 
@@ -51,6 +52,9 @@ class Writes(LibrarySession):
                 evaluation_id = _add_evaluation(conn, image, result)
                 _add_critiques(conn, evaluation_id, result.critiques)
                 _resolve_errors(conn, [image["path"]])
+                if item.perceptual_hash is not None:  # its stack, in the score's own transaction
+                    taken = item.captured_at if item.captured_at is not None else image.get("captured_at")
+                    join_stack(conn, image["id"], item.perceptual_hash, taken, self.config.stack_settings())
                 ids.append(evaluation_id)
                 if item.job_id is not None:
                     finish_job(conn, item.job_id, "done", evaluation_id=evaluation_id)
