@@ -368,14 +368,39 @@ class ComfyUI:
         self.request("/free", {"unload_models": unload_models, "free_memory": free_memory})
 
 
+#: Imported by the server's Python at start-up (``sitecustomize`` on its path): this checkout's top-level
+#: ``migrations/`` as ``artimuse_core.library.migrations``, the name the package's install maps it to. With
+#: the core imported from the checkout itself, nothing else would find it (a fresh environment has a plain
+#: install), or the editable install of whichever checkout last ran would supply its migrations instead.
+SITECUSTOMIZE = """import importlib.abc, importlib.util, sys
+
+MIGRATIONS = {folder!r}
+
+
+class ThisCheckoutsMigrations(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "artimuse_core.library.migrations":
+            return None
+        init = MIGRATIONS + "/__init__.py"
+        return importlib.util.spec_from_file_location(name, init, submodule_search_locations=[MIGRATIONS])
+
+
+sys.meta_path.insert(0, ThisCheckoutsMigrations())
+"""
+
+
 def with_pack(root: Path, python: Path, pack: Path = REPO / "plugins" / "comfyui") -> ComfyUI:
     """ComfyUI unpacked under ``root`` with the pack linked into custom_nodes, its own ARTIMUSE_HOME and
-    HF_HOME under ``root``, and this checkout's core first on its path (the cached environment is shared by
-    every checkout on the machine, and its editable install may point at another one); not started."""
+    HF_HOME under ``root``, and this checkout's core first on its path, its migrations included
+    (``SITECUSTOMIZE``: the cached environment is shared by every checkout on the machine, and its install
+    may be a plain one or an editable one of another checkout); not started."""
     server = ComfyUI.unpack(root / "ComfyUI", python)
     server.link_pack(pack)
+    site = root / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE.format(folder=str(REPO / "migrations")))
     server.env["ARTIMUSE_HOME"] = str(root / "artimuse_home")
-    server.env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(STANDIN)])
+    server.env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO), str(STANDIN)])
     server.env["HF_HOME"] = str(root / "hf_home")
     return server
 

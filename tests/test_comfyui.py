@@ -171,15 +171,57 @@ def test_save_to_library_with_auto_category_follows_the_library_rule(model, batc
 
 def test_select_best_top_k_and_threshold(model, batch):
     scores = ArtiMuseScore().score(model, batch)["result"][0]
-    images, kept_scores, indices = ArtiMuseSelectBest().select(model, batch, 2, 0.0)["result"]
+    images, kept_scores, indices, passed, rest = ArtiMuseSelectBest().select(model, batch, 2, 0.0)["result"]
     assert indices == sorted(range(4), key=lambda i: scores[i], reverse=True)[:2]
     assert torch.equal(images, batch[indices])
     assert kept_scores == pytest.approx([scores[i] for i in indices])
+    assert torch.equal(passed, batch) and rest.shape[0] == 0  # no gate: every image passes
     gate = sorted(scores)[1] + 1e-3  # only the two best pass
-    _, _, gated = ArtiMuseSelectBest().select(model, batch, 4, gate)["result"]
+    _, _, gated, passed, rest = ArtiMuseSelectBest().select(model, batch, 4, gate)["result"]
     assert sorted(gated) == sorted(indices)
-    nothing, no_scores, no_indices = ArtiMuseSelectBest().select(model, batch, 4, 100.0)["result"]
-    assert nothing.shape[0] == 0 and no_scores == [] and no_indices == []
+    assert torch.equal(passed, batch[sorted(indices)])  # in batch order
+    assert torch.equal(rest, batch[sorted(set(range(4)) - set(indices))])
+    nothing, no_scores, no_indices, passed, rest = ArtiMuseSelectBest().select(model, batch, 4, 100.0)["result"]
+    assert nothing.shape[0] == 0 and no_scores == [] and no_indices == [] and passed.shape[0] == 0
+    assert torch.equal(rest, batch)
+
+
+def test_select_best_counts_adjacent_near_identical_frames_once(model):
+    """Frames 0-2 are one real shot (itself, 3 % brighter, re-compressed), 3 another, 4-5 a third (itself and
+    a few percent cropped): with near_duplicates on, only the best frame of each run can be kept or pass;
+    off, every frame counts."""
+    import io
+
+    from PIL import Image
+
+    from tests.shoot import skimage_data
+
+    def shot(name, crop=0.0):
+        image = Image.open(skimage_data() / name).convert("RGB")
+        w, h = image.size
+        return image.crop((int(crop * w), int(crop * h), int((1 - crop) * w), int((1 - crop) * h))).resize((128, 96))
+
+    def as_tensor(image):
+        return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
+
+    astronaut, jpeg = shot("astronaut.png"), io.BytesIO()
+    astronaut.save(jpeg, "JPEG", quality=60)
+    pictures = [astronaut, None, Image.open(jpeg), shot("coffee.png"), shot("chelsea.png"), shot("chelsea.png", 0.03)]
+    frames = torch.stack(
+        [as_tensor(p) if p is not None else (as_tensor(astronaut) * 1.03).clamp(0, 1) for p in pictures]
+    )
+    node = ArtiMuseSelectBest()
+    answer = node.select(model, frames, 6, 0.0, near_duplicates=8)
+    ui, (_, _, indices, passed, rest) = answer["ui"], answer["result"]
+    assert ui["runs"] == [[0, 1, 2], [3], [4, 5]]
+    every = ui["scores"]
+    bests = [max(run, key=lambda i: (every[i], -i)) for run in ui["runs"]]
+    assert sorted(indices) == sorted(bests) and len(indices) == 3  # never two frames of one shot
+    assert torch.equal(passed, frames[sorted(bests)])
+    assert torch.equal(rest, frames[sorted(set(range(6)) - set(bests))])
+    assert any("near-duplicate of #" in line for line in ui["text"])
+    off = node.select(model, frames, 6, 0.0)["result"]
+    assert len(off[2]) == 6 and off[4].shape[0] == 0
 
 
 def test_critique_node_gives_one_text_per_image_and_remembers_it(model, batch):

@@ -90,7 +90,7 @@ def test_cull_a_real_shoot_in_grid_loupe_and_compare_and_find_every_decision_in_
     wait = WebDriverWait(browser, 20)
 
     # The grid in shooting order (EXIF capture time with sub-seconds: the bursts' frames in order).
-    browser.get(url + "/?rank=captured")
+    browser.get(url + "/?rank=captured&stacks=all")  # every frame of the bursts, to cull them one by one
     wait.until(lambda d: len(tiles(d)) == 10)
     assert names(browser) == [p.name for p in shoot.files]
     wait.until(lambda d: all(i.get_property("naturalWidth") > 0 for i in d.find_elements(By.CSS_SELECTOR, ".tile img")))
@@ -158,7 +158,7 @@ def test_cull_a_real_shoot_in_grid_loupe_and_compare_and_find_every_decision_in_
     assert library.show(str(shoot.heic.resolve())).ratings[0].picked
 
     # Compare the first burst: pick the winner, reject the others with one key.
-    browser.get(url + "/?rank=captured")
+    browser.get(url + "/?rank=captured&stacks=all")  # every frame of the bursts, to cull them one by one
     wait.until(lambda d: len(tiles(d)) == 11)
     press(browser, Keys.ARROW_RIGHT, "c", Keys.ARROW_RIGHT, "c", Keys.ARROW_RIGHT, "c")
     link = browser.find_element(By.ID, "compare-link")

@@ -16,9 +16,19 @@ from typing import Any
 
 import torch
 
-from artimuse_core import ALL_DIMENSIONS, ATTRIBUTES, PRIMARY_DIMENSION, checkpoint_identity, get_engine
+from artimuse_core import (
+    ALL_DIMENSIONS,
+    ATTRIBUTES,
+    HASH_BITS,
+    PRIMARY_DIMENSION,
+    STACK_SETTINGS,
+    checkpoint_identity,
+    get_engine,
+    near_duplicate_runs,
+    perceptual_hash,
+)
 
-from . import host, inputs, models
+from . import buckets, host, inputs, models
 from .inputs import (
     ALL_ATTRIBUTES,
     CATEGORY,
@@ -33,6 +43,9 @@ from .inputs import (
 )
 from .saving import ArtiMuseSaveImage
 from .work import critique_images, score_images, summary_lines, tensor_to_pil
+
+#: The library's near-duplicate distance (``stack_threshold``: its default and its largest value, in bits).
+NEAR = next(s for s in STACK_SETTINGS if s.name == "stack_threshold")
 
 
 # ------------------------------------------------------------------------------------------------ nodes
@@ -210,42 +223,87 @@ class ArtiMuseSelectBest:
                         "min": 0.0,
                         "max": 100.0,
                         "step": 0.5,
-                        "tooltip": "Only images scoring at least this pass (0: no gate). When none passes, nothing "
-                        "downstream of any output runs.",
+                        "tooltip": "Only images scoring at least this pass (0: no gate). When none passes, "
+                        "nothing downstream of images, scores, indices or pass runs; rest still does.",
                     },
                 ),
-            }
+            },
+            # Appended, optional: workflows saved before them keep their widgets and their meaning.
+            "optional": {
+                "near_duplicates": (
+                    "INT",
+                    {
+                        "default": 0,
+                        "min": 0,
+                        "max": NEAR.max,
+                        "tooltip": "Adjacent images (video frames, a batch of near-identical seeds) whose "
+                        f"perceptual hashes differ in at most this many of their {HASH_BITS} bits count once: "
+                        "only the best of each such run can be kept or pass, the others go to rest. "
+                        f"0: off (every image counts). {NEAR.default} is the library's default for "
+                        "stacks.",
+                    },
+                ),
+            },
         }
 
-    RETURN_TYPES = ("IMAGE", "FLOAT", "INT")
-    RETURN_NAMES = ("images", "scores", "indices")
+    # New outputs only ever go after the released ones: saved workflows link outputs by position.
+    RETURN_TYPES = ("IMAGE", "FLOAT", "INT", "IMAGE", "IMAGE")
+    RETURN_NAMES = ("images", "scores", "indices", "pass", "rest")
     OUTPUT_TOOLTIPS = (
         "The kept images, best first.",
         "Their scores, 0-100 (a list).",
         "Their positions in the input batch, from 0 (a list).",
+        "Every image at or above the threshold (one per run of near-duplicates), in batch order; "
+        "nothing downstream runs when none is.",
+        "Every other image (below the threshold, or a near-duplicate of a better frame), in batch order; "
+        "nothing downstream runs when there is none.",
     )
-    OUTPUT_IS_LIST = (False, True, True)
+    OUTPUT_IS_LIST = (False, True, True, False, False)
     FUNCTION = "select"
     CATEGORY = CATEGORY
     OUTPUT_NODE = True
-    DESCRIPTION = "The top-k images by score, best first; with a threshold, only those at or above it pass."
+    DESCRIPTION = (
+        "The top-k images by score, best first; with a threshold, only those at or above it pass, and the "
+        "batch splits into a pass and a rest output. With near_duplicates, adjacent near-identical "
+        "frames count once."
+    )
 
     def select(
-        self, artimuse_model: host.ArtiMuseModel, images: torch.Tensor, top_k: int, threshold: float
+        self,
+        artimuse_model: host.ArtiMuseModel,
+        images: torch.Tensor,
+        top_k: int,
+        threshold: float,
+        near_duplicates: int = 0,
     ) -> NodeOutput:
-        results, _ = score_images(artimuse_model, tensor_to_pil(images))
+        pils = tensor_to_pil(images)
+        results, _ = score_images(artimuse_model, pils)
         scores = [r.score for r in results if r.score is not None]  # score_images raises on any failure
-        order = sorted(range(len(scores)), key=lambda i: scores[i], reverse=True)
-        kept = [i for i in order if scores[i] >= threshold][:top_k]
-        lines = [f"#{i}: {scores[i]:.2f}{' (kept)' if i in kept else ''}" for i in range(len(scores))]
-        ui = {"text": lines or ["no image"], "scores": scores}
-        if not kept:
-            blocked = _blocker()
-            if blocked is not None:  # inside ComfyUI: every output blocks, so nothing downstream runs
-                return {"ui": ui, "result": blocked}
-            return {"ui": ui, "result": (images[:0], [], [])}
-        index = torch.tensor(kept, dtype=torch.long)
-        return {"ui": ui, "result": (images[index], [scores[i] for i in kept], kept)}
+        if near_duplicates:  # the core's perceptual hash and its cut of an ordered sequence into runs
+            runs = near_duplicate_runs([perceptual_hash(p) for p in pils], near_duplicates)
+        else:
+            runs = [[i] for i in range(len(pils))]
+        chosen = buckets.sort_out(scores, runs, top_k, threshold)
+        ui = {
+            "text": buckets.lines(scores, chosen) or ["no image"],
+            "scores": scores,
+            "pass": chosen.passed,
+            "rest": chosen.rest,
+            "runs": [list(run) for run in runs],
+        }
+        blocked = _blocker()
+        empty = images[:0]
+
+        def part(positions: list[int]) -> Any:
+            if not positions:  # inside ComfyUI nothing downstream of this output runs
+                return blocked if blocked is not None else empty
+            return images[torch.tensor(positions, dtype=torch.long)]
+
+        kept = chosen.kept
+        head = (part(kept), [scores[i] for i in kept], kept)
+        if not kept and blocked is not None:
+            head = (blocked, blocked, blocked)
+        return {"ui": ui, "result": (*head, part(chosen.passed), part(chosen.rest))}
 
 
 def _blocker() -> Any:

@@ -25,7 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import params, views  # noqa: F401 - params registers the library_id path converter
+from . import params, stacks, views  # noqa: F401 - params registers the library_id path converter
 from .headers import SecurityHeaders
 from .pages import templates
 from .pictures import Renditions
@@ -117,6 +117,8 @@ def create_app(
             Route("/compare", views.compare),
             Route("/picture/{image_id:library_id}/{size}", views.picture),
             Route("/api/images/{image_id:library_id}/rating", views.rate, methods=["POST"]),
+            Route("/stack/{image_id:library_id}", stacks.members),
+            Route("/api/images/{image_id:library_id}/stack", stacks.take_best, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ],
         middleware=[

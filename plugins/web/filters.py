@@ -23,6 +23,10 @@ RATING_CHOICES = {
 }
 
 
+#: How stacks show: folded behind their best ("", the default) or every picture ("all").
+STACK_VIEWS = ("", "all")
+
+
 @dataclass(frozen=True)
 class GalleryQuery:
     """What a gallery URL asks for; ``browse_arguments()`` checks it and gives ``Library.browse``'s keywords."""
@@ -37,6 +41,7 @@ class GalleryQuery:
     rating: str = ""
     q: str = ""
     missing: str = ""  # "1": also files the library marked missing (hidden by default)
+    stacks: str = ""  # "all": every picture of a stack shown (by default each stack folds behind its best)
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> GalleryQuery:
@@ -47,8 +52,11 @@ class GalleryQuery:
         """Keywords for ``Library.browse``.
 
         Raises:
-            InvalidValue: a minimum score that is not a number in 0-100, or any value ``browse`` refuses.
+            InvalidValue: a minimum score that is not a number in 0-100, a ``stacks`` other than "" or "all",
+                or any value ``browse`` refuses.
         """
+        if self.stacks not in STACK_VIEWS:
+            raise InvalidValue(f"stacks must be one of {', '.join(map(repr, STACK_VIEWS))}, not {self.stacks[:40]!r}")
         minimum = None
         if self.min_score:
             try:
@@ -69,6 +77,11 @@ class GalleryQuery:
             "search": self.q or None,
             "include_missing": self.missing == "1",
         }
+
+    @property
+    def folded(self) -> bool:
+        """Whether each stack shows as its best alone (the tiles carry their stack)."""
+        return self.stacks != "all"
 
     def url_query(self, **extra: Any) -> str:
         """This query (non-default values only) plus ``extra`` as a URL query string."""

@@ -22,6 +22,7 @@ from .filters import RANK_CHOICES, RATING_CHOICES, SINCE_CHOICES, GalleryQuery
 from .pages import respond
 from .params import id_list, int_param, json_object, number, text_params
 from .pictures import SIZES, Unservable, check_file, placeholder_svg
+from .stacks import stack_view, tile_stacks
 
 #: How long the filter bar's choices (categories, models, adapters: a scan of the current evaluations) are
 #: reused before they are read again, in seconds.
@@ -82,6 +83,7 @@ def gallery(request: Request) -> Response:
         rank_choices=RANK_CHOICES,
         rating_choices=RATING_CHOICES,
         last_id=library.last_evaluation_id(),
+        stacks=tile_stacks(library, page.items) if page and query.folded else {},
     )
 
 
@@ -92,7 +94,8 @@ def tiles(request: Request) -> Response:
         page = _page(request, query, after=request.query_params.get("after") or None)
     except InvalidValue as exc:
         return Response(str(exc), status_code=400)
-    return respond(request, "tiles.html", query=query, page=page)
+    stacks = tile_stacks(request.app.state.library, page.items) if query.folded else {}
+    return respond(request, "tiles.html", query=query, page=page, stacks=stacks)
 
 
 def live(request: Request) -> Response:
@@ -123,7 +126,8 @@ def image_page(request: Request) -> Response:
     """One image large (the loupe; Z: 100 %): score +- std, distribution, critiques, EXIF (camera, lens,
     exposure...), provenance, history, the user's decision."""
     view = image_view(*_image(request, request.path_params["image_id"]))
-    return respond(request, "image.html", v=view, exif=_exif(view), **view)
+    stack = stack_view(request.app.state.library, view["record"].path)
+    return respond(request, "image.html", v=view, exif=_exif(view), stack=stack, **view)
 
 
 def _exif(view: dict[str, Any]) -> list[tuple[str, str]]:

@@ -33,7 +33,10 @@ EXPECTED = {
     "ArtiMuseLoadModel": (["model", "device", "dtype", "quantize", "batch_size"], ["ARTIMUSE_MODEL"]),
     "ArtiMuseScore": (["artimuse_model", "images"], ["FLOAT", "STRING"]),
     "ArtiMuseCritique": (["artimuse_model", "images", "attribute", "max_new_tokens"], ["STRING"]),
-    "ArtiMuseSelectBest": (["artimuse_model", "images", "top_k", "threshold"], ["IMAGE", "FLOAT", "INT"]),
+    "ArtiMuseSelectBest": (
+        ["artimuse_model", "images", "top_k", "threshold"],
+        ["IMAGE", "FLOAT", "INT", "IMAGE", "IMAGE"],  # images, scores, indices, pass, rest
+    ),
     "ArtiMuseSaveImage": (["images", "artimuse_model", "filename_prefix", "critique", "save_to_library"], []),
 }
 

@@ -1,6 +1,11 @@
 // ArtiMuse gallery keys: culling as photographers do it. 1-5 stars, P pick, U unpick, X reject, 0 clear,
 // arrows move, Enter open, C collect for compare (2-4), Z 100 % in the loupe, R in Compare rejects the others,
-// N shows new pictures, A auto-advance, - and = grid density, Esc back. Decisions are POSTed with the page token.
+// N shows new pictures, A auto-advance, - and = grid density, S opens or closes a stack, B takes the highlighted
+// picture as its stack's best and rejects the rest, Esc back. Decisions are POSTed with the page token.
+//
+// Stacks (near-duplicates, bursts) show collapsed: the stack's best stands for it with a "×N" badge (the first
+// member in the grid where the best is filtered out), the others are folded away; S or a click on the badge
+// opens the members next to it, with the reason the best was chosen.
 //
 // What a key acts on is the highlighted picture's library id (never a position in a list): the grid's live
 // refresh, new pictures and htmx swaps can replace every tile and the key still rates what the user sees.
@@ -49,20 +54,29 @@
     if (key === "0") return {clear: true};
     return null;
   }
-  async function rate(id, body) {
-    const answer = await fetch("/api/images/" + id + "/rating", {
+  const post = async (url, body) => {
+    const answer = await fetch(url, {
       method: "POST", headers: {"Content-Type": "application/json", "X-ArtiMuse-Token": token},
       body: JSON.stringify(body), credentials: "same-origin",
     });
     const data = await answer.json();
     if (!answer.ok) { toast("Not stored: " + data.error); return null; }
-    const text = decisionText(data);
+    return data;
+  };
+  function show(id, data) {
     // Every place that shows this picture (its tile, the loupe's panel, its compare column), found by id now.
+    const text = decisionText(data);
     document.querySelectorAll(`[data-id="${id}"]`).forEach((where) => {
       where.querySelectorAll("[data-rating]").forEach((e) => { e.textContent = text; });
       where.classList.toggle("rejected", !!data.rejected);
       where.classList.toggle("picked", !!data.picked);
     });
+    return text;
+  }
+  async function rate(id, body) {
+    const data = await post("/api/images/" + id + "/rating", body);
+    if (!data) return null;
+    const text = show(id, data);
     document.body.dataset.lastRating = id + ":" + (data.score === null ? "none" : data.score);
     document.body.dataset.lastDecision = JSON.stringify({id: Number(id), score: data.score, stars: data.stars,
                                                          picked: data.picked, rejected: data.rejected});
@@ -71,9 +85,9 @@
   }
 
   // ------------------------------------------------------------------------------- the grid
-  const tiles = () => Array.from(document.querySelectorAll("#grid .tile"));
+  const tiles = () => Array.from(document.querySelectorAll("#grid .tile:not(.folded)"));
   let highlighted = null;  // the highlighted picture's library id
-  const tileOf = (id) => (id ? document.querySelector(`#grid .tile[data-id="${id}"]`) : null);
+  const tileOf = (id) => (id ? document.querySelector(`#grid .tile:not(.folded)[data-id="${id}"]`) : null);
   function highlight(id, scroll = true) {
     highlighted = id;
     tiles().forEach((t) => t.classList.toggle("selected", t.dataset.id === id));
@@ -97,7 +111,8 @@
     const form = document.getElementById("filters");
     const query = form ? new URLSearchParams(new FormData(form)) : new URLSearchParams();
     // As many tiles as are loaded now plus the new ones: every picture the user scrolled to stays, the highlight too.
-    query.set("shown", String(tiles().length + Number(bar.dataset.count || 0)));
+    const loaded = document.querySelectorAll("#grid .tile:not(.in-stack)").length;  // folded members too
+    query.set("shown", String(loaded + Number(bar.dataset.count || 0)));
     htmx.ajax("GET", "/?" + query.toString(), {target: "#gallery", select: "#gallery", swap: "outerHTML"});
   }
   function density(value) {
@@ -108,6 +123,69 @@
     localStorage.setItem(ADVANCE, advancing() ? "0" : "1");
     const box = document.getElementById("advance"); if (box) box.checked = advancing();
     toast("Auto-advance " + (advancing() ? "on" : "off"));
+  }
+
+  // ------------------------------------------------------------------------------- stacks
+  const opened = new Set();  // the stacks shown open, by stack id: they stay open across every swap
+  const placed = () => Array.from(document.querySelectorAll("#grid .tile[data-stack]:not(.in-stack)"));
+  function fold() {
+    // One tile stands for each stack: its best when the grid holds it, else the first member the grid holds. A
+    // tile that already stands for its stack keeps doing so (a next page bringing the best in moves nothing).
+    const leaders = new Map(placed().filter((t) => t.classList.contains("leader")).map((t) => [t.dataset.stack, t]));
+    const kept = new Set(leaders.keys());
+    for (const tile of placed()) {
+      const stack = tile.dataset.stack, now = leaders.get(stack);
+      if (kept.has(stack)) continue;
+      if (!now || (tile.dataset.id === tile.dataset.best && now.dataset.id !== now.dataset.best)) leaders.set(stack, tile);
+    }
+    for (const tile of placed()) {
+      const leader = leaders.get(tile.dataset.stack) === tile;
+      tile.classList.toggle("leader", leader); tile.classList.toggle("folded", !leader);
+      tile.classList.toggle("open", leader && opened.has(tile.dataset.stack));
+    }
+    return leaders;
+  }
+  const leaderOf = (stack) => document.querySelector(`#grid .tile.leader[data-stack="${stack}"]`);
+  function close(stack) {
+    document.querySelectorAll(`#grid [data-member-of="${stack}"]`).forEach((e) => e.remove());
+    opened.delete(stack); const leader = leaderOf(stack); if (leader) leader.classList.remove("open");
+  }
+  async function open(stack) {
+    const leader = leaderOf(stack); if (!leader) return;
+    const answer = await fetch("/stack/" + leader.dataset.id, {credentials: "same-origin"});
+    if (!answer.ok) { toast("Stack not shown: " + (await answer.text())); return; }
+    close(stack); opened.add(stack);
+    const now = leaderOf(stack); if (!now) return;
+    now.insertAdjacentHTML("afterend", await answer.text()); now.classList.add("open");
+    showChosen(); highlight(highlighted, false);
+  }
+  async function toggleStack(id) {
+    const tile = tileOf(id), stack = tile && tile.dataset.stack;
+    if (!stack) { toast("Not in a stack"); return; }
+    if (opened.has(stack)) {
+      close(stack);
+      if (!tileOf(highlighted)) highlight(leaderOf(stack).dataset.id);  // the member closed away: its stack's tile
+    } else await open(stack);
+  }
+  async function takeBest(id) {
+    const tile = tileOf(id) || document.querySelector(`.viewer[data-id="${id}"]`);  // a grid tile or the loupe
+    if (!tile || !tile.dataset.stack) { toast("Not in a stack: nothing stored"); return; }
+    const data = await post("/api/images/" + id + "/stack", {take: true});
+    if (!data) return;
+    data.decisions.forEach((d) => show(d.image_id, d));
+    // The tile that stands for the stack stays where it is until the grid is loaded again (nothing moves
+    // under the keys); the library makes the pick the stack's best from then on.
+    const heading = document.querySelector(`[data-stack-panel="${tile.dataset.stack}"] strong`);
+    if (heading) heading.textContent = "Stack of " + heading.dataset.size + " · your pick: " + data.name;
+    document.body.dataset.lastStack = JSON.stringify({winner: Number(id), rejected: data.rejected});
+    toast(data.name + ": picked, the other " + data.rejected.length + " of its stack rejected — stored");
+  }
+  function refold() {
+    fold();
+    for (const stack of Array.from(opened)) {
+      if (!leaderOf(stack)) opened.delete(stack);
+      else if (!document.querySelector(`#grid [data-member-of="${stack}"]`)) open(stack);
+    }
   }
 
   // ------------------------------------------------------------------------------- the loupe
@@ -154,6 +232,7 @@
       const go = (delta) => { const next = order[at + delta]; if (at >= 0 && next) location.href = "/image/" + next; };
       if (rating) { event.preventDefault(); if ((await rate(id, rating)) && advancing() && !rating.clear) go(1); return; }
       if (key === "ArrowRight" || key === "ArrowLeft") go(key === "ArrowRight" ? 1 : -1);
+      else if (key === "b" || key === "B") await takeBest(id);
       else if (key === "z" || key === "Z") zoom();
       else if (key === "c" || key === "C") choose(id);
       else if (key === "Escape") history.length > 1 ? history.back() : (location.href = "/");
@@ -185,13 +264,16 @@
     const moves = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns(), ArrowUp: -columns()};
     if (key in moves) { step(highlighted ? moves[key] : 0); event.preventDefault(); return; }
     if (key === "/") { document.getElementById("q").focus(); event.preventDefault(); return; }
-    if (highlighted && !tileOf(highlighted) && (rating || key === "Enter" || key === "c" || key === "C")) {
+    const acts = rating || ["Enter", "c", "C", "b", "B", "s", "S"].includes(key);
+    if (highlighted && !tileOf(highlighted) && acts) {
       // Never another picture in its place: the highlighted one left the grid (a filter, a deletion).
       highlight(all[0].dataset.id);
       toast("The highlighted picture left the grid: nothing stored; the first picture is highlighted now"); return;
     }
     if (!tileOf(highlighted)) highlight(all[0].dataset.id);
     const id = highlighted;
+    if (key === "s" || key === "S") { await toggleStack(id); return; }
+    if (key === "b" || key === "B") { event.preventDefault(); await takeBest(id); return; }
     if (rating) {
       event.preventDefault();
       if ((await rate(id, rating)) && advancing() && !rating.clear && highlighted === id) step(1);
@@ -199,6 +281,11 @@
     else if (key === "c" || key === "C") choose(id);
   });
   document.addEventListener("click", (event) => {
+    const badge = event.target.closest("#grid .stack-badge");
+    if (badge) {  // the badge opens or closes its stack (the tile's link is not followed)
+      event.preventDefault(); const tile = badge.closest(".tile");
+      highlight(tile.dataset.id, false); toggleStack(tile.dataset.id); return;
+    }
     const tile = event.target.closest("#grid .tile");
     if (tile) { highlight(tile.dataset.id, false); remember(); return; }
     if (event.target.closest(".new-bar")) { showNew(); return; }
@@ -212,8 +299,9 @@
   });
   // After any swap (the live poller every few seconds, a filter, "N new", the next page), the highlight is put
   // back on the same picture by id; nothing else moves.
-  document.body.addEventListener("htmx:afterSwap", () => { highlight(highlighted, false); showChosen(); });
+  document.body.addEventListener("htmx:afterSwap", () => { refold(); highlight(highlighted, false); showChosen(); });
   document.body.addEventListener("htmx:oobAfterSwap", showChosen);
+  fold();
   density(store(DENSITY, "m"));
   const box = document.getElementById("advance"); if (box) box.checked = advancing();
   showChosen();
