@@ -52,6 +52,11 @@ def test_a_shoot_through_the_door_is_grouped_into_its_bursts(library_backend, sh
         assert first is not None and {m.path for m in first.members} == {str(p) for p in truth[0]}
         assert library.stack_of(files[len(truth[0]) * 6]) is None  # the first single picture is alone
         assert library.stacks([folder / "nowhere"]) == []
+        # A page's read of every picture at once (the gallery's) says what asking for each one says.
+        at_once = library.stacks_of([*files, folder / "not-in-the-library.jpg"])
+        one_by_one = {str(p): library.stack_of(p) for p in files}
+        assert at_once == {path: stack for path, stack in one_by_one.items() if stack is not None}
+        assert len(at_once) == sum(len(s) for s in truth)
 
 
 def test_files_arriving_one_by_one_in_any_order_join_the_right_stack(shoot, home):

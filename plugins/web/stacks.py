@@ -50,15 +50,13 @@ def stack_view(library: Any, path: str) -> TileStack | None:
 
 def tile_stacks(library: Any, items: Iterable[Any]) -> dict[int, TileStack]:
     """Image id -> ``TileStack`` for each of ``items`` (grid items: ``image_id``, ``path``) that is in a stack
-    of two or more; one library read per stack met."""
+    of two or more; one library read for the whole page (``Library.stacks_of``)."""
     found: dict[int, TileStack] = {}
-    for item in items:
-        if item.image_id in found:
+    views: dict[int, TileStack] = {}
+    for record in library.stacks_of(item.path for item in items).values():
+        if record.size < 2:
             continue
-        record = library.stack_of(item.path)
-        if record is None or record.size < 2:
-            continue
-        view = _tile_stack(record)
+        view = views.setdefault(record.id, _tile_stack(record))
         for member in record.members:
             found[member.image_id] = view
     return found
