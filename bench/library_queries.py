@@ -196,7 +196,7 @@ def main() -> None:
         start = time.perf_counter()
         if args.url and not Library(args.url).stats().counts["evaluations"]:
             fill_postgres(args.url, args.images, args.evaluations)
-        elif not db.exists():
+        elif not args.url and not db.exists():
             fill(db, args.images, args.evaluations)
         if time.perf_counter() - start > 1:  # filled here
             print(f"filled {args.evaluations:,} evaluations over {args.images:,} images in "
