@@ -6,9 +6,10 @@ per asked score: 50 asked scores of a 1 M-evaluation library took seconds. A win
 over the model's scores) reads them once but sorts them all (~300 ms for 200 k scores on SQLite). Here the
 asked scores of one (model fingerprint, dimension) are sorted and cut the score axis into consecutive
 ranges; one query counts each range, and the scores equal to each asked score, on the (current, dimension,
-model fingerprint, score) index (migration 0014), so the index is read about once in all, without sorting
-or reading scores out. The counts below an asked score are the running sums of the ranges before it, and
-the model's count of scores is the sum of all of them (scores are finite: the ranges run from -inf to +inf).
+model fingerprint, score) index (``ix_evaluations_current_dimension_fingerprint_score``), read about
+once in all, without sorting or reading scores out. The counts below an asked score are the running sums
+of the ranges before it, and the model's count of scores is the sum of all of them (scores are finite:
+the ranges run from -inf to +inf).
 """
 
 from __future__ import annotations
