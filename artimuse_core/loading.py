@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from transformers import InternVLForConditionalGeneration
 from transformers.models.auto.tokenization_auto import AutoTokenizer, tokenizer_class_from_name
 from transformers.utils import logging as hf_logging
 
@@ -23,7 +22,7 @@ from .forward import QUANTIZATION_SKIP
 from .resources import MemoryEstimate, bf16_speed_note, estimate_memory
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
+    from transformers import InternVLForConditionalGeneration, PreTrainedTokenizerBase
 
     from .sizing import CheckpointShape
 
@@ -193,6 +192,8 @@ def _load(info: CheckpointInfo, placement: Placement) -> LoadedModel:
 
 
 def _weights(info: CheckpointInfo, placement: Placement, image_token_id: int) -> InternVLForConditionalGeneration:
+    from transformers import InternVLForConditionalGeneration  # here: the tokenizer checks need only tokenizers
+
     kwargs: dict[str, Any] = dict(dtype=placement.dtype, attn_implementation=placement.attn_implementation)
     if placement.device.type != "cpu":
         kwargs["device_map"] = {"": str(placement.device)}
@@ -242,6 +243,7 @@ def quantization_skip_modules(config) -> list[str]:
     Raises:
         CheckpointError: an entry matches no module (a renamed module would be quantised silently).
     """
+    from transformers import InternVLForConditionalGeneration
     from transformers.quantizers.quantizers_utils import should_convert_module
 
     with torch.device("meta"):

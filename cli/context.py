@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 
 
 def create_engine(spec: EngineSpec) -> ScoringEngine:
-    """The real engine (imports torch and transformers only now)."""
+    """The real engine (imports torch and transformers only now, once the checkpoint is found and checked:
+    a missing or broken one is its one-line error at once, not after seconds of imports)."""
+    from artimuse_core import resolve_checkpoint
+
+    resolve_checkpoint(spec.model)
     from artimuse_core import create_engine
 
     return create_engine(spec)

@@ -250,13 +250,16 @@ FAST_COMMANDS = [
     ["ratings", "import", "{image}"],
     ["batch", "--help"],
     ["library", "import", "--help"],
+    ["score", "{image}", "--model", "{empty}"],  # a folder that is no checkpoint: its one line, before any torch
 ]
 #: The only commands that may import exiv2 (the optional, GPL 'xmp' extra).
 XMP_COMMANDS = ("xmp", "ratings")
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_commands_that_do_not_run_the_model_never_import_torch(tmp_path, mixed_images):
-    """Each command runs in a fresh interpreter's CLI (one subprocess for all, modules checked after each)."""
+    """Each command runs in a fresh interpreter's CLI (one subprocess for all, modules checked after each);
+    a score whose checkpoint is not there fails (exit 2) before the engine's imports."""
     image = tmp_path / "a.png"
     image.write_bytes(mixed_images[0].read_bytes())
     comfyui = tmp_path / "ComfyUI"  # what `comfyui install` checks a ComfyUI tree by
@@ -291,13 +294,16 @@ def test_commands_that_do_not_run_the_model_never_import_torch(tmp_path, mixed_i
                 del sys.modules[module]  # allowed there: the next command starts without it
         print(json.dumps(report))
     """)
-    commands = [[a.format(image=image, comfyui=tmp_path / "ComfyUI") for a in args] for args in FAST_COMMANDS]
+    empty = tmp_path / "not-a-checkpoint"
+    empty.mkdir()
+    commands = [[a.format(image=image, comfyui=comfyui, empty=empty) for a in args] for args in FAST_COMMANDS]
     done = subprocess.run(
         [sys.executable, "-c", script, json.dumps(commands)], capture_output=True, text=True, cwd=REPO, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     for args, code, heavy, output in json.loads(done.stdout.splitlines()[-1]):
-        assert code == 0, (args, output)
+        assert code == (2 if "--model" in args else 0), (args, output)
+        assert "--model" not in args or "no config.json" in output, output
         assert heavy == [], f"`artimuse {' '.join(args)}` imported {heavy}"
 
 

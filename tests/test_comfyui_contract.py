@@ -25,6 +25,10 @@ from tests.comfyui_workflows import (
     workflow_files,
 )
 
+# ComfyUI's nodes import the engine (torch and transformers: seconds of one core before the first test), so this
+# module is in the slow tier with the other tests of the nodes (conftest's tiers); the full suite runs it.
+pytestmark = pytest.mark.slow
+
 
 @functools.cache
 def nodes() -> dict:

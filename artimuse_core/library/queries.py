@@ -10,13 +10,14 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, select
 from sqlalchemy.exc import DatabaseError
 
 from ..categories import normalise_category
 from ..errors import InvalidValue, LibraryError
 from ..families import PRIMARY_DIMENSION
 from ..paths import path_key
+from . import ranks
 from .decisions import decision_condition, latest_decisions
 from .fulltext import matching_critiques
 from .records import (
@@ -289,24 +290,8 @@ class Queries(LibrarySession):
         """For each (model fingerprint, dimension, score) of a current evaluation: the percentage (0-100) of
         the other current scores of that dimension by that same model that it beats, ties counting half, so a
         reader needs no knowledge of the checkpoint's scale ("better than 83 % of your library"). None when
-        there is no other such score. One counting query per distinct triple."""
-
-        def read(conn: Connection) -> list[float | None]:
-            ranks: dict[tuple[str, str, float], float | None] = {}
-            for fingerprint, dimension, value in dict.fromkeys(scored):
-                same = and_(E.current.is_(True), E.dimension == dimension, E.model_fingerprint == fingerprint)
-                row = conn.execute(
-                    select(
-                        func.count(),
-                        func.sum(case((E.score < value, 1), else_=0)),
-                        func.sum(case((E.score == value, 1), else_=0)),
-                    ).where(same)
-                ).one()
-                others, below, tied = (row[0] or 0) - 1, row[1] or 0, max(0, (row[2] or 0) - 1)  # not itself
-                ranks[(fingerprint, dimension, value)] = 100.0 * (below + 0.5 * tied) / others if others > 0 else None
-            return [ranks[triple] for triple in scored]
-
-        return self._run(read, write=False)
+        there is no other such score. One query (``ranks``: counts of index ranges, no score read out)."""
+        return self._run(lambda conn: ranks.percentile_ranks(conn, scored), write=False)
 
     def export(
         self, *, current_only: bool = True, dimension: str | None = None, rating: str | None = None

@@ -159,6 +159,7 @@ evaluations = Table(
     Index("ix_evaluations_current_category_score", "current", "category", "score"),
     Index("ix_evaluations_current_dimension_category_score", "current", "dimension", "category", "score"),
     Index("ix_evaluations_current_dimension_score", "current", "dimension", "score"),
+    Index("ix_evaluations_current_dimension_fingerprint_score", "current", "dimension", "model_fingerprint", "score"),
 )
 
 #: One attribute's critique text, attached to the evaluation it describes (indexed for search, SQLite FTS5).
