@@ -9,4 +9,4 @@ inside the package it migrates (``package-dir`` in pyproject.toml).
 from pathlib import Path
 
 SCRIPT_LOCATION = str(Path(__file__).resolve().parent)
-HEAD = "0014"
+HEAD = "0015"

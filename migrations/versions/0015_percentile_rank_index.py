@@ -2,15 +2,15 @@
 library's other scores by the same model (``percentile_ranks``: ``top --percentile``, ``show``) counts short
 ranges of one index instead of reading every current evaluation of the dimension (1 M-evaluation libraries).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
