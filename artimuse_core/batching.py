@@ -57,14 +57,19 @@ def stream(
     holds ``batch_size`` good images (bad ones wait in their place, or pass at once if none is waiting)."""
     max_new = max_new_tokens or default_of("max_new_tokens")
     batch_size, processor = state.plan.batch_size, state.processor
+    lookahead = max(2 * batch_size, 8)
 
     def wants(decoded: DecodedImage) -> bool:
         if not processor.family.categories:
             return False
         return bool(predict_category(decoded.source) if callable(predict_category) else predict_category)
 
+    decoded = decode_many(sources, processor.image_options, state.plan.threads.decode_workers, lookahead=lookahead)
+
     def run(window: list[DecodedImage | ImageError]) -> Iterator[tuple[DecodedImage | ImageError, Answers | None]]:
         good = [d for d in window if not isinstance(d, ImageError)]
+        if state.plan.threads.turns:
+            decoded.settle()  # the lookahead is decoded: the model gets every core (ThreadPlan.turns)
         answers = iter(
             run_batches(
                 state,
@@ -80,8 +85,7 @@ def stream(
 
     window: list[DecodedImage | ImageError] = []
     waiting = 0
-    lookahead = max(2 * batch_size, 8)
-    for item in decode_many(sources, processor.image_options, state.plan.threads.decode_workers, lookahead=lookahead):
+    for item in decoded:
         if isinstance(item, ImageError) and not waiting:
             yield item, None
             continue

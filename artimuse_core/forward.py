@@ -174,6 +174,27 @@ def head_logits(model: VisionLanguageModel, hidden: torch.Tensor, rows: torch.Te
     return (hidden.to(weight.dtype) @ weight.T).float()
 
 
+def greedy_tokens(model: VisionLanguageModel, hidden: torch.Tensor) -> torch.Tensor:
+    """The greedy next token: the argmax of the full-vocabulary logits at one position.
+
+    Computed as ``weight @ hidden.T``, `(V, N)`: the BLAS then streams the `(V, H)` weight once through
+    all N rows (the ``hidden @ weight.T`` layout of ``nn.Linear`` ran 1.5-2x slower at N <= 8 rows on the
+    CPU). Same products and sums, so the same ids as ``head_logits(...).argmax(-1)``; a head with a bias
+    (none of the supported checkpoints) takes that path.
+
+    Args:
+        hidden (`torch.Tensor` of shape `(N, H)`): the last position's hidden state.
+
+    Returns:
+        `torch.LongTensor` of shape `(N,)`: the first index of the largest logit, as ``torch.argmax``.
+    """
+    head = model.get_output_embeddings()
+    if not isinstance(head, torch.nn.Linear) or head.bias is not None:
+        return head_logits(model, hidden).argmax(-1)
+    weight = _weight(head)
+    return (weight @ hidden.to(weight.dtype).T).argmax(0)
+
+
 # ------------------------------------------------------------------------------------ shared prompt prefixes
 @dataclass(frozen=True)
 class PromptSet:
@@ -340,6 +361,7 @@ __all__ = [
     "device_of",
     "embed_prompt",
     "encode_prefix",
+    "greedy_tokens",
     "head_logits",
     "image_features",
     "prompt_logits",

@@ -107,7 +107,10 @@ class ThreadPlan:
     threads; ``source``: who decided torch's count (``auto``: this plan, applied around the engine's own
     model work and restored after; ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``: the environment; ``host``: the
     process called ``torch.set_num_threads`` itself, e.g. ComfyUI or a script; ``gpu``: the model runs on a
-    GPU, torch's CPU threads are left alone). Only ``auto`` changes torch's setting.
+    GPU, torch's CPU threads are left alone). Only ``auto`` changes torch's setting. ``turns``: decoding and
+    the model take turns instead of running side by side (``auto`` on the CPU): the model waits until the
+    files already submitted are decoded (``images.DecodeStream.settle``), then runs with every core while
+    the decode pool is idle, since the model's matrix products need all cores most of the time.
     """
 
     cores: int
@@ -115,6 +118,7 @@ class ThreadPlan:
     torch_threads: int
     decode_workers: int
     source: str
+    turns: bool = False
 
     @property
     def applies(self) -> bool:
@@ -123,7 +127,7 @@ class ThreadPlan:
     def describe(self) -> str:
         return (
             f"{self.cores_how} cores: {self.torch_threads} torch thread(s) [{self.source}], "
-            f"{self.decode_workers} decode worker(s)"
+            f"{self.decode_workers} decode worker(s){', taking turns' if self.turns else ''}"
         )
 
 
@@ -132,10 +136,12 @@ def plan_threads(
 ) -> ThreadPlan:
     """Choose torch threads and decode workers together so that they never oversubscribe the cores.
 
-    On the CPU the model and the decoders run at the same time; their sum stays at the core count, with
-    a quarter of the cores (at least one) decoding. On a GPU the CPU only decodes: all cores but one.
-    An explicit ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` or a host's own ``torch.set_num_threads`` wins;
-    the decoders then get the cores left over (at least one). ``decode_workers`` set by the user wins too.
+    On the CPU the model and the decoders take turns, each with every core (``ThreadPlan.turns``): decoding
+    is a few percent of the model's time, so splitting the cores left the decode core idle most of the time
+    (one torch thread reached 42 % of a two-core matmul). On a GPU the CPU only decodes: all cores but
+    one. An explicit ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` or a host's own ``torch.set_num_threads``
+    wins; the decoders then run beside the model on the cores left over (at least one). ``decode_workers``
+    set by the user wins too.
 
     Returns:
         A ``ThreadPlan``; nothing is changed by this call (``torch_threads_for`` applies it).
@@ -151,8 +157,7 @@ def plan_threads(
     elif now != at_import or (at_import != _physical_cores() and at_import != cores):
         torch_threads, source = now, "host"
     else:
-        workers = decode_workers or max(1, cores // 4)
-        return ThreadPlan(cores, how, max(1, cores - workers), workers, "auto")
+        return ThreadPlan(cores, how, cores, decode_workers or min(cores, 8), "auto", turns=True)
     workers = decode_workers or max(1, cores - torch_threads)
     return ThreadPlan(cores, how, torch_threads, workers, source)
 
