@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 from . import forward, generation
 from .categories import CATEGORY_IDS
@@ -69,7 +70,8 @@ def stream(
     def run(window: list[DecodedImage | ImageError]) -> Iterator[tuple[DecodedImage | ImageError, Answers | None]]:
         good = [d for d in window if not isinstance(d, ImageError)]
         if state.plan.threads.turns:
-            decoded.settle()  # the lookahead is decoded: the model gets every core (ThreadPlan.turns)
+            with record_function(forward.PHASE_DECODE):
+                decoded.settle()  # the lookahead is decoded: the model gets every core (ThreadPlan.turns)
         answers = iter(
             run_batches(
                 state,
@@ -85,7 +87,7 @@ def stream(
 
     window: list[DecodedImage | ImageError] = []
     waiting = 0
-    for item in decoded:
+    for item in _waited(decoded):
         if isinstance(item, ImageError) and not waiting:
             yield item, None
             continue
@@ -96,6 +98,16 @@ def stream(
             window, waiting = [], 0
     if window:
         yield from run(window)
+
+
+def _waited(decoded: Iterator[DecodedImage | ImageError]) -> Iterator[DecodedImage | ImageError]:
+    """The decoded items, each wait for one in the profiler's host-decode range."""
+    while True:
+        with record_function(forward.PHASE_DECODE):
+            item = next(decoded, None)
+        if item is None:
+            return
+        yield item
 
 
 #: One image of model work: its pixels (`(3, 448, 448)`, numpy from decoding or a tensor) and whether it
@@ -170,7 +182,8 @@ def model_work(
 
 
 def _fill_scores(answers: list[Answers], dimension: str, logits: torch.Tensor, *, primary: bool) -> None:
-    distribution, score, std = (t.cpu() for t in forward.token_as_score(logits))
+    with record_function(forward.PHASE_COPY_OUT):
+        distribution, score, std = (t.cpu() for t in forward.token_as_score(logits))
     for i, a in enumerate(answers):
         a.distributions[dimension] = distribution[i].tolist()
         a.scores[dimension], a.stds[dimension] = float(score[i]), float(std[i])

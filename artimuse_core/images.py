@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
@@ -315,15 +315,13 @@ class DecodeStream(Iterator["DecodedImage | ImageError"]):
     that, after which the pool holds no core until the next item is taken (the CPU engine lets decoding and
     the model take turns, each with every core, instead of splitting the cores between them)."""
 
-    def __init__(
-        self, sources: Iterable[ImageSource], options: ImageOptions, workers: int, lookahead: int
-    ) -> None:
+    def __init__(self, sources: Iterable[ImageSource], options: ImageOptions, workers: int, lookahead: int) -> None:
         self._pending: deque[Future[DecodedImage | ImageError]] = deque()
         self._items = self._run(sources, options, workers, max(1, lookahead))
 
     def _run(
         self, sources: Iterable[ImageSource], options: ImageOptions, workers: int, lookahead: int
-    ) -> Iterator[DecodedImage | ImageError]:
+    ) -> Generator[DecodedImage | ImageError, None, None]:
         def job(source: ImageSource) -> DecodedImage | ImageError:
             try:
                 return open_rgb(source, options)

@@ -176,6 +176,28 @@ def reference_critiques(engine, paths: list[Path], attributes, max_new_tokens: i
     return results
 
 
+# ------------------------------------------------------------------------------------------ the machine's limit
+def bare_matmul_rate(shapes: list[tuple[int, int, int]], seconds: float = 2.0) -> list[float]:
+    """GFLOP/s of a bare fp32 ``(M, K) @ (K, N)`` per shape, on every core this process may use (the best of
+    repeated runs for ``seconds``): what the machine's own BLAS gives for the prompt's matrix shapes."""
+    import torch
+
+    from artimuse_core.resources import available_cores
+
+    torch.set_num_threads(available_cores()[0])
+    rates = []
+    for m, k, n in shapes:
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        a @ b
+        best, until = float("inf"), time.perf_counter() + seconds
+        while time.perf_counter() < until:
+            t = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t)
+        rates.append(2 * m * k * n / best / 1e9)
+    return rates
+
+
 # ------------------------------------------------------------------------------------------ child process
 def child(args) -> None:
     import torch
@@ -183,8 +205,12 @@ def child(args) -> None:
     from artimuse_core import ATTRIBUTES
     from artimuse_core.engine import create_engine
 
-    checkpoint, paths = Path(args.checkpoint), sorted(Path(args.image_dir).glob("*.jpg"))
     side, task = args.child.split("-")
+    if side == "matmul":  # the shapes come as "M,K,N;M,K,N"
+        shapes = [tuple(int(x) for x in each.split(",")) for each in args.shapes.split(";")]
+        print(json.dumps({"rates": bare_matmul_rate(shapes), "threads": torch.get_num_threads()}))
+        return
+    checkpoint, paths = Path(args.checkpoint), sorted(Path(args.image_dir).glob("*.jpg"))
     family = "unipercept" if task == "unipercept" else None
     engine = create_engine(checkpoint, batch_size=args.batch_size, family=family)  # loading is not timed
     if side == "reference":  # the reference loop runs in the main thread: set torch's count process-wide
@@ -230,6 +256,9 @@ def child(args) -> None:
             answers = [r.token_ids for r in engine.critique(paths, attributes, max_new_tokens=args.max_new_tokens)]
     elapsed = time.perf_counter() - start
     threads = engine.threads.describe() if side != "reference" else f"{torch.get_num_threads()} torch thread(s)"
+    from bench.gpu_suite import flops_per_image
+
+    text = engine.loaded.model.config.text_config
     print(
         json.dumps(
             {
@@ -237,17 +266,21 @@ def child(args) -> None:
                 "seconds": elapsed,
                 "threads": threads,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "flops_per_image": flops_per_image(engine, with_category=True),
+                "model_shape": [len(engine.score_prompt_ids), text.hidden_size, text.intermediate_size],
             }
         )
     )
 
 
-def _run_side(args, side: str, checkpoint: Path, image_dir: Path) -> dict:
+def _run_side(args, side: str, checkpoint: Path, image_dir: Path, shapes: str = "") -> dict:
     command = [
         sys.executable,
         __file__,
         "--child",
         side,
+        "--shapes",
+        shapes,
         "--checkpoint",
         str(checkpoint),
         "--image-dir",
@@ -267,6 +300,24 @@ def _run_side(args, side: str, checkpoint: Path, image_dir: Path) -> dict:
     if out.returncode:
         raise SystemExit(f"{side} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine_limit(args, engine: dict, checkpoint: Path, image_dir: Path) -> None:
+    """The engine's achieved GFLOP/s (the FLOPs it counts per image x images/s) against a bare matmul on every
+    core, measured right after it: the prompt's own shape (batch x prompt tokens, hidden -> MLP width) and
+    the 8B prompt's (510 x 2048 @ 2048 x 6144, as bench/first_run_figures.py reported)."""
+    tokens, hidden, inter = engine["model_shape"]
+    shapes = [(args.batch_size * tokens, hidden, inter), (510, 2048, 6144)]
+    bare = _run_side(args, "matmul-score", checkpoint, image_dir, ";".join(",".join(map(str, s)) for s in shapes))
+    achieved = engine["flops_per_image"] * args.images / engine["seconds"] / 1e9
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"  score+category engine: {achieved:.1f} GFLOP/s ({engine['flops_per_image'] / 1e9:.2f} GFLOP/image) = "
+        f"{100 * achieved / bare['rates'][0]:.0f} % of a bare {shapes[0][0]}x{hidden} @ {hidden}x{inter} matmul "
+        f"({bare['rates'][0]:.1f} GFLOP/s), {100 * achieved / bare['rates'][1]:.0f} % of 510x2048 @ 2048x6144 "
+        f"({bare['rates'][1]:.1f} GFLOP/s), both on {bare['threads']} torch thread(s); load average {load}",
+        flush=True,
+    )
 
 
 def compare(args) -> None:
@@ -296,6 +347,7 @@ def compare(args) -> None:
                 f"{same}/{args.images}",
                 flush=True,
             )
+            machine_limit(args, r["engine"], checkpoint, tmp / "images")
         if args.only in (None, "unipercept"):
             r = {s: _run_side(args, f"{s}-unipercept", checkpoint, tmp / "images") for s in ("reference", "engine")}
             for side in r:
@@ -349,6 +401,7 @@ def main() -> None:
         help="torch threads for the reference side (default: the product's choice)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--shapes", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--image-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
