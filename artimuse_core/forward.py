@@ -58,16 +58,8 @@ PHASE_ROWS = "artimuse: lm_head rows"
 PHASE_GREEDY = "artimuse: greedy lm_head"
 PHASE_DECODE = "artimuse: host decode wait"
 PHASE_COPY_OUT = "artimuse: device to host"
-PHASES = (
-    PHASE_DECODE,
-    PHASE_COPY_IN,
-    PHASE_VISION,
-    PHASE_PREFIX,
-    PHASE_SUFFIX,
-    PHASE_ROWS,
-    PHASE_GREEDY,
-    PHASE_COPY_OUT,
-)
+PHASES = (PHASE_DECODE, PHASE_COPY_IN, PHASE_VISION, PHASE_PREFIX, PHASE_SUFFIX, PHASE_ROWS, PHASE_GREEDY)
+PHASES += (PHASE_COPY_OUT,)
 
 
 # ------------------------------------------------------------------------------------------ building blocks
@@ -209,19 +201,10 @@ def head_logits(model: VisionLanguageModel, hidden: torch.Tensor, rows: torch.Te
 
 
 def greedy_tokens(model: VisionLanguageModel, hidden: torch.Tensor) -> torch.Tensor:
-    """The greedy next token: the argmax of the full-vocabulary logits at one position.
-
-    Computed as ``weight @ hidden.T``, `(V, N)`: the BLAS then streams the `(V, H)` weight once through
-    all N rows (the ``hidden @ weight.T`` layout of ``nn.Linear`` ran 1.5-2x slower at N <= 8 rows on the
-    CPU). Same products and sums, so the same ids as ``head_logits(...).argmax(-1)``; a head with a bias
-    (none of the supported checkpoints) takes that path.
-
-    Args:
-        hidden (`torch.Tensor` of shape `(N, H)`): the last position's hidden state.
-
-    Returns:
-        `torch.LongTensor` of shape `(N,)`: the first index of the largest logit, as ``torch.argmax``.
-    """
+    """The greedy next token, `(N,)` ids, for ``hidden`` `(N, H)`: the first index of the largest
+    full-vocabulary logit, as ``head_logits(...).argmax(-1)``. Computed as ``weight @ hidden.T``: the BLAS
+    streams the `(V, H)` weight once through all rows (``nn.Linear``'s ``hidden @ weight.T`` ran 1.5-2x
+    slower at N <= 8 on the CPU). A head with a bias (no supported checkpoint has one) takes that path."""
     head = model.get_output_embeddings()
     if not isinstance(head, torch.nn.Linear) or head.bias is not None:
         return head_logits(model, hidden).argmax(-1)
