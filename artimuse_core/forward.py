@@ -58,8 +58,8 @@ PHASE_ROWS = "artimuse: lm_head rows"
 PHASE_GREEDY = "artimuse: greedy lm_head"
 PHASE_DECODE = "artimuse: host decode wait"
 PHASE_COPY_OUT = "artimuse: device to host"
-PHASES = (PHASE_DECODE, PHASE_COPY_IN, PHASE_VISION, PHASE_PREFIX, PHASE_SUFFIX, PHASE_ROWS, PHASE_GREEDY)
-PHASES += (PHASE_COPY_OUT,)
+PHASES: tuple[str, ...] = (PHASE_DECODE, PHASE_COPY_IN, PHASE_VISION, PHASE_PREFIX, PHASE_SUFFIX, PHASE_ROWS)
+PHASES += (PHASE_GREEDY, PHASE_COPY_OUT)
 
 
 # ------------------------------------------------------------------------------------------ building blocks
