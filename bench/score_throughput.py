@@ -184,17 +184,21 @@ def bare_matmul_rate(shapes: list[tuple[int, int, int]], seconds: float = 2.0) -
 
     from artimuse_core.resources import available_cores
 
+    before = torch.get_num_threads()
     torch.set_num_threads(available_cores()[0])
     rates = []
-    for m, k, n in shapes:
-        a, b = torch.randn(m, k), torch.randn(k, n)
-        a @ b
-        best, until = float("inf"), time.perf_counter() + seconds
-        while time.perf_counter() < until:
-            t = time.perf_counter()
+    try:
+        for m, k, n in shapes:
+            a, b = torch.randn(m, k), torch.randn(k, n)
             a @ b
-            best = min(best, time.perf_counter() - t)
-        rates.append(2 * m * k * n / best / 1e9)
+            best, until = float("inf"), time.perf_counter() + seconds
+            while time.perf_counter() < until:
+                t = time.perf_counter()
+                a @ b
+                best = min(best, time.perf_counter() - t)
+            rates.append(2 * m * k * n / best / 1e9)
+    finally:
+        torch.set_num_threads(before)
     return rates
 
 
@@ -208,7 +212,9 @@ def child(args) -> None:
     side, task = args.child.split("-")
     if side == "matmul":  # the shapes come as "M,K,N;M,K,N"
         shapes = [tuple(int(x) for x in each.split(",")) for each in args.shapes.split(";")]
-        print(json.dumps({"rates": bare_matmul_rate(shapes), "threads": torch.get_num_threads()}))
+        from artimuse_core.resources import available_cores
+
+        print(json.dumps({"rates": bare_matmul_rate(shapes), "threads": available_cores()[0]}))
         return
     checkpoint, paths = Path(args.checkpoint), sorted(Path(args.image_dir).glob("*.jpg"))
     family = "unipercept" if task == "unipercept" else None
