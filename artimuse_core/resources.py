@@ -13,6 +13,7 @@ import json
 import math
 import os
 import struct
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -162,17 +163,45 @@ def plan_threads(
     return ThreadPlan(cores, how, torch_threads, workers, source)
 
 
+# At the last look (first: this module's import): wall clock, this process's CPU seconds, cores it used.
+_OWN_USE: list[float] = [time.monotonic(), sum(os.times()[:2]), 0.0]
+
+
+def cores_free(cores: int, load: float | None = None, own: float | None = None) -> int:
+    """Cores other processes leave free now: ``cores`` minus the 1-minute load average less this process's own
+    share of it (its CPU seconds per second since the last look), rounded, at least 1.
+
+    Why: threads of one matrix product wait for each other at every step, so on a machine where other
+    processes keep the cores busy, two torch threads ran a critique 6x slower than one (2 cores, load 6).
+    ``load``/``own`` are for tests; by default ``os.getloadavg`` and ``os.times``.
+    """
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            return cores
+    if own is None:
+        now, used = time.monotonic(), sum(os.times()[:2])
+        if now - _OWN_USE[0] > 1.0:  # a rate over at least a second
+            _OWN_USE[:] = [now, used, (used - _OWN_USE[1]) / (now - _OWN_USE[0])]
+        own = _OWN_USE[2]
+    others = max(0.0, load - min(own, float(cores)))
+    return max(1, min(cores, round(cores - others)))
+
+
 @contextmanager
 def torch_threads_for(plan: ThreadPlan) -> Iterator[None]:
-    """Use the plan's torch thread count for the enclosed model work, then put back what was there."""
+    """Use the plan's torch thread count for the enclosed model work, then put back what was there. With
+    ``turns``, no more threads than the cores other processes leave free (``cores_free``)."""
     if not plan.applies:
         yield
         return
     import torch
 
     before = torch.get_num_threads()
-    if before != plan.torch_threads:
-        torch.set_num_threads(plan.torch_threads)
+    wanted = min(plan.torch_threads, cores_free(plan.cores)) if plan.turns else plan.torch_threads
+    if before != wanted:
+        torch.set_num_threads(wanted)
     try:
         yield
     finally:
@@ -359,6 +388,7 @@ __all__ = [
     "ThreadPlan",
     "available_cores",
     "available_memory",
+    "cores_free",
     "bf16_speed_note",
     "estimate_memory",
     "plan_threads",

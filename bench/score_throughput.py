@@ -220,7 +220,10 @@ def child(args) -> None:
     family = "unipercept" if task == "unipercept" else None
     engine = create_engine(checkpoint, batch_size=args.batch_size, family=family)  # loading is not timed
     if side == "reference":  # the reference loop runs in the main thread: set torch's count process-wide
-        torch.set_num_threads(args.reference_threads or engine.threads.torch_threads)
+        from artimuse_core.resources import cores_free
+
+        plan = engine.threads  # what the engine's model work gets now (turns: the cores others leave free)
+        torch.set_num_threads(args.reference_threads or min(plan.torch_threads, cores_free(plan.cores)))
     attributes = list(ATTRIBUTES)
     if task == "unipercept":
         paths = paths[: args.images]

@@ -217,3 +217,13 @@ def test_model_work_starts_only_when_the_lookahead_is_decoded(monkeypatch):
         )
         assert [d.source for d, _ in out] == [f"f{i}" for i in range(12)]
         assert len(seen) == 6 and (all(n == 0 for n in seen) if idle else any(n for n in seen)), (turns, seen)
+
+
+def test_turns_use_only_the_cores_other_processes_leave_free():
+    """Threads of one product wait for each other: on a busy machine the model takes fewer, never more than
+    the plan's, never fewer than one; its own share of the load average does not count against it."""
+    assert resources.cores_free(2, load=0.1, own=0.0) == 2
+    assert resources.cores_free(2, load=2.1, own=2.0) == 2  # the load is this process's own
+    assert resources.cores_free(2, load=6.0, own=1.0) == 1
+    assert resources.cores_free(16, load=4.0, own=0.0) == 12
+    assert resources.cores_free(4, load=40.0, own=0.0) == 1
