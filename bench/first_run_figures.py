@@ -102,7 +102,7 @@ def cpu_rows(work: Path) -> None:
     print(
         f"cpu fp32 machine limit (measured, same run): a bare {prompt}x{text.hidden_size} @ {text.hidden_size}x"
         f"{text.intermediate_size} matmul {bare[0]:.1f} GFLOP/s, 510x2048 @ 2048x6144 {bare[1]:.1f} GFLOP/s on "
-        f"every core; the engine reached {100 * rate / bare[0]:.0f} % and {100 * rate / bare[1]:.0f} % of them; "
+        f"every core; the engine reached {rate / 1e7 / bare[0]:.0f} % and {rate / 1e7 / bare[1]:.0f} % of them; "
         f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
