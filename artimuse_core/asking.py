@@ -79,14 +79,18 @@ def ask_stream(
                 on_step=on_step,
             )
 
+    decoded = decode_many(sources, processor.image_options, state.plan.threads.decode_workers)
+
     def run(window: list[DecodedImage | ImageError]) -> Iterator[tuple[DecodedImage | ImageError, list[int] | None]]:
         good = [d.pixel_values for d in window if not isinstance(d, ImageError)]
+        if state.plan.threads.turns:
+            decoded.settle()  # the model gets every core (ThreadPlan.turns)
         answers = iter(state.plan.backoff.run(work, good, state.device) if good else [])
         for item in window:
             yield item, (None if isinstance(item, ImageError) else next(answers))
 
     window: list[DecodedImage | ImageError] = []
-    for item in decode_many(sources, processor.image_options, state.plan.threads.decode_workers):
+    for item in decoded:
         window.append(item)
         if sum(not isinstance(d, ImageError) for d in window) >= batch_size:
             yield from run(window)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 from . import forward, generation
 from .categories import CATEGORY_IDS
@@ -57,14 +58,20 @@ def stream(
     holds ``batch_size`` good images (bad ones wait in their place, or pass at once if none is waiting)."""
     max_new = max_new_tokens or default_of("max_new_tokens")
     batch_size, processor = state.plan.batch_size, state.processor
+    lookahead = max(2 * batch_size, 8)
 
     def wants(decoded: DecodedImage) -> bool:
         if not processor.family.categories:
             return False
         return bool(predict_category(decoded.source) if callable(predict_category) else predict_category)
 
+    decoded = decode_many(sources, processor.image_options, state.plan.threads.decode_workers, lookahead=lookahead)
+
     def run(window: list[DecodedImage | ImageError]) -> Iterator[tuple[DecodedImage | ImageError, Answers | None]]:
         good = [d for d in window if not isinstance(d, ImageError)]
+        if state.plan.threads.turns:
+            with record_function(forward.PHASE_DECODE):
+                decoded.settle()  # the lookahead is decoded: the model gets every core (ThreadPlan.turns)
         answers = iter(
             run_batches(
                 state,
@@ -80,8 +87,7 @@ def stream(
 
     window: list[DecodedImage | ImageError] = []
     waiting = 0
-    lookahead = max(2 * batch_size, 8)
-    for item in decode_many(sources, processor.image_options, state.plan.threads.decode_workers, lookahead=lookahead):
+    for item in _waited(decoded):
         if isinstance(item, ImageError) and not waiting:
             yield item, None
             continue
@@ -92,6 +98,16 @@ def stream(
             window, waiting = [], 0
     if window:
         yield from run(window)
+
+
+def _waited(decoded: Iterator[DecodedImage | ImageError]) -> Iterator[DecodedImage | ImageError]:
+    """The decoded items, each wait for one in the profiler's host-decode range."""
+    while True:
+        with record_function(forward.PHASE_DECODE):
+            item = next(decoded, None)
+        if item is None:
+            return
+        yield item
 
 
 #: One image of model work: its pixels (`(3, 448, 448)`, numpy from decoding or a tensor) and whether it
@@ -166,7 +182,8 @@ def model_work(
 
 
 def _fill_scores(answers: list[Answers], dimension: str, logits: torch.Tensor, *, primary: bool) -> None:
-    distribution, score, std = (t.cpu() for t in forward.token_as_score(logits))
+    with record_function(forward.PHASE_COPY_OUT):
+        distribution, score, std = (t.cpu() for t in forward.token_as_score(logits))
     for i, a in enumerate(answers):
         a.distributions[dimension] = distribution[i].tolist()
         a.scores[dimension], a.stds[dimension] = float(score[i]), float(std[i])

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+from torch.profiler import record_function
 
 from .errors import ImageTokenMismatch
 
@@ -47,6 +48,19 @@ LORA_TARGETS = r"model\.language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|
 
 StepHook = Callable[[int, int], None]
 
+# Names of the ``torch.profiler`` ranges model work runs in (a range costs microseconds when no profiler
+# runs); bench/gpu_profile.py breaks a profiled batch down by them.
+PHASE_COPY_IN = "artimuse: host to device"
+PHASE_VISION = "artimuse: vision tower"
+PHASE_PREFIX = "artimuse: shared prefix"
+PHASE_SUFFIX = "artimuse: suffix passes"
+PHASE_ROWS = "artimuse: lm_head rows"
+PHASE_GREEDY = "artimuse: greedy lm_head"
+PHASE_DECODE = "artimuse: host decode wait"
+PHASE_COPY_OUT = "artimuse: device to host"
+PHASES: tuple[str, ...] = (PHASE_DECODE, PHASE_COPY_IN, PHASE_VISION, PHASE_PREFIX, PHASE_SUFFIX, PHASE_ROWS)
+PHASES += (PHASE_GREEDY, PHASE_COPY_OUT)
+
 
 # ------------------------------------------------------------------------------------------ building blocks
 def _weight(layer: torch.nn.Module) -> torch.Tensor:
@@ -61,6 +75,15 @@ def device_of(model: VisionLanguageModel) -> torch.device:
     return _weight(model.get_input_embeddings()).device
 
 
+def to_model(tensor: torch.Tensor, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``tensor`` on ``device`` (in ``dtype``). A host tensor bound for a GPU goes through pinned memory
+    without blocking the host, so the copy overlaps the host's next step; elsewhere a plain ``.to``."""
+    with record_function(PHASE_COPY_IN):
+        if device.type == "cuda" and tensor.device.type == "cpu":
+            return tensor.pin_memory().to(device, dtype, non_blocking=True)
+        return tensor.to(device, dtype)
+
+
 def image_features(model: VisionLanguageModel, pixel_values: torch.Tensor) -> torch.Tensor:
     """The projected image tokens that replace the ``<IMG_CONTEXT>`` placeholders.
 
@@ -73,11 +96,13 @@ def image_features(model: VisionLanguageModel, pixel_values: torch.Tensor) -> to
         (InternViT, the "v2" pixel shuffle at ratio 0.5, the 2-layer MLP projector; docs/inference.md "Model").
     """
     config = model.config
-    out = model.model.get_image_features(
-        pixel_values=pixel_values.to(device_of(model), model.dtype),
-        vision_feature_layer=config.vision_feature_layer,
-        vision_feature_select_strategy=config.vision_feature_select_strategy,
-    )
+    pixels = to_model(pixel_values, device_of(model), model.dtype)
+    with record_function(PHASE_VISION):
+        out = model.model.get_image_features(
+            pixel_values=pixels,
+            vision_feature_layer=config.vision_feature_layer,
+            vision_feature_select_strategy=config.vision_feature_select_strategy,
+        )
     return out.pooler_output if hasattr(out, "pooler_output") else out
 
 
@@ -170,8 +195,22 @@ def head_logits(model: VisionLanguageModel, hidden: torch.Tensor, rows: torch.Te
     if rows is None:
         return head(hidden).float()
     full = _weight(head)
-    weight = full[rows.to(full.device)]  # (R, H): a gather, never the (V, H) product
-    return (hidden.to(weight.dtype) @ weight.T).float()
+    with record_function(PHASE_ROWS):
+        weight = full[rows.to(full.device)]  # (R, H): a gather, never the (V, H) product
+        return (hidden.to(weight.dtype) @ weight.T).float()
+
+
+def greedy_tokens(model: VisionLanguageModel, hidden: torch.Tensor) -> torch.Tensor:
+    """The greedy next token, `(N,)` ids, for ``hidden`` `(N, H)`: the first index of the largest
+    full-vocabulary logit, as ``head_logits(...).argmax(-1)``. Computed as ``weight @ hidden.T``: the BLAS
+    streams the `(V, H)` weight once through all rows (``nn.Linear``'s ``hidden @ weight.T`` ran 1.5-2x
+    slower at N <= 8 on the CPU). A head with a bias (no supported checkpoint has one) takes that path."""
+    head = model.get_output_embeddings()
+    if not isinstance(head, torch.nn.Linear) or head.bias is not None:
+        return head_logits(model, hidden).argmax(-1)
+    weight = _weight(head)
+    with record_function(PHASE_GREEDY):
+        return (weight @ hidden.to(weight.dtype).T).argmax(0)
 
 
 # ------------------------------------------------------------------------------------ shared prompt prefixes
@@ -239,7 +278,8 @@ def encode_prefix(model: VisionLanguageModel, features: torch.Tensor, prefix_ids
         ImageTokenMismatch: see ``embed_prompt``.
     """
     ids = prefix_ids.to(device_of(model)).expand(len(features), -1)
-    _, cache = run_decoder(model, embed_prompt(model, ids, features), use_cache=True)
+    with record_function(PHASE_PREFIX):
+        _, cache = run_decoder(model, embed_prompt(model, ids, features), use_cache=True)
     layers = [(layer.keys, layer.values) for layer in cache.layers]
     return PrefixCache(layers, int(prefix_ids.numel()))
 
@@ -266,9 +306,10 @@ def suffix_logits(
     count, length = len(image_index), int(suffix_ids.numel())
     ids = suffix_ids.to(device).expand(count, -1)
     positions = torch.arange(prefix.length, prefix.length + length, device=device).expand(count, -1)
-    hidden, _ = run_decoder(
-        model, embed_prompt(model, ids), cache=prefix.select(image_index), position_ids=positions, use_cache=True
-    )
+    with record_function(PHASE_SUFFIX):
+        hidden, _ = run_decoder(
+            model, embed_prompt(model, ids), cache=prefix.select(image_index), position_ids=positions, use_cache=True
+        )
     return head_logits(model, hidden[:, -1], rows)
 
 
@@ -334,17 +375,20 @@ def score_loss(
 
 __all__ = [
     "LORA_TARGETS",
+    "PHASES",
     "QUANTIZATION_SKIP",
     "PrefixCache",
     "PromptSet",
     "device_of",
     "embed_prompt",
     "encode_prefix",
+    "greedy_tokens",
     "head_logits",
     "image_features",
     "prompt_logits",
     "run_decoder",
     "score_loss",
     "suffix_logits",
+    "to_model",
     "token_as_score",
 ]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .forward import PrefixCache, StepHook, device_of, embed_prompt, head_logits, run_decoder
+from .forward import PrefixCache, StepHook, device_of, embed_prompt, greedy_tokens, run_decoder
 
 if TYPE_CHECKING:
     from .forward import VisionLanguageModel
@@ -71,7 +71,7 @@ def greedy_generate(
     outputs: list[list[int]] = [[] for _ in range(count)]
     active = list(range(count))
     for step in range(1, max_new_tokens + 1):
-        tokens = head_logits(model, hidden[:, -1]).argmax(-1)  # (A,)
+        tokens = greedy_tokens(model, hidden[:, -1])  # (A,)
         keep = []
         for slot, token in enumerate(tokens.tolist()):
             if token == eos_token_id:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import io
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
@@ -308,12 +308,55 @@ def default_decode_workers() -> int:
     return min(8, os.cpu_count() or 1)
 
 
+class DecodeStream(Iterator["DecodedImage | ImageError"]):
+    """Decoded images (or their ``ImageError``) in input order, from a pool of decode threads that works at
+    most ``lookahead`` files ahead of the reader. Files are submitted only as the reader takes items, so
+    while the reader runs model work, the pool decodes only what is already submitted: ``settle`` waits for
+    that, after which the pool holds no core until the next item is taken (the CPU engine lets decoding and
+    the model take turns, each with every core, instead of splitting the cores between them)."""
+
+    def __init__(self, sources: Iterable[ImageSource], options: ImageOptions, workers: int, lookahead: int) -> None:
+        self._pending: deque[Future[DecodedImage | ImageError]] = deque()
+        self._items = self._run(sources, options, workers, max(1, lookahead))
+
+    def _run(
+        self, sources: Iterable[ImageSource], options: ImageOptions, workers: int, lookahead: int
+    ) -> Generator[DecodedImage | ImageError, None, None]:
+        def job(source: ImageSource) -> DecodedImage | ImageError:
+            try:
+                return open_rgb(source, options)
+            except ImageError as exc:
+                return exc
+            except Exception as exc:  # open_rgb already types everything; this is the last line of defence
+                return CorruptImage(source_name(source), f"cannot decode ({exception_name(exc)}: {one_line(exc)})")
+
+        pending = self._pending
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artimuse-decode") as pool:
+            for source in sources:
+                pending.append(pool.submit(job, source))
+                if len(pending) >= lookahead:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    def __next__(self) -> DecodedImage | ImageError:
+        return next(self._items)
+
+    def settle(self) -> None:
+        """Wait until every submitted file is decoded (the pool is then idle until the next item is taken)."""
+        wait(list(self._pending))
+
+    def close(self) -> None:
+        """Stop submitting; files in flight finish, the pool's threads end."""
+        self._items.close()
+
+
 def decode_many(
     sources: ImageSource | Iterable[ImageSource],
     options: ImageOptions = ImageOptions(),
     workers: int | None = None,
     lookahead: int = 32,
-) -> Iterator[DecodedImage | ImageError]:
+) -> DecodeStream:
     """Decode in a pool of ``workers`` threads (default ``default_decode_workers()``; Pillow releases the
     GIL while decoding and resizing), yielding in input order, at most ``lookahead`` files ahead. A bad
     file yields its ``ImageError`` in its place instead of stopping the stream. One path or picture given
@@ -321,24 +364,7 @@ def decode_many(
     chosen: Iterable[ImageSource] = (
         [sources] if isinstance(sources, (str, bytes, os.PathLike, Image.Image, DecodedImage)) else sources
     )
-    workers = max(1, workers or default_decode_workers())
-
-    def job(source: ImageSource) -> DecodedImage | ImageError:
-        try:
-            return open_rgb(source, options)
-        except ImageError as exc:
-            return exc
-        except Exception as exc:  # open_rgb already types everything; this is the last line of defence
-            return CorruptImage(source_name(source), f"cannot decode ({exception_name(exc)}: {one_line(exc)})")
-
-    pending: deque[Future[DecodedImage | ImageError]] = deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="artimuse-decode") as pool:
-        for source in chosen:
-            pending.append(pool.submit(job, source))
-            if len(pending) >= max(1, lookahead):
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    return DecodeStream(chosen, options, max(1, workers or default_decode_workers()), lookahead)
 
 
 def is_image_name(path: str | bytes | os.PathLike[str]) -> bool:

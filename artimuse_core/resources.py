@@ -13,6 +13,7 @@ import json
 import math
 import os
 import struct
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,7 +108,10 @@ class ThreadPlan:
     threads; ``source``: who decided torch's count (``auto``: this plan, applied around the engine's own
     model work and restored after; ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``: the environment; ``host``: the
     process called ``torch.set_num_threads`` itself, e.g. ComfyUI or a script; ``gpu``: the model runs on a
-    GPU, torch's CPU threads are left alone). Only ``auto`` changes torch's setting.
+    GPU, torch's CPU threads are left alone). Only ``auto`` changes torch's setting. ``turns``: decoding and
+    the model take turns instead of running side by side (``auto`` on the CPU): the model waits until the
+    files already submitted are decoded (``images.DecodeStream.settle``), then runs with every core while
+    the decode pool is idle, since the model's matrix products need all cores most of the time.
     """
 
     cores: int
@@ -115,6 +119,7 @@ class ThreadPlan:
     torch_threads: int
     decode_workers: int
     source: str
+    turns: bool = False
 
     @property
     def applies(self) -> bool:
@@ -123,7 +128,7 @@ class ThreadPlan:
     def describe(self) -> str:
         return (
             f"{self.cores_how} cores: {self.torch_threads} torch thread(s) [{self.source}], "
-            f"{self.decode_workers} decode worker(s)"
+            f"{self.decode_workers} decode worker(s){', taking turns' if self.turns else ''}"
         )
 
 
@@ -132,10 +137,12 @@ def plan_threads(
 ) -> ThreadPlan:
     """Choose torch threads and decode workers together so that they never oversubscribe the cores.
 
-    On the CPU the model and the decoders run at the same time; their sum stays at the core count, with
-    a quarter of the cores (at least one) decoding. On a GPU the CPU only decodes: all cores but one.
-    An explicit ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` or a host's own ``torch.set_num_threads`` wins;
-    the decoders then get the cores left over (at least one). ``decode_workers`` set by the user wins too.
+    On the CPU the model and the decoders take turns, each with every core (``ThreadPlan.turns``): decoding
+    is a few percent of the model's time, so splitting the cores left the decode core idle most of the time
+    (one torch thread reached 42 % of a two-core matmul). On a GPU the CPU only decodes: all cores but
+    one. An explicit ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` or a host's own ``torch.set_num_threads``
+    wins; the decoders then run beside the model on the cores left over (at least one). ``decode_workers``
+    set by the user wins too.
 
     Returns:
         A ``ThreadPlan``; nothing is changed by this call (``torch_threads_for`` applies it).
@@ -151,23 +158,50 @@ def plan_threads(
     elif now != at_import or (at_import != _physical_cores() and at_import != cores):
         torch_threads, source = now, "host"
     else:
-        workers = decode_workers or max(1, cores // 4)
-        return ThreadPlan(cores, how, max(1, cores - workers), workers, "auto")
+        return ThreadPlan(cores, how, cores, decode_workers or min(cores, 8), "auto", turns=True)
     workers = decode_workers or max(1, cores - torch_threads)
     return ThreadPlan(cores, how, torch_threads, workers, source)
 
 
+# At the last look (first: this module's import): wall clock, this process's CPU seconds, cores it used.
+_OWN_USE: list[float] = [time.monotonic(), sum(os.times()[:2]), 0.0]
+
+
+def cores_free(cores: int, load: float | None = None, own: float | None = None) -> int:
+    """Cores other processes leave free now: ``cores`` minus the 1-minute load average less this process's own
+    share of it (its CPU seconds per second since the last look), rounded, at least 1.
+
+    Why: threads of one matrix product wait for each other at every step, so on a machine where other
+    processes keep the cores busy, two torch threads ran a critique 6x slower than one (2 cores, load 6).
+    ``load``/``own`` are for tests; by default ``os.getloadavg`` and ``os.times``.
+    """
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            return cores
+    if own is None:
+        now, used = time.monotonic(), sum(os.times()[:2])
+        if now - _OWN_USE[0] > 1.0:  # a rate over at least a second
+            _OWN_USE[:] = [now, used, (used - _OWN_USE[1]) / (now - _OWN_USE[0])]
+        own = _OWN_USE[2]
+    others = max(0.0, load - min(own, float(cores)))
+    return max(1, min(cores, round(cores - others)))
+
+
 @contextmanager
 def torch_threads_for(plan: ThreadPlan) -> Iterator[None]:
-    """Use the plan's torch thread count for the enclosed model work, then put back what was there."""
+    """Use the plan's torch thread count for the enclosed model work, then put back what was there. With
+    ``turns``, no more threads than the cores other processes leave free (``cores_free``)."""
     if not plan.applies:
         yield
         return
     import torch
 
     before = torch.get_num_threads()
-    if before != plan.torch_threads:
-        torch.set_num_threads(plan.torch_threads)
+    wanted = min(plan.torch_threads, cores_free(plan.cores)) if plan.turns else plan.torch_threads
+    if before != wanted:
+        torch.set_num_threads(wanted)
     try:
         yield
     finally:
@@ -354,6 +388,7 @@ __all__ = [
     "ThreadPlan",
     "available_cores",
     "available_memory",
+    "cores_free",
     "bf16_speed_note",
     "estimate_memory",
     "plan_threads",

@@ -94,6 +94,17 @@ def cpu_rows(work: Path) -> None:
         f"tokens), score + category at batch 1: {seconds['float32']:.3f} s/image, {flops / 1e9:.1f} GFLOP/image, "
         f"{rate / 1e9:.1f} GFLOP/s on {engine.threads.describe()}"
     )
+    from bench.score_throughput import bare_matmul_rate
+
+    text = engine.loaded.model.config.text_config
+    shapes = [(prompt, text.hidden_size, text.intermediate_size), (510, 2048, 6144)]
+    bare = bare_matmul_rate(shapes)
+    print(
+        f"cpu fp32 machine limit (measured, same run): a bare {prompt}x{text.hidden_size} @ {text.hidden_size}x"
+        f"{text.intermediate_size} matmul {bare[0]:.1f} GFLOP/s, 510x2048 @ 2048x6144 {bare[1]:.1f} GFLOP/s on "
+        f"every core; the engine reached {rate / 1e7 / bare[0]:.0f} % and {rate / 1e7 / bare[1]:.0f} % of them; "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     have = [name for name in ("amx_bf16", "avx512_bf16") if name in flags] or ["no bf16 instructions"]
     print(

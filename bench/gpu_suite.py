@@ -152,34 +152,10 @@ def make_jpegs(folder: Path, count: int, size=(1024, 768)) -> list[Path]:
 
 
 def flops_per_image(engine, with_category: bool) -> float:
-    """Dense matmul FLOPs of one image's scoring: 2 x linear weights x tokens through each part, plus attention
-    (4 x tokens x context x width per layer); the lm_head rows read (101 + 5). Embedding lookups are free."""
-    model = engine.loaded.model
-    cfg = model.config
+    """Dense matmul FLOPs of one image's scoring (``gpu_profile.phase_flops`` summed over the phases)."""
+    from bench.gpu_profile import phase_flops
 
-    def linear_params(prefix: str) -> int:
-        return sum(
-            m.weight.numel()
-            for n, m in model.named_modules()
-            if n.startswith(prefix) and isinstance(m, torch.nn.Linear)
-        )
-
-    def first(value):
-        return value[0] if isinstance(value, (list, tuple)) else value
-
-    v_tokens = (first(cfg.vision_config.image_size) // first(cfg.vision_config.patch_size)) ** 2 + 1
-    v_width, v_layers = cfg.vision_config.hidden_size, cfg.vision_config.num_hidden_layers
-    flops = 2 * linear_params("model.vision_tower") * v_tokens + 4 * v_tokens * v_tokens * v_width * v_layers
-    flops += 2 * linear_params("model.multi_modal_projector") * engine.loaded.num_image_tokens
-    width, layers = cfg.text_config.hidden_size, cfg.text_config.num_hidden_layers
-    lm = linear_params("model.language_model")
-    prefix = len(engine.prompts.prefix)
-    pieces = [(prefix, 0)] + [(len(engine.prompts.suffixes["score:iaa"]), prefix)]
-    if with_category:
-        pieces.append((len(engine.prompts.suffixes["category"]), prefix))
-    for tokens, past in pieces:
-        flops += 2 * lm * tokens + 4 * tokens * (past + tokens / 2) * width * layers
-    return flops + 2 * width * (101 + 5 * with_category)
+    return sum(phase_flops(engine, with_category).values())
 
 
 def main() -> None:
@@ -190,6 +166,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None, help="critique tokens (default 64; smoke 4)")
     parser.add_argument("--tokenizer", help="folder with the real vocab.json/merges.txt/tokenizer_config.json")
     parser.add_argument("--workdir", help="where the checkpoint is written (default: /dev/shm when it fits)")
+    parser.add_argument("--profile-batch", type=int, default=None, help="profiled batch (default 32; smoke 2)")
     args = parser.parse_args()
     # bitsandbytes logs one line per 8-bit matmul ("inputs will be cast ... to float16"): thousands per run.
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
@@ -218,6 +195,7 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
     from artimuse_core.devices import bitsandbytes_available, flash_attn_available
     from artimuse_core.images import decode_many
     from artimuse_core.synthetic import build_checkpoint
+    from bench import gpu_profile
 
     note = "" if transformers.__version__ == PINNED_TRANSFORMERS else f" (project pins {PINNED_TRANSFORMERS})"
     table.add(
@@ -332,6 +310,17 @@ def run_cases(args, table: Table, device: Device, start: float, deadline: float)
 
         for batch in batches:
             guarded(table, "score+category", deadline, 15)(lambda b=batch: sweep(b))
+        profiled = args.profile_batch or (2 if args.smoke else 32)
+        guarded(table, "profile", deadline, 20)(
+            lambda: gpu_profile.profile_rows(engine, paths, profiled, device.cuda, peak, table.add)
+        )
+        guarded(table, "compiled vision tower", deadline, 60)(
+            lambda: gpu_profile.compile_rows(engine, paths[:profiled], device.cuda, table.add)
+        )
+        fixture = REPO.parent / "shared" / "conformance" / "tiny-artimuse"
+        guarded(table, "fp8 weights", deadline, 30)(
+            lambda: gpu_profile.fp8_rows(engine, paths[:profiled], device.cuda, table.add, fixture)
+        )
         engine.batch_size = max(batches)
 
         def critiques():

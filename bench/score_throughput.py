@@ -29,6 +29,11 @@ reference another count (e.g. all cores, as the authors' script would get by def
     python bench/score_throughput.py                       # both comparisons, prints ratios
     python bench/score_throughput.py --only score --images 32
     python bench/score_throughput.py --only unipercept --images 16
+    python bench/score_throughput.py --only critique --critique-images 1 --repeats 3   # best of 3 per side
+
+Each side prints its wall and CPU seconds (the best of ``--repeats``); the score comparison also prints the
+engine's achieved GFLOP/s (``gpu_suite.flops_per_image`` x images/s) beside a bare fp32 matmul of the
+prompt's shape and of the 8B prompt's on every core, measured right after, with the load average.
 GPU figures: bench/gpu_suite.sh.
 """
 
@@ -176,6 +181,32 @@ def reference_critiques(engine, paths: list[Path], attributes, max_new_tokens: i
     return results
 
 
+# ------------------------------------------------------------------------------------------ the machine's limit
+def bare_matmul_rate(shapes: list[tuple[int, int, int]], seconds: float = 2.0) -> list[float]:
+    """GFLOP/s of a bare fp32 ``(M, K) @ (K, N)`` per shape, on every core this process may use (the best of
+    repeated runs for ``seconds``): what the machine's own BLAS gives for the prompt's matrix shapes."""
+    import torch
+
+    from artimuse_core.resources import available_cores
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(available_cores()[0])
+    rates = []
+    try:
+        for m, k, n in shapes:
+            a, b = torch.randn(m, k), torch.randn(k, n)
+            a @ b
+            best, until = float("inf"), time.perf_counter() + seconds
+            while time.perf_counter() < until:
+                t = time.perf_counter()
+                a @ b
+                best = min(best, time.perf_counter() - t)
+            rates.append(2 * m * k * n / best / 1e9)
+    finally:
+        torch.set_num_threads(before)
+    return rates
+
+
 # ------------------------------------------------------------------------------------------ child process
 def child(args) -> None:
     import torch
@@ -183,71 +214,92 @@ def child(args) -> None:
     from artimuse_core import ATTRIBUTES
     from artimuse_core.engine import create_engine
 
-    checkpoint, paths = Path(args.checkpoint), sorted(Path(args.image_dir).glob("*.jpg"))
     side, task = args.child.split("-")
+    if side == "matmul":  # the shapes come as "M,K,N;M,K,N"
+        shapes = [tuple(int(x) for x in each.split(",")) for each in args.shapes.split(";")]
+        from artimuse_core.resources import available_cores
+
+        print(json.dumps({"rates": bare_matmul_rate(shapes), "threads": available_cores()[0]}))
+        return
+    checkpoint, paths = Path(args.checkpoint), sorted(Path(args.image_dir).glob("*.jpg"))
     family = "unipercept" if task == "unipercept" else None
     engine = create_engine(checkpoint, batch_size=args.batch_size, family=family)  # loading is not timed
     if side == "reference":  # the reference loop runs in the main thread: set torch's count process-wide
-        torch.set_num_threads(args.reference_threads or engine.threads.torch_threads)
+        plan = engine.threads  # what the engine's model work gets now (turns: the cores others leave free)
+        try:
+            from artimuse_core.resources import cores_free
+
+            free = cores_free(plan.cores) if getattr(plan, "turns", False) else plan.torch_threads
+        except ImportError:  # an engine before turns (a baseline checkout)
+            free = plan.torch_threads
+        torch.set_num_threads(args.reference_threads or min(plan.torch_threads, free))
     attributes = list(ATTRIBUTES)
     if task == "unipercept":
         paths = paths[: args.images]
         if side == "reference":
-            reference_unipercept(engine, paths[:1])
-            start = time.perf_counter()
-            answers = reference_unipercept(engine, paths)
+            warm, work = (
+                (lambda: reference_unipercept(engine, paths[:1])),
+                (lambda: reference_unipercept(engine, paths)),
+            )
         else:
-            engine.score(paths[:1])
-            start = time.perf_counter()
-            answers = [list(r.scores.values()) for r in engine.score(paths)]
+            warm, work = (
+                (lambda: engine.score(paths[:1])),
+                (lambda: [list(r.scores.values()) for r in engine.score(paths)]),
+            )
     elif task == "score":
         paths = paths[: args.images]
         if side == "reference":
-            reference_scores(engine, paths[:1])
-            start = time.perf_counter()
-            answers = reference_scores(engine, paths)
+            warm, work = (lambda: reference_scores(engine, paths[:1])), (lambda: reference_scores(engine, paths))
         else:
-            engine.score(paths[:1], predict_category=True)
-            start = time.perf_counter()
-            answers = [(r.score, r.category) for r in engine.score(paths, predict_category=True)]
+            warm = lambda: engine.score(paths[:1], predict_category=True)  # noqa: E731
+            work = lambda: [(r.score, r.category) for r in engine.score(paths, predict_category=True)]  # noqa: E731
     else:
-        paths = paths[: args.critique_images]
+        paths, new = paths[: args.critique_images], args.max_new_tokens
         if side == "reference":
-            reference_critiques(engine, paths[:1], attributes[:1], 2)
-            start = time.perf_counter()
-            answers = reference_critiques(engine, paths, attributes, args.max_new_tokens)
+            warm = lambda: reference_critiques(engine, paths[:1], attributes[:1], 2)  # noqa: E731
+            work = lambda: reference_critiques(engine, paths, attributes, new)  # noqa: E731
         elif side == "sequential":  # our engine, one prompt per call: no batching, no prefix sharing
-            engine.critique(paths[:1], attributes[:1], max_new_tokens=2)
-            start = time.perf_counter()
-            answers = [
-                engine.critique([p], [a], max_new_tokens=args.max_new_tokens)[0].token_ids
-                for p in paths
-                for a in attributes
+            warm = lambda: engine.critique(paths[:1], attributes[:1], max_new_tokens=2)  # noqa: E731
+            work = lambda: [  # noqa: E731
+                engine.critique([p], [a], max_new_tokens=new)[0].token_ids for p in paths for a in attributes
             ]
         else:
-            engine.critique(paths[:1], attributes[:1], max_new_tokens=2)
-            start = time.perf_counter()
-            answers = [r.token_ids for r in engine.critique(paths, attributes, max_new_tokens=args.max_new_tokens)]
-    elapsed = time.perf_counter() - start
+            warm = lambda: engine.critique(paths[:1], attributes[:1], max_new_tokens=2)  # noqa: E731
+            work = lambda: [r.token_ids for r in engine.critique(paths, attributes, max_new_tokens=new)]  # noqa: E731
+    warm()
+    elapsed = cpu = float("inf")
+    for _ in range(max(1, args.repeats)):  # the best of the repeats: the least disturbed by other processes
+        start, cpu_start = time.perf_counter(), sum(os.times()[:2])
+        answers = work()
+        elapsed = min(elapsed, time.perf_counter() - start)
+        cpu = min(cpu, sum(os.times()[:2]) - cpu_start)
     threads = engine.threads.describe() if side != "reference" else f"{torch.get_num_threads()} torch thread(s)"
+    from bench.gpu_suite import flops_per_image
+
+    text = engine.loaded.model.config.text_config
     print(
         json.dumps(
             {
                 "answers": answers,
                 "seconds": elapsed,
+                "cpu_seconds": cpu,
                 "threads": threads,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "flops_per_image": flops_per_image(engine, with_category=True),
+                "model_shape": [len(engine.score_prompt_ids), text.hidden_size, text.intermediate_size],
             }
         )
     )
 
 
-def _run_side(args, side: str, checkpoint: Path, image_dir: Path) -> dict:
+def _run_side(args, side: str, checkpoint: Path, image_dir: Path, shapes: str = "") -> dict:
     command = [
         sys.executable,
         __file__,
         "--child",
         side,
+        "--shapes",
+        shapes,
         "--checkpoint",
         str(checkpoint),
         "--image-dir",
@@ -262,11 +314,31 @@ def _run_side(args, side: str, checkpoint: Path, image_dir: Path) -> dict:
         str(args.max_new_tokens),
         "--reference-threads",
         str(args.reference_threads or 0),
+        "--repeats",
+        str(args.repeats),
     ]
     out = subprocess.run(command, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"{side} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine_limit(args, engine: dict, checkpoint: Path, image_dir: Path) -> None:
+    """The engine's achieved GFLOP/s (the FLOPs it counts per image x images/s) against a bare matmul on every
+    core, measured right after it: the prompt's own shape (batch x prompt tokens, hidden -> MLP width) and
+    the 8B prompt's (510 x 2048 @ 2048 x 6144, as bench/first_run_figures.py reported)."""
+    tokens, hidden, inter = engine["model_shape"]
+    shapes = [(args.batch_size * tokens, hidden, inter), (510, 2048, 6144)]
+    bare = _run_side(args, "matmul-score", checkpoint, image_dir, ";".join(",".join(map(str, s)) for s in shapes))
+    achieved = engine["flops_per_image"] * args.images / engine["seconds"] / 1e9
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"  score+category engine: {achieved:.1f} GFLOP/s ({engine['flops_per_image'] / 1e9:.2f} GFLOP/image) = "
+        f"{100 * achieved / bare['rates'][0]:.0f} % of a bare {shapes[0][0]}x{hidden} @ {hidden}x{inter} matmul "
+        f"({bare['rates'][0]:.1f} GFLOP/s), {100 * achieved / bare['rates'][1]:.0f} % of 510x2048 @ 2048x6144 "
+        f"({bare['rates'][1]:.1f} GFLOP/s), both on {bare['threads']} torch thread(s); load average {load}",
+        flush=True,
+    )
 
 
 def compare(args) -> None:
@@ -284,7 +356,8 @@ def compare(args) -> None:
             for side in r:
                 print(
                     f"  score+category {side:>9}: {args.images / r[side]['seconds']:7.2f} images/s  "
-                    f"{1000 * r[side]['seconds'] / args.images:8.1f} ms/image  peak RSS "
+                    f"{1000 * r[side]['seconds'] / args.images:8.1f} ms/image  cpu {r[side]['cpu_seconds']:.1f} s  "
+                    f"peak RSS "
                     f"{r[side]['peak_rss_mb']:.0f} MB  [{r[side]['threads']}]",
                     flush=True,
                 )
@@ -296,12 +369,14 @@ def compare(args) -> None:
                 f"{same}/{args.images}",
                 flush=True,
             )
+            machine_limit(args, r["engine"], checkpoint, tmp / "images")
         if args.only in (None, "unipercept"):
             r = {s: _run_side(args, f"{s}-unipercept", checkpoint, tmp / "images") for s in ("reference", "engine")}
             for side in r:
                 print(
                     f"  UniPercept 3 dims {side:>9}: {args.images / r[side]['seconds']:7.2f} images/s  "
-                    f"{1000 * r[side]['seconds'] / args.images:8.1f} ms/image  peak RSS "
+                    f"{1000 * r[side]['seconds'] / args.images:8.1f} ms/image  cpu {r[side]['cpu_seconds']:.1f} s  "
+                    f"peak RSS "
                     f"{r[side]['peak_rss_mb']:.0f} MB  [{r[side]['threads']}]",
                     flush=True,
                 )
@@ -321,7 +396,8 @@ def compare(args) -> None:
             for side in r:
                 print(
                     f"  critiques     {side:>10}: {tokens / r[side]['seconds']:7.1f} tokens/s  "
-                    f"{r[side]['seconds']:7.2f} s for {args.critique_images} images x 8 attributes, up to "
+                    f"{r[side]['seconds']:7.2f} s (cpu {r[side]['cpu_seconds']:.1f} s) for "
+                    f"{args.critique_images} images x 8 attributes, up to "
                     f"{args.max_new_tokens} tokens  [{r[side]['threads']}]",
                     flush=True,
                 )
@@ -341,6 +417,7 @@ def main() -> None:
     parser.add_argument("--critique-images", default=2, type=int, help="images to critique (8 attributes each)")
     parser.add_argument("--max-new-tokens", default=24, type=int, help="tokens per critique")
     parser.add_argument("--batch-size", default=8, type=int)
+    parser.add_argument("--repeats", default=1, type=int, help="timed runs per side; the best one counts")
     parser.add_argument("--only", choices=("score", "unipercept", "critique"))
     parser.add_argument(
         "--reference-threads",
@@ -349,6 +426,7 @@ def main() -> None:
         help="torch threads for the reference side (default: the product's choice)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--shapes", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--image-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -184,3 +184,24 @@ def test_prompt_set_keeps_placeholders_in_the_prefix():
         forward.PromptSet.from_prompts({"a": [1, 9, 2], "b": [1, 2, 9]}, image_token_id=9)
     single = forward.PromptSet.from_prompts({"only": [1, 9, 2]}, image_token_id=9)
     assert single.prefix.tolist() == [1, 9] and single.suffixes["only"].tolist() == [2]
+
+
+def test_greedy_tokens_equal_the_full_logits_argmax(engine):
+    """The greedy step's ``weight @ hidden.T`` picks what argmax over ``lm_head``'s full logits picks, ties
+    included (the first of equal maxima), for one row and for a batch of rows."""
+    model = engine.loaded.model
+    width = model.get_output_embeddings().weight.shape[1]
+    hidden = torch.randn(9, width, generator=torch.Generator().manual_seed(0))
+    hidden[3] = 0  # every logit equal: the first index wins, as torch.argmax
+    with torch.inference_mode():
+        expected = forward.head_logits(model, hidden).argmax(-1)
+        assert torch.equal(forward.greedy_tokens(model, hidden), expected)
+        assert torch.equal(forward.greedy_tokens(model, hidden[:1]), expected[:1])
+    assert int(expected[3]) == 0
+
+
+def test_copies_to_the_model_keep_values_and_dtype_on_the_cpu():
+    """``to_model`` is a plain ``.to`` off CUDA (pinned memory and non-blocking copies are for a GPU)."""
+    pixels = torch.randn(2, 3, 4, 4)
+    moved = forward.to_model(pixels, torch.device("cpu"), torch.float64)
+    assert moved.dtype == torch.float64 and torch.equal(moved.float(), pixels)

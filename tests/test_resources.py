@@ -37,12 +37,12 @@ def test_cores_follow_affinity_and_cgroup_quota(cgroup, monkeypatch):
     assert cores == 3 and "cgroup cpu.max 2.5" in how
 
 
-def test_auto_plan_splits_the_cores(cgroup, monkeypatch, clean_thread_env):
-    for cores, torch_threads, workers in ((2, 1, 1), (4, 3, 1), (16, 12, 4), (1, 1, 1)):
+def test_auto_plan_gives_the_model_every_core_in_turns_with_decoding(cgroup, monkeypatch, clean_thread_env):
+    for cores, torch_threads, workers in ((2, 2, 2), (4, 4, 4), (16, 16, 8), (1, 1, 1)):
         monkeypatch.setattr(resources.os, "sched_getaffinity", lambda pid, n=cores: set(range(n)))
         plan = resources.plan_threads("cpu", cgroup_root=cgroup)
         assert (plan.torch_threads, plan.decode_workers, plan.source) == (torch_threads, workers, "auto")
-        assert plan.torch_threads + plan.decode_workers <= max(2, cores)
+        assert plan.turns and "taking turns" in plan.describe()
     gpu = resources.plan_threads("cuda", cgroup_root=cgroup)
     assert gpu.source == "gpu" and gpu.decode_workers == max(1, resources.available_cores(cgroup)[0] - 1)
 
@@ -52,6 +52,7 @@ def test_explicit_settings_win(cgroup, monkeypatch, clean_thread_env):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     plan = resources.plan_threads("cpu", cgroup_root=cgroup)
     assert plan.source == "OMP_NUM_THREADS" and not plan.applies and plan.decode_workers == 4 - plan.torch_threads
+    assert not plan.turns  # someone else chose torch's threads: decoding runs beside them, on the rest
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert resources.plan_threads("cpu", decode_workers=3, cgroup_root=cgroup).decode_workers == 3
 
@@ -168,3 +169,61 @@ def test_engine_load_reports_its_estimate(tiny_chat):
     assert engine.memory is not None and engine.memory.fits and engine.memory.batch_size == 2
     assert engine.notes == [] and engine.threads.decode_workers >= 1
     assert replace(engine.memory, available_bytes=1).fits is False
+
+
+def test_model_work_starts_only_when_the_lookahead_is_decoded(monkeypatch):
+    """With turns, no decode thread competes with the model's threads: every batch starts with the decode
+    pool idle (the decodes already submitted are waited for), and results keep input order."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from artimuse_core import batching, images
+
+    in_flight, seen = [0], []
+    lock = threading.Lock()
+
+    def slow_open(source, options):
+        with lock:
+            in_flight[0] += 1
+        time.sleep(0.02)  # a decode that outlasts the model work below (no timing is asserted)
+        with lock:
+            in_flight[0] -= 1
+        return images.DecodedImage(str(source), np.zeros((3, 2, 2), np.float32), 2, 2, "PNG", "RGB")
+
+    def fake_run_batches(state, items, **kwargs):
+        seen.append(in_flight[0])
+        return [batching.Answers(score=float(p[0][0, 0, 0])) for p in items]
+
+    monkeypatch.setattr(images, "open_rgb", slow_open)
+    monkeypatch.setattr(batching, "run_batches", fake_run_batches)
+    for turns, idle in ((True, True), (False, False)):
+        seen.clear()
+        threads = resources.ThreadPlan(2, "2", 2, 2, "auto", turns=turns)
+        processor = SimpleNamespace(image_options=images.ImageOptions(), family=SimpleNamespace(categories=()))
+        state = SimpleNamespace(plan=SimpleNamespace(batch_size=2, threads=threads), processor=processor)
+        out = list(
+            batching.stream(
+                state,
+                [f"f{i}" for i in range(12)],
+                want_score=True,
+                predict_category=False,
+                attributes=[],
+                max_new_tokens=1,
+                on_step=None,
+            )
+        )
+        assert [d.source for d, _ in out] == [f"f{i}" for i in range(12)]
+        assert len(seen) == 6 and (all(n == 0 for n in seen) if idle else any(n for n in seen)), (turns, seen)
+
+
+def test_turns_use_only_the_cores_other_processes_leave_free():
+    """Threads of one product wait for each other: on a busy machine the model takes fewer, never more than
+    the plan's, never fewer than one; its own share of the load average does not count against it."""
+    assert resources.cores_free(2, load=0.1, own=0.0) == 2
+    assert resources.cores_free(2, load=2.1, own=2.0) == 2  # the load is this process's own
+    assert resources.cores_free(2, load=6.0, own=1.0) == 1
+    assert resources.cores_free(16, load=4.0, own=0.0) == 12
+    assert resources.cores_free(4, load=40.0, own=0.0) == 1
