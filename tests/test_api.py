@@ -83,6 +83,7 @@ def test_a_numpy_array_hwc_uint8_and_a_batch(model, picture):
     assert floats.score == one.score
 
 
+@pytest.mark.slow  # imports torch (~1.5 s a process): the full suite runs it
 def test_a_torch_tensor_channels_first_as_torchvision_gives_it(model, picture):
     torch = pytest.importorskip("torch")
     path, image = picture

@@ -34,6 +34,7 @@ def test_every_folder_of_the_packages_is_declared():
                 assert name in declared, f"{sub.relative_to(REPO)} is not declared as the package {name}"
 
 
+@pytest.mark.slow  # imports transformers (~2 s in each test process): the full suite runs it
 def test_no_code_calls_what_transformers_marks_deprecated():
     """Names ``PreTrainedModel`` documents as deprecated aliases (``gradient_checkpointing_enable``...)
     appear nowhere in our code; found from transformers itself, so the list follows its upgrades."""

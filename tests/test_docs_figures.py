@@ -62,6 +62,7 @@ def estimate(shape, device, dtype, quantize="none", batch=1):
     return estimate_memory(shape, device, dtype, quantize, batch_size=batch, available=(None, "a sizing table"))
 
 
+@pytest.mark.slow  # the published shape is read through transformers' config classes (~3 s a process)
 def test_the_memory_table_is_the_estimate_doctor_checks(published):
     rows = table_rows(page("hardware"))
 
@@ -98,6 +99,7 @@ def test_the_speed_table_is_what_doctor_quotes():
         assert matching, f"no row of the speed table says {shown!r} for {figure}"
 
 
+@pytest.mark.slow  # the published shape is read through transformers' config classes (~3 s a process)
 def test_the_size_and_download_figures(published):
     assert (
         f"InternVL3-8B ({published.parameters / 1e9:.1f} B parameters; ~{published.download_bytes / GB:.0f} GB"

@@ -188,6 +188,7 @@ def test_a_vanished_folder_is_reported_and_watched_again(setup_dirs):
     assert "folder_vanished" in watcher.events
 
 
+@pytest.mark.slow  # real debounce and job-loop timers (~2 s): the full suite runs it
 def test_critiques_follow_the_scores(setup_dirs):
     home, folder = setup_dirs
     db = home / "library.db"
@@ -206,6 +207,7 @@ def test_critiques_follow_the_scores(setup_dirs):
     assert dict(rows) == {"Overall Gestalt": 3, "Technical Execution": 3}
 
 
+@pytest.mark.slow  # real debounce and job-loop timers (~2 s): the full suite runs it
 def test_unipercept_scores_are_stored_per_dimension(setup_dirs):
     """With a UniPercept model every new file gets its iaa, iqa and ista rows, all current."""
     from artimuse_core.testing import FakeEngine

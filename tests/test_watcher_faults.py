@@ -37,6 +37,7 @@ def dirs(tmp_path, library_home):
 
 
 # --------------------------------------------------------------------------- no thread dies silently
+@pytest.mark.slow  # real settler rounds (~2 s): the full suite runs it
 def test_an_exception_in_the_settler_is_logged_and_the_watcher_carries_on(dirs):
     home, folder = dirs
     watcher = WatcherThread(home, folder).start()
@@ -204,9 +205,8 @@ def test_the_inotify_limit_falls_back_to_polling_with_one_message(dirs, setting,
     assert f"`sysctl user.max_inotify_{setting}=" in message
 
 
-# Each case waits on the polling observer's one-second rounds: the fast tier has the watches case, the full
-# suite both.
-@pytest.mark.parametrize("error, setting", [(28, "watches"), pytest.param(24, "instances", marks=pytest.mark.slow)])
+@pytest.mark.slow  # waits on the polling observer's one-second rounds: the full suite runs both cases
+@pytest.mark.parametrize("error, setting", [(28, "watches"), (24, "instances")])
 def test_an_inotify_limit_at_schedule_time_falls_back_to_polling(dirs, monkeypatch, error, setting):
     """The same kind without user namespaces: the OSError(28) (watches) or OSError(24) (instances) that
     inotify raises at the folder itself; the message names that limit with the host's value."""

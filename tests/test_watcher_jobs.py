@@ -360,6 +360,7 @@ class LongCritiques(FakeEngine):
         return super().critique(sources, attributes, max_new_tokens=4, progress=progress)
 
 
+@pytest.mark.slow  # real critique steps and a stop mid-way (~2 s): the full suite runs it
 def test_a_stop_during_a_long_critique_ends_promptly_and_the_job_resumes(dirs):
     home, folder = dirs
     db = home / "library.db"
