@@ -10,6 +10,7 @@ written as a list beside them.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -161,7 +162,7 @@ class Setting:
         return (
             isinstance(value, (int, float))
             and not isinstance(value, bool)
-            and value == value  # not NaN
+            and math.isfinite(value)  # not NaN, not infinite (a JSON number, a usable bound)
             and (self.min is None or value >= self.min)
             and (self.max is None or value <= self.max)
         )

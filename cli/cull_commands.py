@@ -98,9 +98,10 @@ def rate(
         for item in collected.passed_over
     ]
     stacked: list[dict[str, Any]] = []
+    keep: list[Any] = []  # the pictures named and rated: each keeps its place in its stack
     for path in collected.files:
         if change is None:
-            stacked.extend(_reject_rest(library, path, rows))
+            keep.append(path)
             continue
         try:
             record = library.rate(
@@ -119,8 +120,9 @@ def rate(
             )
         else:
             rows.append({**record.to_dict(), "status": "rated", "decision": decision_text(record)})
-            if reject_rest:
-                stacked.extend(_reject_rest(library, path, rows))
+            keep.append(path)
+    if reject_rest:
+        stacked = _reject_rests(library, keep, rows, say_alone=change is None)
     rows += stacked
     failed = [r for r in rows if r["status"] == "failed"]
     if as_json:
@@ -144,22 +146,42 @@ def rate(
         sys.exit(1)
 
 
-def _reject_rest(library: Any, path: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Reject the rest of the stack of ``path``: one row per other member (a failure as a failed row)."""
+def _reject_rests(
+    library: Any, keep: list[Any], rows: list[dict[str, Any]], *, say_alone: bool
+) -> list[dict[str, Any]]:
+    """Reject the rest of the stacks of the pictures in ``keep``: one row per other member, each stack once,
+    every picture in ``keep`` kept (a failure as a failed row; a picture in no stack, when it was only named
+    for this, and a member whose file is gone, as passed over)."""
     from artimuse_core import ArtiMuseError
 
-    try:
-        outcome = library.reject_rest_of_stack(path)
-    except ArtiMuseError as exc:
-        rows.append({"path": str(path), "status": "failed", "error": str(exc), "error_kind": "stack"})
-        return []
-    found = [
-        {"path": p, "status": "rejected: rest of stack", "decision": "rejected", "kept": outcome.kept}
-        for p in outcome.rejected
-    ]
-    found += [
-        {"path": p, "status": "already rejected", "decision": "rejected", "kept": outcome.kept} for p in outcome.already
-    ]
+    found: list[dict[str, Any]] = []
+    done: set[int] = set()
+    for path in keep:
+        try:
+            stack = library.stack_of(path)
+            if stack is not None and stack.id in done:
+                continue
+            outcome = library.reject_rest_of_stack(path, keep=keep)
+        except ArtiMuseError as exc:
+            rows.append({"path": str(path), "status": "failed", "error": str(exc), "error_kind": "stack"})
+            continue
+        if outcome.stack_id is None:
+            if say_alone:
+                found.append({"path": outcome.kept, "status": "passed_over", "error": "in no stack: nothing to reject"})
+            continue
+        done.add(outcome.stack_id)
+        found += [
+            {"path": p, "status": "rejected: rest of stack", "decision": "rejected", "kept": outcome.kept}
+            for p in outcome.rejected
+        ]
+        found += [
+            {"path": p, "status": "already rejected", "decision": "rejected", "kept": outcome.kept}
+            for p in outcome.already
+        ]
+        found += [
+            {"path": p, "status": "passed_over", "error": "gone: no longer on disk", "kept": outcome.kept}
+            for p in outcome.gone
+        ]
     return found
 
 

@@ -149,10 +149,10 @@ def select(
             for i, m in enumerate(chosen, 1)
         ]
         print_table(rows, ["rank", "score", "std", "lower_bound", "path"] + (["placed"] if placed else []))
-    kept = [p for p, outcome in placed.items() if outcome.startswith("exists")]
+    kept = [p for p, outcome in placed.items() if outcome.startswith(NOT_WRITTEN)]
     click.echo(
         f"selected {len(chosen)} of the folder's scored pictures"
-        + (f"; {len(kept)} not written: already at the destination" if kept else ""),
+        + (f"; {len(kept)} not written (each said above)" if kept else ""),
         err=True,
     )
     if kept:
@@ -160,21 +160,39 @@ def select(
 
 
 def _place(chosen: list[Any], destination: Path, *, link: bool) -> dict[str, str]:
-    """Copy or link each file into ``destination`` under its own name; never over an existing file."""
+    """Copy or link each file into ``destination`` under its own name; never over an existing file, never two
+    files under one name, never a link to a file that is gone. Each path's outcome: where it was written, or
+    why not (``NOT_WRITTEN`` prefixes)."""
     destination.mkdir(parents=True, exist_ok=True)
     placed: dict[str, str] = {}
+    taken: dict[str, str] = {}  # name -> the path written under it in this run
     for member in chosen:
-        target = destination / os.path.basename(member.path)
-        if target.exists() or target.is_symlink():
-            placed[member.path] = f"exists, not overwritten: {target}"
-            click.echo(f"{printable(str(target))}: exists, not overwritten", err=True)
-            continue
-        if link:
-            target.symlink_to(os.path.abspath(member.path))
+        name = os.path.basename(member.path)
+        target = destination / name
+        if name in taken:
+            placed[member.path] = f"not written: {printable(name)} is also the name of {printable(taken[name])}"
+        elif target.exists() or target.is_symlink():
+            placed[member.path] = f"exists, not overwritten: {printable(str(target))}"
+        elif not os.path.exists(member.path):
+            placed[member.path] = "failed: the file is gone (deleted or moved since it was scored)"
         else:
-            shutil.copy2(member.path, target)
-        placed[member.path] = str(target)
+            try:
+                if link:
+                    target.symlink_to(os.path.abspath(member.path))
+                else:
+                    shutil.copy2(member.path, target)
+            except OSError as exc:
+                placed[member.path] = f"failed: {exc.strerror or exc}"
+            else:
+                placed[member.path] = str(target)
+                taken[name] = member.path
+                continue
+        click.echo(f"{printable(member.path)}: {placed[member.path]}", err=True)
     return placed
+
+
+#: How ``_place`` starts the outcome of a file it did not write.
+NOT_WRITTEN = ("exists", "not written", "failed")
 
 
 COMMANDS = [stacks, select]

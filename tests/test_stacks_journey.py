@@ -126,3 +126,57 @@ def test_burst_frames_arriving_one_by_one_at_a_real_watcher_join_the_right_stack
     assert listed.exit_code == 0, listed.output
     found = sorted(sorted(Path(p).name for p in s["members"]) for s in json.loads(listed.stdout))
     assert found == sorted(sorted(p.name for p in burst) for burst in shoot.bursts[:3])
+
+
+def test_culling_a_stack_in_a_shoot_where_files_went_and_names_clash(run_cli, home, tmp_path, monkeypatch):
+    """The untidy shoot: two frames of one burst named together both stay, the rest is rejected once; a frame
+    deleted since scoring is passed over (not a crash, nothing half-done); a single says it is in no stack;
+    `select` into a folder says per file what it could not write (gone, a name taken twice) and writes the
+    rest; a non-UTF-8 file name in a stack's reason prints escaped and the gallery still serves."""
+    import os
+
+    from starlette.testclient import TestClient
+
+    from artimuse_core.library import Library
+    from artimuse_web.app import create_app
+
+    monkeypatch.chdir(tmp_path)
+    shoot = make_burst_shoot(tmp_path / "shoot")
+    single = shoot.singles[0]
+    odd = tmp_path / "shoot" / os.fsdecode(b"copy \xff.jpg")
+    shutil.copyfile(single, odd)  # a copy of a single: a stack of two, one name not UTF-8
+    (tmp_path / "shoot" / "twin").mkdir()
+    shutil.copyfile(single, tmp_path / "shoot" / "twin" / single.name)  # the same name in a subfolder
+    assert run_cli("score", "shoot").exit_code == 0
+    burst = sorted(shoot.stacks, key=len)[-1]
+    named, gone = burst[:2], burst[-1]
+    gone.unlink()
+
+    culled = run_cli("rate", *map(str, named), "--reject-rest-of-stack", "--json")
+    assert culled.exit_code == 0, culled.output
+    rows = json.loads(culled.stdout)
+    rest = {str(p) for p in burst[2:-1]}
+    assert sorted(r["path"] for r in rows if r["status"] == "rejected: rest of stack") == sorted(rest)
+    assert [r["path"] for r in rows if r["status"] == "passed_over"] == [str(gone)]
+    with Library() as library:
+        stack = library.stack_of(named[0])
+        decided = {m.path: m.rejected for m in stack.members}
+    assert {p for p, rejected in decided.items() if rejected} == rest and not any(decided[str(p)] for p in named)
+    alone = run_cli("rate", str(shoot.singles[-1]), "--reject-rest-of-stack", "--json")
+    assert alone.exit_code == 0 and json.loads(alone.stdout)[0]["error"].startswith("in no stack")
+
+    placed = run_cli("select", "shoot", "-n", "100", "--copy-to", "out")
+    assert placed.exit_code == 1
+    assert f"{gone}: failed: the file is gone" in placed.output
+    assert f"not written: {single.name} is also the name of" in placed.output
+    assert (tmp_path / "out" / named[0].name).is_file() and not (tmp_path / "out" / gone.name).exists()
+
+    listed = run_cli("stacks", "shoot", "--json")
+    reasons = [s["reason"] for s in json.loads(listed.stdout)]
+    assert any("copy \\xff.jpg" in r for r in reasons) or any(single.name in r for r in reasons)
+    assert all(r.encode("utf-8") for r in reasons)  # printable text, no lone surrogates
+    assert run_cli("stacks", "shoot", "-k", "inf").exit_code == 2  # a bound must be a number JSON can carry
+    with Library() as library:
+        client = TestClient(create_app(library, thumbnails=tmp_path / "thumbnails"), base_url="http://127.0.0.1")
+        page, tiles = client.get("/"), client.get("/tiles")
+    assert page.status_code == tiles.status_code == 200, page.text[-500:]

@@ -38,12 +38,14 @@ H, IMG, E = perceptual_hashes.c, images.c, evaluations.c
 @dataclass(frozen=True)
 class RejectOutcome:
     """What ``reject_rest_of_stack`` did: ``kept`` (the path kept), ``rejected`` (paths now rejected),
-    ``already`` (paths that were rejected before), ``stack_id`` (None: the picture is in no stack)."""
+    ``already`` (paths that were rejected before), ``gone`` (members whose file is no longer on disk: passed
+    over, nothing to decide), ``stack_id`` (None: the picture is in no stack)."""
 
     kept: str
     rejected: tuple[str, ...] = ()
     already: tuple[str, ...] = ()
     stack_id: int | None = None
+    gone: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -207,9 +209,12 @@ class Stacks(LibrarySession):
                 break
         return picked
 
-    def reject_rest_of_stack(self, path: str | os.PathLike[str]) -> RejectOutcome:
-        """Reject every other member of the stack of ``path`` (kept as it is); each reject is a decision like
-        ``rate --reject`` (appended, so it can be undone with a clear or new stars).
+    def reject_rest_of_stack(
+        self, path: str | os.PathLike[str], keep: Iterable[str | os.PathLike[str]] = ()
+    ) -> RejectOutcome:
+        """Reject every other member of the stack of ``path`` (kept as it is, as is every picture in ``keep``:
+        the others the user named at the same time); each reject is a decision like ``rate --reject``
+        (appended, so it can be undone with a clear or new stars). A member whose file is gone is passed over.
 
         Raises:
             InvalidValue: the picture is not in the library.
@@ -220,16 +225,23 @@ class Stacks(LibrarySession):
         stack = self.stack_of(key)
         if stack is None:
             return RejectOutcome(kept=key)
-        rejected, already = [], []
+        kept = {key, *(path_key(p) for p in keep)}
+        rejected, already, gone = [], [], []
         for member in stack.members:
-            if member.path == key:
+            if member.path in kept:
                 continue
             if member.rejected:
                 already.append(member.path)
                 continue
-            self.rate_image(member.image_id, rejected=True)  # type: ignore[attr-defined]
-            rejected.append(member.path)
-        return RejectOutcome(key, tuple(rejected), tuple(already), stack.id)
+            try:
+                if not os.path.lexists(member.path):
+                    raise FileNotFoundError(member.path)
+                self.rate_image(member.image_id, rejected=True)  # type: ignore[attr-defined]
+            except FileNotFoundError:  # deleted since it was scored (or while this ran)
+                gone.append(member.path)
+            else:
+                rejected.append(member.path)
+        return RejectOutcome(key, tuple(rejected), tuple(already), stack.id, tuple(gone))
 
 
 def stack_files(library: Stacks, paths: Sequence[str]) -> None:

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..paths import display_path
+
 
 @dataclass(frozen=True)
 class StackMember:
@@ -113,7 +115,8 @@ def make_stack(members: Sequence[StackMember], k: float) -> StackRecord:
 
 
 def _name(member: StackMember) -> str:
-    return Path(member.path).name
+    """The file name as a reason prints it: undecodable bytes as ``\\xNN`` (the reason is UTF-8 text)."""
+    return display_path(Path(member.path).name)
 
 
 def _scored(m: StackMember, k: float) -> str:
