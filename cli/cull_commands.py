@@ -26,12 +26,12 @@ RATE_HELP = (
     drops everything. Every image is listed: rated, or failed with the reason (not an image the library can
     read); exit code 1 when any failed.
 
-    \\b
+    \b
     Stars map to scores: """
     + STAR_SCORES
     + """.
 
-    \\b
+    \b
     Examples:
       artimuse rate photo.jpg --stars 4
       artimuse rate 'shoot/IMG_01*.jpg' --pick

@@ -325,6 +325,9 @@ def test_every_command_and_option_has_help_text():
                 assert "%%" not in param.help, f"`artimuse {' '.join(path)}` {param.opts[0]}: {param.help}"
         text = command.get_help(click.Context(command, info_name=path[-1] if path else "artimuse"))
         assert "%%" not in text
+        # Click's no-rewrap marker is the backspace character: a backslash-b written out shows as text and
+        # the examples run together into one paragraph.
+        assert "\\b" not in text, f"`artimuse {' '.join(path)}` --help shows a literal \\b (write \\b, not \\\\b)"
         assert "Example" in text or "Quick start" in text, f"`artimuse {' '.join(path)}` --help has no example"
 
 
