@@ -74,7 +74,13 @@ def stacks(
       artimuse stacks --json | jq -r '.[].best'
     """
     settings, resolved = chosen_settings(threshold, gap, burst_threshold, k)
-    found = app().library().stacks(list(folders), settings=settings)
+    library = app().library()
+    found = library.stacks(list(folders), settings=settings)
+    unknown = [f for f in folders if not found and not library.known_files(f)]
+    if unknown:  # nothing to group there: say why, rather than list no stacks as if it had none
+        raise click.ClickException(
+            f"no picture under {printable(str(unknown[0]))} is in the library: `artimuse score {unknown[0]}` first"
+        )
     if as_json:
         emit_json(found)
         return

@@ -176,6 +176,9 @@ def test_culling_a_stack_in_a_shoot_where_files_went_and_names_clash(run_cli, ho
     assert any("copy \\xff.jpg" in r for r in reasons) or any(single.name in r for r in reasons)
     assert all(r.encode("utf-8") for r in reasons)  # printable text, no lone surrogates
     assert run_cli("stacks", "shoot", "-k", "inf").exit_code == 2  # a bound must be a number JSON can carry
+    (tmp_path / "never-scored").mkdir()
+    nowhere = run_cli("stacks", "never-scored")
+    assert nowhere.exit_code == 1 and "is in the library: `artimuse score never-scored` first" in nowhere.output
     with Library() as library:
         client = TestClient(create_app(library, thumbnails=tmp_path / "thumbnails"), base_url="http://127.0.0.1")
         page, tiles = client.get("/"), client.get("/tiles")
