@@ -61,11 +61,14 @@ def photograph(target: Path) -> Path:
                 driver = chromium.start(folder / "profile", size=WINDOW)
                 try:
                     driver.get(url + "/")
-                    WebDriverWait(driver, 30).until(
+                    # Every picture has its tile (a folded stack's members too), and every image shown has
+                    # loaded; a tile folded away is not displayed, so its lazy image may never load.
+                    WebDriverWait(driver, 60).until(
                         lambda d: (
                             len(d.find_elements(By.CSS_SELECTOR, "#grid .tile img")) >= len(results)
                             and d.execute_script(
-                                "return [...document.querySelectorAll('#grid .tile img')].every(i => i.complete)"
+                                "return [...document.querySelectorAll('#grid .tile img')]"
+                                ".filter(i => i.offsetParent !== null).every(i => i.complete && i.naturalWidth > 0)"
                             )
                         )
                     )
