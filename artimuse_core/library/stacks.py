@@ -128,22 +128,7 @@ class Stacks(LibrarySession):
 
     def stack_of(self, path: str | os.PathLike[str], settings: StackSettings | None = None) -> StackRecord | None:
         """The stored stack of the picture at ``path`` (None: it is alone, or not in the library)."""
-        chosen = settings or self.config.stack_settings()
-        key = path_key(path)
-
-        def read(conn: Connection) -> StackRecord | None:
-            stack_id = conn.scalar(
-                select(H.stack_id)
-                .select_from(perceptual_hashes.join(images, IMG.id == H.image_id))
-                .where(IMG.path == key)
-            )
-            if stack_id is None:
-                return None
-            ids = list(conn.scalars(select(H.image_id).where(H.stack_id == stack_id)))
-            members = _members(conn, ids)
-            return make_stack([members[i] for i in ids], chosen.k)
-
-        return self._run(read, write=False)
+        return self.stacks_of([path], settings).get(path_key(path))
 
     def stacks_of(
         self, paths: Iterable[str | os.PathLike[str]], settings: StackSettings | None = None
